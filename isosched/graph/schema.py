@@ -260,7 +260,7 @@ class GraphFile(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
-    schema_: Literal["isosched.graph/v1"] = Field(default=GRAPH_SCHEMA, alias="schema")
+    schema_: Literal["isosched.graph/v1"] = Field(default="isosched.graph/v1", alias="schema")
     name: str = Field(min_length=1, max_length=256)
     dtype: Literal["int4", "int8", "fp8", "fp16", "bf16", "fp32"] = "int8"
     layers: list[LayerSpec] = Field(min_length=1, max_length=MAX_LAYERS)
@@ -273,7 +273,5 @@ class GraphFile(BaseModel):
         if isinstance(data, dict):
             layers = data.get("layers")
             if isinstance(layers, list) and len(layers) > MAX_LAYERS:
-                raise ValueError(
-                    f"graph has {len(layers):,} layers; the limit is {MAX_LAYERS:,}"
-                )
+                raise ValueError(f"graph has {len(layers):,} layers; the limit is {MAX_LAYERS:,}")
         return data

@@ -1,0 +1,48 @@
+# Two entry points for a fresh machine: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: run test lint typecheck unit bench zoo clean
+
+$(BIN)/.installed-run: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(BIN)/.installed-dev: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@ $(BIN)/.installed-run
+
+## run: the main job on the embedded defaults (the zoo, then ResNet-50's per-layer cost on edge-8x8)
+run: $(BIN)/.installed-run
+	$(BIN)/isosched models list
+	$(BIN)/isosched models show resnet50 --hw edge-8x8
+
+## test: ruff, mypy and pytest
+test: lint typecheck unit
+
+lint: $(BIN)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(BIN)/.installed-dev
+	$(BIN)/mypy
+
+unit: $(BIN)/.installed-dev
+	$(BIN)/python -m pytest -q
+
+## bench: the benchmarks in bench/ (needs the bench extra for peers)
+bench: $(BIN)/.installed-dev
+	$(BIN)/python -m pip install -q -e '.[dev,bench]'
+	$(BIN)/python bench/zoo_load_bench.py
+
+## zoo: regenerate models/*.json and models/MANIFEST.json from the builders
+zoo: $(BIN)/.installed-run
+	$(BIN)/isosched models build models
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

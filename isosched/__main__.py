@@ -1,0 +1,5 @@
+"""``python -m isosched`` runs the command line."""
+
+from isosched.cli import main
+
+main()

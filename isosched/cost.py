@@ -1,0 +1,325 @@
+"""Analytic time and energy of DNN layers on k tiles, under TSS and LTS (DESIGN.md §3).
+
+Every planner and every policy prices work through this module, so all of them share one cost
+model. Times are in cycles of the chip clock, energies in picojoules, sizes in bytes.
+
+A layer's time on ``k`` tiles is a roofline: the compute time on the MAC array (or the vector
+unit) bounded below by the time its data needs to arrive, from DRAM or over the NoC.
+
+* **LTS** (layer temporal scheduling): the layer reads its inputs and weights from DRAM and
+  writes its output back; the DRAM bandwidth share is a parameter (spatial partitions and
+  throttling policies give a job less than the whole chip's bandwidth).
+* **TSS** (tile spatial scheduling): the layer is one stage of a pipeline whose weights were
+  loaded once at segment start; inputs arrive from the producer stages over the NoC (one ingress
+  link per tile), only the segment's inputs and outputs touch DRAM. A segment processes its input
+  in ``B`` data tiles: ``latency = weight_load + fill + (B - 1) * II`` with ``II`` the slowest
+  stage's time per data tile.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from isosched.graph.model import Layer
+from isosched.hw.model import Hardware
+
+__all__ = [
+    "EnergyPj",
+    "LayerCost",
+    "PipelineTiming",
+    "compute_cycles",
+    "lts_layer_cost",
+    "mean_port_hops",
+    "pipeline_timing",
+    "sram_bytes_per_tile",
+    "tss_layer_cost",
+    "utilisation",
+    "weight_load_cost",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class EnergyPj:
+    """Energy by component, picojoules."""
+
+    mac: float = 0.0
+    vector: float = 0.0
+    sram: float = 0.0
+    noc: float = 0.0
+    dram: float = 0.0
+
+    @property
+    def total(self) -> float:
+        """Sum of all components, pJ."""
+        return self.mac + self.vector + self.sram + self.noc + self.dram
+
+    def __add__(self, other: EnergyPj) -> EnergyPj:
+        return EnergyPj(
+            self.mac + other.mac,
+            self.vector + other.vector,
+            self.sram + other.sram,
+            self.noc + other.noc,
+            self.dram + other.dram,
+        )
+
+    def scaled(self, factor: float) -> EnergyPj:
+        """Every component multiplied by ``factor``."""
+        return EnergyPj(
+            self.mac * factor,
+            self.vector * factor,
+            self.sram * factor,
+            self.noc * factor,
+            self.dram * factor,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class LayerCost:
+    """Time and energy of one layer (the whole tensor) on a number of tiles.
+
+    Attributes
+    ----------
+    tiles : int
+        Tiles the layer runs on.
+    cycles : float
+        Time, the maximum of the three bounds below.
+    compute_cycles, dram_cycles, noc_cycles : float
+        MAC-array/vector time, DRAM transfer time, NoC ingress time.
+    dram_bytes, noc_bytes : int
+        Bytes moved to or from DRAM and over the NoC.
+    energy : EnergyPj
+        Energy by component.
+    """
+
+    tiles: int
+    cycles: float
+    compute_cycles: float
+    dram_cycles: float
+    noc_cycles: float
+    dram_bytes: int
+    noc_bytes: int
+    energy: EnergyPj
+
+    @property
+    def bound(self) -> str:
+        """Which resource sets the time: ``compute``, ``dram`` or ``noc``."""
+        best = max(self.compute_cycles, self.dram_cycles, self.noc_cycles)
+        if best == self.compute_cycles:
+            return "compute"
+        return "dram" if best == self.dram_cycles else "noc"
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineTiming:
+    """Timing of one TSS segment.
+
+    Attributes
+    ----------
+    ii_cycles : float
+        Pipeline interval: the slowest stage's time per data tile.
+    fill_cycles : float
+        Time for the first data tile to traverse the critical path.
+    weight_load_cycles : float
+        Time to load the segment's weights from DRAM before it starts.
+    latency_cycles : float
+        ``weight_load + fill + (B - 1) * II``.
+    """
+
+    ii_cycles: float
+    fill_cycles: float
+    weight_load_cycles: float
+    latency_cycles: float
+
+
+def utilisation(layer: Layer, hw: Hardware) -> float:
+    """Fraction of peak MAC throughput the layer reaches (from the hardware file)."""
+    u = hw.utilisation
+    if layer.op == "conv":
+        groups = int(layer.params.get("groups", 1))
+        return u.conv_depthwise if groups > 1 and groups == layer.output_shape[0] else u.conv
+    table = {
+        "conv_transpose": u.conv_transpose,
+        "linear": u.linear,
+        "matmul": u.matmul,
+        "attention": u.attention,
+    }
+    return table.get(layer.op, u.generic)
+
+
+def compute_cycles(layer: Layer, tiles: int, hw: Hardware) -> float:
+    """Cycles of MAC-array and vector-unit work of ``layer`` spread over ``tiles`` tiles."""
+    if tiles < 1:
+        raise ValueError(f"tiles must be at least 1, got {tiles}")
+    mac = layer.macs / (tiles * hw.tile.macs_per_cycle * utilisation(layer, hw))
+    vec = layer.vector_ops / (tiles * hw.tile.vector_ops_per_cycle)
+    return mac + vec
+
+
+def mean_port_hops(hw: Hardware) -> float:
+    """Mean XY hop count from a tile to its nearest DRAM port."""
+    w, h = hw.mesh
+    if hw.dram.ports == "west":
+        return sum(x + 1 for x in range(w)) / w
+    ew = sum(min(x + 1, w - x) for x in range(w)) / w
+    if hw.dram.ports == "all_edges":
+        ns = sum(min(y + 1, h - y) for y in range(h)) / h
+        return min(ew, ns)
+    return ew
+
+
+def _base_energy(layer: Layer, hw: Hardware, sram_bytes: int) -> EnergyPj:
+    e = hw.energy
+    return EnergyPj(
+        mac=layer.macs * e.mac_pj,
+        vector=layer.vector_ops * e.vector_op_pj,
+        sram=sram_bytes * 8 * e.sram_pj_per_bit,
+    )
+
+
+def lts_layer_cost(layer: Layer, tiles: int, hw: Hardware, dram_share: float = 1.0) -> LayerCost:
+    """Cost of ``layer`` under layer temporal scheduling on ``tiles`` tiles.
+
+    Parameters
+    ----------
+    layer : Layer
+        The layer.
+    tiles : int
+        Tiles the layer is spread over.
+    hw : Hardware
+        The chip.
+    dram_share : float
+        Fraction of the chip's DRAM bandwidth this job gets, in (0, 1].
+
+    Notes
+    -----
+    Inputs and weights are read from DRAM and the output written back; the data crosses the
+    NoC between the DRAM ports and the tiles (energy only: port bandwidth is the DRAM bound).
+    """
+    if not 0 < dram_share <= 1:
+        raise ValueError(f"dram_share must be in (0, 1], got {dram_share}")
+    dram_bytes = layer.input_bytes + layer.weight_bytes + layer.output_bytes
+    comp = compute_cycles(layer, tiles, hw)
+    dram = dram_bytes / (hw.dram_bytes_per_cycle * dram_share)
+    e = hw.energy
+    # Every byte is written into and read out of tile SRAM once.
+    energy = _base_energy(layer, hw, 2 * dram_bytes) + EnergyPj(
+        noc=dram_bytes * 8 * mean_port_hops(hw) * e.noc_pj_per_bit_hop,
+        dram=dram_bytes * 8 * e.dram_pj_per_bit,
+    )
+    return LayerCost(tiles, max(comp, dram), comp, dram, 0.0, dram_bytes, 0, energy)
+
+
+def tss_layer_cost(
+    layer: Layer,
+    tiles: int,
+    hw: Hardware,
+    *,
+    input_from_dram: bool = False,
+    output_to_dram: bool = False,
+    hops: float = 1.0,
+    dram_share: float = 1.0,
+) -> LayerCost:
+    """Cost of ``layer`` as one stage of a TSS pipeline on ``tiles`` tiles.
+
+    Parameters
+    ----------
+    layer : Layer
+        The layer.
+    tiles : int
+        Tiles of the stage.
+    hw : Hardware
+        The chip.
+    input_from_dram, output_to_dram : bool
+        Whether the layer reads the segment input from DRAM / writes the segment output to DRAM;
+        otherwise its tensors stream over the NoC.
+    hops : float
+        Mean hop distance from the producers' tiles (from the placement; 1 = neighbours).
+    dram_share : float
+        Fraction of the chip's DRAM bandwidth available, in (0, 1].
+
+    Notes
+    -----
+    Weights are resident in SRAM (loaded by :func:`weight_load_cost`). NoC ingress bandwidth is
+    one link per tile of the stage.
+    """
+    if not 0 < dram_share <= 1:
+        raise ValueError(f"dram_share must be in (0, 1], got {dram_share}")
+    dram_bytes = (layer.input_bytes if input_from_dram else 0) + (
+        layer.output_bytes if output_to_dram else 0
+    )
+    noc_bytes = 0 if input_from_dram else layer.input_bytes
+    comp = compute_cycles(layer, tiles, hw)
+    dram = dram_bytes / (hw.dram_bytes_per_cycle * dram_share)
+    noc = noc_bytes / (tiles * hw.noc.link_bytes_per_cycle)
+    e = hw.energy
+    sram = layer.input_bytes + layer.output_bytes + layer.weight_bytes
+    energy = _base_energy(layer, hw, sram) + EnergyPj(
+        noc=(noc_bytes * hops + dram_bytes * mean_port_hops(hw)) * 8 * e.noc_pj_per_bit_hop,
+        dram=dram_bytes * 8 * e.dram_pj_per_bit,
+    )
+    return LayerCost(tiles, max(comp, dram, noc), comp, dram, noc, dram_bytes, noc_bytes, energy)
+
+
+def weight_load_cost(weight_bytes: int, hw: Hardware, dram_share: float = 1.0) -> LayerCost:
+    """Time and energy to load ``weight_bytes`` of weights from DRAM into tile SRAM."""
+    cycles = weight_bytes / (hw.dram_bytes_per_cycle * dram_share)
+    e = hw.energy
+    energy = EnergyPj(
+        sram=weight_bytes * 8 * e.sram_pj_per_bit,
+        noc=weight_bytes * 8 * mean_port_hops(hw) * e.noc_pj_per_bit_hop,
+        dram=weight_bytes * 8 * e.dram_pj_per_bit,
+    )
+    return LayerCost(0, cycles, 0.0, cycles, 0.0, weight_bytes, 0, energy)
+
+
+def pipeline_timing(
+    stage_cycles: Sequence[float],
+    data_tiles: int,
+    weight_load_cycles: float = 0.0,
+    critical_path_cycles: float | None = None,
+) -> PipelineTiming:
+    """Latency of a TSS segment from its stage times.
+
+    Parameters
+    ----------
+    stage_cycles : sequence of float
+        Time of each stage for the whole tensor (one :class:`LayerCost` ``cycles`` per stage).
+    data_tiles : int
+        Data tiles B the input is cut into.
+    weight_load_cycles : float
+        Weight loading before the first data tile.
+    critical_path_cycles : float, optional
+        Sum of stage times along the graph's critical path; defaults to the sum of all stages
+        (a chain).
+
+    Returns
+    -------
+    PipelineTiming
+        ``II = max(stage) / B``, ``fill = critical_path / B``,
+        ``latency = weight_load + fill + (B - 1) * II``.
+    """
+    if data_tiles < 1:
+        raise ValueError(f"data_tiles must be at least 1, got {data_tiles}")
+    if not stage_cycles:
+        return PipelineTiming(0.0, 0.0, weight_load_cycles, weight_load_cycles)
+    ii = max(stage_cycles) / data_tiles
+    path = sum(stage_cycles) if critical_path_cycles is None else critical_path_cycles
+    fill = path / data_tiles
+    return PipelineTiming(
+        ii, fill, weight_load_cycles, weight_load_cycles + fill + (data_tiles - 1) * ii
+    )
+
+
+def sram_bytes_per_tile(layer: Layer, tiles: int, data_tiles: int) -> float:
+    """SRAM a tile of a TSS stage needs: its weight slice plus double-buffered data tiles.
+
+    Returns
+    -------
+    float
+        ``weight_bytes / k + 2 * (input_bytes + output_bytes) / (B * k)``, bytes.
+    """
+    k = max(tiles, 1)
+    buffers = 2 * (layer.input_bytes + layer.output_bytes) / (data_tiles * k)
+    return layer.weight_bytes / k + math.ceil(buffers)

@@ -1,0 +1,157 @@
+"""The ``isosched.hardware/v1`` description of a tile-spatial accelerator.
+
+Every number the cost model uses is a field here; nothing chip-specific is a constant in code.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "HARDWARE_SCHEMA",
+    "Dataflow",
+    "Dram",
+    "Energy",
+    "Hardware",
+    "Noc",
+    "Preemption",
+    "Tile",
+    "Utilisation",
+]
+
+HARDWARE_SCHEMA = "isosched.hardware/v1"
+
+Pos = Annotated[float, Field(gt=0, le=1e9)]
+NonNeg = Annotated[float, Field(ge=0, le=1e9)]
+Fraction = Annotated[float, Field(gt=0, le=1)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Tile(_Strict):
+    """One tile (core): MAC array, vector unit and local SRAM."""
+
+    macs_per_cycle: Annotated[int, Field(ge=1, le=10**7)] = Field(
+        description="Multiply-accumulates per cycle of the tile's MAC array."
+    )
+    vector_ops_per_cycle: Annotated[int, Field(ge=1, le=10**7)] = Field(
+        description="Element operations per cycle of the vector unit (pooling, norms, ...)."
+    )
+    sram_bytes: Annotated[int, Field(ge=1024, le=2**40)] = Field(
+        description="Local SRAM (global buffer) per tile, bytes."
+    )
+
+
+class Noc(_Strict):
+    """The on-chip mesh network (XY routing)."""
+
+    link_bytes_per_cycle: Pos = Field(description="Bandwidth of one link, each way, bytes/cycle.")
+    hop_cycles: NonNeg = Field(default=1.0, description="Router + link latency per hop, cycles.")
+
+
+class Dram(_Strict):
+    """Off-chip memory reached through ports on the west and east mesh edges."""
+
+    bandwidth_gb_s: Pos = Field(description="Total DRAM bandwidth, GB/s (10^9 bytes/s).")
+    ports: Literal["west_east", "west", "all_edges"] = "west_east"
+
+
+class Energy(_Strict):
+    """Energy per action, picojoules."""
+
+    mac_pj: NonNeg = Field(description="One multiply-accumulate at the graph's data type, pJ.")
+    vector_op_pj: NonNeg = Field(description="One vector-unit element operation, pJ.")
+    sram_pj_per_bit: NonNeg = Field(description="SRAM read or write, pJ/bit.")
+    noc_pj_per_bit_hop: NonNeg = Field(description="Moving one bit over one hop, pJ.")
+    dram_pj_per_bit: NonNeg = Field(description="DRAM read or write, pJ/bit.")
+    leakage_mw_per_tile: NonNeg = Field(default=0.0, description="Static power per tile, mW.")
+
+
+class Utilisation(_Strict):
+    """Fraction of peak MAC throughput a layer reaches on the array, by layer class."""
+
+    conv: Fraction = 0.85
+    conv_depthwise: Fraction = 0.25
+    conv_transpose: Fraction = 0.7
+    linear: Fraction = 0.9
+    matmul: Fraction = 0.8
+    attention: Fraction = 0.7
+    generic: Fraction = 0.5
+
+
+class Dataflow(_Strict):
+    """Tile-spatial dataflow parameters."""
+
+    data_tiles: Annotated[int, Field(ge=1, le=4096)] = Field(
+        default=16,
+        description="Data tiles B a segment's input is cut into; the pipeline runs B waves.",
+    )
+
+
+class Preemption(_Strict):
+    """Costs of stopping and resuming a job."""
+
+    drain_cycles: NonNeg = Field(
+        default=2000.0, description="Fixed cycles to stop a pipeline at a data-tile boundary."
+    )
+    restore_cycles: NonNeg = Field(
+        default=2000.0, description="Fixed cycles to restart a pipeline after restoring state."
+    )
+
+
+class Hardware(_Strict):
+    """A tile-spatial accelerator: a W×H mesh of identical tiles, a NoC and DRAM."""
+
+    schema_: Literal["isosched.hardware/v1"] = Field(default="isosched.hardware/v1", alias="schema")
+    name: str = Field(min_length=1, max_length=128)
+    description: str = Field(default="", max_length=4096)
+    mesh: tuple[Annotated[int, Field(ge=1, le=1024)], Annotated[int, Field(ge=1, le=1024)]] = Field(
+        description="Mesh width W and height H in tiles."
+    )
+    clock_ghz: Annotated[float, Field(gt=0, le=100)] = Field(description="Clock, GHz.")
+    tile: Tile
+    noc: Noc
+    dram: Dram
+    energy: Energy
+    utilisation: Utilisation = Utilisation()
+    dataflow: Dataflow = Dataflow()
+    preemption: Preemption = Preemption()
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @property
+    def width(self) -> int:
+        """Mesh width W, tiles."""
+        return self.mesh[0]
+
+    @property
+    def height(self) -> int:
+        """Mesh height H, tiles."""
+        return self.mesh[1]
+
+    @property
+    def tiles(self) -> int:
+        """Number of tiles W·H."""
+        return self.mesh[0] * self.mesh[1]
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """DRAM bandwidth in bytes per cycle."""
+        return self.dram.bandwidth_gb_s / self.clock_ghz
+
+    @property
+    def peak_macs_per_cycle(self) -> int:
+        """MACs per cycle of the whole chip."""
+        return self.tiles * self.tile.macs_per_cycle
+
+    def cycles_to_ms(self, cycles: float) -> float:
+        """Convert cycles to milliseconds."""
+        return cycles / (self.clock_ghz * 1e6)
+
+    def cycles_to_us(self, cycles: float) -> float:
+        """Convert cycles to microseconds."""
+        return cycles / (self.clock_ghz * 1e3)

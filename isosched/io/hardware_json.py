@@ -1,0 +1,81 @@
+"""Read hardware files and the shipped presets."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from isosched.errors import GraphError, HardwareError
+from isosched.hw.model import Hardware
+from isosched.io.graph_json import read_json
+
+__all__ = ["hardware_json_schema", "load_hardware", "parse_hardware", "preset_names"]
+
+
+def preset_names() -> list[str]:
+    """Names of the shipped hardware presets."""
+    folder = resources.files("isosched.hw").joinpath("presets")
+    return sorted(
+        p.name.removesuffix(".json") for p in folder.iterdir() if p.name.endswith(".json")
+    )
+
+
+def parse_hardware(data: Any) -> Hardware:
+    """Validate a decoded hardware document.
+
+    Raises
+    ------
+    HardwareError
+        With the first offending field and the reason.
+    """
+    if not isinstance(data, dict):
+        raise HardwareError("a hardware file must be a JSON object")
+    schema = data.get("schema")
+    if schema is not None and schema != "isosched.hardware/v1":
+        raise HardwareError(f"unsupported hardware schema {schema!r}")
+    try:
+        return Hardware.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "hardware"
+        raise HardwareError(f"hardware {where}: {err['msg']}") from None
+
+
+@lru_cache(maxsize=16)
+def _preset(name: str) -> Hardware:
+    text = resources.files("isosched.hw").joinpath("presets", f"{name}.json").read_text()
+    return parse_hardware(json.loads(text))
+
+
+def load_hardware(name_or_path: str | Path) -> Hardware:
+    """A preset by name (``edge-8x8``, ...) or a hardware file by path.
+
+    Raises
+    ------
+    HardwareError
+        If the name is no preset and no readable, valid hardware file.
+    """
+    name = str(name_or_path)
+    if name in preset_names():
+        return _preset(name)
+    path = Path(name)
+    if not path.suffix or not path.exists():
+        raise HardwareError(
+            f"unknown hardware {name!r}: not a preset ({', '.join(preset_names())}) "
+            "and not an existing file"
+        )
+    try:
+        data = read_json(path, "hardware file")
+    except GraphError as exc:
+        raise HardwareError(str(exc)) from None
+    return parse_hardware(data)
+
+
+def hardware_json_schema() -> dict[str, Any]:
+    """JSON Schema of the hardware file format."""
+    return Hardware.model_json_schema(by_alias=True)
