@@ -31,8 +31,13 @@ class GraphBuilder:
         self._shapes: dict[str, tuple[int, ...]] = {}
         self._counter: dict[str, int] = {}
 
-    def add(self, op: str, inputs: list[str] | tuple[str, ...] = (), id: str | None = None,
-            **params: Any) -> str:
+    def add(
+        self,
+        op: str,
+        inputs: list[str] | tuple[str, ...] = (),
+        id: str | None = None,
+        **params: Any,
+    ) -> str:
         """Append a layer and return its id (``<op><n>`` when not given)."""
         if id is None:
             n = self._counter.get(op, 0)
