@@ -210,8 +210,9 @@ def _norm(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
     kind = str(p.get("kind", "batch"))
     default_axis = 0 if kind in ("batch", "group", "instance") else -1
     a = _axis(int(p.get("axis", default_axis)), len(x))
-    # Inference-time batch norm folds into a scale and shift; layer/RMS norm keep gamma (beta).
-    return OpResult(x, 0, 2 * x[a], 4 * _numel(x))
+    # Batch/layer/group norm carry a scale and a shift per channel; RMS norm only a scale.
+    per_channel = 1 if kind == "rms" else 2
+    return OpResult(x, 0, per_channel * x[a], 4 * _numel(x))
 
 
 def _unary(cost: int) -> Rule:

@@ -1,0 +1,152 @@
+"""The isosched command line: JSON on stdout, exit status 2 with one line on bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from isosched.cli import main
+
+
+def run(monkeypatch, capsys, *args):
+    monkeypatch.setattr(sys, "argv", ["isosched", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_models_list_json(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "models", "list", "--json")
+    assert code == 0
+    rows = json.loads(out)
+    names = [r["name"] for r in rows]
+    assert names[:4] == ["resnet50", "mobilenetv2", "googlenet", "yolov3"]
+    assert len(rows) == 12
+    assert set(rows[0]) == {"name", "layers", "edges", "macs", "params"}
+
+
+def test_models_show_json_with_costs(monkeypatch, capsys):
+    code, out, _ = run(
+        monkeypatch,
+        capsys,
+        "models",
+        "show",
+        "resnet50",
+        "--hw",
+        "edge-8x8",
+        "--tiles",
+        "16",
+        "--json",
+    )
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["layer_count"] == len(doc["layers"])
+    assert doc["macs"] == sum(layer["macs"] for layer in doc["layers"])
+    first = doc["layers"][1]
+    assert {"id", "op", "inputs", "macs", "weight_bytes", "output_bytes"} <= set(first)
+    assert first["cost"]["tiles"] == 16
+    assert first["cost"]["lts_us"] > 0 and first["cost"]["tss_us"] > 0
+
+
+def test_models_show_table(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "models", "show", "mobilenetv2", "--hw", "edge-8x8")
+    assert code == 0
+    assert "LTS on 64 tiles of edge-8x8" in out
+
+
+def test_models_show_graph_file(monkeypatch, capsys, tmp_path):
+    path = tmp_path / "g.json"
+    path.write_text(
+        json.dumps(
+            {
+                "name": "g",
+                "layers": [
+                    {"id": "x", "op": "input", "shape": [4]},
+                    {"id": "fc", "op": "linear", "inputs": ["x"], "out_features": 2},
+                ],
+            }
+        )
+    )
+    code, out, _ = run(monkeypatch, capsys, "models", "show", str(path), "--json")
+    assert code == 0
+    assert json.loads(out)["macs"] == 8
+
+
+@pytest.mark.parametrize(
+    ("doc", "message"),
+    [
+        (
+            {
+                "name": "g",
+                "layers": [
+                    {"id": "a", "op": "activation", "inputs": ["b"]},
+                    {"id": "b", "op": "activation", "inputs": ["a"]},
+                ],
+            },
+            "cycle",
+        ),
+        (
+            {"name": "g", "layers": [{"id": "a", "op": "activation", "inputs": ["zz"]}]},
+            "unknown layer 'zz'",
+        ),
+        ({"name": "g", "layers": [{"id": "a", "op": "input", "shape": [-1]}]}, "layer 'a'"),
+        (
+            {"name": "g", "layers": [{"id": "a", "op": "input", "shape": [10**6, 10**6, 10**3]}]},
+            "exceeds the limit",
+        ),
+    ],
+)
+def test_bad_graph_exits_2_with_one_line(monkeypatch, capsys, tmp_path, doc, message):
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(doc))
+    code, out, err = run(monkeypatch, capsys, "models", "show", str(path), "--json")
+    assert code == 2
+    assert out == ""
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("hw", "show", "edge-9x9"),
+        ("models", "show", "resnet51"),
+        ("models", "show", "resnet50", "--hw", "nope"),
+        ("models", "show", "resnet50", "--hw", "edge-4x4", "--tiles", "17"),
+    ],
+)
+def test_unknown_names_exit_2(monkeypatch, capsys, args):
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 2
+    assert out == ""
+    assert err.startswith("isosched: error:") and len(err.strip().splitlines()) == 1
+
+
+def test_hw_show_and_schema(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "hw", "show", "edge-8x8", "--json")
+    assert code == 0 and json.loads(out)["mesh"] == [8, 8]
+    code, out, _ = run(monkeypatch, capsys, "schema", "graph")
+    assert code == 0 and "layers" in json.loads(out)["properties"]
+    code, out, _ = run(monkeypatch, capsys, "schema", "hardware")
+    assert code == 0 and "mesh" in json.loads(out)["properties"]
+    code, out, _ = run(monkeypatch, capsys, "hw", "list", "--json")
+    assert code == 0 and len(json.loads(out)) == 4
+
+
+def test_console_script_runs_as_a_process():
+    proc = subprocess.run(
+        [sys.executable, "-m", "isosched", "hw", "show", "no-such-chip"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "unknown hardware" in proc.stderr
