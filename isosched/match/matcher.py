@@ -1,0 +1,320 @@
+"""The placement matcher: a tile graph onto the chip, shaped like networkx's ``DiGraphMatcher``.
+
+>>> from isosched.tilegraph import TileGraph
+>>> from isosched.match import TileMatcher, mesh_target
+>>> pattern = TileGraph.from_edges(["a", "b", "c"], [("a", "b"), ("b", "c")])
+>>> m = TileMatcher(mesh_target(4, 4, hops=1), pattern)
+>>> m.subgraph_is_monomorphic()
+True
+>>> result = m.match(engine="mcts", budget_ms=200, seed=1)
+>>> result.found, sorted(result.placement)
+(True, ['a', 'b', 'c'])
+
+Unlike networkx, whose mappings go from the large graph's nodes to the pattern's, mappings here
+go from pattern vertex ids to tile coordinates ``(x, y)``, the direction a placement is read in.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from isosched.match.candidates import candidate_matrix, csr_nbytes, domains_from_matrix, refine
+from isosched.match.mcts import mcts_search
+from isosched.match.search import SearchSpace, SearchStats
+from isosched.match.target import ChipTarget, MatchInputError
+from isosched.match.ullmann import EngineOutcome, ullmann_iter, ullmann_search
+from isosched.tilegraph import TileGraph
+
+__all__ = [
+    "ENGINES",
+    "MatchResult",
+    "TileMatcher",
+    "placement_cost",
+    "placement_errors",
+]
+
+Engine = Literal["mcts", "ullmann"]
+ENGINES: tuple[str, ...] = ("mcts", "ullmann")
+Coord = tuple[int, int]
+
+#: Build the full candidate matrix (and refine it globally) only below this many entries.
+DENSE_LIMIT = 4_000_000
+
+
+@dataclass(frozen=True)
+class MatchResult:
+    """Outcome of one match.
+
+    Attributes
+    ----------
+    found : bool
+        Whether a valid placement was found (it has been verified).
+    engine : str
+        ``mcts`` or ``ullmann``.
+    elapsed_ms : float
+        Wall time, milliseconds.
+    placement : dict
+        Pattern vertex id -> ``(x, y)``; empty when not found.
+    cost : float or None
+        Byte-hops of the pattern's edges times ``comm_weight`` plus preemption costs.
+    proved : bool
+        When not found: whether the absence of any placement was proved.
+    reason : str
+        Why the search stopped.
+    stats : dict
+        Search counters (nodes, backtracks, rollouts, iterations, candidate-matrix memory).
+    """
+
+    found: bool
+    engine: str
+    elapsed_ms: float
+    placement: dict[str, Coord]
+    cost: float | None = None
+    proved: bool = False
+    reason: str = ""
+    stats: dict[str, Any] = field(default_factory=dict)
+
+    def to_doc(self) -> dict[str, Any]:
+        """The JSON document of ``isosched match --json``."""
+        return {
+            "found": self.found,
+            "engine": self.engine,
+            "elapsed_ms": round(self.elapsed_ms, 3),
+            "placement": {k: list(v) for k, v in self.placement.items()},
+            "cost": self.cost,
+            "proved": self.proved,
+            "reason": self.reason,
+            "stats": self.stats,
+        }
+
+
+def placement_errors(
+    pattern: TileGraph, target: ChipTarget, placement: Mapping[str, Coord]
+) -> list[str]:
+    """Every way ``placement`` violates the target (empty list = valid).
+
+    Valid means: every vertex placed, tiles distinct, inside the mesh, allowed, and every edge's
+    endpoints at most ``hops`` apart.
+    """
+    errs: list[str] = []
+    if set(placement) != set(pattern.ids):
+        errs.append("placement keys differ from the pattern's vertices")
+    seen: dict[Coord, str] = {}
+    for v, (x, y) in placement.items():
+        if not (0 <= x < target.width and 0 <= y < target.height):
+            errs.append(f"{v}: tile {(x, y)} outside the mesh")
+            continue
+        if not target.allowed[y * target.width + x]:
+            errs.append(f"{v}: tile {(x, y)} is not usable")
+        if (x, y) in seen:
+            errs.append(f"tile {(x, y)} holds {seen[(x, y)]} and {v}")
+        seen[(x, y)] = v
+    ids = pattern.ids
+    for s, d, _ in pattern.edges:
+        a, b = placement.get(ids[s]), placement.get(ids[d])
+        if a is not None and b is not None:
+            hops = abs(a[0] - b[0]) + abs(a[1] - b[1])
+            if hops > target.hops:
+                errs.append(f"edge {ids[s]}->{ids[d]} spans {hops} hops > {target.hops}")
+    return errs
+
+
+def placement_cost(
+    pattern: TileGraph, target: ChipTarget, placement: Mapping[str, Coord], comm_weight: float = 1.0
+) -> float:
+    """Byte-hops of every edge times ``comm_weight`` plus the preemption cost of used tiles."""
+    ids = pattern.ids
+    cost = sum(float(target.tile_cost[y * target.width + x]) for x, y in placement.values())
+    for s, d, b in pattern.edges:
+        (ax, ay), (bx, by) = placement[ids[s]], placement[ids[d]]
+        cost += comm_weight * b * (abs(ax - bx) + abs(ay - by))
+    return cost
+
+
+def _odd_cycle(pattern: TileGraph) -> bool:
+    """Whether the (undirected) pattern has an odd cycle, by BFS 2-colouring."""
+    indptr, indices = pattern.undirected_csr()
+    colour = [-1] * len(pattern)
+    for root in range(len(pattern)):
+        if colour[root] >= 0:
+            continue
+        colour[root] = 0
+        queue = [root]
+        for v in queue:
+            for u in indices[indptr[v] : indptr[v + 1]].tolist():
+                if colour[u] < 0:
+                    colour[u] = 1 - colour[v]
+                    queue.append(u)
+                elif colour[u] == colour[v]:
+                    return True
+    return False
+
+
+class TileMatcher:
+    """Matcher of a tile graph (pattern) into a chip (target).
+
+    Parameters
+    ----------
+    target : ChipTarget
+        The chip's usable tiles and their h-hop links (the large graph, networkx's ``G1``).
+    pattern : TileGraph
+        The tile graph to place (networkx's ``G2``).
+
+    Notes
+    -----
+    Override :meth:`semantic_feasibility` to add constraints (both engines call it for every
+    candidate pair). Matching is monomorphism: pattern edges must land on target links; extra
+    links between placed tiles are allowed.
+    """
+
+    def __init__(self, target: ChipTarget, pattern: TileGraph) -> None:
+        self.target = target
+        self.pattern = pattern
+
+    def semantic_feasibility(self, vertex: int, tile: int) -> bool:
+        """Whether pattern vertex ``vertex`` (index) may sit on ``tile`` (index); default yes."""
+        return True
+
+    def _hook(self) -> Any:
+        overridden = type(self).semantic_feasibility is not TileMatcher.semantic_feasibility
+        return self.semantic_feasibility if overridden else None
+
+    def _precheck(self) -> str | None:
+        """A reason no placement can exist, found without search, or ``None``."""
+        n, t = len(self.pattern), self.target
+        free = int(t.allowed.sum())
+        if n > free:
+            return f"pattern has {n} vertices but only {free} tiles are usable"
+        indptr, _ = self.pattern.undirected_csr()
+        max_pdeg = int((indptr[1:] - indptr[:-1]).max()) if n else 0
+        max_tdeg = int(t.degree.max()) if t.size else 0
+        if max_pdeg > max_tdeg:
+            return f"a vertex has {max_pdeg} neighbours but no tile has more than {max_tdeg}"
+        if t.hops == 1 and _odd_cycle(self.pattern):
+            return "the pattern has an odd cycle, and a mesh at 1 hop is bipartite"
+        return None
+
+    def _space(
+        self, deadline: float, use_matrix: bool | None
+    ) -> tuple[SearchSpace | None, dict[str, Any], str | None]:
+        n, t = len(self.pattern), self.target
+        stats: dict[str, Any] = {"dense_matrix_bytes": n * t.size}
+        hook = self._hook()
+        domains = None
+        if use_matrix or (use_matrix is None and n * t.size <= DENSE_LIMIT):
+            m = candidate_matrix(self.pattern, t, hook)
+            stats["candidates_initial"] = int(m.nnz)
+            m, rounds = refine(m, self.pattern, t, deadline=deadline)
+            stats["refine_rounds"] = rounds
+            stats["candidates_refined"] = int(m.nnz)
+            stats["csr_matrix_bytes"] = csr_nbytes(m)
+            empty = [i for i in range(n) if m.indptr[i + 1] == m.indptr[i]]
+            if empty:
+                vid = self.pattern.vertices[empty[0]].id
+                return None, stats, f"refinement left vertex {vid!r} without candidate tiles"
+            domains = domains_from_matrix(m)
+        return SearchSpace(self.pattern, t, domains=domains, feasible=hook), stats, None
+
+    def match(
+        self,
+        engine: str = "mcts",
+        budget_ms: float = 1000.0,
+        seed: int = 0,
+        cost_aware: bool = False,
+        comm_weight: float = 1.0,
+        use_matrix: bool | None = None,
+    ) -> MatchResult:
+        """Search for a placement within ``budget_ms``.
+
+        Parameters
+        ----------
+        engine : {"mcts", "ullmann"}
+            Search engine.
+        budget_ms : float
+            Wall-time budget, milliseconds; the search stops within a small constant of it.
+        seed : int
+            Random seed (MCTS).
+        cost_aware : bool
+            Keep searching until the budget ends and return the cheapest placement found.
+        comm_weight : float
+            Weight of byte-hops against preemption cost.
+        use_matrix : bool, optional
+            Force (or forbid) the full candidate matrix with global refinement; by default it
+            is used when pattern × target has at most 4·10⁶ entries.
+
+        Raises
+        ------
+        MatchInputError
+            On an unknown engine or a negative budget.
+        """
+        if engine not in ENGINES:
+            raise MatchInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+        if not (budget_ms >= 0 and math.isfinite(budget_ms)):
+            raise MatchInputError(f"budget_ms must be a finite number >= 0, got {budget_ms}")
+        t0 = time.perf_counter()
+        deadline = t0 + budget_ms / 1000.0
+
+        def done(
+            outcome: EngineOutcome | None, reason: str, proved: bool, stats: dict[str, Any]
+        ) -> MatchResult:
+            elapsed = (time.perf_counter() - t0) * 1000.0
+            if outcome is None or outcome.tiles is None:
+                return MatchResult(False, engine, elapsed, {}, None, proved, reason, stats)
+            coords = {
+                self.pattern.vertices[v].id: self.target.coord(tile)
+                for v, tile in enumerate(outcome.tiles)
+            }
+            errs = placement_errors(self.pattern, self.target, coords)
+            if errs:  # a bug, never a user error: refuse to return an invalid placement
+                raise RuntimeError(f"matcher produced an invalid placement: {errs[0]}")
+            return MatchResult(True, engine, elapsed, coords, outcome.cost, False, reason, stats)
+
+        if len(self.pattern) == 0:
+            return done(EngineOutcome([], 0.0, SearchStats(), "empty"), "empty pattern", False, {})
+        why = self._precheck()
+        if why is not None:
+            return done(None, f"proved: {why}", True, {})
+        space, stats, why = self._space(deadline, use_matrix)
+        if space is None:
+            return done(None, f"proved: {why}", True, stats)
+        if engine == "ullmann":
+            out = ullmann_search(space, deadline, cost_aware=cost_aware, comm_weight=comm_weight)
+        else:
+            out = mcts_search(
+                space, deadline, seed=seed, cost_aware=cost_aware, comm_weight=comm_weight
+            )
+        s = out.stats
+        stats.update(
+            nodes=s.nodes,
+            backtracks=s.backtracks,
+            rollouts=s.rollouts,
+            iterations=s.iterations,
+            max_depth=s.max_depth,
+        )
+        proved = out.tiles is None and out.reason.startswith("proved")
+        return done(out, out.reason, proved, stats)
+
+    def subgraph_monomorphisms_iter(
+        self, budget_ms: float = math.inf
+    ) -> Iterator[dict[str, Coord]]:
+        """Every placement (pattern id -> ``(x, y)``), by the complete engine, within the budget."""
+        if len(self.pattern) == 0:
+            yield {}
+            return
+        if self._precheck() is not None:
+            return
+        deadline = time.perf_counter() + budget_ms / 1000.0
+        space, _, _ = self._space(deadline, None)
+        if space is None:
+            return
+        ids = self.pattern.ids
+        for tiles in ullmann_iter(space, deadline):
+            yield {ids[v]: self.target.coord(t) for v, t in enumerate(tiles)}
+
+    def subgraph_is_monomorphic(self, budget_ms: float = math.inf) -> bool:
+        """Whether some placement exists (complete search; ``False`` also on budget end)."""
+        return next(self.subgraph_monomorphisms_iter(budget_ms), None) is not None

@@ -1,0 +1,177 @@
+"""The matcher's target: the chip's usable tiles, linked when at most h hops apart.
+
+Tile ``(x, y)`` has index ``y * W + x``. Blocked tiles, and tiles held by jobs the requester may
+not preempt, are removed. Tiles held by preemptible jobs stay, with their preemption cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
+
+from isosched.errors import IsoschedError
+
+__all__ = ["ChipTarget", "HeldTile", "MatchInputError", "mesh_target"]
+
+Coord = tuple[int, int]
+
+#: Largest mesh side accepted (a 1024×1024 mesh has 10^6 tiles).
+MAX_SIDE = 1024
+MAX_HOPS = 16
+
+
+class MatchInputError(IsoschedError):
+    """Bad matcher input: mesh size, hops, blocked tiles outside the mesh, ..."""
+
+
+@dataclass(frozen=True, slots=True)
+class HeldTile:
+    """A tile held by a running job.
+
+    Attributes
+    ----------
+    priority : int
+        Priority of the holder; only a strictly higher-priority requester may take the tile.
+    cost : float
+        Cost of preempting the holder for this tile, in the placement cost's units.
+    """
+
+    priority: int
+    cost: float
+
+
+@dataclass(frozen=True, eq=False)
+class ChipTarget:
+    """Usable tiles of a W×H mesh linked within ``hops`` hops (XY routing distance).
+
+    Attributes
+    ----------
+    width, height, hops : int
+        Mesh size and the largest hop distance an edge of the pattern may span.
+    allowed : ndarray of bool, shape (W·H,)
+        Whether each tile may be used.
+    tile_cost : ndarray of float, shape (W·H,)
+        Preemption cost of using each tile (0 for free tiles).
+    indptr, indices : ndarray of int
+        CSR rows of the h-hop neighbourhood among allowed tiles (sorted, no self loops).
+    """
+
+    width: int
+    height: int
+    hops: int
+    allowed: npt.NDArray[np.bool_]
+    tile_cost: npt.NDArray[np.float64]
+    indptr: npt.NDArray[np.int64]
+    indices: npt.NDArray[np.int64]
+
+    @property
+    def size(self) -> int:
+        """Number of tiles W·H (allowed or not)."""
+        return self.width * self.height
+
+    @property
+    def degree(self) -> npt.NDArray[np.int64]:
+        """Neighbours of every tile within h hops (0 for tiles that are not allowed)."""
+        return np.diff(self.indptr)
+
+    def neighbours(self, tile: int) -> npt.NDArray[np.int64]:
+        """Allowed tiles within h hops of ``tile`` (CSR row)."""
+        return self.indices[self.indptr[tile] : self.indptr[tile + 1]]
+
+    def coord(self, tile: int) -> Coord:
+        """``(x, y)`` of a tile index."""
+        return tile % self.width, tile // self.width
+
+    def tile(self, xy: Coord) -> int:
+        """Tile index of ``(x, y)``."""
+        return xy[1] * self.width + xy[0]
+
+    def hop_distance(self, a: int, b: int) -> int:
+        """XY-routing hop count between two tiles."""
+        return abs(a % self.width - b % self.width) + abs(a // self.width - b // self.width)
+
+    def csr_matrix(self) -> object:
+        """The adjacency as a ``scipy.sparse.csr_array`` of 0/1 (``int8``)."""
+        from scipy.sparse import csr_array
+
+        data = np.ones(len(self.indices), dtype=np.int8)
+        return csr_array((data, self.indices, self.indptr), shape=(self.size, self.size))
+
+
+def _check_coord(xy: Iterable[int], w: int, h: int, what: str) -> Coord:
+    c = tuple(int(v) for v in xy)
+    if len(c) != 2 or not (0 <= c[0] < w and 0 <= c[1] < h):
+        raise MatchInputError(f"{what} tile {list(c)} is outside the {w}x{h} mesh")
+    return c[0], c[1]
+
+
+def mesh_target(
+    width: int,
+    height: int,
+    hops: int = 2,
+    blocked: Iterable[Iterable[int]] = (),
+    held: Mapping[Coord, HeldTile] | None = None,
+    priority: int | None = None,
+) -> ChipTarget:
+    """Build the target of a W×H mesh.
+
+    Parameters
+    ----------
+    width, height : int
+        Mesh size in tiles.
+    hops : int
+        Largest XY distance an edge may span (1 = strict neighbours).
+    blocked : iterable of (x, y)
+        Tiles that may not be used at all.
+    held : mapping (x, y) -> HeldTile, optional
+        Tiles held by running jobs.
+    priority : int, optional
+        Requester priority. Held tiles of lower priority stay usable at their cost; the others
+        are removed. ``None`` removes every held tile (nothing may be preempted).
+
+    Raises
+    ------
+    MatchInputError
+        On a mesh side outside 1..1024, hops outside 1..16 or a tile outside the mesh.
+    """
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise MatchInputError(f"mesh {width}x{height} is outside 1..{MAX_SIDE} per side")
+    if not 1 <= hops <= MAX_HOPS:
+        raise MatchInputError(f"hops must be in 1..{MAX_HOPS}, got {hops}")
+    n = width * height
+    allowed = np.ones(n, dtype=bool)
+    cost = np.zeros(n, dtype=np.float64)
+    for xy in blocked:
+        x, y = _check_coord(xy, width, height, "blocked")
+        allowed[y * width + x] = False
+    for xy, ht in (held or {}).items():
+        x, y = _check_coord(xy, width, height, "held")
+        if priority is not None and ht.priority < priority:
+            cost[y * width + x] = ht.cost
+        else:
+            allowed[y * width + x] = False
+    # Vectorised neighbourhood: one pass per (dx, dy) offset with 1 <= |dx| + |dy| <= hops.
+    xs = np.arange(n, dtype=np.int64) % width
+    ys = np.arange(n, dtype=np.int64) // width
+    rows, cols = [], []
+    for dx in range(-hops, hops + 1):
+        for dy in range(-(hops - abs(dx)), hops - abs(dx) + 1):
+            if dx == 0 and dy == 0:
+                continue
+            nx, ny = xs + dx, ys + dy
+            ok = allowed & (nx >= 0) & (nx < width) & (ny >= 0) & (ny < height)
+            src = np.nonzero(ok)[0]
+            dst = ny[src] * width + nx[src]
+            keep = allowed[dst]
+            rows.append(src[keep])
+            cols.append(dst[keep])
+    r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
+    c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
+    order = np.lexsort((c, r))
+    r, c = r[order], c[order]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.add.at(indptr, r + 1, 1)
+    return ChipTarget(width, height, hops, allowed, cost, np.cumsum(indptr), c)
