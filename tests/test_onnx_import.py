@@ -14,7 +14,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from isosched.errors import GraphError
 from isosched.graph import Graph, parse_graph
-from isosched.io.onnx_reader import CONVERTERS, UnknownOpWarning, onnx_to_graph_doc, read_onnx
+from isosched.io.onnx import CONVERTERS, UnknownOpWarning, onnx_to_graph_doc, read_onnx
 
 ROOT = Path(__file__).resolve().parents[1]
 ONNX_DIR = ROOT / "models" / "onnx"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -16,7 +16,7 @@ app.add_typer(hw_app, name="hw")
 @hw_app.command("list")
 def hw_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the hardware presets."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for name in preset_names():
         hw = load_hardware(name)
         rows.append(
@@ -34,7 +34,7 @@ def hw_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")]
         return
     print(f"{'preset':<18} {'mesh':>7} {'TOPS':>8} {'SRAM/tile':>10} {'DRAM':>10}")
     for r in rows:
-        mesh = f"{r['mesh'][0]}x{r['mesh'][1]}"
+        mesh = "x".join(str(d) for d in r["mesh"])
         print(
             f"{r['name']:<18} {mesh:>7} {r['tops']:>8.1f} "
             f"{r['sram_mib_per_tile']:>7.1f}MiB {r['dram_gb_s']:>6.1f}GB/s"

@@ -171,7 +171,7 @@ def import_onnx(
     name: Annotated[str | None, typer.Option("--name", help="Model name.")] = None,
 ) -> None:
     """Convert an ONNX model into an isosched.graph/v1 file."""
-    from isosched.io.onnx_reader import read_onnx
+    from isosched.io.onnx import read_onnx
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

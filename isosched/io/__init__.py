@@ -1,1 +1,1 @@
-"""File formats: graph, hardware and ONNX readers and writers (the only modules that touch files)."""
+"""File formats: graph, hardware and ONNX readers and writers; the only code that touches files."""

@@ -30,7 +30,7 @@ def load_model(name_or_path: str | Path) -> Graph:
     if path.is_file():
         if path.suffix.lower() == ".onnx":
             from isosched.graph.model import parse_graph
-            from isosched.io.onnx_reader import read_onnx
+            from isosched.io.onnx import read_onnx
 
             return parse_graph(read_onnx(path))
         return read_graph(path)

@@ -1,8 +1,9 @@
 """Monte Carlo Tree Search over partial placements, guiding Ullmann-style candidate search.
 
-A tree node is a partial placement along the static vertex order; its children are the most
-promising candidate tiles of the next vertex (top-``branch`` by the prior: close to placed
-neighbours, few free neighbours, cheap). Each iteration selects a path by UCT, expands one
+A tree node is a partial placement; its children place the next vertex (the frontier vertex
+with the fewest tiles left) on one of its most promising candidate tiles (top-``branch`` by the
+prior: leaves options to the neighbours, close to placed neighbours, hugging used tiles, cheap).
+Each iteration selects a path by UCT, expands one
 child, and runs a rollout: a randomised depth-first completion with forward checking and a
 bounded number of backtracks. The reward is the fraction of vertices placed, plus a bonus for
 a low-cost complete placement; it is backed up along the path.
@@ -21,10 +22,22 @@ __all__ = ["mcts_search"]
 
 
 class _Node:
-    __slots__ = ("children", "parent", "rest", "tile", "untried", "value", "visits")
+    __slots__ = (
+        "children",
+        "next_vertex",
+        "parent",
+        "rest",
+        "tile",
+        "untried",
+        "value",
+        "vertex",
+        "visits",
+    )
 
-    def __init__(self, tile: int, parent: _Node | None) -> None:
-        self.tile = tile
+    def __init__(self, vertex: int, tile: int, parent: _Node | None) -> None:
+        self.vertex = vertex  # the vertex this node placed (-1 at the root) ...
+        self.tile = tile  # ... and its tile
+        self.next_vertex = -1  # the vertex its children place
         self.parent = parent
         self.children: list[_Node] = []
         self.untried: list[int] | None = None
@@ -45,7 +58,7 @@ def mcts_search(
     comm_weight: float = 1.0,
     branch: int = 6,
     exploration: float = 1.2,
-    noise: float = 2.0,
+    noise: float = 1.0,
     rollout_backtracks: int | None = None,
 ) -> EngineOutcome:
     """Search for a placement with MCTS until one is found (or the budget ends, cost-aware).
@@ -69,14 +82,14 @@ def mcts_search(
     noise : float
         Amplitude of the random term added to the prior in rollouts.
     rollout_backtracks : int, optional
-        Backtracks a rollout may spend (default ``max(64, n)``).
+        Backtracks a rollout may spend before the tree tries elsewhere (default 4,000).
     """
     rng = random.Random(seed)
     n = space.n
     stats = SearchStats()
     state = SearchState(space, comm_weight=comm_weight)
-    budget = rollout_backtracks if rollout_backtracks is not None else max(64, n)
-    root = _Node(-1, None)
+    budget = rollout_backtracks if rollout_backtracks is not None else 4000
+    root = _Node(-1, -1, None)
     best: list[int] | None = None
     best_cost = math.inf
     first_cost = 0.0
@@ -92,19 +105,20 @@ def mcts_search(
         while node.untried is not None and not node.untried and node.children:
             log_n = math.log(node.visits + 1)
             node = max(node.children, key=lambda ch: _uct(ch, log_n, exploration))
-            state.place(node.tile)
+            state.place(node.vertex, node.tile)
         # Expansion: one new child from the prior's best untried tiles.
         if node.untried is None and state.depth < n:
-            ranked = state.ordered_candidates(rng, noise * 0.5)
+            node.next_vertex = state.select_vertex()
+            ranked = state.ordered_candidates(node.next_vertex, rng, noise * 0.5)
             node.untried, node.rest = ranked[-branch:], ranked[:-branch]
         elif node.untried is not None and not node.untried and not node.children and node.rest:
             # Every child so far died: widen to the next candidates by the prior.
             node.untried, node.rest = node.rest[-branch:], node.rest[:-branch]
         if node.untried:
             tile = node.untried.pop()
-            child = _Node(tile, node)
+            child = _Node(node.next_vertex, tile, node)
             node.children.append(child)
-            state.place(tile)
+            state.place(node.next_vertex, tile)
             node = child
         # Rollout.
         depth0 = state.depth

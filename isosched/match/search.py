@@ -1,11 +1,11 @@
 """Search state shared by the Ullmann and MCTS engines.
 
-The pattern's vertices are placed in one static order (each vertex, where possible, adjacent to
-an already placed one, as in VF2++/RI). The candidates of the vertex at position ``i`` are the
-intersection of the target's CSR rows (h-hop neighbourhoods) of its placed neighbours' tiles,
-minus used tiles, filtered by degree, by the vertex's Ullmann row when one was computed, by the
-overridable feasibility hook, and by forward checking: every not-yet-placed neighbour must keep
-at least one candidate. The full pattern × target matrix is never needed here.
+The next vertex to place is chosen dynamically: the frontier vertex (adjacent to a placed one)
+with the fewest tiles left. The candidates of a vertex are the intersection of the target's CSR
+rows (h-hop neighbourhoods) of its placed neighbours' tiles, minus used tiles, filtered by
+degree, by the vertex's Ullmann row when one was computed, by the overridable feasibility hook,
+and by forward checking: every unplaced neighbour must keep a candidate. The full
+pattern × target matrix is never needed here.
 """
 
 from __future__ import annotations
@@ -18,56 +18,43 @@ from dataclasses import dataclass, field
 from isosched.match.target import ChipTarget
 from isosched.tilegraph import TileGraph
 
-__all__ = ["SearchSpace", "SearchState", "SearchStats", "static_order"]
+__all__ = ["SearchSpace", "SearchState", "SearchStats"]
 
 Feasible = Callable[[int, int], bool]
 
 #: Weights of the candidate prior (see ``SearchState.ordered_candidates``).
-SLACK_WEIGHT = 3.0
+SLACK_WEIGHT = 1.0
 SLACK_CAP = 4
-FREE_WEIGHT = -0.5
+FREE_WEIGHT = 1.0
 HOP_WEIGHT = 1.0
-ORDER = "dfs"
 
 
-def static_order(adj: Sequence[Sequence[int]]) -> list[int]:
-    """Placement order: repeatedly the unplaced vertex with most placed neighbours.
-
-    Ties go to the larger degree, then the smaller index. A new connected component starts at
-    its vertex of largest degree.
-    """
-    n = len(adj)
-    placed_nbrs = [0] * n
-    done = [False] * n
-    order: list[int] = []
-    # Buckets by placed-neighbour count keep this O((V + E) log V).
-    import heapq
-
-    heap: list[tuple[int, int, int, int]] = []
-    by_degree = sorted(range(n), key=lambda v: (-len(adj[v]), v))
-    next_root = 0
-    while len(order) < n:
-        while heap and done[heap[0][3]]:
-            heapq.heappop(heap)
-        if heap:
-            v = heapq.heappop(heap)[3]
-        else:
-            while done[by_degree[next_root]]:
-                next_root += 1
-            v = by_degree[next_root]
-        if done[v]:
-            continue
-        done[v] = True
-        order.append(v)
-        stamp = len(order)
-        for u in adj[v]:
-            if not done[u]:
-                placed_nbrs[u] += 1
-                if ORDER == "dfs":
-                    heapq.heappush(heap, (-placed_nbrs[u], -stamp, -len(adj[u]), u))
-                else:
-                    heapq.heappush(heap, (-placed_nbrs[u], -len(adj[u]), 0, u))
-    return order
+def _topological_rank(n: int, edges: Sequence[tuple[int, int, int]]) -> list[int]:
+    """Kahn rank of every vertex; vertices on cycles get ranks after the acyclic part."""
+    indeg = [0] * n
+    succ: list[list[int]] = [[] for _ in range(n)]
+    for s, d, _ in edges:
+        if s != d:
+            succ[s].append(d)
+            indeg[d] += 1
+    rank = [-1] * n
+    ready = [v for v in range(n) if indeg[v] == 0]
+    k = 0
+    while ready:
+        nxt: list[int] = []
+        for v in ready:
+            rank[v] = k
+            k += 1
+            for u in succ[v]:
+                indeg[u] -= 1
+                if indeg[u] == 0:
+                    nxt.append(u)
+        ready = nxt
+    for v in range(n):
+        if rank[v] < 0:
+            rank[v] = k
+            k += 1
+    return rank
 
 
 @dataclass
@@ -119,23 +106,14 @@ class SearchSpace:
             if s != d:
                 key = (s, d) if s < d else (d, s)
                 weights[key] = weights.get(key, 0) + b
-        self.order = static_order(self.padj)
-        self.pos = [0] * n
-        for i, v in enumerate(self.order):
-            self.pos[v] = i
-        pos = self.pos
-        self.parents: list[tuple[tuple[int, int], ...]] = []
-        self.later: list[tuple[int, ...]] = []
-        self.forward: list[tuple[tuple[int, tuple[int, ...]], ...]] = []
-        for i, v in enumerate(self.order):
-            self.parents.append(
-                tuple((p, weights[(p, v) if p < v else (v, p)]) for p in self.padj[v] if pos[p] < i)
-            )
-            later = tuple(u for u in self.padj[v] if pos[u] > i)
-            self.later.append(later)
-            self.forward.append(
-                tuple((u, tuple(p for p in self.padj[u] if pos[p] < i)) for u in later)
-            )
+        self.padj_w: list[tuple[tuple[int, int], ...]] = [
+            tuple((u, weights[(u, v) if u < v else (v, u)]) for u in self.padj[v]) for v in range(n)
+        ]
+        # Topological rank along the pattern's edges (a tile graph is a DAG): the search starts
+        # at a source and breaks ties towards earlier vertices, so it grows one front forward
+        # as the dataflow does, instead of two fronts competing for room.
+        self.topo = _topological_rank(n, pattern.edges)
+        self.by_degree = sorted(range(n), key=lambda v: (self.topo[v], -self.pdeg[v], v))
         tp, tx = target.indptr.tolist(), target.indices.tolist()
         self.tnbr: list[frozenset[int]] = [
             frozenset(tx[tp[t] : tp[t + 1]]) for t in range(target.size)
@@ -154,90 +132,144 @@ class SearchSpace:
 
 
 class SearchState:
-    """A partial placement along the static order, with incremental bookkeeping.
+    """A partial placement with incremental bookkeeping and dynamic variable ordering.
 
-    ``tile_of[v]`` is the tile of vertex ``v`` or -1; ``freedeg[t]`` counts unused allowed
-    tiles within h hops of ``t``; ``cost`` is the placement cost so far (byte-hops of placed
-    edges times ``comm_weight`` plus preemption cost of used tiles).
+    ``tile_of[v]`` is the tile of vertex ``v`` or -1, ``position[v]`` the step at which it was
+    placed; ``freedeg[t]`` counts unused allowed tiles within h hops of ``t``; ``cost`` is the
+    placement cost so far (byte-hops of placed edges times ``comm_weight`` plus preemption cost
+    of used tiles). The next vertex to place is the frontier vertex (unplaced, with a placed
+    neighbour) with the fewest remaining tiles (minimum remaining values).
     """
 
     def __init__(self, space: SearchSpace, comm_weight: float = 1.0) -> None:
         self.space = space
-        self.tile_of = [-1] * space.n
+        n = space.n
+        self.tile_of = [-1] * n
+        self.position = [-1] * n
+        self.placed: list[int] = []
         self.used: set[int] = set()
         self.freedeg = list(space.tdeg)
         self.cost = 0.0
-        self.depth = 0
         self.comm_weight = comm_weight
         self._deltas: list[float] = []
         self.occupant = [-1] * space.target.size  # position of the vertex on each tile
+        self.placed_nbrs = [0] * n
+        self.frontier: set[int] = set()
 
-    def place(self, t: int) -> None:
-        """Place the vertex at position ``depth`` on tile ``t``."""
+    @property
+    def depth(self) -> int:
+        """Number of placed vertices."""
+        return len(self.placed)
+
+    def place(self, v: int, t: int) -> None:
+        """Place vertex ``v`` on tile ``t``."""
         sp = self.space
-        i = self.depth
-        self.tile_of[sp.order[i]] = t
+        i = len(self.placed)
+        self.placed.append(v)
+        self.position[v] = i
+        self.tile_of[v] = t
         self.used.add(t)
         self.occupant[t] = i
         fd = self.freedeg
         for s in sp.tnbr[t]:
             fd[s] -= 1
         delta = sp.tile_cost[t]
-        if self.comm_weight:
-            w = sp.width
-            tx, ty = t % w, t // w
-            for p, b in sp.parents[i]:
-                q = self.tile_of[p]
-                delta += self.comm_weight * b * (abs(tx - q % w) + abs(ty - q // w))
+        w = sp.width
+        tx, ty = t % w, t // w
+        tile_of = self.tile_of
+        pn = self.placed_nbrs
+        frontier = self.frontier
+        frontier.discard(v)
+        for u, b in sp.padj_w[v]:
+            q = tile_of[u]
+            if q >= 0:
+                if self.comm_weight and b:
+                    delta += self.comm_weight * b * (abs(tx - q % w) + abs(ty - q // w))
+            else:
+                frontier.add(u)
+            pn[u] += 1
         self.cost += delta
         self._deltas.append(delta)
-        self.depth = i + 1
 
     def unplace(self) -> None:
         """Undo the last placement."""
         sp = self.space
-        self.depth -= 1
-        v = sp.order[self.depth]
+        v = self.placed.pop()
         t = self.tile_of[v]
         self.tile_of[v] = -1
+        self.position[v] = -1
         self.used.discard(t)
         self.occupant[t] = -1
         fd = self.freedeg
         for s in sp.tnbr[t]:
             fd[s] += 1
+        pn = self.placed_nbrs
+        frontier = self.frontier
+        tile_of = self.tile_of
+        for u in sp.padj[v]:
+            pn[u] -= 1
+            if pn[u] == 0 and tile_of[u] < 0:
+                frontier.discard(u)
+        if pn[v] > 0:
+            frontier.add(v)
         self.cost -= self._deltas.pop()
 
-    def candidates(self) -> list[int]:
-        """Feasible tiles for the vertex at position ``depth`` (unordered)."""
-        return [t for t, _ in self._scored_candidates()]
+    def _region(self, v: int) -> set[int] | frozenset[int]:
+        """Unused tiles within h hops of every placed neighbour of ``v`` (no other filter)."""
+        sp = self.space
+        tnbr, tile_of = sp.tnbr, self.tile_of
+        sets = sorted((tnbr[tile_of[u]] for u in sp.padj[v] if tile_of[u] >= 0), key=len)
+        if not sets:
+            return (sp.domains[v] if sp.domains is not None else sp.allowed) - self.used
+        cand = sets[0] - self.used
+        for s in sets[1:]:
+            cand &= s
+            if not cand:
+                break
+        return cand
 
-    def _scored_candidates(self) -> list[tuple[int, int]]:
+    def select_vertex(self) -> int:
+        """Next vertex to place (minimum remaining values).
+
+        The frontier vertex with the fewest tiles left, ties to the earliest in topological
+        order; a new component starts at its earliest source.
+        """
+        sp = self.space
+        if self.frontier:
+            pn, pdeg = self.placed_nbrs, sp.pdeg
+            best, best_key = -1, (1 << 60, 0, 0, 0)
+            topo = sp.topo
+            for u in self.frontier:
+                key = (len(self._region(u)), topo[u], -pn[u], -pdeg[u])
+                if key < best_key:
+                    best, best_key = u, key
+                    if key[0] == 0:
+                        break
+            return best
+        tile_of = self.tile_of
+        return next(v for v in sp.by_degree if tile_of[v] < 0)
+
+    def candidates(self, v: int) -> list[int]:
+        """Feasible tiles for vertex ``v`` (unordered)."""
+        return [t for t, _ in self._scored_candidates(v)]
+
+    def _scored_candidates(self, v: int) -> list[tuple[int, int]]:
         """Feasible tiles with their slack: the fewest options left to an unplaced neighbour.
 
         Forward checking rejects a tile when an unplaced neighbour would keep no candidate, or
         when the unplaced neighbours together keep fewer tiles than they are (pigeonhole).
         """
         sp = self.space
-        i = self.depth
-        v = sp.order[i]
-        used = self.used
-        tile_of = self.tile_of
-        tnbr = sp.tnbr
-        parents = sp.parents[i]
-        if parents:
-            sets = sorted((tnbr[tile_of[p]] for p, _ in parents), key=len)
-            cand = sets[0] - used
-            for s in sets[1:]:
-                cand &= s
-                if not cand:
-                    return []
-        else:
-            cand = (sp.domains[v] if sp.domains is not None else sp.allowed) - used
-        need = len(sp.later[i])
+        used, tile_of, tnbr = self.used, self.tile_of, sp.tnbr
+        cand = self._region(v)
+        if not cand:
+            return []
+        later = [u for u in sp.padj[v] if tile_of[u] < 0]
+        forward = [[tnbr[tile_of[q]] for q in sp.padj[u] if tile_of[q] >= 0] for u in later]
+        need = len(later)
         deg = sp.pdeg[v]
         dom = sp.domains[v] if sp.domains is not None else None
         feasible = sp.feasible
-        forward = sp.forward[i]
         tdeg, fd = sp.tdeg, self.freedeg
         out = []
         for t in cand:
@@ -250,10 +282,10 @@ class SearchState:
             nt = tnbr[t] - used
             slack = 1 << 30
             union: set[int] = set()
-            for _u, placed in forward:
+            for placed in forward:
                 inter = nt
-                for p in placed:
-                    inter = inter & tnbr[tile_of[p]]
+                for s in placed:
+                    inter = inter & s
                     if not inter:
                         break
                 size = len(inter)
@@ -261,31 +293,31 @@ class SearchState:
                     slack = -1
                     break
                 slack = min(slack, size)
-                if len(forward) > 1:
+                if need > 1:
                     union |= inter
-            if slack < 0 or (len(forward) > 1 and len(union) < len(forward)):
+            if slack < 0 or (need > 1 and len(union) < need):
                 continue
             out.append((t, slack))
         return out
 
-    def ordered_candidates(self, rng: random.Random | None, noise: float) -> list[int]:
-        """Candidates sorted worst-first (so ``pop()`` yields the best) by the prior.
+    def ordered_candidates(self, v: int, rng: random.Random | None, noise: float) -> list[int]:
+        """Candidates of ``v`` sorted worst-first (so ``pop()`` yields the best) by the prior.
 
         The prior prefers tiles that leave the most options to the unplaced neighbours (least
-        constraining value), tiles close to the placed neighbours (hops), tiles with room
-        around them (a subtree still to come needs space) and cheap tiles. The weights were
-        chosen on planted instances (docs/matcher.md).
+        constraining value), tiles close to the placed neighbours (hops), tiles with few free
+        neighbours (hugging used tiles and edges leaves no unusable pockets, as in Warnsdorff's
+        rule) and cheap tiles. The weights were tuned on planted instances with seeds 0-2;
+        the benchmark uses other seeds (docs/matcher.md).
         """
-        scored = self._scored_candidates()
+        scored = self._scored_candidates(v)
         if len(scored) <= 1:
             return [t for t, _ in scored]
         sp = self.space
         w = sp.width
-        parents = sp.parents[self.depth]
         tile_of = self.tile_of
+        placed = [(tile_of[u] % w, tile_of[u] // w) for u in sp.padj[v] if tile_of[u] >= 0]
         fd = self.freedeg
         cost = sp.tile_cost
-        placed = [(tile_of[p] % w, tile_of[p] // w) for p, _ in parents]
         keys = []
         for t, slack in scored:
             tx, ty = t % w, t // w
@@ -298,10 +330,10 @@ class SearchState:
         keys.sort(reverse=True)
         return [t for _, t in keys]
 
-    def conflict_position(self) -> int:
-        """Deepest placed position that can affect the candidates of the current position.
+    def conflict_position(self, v: int) -> int:
+        """Deepest placed position that can affect the candidates of vertex ``v``.
 
-        The candidates of vertex ``v`` depend only on the tiles of its placed neighbours, of its
+        The candidates of ``v`` depend only on the tiles of its placed neighbours, of its
         unplaced neighbours' placed neighbours, and on which tiles within ``2h`` of a placed
         neighbour are used. Placements after the deepest of those positions cannot have caused
         an empty candidate set, and placing more vertices only removes candidates, so a search
@@ -309,17 +341,18 @@ class SearchState:
         vertex has no placed neighbour.
         """
         sp = self.space
-        i = self.depth
-        parents = sp.parents[i]
+        tile_of, position = self.tile_of, self.position
+        parents = [u for u in sp.padj[v] if tile_of[u] >= 0]
         if not parents:
-            return i - 1
-        pos = sp.pos
-        c = max(pos[p] for p, _ in parents)
-        for _u, placed in sp.forward[i]:
-            for q in placed:
-                c = max(c, pos[q])
+            return self.depth - 1
+        c = max(position[p] for p in parents)
+        for u in sp.padj[v]:
+            if tile_of[u] < 0:
+                for q in sp.padj[u]:
+                    if position[q] > c:
+                        c = position[q]
         w, h = sp.width, sp.target.height
-        t = self.tile_of[parents[0][0]]
+        t = tile_of[parents[0]]
         tx, ty = t % w, t // w
         r = 2 * sp.target.hops
         occ = self.occupant
@@ -373,14 +406,15 @@ class SearchState:
             yield list(self.tile_of)
             stats.exhausted = True
             return
-        stack = [self.ordered_candidates(rng, noise)]
+        v0 = self.select_vertex()
+        stack: list[tuple[int, list[int]]] = [(v0, self.ordered_candidates(v0, rng, noise))]
         backtracks = 0
         clock = time.perf_counter
         try:
             while True:
-                cands = stack[-1]
+                v, cands = stack[-1]
                 if cands:
-                    self.place(cands.pop())
+                    self.place(v, cands.pop())
                     stats.nodes += 1
                     if self.depth > stats.max_depth:
                         stats.max_depth = self.depth
@@ -391,10 +425,11 @@ class SearchState:
                         yield list(self.tile_of)
                         self.unplace()
                         continue
-                    level = self.ordered_candidates(rng, noise)
+                    u = self.select_vertex()
+                    level = self.ordered_candidates(u, rng, noise)
                     if not level and backjump:
                         # Dead end at once: jump back to the deepest conflicting position.
-                        target = self.conflict_position()
+                        target = self.conflict_position(u)
                         if target < start:
                             stats.exhausted = True
                             return
@@ -408,7 +443,7 @@ class SearchState:
                         if max_backtracks is not None and backtracks > max_backtracks:
                             return
                         continue
-                    stack.append(level)
+                    stack.append((u, level))
                     if not stats.nodes & 127 and clock() > deadline:
                         stats.timed_out = True
                         return

@@ -1,0 +1,51 @@
+"""``isosched match``: place a tile graph on a mesh."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from isosched.cli.app import app, emit_json
+from isosched.io.match_json import parse_mesh, read_blocked, read_tilegraph
+from isosched.match import ENGINES, MatchInputError, TileMatcher, mesh_target
+
+
+@app.command("match")
+def match(
+    pattern: Annotated[Path, typer.Argument(help="Tile graph file (isosched.tilegraph/v1).")],
+    mesh: Annotated[str, typer.Option("--mesh", help="Mesh size WxH, e.g. 8x8.")],
+    hops: Annotated[int, typer.Option("--hops", help="Largest hop distance of an edge.")] = 2,
+    blocked: Annotated[
+        Path | None, typer.Option("--blocked", help='File {"tiles": [[x, y], ...]}.')
+    ] = None,
+    engine: Annotated[str, typer.Option("--engine", help="mcts or ullmann.")] = "mcts",
+    budget_ms: Annotated[float, typer.Option("--budget-ms", help="Time budget, ms.")] = 1000.0,
+    seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
+    cost_aware: Annotated[
+        bool, typer.Option("--cost-aware", help="Search the whole budget for the cheapest.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Place PATTERN on a WxH mesh: tiles distinct, unblocked, every edge within HOPS hops."""
+    if engine not in ENGINES:
+        raise MatchInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    w, h = parse_mesh(mesh)
+    tg = read_tilegraph(pattern)
+    target = mesh_target(w, h, hops, read_blocked(blocked) if blocked else ())
+    sys.stderr.write(
+        f"matching {len(tg)} vertices, {len(tg.edges)} edges on {w}x{h} at {hops} hops "
+        f"({engine}, budget {budget_ms:g} ms)\n"
+    )
+    result = TileMatcher(target, tg).match(
+        engine=engine, budget_ms=budget_ms, seed=seed, cost_aware=cost_aware
+    )
+    if as_json:
+        emit_json(result.to_doc())
+        return
+    state = "found" if result.found else "not found"
+    print(f"{state} by {result.engine} in {result.elapsed_ms:.1f} ms: {result.reason}")
+    for vid, (x, y) in result.placement.items():
+        print(f"  {vid:<24} ({x}, {y})")

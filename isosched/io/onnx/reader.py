@@ -1,0 +1,197 @@
+"""Entry points of the ONNX reader: :func:`read_onnx` and :func:`onnx_to_graph_doc`.
+
+The model is prepared (functions inlined, dimensions fixed, shapes inferred, constants
+folded), then each node is folded or handed to its converter in topological order.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import onnx
+import onnx.inliner
+
+from isosched.errors import GraphError
+from isosched.graph.schema import GRAPH_SCHEMA
+from isosched.io.onnx.common import copy_model, drop_batch, toposort
+from isosched.io.onnx.context import Ctx
+from isosched.io.onnx.convert_shape import shape_of
+from isosched.io.onnx.folding import fold, prefold, to_array
+from isosched.io.onnx.registry import CONVERTERS, mark_unknown
+from isosched.io.onnx.shapes import fix_dims, infer_shapes
+from isosched.io.onnx.weights import weight_inputs
+
+__all__ = ["MAX_ONNX_BYTES", "onnx_to_graph_doc", "read_onnx"]
+
+
+#: Largest ONNX file read (protobuf's own limit for one message).
+MAX_ONNX_BYTES = 2 * 1024**3
+
+
+#: Ops producing no activation: folded when their inputs are known, else treated as weights.
+_NON_DATA = frozenset({"Constant", "ConstantOfShape", "Range", "RandomNormal", "RandomUniform"})
+
+
+def onnx_to_graph_doc(
+    model: onnx.ModelProto, name: str, *, dims: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Convert an in-memory ONNX model to an ``isosched.graph/v1`` document.
+
+    Parameters
+    ----------
+    model : onnx.ModelProto
+        The model; it is not modified.
+    name : str
+        Graph name written to the document.
+    dims : Mapping of str to int, optional
+        Values for symbolic input dimensions other than a leading batch dimension (which is
+        always taken as 1).
+
+    Returns
+    -------
+    dict
+        A graph document that :func:`isosched.graph.parse_graph` accepts.
+
+    Raises
+    ------
+    GraphError
+        If the model has no graph, no data input, an undefined tensor or a cycle, or a symbolic
+        input dimension that ``dims`` does not give.
+
+    Warns
+    -----
+    UnknownOpWarning
+        Once per operator type without a converter (imported as a ``generic`` layer).
+    """
+    if not isinstance(model, onnx.ModelProto):
+        raise GraphError(f"expected an onnx.ModelProto, got {type(model).__name__}")
+    m = copy_model(model)
+    if not m.graph.node and not m.graph.input:
+        raise GraphError("the ONNX model has no graph (no nodes and no inputs)")
+    if m.functions:
+        with contextlib.suppress(Exception):  # keep the calls: imported as generic layers
+            m = onnx.inliner.inline_local_functions(m)
+    fix_dims(m, dims or {})
+    m, shapes = infer_shapes(m)
+    for _ in range(8):
+        m, changed = prefold(m, shapes)
+        if not changed:
+            break
+        m, shapes = infer_shapes(m)
+    graph = m.graph
+    ctx = Ctx(m, shapes)
+
+    init_names = {t.name for t in graph.initializer}
+    for t in graph.initializer:
+        value = to_array(t)
+        if value is not None:
+            ctx.consts[t.name] = value
+        else:
+            ctx.statics.add(t.name)
+    weights = weight_inputs(graph, shapes, init_names)
+    data_inputs = []
+    for vi in graph.input:
+        if vi.name in init_names:
+            continue
+        if vi.name in weights:
+            ctx.statics.add(vi.name)
+            continue
+        if ctx.uses[vi.name] == 0 and vi.name not in ctx.graph_outputs:
+            ctx.note(f"graph input {vi.name!r} is not used; skipped")
+            continue
+        full = shapes.get(vi.name)
+        if full is None:
+            raise GraphError(f"graph input {vi.name!r} has no static tensor shape")
+        ir = drop_batch(full)
+        if len(ir) > 8 or min(ir) < 1:
+            raise GraphError(f"graph input {vi.name!r} has unsupported shape {list(full)}")
+        data_inputs.append(vi.name)
+        act = ctx.add(vi.name, "input", {"shape": list(ir)}, [], full, ir)
+        ctx.bind(vi.name, act)
+    if not data_inputs:
+        raise GraphError("the ONNX model has no data input (every graph input is a weight)")
+
+    for node in toposort(graph, set(ctx.acts) | ctx.statics | set(ctx.consts)):
+        reads_act = any(ctx.is_act(i) for i in node.input)
+        if node.op_type in ("Shape", "Size") and reads_act and not node.domain:
+            shape_of(ctx, node)
+            continue
+        if not reads_act or (node.op_type in _NON_DATA and not node.domain):
+            fold(ctx, node)
+            continue
+        conv = CONVERTERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        if conv is None:
+            mark_unknown(ctx, node)
+        else:
+            conv(ctx, node)
+        for out in node.output:
+            if out and out not in ctx.acts and out not in ctx.consts:
+                ctx.statics.add(out)
+
+    meta: dict[str, Any] = {
+        "source": "onnx",
+        "onnx_graph": graph.name or None,
+        "producer": " ".join(p for p in (m.producer_name, m.producer_version) if p) or None,
+        "opset": ctx.opsets.get("ai.onnx"),
+        "onnx_nodes": len(model.graph.node),
+        "batch": 1,
+    }
+    if ctx.unmapped:
+        meta["unknown_ops"] = dict(sorted(ctx.unmapped.items()))
+    if ctx.notes:
+        meta["notes"] = ctx.notes
+    return {
+        "schema": GRAPH_SCHEMA,
+        "name": name,
+        "meta": {k: v for k, v in meta.items() if v is not None},
+        "layers": ctx.layers,
+    }
+
+
+def read_onnx(
+    path: str | Path, name: str | None = None, *, dims: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """Read an ONNX file as an ``isosched.graph/v1`` graph document.
+
+    External weight data is never loaded: only shapes matter. Weights may be initializers or
+    typed graph inputs.
+
+    Parameters
+    ----------
+    path : str or Path
+        The ``.onnx`` file.
+    name : str, optional
+        Graph name; the file name without its suffix by default.
+    dims : Mapping of str to int, optional
+        Values for symbolic input dimensions (see :func:`onnx_to_graph_doc`).
+
+    Returns
+    -------
+    dict
+        A graph document that :func:`isosched.graph.parse_graph` accepts.
+
+    Raises
+    ------
+    GraphError
+        If the file is missing, too large or not an ONNX model, or cannot be converted.
+    """
+    p = Path(path)
+    try:
+        size = p.stat().st_size
+    except OSError as exc:
+        raise GraphError(f"cannot read ONNX file {str(p)!r}: {exc.strerror}") from None
+    if size > MAX_ONNX_BYTES:
+        raise GraphError(f"ONNX file {str(p)!r} is {size:,} bytes; the limit is {MAX_ONNX_BYTES:,}")
+    try:
+        model = onnx.load(str(p), load_external_data=False)
+    except OSError as exc:
+        raise GraphError(f"cannot read ONNX file {str(p)!r}: {exc.strerror or exc}") from None
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GraphError(f"{str(p)!r} is not a valid ONNX model: {reason}") from None
+    if not model.graph.node and not model.graph.input:
+        raise GraphError(f"{str(p)!r} is not a valid ONNX model: it holds no graph")
+    return onnx_to_graph_doc(model, name or p.stem, dims=dims)
