@@ -199,6 +199,8 @@ def lts_layer_cost(layer: Layer, tiles: int, hw: Hardware, dram_share: float = 1
     """
     if not 0 < dram_share <= 1:
         raise ValueError(f"dram_share must be in (0, 1], got {dram_share}")
+    if layer.op == "input":  # names data already in DRAM: nothing to compute or move
+        return LayerCost(tiles, 0.0, 0.0, 0.0, 0.0, 0, 0, EnergyPj())
     dram_bytes = layer.input_bytes + layer.weight_bytes + layer.output_bytes
     comp = compute_cycles(layer, tiles, hw)
     dram = dram_bytes / (hw.dram_bytes_per_cycle * dram_share)
@@ -246,6 +248,8 @@ def tss_layer_cost(
     """
     if not 0 < dram_share <= 1:
         raise ValueError(f"dram_share must be in (0, 1], got {dram_share}")
+    if layer.op == "input":
+        return LayerCost(tiles, 0.0, 0.0, 0.0, 0.0, 0, 0, EnergyPj())
     dram_bytes = (layer.input_bytes if input_from_dram else 0) + (
         layer.output_bytes if output_to_dram else 0
     )

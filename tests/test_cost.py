@@ -127,3 +127,9 @@ def test_more_tiles_never_slower():
     c, _, _ = _layers()
     times = [tss_layer_cost(c, k, HW).cycles for k in (1, 2, 4, 8, 16)]
     assert times == sorted(times, reverse=True)
+
+
+def test_input_layers_are_free():
+    g = parse_graph({"name": "i", "layers": [{"id": "x", "op": "input", "shape": [3, 8, 8]}]})
+    for cost in (lts_layer_cost(g["x"], 4, HW), tss_layer_cost(g["x"], 4, HW)):
+        assert cost.cycles == 0 and cost.energy.total == 0
