@@ -42,7 +42,7 @@ ENGINES: tuple[str, ...] = ("mcts", "ullmann")
 Coord = tuple[int, int]
 
 #: Build the full candidate matrix (and refine it globally) only below this many entries.
-DENSE_LIMIT = 4_000_000
+DENSE_LIMIT = 250_000
 
 
 @dataclass(frozen=True)
@@ -199,13 +199,17 @@ class TileMatcher:
         return None
 
     def _space(
-        self, deadline: float, use_matrix: bool | None
+        self, deadline: float, use_matrix: bool | None, engine: str = "ullmann"
     ) -> tuple[SearchSpace | None, dict[str, Any], str | None]:
         n, t = len(self.pattern), self.target
         stats: dict[str, Any] = {"dense_matrix_bytes": n * t.size}
         hook = self._hook()
         domains = None
-        if use_matrix or (use_matrix is None and n * t.size <= DENSE_LIMIT):
+        if use_matrix is None:
+            # The matrix pays off for the complete engine's proofs; MCTS computes candidate
+            # rows on its frontier instead (cheaper than building M on small instances).
+            use_matrix = engine == "ullmann" and n * t.size <= DENSE_LIMIT
+        if use_matrix:
             m = candidate_matrix(self.pattern, t, hook)
             stats["candidates_initial"] = int(m.nnz)
             m, rounds = refine(m, self.pattern, t, deadline=deadline)
@@ -243,8 +247,8 @@ class TileMatcher:
         comm_weight : float
             Weight of byte-hops against preemption cost.
         use_matrix : bool, optional
-            Force (or forbid) the full candidate matrix with global refinement; by default it
-            is used when pattern × target has at most 4·10⁶ entries.
+            Force (or forbid) the full candidate matrix with global refinement; by default the
+            ``ullmann`` engine uses it when pattern × target has at most 250,000 entries.
 
         Raises
         ------
@@ -278,7 +282,7 @@ class TileMatcher:
         why = self._precheck()
         if why is not None:
             return done(None, f"proved: {why}", True, {})
-        space, stats, why = self._space(deadline, use_matrix)
+        space, stats, why = self._space(deadline, use_matrix, engine)
         if space is None:
             return done(None, f"proved: {why}", True, stats)
         if engine == "ullmann":

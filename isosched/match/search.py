@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import random
 import time
+import weakref
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from isosched.match.target import ChipTarget
 from isosched.tilegraph import TileGraph
@@ -27,6 +29,26 @@ SLACK_WEIGHT = 1.0
 SLACK_CAP = 4
 FREE_WEIGHT = 1.0
 HOP_WEIGHT = 1.0
+
+
+_TARGET_CACHE: weakref.WeakKeyDictionary[ChipTarget, Any] = weakref.WeakKeyDictionary()
+
+
+def _target_sets(
+    target: ChipTarget,
+) -> tuple[list[frozenset[int]], list[int], frozenset[int], list[float]]:
+    """Neighbourhood sets, degrees, allowed tiles and costs of a target (cached per target)."""
+    hit = _TARGET_CACHE.get(target)
+    if hit is None:
+        tp, tx = target.indptr.tolist(), target.indices.tolist()
+        hit = (
+            [frozenset(tx[tp[t] : tp[t + 1]]) for t in range(target.size)],
+            [tp[t + 1] - tp[t] for t in range(target.size)],
+            frozenset(int(t) for t in target.allowed.nonzero()[0]),
+            target.tile_cost.tolist(),
+        )
+        _TARGET_CACHE[target] = hit
+    return hit  # type: ignore[no-any-return]
 
 
 def _topological_rank(n: int, edges: Sequence[tuple[int, int, int]]) -> list[int]:
@@ -114,13 +136,7 @@ class SearchSpace:
         # as the dataflow does, instead of two fronts competing for room.
         self.topo = _topological_rank(n, pattern.edges)
         self.by_degree = sorted(range(n), key=lambda v: (self.topo[v], -self.pdeg[v], v))
-        tp, tx = target.indptr.tolist(), target.indices.tolist()
-        self.tnbr: list[frozenset[int]] = [
-            frozenset(tx[tp[t] : tp[t + 1]]) for t in range(target.size)
-        ]
-        self.tdeg = [tp[t + 1] - tp[t] for t in range(target.size)]
-        self.allowed = frozenset(int(t) for t in target.allowed.nonzero()[0])
-        self.tile_cost = target.tile_cost.tolist()
+        self.tnbr, self.tdeg, self.allowed, self.tile_cost = _target_sets(target)
         self.width = target.width
         self.domains = domains
         self.feasible = feasible
