@@ -47,10 +47,10 @@ def _peers(pattern: TileGraph, target: ChipTarget, cap_s: float) -> dict[str, Pe
     pedges = [(s, d) for s, d, _ in pattern.edges if s != d]
     peers: dict[str, Peer] = {}
 
-    g_t = nx.Graph()
+    g_t: nx.Graph[int] = nx.Graph()
     g_t.add_nodes_from(nodes)
     g_t.add_edges_from(tedges)
-    g_p = nx.Graph()
+    g_p: nx.Graph[int] = nx.Graph()
     g_p.add_nodes_from(range(len(pattern)))
     g_p.add_edges_from(pedges)
 

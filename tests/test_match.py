@@ -30,7 +30,7 @@ CONTRACT_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "con
 
 def target_graph(t):
     """The target as a networkx graph (tiles within h hops linked)."""
-    g = nx.Graph()
+    g: nx.Graph[int] = nx.Graph()
     for a in range(t.size):
         if t.allowed[a]:
             g.add_node(a)
@@ -39,7 +39,7 @@ def target_graph(t):
 
 
 def pattern_graph(p):
-    g = nx.Graph()
+    g: nx.Graph[int] = nx.Graph()
     g.add_nodes_from(range(len(p)))
     g.add_edges_from((s, d) for s, d, _ in p.edges if s != d)
     return g
@@ -195,7 +195,7 @@ def test_cost_aware_ullmann_is_optimal_against_brute_force():
     assert r.found and r.reason.startswith("optimal")
     assert r.cost == pytest.approx(brute_force_min_cost(pattern, target))
     mc = TileMatcher(target, pattern).match(engine="mcts", budget_ms=300, cost_aware=True)
-    assert mc.found and mc.cost >= r.cost
+    assert mc.found and mc.cost is not None and r.cost is not None and mc.cost >= r.cost
 
 
 def test_held_tiles_follow_priority():

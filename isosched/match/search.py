@@ -15,7 +15,6 @@ import time
 import weakref
 from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from isosched.match.target import ChipTarget
 from isosched.tilegraph import TileGraph
@@ -31,7 +30,8 @@ FREE_WEIGHT = 1.0
 HOP_WEIGHT = 1.0
 
 
-_TARGET_CACHE: weakref.WeakKeyDictionary[ChipTarget, Any] = weakref.WeakKeyDictionary()
+_TargetSets = tuple[list[frozenset[int]], list[int], frozenset[int], list[float]]
+_TARGET_CACHE: weakref.WeakKeyDictionary[ChipTarget, _TargetSets] = weakref.WeakKeyDictionary()
 
 
 def _target_sets(
@@ -48,7 +48,7 @@ def _target_sets(
             target.tile_cost.tolist(),
         )
         _TARGET_CACHE[target] = hit
-    return hit  # type: ignore[no-any-return]
+    return hit
 
 
 def _topological_rank(n: int, edges: Sequence[tuple[int, int, int]]) -> list[int]:
