@@ -222,6 +222,7 @@ def tss_layer_cost(
     output_to_dram: bool = False,
     hops: float = 1.0,
     dram_share: float = 1.0,
+    input_local: bool = False,
 ) -> LayerCost:
     """Cost of ``layer`` as one stage of a TSS pipeline on ``tiles`` tiles.
 
@@ -240,6 +241,8 @@ def tss_layer_cost(
         Mean hop distance from the producers' tiles (from the placement; 1 = neighbours).
     dram_share : float
         Fraction of the chip's DRAM bandwidth available, in (0, 1].
+    input_local : bool
+        The inputs are already in the stage's own SRAM (a fused follower): no NoC transfer.
 
     Notes
     -----
@@ -253,7 +256,7 @@ def tss_layer_cost(
     dram_bytes = (layer.input_bytes if input_from_dram else 0) + (
         layer.output_bytes if output_to_dram else 0
     )
-    noc_bytes = 0 if input_from_dram else layer.input_bytes
+    noc_bytes = 0 if input_from_dram or input_local else layer.input_bytes
     comp = compute_cycles(layer, tiles, hw)
     dram = dram_bytes / (hw.dram_bytes_per_cycle * dram_share)
     noc = noc_bytes / (tiles * hw.noc.link_bytes_per_cycle)

@@ -212,7 +212,10 @@ def _norm(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
     a = _axis(int(p.get("axis", default_axis)), len(x))
     # Batch/layer/group norm carry a scale and a shift per channel; RMS norm only a scale.
     per_channel = 1 if kind == "rms" else 2
-    return OpResult(x, 0, per_channel * x[a], 4 * _numel(x))
+    # Inference batch norm is a folded scale and shift (2 ops per element); the others compute
+    # statistics first (about 5 ops per element).
+    per_element = 2 if kind == "batch" else 5
+    return OpResult(x, 0, per_channel * x[a], per_element * _numel(x))
 
 
 def _unary(cost: int) -> Rule:

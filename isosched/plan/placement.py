@@ -1,0 +1,109 @@
+"""Place a segment's tile graph on the chip and build its preemption-ready library.
+
+The matcher runs at h = 2 hops; only when it finds nothing is h raised (and recorded). The
+library holds the placement's images under the mesh's symmetries (rotations and reflections)
+and translations that keep it on the chip: every image is again valid, so a preempting job can
+look one up whose tiles are free instead of matching online.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from isosched.errors import IsoschedError
+from isosched.match import TileMatcher, mesh_target, placement_errors
+from isosched.tilegraph import TileGraph
+
+__all__ = ["PlacementError", "SegmentPlacement", "place_tile_graph", "placement_library"]
+
+Coord = tuple[int, int]
+
+
+class PlacementError(IsoschedError):
+    """A tile graph could not be placed on the chip."""
+
+
+@dataclass(frozen=True)
+class SegmentPlacement:
+    """A segment's placement.
+
+    Attributes
+    ----------
+    placement : dict
+        Vertex id -> ``(x, y)``.
+    hops : int
+        Hop bound the placement satisfies (2 unless it had to be raised).
+    elapsed_ms : float
+        Matcher wall time, milliseconds.
+    library : list of dict
+        Alternative placements (the first is ``placement``).
+    """
+
+    placement: dict[str, Coord]
+    hops: int
+    elapsed_ms: float
+    library: list[dict[str, Coord]]
+
+
+def _transforms(w: int, h: int) -> list[tuple[bool, bool, bool]]:
+    # (swap x/y, flip x, flip y); swapping needs a square mesh.
+    out = [(False, fx, fy) for fx in (False, True) for fy in (False, True)]
+    if w == h:
+        out += [(True, fx, fy) for fx in (False, True) for fy in (False, True)]
+    return out
+
+
+def placement_library(
+    placement: dict[str, Coord], width: int, height: int, limit: int = 16
+) -> list[dict[str, Coord]]:
+    """Images of ``placement`` under mesh symmetries and translations, at most ``limit``."""
+    seen: set[frozenset[tuple[str, Coord]]] = set()
+    out: list[dict[str, Coord]] = []
+
+    def add(p: dict[str, Coord]) -> None:
+        key = frozenset(p.items())
+        if key not in seen and len(out) < limit:
+            seen.add(key)
+            out.append(p)
+
+    add(dict(placement))
+    for swap, fx, fy in _transforms(width, height):
+        img = {}
+        for v, (x, y) in placement.items():
+            a, b = (y, x) if swap else (x, y)
+            img[v] = (width - 1 - a if fx else a, height - 1 - b if fy else b)
+        xs = [x for x, _ in img.values()]
+        ys = [y for _, y in img.values()]
+        for dx in range(-min(xs), width - max(xs)):
+            for dy in range(-min(ys), height - max(ys)):
+                add({v: (x + dx, y + dy) for v, (x, y) in img.items()})
+                if len(out) >= limit:
+                    return out
+    return out
+
+
+def place_tile_graph(
+    tg: TileGraph, width: int, height: int, hops: int = 2, budget_ms: float = 2000.0, seed: int = 0
+) -> SegmentPlacement:
+    """Place ``tg`` on an empty W×H mesh, raising the hop bound only when needed.
+
+    Raises
+    ------
+    PlacementError
+        If the tile graph has more vertices than the mesh has tiles.
+    """
+    if len(tg) > width * height:
+        raise PlacementError(f"{len(tg)} tile tasks do not fit {width}x{height} tiles")
+    elapsed = 0.0
+    h = hops
+    while True:
+        target = mesh_target(width, height, h)
+        r = TileMatcher(target, tg).match(engine="mcts", budget_ms=budget_ms, seed=seed)
+        elapsed += r.elapsed_ms
+        if r.found:
+            assert not placement_errors(tg, target, r.placement)
+            lib = placement_library(r.placement, width, height)
+            return SegmentPlacement(dict(r.placement), h, elapsed, lib)
+        if h >= width + height - 2:  # every pair of tiles is linked: cannot fail
+            raise PlacementError(f"no placement found at {h} hops: {r.reason}")
+        h += 1

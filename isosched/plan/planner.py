@@ -1,0 +1,241 @@
+"""Plan a model on a chip: units, segments, ILP allocation, LCS, placement, timing, energy."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from isosched.cost import weight_load_cost
+from isosched.graph.model import Graph
+from isosched.hw.model import Hardware
+from isosched.plan.ilp import AllocationResult, solve_allocation
+from isosched.plan.lcs import build_tile_graph
+from isosched.plan.options import Option, unit_io, unit_options
+from isosched.plan.placement import SegmentPlacement, place_tile_graph
+from isosched.plan.units import Segment, build_units, segment_units
+from isosched.tilegraph import TileGraph
+
+__all__ = ["PLAN_SCHEMA", "Plan", "SegmentPlan", "plan_model", "plan_to_doc"]
+
+PLAN_SCHEMA = "isosched.plan/v1"
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class SegmentPlan:
+    """One planned segment.
+
+    Attributes
+    ----------
+    segment : Segment
+        Its units and layers.
+    options, allocation : list, AllocationResult
+        The options offered per unit and the ILP's choice.
+    tile_graph : TileGraph
+        LCS output.
+    placement : SegmentPlacement
+        Where the tile graph sits, with the alternative-placement library.
+    ii_cycles, fill_cycles, weight_load_cycles, latency_cycles : float
+        Pipeline interval per data tile, fill of the critical path, weight loading, latency.
+    data_tiles : int
+        Data tiles B of the pipeline (1 for segments whose weights stream).
+    energy_pj : float
+        Energy of one inference of the segment, picojoules.
+    """
+
+    segment: Segment
+    options: list[list[Option]]
+    allocation: AllocationResult
+    tile_graph: TileGraph
+    placement: SegmentPlacement
+    ii_cycles: float
+    fill_cycles: float
+    weight_load_cycles: float
+    latency_cycles: float
+    data_tiles: int
+    energy_pj: float
+
+    @property
+    def tiles_used(self) -> int:
+        """Tiles holding a tile task."""
+        return len(self.tile_graph)
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A model planned on a chip: segments run one after another."""
+
+    model: str
+    hw: Hardware
+    segments: tuple[SegmentPlan, ...]
+    elapsed_ms: float
+
+    @property
+    def latency_ms(self) -> float:
+        """End-to-end latency of one inference, milliseconds."""
+        return self.hw.cycles_to_ms(sum(s.latency_cycles for s in self.segments))
+
+    @property
+    def energy_mj(self) -> float:
+        """Energy of one inference, millijoules."""
+        return sum(s.energy_pj for s in self.segments) * 1e-9
+
+    @property
+    def ii_cycles(self) -> float:
+        """Largest pipeline interval over the segments, cycles per data tile."""
+        return max(s.ii_cycles for s in self.segments)
+
+    @property
+    def tiles_used(self) -> int:
+        """Most tiles any segment holds."""
+        return max(s.tiles_used for s in self.segments)
+
+    @property
+    def hops(self) -> int:
+        """Largest hop bound any segment's placement needed."""
+        return max(s.placement.hops for s in self.segments)
+
+
+def _critical_path(graph: Graph, seg: Segment, stage: list[float]) -> float:
+    """Longest chain of unit stage times through the segment's unit DAG."""
+    unit_of = {lid: u for u, unit in enumerate(seg.units) for lid in unit.layers}
+    preds: list[set[int]] = [set() for _ in seg.units]
+    for src, dst in graph.edges:
+        a, b = unit_of.get(src), unit_of.get(dst)
+        if a is not None and b is not None and a != b:
+            preds[b].add(a)
+    best = [0.0] * len(seg.units)
+    for u in range(len(seg.units)):  # units are in topological order
+        best[u] = stage[u] + max((best[p] for p in preds[u] if p < u), default=0.0)
+    return max(best, default=0.0)
+
+
+def plan_model(
+    graph: Graph,
+    hw: Hardware,
+    *,
+    hops: int = 2,
+    ilp_time_limit_s: float = 5.0,
+    match_budget_ms: float = 1000.0,
+    workers: int = 2,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> Plan:
+    """Plan ``graph`` on ``hw``.
+
+    Parameters
+    ----------
+    graph, hw : Graph, Hardware
+        The model and the chip.
+    hops : int
+        Hop bound of the placement (raised per segment only when no placement is found).
+    ilp_time_limit_s : float
+        CP-SAT time limit per segment, seconds.
+    match_budget_ms : float
+        Matcher budget per segment and hop bound, milliseconds.
+    workers, seed : int
+        CP-SAT workers and random seed (also the matcher's seed).
+    progress : callable, optional
+        Called with a one-line message per segment.
+    """
+    t0 = time.perf_counter()
+    units = build_units(graph)
+    everything = {lay.id for lay in graph}
+    least = [
+        min(
+            (o.quarters for o in unit_options(graph, u, hw, unit_io(graph, u, everything))),
+            default=4 * hw.tiles,
+        )
+        for u in units
+    ]
+    segments = segment_units(units, hw, least)
+    out = []
+    e = hw.energy
+    for seg in segments:
+        inside = set(seg.layers)
+        opts = [unit_options(graph, u, hw, unit_io(graph, u, inside)) for u in seg.units]
+        alloc = solve_allocation(
+            opts, 4 * hw.tiles, time_limit_s=ilp_time_limit_s, workers=workers, seed=seed
+        )
+        tg = build_tile_graph(graph, seg, opts, alloc.choice)
+        placed = place_tile_graph(tg, hw.width, hw.height, hops, match_budget_ms, seed)
+        b = 1 if seg.streamed else hw.dataflow.data_tiles
+        stage = [float(opts[u][i].cycles) for u, i in enumerate(alloc.choice)]
+        ii = max(stage) / b
+        fill = _critical_path(graph, seg, stage) / b
+        wl = 0.0 if seg.streamed else weight_load_cost(seg.weight_bytes, hw)
+        wl_cycles = 0.0 if isinstance(wl, float) else wl.cycles
+        latency = wl_cycles + fill + (b - 1) * ii
+        energy = sum(opts[u][i].energy.total for u, i in enumerate(alloc.choice))
+        if not isinstance(wl, float):
+            energy += wl.energy.total
+        ids = tg.ids
+        for s, d, nbytes in tg.edges:
+            (ax, ay), (bx, by) = placed.placement[ids[s]], placed.placement[ids[d]]
+            energy += nbytes * 8 * (abs(ax - bx) + abs(ay - by)) * e.noc_pj_per_bit_hop
+        out.append(
+            SegmentPlan(seg, opts, alloc, tg, placed, ii, fill, wl_cycles, latency, b, energy)
+        )
+        if progress is not None:
+            progress(
+                f"segment {seg.index + 1}/{len(segments)}: {len(seg.units)} units, "
+                f"{len(tg)} tiles, II {ii:.0f} cycles ({alloc.status}), "
+                f"placed at h={placed.hops} in {placed.elapsed_ms:.0f} ms"
+            )
+    return Plan(graph.name, hw, tuple(out), (time.perf_counter() - t0) * 1e3)
+
+
+def plan_to_doc(plan: Plan, library: bool = False) -> dict[str, Any]:
+    """The ``isosched.plan/v1`` document (CONTRACTS.md)."""
+    hw = plan.hw
+    segs = []
+    statuses = set()
+    for s in plan.segments:
+        statuses.add(s.allocation.status)
+        doc: dict[str, Any] = {
+            "index": s.segment.index,
+            "layers": s.segment.layers,
+            "ii_cycles": round(s.ii_cycles, 1),
+            "latency_ms": hw.cycles_to_ms(s.latency_cycles),
+            "tiles_used": s.tiles_used,
+            "hops": s.placement.hops,
+            "data_tiles": s.data_tiles,
+            "weight_load_ms": hw.cycles_to_ms(s.weight_load_cycles),
+            "streamed_weights": s.segment.streamed,
+            "tile_graph": s.tile_graph.to_doc(),
+            "placement": {k: list(v) for k, v in s.placement.placement.items()},
+            "solver": {
+                "status": s.allocation.status,
+                "objective": s.allocation.objective,
+                "bound": s.allocation.bound,
+                "elapsed_ms": round(s.allocation.elapsed_ms, 2),
+            },
+            "match_ms": round(s.placement.elapsed_ms, 2),
+            "library_size": len(s.placement.library),
+        }
+        doc["tile_graph"].pop("schema", None)
+        if library:
+            doc["library"] = [{k: list(v) for k, v in p.items()} for p in s.placement.library]
+        segs.append(doc)
+    return {
+        "schema": PLAN_SCHEMA,
+        "model": plan.model,
+        "hw": hw.name,
+        "mesh": list(hw.mesh),
+        "hops": plan.hops,
+        "latency_ms": plan.latency_ms,
+        "energy_mj": plan.energy_mj,
+        "ii_cycles": round(plan.ii_cycles, 1),
+        "tiles_used": plan.tiles_used,
+        "segments": segs,
+        "solver": {
+            "status": "OPTIMAL" if statuses == {"OPTIMAL"} else "FEASIBLE",
+            "objective": sum(s.allocation.objective for s in plan.segments),
+            "bound": sum(s.allocation.bound for s in plan.segments),
+            "elapsed_ms": round(sum(s.allocation.elapsed_ms for s in plan.segments), 2),
+        },
+        "elapsed_ms": round(plan.elapsed_ms, 1),
+    }
