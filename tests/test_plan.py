@@ -1,0 +1,236 @@
+"""Planning: ILP against brute force, LCS invariants, plans of every zoo model, golden numbers."""
+
+import itertools
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from isosched.cost import EnergyPj
+from isosched.io.hardware_json import load_hardware
+from isosched.match import mesh_target, placement_errors
+from isosched.plan import (
+    InfeasibleAllocation,
+    Option,
+    build_units,
+    placement_library,
+    plan_model,
+    plan_to_doc,
+    solve_allocation,
+    unit_options,
+)
+from isosched.plan.options import unit_io
+from isosched.zoo import GraphBuilder, load_zoo_model, zoo_names
+
+HW8 = load_hardware("edge-8x8")
+HW4 = load_hardware("edge-4x4")
+CONTRACT_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "contract_check.py"
+
+
+def brute_force(options, budget):
+    best = None
+    for combo in itertools.product(*[range(len(o)) for o in options]):
+        q = sum(options[u][i].quarters for u, i in enumerate(combo))
+        if q > budget:
+            continue
+        stage = max(options[u][i].cycles for u, i in enumerate(combo))
+        key = (stage, q)
+        best = key if best is None or key < best else best
+    return best
+
+
+@st.composite
+def option_lists(draw):
+    units = draw(st.integers(1, 5))
+    out = []
+    for _ in range(units):
+        n = draw(st.integers(1, 4))
+        qs = sorted(draw(st.lists(st.integers(1, 16), min_size=n, max_size=n)))
+        cycles = sorted(
+            draw(st.lists(st.integers(1, 10_000), min_size=n, max_size=n)), reverse=True
+        )
+        out.append([Option("rows", q, c, 0, EnergyPj()) for q, c in zip(qs, cycles, strict=True)])
+    return out, draw(st.integers(1, 40))
+
+
+@settings(max_examples=150, deadline=None)
+@given(option_lists())
+def test_ilp_equals_brute_force(case):
+    """CP-SAT finds the brute-force optimum: smallest slowest stage, then fewest quarters."""
+    options, budget = case
+    expected = brute_force(options, budget)
+    if expected is None:
+        with pytest.raises(InfeasibleAllocation):
+            solve_allocation(options, budget, time_limit_s=5)
+        return
+    r = solve_allocation(options, budget, time_limit_s=5)
+    assert r.status == "OPTIMAL"
+    assert (r.stage_cycles, r.quarters) == expected
+    assert r.bound == pytest.approx(r.objective)
+
+
+def _chain(n_convs, seed):
+    b = GraphBuilder(f"chain{seed}")
+    x = b.add("input", shape=[16, 32, 32], id="x")
+    rnd = seed
+    for i in range(n_convs):
+        rnd = (rnd * 1103515245 + 12345) % 2**31
+        ch = [16, 32, 64][rnd % 3]
+        x = b.add("conv", [x], id=f"c{i}", out_channels=ch, kernel=3, padding=1)
+        x = b.add("activation", [x], id=f"r{i}", kind="relu")
+    return b.build()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_ilp_on_real_options_equals_brute_force(seed):
+    """On options priced by the cost model for small conv chains on edge-4x4."""
+    g = _chain(3, seed)
+    units = build_units(g)
+    inside = {lay.id for lay in g}
+    options = [unit_options(g, u, HW4, unit_io(g, u, inside)) for u in units]
+    r = solve_allocation(options, 4 * HW4.tiles)
+    assert (r.stage_cycles, r.quarters) == brute_force(options, 4 * HW4.tiles)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "bert_base", "yolov3"])
+def test_units_cover_every_layer_and_mac_once(name):
+    g = load_zoo_model(name)
+    units = build_units(g)
+    layers = [lay for u in units for lay in u.layers]
+    assert sorted(layers) == sorted(lay.id for lay in g)
+    assert sum(u.macs for u in units) == g.macs
+
+
+@pytest.fixture(scope="module")
+def zoo_plans():
+    return {name: plan_model(load_zoo_model(name), HW8, seed=0) for name in zoo_names()}
+
+
+@pytest.mark.parametrize("name", zoo_names())
+def test_every_zoo_model_plans_validly(zoo_plans, name):
+    """Every layer in one segment and in a vertex; placements valid; LCS keeps dependencies."""
+    g = load_zoo_model(name)
+    plan = zoo_plans[name]
+    doc = plan_to_doc(plan)
+    seen: dict[str, int] = {}
+    for seg, sdoc in zip(plan.segments, doc["segments"], strict=True):
+        for lay in sdoc["layers"]:
+            assert lay not in seen
+            seen[lay] = sdoc["index"]
+        tg = seg.tile_graph
+        covered = {lay for v in tg.vertices for lay in v.layers}
+        assert covered == set(sdoc["layers"])
+        target = mesh_target(HW8.width, HW8.height, seg.placement.hops)
+        assert placement_errors(tg, target, seg.placement.placement) == []
+        assert seg.placement.hops <= doc["hops"]
+        # Dependencies: a producer's vertex reaches its consumer's vertex in the tile graph.
+        dg: nx.DiGraph[int] = nx.DiGraph()
+        dg.add_nodes_from(range(len(tg)))
+        dg.add_edges_from((s, d) for s, d, _ in tg.edges)
+        where: dict[str, set[int]] = {}
+        for i, v in enumerate(tg.vertices):
+            for lay in v.layers:
+                where.setdefault(lay, set()).add(i)
+        for src, dst in g.edges:
+            if src in where and dst in where and not (where[src] & where[dst]):
+                assert any(nx.has_path(dg, a, b) for a in where[src] for b in where[dst]), (
+                    src,
+                    dst,
+                )
+    assert set(seen) == {lay.id for lay in g}
+    assert doc["latency_ms"] > 0 and doc["energy_mj"] > 0
+    assert doc["tiles_used"] <= HW8.tiles
+
+
+def test_large_models_are_segmented(zoo_plans):
+    """GPT-2 XL and LLaMA-2-7B do not fit edge-8x8 at once and are cut into segments."""
+    for name in ("gpt2_xl", "llama2_7b"):
+        plan = zoo_plans[name]
+        assert len(plan.segments) > 1
+        cap = 0.75 * HW8.tiles * HW8.tile.sram_bytes
+        for seg in plan.segments:
+            assert seg.segment.streamed or seg.segment.weight_bytes <= cap
+
+
+# Golden numbers on edge-8x8: a change to the cost model or the planner shows here.
+GOLDEN = {
+    "resnet50": (0.8491336, 2.960543),
+    "mobilenetv2": (0.0967801, 0.4268594),
+    "gpt2": (2.985244, 19.80508),
+}
+
+
+@pytest.mark.parametrize("name", sorted(GOLDEN))
+def test_golden_latency_and_energy(zoo_plans, name):
+    latency, energy = GOLDEN[name]
+    plan = zoo_plans[name]
+    assert plan.latency_ms == pytest.approx(latency, rel=1e-5)
+    assert plan.energy_mj == pytest.approx(energy, rel=1e-5)
+
+
+def test_placement_library_is_valid(zoo_plans):
+    """Every alternative placement is a valid placement of the same tile graph."""
+    seg = zoo_plans["mobilenetv2"].segments[0]
+    lib = seg.placement.library
+    assert len(lib) >= 2
+    target = mesh_target(HW8.width, HW8.height, seg.placement.hops)
+    for p in lib:
+        assert placement_errors(seg.tile_graph, target, p) == []
+    small = {"a": (0, 0), "b": (1, 0)}
+    variants = placement_library(small, 3, 3, limit=100)
+    assert len(variants) == len({frozenset(v.items()) for v in variants}) > 8
+
+
+def test_cli_plan_meets_the_contract(tmp_path):
+    run = [sys.executable, "-m", "isosched"]
+    plan = subprocess.run(
+        [*run, "plan", "resnet50", "--hw", "edge-8x8", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert plan.returncode == 0, plan.stderr
+    doc = json.loads(plan.stdout)
+    assert doc["schema"] == "isosched.plan/v1" and doc["solver"]["status"] == "OPTIMAL"
+    show = subprocess.run(
+        [*run, "models", "show", "resnet50", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    (tmp_path / "plan.json").write_text(plan.stdout)
+    (tmp_path / "model.json").write_text(show.stdout)
+    if CONTRACT_CHECK.exists():
+        check = subprocess.run(
+            [
+                sys.executable,
+                str(CONTRACT_CHECK),
+                "plan",
+                str(tmp_path / "plan.json"),
+                str(tmp_path / "model.json"),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout
+
+
+def test_cli_plan_bad_input_exits_2():
+    proc = subprocess.run(
+        [sys.executable, "-m", "isosched", "plan", "resnet50", "--hw", "edge-9x9", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert "unknown hardware" in proc.stderr
