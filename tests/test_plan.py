@@ -24,6 +24,7 @@ from isosched.plan import (
     solve_allocation,
     unit_options,
 )
+from isosched.plan.multijob import JobDemand, allocate_jobs
 from isosched.plan.options import unit_io
 from isosched.zoo import GraphBuilder, load_zoo_model, zoo_names
 
@@ -234,3 +235,66 @@ def test_cli_plan_bad_input_exits_2():
     )
     assert proc.returncode == 2 and proc.stdout == ""
     assert "unknown hardware" in proc.stderr
+
+
+@st.composite
+def job_sets(draw):
+    jobs = []
+    for j in range(draw(st.integers(1, 4))):
+        opts = draw(
+            st.lists(
+                st.tuples(st.integers(1, 8), st.floats(1, 100)),
+                min_size=1,
+                max_size=3,
+                unique_by=lambda o: o[0],
+            )
+        )
+        held = draw(st.sampled_from([0, *[t for t, _ in opts]]))
+        jobs.append(
+            JobDemand(
+                job=f"j{j}",
+                priority=draw(st.sampled_from([1, 3, 9])),
+                slack_us=draw(st.floats(1, 120)),
+                options=tuple(opts),
+                held_tiles=held,
+                preempt_cost_us=draw(st.floats(0, 20)),
+            )
+        )
+    return jobs, draw(st.integers(1, 12))
+
+
+def _weighted_met(jobs, allocs):
+    return sum(d.priority for d, a in zip(jobs, allocs, strict=True) if a.meets_deadline)
+
+
+@settings(max_examples=80, deadline=None)
+@given(job_sets())
+def test_multijob_allocation_is_optimal_against_brute_force(case):
+    """Priority-weighted deadline satisfaction equals the brute-force optimum."""
+    jobs, total = case
+    r = allocate_jobs(jobs, total, time_limit_s=5.0)
+    assert r.status == "OPTIMAL"
+    assert sum(a.tiles for a in r.allocations) <= total
+    best = 0
+    for combo in itertools.product(*[[(0, float("inf")), *d.options] for d in jobs]):
+        if sum(t for t, _ in combo) > total:
+            continue
+        met = sum(
+            d.priority
+            for d, (t, rem) in zip(jobs, combo, strict=True)
+            if t > 0
+            and rem + (d.preempt_cost_us if d.held_tiles and t != d.held_tiles else 0) <= d.slack_us
+        )
+        best = max(best, met)
+    assert _weighted_met(jobs, r.allocations) == best
+
+
+def test_multijob_preempts_low_priority_for_a_critical_arrival():
+    running = JobDemand(
+        "bg", 1, 1000.0, ((8, 500.0), (16, 300.0)), held_tiles=16, preempt_cost_us=20.0
+    )
+    critical = JobDemand("cam", 9, 30.0, ((8, 25.0), (16, 12.0)))
+    r = allocate_jobs([running, critical], 16)
+    got = {a.job: a for a in r.allocations}
+    assert got["cam"].meets_deadline and got["cam"].tiles > 0
+    assert got["bg"].preempted
