@@ -9,8 +9,10 @@
   fit in topological order (chains of light layers end up on one tile).
 
 Edges carry bytes per inference: a producer's output split in proportion to the overlap of the
-row ranges of the slices it connects. Every layer of the segment appears in at least one vertex;
-a split layer appears in all of its unit's vertices.
+row ranges of the slices it connects. A single tile feeding k slices (or k slices feeding one)
+scatters (gathers) along the slices instead of fanning out, so no tile task needs more than a few
+neighbours. Every layer of the segment appears in at least one vertex; a split layer appears in
+all of its unit's vertices.
 """
 
 from __future__ import annotations
@@ -97,6 +99,18 @@ def build_tile_graph(
             continue
         nbytes = graph[src].output_bytes
         out, inn = exit_[us], entry[ud]
+        if len(out) == 1 and len(inn) > 1:
+            # Scatter along the consumer's slices: each keeps its rows, forwards the rest.
+            flows[(out[0], inn[0])] += nbytes
+            for j in range(len(inn) - 1):
+                flows[(inn[j], inn[j + 1])] += nbytes * (len(inn) - 1 - j) / len(inn)
+            continue
+        if len(inn) == 1 and len(out) > 1:
+            # Gather along the producer's slices, each adding its rows, into the consumer.
+            for i in range(len(out) - 1):
+                flows[(out[i], out[i + 1])] += nbytes * (i + 1) / len(out)
+            flows[(out[-1], inn[0])] += nbytes
+            continue
         for i, a in enumerate(out):
             for j, b in enumerate(inn):
                 lo = max(i / len(out), j / len(inn))
