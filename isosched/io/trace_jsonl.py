@@ -1,0 +1,128 @@
+"""Read and write ``isosched.trace/v1`` JSON Lines traces and scenario files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from isosched.errors import GraphError
+from isosched.io.graph_json import read_json
+from isosched.trace.generate import TRACE_SCHEMA, Job, Trace
+from isosched.trace.scenario import Scenario, ScenarioError, parse_scenario
+
+__all__ = ["TraceError", "read_scenario", "read_trace", "write_trace"]
+
+#: Largest trace accepted, in job lines.
+MAX_TRACE_JOBS = 5_000_000
+
+
+class TraceError(ScenarioError):
+    """A trace file is malformed: bad header, bad line, lines out of order, unknown reference."""
+
+
+def read_scenario(path: str | Path) -> Scenario:
+    """Read and validate a scenario file."""
+    try:
+        return parse_scenario(read_json(path, "scenario file"))
+    except GraphError as exc:
+        raise ScenarioError(str(exc)) from None
+
+
+def write_trace(trace: Trace, path: str | Path) -> None:
+    """Write the header line, then one line per job."""
+    with Path(path).open("w", encoding="utf-8") as fh:
+        fh.write(json.dumps(trace.header, separators=(",", ":")) + "\n")
+        for job in trace.jobs:
+            fh.write(json.dumps(job.to_doc(), separators=(",", ":")) + "\n")
+
+
+_FIELDS: dict[str, type] = {
+    "job": str,
+    "stream": str,
+    "model": str,
+    "release_us": int,
+    "deadline_us": int,
+    "priority": int,
+    "critical": bool,
+}
+
+
+def _job(doc: Any, lineno: int) -> Job:
+    if not isinstance(doc, dict):
+        raise TraceError(f"trace line {lineno}: a job must be a JSON object")
+    for name, kind in _FIELDS.items():
+        value = doc.get(name)
+        ok = isinstance(value, kind) and (kind is bool or not isinstance(value, bool))
+        if not ok:
+            raise TraceError(f"trace line {lineno}: field {name!r} must be {kind.__name__}")
+    dep = doc.get("depends_on")
+    if dep is not None and not isinstance(dep, str):
+        raise TraceError(f"trace line {lineno}: 'depends_on' must be a job id")
+    if doc["release_us"] < 0 or doc["deadline_us"] < doc["release_us"]:
+        raise TraceError(f"trace line {lineno}: need 0 <= release_us <= deadline_us")
+    return Job(
+        doc["job"],
+        doc["stream"],
+        doc["model"],
+        doc["release_us"],
+        doc["deadline_us"],
+        doc["priority"],
+        doc["critical"],
+        dep,
+    )
+
+
+def read_trace(path: str | Path) -> Trace:
+    """Read and validate a trace.
+
+    Raises
+    ------
+    TraceError
+        On a missing or foreign header, a malformed line, releases out of order, duplicate job
+        ids or a ``depends_on`` naming no earlier job; the message gives the line number.
+    """
+    p = Path(path)
+    try:
+        fh = p.open("r", encoding="utf-8")
+    except OSError as exc:
+        raise TraceError(f"cannot read trace {str(p)!r}: {exc.strerror}") from None
+    jobs: list[Job] = []
+    seen: set[str] = set()
+    header: dict[str, Any] | None = None
+    last = -1
+    with fh:
+        for lineno, line in enumerate(fh, start=1):
+            if not line.strip():
+                continue
+            try:
+                doc = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise TraceError(f"trace line {lineno} is not JSON: {exc.msg}") from None
+            except UnicodeDecodeError:
+                raise TraceError(f"trace line {lineno} is not UTF-8 text") from None
+            if header is None:
+                if not isinstance(doc, dict) or doc.get("schema") != TRACE_SCHEMA:
+                    raise TraceError(f"trace line 1 must be a header with schema {TRACE_SCHEMA!r}")
+                header = doc
+                continue
+            job = _job(doc, lineno)
+            if job.release_us < last:
+                raise TraceError(
+                    f"trace line {lineno}: release_us {job.release_us} goes back in time "
+                    f"(previous {last}); lines must be in release order"
+                )
+            if job.job in seen:
+                raise TraceError(f"trace line {lineno}: duplicate job id {job.job!r}")
+            if job.depends_on is not None and job.depends_on not in seen:
+                raise TraceError(
+                    f"trace line {lineno}: depends_on {job.depends_on!r} names no earlier job"
+                )
+            if len(jobs) >= MAX_TRACE_JOBS:
+                raise TraceError(f"trace has more than {MAX_TRACE_JOBS:,} jobs")
+            seen.add(job.job)
+            last = job.release_us
+            jobs.append(job)
+    if header is None:
+        raise TraceError("trace is empty: expected a header line")
+    return Trace(header, tuple(jobs))
