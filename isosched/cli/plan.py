@@ -23,11 +23,14 @@ def plan(
         float, typer.Option("--ilp-time-limit", help="CP-SAT limit per segment, s.")
     ] = 5.0,
     match_budget_ms: Annotated[
-        float, typer.Option("--match-budget-ms", help="Matcher budget per segment, ms.")
-    ] = 1000.0,
+        float, typer.Option("--match-budget-ms", help="Matcher wall-time cap per hop bound, ms.")
+    ] = 2000.0,
     seed: Annotated[int, typer.Option("--seed", help="Solver and matcher seed.")] = 0,
     library: Annotated[
         bool, typer.Option("--library", help="Include the alternative placements.")
+    ] = False,
+    greedy_cuts: Annotated[
+        bool, typer.Option("--greedy-cuts", help="Longest segments instead of the latency DP.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
@@ -48,6 +51,7 @@ def plan(
         match_budget_ms=match_budget_ms,
         seed=seed,
         progress=progress,
+        optimal_cuts=not greedy_cuts,
     )
     doc = plan_to_doc(result, library=library)
     if as_json:

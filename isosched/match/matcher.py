@@ -231,6 +231,7 @@ class TileMatcher:
         cost_aware: bool = False,
         comm_weight: float = 1.0,
         use_matrix: bool | None = None,
+        max_nodes: int | None = None,
     ) -> MatchResult:
         """Search for a placement within ``budget_ms``.
 
@@ -249,6 +250,9 @@ class TileMatcher:
         use_matrix : bool, optional
             Force (or forbid) the full candidate matrix with global refinement; by default the
             ``ullmann`` engine uses it when pattern × target has at most 250,000 entries.
+        max_nodes : int, optional
+            Also stop after this many placements: unlike the wall-time budget, it gives the
+            same answer on every machine.
 
         Raises
         ------
@@ -286,10 +290,17 @@ class TileMatcher:
         if space is None:
             return done(None, f"proved: {why}", True, stats)
         if engine == "ullmann":
-            out = ullmann_search(space, deadline, cost_aware=cost_aware, comm_weight=comm_weight)
+            out = ullmann_search(
+                space, deadline, cost_aware=cost_aware, comm_weight=comm_weight, max_nodes=max_nodes
+            )
         else:
             out = mcts_search(
-                space, deadline, seed=seed, cost_aware=cost_aware, comm_weight=comm_weight
+                space,
+                deadline,
+                seed=seed,
+                cost_aware=cost_aware,
+                comm_weight=comm_weight,
+                max_nodes=max_nodes,
             )
         s = out.stats
         stats.update(

@@ -60,6 +60,7 @@ def mcts_search(
     exploration: float = 1.2,
     noise: float = 1.0,
     rollout_backtracks: int | None = None,
+    max_nodes: int | None = None,
 ) -> EngineOutcome:
     """Search for a placement with MCTS until one is found (or the budget ends, cost-aware).
 
@@ -83,6 +84,8 @@ def mcts_search(
         Amplitude of the random term added to the prior in rollouts.
     rollout_backtracks : int, optional
         Backtracks a rollout may spend before the tree tries elsewhere (default 4,000).
+    max_nodes : int, optional
+        Stop after this many placements over all rollouts (machine-independent budget).
     """
     rng = random.Random(seed)
     n = space.n
@@ -99,6 +102,9 @@ def mcts_search(
         return best_cost
 
     while clock() < deadline:
+        if max_nodes is not None and stats.nodes >= max_nodes:
+            stats.timed_out = True
+            break
         stats.iterations += 1
         node = root
         # Selection: descend through fully expanded nodes by UCT.
@@ -135,6 +141,7 @@ def mcts_search(
                 noise=noise,
                 max_backtracks=budget,
                 bound=bound if cost_aware and best is not None else None,
+                max_nodes=None if max_nodes is None else max(1, max_nodes - stats.nodes),
             )
             try:
                 found = next(gen, None)

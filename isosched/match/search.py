@@ -392,6 +392,7 @@ class SearchState:
         max_backtracks: int | None = None,
         bound: Callable[[], float] | None = None,
         backjump: bool = True,
+        max_nodes: int | None = None,
     ) -> Generator[list[int], None, None]:
         """Depth-first search from the current depth; yields every complete placement found.
 
@@ -411,6 +412,9 @@ class SearchState:
         backjump : bool
             Jump back over placements that cannot have caused a dead end (sound: no placement
             is skipped).
+        max_nodes : int, optional
+            Stop once ``stats.nodes`` reaches this many placements (a budget that gives the
+            same result on every machine); ``stats.timed_out`` is set.
 
         Notes
         -----
@@ -460,6 +464,9 @@ class SearchState:
                             return
                         continue
                     stack.append((u, level))
+                    if max_nodes is not None and stats.nodes >= max_nodes:
+                        stats.timed_out = True
+                        return
                     if not stats.nodes & 127 and clock() > deadline:
                         stats.timed_out = True
                         return

@@ -41,6 +41,7 @@ def ullmann_search(
     deadline: float,
     cost_aware: bool = False,
     comm_weight: float = 1.0,
+    max_nodes: int | None = None,
 ) -> EngineOutcome:
     """Run the complete engine until a placement is found (or, cost-aware, the best one)."""
     stats = SearchStats()
@@ -51,7 +52,7 @@ def ullmann_search(
     def bound() -> float:
         return best_cost
 
-    gen = state.dfs(deadline, stats, bound=bound if cost_aware else None)
+    gen = state.dfs(deadline, stats, bound=bound if cost_aware else None, max_nodes=max_nodes)
     try:
         for tiles in gen:
             stats.extra["solutions"] = stats.extra.get("solutions", 0) + 1

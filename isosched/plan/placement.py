@@ -83,9 +83,18 @@ def placement_library(
 
 
 def place_tile_graph(
-    tg: TileGraph, width: int, height: int, hops: int = 2, budget_ms: float = 2000.0, seed: int = 0
+    tg: TileGraph,
+    width: int,
+    height: int,
+    hops: int = 2,
+    budget_ms: float = 2000.0,
+    seed: int = 0,
+    max_nodes: int | None = 20_000,
 ) -> SegmentPlacement:
     """Place ``tg`` on an empty W×H mesh, raising the hop bound only when needed.
+
+    Each hop bound gets ``max_nodes`` search placements (so a plan is the same on every
+    machine), with ``budget_ms`` of wall time as a safety net.
 
     Raises
     ------
@@ -98,7 +107,9 @@ def place_tile_graph(
     h = hops
     while True:
         target = mesh_target(width, height, h)
-        r = TileMatcher(target, tg).match(engine="mcts", budget_ms=budget_ms, seed=seed)
+        r = TileMatcher(target, tg).match(
+            engine="mcts", budget_ms=budget_ms, seed=seed, max_nodes=max_nodes
+        )
         elapsed += r.elapsed_ms
         if r.found:
             assert not placement_errors(tg, target, r.placement)

@@ -10,11 +10,11 @@ from typing import Any
 from isosched.cost import weight_load_cost
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
-from isosched.plan.ilp import AllocationResult, solve_allocation
+from isosched.plan.ilp import AllocationResult, min_stage_by_threshold, solve_allocation
 from isosched.plan.lcs import build_tile_graph
 from isosched.plan.options import Option, unit_io, unit_options
 from isosched.plan.placement import SegmentPlacement, place_tile_graph
-from isosched.plan.units import Segment, build_units, segment_units
+from isosched.plan.units import Segment, Unit, build_units, cut_segments, segment_units
 from isosched.tilegraph import TileGraph
 
 __all__ = ["PLAN_SCHEMA", "Plan", "SegmentPlan", "plan_model", "plan_to_doc"]
@@ -113,16 +113,51 @@ def _critical_path(graph: Graph, seg: Segment, stage: list[float]) -> float:
     return max(best, default=0.0)
 
 
+def _segment_estimator(
+    resident: list[list[Option]], budget_quarters: int
+) -> Callable[[int, int], tuple[float, float] | None]:
+    """(slowest stage, sum of stages) of units i..j-1 by the exact threshold search."""
+
+    def estimate(i: int, j: int) -> tuple[float, float] | None:
+        found = min_stage_by_threshold(resident[i:j], budget_quarters)
+        if found is None:
+            return None
+        stage, choice = found
+        total = sum(resident[i + k][c].cycles for k, c in enumerate(choice))
+        return float(stage), float(total)
+
+    return estimate
+
+
+def _cut_bytes(graph: Graph, units: list[Unit]) -> Callable[[int], int]:
+    """Bytes produced before unit i and consumed from unit i on (what a cut there spills)."""
+    unit_of = {lid: u for u, unit in enumerate(units) for lid in unit.layers}
+    crossing = [0] * (len(units) + 1)
+    for src, dst in graph.edges:
+        a, b = unit_of[src], unit_of[dst]
+        if a != b:
+            lo, hi = min(a, b), max(a, b)
+            crossing[lo + 1] += graph[src].output_bytes
+            crossing[hi + 1] -= graph[src].output_bytes
+    out, total = [], 0
+    for c in crossing:
+        total += c
+        out.append(total)
+    return lambda i: out[i]
+
+
 def plan_model(
     graph: Graph,
     hw: Hardware,
     *,
     hops: int = 2,
     ilp_time_limit_s: float = 5.0,
-    match_budget_ms: float = 1000.0,
+    match_budget_ms: float = 2000.0,
+    match_nodes: int = 20_000,
     workers: int = 2,
     seed: int = 0,
     progress: Progress | None = None,
+    optimal_cuts: bool = True,
 ) -> Plan:
     """Plan ``graph`` on ``hw``.
 
@@ -135,23 +170,33 @@ def plan_model(
     ilp_time_limit_s : float
         CP-SAT time limit per segment, seconds.
     match_budget_ms : float
-        Matcher budget per segment and hop bound, milliseconds.
+        Matcher wall-time cap per segment and hop bound, milliseconds (a safety net).
+    match_nodes : int
+        Matcher budget per segment and hop bound in search placements (machine-independent, so
+        plans are reproducible).
     workers, seed : int
         CP-SAT workers and random seed (also the matcher's seed).
     progress : callable, optional
         Called with a one-line message per segment.
+    optimal_cuts : bool
+        Cut segments by dynamic programming over estimated latency (default) instead of
+        greedily (longest segments first).
     """
     t0 = time.perf_counter()
     units = build_units(graph)
     everything = {lay.id for lay in graph}
-    least = [
-        min(
-            (o.quarters for o in unit_options(graph, u, hw, unit_io(graph, u, everything))),
-            default=4 * hw.tiles,
+    resident = [unit_options(graph, u, hw, unit_io(graph, u, everything)) for u in units]
+    least = [min((o.quarters for o in opts), default=4 * hw.tiles) for opts in resident]
+    if optimal_cuts:
+        segments = cut_segments(
+            units,
+            hw,
+            least,
+            _segment_estimator(resident, 4 * hw.tiles),
+            _cut_bytes(graph, units),
         )
-        for u in units
-    ]
-    segments = segment_units(units, hw, least)
+    else:
+        segments = segment_units(units, hw, least)
     out = []
     e = hw.energy
     for seg in segments:
@@ -161,7 +206,9 @@ def plan_model(
             opts, 4 * hw.tiles, time_limit_s=ilp_time_limit_s, workers=workers, seed=seed
         )
         tg = build_tile_graph(graph, seg, opts, alloc.choice)
-        placed = place_tile_graph(tg, hw.width, hw.height, hops, match_budget_ms, seed)
+        placed = place_tile_graph(
+            tg, hw.width, hw.height, hops, match_budget_ms, seed, max_nodes=match_nodes
+        )
         b = 1 if seg.streamed else hw.dataflow.data_tiles
         stage = [float(opts[u][i].cycles) for u, i in enumerate(alloc.choice)]
         ii = max(stage) / b

@@ -10,12 +10,13 @@ segments that run one after another (temporal cuts).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 
-__all__ = ["Segment", "Unit", "build_units", "segment_units"]
+__all__ = ["Segment", "Unit", "build_units", "cut_segments", "segment_units"]
 
 #: Share of the chip's SRAM a segment's resident weights may take (the rest buffers data tiles).
 WEIGHT_SRAM_SHARE = 0.75
@@ -156,3 +157,70 @@ def segment_units(
         quarters += q
     close()
     return segments
+
+
+def cut_segments(
+    units: list[Unit],
+    hw: Hardware,
+    min_quarters: list[int],
+    stage_cycles: Callable[[int, int], tuple[float, float] | None],
+    boundary_bytes: Callable[[int], int],
+) -> list[Segment]:
+    """Latency-minimising cut of the units into segments (dynamic programming over cut points).
+
+    Parameters
+    ----------
+    units, hw, min_quarters
+        As for :func:`segment_units`, whose limits define which segments are feasible.
+    stage_cycles : callable (i, j) -> (slowest stage, sum of stages) or None
+        Estimated stage times of units ``i..j-1`` as one segment (``None``: infeasible).
+    boundary_bytes : callable (i) -> int
+        Bytes that cross a cut before unit ``i`` (written to and read back from DRAM).
+
+    Notes
+    -----
+    A segment's estimated latency is weight loading + fill + (B - 1) · II, plus the DRAM round
+    trip of the activations crossing its cuts. Units whose weights exceed the chip's SRAM budget
+    stay segments of their own, with B = 1 and streamed weights.
+    """
+    n = len(units)
+    cap_quarters = 4 * hw.tiles
+    cap_bytes = WEIGHT_SRAM_SHARE * hw.tiles * hw.tile.sram_bytes
+    b = hw.dataflow.data_tiles
+    bw = hw.dram_bytes_per_cycle
+    best = [0.0] + [float("inf")] * n
+    back = [0] * (n + 1)
+    for j in range(1, n + 1):
+        quarters = 0
+        weights = 0
+        for i in range(j - 1, -1, -1):
+            u = units[i]
+            streamed = u.weight_bytes > cap_bytes
+            if streamed and i != j - 1:
+                break
+            quarters += min_quarters[i]
+            weights += u.weight_bytes
+            if not streamed and (quarters > cap_quarters or weights > cap_bytes):
+                break
+            est = stage_cycles(i, j)
+            if est is None:
+                continue
+            slowest, total = est
+            data_tiles = 1 if streamed else b
+            cost = (0 if streamed else weights / bw) + total / data_tiles
+            cost += (data_tiles - 1) * slowest / data_tiles
+            cost += 2 * (boundary_bytes(i) if i > 0 else 0) / bw
+            if best[i] + cost < best[j]:
+                best[j], back[j] = best[i] + cost, i
+            if streamed:
+                break
+    cuts = []
+    j = n
+    while j > 0:
+        cuts.append((back[j], j))
+        j = back[j]
+    cuts.reverse()
+    return [
+        Segment(k, tuple(units[i:j]), any(u.weight_bytes > cap_bytes for u in units[i:j]))
+        for k, (i, j) in enumerate(cuts)
+    ]
