@@ -299,3 +299,47 @@ def test_multijob_preempts_low_priority_for_a_critical_arrival():
     got = {a.job: a for a in r.allocations}
     assert got["cam"].meets_deadline and got["cam"].tiles > 0
     assert got["bg"].preempted
+
+
+def test_cut_segments_equals_brute_force():
+    """The DP's cut minimises the estimated latency over every way to cut the units."""
+    from isosched.plan.units import Unit, cut_segments
+
+    units = [Unit(f"u{i}", (f"u{i}",), 1000, 0, (i % 3) * 2**20) for i in range(7)]
+    stage = [5000.0, 9000.0, 2000.0, 7000.0, 3000.0, 8000.0, 1000.0]
+    spill = [0, 4096, 100_000, 2048, 50_000, 8192, 1024]
+
+    def est(i, j):
+        return max(stage[i:j]) * (1 + 0.1 * (j - i)), sum(stage[i:j])
+
+    hw = HW4  # 16 tiles: at most 64 quarters per segment
+    least = [12] * 7
+    got = cut_segments(units, hw, least, est, lambda i: spill[i])
+
+    def cost(i, j):
+        slowest, total = est(i, j)
+        b = hw.dataflow.data_tiles
+        w = sum(u.weight_bytes for u in units[i:j])
+        c = w / hw.dram_bytes_per_cycle + total / b + (b - 1) * slowest / b
+        return c + (2 * spill[i] / hw.dram_bytes_per_cycle if i else 0)
+
+    best = None
+    for mask in range(2**6):
+        cuts = [0] + [k + 1 for k in range(6) if mask >> k & 1] + [7]
+        segs = list(itertools.pairwise(cuts))
+        if any(sum(least[i:j]) > 64 for i, j in segs):
+            continue
+        total = sum(cost(i, j) for i, j in segs)
+        best = total if best is None else min(best, total)
+    bounds = []
+    start = 0
+    for s in got:
+        bounds.append((start, start + len(s.units)))
+        start += len(s.units)
+    assert sum(cost(i, j) for i, j in bounds) == pytest.approx(best)
+
+
+@pytest.mark.parametrize("name", ["resnet50", "yolov3"])
+def test_latency_cuts_beat_greedy_cuts(zoo_plans, name):
+    greedy = plan_model(load_zoo_model(name), HW8, optimal_cuts=False)
+    assert zoo_plans[name].latency_ms <= greedy.latency_ms
