@@ -1,0 +1,46 @@
+"""Scheduling policies: IsoSched and the baselines it is compared with (one module each)."""
+
+from __future__ import annotations
+
+from isosched.errors import IsoschedError
+from isosched.sim.engine import Policy
+from isosched.sim.policies.cdmsa import CdMsa
+from isosched.sim.policies.fcfs import Fcfs
+from isosched.sim.policies.hasp import Hasp
+from isosched.sim.policies.isosched import IsoSched
+from isosched.sim.policies.moca import Moca
+from isosched.sim.policies.planaria import Planaria
+from isosched.sim.policies.prema import Prema
+
+__all__ = ["POLICY_NAMES", "make_policy", "parse_policies"]
+
+_POLICIES: dict[str, type] = {
+    "isosched": IsoSched,
+    "hasp": Hasp,
+    "prema": Prema,
+    "planaria": Planaria,
+    "cdmsa": CdMsa,
+    "moca": Moca,
+    "fcfs": Fcfs,
+}
+POLICY_NAMES: tuple[str, ...] = tuple(_POLICIES)
+
+
+def make_policy(name: str) -> Policy:
+    """A fresh policy object by name."""
+    try:
+        cls = _POLICIES[name]
+    except KeyError:
+        raise IsoschedError(
+            f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)} or 'all'"
+        ) from None
+    policy: Policy = cls()
+    return policy
+
+
+def parse_policies(text: str) -> list[str]:
+    """``a,b,c`` or ``all`` into policy names (validated)."""
+    names = list(POLICY_NAMES) if text.strip() == "all" else [p.strip() for p in text.split(",")]
+    for n in names:
+        make_policy(n)
+    return names

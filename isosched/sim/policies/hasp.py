@@ -1,0 +1,23 @@
+"""HASP (Li et al., IEEE TC 73(2), 2024): hierarchical asynchronous parallelism for multi-NN tasks.
+
+Tile-spatial and non-preemptive: each task runs as a pipeline on its own spatial partition (the
+same TSS plans as IsoSched) on free tiles only; when none is large enough it waits in a priority
+queue (critical first) and partitions are re-balanced only at task boundaries (every finish).
+"""
+
+from __future__ import annotations
+
+from isosched.sim.engine import Simulator
+from isosched.sim.policies.common import by_urgency
+from isosched.sim.policies.spatial import place_free, tss_sizer
+
+
+class Hasp:
+    """TSS partitions on free tiles, never preempted."""
+
+    name = "hasp"
+
+    def schedule(self, sim: Simulator) -> None:
+        """Place waiting jobs, most urgent first, on free regions."""
+        for js in by_urgency(sim.ready()):
+            place_free(js, sim, tss_sizer, ckpt_state=False)

@@ -1,0 +1,39 @@
+"""MoCA (Kim et al., HPCA 2023): memory-centric adaptive execution for multi-tenant DNNs.
+
+Layer-temporal on spatial partitions placed by priority and slack (as Planaria), plus the
+memory side: at every scheduling point the DRAM bandwidth is re-divided among the running jobs
+in proportion to priority × urgency (remaining work over slack), throttling the others, so an
+urgent job's memory-bound layers speed up at the expense of background jobs.
+"""
+
+from __future__ import annotations
+
+from isosched.sim.engine import JobState, Simulator
+from isosched.sim.policies.common import lts
+from isosched.sim.policies.planaria import Planaria
+
+
+def _weight(js: JobState, sim: Simulator) -> float:
+    slack = max(js.job.deadline_us - sim.now, 1.0)
+    return js.job.priority * max(js.remaining_us(), 1.0) / slack
+
+
+class Moca(Planaria):
+    """Planaria-style partitions with DRAM bandwidth shares by priority and urgency."""
+
+    name = "moca"
+
+    def schedule(self, sim: Simulator) -> None:
+        """Place jobs, then re-divide DRAM bandwidth among the runners."""
+        super().schedule(sim)
+        running = sim.running()
+        if not running:
+            return
+        weights = {r.id: _weight(r, sim) for r in running}
+        total = sum(weights.values()) or 1.0
+        for r in running:
+            assert r.region is not None
+            share = min(1.0, max(0.02, weights[r.id] / total))
+            p = lts(r, sim.hw, (r.region.w, r.region.h), share)
+            if abs(p.latency_us - r.latency_us) > 1e-6 * r.latency_us:
+                sim.set_rate(r, p.latency_us, p.energy_pj)
