@@ -3,8 +3,9 @@
 Cooperative scheduling on multiple systolic arrays, layer-temporal. The chip is a set of equal
 arrays (quarter-chip regions). Jobs are ordered by earliest deadline, ties by least laxity; a job
 is admitted only while the density test holds (Σ remaining / time to deadline ≤ number of
-arrays); admitted jobs run on an array each and a running job outside the admitted set yields at
-its next layer boundary (cooperative preemption). Dynamic task fusion is not modelled.
+arrays); admitted jobs run on an array each, taking it from a running job outside the admitted
+set, which yields at its next layer boundary (cooperative preemption). Deferred jobs use arrays
+no admitted job needs. Dynamic task fusion is not modelled.
 """
 
 from __future__ import annotations
@@ -43,13 +44,26 @@ class CdMsa:
                 admitted.append(j)
                 density += d
         keep = {j.id for j in admitted}
-        for r in sim.running():
-            if r.id not in keep:
-                ck, _, energy = checkpoint(0, hw)
-                sim.preempt(r, ck, energy)
+        # Admitted jobs get arrays, taking them from non-admitted runners (latest deadline
+        # first) at a layer boundary when none is free.
         for j in admitted:
-            if j.state == "waiting":
-                region = sim.regions.free_region(array)
-                if region is None:
-                    break
+            if j.state != "waiting":
+                continue
+            region = sim.regions.free_region(array)
+            if region is not None:
                 start_on(j, sim, region, lts_sizer, ckpt_state=False)
+                continue
+            victims = sorted(
+                (r for r in sim.running() if r.id not in keep),
+                key=lambda r: -r.job.deadline_us,
+            )
+            if victims:
+                ck, _, energy = checkpoint(0, hw)
+                sim.preempt(victims[0], ck, energy)
+            break
+        # Work-conserving: deferred jobs may use arrays nobody admitted needs.
+        for j in sorted(sim.ready(), key=key):
+            region = sim.regions.free_region(array)
+            if region is None:
+                break
+            start_on(j, sim, region, lts_sizer, ckpt_state=False)

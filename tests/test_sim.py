@@ -1,0 +1,283 @@
+"""Simulator: hand-computed timelines, invariants on random traces for every policy."""
+
+import itertools
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from isosched.io.hardware_json import load_hardware
+from isosched.sim import POLICY_NAMES, Simulator, make_policy, replay, summarize
+from isosched.sim.metrics import job_record, percentile
+from isosched.sim.policies.common import checkpoint
+from isosched.sim.profiles import lts_profile, tss_profile
+from isosched.trace import Job, Trace, generate_trace, parse_scenario
+
+HW = load_hardware("edge-4x4")
+ROOT = Path(__file__).resolve().parent.parent
+CONTRACT_CHECK = ROOT.parent / "shared" / "tools" / "contract_check.py"
+
+
+def trace_of(*jobs):
+    return Trace({"schema": "isosched.trace/v1", "scenario": "t", "seed": 0}, tuple(jobs))
+
+
+def job(name, release, deadline, model="mobilenetv2", priority=1, critical=False, dep=None):
+    return Job(
+        name, name.split("#")[0], model, release, release + deadline, priority, critical, dep
+    )
+
+
+def test_fcfs_timeline_by_hand():
+    """Two jobs on the whole chip one after the other: finish at L and 2L."""
+    run = Simulator(
+        trace_of(job("a#0", 0, 10**6), job("b#0", 10, 10**6)), HW, make_policy("fcfs")
+    ).run()
+    lat = lts_profile("mobilenetv2", HW, HW.tiles, 1.0).latency_us
+    a, b = run.jobs
+    assert a.started_us == 0 and a.finish_us == math.ceil(lat)
+    assert b.started_us == a.finish_us
+    assert b.finish_us == math.ceil(b.started_us + lat)
+    assert [iv["kind"] for iv in a.intervals] == ["run"]
+    assert len(a.intervals[0]["tiles"]) == HW.tiles
+
+
+def test_isosched_preempts_background_for_a_critical_job_by_hand():
+    """A critical job arriving at a full chip: the background job checkpoints, the critical job
+    starts when the checkpoint ends, and the background job restores and finishes later."""
+    whole = (HW.width, HW.height)
+    # A deadline that only the whole chip meets within the deadline share: bg takes every tile.
+    bg_deadline = math.ceil(2.2 * tss_profile("resnet50", HW, whole).latency_us)
+    bg = job("bg#0", 0, bg_deadline, model="resnet50", priority=1)
+    crit = job("cam#0", 100, 40_000, model="mobilenetv2", priority=9, critical=True)
+    run = Simulator(trace_of(bg, crit), HW, make_policy("isosched")).run()
+    by = {j.id: j for j in run.jobs}
+    b, c = by["bg#0"], by["cam#0"]
+    assert len(b.intervals[0]["tiles"]) == HW.tiles
+    assert b.intervals[0]["end_us"] == 100  # ran until the critical release
+    ck, _restore, _ = checkpoint(tss_profile("resnet50", HW, whole).state_bytes, HW)
+    assert b.intervals[1]["kind"] == "checkpoint"
+    assert c.started_us == math.ceil(100 + ck)
+    assert c.finish_us is not None and c.finish_us <= crit.deadline_us
+    assert b.preemptions == 1 and b.finish_us is not None
+    assert [iv["kind"] for iv in b.intervals][-2:] == ["restore", "run"]
+    # Nothing was lost: the background job ran its whole inference.
+    assert b.remaining == 0
+
+
+def test_hasp_never_preempts():
+    lat = tss_profile("resnet50", HW, (HW.width, HW.height)).latency_us
+    bg = job("bg#0", 0, math.ceil(2.2 * lat), model="resnet50", priority=1)
+    crit = job("cam#0", 100, 40_000, priority=9, critical=True)
+    run = Simulator(trace_of(bg, crit), HW, make_policy("hasp")).run()
+    assert all(j.preemptions == 0 for j in run.jobs)
+    by = {j.id: j for j in run.jobs}
+    assert by["cam#0"].started_us is not None and by["cam#0"].started_us > 100
+
+
+def test_dependency_waits_for_upstream():
+    up = job("det#0", 0, 10**6)
+    down = job("cls#0", 0, 10**6, dep="det#0")
+    run = Simulator(trace_of(up, down), HW, make_policy("isosched")).run()
+    by = {j.id: j for j in run.jobs}
+    started, upstream_done = by["cls#0"].started_us, by["det#0"].finish_us
+    assert started is not None and upstream_done is not None and started >= upstream_done
+
+
+@st.composite
+def random_traces(draw):
+    n = draw(st.integers(1, 7))
+    jobs = []
+    t = 0
+    for i in range(n):
+        t += draw(st.integers(0, 3000))
+        critical = draw(st.booleans())
+        jobs.append(
+            job(
+                f"s{i % 3}#{i}",
+                t,
+                draw(st.integers(500, 60_000)),
+                model=draw(st.sampled_from(["mobilenetv2", "resnet50"])),
+                priority=9 if critical else draw(st.sampled_from([1, 3])),
+                critical=critical,
+            )
+        )
+    return trace_of(*jobs)
+
+
+def check_invariants(run, trace):
+    spans: dict[tuple[int, ...], list[tuple[int, int, str]]] = {}
+    for js in run.jobs:
+        rec = job_record(js)
+        assert rec["met"] == (
+            rec["finish_us"] is not None and rec["finish_us"] <= rec["deadline_us"]
+        )
+        if js.finish_us is not None:
+            assert js.finish_us >= js.job.release_us
+            assert js.remaining == 0
+        for iv in js.intervals:
+            assert js.job.release_us <= iv["start_us"] < iv["end_us"]
+            if js.finish_us is not None:
+                assert iv["end_us"] <= js.finish_us
+            for t in iv["tiles"]:
+                spans.setdefault(tuple(t), []).append((iv["start_us"], iv["end_us"], js.id))
+    for ivs in spans.values():
+        ivs.sort()
+        for (_, e1, j1), (s2, _, j2) in itertools.pairwise(ivs):
+            assert s2 >= e1 or j1 == j2, f"tile held by {j1} and {j2}"
+    m = summarize(run)
+    assert m["jobs"] == len(trace.jobs)
+    assert 0 <= m["satisfaction"] <= 1
+
+
+@pytest.mark.parametrize("policy", POLICY_NAMES)
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(trace=random_traces())
+def test_invariants_hold_for_every_policy(policy, trace):
+    """No tile held twice, intervals inside the job's life, met flags consistent, all finish."""
+    run = Simulator(trace, HW, make_policy(policy)).run()
+    check_invariants(run, trace)
+    assert all(js.finish_us is not None for js in run.jobs)
+
+
+def test_critical_job_that_fits_is_not_blocked_by_lower_priority_under_isosched():
+    """Background jobs keep the chip full; every critical job starts within a checkpoint, while
+    HASP, which never preempts, makes critical jobs wait for a partition and miss."""
+    sc = parse_scenario(
+        {
+            "name": "busy",
+            "horizon_ms": 400,
+            "streams": [
+                {
+                    "id": "bg",
+                    "model": "resnet50",
+                    "period_ms": 1,
+                    "deadline_ms": 500,
+                    "priority": 1,
+                },
+                {
+                    "id": "cam",
+                    "model": "mobilenetv2",
+                    "period_ms": 33.333,
+                    "phase_ms": 5,
+                    "deadline_ms": 3,
+                    "priority": 9,
+                    "critical": True,
+                },
+            ],
+        }
+    )
+    trace = generate_trace(sc, seed=1)
+    runs = {p: Simulator(trace, HW, make_policy(p)).run() for p in ("isosched", "hasp")}
+    check_invariants(runs["isosched"], trace)
+    bound = checkpoint(tss_profile("resnet50", HW, (HW.width, HW.height)).state_bytes, HW)[0]
+    for js in runs["isosched"].jobs:
+        if js.job.critical:
+            assert js.started_us is not None and js.started_us - js.job.release_us <= bound + 1
+    iso, hasp = (summarize(runs[p])["critical_satisfaction"] for p in ("isosched", "hasp"))
+    assert iso == 1.0 and hasp < iso
+
+
+def test_percentile():
+    assert percentile([], 0.5) is None
+    assert percentile([1.0, 3.0], 0.5) == 2.0
+    assert percentile([5.0], 0.99) == 5.0
+
+
+def test_replay_document_and_contract(tmp_path):
+    trace_path = tmp_path / "t.jsonl"
+    sc = tmp_path / "s.json"
+    sc.write_text(
+        json.dumps(
+            {
+                "name": "tiny",
+                "horizon_ms": 100,
+                "streams": [
+                    {
+                        "id": "cam",
+                        "model": "mobilenetv2",
+                        "period_ms": 20,
+                        "deadline_ms": 15,
+                        "priority": 9,
+                        "critical": True,
+                    },
+                    {
+                        "id": "bg",
+                        "model": "resnet50",
+                        "period_ms": 25,
+                        "deadline_ms": 80,
+                        "priority": 1,
+                        "phase_ms": 2,
+                    },
+                ],
+            }
+        )
+    )
+    run = [sys.executable, "-m", "isosched"]
+    subprocess.run(
+        [*run, "trace", "gen", str(sc), "-o", str(trace_path)],
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    jobs = tmp_path / "jobs"
+    proc = subprocess.run(
+        [
+            *run,
+            "replay",
+            str(trace_path),
+            "--hw",
+            "edge-4x4",
+            "--policy",
+            "all",
+            "--jobs-out",
+            str(jobs),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert set(doc["policies"]) == set(POLICY_NAMES)
+    m = doc["policies"]["isosched"]
+    assert m["lbt_per_s"] == pytest.approx(m["met"] / m["duration_s"])
+    (tmp_path / "r.json").write_text(proc.stdout)
+    if CONTRACT_CHECK.exists():
+        check = subprocess.run(
+            [sys.executable, str(CONTRACT_CHECK), "replay", str(tmp_path / "r.json"), str(jobs)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert check.returncode == 0, check.stdout
+
+
+def test_replay_rejects_unknown_policy_and_model(tmp_path):
+    bad = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "isosched",
+            "replay",
+            str(ROOT / "traces" / "ad_urban.s7.jsonl"),
+            "--policy",
+            "nope",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert bad.returncode == 2 and "unknown policy 'nope'" in bad.stderr
+    with pytest.raises(Exception, match="unknown model"):
+        replay(trace_of(job("x#0", 0, 100, model="nonet")), HW, ["fcfs"])
