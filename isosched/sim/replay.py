@@ -14,9 +14,28 @@ from isosched.sim.policies.common import shapes
 from isosched.sim.profiles import lts_profile, tss_profile
 from isosched.trace.generate import Trace
 
-__all__ = ["REPLAY_SCHEMA", "replay"]
+__all__ = ["REPLAY_SCHEMA", "replay", "warm_profiles"]
 
 REPLAY_SCHEMA = "isosched.replay/v1"
+
+
+def warm_profiles(
+    models: set[str], hw: Hardware, progress: Callable[[str], None] | None = None
+) -> None:
+    """Compute every profile a replay can look up, before it starts.
+
+    Plans and layer costs per (model, region) are computed once: the policies' decisions then
+    measure lookups and online solves only (DESIGN.md §6).
+    """
+    for model in sorted(models):
+        load_model(model)
+        if progress is not None:
+            progress(f"profiling {model} on every region shape")
+        for shape in shapes(hw):
+            tss_profile(model, hw, shape)
+            k = shape[0] * shape[1]
+            lts_profile(model, hw, k, k / hw.tiles)
+            lts_profile(model, hw, k, 1.0)
 
 
 def replay(
@@ -41,16 +60,7 @@ def replay(
     models = sorted({j.model for j in trace.jobs})
     for model in models:
         load_model(model)
-    # Plans and layer costs per (model, region) are computed once, before the replay: the
-    # policies' decisions then measure lookups and online solves only (DESIGN.md §6).
-    for model in models:
-        if progress is not None:
-            progress(f"profiling {model} on every region shape")
-        for shape in shapes(hw):
-            tss_profile(model, hw, shape)
-            k = shape[0] * shape[1]
-            lts_profile(model, hw, k, k / hw.tiles)
-            lts_profile(model, hw, k, 1.0)
+    warm_profiles(set(models), hw, progress)
     runs: dict[str, Run] = {}
     doc: dict[str, Any] = {
         "schema": REPLAY_SCHEMA,

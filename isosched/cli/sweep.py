@@ -1,0 +1,77 @@
+"""``isosched sweep``: latency-bound throughput against load scale, per policy."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from isosched.cli.app import app, emit_json
+from isosched.errors import IsoschedError
+from isosched.io.hardware_json import load_hardware
+from isosched.io.trace_jsonl import read_scenario
+from isosched.sim.policies import parse_policies
+from isosched.sim.sweep import sweep as run_sweep
+
+
+@app.command("sweep")
+def sweep(
+    scenario: Annotated[Path, typer.Argument(help="Scenario file (isosched.scenario/v1).")],
+    hw: Annotated[str, typer.Option("--hw", help="Preset name or hardware file.")] = "edge-8x8",
+    policy: Annotated[
+        str, typer.Option("--policy", help="Policies, comma-separated, or all.")
+    ] = "all",
+    scales: Annotated[
+        str, typer.Option("--scales", help="Load scale factors, comma-separated.")
+    ] = "0.5,1,1.5,2,3,4",
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point.")] = 1,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Local processes (0: one per core).")
+    ] = 0,
+    ray: Annotated[str | None, typer.Option("--ray", help="local or a Ray address.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Replay SCENARIO at every load scale under each policy; report LBT capacity."""
+    if ray is not None:
+        try:
+            import ray as _ray  # noqa: F401
+        except ImportError:
+            raise IsoschedError(
+                "--ray needs Ray: install it with pip install -e '.[ray]' (or run without --ray "
+                "to use the local process pool)"
+            ) from None
+        raise IsoschedError("the Ray runner is not implemented yet; run without --ray")
+    try:
+        factors = [float(x) for x in scales.split(",")]
+    except ValueError:
+        raise IsoschedError(
+            f"--scales must be numbers separated by commas, got {scales!r}"
+        ) from None
+    if not factors or any(f <= 0 for f in factors):
+        raise IsoschedError("--scales must be positive")
+    names = parse_policies(policy)
+    sc = read_scenario(scenario)
+    hardware = load_hardware(hw)
+
+    def progress(msg: str) -> None:
+        sys.stderr.write(f"{msg}\n")
+
+    doc = run_sweep(
+        sc,
+        hardware,
+        names,
+        factors,
+        seeds=seeds,
+        workers=workers or os.cpu_count() or 1,
+        progress=progress,
+    )
+    if as_json:
+        emit_json(doc)
+        return
+    print(f"{'policy':<10} {'LBT capacity':>13}  satisfaction by scale")
+    for name, d in doc["policies"].items():
+        sats = " ".join(f"{p['scale']:g}:{p['satisfaction']:.3f}" for p in d["curve"])
+        print(f"{name:<10} {d['lbt_capacity']:>13g}  {sats}")
