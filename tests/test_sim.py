@@ -281,3 +281,83 @@ def test_replay_rejects_unknown_policy_and_model(tmp_path):
     assert bad.returncode == 2 and "unknown policy 'nope'" in bad.stderr
     with pytest.raises(Exception, match="unknown model"):
         replay(trace_of(job("x#0", 0, 100, model="nonet")), HW, ["fcfs"])
+
+
+def test_lbt_capacity_is_the_last_scale_before_satisfaction_drops():
+    from isosched.sim.sweep import lbt_capacity
+
+    curve = [
+        {"scale": 0.5, "satisfaction": 1.0},
+        {"scale": 1.0, "satisfaction": 0.995},
+        {"scale": 2.0, "satisfaction": 0.97},
+        {"scale": 3.0, "satisfaction": 0.999},  # recovers, but capacity already ended
+    ]
+    assert lbt_capacity(curve) == 1.0
+    assert lbt_capacity([{"scale": 1.0, "satisfaction": 0.5}]) == 0.0
+
+
+def test_cli_sweep_document(tmp_path):
+    sc = tmp_path / "s.json"
+    sc.write_text(
+        json.dumps(
+            {
+                "name": "tiny",
+                "horizon_ms": 60,
+                "streams": [
+                    {
+                        "id": "cam",
+                        "model": "mobilenetv2",
+                        "period_ms": 20,
+                        "deadline_ms": 15,
+                        "priority": 9,
+                        "critical": True,
+                    },
+                    {
+                        "id": "bg",
+                        "model": "resnet50",
+                        "period_ms": 25,
+                        "deadline_ms": 80,
+                        "priority": 1,
+                    },
+                ],
+            }
+        )
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "isosched",
+            "sweep",
+            str(sc),
+            "--hw",
+            "edge-4x4",
+            "--policy",
+            "isosched,fcfs",
+            "--scales",
+            "1,4",
+            "--workers",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["schema"] == "isosched.sweep/v1"
+    for p in ("isosched", "fcfs"):
+        curve = doc["policies"][p]["curve"]
+        assert [c["scale"] for c in curve] == [1.0, 4.0]
+        assert {"satisfaction", "critical_satisfaction", "lbt_per_s"} <= set(curve[0])
+        assert doc["policies"][p]["lbt_capacity"] in (0.0, 1.0, 4.0)
+    ray = subprocess.run(
+        [sys.executable, "-m", "isosched", "sweep", str(sc), "--ray", "local", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert ray.returncode == 2 and "Ray" in ray.stderr
