@@ -40,7 +40,7 @@ class JobState:
 
     job: Job
     released: bool = False
-    state: str = "pending"  # pending, waiting, running, checkpointing, done
+    state: str = "pending"  # pending, waiting, running, checkpointing, done, dropped
     remaining: float = 1.0
     region: Region | None = None
     latency_us: float = math.inf
@@ -100,6 +100,8 @@ class Simulator:
         as missed (``Run.end_us`` tells where it stopped).
     progress : callable, optional
         Called with a one-line message every 10 % of the trace.
+    drop_late : bool
+        Drop jobs that are not running when their deadline passes (they count as missed).
     """
 
     def __init__(
@@ -110,8 +112,10 @@ class Simulator:
         drain_us_after: float = 1e6,
         wall_budget_s: float = 600.0,
         progress: Callable[[str], None] | None = None,
+        drop_late: bool = True,
     ) -> None:
         self.trace = trace
+        self.drop_late = drop_late
         self.hw = hw
         self.policy = policy
         self.now = 0
@@ -119,7 +123,7 @@ class Simulator:
         self.jobs: dict[str, JobState] = {j.job: JobState(j) for j in trace.jobs}
         self._events: list[tuple[int, int, str, str, int]] = []
         self._seq = 0
-        self._dirty = False
+        self._waiting: dict[str, JobState] = {}  # released, holding no tiles, not done
         self.decisions_ms: list[float] = []
         max_rel = max((j.deadline_us - j.release_us for j in trace.jobs), default=0)
         last = max((j.release_us for j in trace.jobs), default=0)
@@ -138,9 +142,7 @@ class Simulator:
     def ready(self) -> list[JobState]:
         """Released jobs that may start (dependency finished) and hold no tiles."""
         out = []
-        for js in self.jobs.values():
-            if js.state != "waiting":
-                continue
+        for js in self._waiting.values():
             dep = js.job.depends_on
             if dep is not None and self.jobs[dep].state != "done":
                 continue
@@ -188,6 +190,7 @@ class Simulator:
         self.regions.take(region, js.id)
         js.region = region
         js.state = "running"
+        self._waiting.pop(js.id, None)
         js.latency_us = max(latency_us, 1e-6)
         js.energy_pj_per_inference = energy_pj
         if js.started_us is None:
@@ -238,6 +241,12 @@ class Simulator:
 
     def _decide(self) -> None:
         t0 = time.perf_counter()
+        if self.drop_late:
+            # A job not running whose deadline has passed is dropped (it counts as missed),
+            # for every policy alike: it could only delay others.
+            for js in [j for j in self._waiting.values() if j.job.deadline_us <= self.now]:
+                del self._waiting[js.id]
+                js.state = "dropped"
         self.policy.schedule(self)
         self.decisions_ms.append((time.perf_counter() - t0) * 1e3)
 
@@ -256,6 +265,7 @@ class Simulator:
             if kind == "release":
                 js.released = True
                 js.state = "waiting"
+                self._waiting[js.id] = js
                 released += 1
                 if self.progress is not None and released / max(total, 1) >= next_report:
                     self.progress(f"{self.policy.name}: {released}/{total} jobs released")
@@ -278,6 +288,7 @@ class Simulator:
                 self.regions.release(js.region, js.id)
                 js.region = None
                 js.state = "waiting"
+                self._waiting[js.id] = js
             # Several events at one instant: decide once, after the last of them.
             if self._events and self._events[0][0] == t:
                 continue
@@ -287,6 +298,8 @@ class Simulator:
             if js.state in ("running", "checkpointing"):
                 self._sync(js)
                 self._close_hold(js, end)
+            elif js.state == "waiting":
+                js.state = "dropped"  # never ran to completion: a miss
         wall_ms = (time.perf_counter() - t_wall) * 1e3
         jobs = list(self.jobs.values())
         if jobs:

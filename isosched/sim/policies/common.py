@@ -29,15 +29,27 @@ def shapes(hw: Hardware) -> list[tuple[int, int]]:
     return region_shapes(hw.width, hw.height, smallest=min(MIN_REGION_TILES, hw.tiles))
 
 
+_CACHE: dict[tuple[int, str, str, tuple[int, int], float], Profile] = {}
+
+
 def tss(js: JobState, hw: Hardware, shape: tuple[int, int]) -> Profile:
     """TSS profile of a job's model on a region shape."""
-    return tss_profile(js.job.model, hw, shape)
+    key = (id(hw), "tss", js.job.model, shape, 0.0)
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = _CACHE[key] = tss_profile(js.job.model, hw, shape)
+    return hit
 
 
 def lts(js: JobState, hw: Hardware, shape: tuple[int, int], share: float | None = None) -> Profile:
     """LTS profile on a region shape, with DRAM share by default proportional to its tiles."""
     k = shape[0] * shape[1]
-    return lts_profile(js.job.model, hw, k, share if share is not None else k / hw.tiles)
+    frac = share if share is not None else k / hw.tiles
+    key = (id(hw), "lts", js.job.model, shape, frac)
+    hit = _CACHE.get(key)
+    if hit is None:
+        hit = _CACHE[key] = lts_profile(js.job.model, hw, k, frac)
+    return hit
 
 
 def checkpoint(state_bytes: int, hw: Hardware) -> tuple[float, float, float]:

@@ -1,12 +1,14 @@
 """IsoSched (Zhao et al., arXiv 2509.12208): preemptive tile-spatial scheduling.
 
 Every job runs as a TSS pipeline planned by ILP + LCS + placement (its profile per region shape).
-A job takes the smallest free region on which it meets its deadline share. A critical or
-higher-priority job that finds none preempts the cheapest lower-priority jobs occupying a region
-of a fitting shape: they checkpoint their pipeline state to DRAM and later resume on any free
-region (the plan's placement translated: the preemption-ready library). Whether to preempt and
-on how many tiles is decided by the multi-job allocation model (CP-SAT): the arriving job and the
-running jobs, their slack and remaining work per budget; its wall time is the decision latency.
+A job takes the smallest free region on which it meets its deadline share. A critical job that
+finds none preempts the cheapest lower-priority, non-critical jobs occupying a region of a
+fitting shape; they checkpoint their pipeline state to DRAM and later resume on any free region
+(the plan's placement translated: the preemption-ready library). Whether to preempt, and on how
+many tiles, is decided by the multi-job allocation model (CP-SAT, 10 ms limit) over the arriving
+job and the running jobs; its wall time is the decision latency. Only critical jobs preempt, and
+a job is preempted at most twice: letting every higher-priority job preempt, without a bound,
+made background jobs thrash under overload.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class IsoSched:
 
     def schedule(self, sim: Simulator) -> None:
         """Place waiting jobs by urgency; preempt for critical or higher-priority ones."""
+        attempted = False  # one preemption decision per scheduling point bounds its cost
         for js in by_urgency(sim.ready()):
             fit = fitting_shapes(js, sim, tss_sizer)
             if fit and any(sim.regions.free_region(s) for s in fit):
@@ -37,14 +40,16 @@ class IsoSched:
                 continue
             running = sim.running()
             lower = [r for r in running if r.job.priority < js.job.priority]
-            if fit and lower and (js.job.critical or js.job.priority > 1):
+            lower = [r for r in lower if not r.job.critical]
+            if fit and lower and js.job.critical and not attempted and js.job.deadline_us > sim.now:
+                attempted = True
                 if region_coming_free(js, sim, fit):
                     continue
                 chosen = self._budget(js, sim, fit, running)
                 mine = js.job.priority
 
                 def lower_priority(v: JobState, mine: int = mine) -> bool:
-                    return v.job.priority < mine
+                    return v.job.priority < mine and not v.job.critical and v.preemptions < 2
 
                 if chosen and preempt_for(
                     js,
@@ -91,7 +96,7 @@ class IsoSched:
                     preempt_cost_us=2 * hw.cycles_to_us(hw.preemption.drain_cycles),
                 )
             )
-        result = allocate_jobs(demands, hw.tiles, time_limit_s=0.02)
+        result = allocate_jobs(demands, hw.tiles, time_limit_s=0.01)
         mine = next(a for a in result.allocations if a.job == js.id)
         if mine.tiles == 0:
             return []

@@ -33,6 +33,7 @@ class Planaria:
 
     def schedule(self, sim: Simulator) -> None:
         """Place jobs by score; take partitions from lower-score runners when needed."""
+        attempted = False  # one preemption per scheduling point bounds its cost
         for js in sorted(sim.ready(), key=lambda j: -score(j, sim)):
             fit = fitting_shapes(js, sim, lts_sizer)
             if fit and any(sim.regions.free_region(s) for s in fit):
@@ -45,6 +46,8 @@ class Planaria:
 
             if (
                 fit
+                and not attempted
+                and js.job.deadline_us > sim.now
                 and not region_coming_free(js, sim, fit)
                 and preempt_for(
                     js,
@@ -55,5 +58,6 @@ class Planaria:
                     state_bytes=lambda v: 0,
                 )
             ):
+                attempted = True
                 continue
             place_free(js, sim, lts_sizer, ckpt_state=False)

@@ -48,10 +48,20 @@ def place_free(
     """Start ``js`` on a free region; returns whether it started.
 
     The smallest region that meets its deadline share, else a larger one, else (``any_size``)
-    the largest free one.
+    the largest free one on which it can still finish before its deadline.
     """
+    smallest = shapes(sim.hw)[-1]
+    if sim.regions.free_tiles < smallest[0] * smallest[1]:
+        return False
     fit = fitting_shapes(js, sim, size)  # smallest fitting first, larger fitting after
-    rest = [s for s in shapes(sim.hw) if s not in fit]  # too small: largest first
+    slack = js.job.deadline_us - sim.now
+    # Too small for the deadline share, but the job can still make its deadline alone: largest
+    # first. A region on which it would miss anyway is not taken (it would only block others).
+    rest = [
+        s
+        for s in shapes(sim.hw)
+        if s not in fit and js.remaining_us(size(js, sim, s).latency_us) <= slack
+    ]
     tried = fit + rest if any_size else fit
     for shape in tried:
         r = sim.regions.free_region(shape)
