@@ -365,3 +365,34 @@ def test_cli_sweep_document(tmp_path):
         check=False,
     )
     assert ray.returncode == 2 and "Ray" in ray.stderr
+
+
+# Golden metrics of the shipped ad_urban trace (seed 7) on edge-8x8 at scale 1:
+# (met, critical met, energy mJ, preemptions). A change to the cost model, the planner, the
+# engine or a policy shows here; update deliberately, with the reason in the commit.
+GOLDEN_URBAN = {
+    "isosched": (901, 400, 9106.802, 0),
+    "hasp": (901, 400, 9106.802, 0),
+    "prema": (901, 400, 22232.2, 23),
+    "planaria": (901, 400, 22184.005, 78),
+    "cdmsa": (901, 400, 22184.005, 0),
+    "moca": (901, 400, 22184.005, 15),
+    "fcfs": (901, 400, 22184.005, 0),
+}
+
+
+def test_golden_metrics_ad_urban():
+    from isosched.io.trace_jsonl import read_trace
+
+    hw = load_hardware("edge-8x8")
+    doc, _ = replay(read_trace(ROOT / "traces" / "ad_urban.s7.jsonl"), hw, list(POLICY_NAMES))
+    for policy, (met, crit, energy, pre) in GOLDEN_URBAN.items():
+        m = doc["policies"][policy]
+        assert (m["met"], m["critical_met"], m["preemptions"]) == (met, crit, pre), policy
+        assert m["energy_mj"] == pytest.approx(energy, rel=1e-5), policy
+    # The energy claim: TSS (IsoSched) spends less per inference than every LTS policy.
+    iso = doc["policies"]["isosched"]["inferences_per_j"]
+    assert all(
+        iso > doc["policies"][p]["inferences_per_j"]
+        for p in ("prema", "planaria", "cdmsa", "moca", "fcfs")
+    )
