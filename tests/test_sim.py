@@ -396,3 +396,37 @@ def test_golden_metrics_ad_urban():
         iso > doc["policies"][p]["inferences_per_j"]
         for p in ("prema", "planaria", "cdmsa", "moca", "fcfs")
     )
+
+
+def test_antt_and_stp_of_a_job_alone_are_one():
+    """Alone on the whole chip (FCFS), turnaround equals the isolated latency; IsoSched right-sizes
+    the job to a smaller region, so its turnaround is longer than the whole-chip latency."""
+    doc, _ = replay(trace_of(job("a#0", 0, 10**6)), HW, ["fcfs", "isosched"])
+    fcfs, iso = doc["policies"]["fcfs"], doc["policies"]["isosched"]
+    assert fcfs["antt"] == pytest.approx(1.0, abs=1e-3)
+    assert fcfs["stp"] == pytest.approx(1.0, abs=1e-3)
+    assert iso["antt"] > 1.0 and iso["stp"] == pytest.approx(1 / iso["antt"])
+    assert fcfs["speedup_vs_fcfs"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("policy", POLICY_NAMES)
+def test_a_lone_job_finishes_at_its_profile_latency(policy):
+    """Alone, a job runs once, uninterrupted, and finishes at the latency of its region's profile
+    (TSS plan for isosched/hasp; LTS layers with the region's DRAM share for the others)."""
+    from isosched.sim.policies.common import lts, tss
+    from isosched.sim.replay import policy_kind
+
+    run = Simulator(trace_of(job("a#0", 0, 50_000)), HW, make_policy(policy)).run()
+    (js,) = run.jobs
+    (iv,) = js.intervals
+    tiles = len(iv["tiles"])
+    xs = {t[0] for t in iv["tiles"]}
+    shape = (len(xs), tiles // len(xs))
+    if policy_kind(policy) == "tss":
+        expected = tss(js, HW, shape).latency_us
+    else:
+        # Whole-chip policies, and MoCA's only runner, get all of the DRAM bandwidth.
+        share = 1.0 if policy in ("fcfs", "prema", "moca") else None
+        expected = lts(js, HW, shape, share).latency_us
+    assert iv["kind"] == "run" and iv["start_us"] == 0
+    assert js.finish_us == math.ceil(expected)

@@ -44,10 +44,12 @@ def job_record(js: JobState) -> dict[str, Any]:
     }
 
 
-def summarize(run: Run) -> dict[str, Any]:
+def summarize(run: Run, isolated_us: dict[str, float] | None = None) -> dict[str, Any]:
     """Per-policy metrics: satisfaction, LBT, latency percentiles, energy, decision latency.
 
-    Unfinished jobs count as missed; latency percentiles are over finished jobs.
+    Unfinished jobs count as missed; latency percentiles are over finished jobs. With
+    ``isolated_us`` (each job's latency alone on the whole chip), also ANTT (mean of turnaround
+    over isolated latency) and STP (sum of isolated latency over turnaround), over finished jobs.
     """
     jobs = run.jobs
     met = sum(_met(j) for j in jobs)
@@ -66,6 +68,16 @@ def summarize(run: Run) -> dict[str, Any]:
         if iv["kind"] in ("checkpoint", "restore")
     )
     duration_s = run.duration_s
+    antt = stp = None
+    if isolated_us:
+        ratios = [
+            (j.finish_us - j.job.release_us) / isolated_us[j.id]
+            for j in jobs
+            if j.finish_us is not None and isolated_us.get(j.id)
+        ]
+        if ratios:
+            antt = statistics.fmean(ratios)
+            stp = sum(1 / r for r in ratios if r > 0)
     return {
         "jobs": len(jobs),
         "met": met,
@@ -82,6 +94,8 @@ def summarize(run: Run) -> dict[str, Any]:
         "mean_latency_ms": statistics.fmean(lat_ms) if lat_ms else None,
         "energy_mj": energy_mj,
         "inferences_per_j": done / (energy_mj * 1e-3) if energy_mj > 0 else 0.0,
+        "antt": antt,
+        "stp": stp,
         "preemptions": sum(j.preemptions for j in jobs),
         "preemption_overhead_ms": ckpt_us / 1e3,
         "tile_utilisation": busy_tile_us / max(1, run.end_us) / run.tiles,

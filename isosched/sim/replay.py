@@ -77,5 +77,26 @@ def replay(
         )
         run = sim.run()
         runs[name] = run
-        doc["policies"][name] = summarize(run)
+        doc["policies"][name] = summarize(run, isolated_latencies(trace, hw, policy_kind(name)))
+    ref = doc["policies"].get("fcfs", {}).get("mean_latency_ms")
+    for m in doc["policies"].values():
+        mine = m.get("mean_latency_ms")
+        m["speedup_vs_fcfs"] = ref / mine if ref and mine else None
     return doc, runs
+
+
+def policy_kind(name: str) -> str:
+    """``tss`` or ``lts``: how the policy's jobs execute."""
+    return str(getattr(make_policy(name), "kind", "lts"))
+
+
+def isolated_latencies(trace: Trace, hw: Hardware, kind: str) -> dict[str, float]:
+    """Each job's latency alone on the whole chip (TSS plan or LTS layer by layer), µs."""
+    whole = (hw.width, hw.height)
+    out = {}
+    for j in trace.jobs:
+        if kind == "tss":
+            out[j.job] = tss_profile(j.model, hw, whole).latency_us
+        else:
+            out[j.job] = lts_profile(j.model, hw, hw.tiles, 1.0).latency_us
+    return out

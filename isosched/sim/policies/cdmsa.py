@@ -19,6 +19,7 @@ class CdMsa:
     """EDF with laxity and a density schedulability test on fixed arrays."""
 
     name = "cdmsa"
+    kind = "lts"
 
     def schedule(self, sim: Simulator) -> None:
         """Admit by EDF under the density test; yield non-admitted runners; fill free arrays."""

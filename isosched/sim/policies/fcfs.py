@@ -11,6 +11,7 @@ class Fcfs:
     """One job at a time on every tile, in release order, never preempted."""
 
     name = "fcfs"
+    kind = "lts"
 
     def schedule(self, sim: Simulator) -> None:
         """Start the earliest released ready job when the chip is idle."""

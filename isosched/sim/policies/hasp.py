@@ -16,6 +16,7 @@ class Hasp:
     """TSS partitions on free tiles, never preempted."""
 
     name = "hasp"
+    kind = "tss"
 
     def schedule(self, sim: Simulator) -> None:
         """Place waiting jobs, most urgent first, on free regions."""

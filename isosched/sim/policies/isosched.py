@@ -29,6 +29,7 @@ class IsoSched:
     """Preemptive TSS with checkpointed victims and multi-job budget decisions."""
 
     name = "isosched"
+    kind = "tss"
 
     def schedule(self, sim: Simulator) -> None:
         """Place waiting jobs by urgency; preempt for critical or higher-priority ones."""

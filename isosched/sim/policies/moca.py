@@ -22,6 +22,7 @@ class Moca(Planaria):
     """Planaria-style partitions with DRAM bandwidth shares by priority and urgency."""
 
     name = "moca"
+    kind = "lts"
 
     def schedule(self, sim: Simulator) -> None:
         """Place jobs, then re-divide DRAM bandwidth among the runners."""

@@ -30,6 +30,7 @@ class Planaria:
     """Score-ordered spatial fission with layer-boundary preemption."""
 
     name = "planaria"
+    kind = "lts"
 
     def schedule(self, sim: Simulator) -> None:
         """Place jobs by score; take partitions from lower-score runners when needed."""

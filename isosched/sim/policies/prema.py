@@ -18,6 +18,7 @@ class Prema:
     """Token-based predictive scheduling with checkpoint preemption."""
 
     name = "prema"
+    kind = "lts"
 
     def __init__(self) -> None:
         self._last_us = 0
