@@ -27,6 +27,32 @@ def trace_of(*jobs):
     return Trace({"schema": "isosched.trace/v1", "scenario": "t", "seed": 0}, tuple(jobs))
 
 
+def tiny_scenario(horizon_ms: int) -> dict[str, object]:
+    """A critical camera stream and a background stream, small enough for CLI tests."""
+    return {
+        "name": "tiny",
+        "horizon_ms": horizon_ms,
+        "streams": [
+            {
+                "id": "cam",
+                "model": "mobilenetv2",
+                "period_ms": 20,
+                "deadline_ms": 15,
+                "priority": 9,
+                "critical": True,
+            },
+            {
+                "id": "bg",
+                "model": "resnet50",
+                "period_ms": 25,
+                "deadline_ms": 80,
+                "priority": 1,
+                "phase_ms": 2,
+            },
+        ],
+    }
+
+
 def job(name, release, deadline, model="mobilenetv2", priority=1, critical=False, dep=None):
     return Job(
         name, name.split("#")[0], model, release, release + deadline, priority, critical, dep
@@ -196,32 +222,7 @@ def test_percentile():
 def test_replay_document_and_contract(tmp_path):
     trace_path = tmp_path / "t.jsonl"
     sc = tmp_path / "s.json"
-    sc.write_text(
-        json.dumps(
-            {
-                "name": "tiny",
-                "horizon_ms": 100,
-                "streams": [
-                    {
-                        "id": "cam",
-                        "model": "mobilenetv2",
-                        "period_ms": 20,
-                        "deadline_ms": 15,
-                        "priority": 9,
-                        "critical": True,
-                    },
-                    {
-                        "id": "bg",
-                        "model": "resnet50",
-                        "period_ms": 25,
-                        "deadline_ms": 80,
-                        "priority": 1,
-                        "phase_ms": 2,
-                    },
-                ],
-            }
-        )
-    )
+    sc.write_text(json.dumps(tiny_scenario(horizon_ms=100)))
     run = [sys.executable, "-m", "isosched"]
     subprocess.run(
         [*run, "trace", "gen", str(sc), "-o", str(trace_path)],
@@ -302,31 +303,7 @@ def test_lbt_capacity_is_the_last_scale_before_satisfaction_drops():
 
 def test_cli_sweep_document(tmp_path):
     sc = tmp_path / "s.json"
-    sc.write_text(
-        json.dumps(
-            {
-                "name": "tiny",
-                "horizon_ms": 60,
-                "streams": [
-                    {
-                        "id": "cam",
-                        "model": "mobilenetv2",
-                        "period_ms": 20,
-                        "deadline_ms": 15,
-                        "priority": 9,
-                        "critical": True,
-                    },
-                    {
-                        "id": "bg",
-                        "model": "resnet50",
-                        "period_ms": 25,
-                        "deadline_ms": 80,
-                        "priority": 1,
-                    },
-                ],
-            }
-        )
-    )
+    sc.write_text(json.dumps(tiny_scenario(horizon_ms=60)))
     proc = subprocess.run(
         [
             sys.executable,
