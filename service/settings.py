@@ -1,0 +1,37 @@
+"""Service settings from the environment (``ISOSCHED_*``)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["Settings"]
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where data lives and how much a request may carry.
+
+    Attributes
+    ----------
+    database_url : str
+        SQLAlchemy URL; default a SQLite file in ``data_dir`` (``ISOSCHED_DATABASE_URL``).
+    data_dir : Path
+        Folder of the embedded database (``ISOSCHED_DATA_DIR``, default ``~/.isosched``).
+    max_body_bytes : int
+        Largest request body accepted; larger ones get 413 (``ISOSCHED_MAX_BODY_BYTES``,
+        default 32 MiB).
+    """
+
+    database_url: str
+    data_dir: Path
+    max_body_bytes: int = 32 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Read the ``ISOSCHED_*`` environment variables."""
+        data_dir = Path(os.environ.get("ISOSCHED_DATA_DIR", Path.home() / ".isosched"))
+        url = os.environ.get("ISOSCHED_DATABASE_URL", f"sqlite:///{data_dir / 'isosched.db'}")
+        limit = int(os.environ.get("ISOSCHED_MAX_BODY_BYTES", 32 * 1024 * 1024))
+        return cls(url, data_dir, limit)

@@ -1,0 +1,157 @@
+"""REST service in-process: every route of the graphs, hardware and models resources."""
+
+import json
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = {
+    "name": "tiny",
+    "layers": [
+        {"id": "x", "op": "input", "shape": [4]},
+        {"id": "fc", "op": "linear", "inputs": ["x"], "out_features": 2},
+    ],
+}
+
+
+@pytest.fixture
+def client(tmp_path):
+    settings = Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, max_body_bytes=1 << 20)
+    return TestClient(create_app(settings))
+
+
+def test_health_and_openapi(client):
+    assert client.get("/healthz").json()["status"] == "ok"
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/v1/graphs", "/v1/graphs/{graph_id}", "/v1/hardware", "/v1/models"} <= set(paths)
+
+
+def test_graph_upload_read_list_delete(client):
+    r = client.post("/v1/graphs", json=TINY)
+    assert r.status_code == 201
+    body = r.json()
+    assert body["macs"] == 8 and body["layers"] == 2
+    gid = body["id"]
+    doc = client.get(f"/v1/graphs/{gid}").json()
+    assert doc["schema"] == "isosched.graph/v1" and doc["id"] == gid
+    assert [g["id"] for g in client.get("/v1/graphs").json()] == [gid]
+    assert client.delete(f"/v1/graphs/{gid}").status_code == 204
+    assert client.get(f"/v1/graphs/{gid}").status_code == 404
+    assert client.delete(f"/v1/graphs/{gid}").status_code == 404
+
+
+def test_onnx_upload(client):
+    data = (ROOT / "models" / "onnx" / "resnet50.onnx").read_bytes()
+    r = client.post("/v1/graphs", content=data, headers={"content-type": "application/onnx"})
+    assert r.status_code == 201
+    assert abs(r.json()["macs"] - 4.09e9) / 4.09e9 < 0.03
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (
+            {
+                "name": "g",
+                "layers": [
+                    {"id": "a", "op": "activation", "inputs": ["b"]},
+                    {"id": "b", "op": "activation", "inputs": ["a"]},
+                ],
+            },
+            "cycle",
+        ),
+        (
+            {"name": "g", "layers": [{"id": "a", "op": "activation", "inputs": ["zz"]}]},
+            "unknown layer 'zz'",
+        ),
+        ({"name": "g", "layers": [{"id": "a", "op": "input", "shape": [-2]}]}, "layer 'a'"),
+        (
+            {"name": "g", "layers": [{"id": "a", "op": "input", "shape": [10**6, 10**6, 10**3]}]},
+            "exceeds the limit",
+        ),
+        ([1, 2, 3], "JSON object"),
+    ],
+)
+def test_bad_graphs_are_422_naming_the_problem(client, body, message):
+    r = client.post("/v1/graphs", json=body)
+    assert r.status_code == 422
+    assert message in r.json()["detail"]
+
+
+def test_malformed_json_and_onnx_are_422(client):
+    r = client.post("/v1/graphs", content=b"{nope", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "not valid JSON" in r.json()["detail"]
+    r = client.post("/v1/graphs", content=b"garbage", headers={"content-type": "application/onnx"})
+    assert r.status_code == 422
+
+
+def test_body_limit_is_413(client):
+    r = client.post(
+        "/v1/graphs", content=b" " * (2 << 20), headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 413 and "exceeds" in r.json()["detail"]
+
+
+def test_hardware_and_models(client):
+    names = [h["name"] for h in client.get("/v1/hardware").json()]
+    assert "edge-8x8" in names
+    assert client.get("/v1/hardware/edge-8x8").json()["mesh"] == [8, 8]
+    assert client.get("/v1/hardware/edge-9x9").status_code == 404
+    zoo = client.get("/v1/models").json()
+    assert len(zoo) == 12
+    assert client.get("/v1/models/resnet50").json()["name"] == "resnet50"
+    assert client.get("/v1/models/nonet").status_code == 404
+    assert client.get("/v1/graphs", params={"limit": 0}).status_code == 422
+
+
+def test_graphs_survive_a_restart_of_a_real_server(tmp_path):
+    """A uvicorn process on 127.0.0.1 stores a graph; a new process on the same file serves it."""
+    env = {"ISOSCHED_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
+    port = 18000 + int(time.time()) % 1000
+
+    def start():
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "isosched", "serve", "--port", str(port)],
+            env={**env, "PYTHONPATH": str(ROOT)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                return proc
+            except OSError:
+                time.sleep(0.1)
+        proc.kill()
+        raise RuntimeError("server did not start")
+
+    proc = start()
+    try:
+        req = urllib.request.Request(
+            f"http://127.0.0.1:{port}/v1/graphs",
+            data=json.dumps(TINY).encode(),
+            headers={"content-type": "application/json"},
+            method="POST",
+        )
+        gid = json.loads(urllib.request.urlopen(req, timeout=10).read())["id"]
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    proc = start()
+    try:
+        doc = json.loads(
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/graphs/{gid}", timeout=10).read()
+        )
+        assert doc["name"] == "tiny"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
