@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -13,7 +15,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isosched import __version__
 from isosched.errors import IsoschedError
-from service.routers import graphs, hardware, models
+from service.routers import graphs, hardware, jobs, models
+from service.runner import LocalRunner
 from service.settings import Settings
 from service.store import Store
 
@@ -71,13 +74,23 @@ async def _too_large(send: Send, limit: int) -> None:
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the application (one store per app; tests pass their own settings)."""
     cfg = settings or Settings.from_env()
+    store = Store(cfg.database_url)
+    runner = LocalRunner(store, workers=cfg.workers)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        runner.shutdown()
+
     app = FastAPI(
         title="isosched",
         version=__version__,
         description="Preemptive multi-DNN scheduling for tile-spatial accelerators.",
+        lifespan=lifespan,
     )
     app.state.settings = cfg
-    app.state.store = Store(cfg.database_url)
+    app.state.store = store
+    app.state.runner = runner
 
     @app.exception_handler(IsoschedError)
     async def _bad_input(_request: Request, exc: IsoschedError) -> JSONResponse:
@@ -101,5 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(graphs.router)
     app.include_router(hardware.router)
     app.include_router(models.router)
+    app.include_router(jobs.router)
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     return app

@@ -22,11 +22,14 @@ class Settings:
     max_body_bytes : int
         Largest request body accepted; larger ones get 413 (``ISOSCHED_MAX_BODY_BYTES``,
         default 32 MiB).
+    workers : int
+        Worker processes of the local runner (``ISOSCHED_WORKERS``, default 2).
     """
 
     database_url: str
     data_dir: Path
     max_body_bytes: int = 32 * 1024 * 1024
+    workers: int = 2
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -34,4 +37,5 @@ class Settings:
         data_dir = Path(os.environ.get("ISOSCHED_DATA_DIR", Path.home() / ".isosched"))
         url = os.environ.get("ISOSCHED_DATABASE_URL", f"sqlite:///{data_dir / 'isosched.db'}")
         limit = int(os.environ.get("ISOSCHED_MAX_BODY_BYTES", 32 * 1024 * 1024))
-        return cls(url, data_dir, limit)
+        workers = int(os.environ.get("ISOSCHED_WORKERS", 2))
+        return cls(url, data_dir, limit, workers)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     event,
     insert,
     select,
+    update,
 )
 
 __all__ = ["Store"]
@@ -37,8 +38,25 @@ graphs = Table(
 )
 
 
+jobs = Table(
+    "jobs",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("params", Text, nullable=False),
+    Column("result", Text),
+    Column("error", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+#: Job states; the last three are final.
+JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
+
+
 class Store:
-    """Stored graphs (the other resources arrive with their routes)."""
+    """Stored graphs and jobs."""
 
     def __init__(self, url: str) -> None:
         if url.startswith("sqlite:///"):
@@ -54,6 +72,75 @@ class Store:
                 cur.close()
 
         metadata.create_all(self.engine)
+        self._fail_interrupted()
+
+    def _fail_interrupted(self) -> None:
+        """Jobs left queued or running by a previous process can never finish: mark them failed."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.state.in_(("queued", "running")))
+                .values(
+                    state="failed",
+                    error="interrupted: the service stopped while the job was pending",
+                    updated_at=datetime.now(UTC),
+                )
+            )
+
+    def add_job(self, kind: str, params: dict[str, Any]) -> str:
+        """Record a queued job; returns its id."""
+        jid = str(uuid.uuid4())
+        now = datetime.now(UTC)
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(jobs).values(
+                    id=jid,
+                    kind=kind,
+                    state="queued",
+                    params=json.dumps(params),
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+        return jid
+
+    def set_job(
+        self,
+        jid: str,
+        state: str,
+        result: dict[str, Any] | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Move a job to ``state`` (a final state is never left)."""
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == jid)
+                .where(jobs.c.state.not_in(("done", "failed", "cancelled")))
+                .values(
+                    state=state,
+                    result=None if result is None else json.dumps(result),
+                    error=error,
+                    updated_at=datetime.now(UTC),
+                )
+            )
+
+    def get_job(self, jid: str) -> dict[str, Any] | None:
+        """A job's record, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(jobs).where(jobs.c.id == jid)).mappings().first()
+        if row is None:
+            return None
+        return {
+            "id": row["id"],
+            "kind": row["kind"],
+            "state": row["state"],
+            "params": json.loads(row["params"]),
+            "result": None if row["result"] is None else json.loads(row["result"]),
+            "error": row["error"],
+            "created_at": row["created_at"].isoformat(),
+            "updated_at": row["updated_at"].isoformat(),
+        }
 
     def add_graph(self, name: str, doc: dict[str, Any]) -> str:
         """Store a validated graph document; returns its id."""

@@ -155,3 +155,61 @@ def test_graphs_survive_a_restart_of_a_real_server(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
+
+
+def wait_for(client, jid, timeout_s=120.0):
+    t0 = time.time()
+    while time.time() - t0 < timeout_s:
+        job = client.get(f"/v1/jobs/{jid}").json()
+        if job["state"] in ("done", "failed", "cancelled"):
+            return job
+        time.sleep(0.1)
+    raise AssertionError(f"job {jid} still {job['state']} after {timeout_s} s")
+
+
+def test_plan_job_runs_off_the_request_path(client):
+    gid = client.post("/v1/graphs", json=TINY).json()["id"]
+    r = client.post("/v1/plans", json={"graph_id": gid, "hw": "edge-4x4"})
+    assert r.status_code == 202
+    assert r.headers["location"] == f"/v1/jobs/{r.json()['id']}"
+    job = wait_for(client, r.json()["id"])
+    assert job["state"] == "done", job["error"]
+    assert job["result"]["schema"] == "isosched.plan/v1"
+    zoo = client.post("/v1/plans", json={"model": "mobilenetv2", "hw": "edge-4x4"})
+    assert wait_for(client, zoo.json()["id"])["result"]["model"] == "mobilenetv2"
+
+
+@pytest.mark.parametrize(
+    ("body", "status"),
+    [
+        ({"model": "nonet"}, 422),
+        ({"model": "resnet50", "hw": "edge-9x9"}, 422),
+        ({"graph_id": "nope"}, 404),
+        ({}, 422),
+        ({"model": "resnet50", "graph_id": "x"}, 422),
+        ({"model": "resnet50", "extra": 1}, 422),
+    ],
+)
+def test_plan_requests_are_validated(client, body, status):
+    assert client.post("/v1/plans", json=body).status_code == status
+
+
+def test_jobs_404_and_cancel(client):
+    assert client.get("/v1/jobs/nope").status_code == 404
+    assert client.delete("/v1/jobs/nope").status_code == 404
+    jid = client.post("/v1/plans", json={"model": "gpt2_xl"}).json()["id"]
+    r = client.delete(f"/v1/jobs/{jid}")
+    assert r.status_code == 202
+    assert wait_for(client, jid)["state"] in ("cancelled", "done")
+
+
+def test_interrupted_jobs_are_failed_on_restart(tmp_path):
+    settings = Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+    app = create_app(settings)
+    jid = app.state.store.add_job("plan", {"hw": "edge-8x8"})
+    app.state.store.set_job(jid, "running")
+    app.state.runner.shutdown()
+    again = create_app(settings)  # a new process on the same database
+    job = again.state.store.get_job(jid)
+    assert job["state"] == "failed" and "interrupted" in job["error"]
+    again.state.runner.shutdown()

@@ -1,0 +1,83 @@
+"""Work off the request path: a Runner runs jobs in worker processes and records their state.
+
+``LocalRunner`` uses a process pool; a watcher thread moves each job through queued → running →
+done / failed in the store. Cancelling a queued job removes it from the pool; a running job is
+marked cancelled and its result discarded (the process finishes its work and is reused).
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import threading
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from service.store import Store
+
+__all__ = ["LocalRunner", "Runner"]
+
+Work = Callable[..., dict[str, Any]]
+
+
+class Runner(Protocol):
+    """Runs jobs; the store holds their state."""
+
+    def submit(self, kind: str, fn: Work, params: dict[str, Any]) -> str:
+        """Queue ``fn(**params)``; returns the job id."""
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel a job that has not finished; whether it was pending."""
+
+    def shutdown(self) -> None:
+        """Stop accepting work and release the workers."""
+
+
+class LocalRunner:
+    """A process pool on this machine."""
+
+    def __init__(self, store: Store, workers: int = 2) -> None:
+        self.store = store
+        self.pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        self.futures: dict[str, cf.Future[dict[str, Any]]] = {}
+        self.lock = threading.Lock()
+
+    def submit(self, kind: str, fn: Work, params: dict[str, Any]) -> str:
+        """Queue ``fn(**params)`` and watch it."""
+        jid = self.store.add_job(kind, params)
+        fut = self.pool.submit(fn, **params)
+        with self.lock:
+            self.futures[jid] = fut
+        self.store.set_job(jid, "running")
+
+        def finished(f: cf.Future[dict[str, Any]], jid: str = jid) -> None:
+            self._done(jid, f)
+
+        fut.add_done_callback(finished)
+        return jid
+
+    def _done(self, jid: str, fut: cf.Future[dict[str, Any]]) -> None:
+        with self.lock:
+            self.futures.pop(jid, None)
+        if fut.cancelled():
+            self.store.set_job(jid, "cancelled", error="cancelled")
+            return
+        exc = fut.exception()
+        if exc is not None:
+            self.store.set_job(jid, "failed", error=f"{type(exc).__name__}: {exc}")
+        else:
+            self.store.set_job(jid, "done", result=fut.result())
+
+    def cancel(self, job_id: str) -> bool:
+        """Cancel: a queued job never runs; a running one's result is discarded."""
+        with self.lock:
+            fut = self.futures.get(job_id)
+        if fut is None:
+            return False
+        fut.cancel()
+        self.store.set_job(job_id, "cancelled", error="cancelled by request")
+        return True
+
+    def shutdown(self) -> None:
+        """Release the workers."""
+        self.pool.shutdown(wait=False, cancel_futures=True)
