@@ -15,7 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isosched import __version__
 from isosched.errors import IsoschedError
-from service.routers import graphs, hardware, jobs, models
+from service.routers import graphs, hardware, jobs, models, traces
 from service.runner import LocalRunner
 from service.settings import Settings
 from service.store import Store
@@ -114,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(graphs.router)
     app.include_router(hardware.router)
     app.include_router(models.router)
+    app.include_router(traces.router)
     app.include_router(jobs.router)
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
     return app

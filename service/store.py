@@ -51,6 +51,16 @@ jobs = Table(
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
 
+traces = Table(
+    "traces",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("header", Text, nullable=False),
+    Column("body", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 #: Job states; the last three are final.
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
@@ -86,6 +96,42 @@ class Store:
                     updated_at=datetime.now(UTC),
                 )
             )
+
+    def add_trace(self, name: str, header: dict[str, Any], body: str) -> str:
+        """Store a validated trace (JSON Lines text); returns its id."""
+        tid = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(traces).values(
+                    id=tid,
+                    name=name,
+                    header=json.dumps(header),
+                    body=body,
+                    created_at=datetime.now(UTC),
+                )
+            )
+        return tid
+
+    def get_trace(self, tid: str) -> tuple[dict[str, Any], str] | None:
+        """(header, JSON Lines text) of a stored trace, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(
+                select(traces.c.header, traces.c.body).where(traces.c.id == tid)
+            ).first()
+        return None if row is None else (dict(json.loads(row[0])), str(row[1]))
+
+    def list_traces(self) -> list[dict[str, Any]]:
+        """Ids, names and headers of stored traces, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(traces.c.id, traces.c.name, traces.c.header, traces.c.created_at)
+                .order_by(traces.c.created_at.desc())
+                .limit(1000)
+            ).all()
+        return [
+            {"id": r[0], "name": r[1], "header": json.loads(r[2]), "created_at": r[3].isoformat()}
+            for r in rows
+        ]
 
     def add_job(self, kind: str, params: dict[str, Any]) -> str:
         """Record a queued job; returns its id."""

@@ -213,3 +213,94 @@ def test_interrupted_jobs_are_failed_on_restart(tmp_path):
     job = again.state.store.get_job(jid)
     assert job["state"] == "failed" and "interrupted" in job["error"]
     again.state.runner.shutdown()
+
+
+SMALL_SCENARIO = {
+    "name": "svc",
+    "horizon_ms": 100,
+    "streams": [
+        {
+            "id": "cam",
+            "model": "mobilenetv2",
+            "period_ms": 20,
+            "deadline_ms": 15,
+            "priority": 9,
+            "critical": True,
+        },
+        {"id": "bg", "model": "resnet50", "period_ms": 25, "deadline_ms": 80, "priority": 1},
+    ],
+}
+
+
+def test_scenarios_and_traces(client):
+    names = [s["name"] for s in client.get("/v1/scenarios").json()]
+    assert {"ad_urban", "ad_highway", "ad_stress"} <= set(names)
+    assert client.get("/v1/scenarios/ad_urban").json()["name"] == "ad_urban"
+    assert client.get("/v1/scenarios/nope").status_code == 404
+    r = client.post("/v1/traces", json={"scenario": "ad_urban", "seed": 7})
+    assert r.status_code == 201 and r.json()["jobs"] == 901  # as the shipped seed-7 trace
+    tid = r.json()["id"]
+    got = client.get(f"/v1/traces/{tid}").json()
+    assert len(got["jobs"]) == 901 and got["header"]["seed"] == 7
+    assert tid in [t["id"] for t in client.get("/v1/traces").json()]
+    text = (ROOT / "traces" / "ad_highway.s7.jsonl").read_text()
+    up = client.post("/v1/traces", content=text, headers={"content-type": "application/x-ndjson"})
+    assert up.status_code == 201 and up.json()["name"] == "ad_highway"
+    assert client.get("/v1/traces/nope").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("content", "ctype", "message"),
+    [
+        ('{"scenario": "nope"}', "application/json", "unknown scenario"),
+        (
+            '{"scenario": {"name": "x", "horizon_ms": 10, "streams": []}}',
+            "application/json",
+            "streams",
+        ),
+        ('{"schema": "isosched.trace/v1"}\n{"job": 1}\n', "application/x-ndjson", "line 2"),
+        ("not a header\n", "application/x-ndjson", "line 1"),
+    ],
+)
+def test_bad_traces_are_422(client, content, ctype, message):
+    r = client.post("/v1/traces", content=content, headers={"content-type": ctype})
+    assert r.status_code == 422 and message in r.json()["detail"]
+
+
+def test_replay_and_sweep_jobs_with_events(client):
+    tid = client.post("/v1/traces", json={"scenario": SMALL_SCENARIO}).json()["id"]
+    r = client.post(
+        "/v1/replays", json={"trace_id": tid, "hw": "edge-4x4", "policies": "isosched,fcfs"}
+    )
+    assert r.status_code == 202
+    jid = r.json()["id"]
+    with client.stream("GET", f"/v1/jobs/{jid}/events") as events:
+        text = "".join(events.iter_text())
+    assert "event: state" in text and '"state": "done"' in text
+    doc = client.get(f"/v1/jobs/{jid}").json()["result"]
+    assert doc["schema"] == "isosched.replay/v1"
+    assert set(doc["policies"]) == {"isosched", "fcfs"}
+    s = client.post(
+        "/v1/sweeps",
+        json={"scenario": SMALL_SCENARIO, "hw": "edge-4x4", "policies": "hasp", "scales": [1, 2]},
+    )
+    assert s.status_code == 202
+    result = wait_for(client, s.json()["id"])["result"]
+    assert result["schema"] == "isosched.sweep/v1"
+    assert [c["scale"] for c in result["policies"]["hasp"]["curve"]] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("path", "body", "status"),
+    [
+        ("/v1/replays", {"trace_id": "nope"}, 404),
+        ("/v1/replays", {"trace_id": "x", "policies": "nope"}, 422),
+        ("/v1/replays", {"trace_id": "x", "hw": "edge-9x9"}, 422),
+        ("/v1/sweeps", {"scenario": "nope"}, 422),
+        ("/v1/sweeps", {"scenario": "ad_urban", "scales": [0]}, 422),
+        ("/v1/sweeps", {"scenario": "ad_urban", "seeds": 99}, 422),
+    ],
+)
+def test_job_requests_are_validated(client, path, body, status):
+    assert client.post(path, json=body).status_code == status
+    assert client.get("/v1/jobs/nope/events").status_code == 404

@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from isosched.io.hardware_json import load_hardware
+from isosched.sim.policies import parse_policies
 from isosched.zoo import zoo_names
-from service.work import plan_job
+from service.routers.traces import scenario_doc
+from service.work import plan_job, replay_job, sweep_job
+
+FINAL = ("done", "failed", "cancelled")
 
 router = APIRouter(tags=["jobs"])
 
@@ -43,6 +51,92 @@ def submit_plan(req: PlanRequest, request: Request, response: Response) -> dict[
     jid = request.app.state.runner.submit("plan", plan_job, params)
     response.headers["Location"] = f"/v1/jobs/{jid}"
     return {"id": jid, "state": "running"}
+
+
+def _accepted(
+    request: Request, response: Response, kind: str, fn: Any, params: dict[str, Any]
+) -> dict[str, Any]:
+    jid = request.app.state.runner.submit(kind, fn, params)
+    response.headers["Location"] = f"/v1/jobs/{jid}"
+    return {"id": jid, "state": "running"}
+
+
+class ReplayRequest(BaseModel):
+    """Replay a stored trace under policies on a preset."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trace_id: str = Field(max_length=64)
+    hw: str = Field(default="edge-8x8", max_length=128)
+    policies: str = Field(default="all", max_length=256)
+
+
+@router.post("/v1/replays", status_code=202)
+def submit_replay(req: ReplayRequest, request: Request, response: Response) -> dict[str, Any]:
+    """Replay in the background: 202 with the job id and ``Location``."""
+    names = parse_policies(req.policies)
+    load_hardware(req.hw)
+    got = request.app.state.store.get_trace(req.trace_id)
+    if got is None:
+        raise HTTPException(404, f"no trace {req.trace_id!r}")
+    for model in sorted({json.loads(x)["model"] for x in got[1].splitlines()[1:] if x.strip()}):
+        if model not in zoo_names():
+            raise HTTPException(422, f"trace names unknown model {model!r}")
+    params = {"trace": got[1], "hw": req.hw, "policies": names}
+    return _accepted(request, response, "replay", replay_job, params)
+
+
+class SweepRequest(BaseModel):
+    """An LBT sweep of a shipped scenario (by name) or a scenario document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str | dict[str, Any]
+    hw: str = Field(default="edge-8x8", max_length=128)
+    policies: str = Field(default="all", max_length=256)
+    scales: list[float] = Field(default=[0.5, 1.0, 2.0, 4.0], min_length=1, max_length=32)
+    seeds: int = Field(default=1, ge=1, le=16)
+
+
+@router.post("/v1/sweeps", status_code=202)
+def submit_sweep(req: SweepRequest, request: Request, response: Response) -> dict[str, Any]:
+    """Sweep in the background: 202 with the job id and ``Location``."""
+    names = parse_policies(req.policies)
+    load_hardware(req.hw)
+    if any(not 0 < s <= 100 for s in req.scales):
+        raise HTTPException(422, "scales must be in (0, 100]")
+    doc = scenario_doc(req.scenario) if isinstance(req.scenario, str) else req.scenario
+    params = {
+        "scenario": doc,
+        "hw": req.hw,
+        "policies": names,
+        "scales": req.scales,
+        "seeds": req.seeds,
+    }
+    return _accepted(request, response, "sweep", sweep_job, params)
+
+
+@router.get("/v1/jobs/{job_id}/events")
+async def job_events(job_id: str, request: Request) -> StreamingResponse:
+    """Server-sent events: the job's state whenever it changes, until it is final."""
+    store = request.app.state.store
+    if store.get_job(job_id) is None:
+        raise HTTPException(404, f"no job {job_id!r}")
+
+    async def stream() -> AsyncIterator[str]:
+        last = None
+        while True:
+            job = store.get_job(job_id)
+            state = (job["state"], job["updated_at"])
+            if state != last:
+                last = state
+                data = {"id": job_id, "state": job["state"], "error": job["error"]}
+                yield f"event: state\ndata: {json.dumps(data)}\n\n"
+            if job["state"] in FINAL or await request.is_disconnected():
+                return
+            await asyncio.sleep(0.2)
+
+    return StreamingResponse(stream(), media_type="text/event-stream")
 
 
 @router.get("/v1/jobs/{job_id}")

@@ -1,0 +1,115 @@
+"""``/v1/scenarios`` (shipped) and ``/v1/traces`` (generate from a scenario, or upload)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, ConfigDict, Field
+
+from isosched.errors import IsoschedError
+from isosched.io.trace_jsonl import read_scenario
+from isosched.trace import Trace, generate_trace, parse_scenario
+from service.traces import parse_trace_text
+
+router = APIRouter(tags=["traces"])
+
+#: Shipped scenarios (``traces/scenarios`` of the checkout).
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "traces" / "scenarios"
+
+
+def shipped() -> dict[str, Path]:
+    """Shipped scenario names and files."""
+    if not SCENARIO_DIR.is_dir():
+        return {}
+    return {p.stem: p for p in sorted(SCENARIO_DIR.glob("*.json"))}
+
+
+def scenario_doc(name: str) -> dict[str, Any]:
+    """A shipped scenario's document (422 for an unknown name)."""
+    files = shipped()
+    if name not in files:
+        raise IsoschedError(f"unknown scenario {name!r}; shipped: {', '.join(files)}")
+    return dict(json.loads(files[name].read_text()))
+
+
+def trace_text(trace: Trace) -> str:
+    """JSON Lines text of a trace."""
+    out = io.StringIO()
+    out.write(json.dumps(trace.header, separators=(",", ":")) + "\n")
+    for job in trace.jobs:
+        out.write(json.dumps(job.to_doc(), separators=(",", ":")) + "\n")
+    return out.getvalue()
+
+
+@router.get("/v1/scenarios")
+def list_scenarios() -> list[dict[str, Any]]:
+    """Shipped scenarios: name, description, streams."""
+    out = []
+    for name, path in shipped().items():
+        sc = read_scenario(path)
+        out.append({"name": name, "description": sc.description, "streams": len(sc.streams)})
+    return out
+
+
+@router.get("/v1/scenarios/{name}")
+def get_scenario(name: str) -> dict[str, Any]:
+    """A shipped scenario document."""
+    if name not in shipped():
+        raise HTTPException(404, f"no scenario {name!r}")
+    return scenario_doc(name)
+
+
+class TraceRequest(BaseModel):
+    """Generate a trace from a shipped scenario (by name) or a scenario document."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scenario: str | dict[str, Any]
+    seed: int = Field(default=0, ge=0, le=2**31)
+    scale: float = Field(default=1.0, gt=0, le=1000)
+
+
+@router.post("/v1/traces", status_code=201)
+async def create_trace(request: Request) -> dict[str, Any]:
+    """Generate (JSON body ``{"scenario", "seed", "scale"}``) or upload (JSON Lines) a trace."""
+    ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    body = await request.body()
+    if ctype in ("application/x-ndjson", "application/jsonl", "text/plain"):
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            raise IsoschedError("trace is not UTF-8 text") from None
+        trace = parse_trace_text(text)
+    else:
+        try:
+            req = TraceRequest.model_validate_json(body)
+        except ValueError as exc:
+            raise IsoschedError(f"invalid trace request: {str(exc).splitlines()[0]}") from None
+        doc = scenario_doc(req.scenario) if isinstance(req.scenario, str) else req.scenario
+        trace = generate_trace(parse_scenario(doc), seed=req.seed, scale=req.scale)
+        text = trace_text(trace)
+    name = str(trace.header.get("scenario", "trace"))
+    tid = request.app.state.store.add_trace(name, trace.header, text)
+    return {"id": tid, "name": name, "jobs": len(trace.jobs), "header": trace.header}
+
+
+@router.get("/v1/traces")
+def list_traces(request: Request) -> list[dict[str, Any]]:
+    """Stored traces, newest first."""
+    rows: list[dict[str, Any]] = request.app.state.store.list_traces()
+    return rows
+
+
+@router.get("/v1/traces/{trace_id}")
+def get_trace(trace_id: str, request: Request) -> dict[str, Any]:
+    """A stored trace: header and jobs."""
+    got = request.app.state.store.get_trace(trace_id)
+    if got is None:
+        raise HTTPException(404, f"no trace {trace_id!r}")
+    header, text = got
+    lines = [json.loads(x) for x in text.splitlines()[1:] if x.strip()]
+    return {"id": trace_id, "header": header, "jobs": lines}
