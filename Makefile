@@ -17,10 +17,9 @@ $(BIN)/.installed-dev: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@ $(BIN)/.installed-run
 
-## run: the main job on the embedded defaults (the zoo, then ResNet-50's per-layer cost on edge-8x8)
+## run: the service on 127.0.0.1:8000 with the zoo and an ad_urban replay (queued at start-up)
 run: $(BIN)/.installed-run
-	$(BIN)/isosched models list
-	$(BIN)/isosched models show resnet50 --hw edge-8x8
+	$(BIN)/isosched serve --host 127.0.0.1 --port 8000 --demo
 
 ## test: ruff, mypy and pytest
 test: lint typecheck unit

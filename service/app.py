@@ -71,14 +71,38 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the application (one store per app; tests pass their own settings)."""
+def seed_demo(store: Store, runner: LocalRunner) -> str | None:
+    """Store the ad_urban seed-7 trace and replay it under every policy, unless already there.
+
+    Returns the replay job id (``None`` when a replay of ad_urban is stored already).
+    """
+    from isosched.sim.policies import POLICY_NAMES
+    from isosched.trace import generate_trace, parse_scenario
+    from service.routers.traces import scenario_doc, trace_text
+    from service.work import replay_job
+
+    if any(t["name"] == "ad_urban" for t in store.list_traces()):
+        return None
+    trace = generate_trace(parse_scenario(scenario_doc("ad_urban")), seed=7)
+    text = trace_text(trace)
+    store.add_trace("ad_urban", trace.header, text)
+    params = {"trace": text, "hw": "edge-8x8", "policies": list(POLICY_NAMES)}
+    return runner.submit("replay", replay_job, params)
+
+
+def create_app(settings: Settings | None = None, demo: bool = False) -> FastAPI:
+    """Build the application (one store per app; tests pass their own settings).
+
+    With ``demo``, the ad_urban replay is queued at start-up unless one is stored already.
+    """
     cfg = settings or Settings.from_env()
     store = Store(cfg.database_url)
     runner = LocalRunner(store, workers=cfg.workers)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if demo:
+            seed_demo(store, runner)
         yield
         runner.shutdown()
 

@@ -304,3 +304,14 @@ def test_replay_and_sweep_jobs_with_events(client):
 def test_job_requests_are_validated(client, path, body, status):
     assert client.post(path, json=body).status_code == status
     assert client.get("/v1/jobs/nope/events").status_code == 404
+
+
+def test_demo_start_up_queues_the_ad_urban_replay_once(tmp_path):
+    from service.app import seed_demo
+
+    settings = Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
+    app = create_app(settings, demo=True)
+    with TestClient(app) as client:
+        traces = client.get("/v1/traces").json()
+        assert [t["name"] for t in traces] == ["ad_urban"]
+        assert seed_demo(app.state.store, app.state.runner) is None
