@@ -1,8 +1,9 @@
 """Work off the request path: a Runner runs jobs in worker processes and records their state.
 
-``LocalRunner`` uses a process pool; a watcher thread moves each job through queued → running →
-done / failed in the store. Cancelling a queued job removes it from the pool; a running job is
-marked cancelled and its result discarded (the process finishes its work and is reused).
+``LocalRunner`` uses a process pool; a done-callback moves each job through running → done /
+failed in the store. Workers write progress to the job's record (:func:`service.work.run_job`).
+Cancelling a queued job removes it from the pool; a running job is marked cancelled and stops at
+its next progress report (its result, if any, is discarded).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from service.store import Store
+from service.work import run_job
 
 __all__ = ["LocalRunner", "Runner"]
 
@@ -45,7 +47,7 @@ class LocalRunner:
     def submit(self, kind: str, fn: Work, params: dict[str, Any]) -> str:
         """Queue ``fn(**params)`` and watch it."""
         jid = self.store.add_job(kind, params)
-        fut = self.pool.submit(fn, **params)
+        fut = self.pool.submit(run_job, self.store.url, jid, fn, params)
         with self.lock:
             self.futures[jid] = fut
         self.store.set_job(jid, "running")

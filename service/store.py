@@ -20,7 +20,9 @@ from sqlalchemy import (
     delete,
     event,
     insert,
+    inspect,
     select,
+    text,
     update,
 )
 
@@ -47,6 +49,7 @@ jobs = Table(
     Column("params", Text, nullable=False),
     Column("result", Text),
     Column("error", Text),
+    Column("progress", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -61,6 +64,15 @@ traces = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+hardware = Table(
+    "hardware",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("name", String(256), nullable=False),
+    Column("doc", Text, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
 #: Job states; the last three are final.
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
@@ -68,7 +80,8 @@ JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 class Store:
     """Stored graphs and jobs."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, recover: bool = True) -> None:
+        self.url = url
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url)
@@ -82,7 +95,16 @@ class Store:
                 cur.close()
 
         metadata.create_all(self.engine)
-        self._fail_interrupted()
+        self._migrate()
+        if recover:
+            self._fail_interrupted()
+
+    def _migrate(self) -> None:
+        """Add columns that databases written by earlier versions lack."""
+        have = {c["name"] for c in inspect(self.engine).get_columns("jobs")}
+        if "progress" not in have:
+            with self.engine.begin() as conn:
+                conn.execute(text("ALTER TABLE jobs ADD COLUMN progress TEXT"))
 
     def _fail_interrupted(self) -> None:
         """Jobs left queued or running by a previous process can never finish: mark them failed."""
@@ -119,6 +141,12 @@ class Store:
                 select(traces.c.header, traces.c.body).where(traces.c.id == tid)
             ).first()
         return None if row is None else (dict(json.loads(row[0])), str(row[1]))
+
+    def delete_trace(self, tid: str) -> bool:
+        """Remove a trace; whether it existed."""
+        with self.engine.begin() as conn:
+            res = conn.execute(delete(traces).where(traces.c.id == tid))
+        return bool(res.rowcount)
 
     def list_traces(self) -> list[dict[str, Any]]:
         """Ids, names and headers of stored traces, newest first."""
@@ -184,9 +212,56 @@ class Store:
             "params": json.loads(row["params"]),
             "result": None if row["result"] is None else json.loads(row["result"]),
             "error": row["error"],
+            "progress": None if row["progress"] is None else json.loads(row["progress"]),
             "created_at": row["created_at"].isoformat(),
             "updated_at": row["updated_at"].isoformat(),
         }
+
+    def set_progress(self, jid: str, message: str, fraction: float | None) -> str | None:
+        """Record a pending job's latest progress; returns the job's state (``None``: no job)."""
+        doc = {"message": message, "fraction": fraction}
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(jobs)
+                .where(jobs.c.id == jid)
+                .where(jobs.c.state.in_(("queued", "running")))
+                .values(progress=json.dumps(doc), updated_at=datetime.now(UTC))
+            )
+            row = conn.execute(select(jobs.c.state).where(jobs.c.id == jid)).first()
+        return None if row is None else str(row[0])
+
+    def list_jobs(
+        self, kind: str | None = None, state: str | None = None, limit: int = 50, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Job summaries (no params or result), newest first."""
+        q = select(
+            jobs.c.id,
+            jobs.c.kind,
+            jobs.c.state,
+            jobs.c.error,
+            jobs.c.progress,
+            jobs.c.created_at,
+            jobs.c.updated_at,
+        )
+        if kind is not None:
+            q = q.where(jobs.c.kind == kind)
+        if state is not None:
+            q = q.where(jobs.c.state == state)
+        q = q.order_by(jobs.c.created_at.desc()).limit(limit).offset(offset)
+        with self.engine.connect() as conn:
+            rows = conn.execute(q).mappings().all()
+        return [
+            {
+                "id": r["id"],
+                "kind": r["kind"],
+                "state": r["state"],
+                "error": r["error"],
+                "progress": None if r["progress"] is None else json.loads(r["progress"]),
+                "created_at": r["created_at"].isoformat(),
+                "updated_at": r["updated_at"].isoformat(),
+            }
+            for r in rows
+        ]
 
     def add_graph(self, name: str, doc: dict[str, Any]) -> str:
         """Store a validated graph document; returns its id."""
@@ -215,6 +290,42 @@ class Store:
                 .offset(offset)
             ).all()
         return [{"id": r[0], "name": r[1], "created_at": r[2].isoformat()} for r in rows]
+
+    def add_hardware(self, name: str, doc: dict[str, Any]) -> str:
+        """Store a validated hardware document; returns its id."""
+        hid = str(uuid.uuid4())
+        with self.engine.begin() as conn:
+            conn.execute(
+                insert(hardware).values(
+                    id=hid, name=name, doc=json.dumps(doc), created_at=datetime.now(UTC)
+                )
+            )
+        return hid
+
+    def get_hardware(self, hid: str) -> dict[str, Any] | None:
+        """A stored hardware document, or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(hardware.c.doc).where(hardware.c.id == hid)).first()
+        return None if row is None else dict(json.loads(row[0]))
+
+    def list_hardware(self) -> list[dict[str, Any]]:
+        """Ids, names and documents of uploaded hardware, newest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(hardware.c.id, hardware.c.name, hardware.c.doc, hardware.c.created_at)
+                .order_by(hardware.c.created_at.desc())
+                .limit(1000)
+            ).all()
+        return [
+            {"id": r[0], "name": r[1], "doc": json.loads(r[2]), "created_at": r[3].isoformat()}
+            for r in rows
+        ]
+
+    def delete_hardware(self, hid: str) -> bool:
+        """Remove uploaded hardware; whether it existed."""
+        with self.engine.begin() as conn:
+            res = conn.execute(delete(hardware).where(hardware.c.id == hid))
+        return bool(res.rowcount)
 
     def delete_graph(self, gid: str) -> bool:
         """Remove a graph; whether it existed."""

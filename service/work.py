@@ -1,37 +1,131 @@
-"""Functions the runner executes in worker processes (plain data in, plain data out)."""
+"""Functions the runner executes in worker processes (plain data in, plain data out).
+
+Each job function takes a ``progress`` callable (one-line messages). In a worker, ``run_job``
+passes a :class:`Reporter` that writes the latest message to the job's record in the database, at
+most every ``interval_s`` seconds, and stops the work cooperatively when the job was cancelled.
+"""
 
 from __future__ import annotations
 
+import re
+import time
+from collections.abc import Callable
 from typing import Any
 
 from isosched.graph import parse_graph
-from isosched.io.hardware_json import load_hardware
+from isosched.hw.model import Hardware
+from isosched.io.hardware_json import load_hardware, parse_hardware
 from isosched.io.model_source import load_model
 from isosched.plan import plan_model, plan_to_doc
 from isosched.sim.replay import replay
 from isosched.sim.sweep import sweep
 from isosched.trace import parse_scenario
+from service.store import Store
 from service.traces import parse_trace_text
 
-__all__ = ["plan_job", "replay_job", "sweep_job"]
+__all__ = [
+    "JobCancelled",
+    "Reporter",
+    "plan_job",
+    "progress_fraction",
+    "replay_job",
+    "run_job",
+    "sweep_job",
+]
+
+Progress = Callable[[str], None]
+
+_STORES: dict[str, Store] = {}
+_FRACTION = re.compile(r"(\d+)/(\d+)")
+
+
+class JobCancelled(Exception):
+    """The job was cancelled while it ran; its work stops at the next progress report."""
+
+
+def progress_fraction(message: str) -> float | None:
+    """Fraction done read from a progress message, or ``None``.
+
+    One ``k/n`` means ``k`` of ``n`` done (``segment 3/12``); two mean the ``k1``-th of ``n1`` outer
+    steps is ``k2/n2`` done (``policy 2/7 hasp: 30/120 jobs released``).
+    """
+    pairs = [(int(k), int(n)) for k, n in _FRACTION.findall(message) if int(n) > 0]
+    if not pairs:
+        return None
+    if len(pairs) == 1:
+        k, n = pairs[0]
+        return min(1.0, k / n)
+    (k1, n1), (k2, n2) = pairs[:2]
+    return min(1.0, max(0.0, (k1 - 1 + min(1.0, k2 / n2)) / n1))
+
+
+class Reporter:
+    """Writes a job's progress to the store and notices cancellation.
+
+    The fraction done is read from the message by :func:`progress_fraction`.
+    """
+
+    def __init__(self, store: Store, job_id: str, interval_s: float = 0.25) -> None:
+        self.store = store
+        self.job_id = job_id
+        self.interval_s = interval_s
+        self.last = -1e9
+
+    def __call__(self, message: str) -> None:
+        """Record ``message`` (throttled); raise :class:`JobCancelled` if the job was cancelled."""
+        now = time.monotonic()
+        if now - self.last < self.interval_s:
+            return
+        self.last = now
+        state = self.store.set_progress(self.job_id, message, progress_fraction(message))
+        if state == "cancelled":
+            raise JobCancelled(f"job {self.job_id} was cancelled")
+
+
+def run_job(
+    database_url: str, job_id: str, fn: Callable[..., dict[str, Any]], params: dict[str, Any]
+) -> dict[str, Any]:
+    """Worker entry point: ``fn(**params, progress=reporter)``, progress going to the store."""
+    store = _STORES.get(database_url)
+    if store is None:
+        store = _STORES[database_url] = Store(database_url, recover=False)
+    reporter = Reporter(store, job_id)
+    reporter("started")
+    return fn(**params, progress=reporter)
+
+
+def _hardware(hw: str | dict[str, Any]) -> Hardware:
+    """A preset by name or an uploaded hardware document."""
+    return parse_hardware(hw) if isinstance(hw, dict) else load_hardware(hw)
 
 
 def plan_job(
-    hw: str, graph: dict[str, Any] | None = None, model: str | None = None
+    hw: str | dict[str, Any],
+    graph: dict[str, Any] | None = None,
+    model: str | None = None,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Plan a stored graph document or a zoo model on a hardware preset."""
     g = parse_graph(graph) if graph is not None else load_model(str(model))
-    return plan_to_doc(plan_model(g, load_hardware(hw)))
+    return plan_to_doc(plan_model(g, _hardware(hw), progress=progress))
 
 
-def replay_job(trace: str, hw: str, policies: list[str]) -> dict[str, Any]:
+def replay_job(
+    trace: str, hw: str | dict[str, Any], policies: list[str], progress: Progress | None = None
+) -> dict[str, Any]:
     """Replay a trace (JSON Lines text) under policies; the replay document."""
-    doc, _ = replay(parse_trace_text(trace), load_hardware(hw), policies)
+    doc, _ = replay(parse_trace_text(trace), _hardware(hw), policies, progress=progress)
     return doc
 
 
 def sweep_job(
-    scenario: dict[str, Any], hw: str, policies: list[str], scales: list[float], seeds: int
+    scenario: dict[str, Any],
+    hw: str | dict[str, Any],
+    policies: list[str],
+    scales: list[float],
+    seeds: int,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """An LBT sweep of a scenario document (one worker: the runner already parallelises jobs)."""
-    return sweep(parse_scenario(scenario), load_hardware(hw), policies, scales, seeds, workers=1)
+    sc = parse_scenario(scenario)
+    return sweep(sc, _hardware(hw), policies, scales, seeds, workers=1, progress=progress)

@@ -315,3 +315,90 @@ def test_demo_start_up_queues_the_ad_urban_replay_once(tmp_path):
         traces = client.get("/v1/traces").json()
         assert [t["name"] for t in traces] == ["ad_urban"]
         assert seed_demo(app.state.store, app.state.runner) is None
+
+
+@pytest.mark.parametrize(
+    ("message", "fraction"),
+    [
+        ("started", None),
+        ("segment 3/12: 4 units", 0.25),
+        ("point 24/24: hasp x4", 1.0),
+        ("policy 2/4 hasp: 50/100 jobs released", 0.375),
+        ("policy 1/2 fcfs: 0/10 jobs released", 0.0),
+        ("segment 1/0", None),
+    ],
+)
+def test_progress_fraction(message, fraction):
+    from service.work import progress_fraction
+
+    assert progress_fraction(message) == fraction
+
+
+def test_solver_progress_reaches_the_job_and_its_events(client):
+    jid = client.post("/v1/plans", json={"model": "resnet50", "hw": "edge-8x8"}).json()["id"]
+    with client.stream("GET", f"/v1/jobs/{jid}/events") as events:
+        text = "".join(events.iter_text())
+    progress = [
+        json.loads(block.split("data: ", 1)[1])
+        for block in text.split("\n\n")
+        if block.startswith("event: progress")
+    ]
+    assert any(p["message"].startswith("segment ") for p in progress), text
+    assert all(p["fraction"] is None or 0 <= p["fraction"] <= 1 for p in progress)
+    job = client.get(f"/v1/jobs/{jid}").json()
+    assert job["state"] == "done" and job["progress"]["message"].startswith("segment ")
+    listed = client.get("/v1/jobs", params={"kind": "plan"}).json()
+    assert [j["id"] for j in listed] == [jid] and "result" not in listed[0]
+    assert client.get("/v1/jobs", params={"kind": "bogus"}).status_code == 422
+
+
+def test_cancelling_a_running_job_frees_its_worker(tmp_path):
+    settings = Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, workers=1)
+    with TestClient(create_app(settings)) as client:
+        long = {"scenario": "ad_urban", "scales": [1, 2, 3, 4, 6, 8], "policies": "all"}
+        jid = client.post("/v1/sweeps", json=long).json()["id"]
+        t0 = time.time()
+        while client.get(f"/v1/jobs/{jid}").json()["progress"] is None:
+            assert time.time() - t0 < 60, "no progress from the running sweep"
+            time.sleep(0.1)
+        assert client.delete(f"/v1/jobs/{jid}").json()["state"] == "cancelled"
+        # the single worker stops the sweep at its next report and takes the next job
+        gid = client.post("/v1/graphs", json=TINY).json()["id"]
+        quick = client.post("/v1/plans", json={"graph_id": gid, "hw": "edge-4x4"}).json()["id"]
+        assert wait_for(client, quick, timeout_s=90)["state"] == "done"
+        job = client.get(f"/v1/jobs/{jid}").json()
+        assert job["state"] == "cancelled" and job["result"] is None
+
+
+def test_uploaded_hardware_plans_and_no_client_path_is_read(client, tmp_path):
+    doc = client.get("/v1/hardware/edge-4x4").json()
+    doc["name"] = "my-chip"
+    doc["mesh"] = [3, 2]
+    r = client.post("/v1/hardware", json=doc)
+    assert r.status_code == 201 and r.json()["tiles"] == 6
+    hid = r.json()["id"]
+    assert client.get(f"/v1/hardware/{hid}").json()["name"] == "my-chip"
+    assert hid in [h.get("id") for h in client.get("/v1/hardware").json()]
+    gid = client.post("/v1/graphs", json=TINY).json()["id"]
+    job = wait_for(client, client.post("/v1/plans", json={"graph_id": gid, "hw": hid}).json()["id"])
+    assert job["state"] == "done" and job["result"]["hw"] == "my-chip"
+    assert job["params"]["hw"] == "my-chip"
+    # a hardware file on the server's disk is never read for a client
+    secret = tmp_path / "secret.json"
+    secret.write_text(json.dumps(doc))
+    r = client.post("/v1/plans", json={"graph_id": gid, "hw": str(secret)})
+    assert r.status_code == 422 and "unknown hardware" in r.json()["detail"]
+    bad = client.post("/v1/hardware", json={**doc, "mesh": [0, 2]})
+    assert bad.status_code == 422 and "mesh" in bad.json()["detail"]
+    assert client.post("/v1/hardware", content=b"{").status_code == 422
+    assert client.delete("/v1/hardware/edge-4x4").status_code == 405
+    assert client.delete(f"/v1/hardware/{hid}").status_code == 204
+    assert client.get(f"/v1/hardware/{hid}").status_code == 404
+    assert client.delete(f"/v1/hardware/{hid}").status_code == 404
+
+
+def test_trace_delete(client):
+    tid = client.post("/v1/traces", json={"scenario": SMALL_SCENARIO}).json()["id"]
+    assert client.delete(f"/v1/traces/{tid}").status_code == 204
+    assert client.get(f"/v1/traces/{tid}").status_code == 404
+    assert client.delete(f"/v1/traces/{tid}").status_code == 404

@@ -69,12 +69,16 @@ def replay(
         "hw": hw.name,
         "policies": {},
     }
-    for name in policies:
+    for i, name in enumerate(policies):
+        inner = None
         if progress is not None:
-            progress(f"{name}: replaying {len(trace.jobs)} jobs")
-        sim = Simulator(
-            trace, hw, make_policy(name), wall_budget_s=wall_budget_s, progress=progress
-        )
+            outer = f"policy {i + 1}/{len(policies)}"
+            progress(f"{outer} {name}: 0/{len(trace.jobs)} jobs released")
+
+            def inner(msg: str, outer: str = outer) -> None:
+                progress(f"{outer} {msg}")
+
+        sim = Simulator(trace, hw, make_policy(name), wall_budget_s=wall_budget_s, progress=inner)
         run = sim.run()
         runs[name] = run
         doc["policies"][name] = summarize(run, isolated_latencies(trace, hw, policy_kind(name)))

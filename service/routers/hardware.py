@@ -1,30 +1,102 @@
-"""``/v1/hardware``: the presets."""
+"""``/v1/hardware``: the presets and uploaded hardware files."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request, Response
 
-from isosched.io.hardware_json import load_hardware, preset_names
+from isosched.errors import HardwareError
+from isosched.io.hardware_json import load_hardware, parse_hardware, preset_names
+from service.store import Store
 
 router = APIRouter(prefix="/v1/hardware", tags=["hardware"])
 
 
+def resolve_hardware(store: Store, hw: str) -> str | dict[str, Any]:
+    """What a job gets for ``hw``: a preset name, or an uploaded hardware document by id.
+
+    The service never reads a path a client names: anything else is 422.
+    """
+    if hw in preset_names():
+        return hw
+    doc = store.get_hardware(hw)
+    if doc is None:
+        raise HardwareError(
+            f"unknown hardware {hw!r}: give a preset ({', '.join(preset_names())}) "
+            "or the id of uploaded hardware"
+        )
+    return doc
+
+
+def _summary(name: str, doc: dict[str, Any], hid: str | None = None) -> dict[str, Any]:
+    w, h = doc["mesh"]
+    out: dict[str, Any] = {"name": name, "mesh": [w, h], "tiles": w * h}
+    return out if hid is None else {"id": hid, **out}
+
+
 @router.get("")
-def list_hardware() -> list[dict[str, Any]]:
-    """Every preset: name, mesh, tiles."""
+def list_hardware(request: Request) -> list[dict[str, Any]]:
+    """Presets (``name``) and uploaded hardware (``id`` and ``name``): mesh and tile count."""
     out = []
     for name in preset_names():
         hw = load_hardware(name)
-        out.append({"name": name, "mesh": list(hw.mesh), "tiles": hw.tiles})
+        out.append({"name": name, "mesh": list(hw.mesh), "tiles": hw.tiles, "preset": True})
+    out.extend(
+        {**_summary(row["name"], row["doc"], row["id"]), "preset": False}
+        for row in request.app.state.store.list_hardware()
+    )
     return out
 
 
+@router.post(
+    "",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {
+                    "schema": {
+                        "type": "object",
+                        "description": "An isosched.hardware/v1 file (`isosched schema hardware`).",
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload_hardware(request: Request) -> dict[str, Any]:
+    """Store an ``isosched.hardware/v1`` file; plans and replays then name it by ``id``."""
+    body = await request.body()
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise HardwareError(f"request body is not valid JSON: {exc}") from None
+    hw = parse_hardware(data)
+    doc: dict[str, Any] = hw.model_dump(mode="json", by_alias=True)
+    hid = request.app.state.store.add_hardware(hw.name, doc)
+    return _summary(hw.name, doc, hid)
+
+
 @router.get("/{name}")
-def get_hardware(name: str) -> dict[str, Any]:
-    """One preset as an ``isosched.hardware/v1`` document."""
-    if name not in preset_names():
-        raise HTTPException(404, f"no hardware preset {name!r}")
-    doc: dict[str, Any] = load_hardware(name).model_dump(mode="json", by_alias=True)
-    return doc
+def get_hardware(name: str, request: Request) -> dict[str, Any]:
+    """A preset (by name) or uploaded hardware (by id) as an ``isosched.hardware/v1`` document."""
+    if name in preset_names():
+        doc: dict[str, Any] = load_hardware(name).model_dump(mode="json", by_alias=True)
+        return doc
+    stored: dict[str, Any] | None = request.app.state.store.get_hardware(name)
+    if stored is None:
+        raise HTTPException(404, f"no hardware preset or upload {name!r}")
+    return stored
+
+
+@router.delete("/{hw_id}", status_code=204)
+def delete_hardware(hw_id: str, request: Request) -> Response:
+    """Remove uploaded hardware (presets cannot be removed: 405)."""
+    if hw_id in preset_names():
+        raise HTTPException(405, f"{hw_id!r} is a preset and cannot be deleted")
+    if not request.app.state.store.delete_hardware(hw_id):
+        raise HTTPException(404, f"no uploaded hardware {hw_id!r}")
+    return Response(status_code=204)

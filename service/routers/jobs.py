@@ -5,19 +5,22 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from isosched.io.hardware_json import load_hardware
 from isosched.sim.policies import parse_policies
 from isosched.zoo import zoo_names
+from service.routers.hardware import resolve_hardware
 from service.routers.traces import scenario_doc
 from service.work import plan_job, replay_job, sweep_job
 
 FINAL = ("done", "failed", "cancelled")
+
+#: Largest sweep one request may ask for (policies × scales × seeds).
+MAX_SWEEP_POINTS = 256
 
 router = APIRouter(tags=["jobs"])
 
@@ -37,8 +40,8 @@ def submit_plan(req: PlanRequest, request: Request, response: Response) -> dict[
     """Plan in the background: 202 with the job id and ``Location: /v1/jobs/{id}``."""
     if (req.graph_id is None) == (req.model is None):
         raise HTTPException(422, "give exactly one of graph_id and model")
-    load_hardware(req.hw)  # unknown presets are 422 now, not a failed job later
-    params: dict[str, Any] = {"hw": req.hw}
+    # unknown hardware is 422 now, not a failed job later
+    params: dict[str, Any] = {"hw": resolve_hardware(request.app.state.store, req.hw)}
     if req.graph_id is not None:
         doc = request.app.state.store.get_graph(req.graph_id)
         if doc is None:
@@ -64,7 +67,7 @@ def _accepted(
 class ReplayRequest(BaseModel):
     """Replay a stored trace under policies on a preset."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     trace_id: str = Field(max_length=64)
     hw: str = Field(default="edge-8x8", max_length=128)
@@ -75,26 +78,28 @@ class ReplayRequest(BaseModel):
 def submit_replay(req: ReplayRequest, request: Request, response: Response) -> dict[str, Any]:
     """Replay in the background: 202 with the job id and ``Location``."""
     names = parse_policies(req.policies)
-    load_hardware(req.hw)
+    hw = resolve_hardware(request.app.state.store, req.hw)
     got = request.app.state.store.get_trace(req.trace_id)
     if got is None:
         raise HTTPException(404, f"no trace {req.trace_id!r}")
     for model in sorted({json.loads(x)["model"] for x in got[1].splitlines()[1:] if x.strip()}):
         if model not in zoo_names():
             raise HTTPException(422, f"trace names unknown model {model!r}")
-    params = {"trace": got[1], "hw": req.hw, "policies": names}
+    params = {"trace": got[1], "hw": hw, "policies": names}
     return _accepted(request, response, "replay", replay_job, params)
 
 
 class SweepRequest(BaseModel):
     """An LBT sweep of a shipped scenario (by name) or a scenario document."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    scenario: str | dict[str, Any]
+    scenario: Annotated[str, Field(max_length=128)] | dict[str, Any]
     hw: str = Field(default="edge-8x8", max_length=128)
     policies: str = Field(default="all", max_length=256)
-    scales: list[float] = Field(default=[0.5, 1.0, 2.0, 4.0], min_length=1, max_length=32)
+    scales: list[Annotated[float, Field(gt=0, le=100)]] = Field(
+        default=[0.5, 1.0, 2.0, 4.0], min_length=1, max_length=32
+    )
     seeds: int = Field(default=1, ge=1, le=16)
 
 
@@ -102,13 +107,16 @@ class SweepRequest(BaseModel):
 def submit_sweep(req: SweepRequest, request: Request, response: Response) -> dict[str, Any]:
     """Sweep in the background: 202 with the job id and ``Location``."""
     names = parse_policies(req.policies)
-    load_hardware(req.hw)
-    if any(not 0 < s <= 100 for s in req.scales):
-        raise HTTPException(422, "scales must be in (0, 100]")
+    hw = resolve_hardware(request.app.state.store, req.hw)
+    points = len(names) * len(req.scales) * req.seeds
+    if points > MAX_SWEEP_POINTS:
+        raise HTTPException(
+            422, f"{points} sweep points (policies x scales x seeds); at most {MAX_SWEEP_POINTS}"
+        )
     doc = scenario_doc(req.scenario) if isinstance(req.scenario, str) else req.scenario
     params = {
         "scenario": doc,
-        "hw": req.hw,
+        "hw": hw,
         "policies": names,
         "scales": req.scales,
         "seeds": req.seeds,
@@ -118,18 +126,27 @@ def submit_sweep(req: SweepRequest, request: Request, response: Response) -> dic
 
 @router.get("/v1/jobs/{job_id}/events")
 async def job_events(job_id: str, request: Request) -> StreamingResponse:
-    """Server-sent events: the job's state whenever it changes, until it is final."""
+    """Server-sent events until the job is final.
+
+    ``event: progress`` carries ``message`` and ``fraction`` (0–1 or null) when they change;
+    ``event: state`` carries ``state`` and ``error`` when the state changes.
+    """
     store = request.app.state.store
     if store.get_job(job_id) is None:
         raise HTTPException(404, f"no job {job_id!r}")
 
     async def stream() -> AsyncIterator[str]:
-        last = None
+        last_state: tuple[str, Any] | None = None
+        last_progress: Any = None
         while True:
             job = store.get_job(job_id)
-            state = (job["state"], job["updated_at"])
-            if state != last:
-                last = state
+            state = (job["state"], job["error"])
+            if job["progress"] is not None and job["progress"] != last_progress:
+                last_progress = job["progress"]
+                data = {"id": job_id, "state": job["state"], **job["progress"]}
+                yield f"event: progress\ndata: {json.dumps(data)}\n\n"
+            if state != last_state:
+                last_state = state
                 data = {"id": job_id, "state": job["state"], "error": job["error"]}
                 yield f"event: state\ndata: {json.dumps(data)}\n\n"
             if job["state"] in FINAL or await request.is_disconnected():
@@ -139,13 +156,30 @@ async def job_events(job_id: str, request: Request) -> StreamingResponse:
     return StreamingResponse(stream(), media_type="text/event-stream")
 
 
+@router.get("/v1/jobs")
+def list_jobs(
+    request: Request,
+    kind: Literal["plan", "replay", "sweep"] | None = None,
+    state: Literal["queued", "running", "done", "failed", "cancelled"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+) -> list[dict[str, Any]]:
+    """Job summaries (state, progress, error), newest first."""
+    rows: list[dict[str, Any]] = request.app.state.store.list_jobs(kind, state, limit, offset)
+    return rows
+
+
 @router.get("/v1/jobs/{job_id}")
 def get_job(job_id: str, request: Request) -> dict[str, Any]:
     """A job's state, and its result once done (or its error)."""
     job: dict[str, Any] | None = request.app.state.store.get_job(job_id)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r}")
-    job["params"] = {k: v for k, v in job["params"].items() if k != "graph"}
+    job["params"] = {
+        k: v for k, v in job["params"].items() if k not in ("graph", "trace", "scenario")
+    }
+    if isinstance(job["params"].get("hw"), dict):
+        job["params"]["hw"] = job["params"]["hw"].get("name")
     return job
 
 

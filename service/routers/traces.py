@@ -5,9 +5,9 @@ from __future__ import annotations
 import io
 import json
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from isosched.errors import IsoschedError
@@ -66,9 +66,9 @@ def get_scenario(name: str) -> dict[str, Any]:
 class TraceRequest(BaseModel):
     """Generate a trace from a shipped scenario (by name) or a scenario document."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
-    scenario: str | dict[str, Any]
+    scenario: Annotated[str, Field(max_length=128)] | dict[str, Any]
     seed: int = Field(default=0, ge=0, le=2**31)
     scale: float = Field(default=1.0, gt=0, le=1000)
 
@@ -113,3 +113,11 @@ def get_trace(trace_id: str, request: Request) -> dict[str, Any]:
     header, text = got
     lines = [json.loads(x) for x in text.splitlines()[1:] if x.strip()]
     return {"id": trace_id, "header": header, "jobs": lines}
+
+
+@router.delete("/v1/traces/{trace_id}", status_code=204)
+def delete_trace(trace_id: str, request: Request) -> Response:
+    """Remove a stored trace (jobs that used it keep their results)."""
+    if not request.app.state.store.delete_trace(trace_id):
+        raise HTTPException(404, f"no trace {trace_id!r}")
+    return Response(status_code=204)
