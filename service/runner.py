@@ -40,15 +40,18 @@ class LocalRunner:
 
     def __init__(self, store: Store, workers: int = 2) -> None:
         self.store = store
-        self.pool = cf.ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+        self.workers = workers
+        self.pool: cf.ProcessPoolExecutor | None = None
         self.futures: dict[str, cf.Future[dict[str, Any]]] = {}
         self.lock = threading.Lock()
 
     def submit(self, kind: str, fn: Work, params: dict[str, Any]) -> str:
         """Queue ``fn(**params)`` and watch it."""
         jid = self.store.add_job(kind, params)
-        fut = self.pool.submit(run_job, self.store.url, jid, fn, params)
         with self.lock:
+            if self.pool is None:  # started on first use, and again after a shutdown
+                self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
+            fut = self.pool.submit(run_job, self.store.url, jid, fn, params)
             self.futures[jid] = fut
         self.store.set_job(jid, "running")
 
@@ -81,5 +84,11 @@ class LocalRunner:
         return True
 
     def shutdown(self) -> None:
-        """Release the workers."""
-        self.pool.shutdown(wait=False, cancel_futures=True)
+        """Fail pending jobs (their workers stop at their next progress report); release workers."""
+        with self.lock:
+            pending = list(self.futures)
+            pool, self.pool = self.pool, None
+        for jid in pending:
+            self.store.set_job(jid, "failed", error="interrupted: the service stopped")
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -2,7 +2,8 @@
 
 Each job function takes a ``progress`` callable (one-line messages). In a worker, ``run_job``
 passes a :class:`Reporter` that writes the latest message to the job's record in the database, at
-most every ``interval_s`` seconds, and stops the work cooperatively when the job was cancelled.
+most every ``interval_s`` seconds, and stops the work cooperatively once the job was cancelled or
+failed meanwhile.
 """
 
 from __future__ import annotations
@@ -40,7 +41,10 @@ _FRACTION = re.compile(r"(\d+)/(\d+)")
 
 
 class JobCancelled(Exception):
-    """The job was cancelled while it ran; its work stops at the next progress report."""
+    """The job was cancelled (or failed by a stopping service) while it ran.
+
+    Its work stops at the next progress report.
+    """
 
 
 def progress_fraction(message: str) -> float | None:
@@ -78,8 +82,8 @@ class Reporter:
             return
         self.last = now
         state = self.store.set_progress(self.job_id, message, progress_fraction(message))
-        if state == "cancelled":
-            raise JobCancelled(f"job {self.job_id} was cancelled")
+        if state in ("done", "failed", "cancelled"):
+            raise JobCancelled(f"job {self.job_id} is {state}: its work is no longer wanted")
 
 
 def run_job(

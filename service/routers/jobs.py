@@ -12,6 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from isosched.sim.policies import parse_policies
+from isosched.trace import parse_scenario
 from isosched.zoo import zoo_names
 from service.routers.hardware import resolve_hardware
 from service.routers.traces import scenario_doc
@@ -114,6 +115,7 @@ def submit_sweep(req: SweepRequest, request: Request, response: Response) -> dic
             422, f"{points} sweep points (policies x scales x seeds); at most {MAX_SWEEP_POINTS}"
         )
     doc = scenario_doc(req.scenario) if isinstance(req.scenario, str) else req.scenario
+    parse_scenario(doc)  # a bad scenario is 422 now, not a failed job later
     params = {
         "scenario": doc,
         "hw": hw,

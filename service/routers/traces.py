@@ -73,7 +73,25 @@ class TraceRequest(BaseModel):
     scale: float = Field(default=1.0, gt=0, le=1000)
 
 
-@router.post("/v1/traces", status_code=201)
+@router.post(
+    "/v1/traces",
+    status_code=201,
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": TraceRequest.model_json_schema()},
+                "application/x-ndjson": {
+                    "schema": {
+                        "type": "string",
+                        "description": "An isosched.trace/v1 file: a header line, then one job "
+                        "per line (`isosched schema trace`).",
+                    }
+                },
+            },
+        }
+    },
+)
 async def create_trace(request: Request) -> dict[str, Any]:
     """Generate (JSON body ``{"scenario", "seed", "scale"}``) or upload (JSON Lines) a trace."""
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
