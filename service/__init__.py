@@ -1,5 +1,5 @@
-"""The isosched REST service (FastAPI) over the library."""
+"""The isosched REST service (FastAPI) over the library: ``service.app.create_app``.
 
-from service.app import create_app
-
-__all__ = ["create_app"]
+Nothing is imported here, so worker processes can load small modules of the package (such as
+:mod:`service.niceness`) without the web stack.
+"""

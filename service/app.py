@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -20,7 +23,10 @@ from service.runner import LocalRunner
 from service.settings import Settings
 from service.store import Store
 
-__all__ = ["create_app"]
+__all__ = ["DEMO_TRACE_ID", "app_factory", "create_app"]
+
+#: Id of the ad_urban seed-7 trace stored by ``--demo``.
+DEMO_TRACE_ID = "demo-ad_urban-s7"
 
 
 class BodyLimit:
@@ -85,22 +91,40 @@ def seed_demo(store: Store, runner: LocalRunner) -> str | None:
         return None
     trace = generate_trace(parse_scenario(scenario_doc("ad_urban")), seed=7)
     text = trace_text(trace)
-    store.add_trace("ad_urban", trace.header, text)
+    try:  # one id: when several API processes start together, one of them seeds
+        store.add_trace("ad_urban", trace.header, text, tid=DEMO_TRACE_ID)
+    except IntegrityError:
+        return None
     params = {"trace": text, "hw": "edge-8x8", "policies": list(POLICY_NAMES)}
     return runner.submit("replay", replay_job, params)
 
 
-def create_app(settings: Settings | None = None, demo: bool = False) -> FastAPI:
+def app_factory() -> FastAPI:
+    """The app for ``uvicorn --factory`` with several API processes (``isosched serve``).
+
+    Settings come from the environment, ``ISOSCHED_DEMO=1`` asks for the demo replay, and the
+    processes never fail pending jobs at start-up: ``isosched serve`` did that once before
+    starting them, and a sibling's running job must not be failed by a process that starts later.
+    """
+    return create_app(demo=os.environ.get("ISOSCHED_DEMO") == "1", recover=False)
+
+
+def create_app(
+    settings: Settings | None = None, demo: bool = False, recover: bool = True
+) -> FastAPI:
     """Build the application (one store per app; tests pass their own settings).
 
-    With ``demo``, the ad_urban replay is queued at start-up unless one is stored already.
+    With ``demo``, the ad_urban replay is queued at start-up unless one is stored already. With
+    ``recover``, jobs a previous process left queued or running are marked failed.
     """
     cfg = settings or Settings.from_env()
-    store = Store(cfg.database_url)
+    store = Store(cfg.database_url, recover=recover)
     runner = LocalRunner(store, workers=cfg.workers)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if cfg.warm_workers:
+            await asyncio.to_thread(runner.warm)
         if demo:
             seed_demo(store, runner)
         yield
@@ -131,7 +155,7 @@ def create_app(settings: Settings | None = None, demo: bool = False) -> FastAPI:
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     @app.get("/healthz", tags=["health"])
-    def healthz() -> dict[str, str]:
+    async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok", "version": __version__}
 

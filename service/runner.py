@@ -14,8 +14,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, Protocol
 
+from service.niceness import lower_priority
 from service.store import Store
-from service.work import run_job
+from service.work import run_job, warm_worker
 
 __all__ = ["LocalRunner", "Runner"]
 
@@ -45,13 +46,26 @@ class LocalRunner:
         self.futures: dict[str, cf.Future[dict[str, Any]]] = {}
         self.lock = threading.Lock()
 
+    def _pool(self) -> cf.ProcessPoolExecutor:
+        """The pool, started on first use (and again after a shutdown); call under the lock."""
+        if self.pool is None:
+            self.pool = cf.ProcessPoolExecutor(
+                self.workers, mp_context=mp.get_context("spawn"), initializer=lower_priority
+            )
+        return self.pool
+
+    def warm(self) -> None:
+        """Start every worker now, so the first jobs do not pay for interpreter start-up."""
+        with self.lock:
+            pool = self._pool()
+            warming = [pool.submit(warm_worker) for _ in range(self.workers)]
+        cf.wait(warming, timeout=120)
+
     def submit(self, kind: str, fn: Work, params: dict[str, Any]) -> str:
         """Queue ``fn(**params)`` and watch it."""
         jid = self.store.add_job(kind, params)
         with self.lock:
-            if self.pool is None:  # started on first use, and again after a shutdown
-                self.pool = cf.ProcessPoolExecutor(self.workers, mp_context=mp.get_context("spawn"))
-            fut = self.pool.submit(run_job, self.store.url, jid, fn, params)
+            fut = self._pool().submit(run_job, self.store.url, jid, fn, params)
             self.futures[jid] = fut
         self.store.set_job(jid, "running")
 

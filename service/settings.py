@@ -24,12 +24,16 @@ class Settings:
         default 32 MiB).
     workers : int
         Worker processes of the local runner (``ISOSCHED_WORKERS``, default 2).
+    warm_workers : bool
+        Start the workers when the service starts rather than on the first job
+        (``ISOSCHED_WARM_WORKERS``, default on for ``isosched serve``; tests leave it off).
     """
 
     database_url: str
     data_dir: Path
     max_body_bytes: int = 32 * 1024 * 1024
     workers: int = 2
+    warm_workers: bool = False
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -38,4 +42,5 @@ class Settings:
         url = os.environ.get("ISOSCHED_DATABASE_URL", f"sqlite:///{data_dir / 'isosched.db'}")
         limit = int(os.environ.get("ISOSCHED_MAX_BODY_BYTES", 32 * 1024 * 1024))
         workers = int(os.environ.get("ISOSCHED_WORKERS", 2))
-        return cls(url, data_dir, limit, workers)
+        warm = os.environ.get("ISOSCHED_WARM_WORKERS", "1") not in ("0", "false", "no")
+        return cls(url, data_dir, limit, workers, warm)

@@ -119,9 +119,15 @@ class Store:
                 )
             )
 
-    def add_trace(self, name: str, header: dict[str, Any], body: str) -> str:
-        """Store a validated trace (JSON Lines text); returns its id."""
-        tid = str(uuid.uuid4())
+    def add_trace(
+        self, name: str, header: dict[str, Any], body: str, tid: str | None = None
+    ) -> str:
+        """Store a validated trace (JSON Lines text); returns its id.
+
+        With ``tid`` given, a trace of that id already stored raises ``sqlalchemy.exc.
+        IntegrityError`` (an atomic "only once", even across processes).
+        """
+        tid = tid or str(uuid.uuid4())
         with self.engine.begin() as conn:
             conn.execute(
                 insert(traces).values(
@@ -276,9 +282,14 @@ class Store:
 
     def get_graph(self, gid: str) -> dict[str, Any] | None:
         """The stored document, or ``None``."""
+        text = self.get_graph_text(gid)
+        return None if text is None else dict(json.loads(text))
+
+    def get_graph_text(self, gid: str) -> str | None:
+        """The stored document as JSON text, or ``None``."""
         with self.engine.connect() as conn:
             row = conn.execute(select(graphs.c.doc).where(graphs.c.id == gid)).first()
-        return None if row is None else dict(json.loads(row[0]))
+        return None if row is None else str(row[0])
 
     def list_graphs(self, limit: int = 100, offset: int = 0) -> list[dict[str, Any]]:
         """Ids, names and creation times, newest first."""

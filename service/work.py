@@ -103,6 +103,10 @@ def _hardware(hw: str | dict[str, Any]) -> Hardware:
     return parse_hardware(hw) if isinstance(hw, dict) else load_hardware(hw)
 
 
+def warm_worker() -> None:
+    """Nothing: submitted once per worker at start-up so imports happen before the first job."""
+
+
 def plan_job(
     hw: str | dict[str, Any],
     graph: dict[str, Any] | None = None,

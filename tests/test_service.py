@@ -402,3 +402,16 @@ def test_trace_delete(client):
     assert client.delete(f"/v1/traces/{tid}").status_code == 204
     assert client.get(f"/v1/traces/{tid}").status_code == 404
     assert client.delete(f"/v1/traces/{tid}").status_code == 404
+
+
+def test_a_second_api_process_does_not_fail_its_siblings_jobs(tmp_path, monkeypatch):
+    from service.app import app_factory
+
+    monkeypatch.setenv("ISOSCHED_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("ISOSCHED_WARM_WORKERS", "0")
+    first = app_factory()
+    jid = first.state.store.add_job("plan", {"hw": "edge-8x8"})
+    first.state.store.set_job(jid, "running")
+    second = app_factory()  # a sibling started by `isosched serve --api-workers 2`
+    assert second.state.store.get_job(jid)["state"] == "running"
+    assert first.state.store.url == second.state.store.url

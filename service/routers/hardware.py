@@ -37,7 +37,7 @@ def _summary(name: str, doc: dict[str, Any], hid: str | None = None) -> dict[str
 
 
 @router.get("")
-def list_hardware(request: Request) -> list[dict[str, Any]]:
+async def list_hardware(request: Request) -> list[dict[str, Any]]:
     """Presets (``name``) and uploaded hardware (``id`` and ``name``): mesh and tile count."""
     out = []
     for name in preset_names():
@@ -81,7 +81,7 @@ async def upload_hardware(request: Request) -> dict[str, Any]:
 
 
 @router.get("/{name}")
-def get_hardware(name: str, request: Request) -> dict[str, Any]:
+async def get_hardware(name: str, request: Request) -> dict[str, Any]:
     """A preset (by name) or uploaded hardware (by id) as an ``isosched.hardware/v1`` document."""
     if name in preset_names():
         doc: dict[str, Any] = load_hardware(name).model_dump(mode="json", by_alias=True)
@@ -93,7 +93,7 @@ def get_hardware(name: str, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/{hw_id}", status_code=204)
-def delete_hardware(hw_id: str, request: Request) -> Response:
+async def delete_hardware(hw_id: str, request: Request) -> Response:
     """Remove uploaded hardware (presets cannot be removed: 405)."""
     if hw_id in preset_names():
         raise HTTPException(405, f"{hw_id!r} is a preset and cannot be deleted")

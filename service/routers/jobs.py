@@ -37,7 +37,7 @@ class PlanRequest(BaseModel):
 
 
 @router.post("/v1/plans", status_code=202)
-def submit_plan(req: PlanRequest, request: Request, response: Response) -> dict[str, Any]:
+async def submit_plan(req: PlanRequest, request: Request, response: Response) -> dict[str, Any]:
     """Plan in the background: 202 with the job id and ``Location: /v1/jobs/{id}``."""
     if (req.graph_id is None) == (req.model is None):
         raise HTTPException(422, "give exactly one of graph_id and model")
@@ -76,7 +76,7 @@ class ReplayRequest(BaseModel):
 
 
 @router.post("/v1/replays", status_code=202)
-def submit_replay(req: ReplayRequest, request: Request, response: Response) -> dict[str, Any]:
+async def submit_replay(req: ReplayRequest, request: Request, response: Response) -> dict[str, Any]:
     """Replay in the background: 202 with the job id and ``Location``."""
     names = parse_policies(req.policies)
     hw = resolve_hardware(request.app.state.store, req.hw)
@@ -105,7 +105,7 @@ class SweepRequest(BaseModel):
 
 
 @router.post("/v1/sweeps", status_code=202)
-def submit_sweep(req: SweepRequest, request: Request, response: Response) -> dict[str, Any]:
+async def submit_sweep(req: SweepRequest, request: Request, response: Response) -> dict[str, Any]:
     """Sweep in the background: 202 with the job id and ``Location``."""
     names = parse_policies(req.policies)
     hw = resolve_hardware(request.app.state.store, req.hw)
@@ -159,7 +159,7 @@ async def job_events(job_id: str, request: Request) -> StreamingResponse:
 
 
 @router.get("/v1/jobs")
-def list_jobs(
+async def list_jobs(
     request: Request,
     kind: Literal["plan", "replay", "sweep"] | None = None,
     state: Literal["queued", "running", "done", "failed", "cancelled"] | None = None,
@@ -172,7 +172,7 @@ def list_jobs(
 
 
 @router.get("/v1/jobs/{job_id}")
-def get_job(job_id: str, request: Request) -> dict[str, Any]:
+async def get_job(job_id: str, request: Request) -> dict[str, Any]:
     """A job's state, and its result once done (or its error)."""
     job: dict[str, Any] | None = request.app.state.store.get_job(job_id)
     if job is None:
@@ -186,7 +186,7 @@ def get_job(job_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/v1/jobs/{job_id}", status_code=202)
-def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
+async def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
     """Cancel a pending job (a finished one stays as it is)."""
     job = request.app.state.store.get_job(job_id)
     if job is None:

@@ -13,7 +13,7 @@ router = APIRouter(prefix="/v1/models", tags=["models"])
 
 
 @router.get("")
-def list_models() -> list[dict[str, Any]]:
+async def list_models() -> list[dict[str, Any]]:
     """The zoo: name, layers, edges, MACs, parameters."""
     out = []
     for name in zoo_names():
@@ -31,7 +31,7 @@ def list_models() -> list[dict[str, Any]]:
 
 
 @router.get("/{name}")
-def get_model(name: str) -> dict[str, Any]:
+async def get_model(name: str) -> dict[str, Any]:
     """A zoo model's graph file."""
     if name not in zoo_names():
         raise HTTPException(404, f"no zoo model {name!r}")

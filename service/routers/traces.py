@@ -46,7 +46,7 @@ def trace_text(trace: Trace) -> str:
 
 
 @router.get("/v1/scenarios")
-def list_scenarios() -> list[dict[str, Any]]:
+async def list_scenarios() -> list[dict[str, Any]]:
     """Shipped scenarios: name, description, streams."""
     out = []
     for name, path in shipped().items():
@@ -56,7 +56,7 @@ def list_scenarios() -> list[dict[str, Any]]:
 
 
 @router.get("/v1/scenarios/{name}")
-def get_scenario(name: str) -> dict[str, Any]:
+async def get_scenario(name: str) -> dict[str, Any]:
     """A shipped scenario document."""
     if name not in shipped():
         raise HTTPException(404, f"no scenario {name!r}")
@@ -116,14 +116,14 @@ async def create_trace(request: Request) -> dict[str, Any]:
 
 
 @router.get("/v1/traces")
-def list_traces(request: Request) -> list[dict[str, Any]]:
+async def list_traces(request: Request) -> list[dict[str, Any]]:
     """Stored traces, newest first."""
     rows: list[dict[str, Any]] = request.app.state.store.list_traces()
     return rows
 
 
 @router.get("/v1/traces/{trace_id}")
-def get_trace(trace_id: str, request: Request) -> dict[str, Any]:
+async def get_trace(trace_id: str, request: Request) -> dict[str, Any]:
     """A stored trace: header and jobs."""
     got = request.app.state.store.get_trace(trace_id)
     if got is None:
@@ -134,7 +134,7 @@ def get_trace(trace_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.delete("/v1/traces/{trace_id}", status_code=204)
-def delete_trace(trace_id: str, request: Request) -> Response:
+async def delete_trace(trace_id: str, request: Request) -> Response:
     """Remove a stored trace (jobs that used it keep their results)."""
     if not request.app.state.store.delete_trace(trace_id):
         raise HTTPException(404, f"no trace {trace_id!r}")
