@@ -11,13 +11,15 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isosched import __version__
 from isosched.errors import IsoschedError
+from service import dashboard
 from service.routers import graphs, hardware, jobs, models, traces
 from service.runner import LocalRunner
 from service.settings import Settings
@@ -75,6 +77,13 @@ async def _too_large(send: Send, limit: int) -> None:
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+def _wants_html(request: Request) -> bool:
+    """A browser asking for a dashboard page (not the JSON API)."""
+    path = request.url.path
+    api = path.startswith(("/v1/", "/static/", "/openapi", "/docs", "/healthz"))
+    return not api and "text/html" in request.headers.get("accept", "")
 
 
 def seed_demo(store: Store, runner: LocalRunner) -> str | None:
@@ -151,7 +160,9 @@ def create_app(
         return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}"}, 422)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
+        if _wants_html(request):
+            return dashboard.error_page(request, exc.status_code, str(exc.detail))
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
 
     @app.get("/healthz", tags=["health"])
@@ -159,6 +170,8 @@ def create_app(
         """Liveness: the process answers."""
         return {"status": "ok", "version": __version__}
 
+    app.include_router(dashboard.router)
+    app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")
     app.include_router(graphs.router)
     app.include_router(hardware.router)
     app.include_router(models.router)

@@ -16,11 +16,11 @@ from typing import Any, Protocol
 
 from service.niceness import lower_priority
 from service.store import Store
-from service.work import run_job, warm_worker
+from service.work import JobOutput, run_job, warm_worker
 
 __all__ = ["LocalRunner", "Runner"]
 
-Work = Callable[..., dict[str, Any]]
+Work = Callable[..., Any]
 
 
 class Runner(Protocol):
@@ -43,7 +43,7 @@ class LocalRunner:
         self.store = store
         self.workers = workers
         self.pool: cf.ProcessPoolExecutor | None = None
-        self.futures: dict[str, cf.Future[dict[str, Any]]] = {}
+        self.futures: dict[str, cf.Future[Any]] = {}
         self.lock = threading.Lock()
 
     def _pool(self) -> cf.ProcessPoolExecutor:
@@ -69,13 +69,13 @@ class LocalRunner:
             self.futures[jid] = fut
         self.store.set_job(jid, "running")
 
-        def finished(f: cf.Future[dict[str, Any]], jid: str = jid) -> None:
+        def finished(f: cf.Future[Any], jid: str = jid) -> None:
             self._done(jid, f)
 
         fut.add_done_callback(finished)
         return jid
 
-    def _done(self, jid: str, fut: cf.Future[dict[str, Any]]) -> None:
+    def _done(self, jid: str, fut: cf.Future[Any]) -> None:
         with self.lock:
             self.futures.pop(jid, None)
         if fut.cancelled():
@@ -84,8 +84,12 @@ class LocalRunner:
         exc = fut.exception()
         if exc is not None:
             self.store.set_job(jid, "failed", error=f"{type(exc).__name__}: {exc}")
+            return
+        out = fut.result()
+        if isinstance(out, JobOutput):
+            self.store.set_job(jid, "done", result=out.result, artifacts=out.artifacts)
         else:
-            self.store.set_job(jid, "done", result=fut.result())
+            self.store.set_job(jid, "done", result=out)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel: a queued job never runs; a running one's result is discarded."""

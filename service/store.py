@@ -50,6 +50,7 @@ jobs = Table(
     Column("result", Text),
     Column("error", Text),
     Column("progress", Text),
+    Column("artifacts", Text),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -102,9 +103,10 @@ class Store:
     def _migrate(self) -> None:
         """Add columns that databases written by earlier versions lack."""
         have = {c["name"] for c in inspect(self.engine).get_columns("jobs")}
-        if "progress" not in have:
-            with self.engine.begin() as conn:
-                conn.execute(text("ALTER TABLE jobs ADD COLUMN progress TEXT"))
+        for column in ("progress", "artifacts"):
+            if column not in have:
+                with self.engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {column} TEXT"))
 
     def _fail_interrupted(self) -> None:
         """Jobs left queued or running by a previous process can never finish: mark them failed."""
@@ -190,6 +192,7 @@ class Store:
         state: str,
         result: dict[str, Any] | None = None,
         error: str | None = None,
+        artifacts: dict[str, Any] | None = None,
     ) -> None:
         """Move a job to ``state`` (a final state is never left)."""
         with self.engine.begin() as conn:
@@ -200,15 +203,23 @@ class Store:
                 .values(
                     state=state,
                     result=None if result is None else json.dumps(result),
+                    artifacts=None if artifacts is None else json.dumps(artifacts),
                     error=error,
                     updated_at=datetime.now(UTC),
                 )
             )
 
-    def get_job(self, jid: str) -> dict[str, Any] | None:
-        """A job's record, or ``None``."""
+    def get_artifacts(self, jid: str) -> dict[str, Any] | None:
+        """A finished job's artefacts (dashboard data), or ``None``."""
         with self.engine.connect() as conn:
-            row = conn.execute(select(jobs).where(jobs.c.id == jid)).mappings().first()
+            row = conn.execute(select(jobs.c.artifacts).where(jobs.c.id == jid)).first()
+        return None if row is None or row[0] is None else dict(json.loads(row[0]))
+
+    def get_job(self, jid: str) -> dict[str, Any] | None:
+        """A job's record (without artefacts), or ``None``."""
+        cols = [c for c in jobs.c if c.name != "artifacts"]
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*cols).where(jobs.c.id == jid)).mappings().first()
         if row is None:
             return None
         return {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from isosched.graph import parse_graph
@@ -18,6 +19,7 @@ from isosched.hw.model import Hardware
 from isosched.io.hardware_json import load_hardware, parse_hardware
 from isosched.io.model_source import load_model
 from isosched.plan import plan_model, plan_to_doc
+from isosched.report import run_details
 from isosched.sim.replay import replay
 from isosched.sim.sweep import sweep
 from isosched.trace import parse_scenario
@@ -25,6 +27,7 @@ from service.store import Store
 from service.traces import parse_trace_text
 
 __all__ = [
+    "JobOutput",
     "JobCancelled",
     "Reporter",
     "plan_job",
@@ -38,6 +41,14 @@ Progress = Callable[[str], None]
 
 _STORES: dict[str, Store] = {}
 _FRACTION = re.compile(r"(\d+)/(\d+)")
+
+
+@dataclass(frozen=True)
+class JobOutput:
+    """A job's result plus artefacts stored beside it (served to the dashboard, not the API)."""
+
+    result: dict[str, Any]
+    artifacts: dict[str, Any]
 
 
 class JobCancelled(Exception):
@@ -87,15 +98,16 @@ class Reporter:
 
 
 def run_job(
-    database_url: str, job_id: str, fn: Callable[..., dict[str, Any]], params: dict[str, Any]
-) -> dict[str, Any]:
+    database_url: str, job_id: str, fn: Callable[..., Any], params: dict[str, Any]
+) -> dict[str, Any] | JobOutput:
     """Worker entry point: ``fn(**params, progress=reporter)``, progress going to the store."""
     store = _STORES.get(database_url)
     if store is None:
         store = _STORES[database_url] = Store(database_url, recover=False)
     reporter = Reporter(store, job_id)
     reporter("started")
-    return fn(**params, progress=reporter)
+    out: dict[str, Any] | JobOutput = fn(**params, progress=reporter)
+    return out
 
 
 def _hardware(hw: str | dict[str, Any]) -> Hardware:
@@ -120,10 +132,17 @@ def plan_job(
 
 def replay_job(
     trace: str, hw: str | dict[str, Any], policies: list[str], progress: Progress | None = None
-) -> dict[str, Any]:
-    """Replay a trace (JSON Lines text) under policies; the replay document."""
-    doc, _ = replay(parse_trace_text(trace), _hardware(hw), policies, progress=progress)
-    return doc
+) -> JobOutput:
+    """Replay a trace (JSON Lines text) under policies.
+
+    The result is the replay document; the artefacts hold each policy's run details (jobs and
+    tile intervals) for the dashboard.
+    """
+    chip = _hardware(hw)
+    doc, runs = replay(parse_trace_text(trace), chip, policies, progress=progress)
+    w, h = chip.mesh
+    details = {name: run_details(run, w, h) for name, run in runs.items()}
+    return JobOutput(doc, {"runs": details})
 
 
 def sweep_job(

@@ -51,6 +51,7 @@ class JobState:
     preemptions: int = 0
     needs_restore: bool = False
     energy_pj: float = 0.0
+    checkpoint_pj: float = 0.0
     intervals: list[dict[str, Any]] = field(default_factory=list)
     hold_since: int | None = None
     hold_kind: str = "run"
@@ -225,6 +226,7 @@ class Simulator:
         js.preemptions += 1
         js.needs_restore = True
         js.energy_pj += checkpoint_pj
+        js.checkpoint_pj += checkpoint_pj
         js.version += 1
         self._push(self.now + checkpoint_us, "checkpointed", js.id, js.version)
 

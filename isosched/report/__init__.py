@@ -1,0 +1,26 @@
+"""What the dashboard shows, as plain data: replay details and Vega-Lite chart specifications.
+
+Everything here is pure Python (no web framework): the service renders the specs, and tests check
+them without a browser.
+"""
+
+from isosched.report.charts import (
+    critical_by_stream,
+    energy_breakdown,
+    latency_cdf,
+    plan_mesh,
+    sweep_lines,
+    tile_gantt,
+)
+from isosched.report.details import gantt_window, run_details
+
+__all__ = [
+    "critical_by_stream",
+    "energy_breakdown",
+    "gantt_window",
+    "latency_cdf",
+    "plan_mesh",
+    "run_details",
+    "sweep_lines",
+    "tile_gantt",
+]

@@ -1,0 +1,197 @@
+"""Real-browser tests: Debian's Chromium driven by playwright against a real server on loopback.
+
+Each page loads with no console error, its charts render (SVG marks present), and the upload
+form starts a replay whose result page appears. A screenshot per page is kept under
+``artifacts/screenshots/``. Outside CI the tests skip when Chromium or playwright is missing; in
+CI (``CI=true``) that is a failure.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.test_service import SMALL_SCENARIO
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parent.parent
+SHOTS = ROOT / "artifacts" / "screenshots"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+MARKS = "g.mark-rect path, g.mark-line path, g.mark-symbol path, g.mark-rule line"
+
+
+def _require_browser():
+    missing = []
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        missing.append("the playwright package")
+    if not Path(CHROMIUM).exists():
+        missing.append("chromium (apt-get install chromium)")
+    if missing:
+        why = "browser tests need " + " and ".join(missing)
+        if os.environ.get("CI"):
+            pytest.fail(why)
+        pytest.skip(why)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    _require_browser()
+    data = tmp_path_factory.mktemp("browser")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "ISOSCHED_DATA_DIR": str(data), "ISOSCHED_WARM_WORKERS": "0"}
+    cmd = [sys.executable, "-m", "isosched", "serve", "--host", "127.0.0.1", "--port", str(port)]
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        with httpx.Client(base_url=base, timeout=30) as c:
+            t0 = time.time()
+            while True:
+                try:
+                    c.get("/healthz")
+                    break
+                except httpx.HTTPError:
+                    assert time.time() - t0 < 60, "server did not start"
+                    time.sleep(0.2)
+            tid = c.post("/v1/traces", json={"scenario": SMALL_SCENARIO, "seed": 2}).json()["id"]
+            ids = {
+                "replay": c.post(
+                    "/v1/replays", json={"trace_id": tid, "hw": "edge-4x4", "policies": "all"}
+                ).json()["id"],
+                "sweep": c.post(
+                    "/v1/sweeps",
+                    json={
+                        "scenario": SMALL_SCENARIO,
+                        "hw": "edge-4x4",
+                        "policies": "isosched,hasp,fcfs",
+                        "scales": [1, 2],
+                    },
+                ).json()["id"],
+                "plan": c.post("/v1/plans", json={"model": "resnet50", "hw": "edge-8x8"}).json()[
+                    "id"
+                ],
+            }
+            for jid in ids.values():
+                t0 = time.time()
+                while c.get(f"/v1/jobs/{jid}").json()["state"] not in ("done", "failed"):
+                    assert time.time() - t0 < 180, f"job {jid} did not finish"
+                    time.sleep(0.2)
+                assert c.get(f"/v1/jobs/{jid}").json()["state"] == "done"
+        yield base, ids
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+@pytest.fixture(scope="module")
+def browser(server):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=ARGS, headless=True)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser):
+    page = browser.new_page(viewport={"width": 1280, "height": 800})
+    page.errors = []
+    page.on("console", lambda m: page.errors.append(m.text) if m.type == "error" else None)
+    page.on("pageerror", lambda e: page.errors.append(str(e)))
+    yield page
+    page.close()
+
+
+def visit(page, url, name):
+    """Load a page, wait for its charts, keep a screenshot; returns the number of chart marks."""
+    response = page.goto(url)
+    assert response is not None and response.status == 200, url
+    page.wait_for_function("window.__chartsReady === true", timeout=20_000)
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+    assert page.errors == [], page.errors
+    return page.locator(MARKS).count()
+
+
+@pytest.mark.parametrize(
+    ("name", "path", "charts"),
+    [
+        ("run", "/runs/{replay}", 3),
+        ("gantt", "/runs/{replay}/gantt?policy=isosched&t0=0&t1=100", 1),
+        ("sweep", "/sweeps/{sweep}", 2),
+        ("plan", "/plans/{plan}", 1),
+    ],
+)
+def test_pages_render_charts_without_console_errors(server, page, name, path, charts):
+    base, ids = server
+    marks = visit(page, base + path.format(**ids), name)
+    assert page.locator("div.chart svg").count() == charts
+    assert marks > 0
+    for svg in page.locator("div.chart svg").all():  # axis titles and a legend on every chart
+        assert svg.locator("g.role-axis-title").count() >= 1
+        assert svg.locator("g.role-legend").count() >= 1
+
+
+def test_home_and_sorting(server, page):
+    base, ids = server
+    visit(page, base + "/", "home")
+    assert page.locator(f'a[href="/runs/{ids["replay"]}"]').count() == 1
+    page.goto(base + f"/runs/{ids['replay']}")
+    page.wait_for_function("window.__chartsReady === true")
+    header = page.locator("table.metrics th", has_text="energy (mJ)")
+    col = page.locator("table.metrics th").all_text_contents().index(header.text_content())
+
+    def column():
+        cells = page.locator(f"table.metrics tbody tr td:nth-child({col + 1})")
+        return [float(c.get_attribute("data-value")) for c in cells.all()]
+
+    header.click()
+    assert column() == sorted(column())
+    header.click()
+    assert column() == sorted(column(), reverse=True)
+    assert page.errors == []
+
+
+def test_upload_form_starts_a_replay_and_shows_its_result(server, page, tmp_path):
+    base, _ = server
+    with httpx.Client(base_url=base) as c:
+        tid = c.post("/v1/traces", json={"scenario": SMALL_SCENARIO, "seed": 5}).json()["id"]
+        trace = c.get(f"/v1/traces/{tid}").json()
+    import json
+
+    path = tmp_path / "upload.jsonl"
+    lines = [json.dumps(trace["header"])] + [json.dumps(j) for j in trace["jobs"]]
+    path.write_text("\n".join(lines) + "\n")
+    visit(page, base + "/submit", "submit")
+    form = page.locator("#replay-form")
+    form.locator("input[name=trace_file]").set_input_files(str(path))
+    form.locator("select[name=hw]").select_option("edge-4x4")
+    form.locator("input[value=isosched]").check()
+    form.locator("input[value=fcfs]").check()
+    form.locator("button[type=submit]").click()
+    page.wait_for_url(f"{base}/runs/*", timeout=120_000)
+    page.wait_for_function("window.__chartsReady === true", timeout=20_000)
+    page.screenshot(path=str(SHOTS / "upload-result.png"), full_page=True)
+    rows = page.locator("table.metrics tbody tr td:first-child").all_text_contents()
+    assert sorted(rows) == ["fcfs", "isosched"]
+    assert page.locator("div.chart svg").count() == 3
+    assert page.errors == []

@@ -1,0 +1,107 @@
+"""Dashboard pages in-process: every page renders from stored jobs; errors are HTML for browsers."""
+
+import json
+import re
+
+import pytest
+from fastapi.testclient import TestClient
+
+from service.app import create_app
+from service.settings import Settings
+from tests.test_service import SMALL_SCENARIO, wait_for
+
+HTML = {"accept": "text/html"}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("dash")
+    app = create_app(Settings(f"sqlite:///{root / 'db.sqlite'}", root))
+    client = TestClient(app)
+    tid = client.post("/v1/traces", json={"scenario": SMALL_SCENARIO, "seed": 1}).json()["id"]
+    ids = {
+        "replay": client.post(
+            "/v1/replays", json={"trace_id": tid, "hw": "edge-4x4", "policies": "isosched,hasp"}
+        ).json()["id"],
+        "sweep": client.post(
+            "/v1/sweeps",
+            json={"scenario": SMALL_SCENARIO, "hw": "edge-4x4", "policies": "hasp", "scales": [1]},
+        ).json()["id"],
+        "plan": client.post("/v1/plans", json={"model": "mobilenetv2", "hw": "edge-4x4"}).json()[
+            "id"
+        ],
+    }
+    for jid in ids.values():
+        assert wait_for(client, jid)["state"] == "done"
+    yield client, ids
+    app.state.runner.shutdown()
+
+
+def specs(html):
+    """The Vega-Lite specs embedded in a page."""
+    found = re.findall(
+        r'<script type="application/json" class="chart-spec"[^>]*>(.*?)</script>', html, re.S
+    )
+    return [json.loads(s) for s in found]
+
+
+def test_home_lists_jobs_with_links(site):
+    client, ids = site
+    page = client.get("/", headers=HTML)
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    for kind, prefix in (("replay", "/runs/"), ("sweep", "/sweeps/"), ("plan", "/plans/")):
+        assert f'href="{prefix}{ids[kind]}"' in page.text
+    assert "/static/vendor/vega-lite.min.js" in page.text and "cdn" not in page.text.lower()
+
+
+def test_run_page_has_table_with_units_and_three_charts(site):
+    client, ids = site
+    page = client.get(f"/runs/{ids['replay']}").text
+    for header in ("satisfaction (%)", "p99 latency (ms)", "energy (mJ)", "LBT (jobs/s)"):
+        assert header in page
+    charts = specs(page)
+    assert [c["title"].split(" ")[0] for c in charts] == ["Latency", "Deadline", "Energy"]
+    assert f"/runs/{ids['replay']}/gantt?policy=hasp" in page
+
+
+def test_gantt_page_windows_on_the_server(site):
+    client, ids = site
+    page = client.get(f"/runs/{ids['replay']}/gantt", params={"policy": "hasp", "t0": 20, "t1": 60})
+    assert page.status_code == 200
+    (spec,) = specs(page.text)
+    bars = spec["layer"][0]["data"]["values"] + spec["layer"][1]["data"]["values"]
+    assert bars and all(20 <= b["start_ms"] < b["end_ms"] <= 60 for b in bars)
+    assert "t0=0&amp;t1=20" in page.text or "t0=0&t1=20" in page.text  # earlier window
+    bad = client.get(f"/runs/{ids['replay']}/gantt", params={"t0": 50, "t1": 10}, headers=HTML)
+    assert bad.status_code == 422 and "t1 must be after t0" in bad.text
+
+
+def test_sweep_and_plan_pages(site):
+    client, ids = site
+    sweep = client.get(f"/sweeps/{ids['sweep']}").text
+    assert "LBT capacity (load ×)" in sweep
+    assert [c["layer"][1]["mark"]["type"] for c in specs(sweep)] == ["rule", "rule"]
+    plan = client.get(f"/plans/{ids['plan']}").text
+    assert "II (cycles)" in plan
+    (mesh,) = specs(plan)
+    assert "segment 1/" in mesh["title"]
+    found = re.search(r"segment 1/(\d+)", mesh["title"])
+    assert found is not None
+    n = int(found.group(1))
+    last = client.get(f"/plans/{ids['plan']}", params={"segment": 10_000}).text
+    assert f"segment {n}/{n}" in specs(last)[0]["title"]  # clamped to the last segment
+
+
+def test_submit_page_and_errors(site):
+    client, ids = site
+    page = client.get("/submit").text
+    for form in ('data-kind="replay"', 'data-kind="plan"', 'data-kind="sweep"'):
+        assert form in page
+    assert 'value="ad_urban"' in page and "edge-8x8" in page
+    missing = client.get("/runs/nope", headers=HTML)
+    assert missing.status_code == 404 and missing.headers["content-type"].startswith("text/html")
+    # a replay id on the plan page is not a plan
+    assert client.get(f"/plans/{ids['replay']}", headers=HTML).status_code == 404
+    # the API keeps answering JSON
+    assert client.get("/v1/jobs/nope", headers=HTML).json()["detail"] == "no job 'nope'"
+    assert client.get("/static/vendor/LICENSE-vega.txt").status_code == 200

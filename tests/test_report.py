@@ -1,0 +1,144 @@
+"""Dashboard data without a browser: run details, Gantt windows and Vega-Lite specs."""
+
+import pytest
+
+from isosched.io.hardware_json import load_hardware
+from isosched.plan import plan_model, plan_to_doc
+from isosched.report import (
+    critical_by_stream,
+    energy_breakdown,
+    gantt_window,
+    latency_cdf,
+    plan_mesh,
+    run_details,
+    sweep_lines,
+    tile_gantt,
+)
+from isosched.sim.replay import replay
+from isosched.sim.sweep import sweep
+from isosched.trace import generate_trace, parse_scenario
+from isosched.zoo import load_zoo_model
+
+SCENARIO = {
+    "name": "rep",
+    "horizon_ms": 120,
+    "streams": [
+        {
+            "id": "cam",
+            "model": "mobilenetv2",
+            "period_ms": 10,
+            "deadline_ms": 8,
+            "priority": 9,
+            "critical": True,
+        },
+        {"id": "bg", "model": "resnet50", "period_ms": 20, "deadline_ms": 60, "priority": 1},
+    ],
+}
+
+
+@pytest.fixture(scope="module")
+def replayed():
+    hw = load_hardware("edge-4x4")
+    trace = generate_trace(parse_scenario(SCENARIO), seed=3, scale=2.0)
+    doc, runs = replay(trace, hw, ["isosched", "hasp", "fcfs"])
+    return doc, {p: run_details(r, *hw.mesh) for p, r in runs.items()}
+
+
+def titled(spec):
+    """Every axis and legend of every layer has a title."""
+    layers = spec.get("layer", [spec])
+    for layer in layers:
+        enc = layer["encoding"]
+        for ch in ("x", "y"):
+            if ch in enc and "field" in enc[ch] and ch + "2" not in layer["encoding"].get(ch, {}):
+                assert enc[ch].get("title") or any(
+                    other["encoding"].get(ch, {}).get("title") for other in layers
+                ), (spec["title"], ch)
+    return True
+
+
+def test_run_details_match_the_summary(replayed):
+    doc, details = replayed
+    for policy, d in details.items():
+        m = doc["policies"][policy]
+        assert len(d["jobs"]) == m["jobs"]
+        assert sum(j["met"] for j in d["jobs"]) == m["met"]
+        assert sum(j["energy_pj"] for j in d["jobs"]) * 1e-9 == pytest.approx(m["energy_mj"])
+        assert sum(j["preemptions"] for j in d["jobs"]) == m["preemptions"]
+        for i, kind, start, end, x, y, w, h in d["intervals"]:
+            assert 0 <= i < len(d["jobs"]) and kind in ("run", "checkpoint", "restore")
+            assert start < end and x >= 0 and x + w <= 4 and y >= 0 and y + h <= 4
+
+
+def test_latency_cdf_is_monotone_and_counts_unfinished_jobs(replayed):
+    _, details = replayed
+    spec = latency_cdf(details)
+    assert spec["mark"]["type"] == "line" and titled(spec)
+    for policy, d in details.items():
+        pts = [v for v in spec["data"]["values"] if v["policy"] == policy]
+        fr = [p["fraction"] for p in pts]
+        lat = [p["latency_ms"] for p in pts]
+        assert fr == sorted(fr) and lat == sorted(lat)
+        finished = sum(j["finish_us"] is not None for j in d["jobs"])
+        assert fr[-1] == pytest.approx(finished / len(d["jobs"]))
+
+
+def test_critical_streams_and_energy(replayed):
+    doc, details = replayed
+    crit = critical_by_stream(details)
+    assert {v["stream"] for v in crit["data"]["values"]} == {"cam"} and titled(crit)
+    for v in crit["data"]["values"]:
+        jobs = [j for j in details[v["policy"]]["jobs"] if j["critical"]]
+        assert v["satisfaction"] == pytest.approx(sum(j["met"] for j in jobs) / len(jobs))
+    energy = energy_breakdown(details)
+    for policy in details:
+        parts = [v["energy_mj"] for v in energy["data"]["values"] if v["policy"] == policy]
+        assert sum(parts) == pytest.approx(doc["policies"][policy]["energy_mj"])
+        assert min(parts) >= 0
+
+
+def test_gantt_window_clips_and_truncates(replayed):
+    _, details = replayed
+    d = details["hasp"]
+    bars, truncated = gantt_window(d, 10_000, 40_000)
+    assert bars and not truncated
+    assert all(10.0 <= b["start_ms"] < b["end_ms"] <= 40.0 for b in bars)
+    assert all(0 <= b["tile"] < 16 for b in bars)
+    # no two run bars overlap on one tile: tiles are owned exclusively
+    by_tile: dict[int, float] = {}
+    for b in sorted(bars, key=lambda b: b["start_ms"]):
+        assert b["start_ms"] >= by_tile.get(b["tile"], -1.0) - 1e-9
+        by_tile[b["tile"]] = b["end_ms"]
+    few, cut = gantt_window(d, 0, 10**9, max_bars=5)
+    assert len(few) == 5 and cut
+    spec = tile_gantt(bars, 16, 10.0, 40.0)
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "bar"] and titled(spec)
+    assert "truncated" in tile_gantt(few, 16, 0, 100, truncated=True)["title"]
+
+
+def test_sweep_lines_mark_the_capacity():
+    hw = load_hardware("edge-4x4")
+    doc = sweep(parse_scenario(SCENARIO), hw, ["hasp", "fcfs"], [1.0, 3.0], 1, workers=1)
+    for metric in ("lbt_per_s", "satisfaction", "critical_satisfaction"):
+        spec = sweep_lines(doc, metric)
+        line, rules = spec["layer"][0], spec["layer"][1]
+        assert line["mark"]["type"] == "line" and rules["mark"]["type"] == "rule" and titled(spec)
+        assert len(line["data"]["values"]) == 4
+        caps = {v["policy"]: v["capacity"] for v in rules["data"]["values"]}
+        for p, body in doc["policies"].items():
+            assert caps.get(p, 0.0) == body["lbt_capacity"]
+    with pytest.raises(ValueError, match="unknown sweep metric"):
+        sweep_lines(doc, "nope")
+
+
+def test_plan_mesh_puts_vertices_on_their_tiles():
+    doc = plan_to_doc(plan_model(load_zoo_model("mobilenetv2"), load_hardware("edge-4x4")))
+    spec = plan_mesh(doc, 0)
+    grid, edges, verts = (layer["data"]["values"] for layer in spec["layer"])
+    seg = doc["segments"][0]
+    assert len(grid) == 16 and len(verts) == len(seg["placement"])
+    assert len(edges) == len(seg["tile_graph"]["edges"])
+    for v in verts:
+        x, y = seg["placement"][v["vertex"]]
+        assert abs(v["x"] - x) <= 0.25 + 1e-9 and abs(v["y"] - y) <= 0.25 + 1e-9
+    assert "II" in spec["title"] and titled(spec)
