@@ -35,7 +35,7 @@ def serve(
     from service.app import create_app
 
     sys.stderr.write(
-        f"isosched service on http://{host}:{port}/ — API docs at http://{host}:{port}/docs\n"
+        f"isosched dashboard on http://{host}:{port}/ — API docs at http://{host}:{port}/docs\n"
     )
     # Fewer, later collections: a request allocates thousands of short-lived objects (a graph
     # upload parses every layer), and the start-up heap never needs scanning again.
