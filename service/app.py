@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -21,7 +22,7 @@ from isosched import __version__
 from isosched.errors import IsoschedError
 from service import dashboard
 from service.routers import graphs, hardware, jobs, models, traces
-from service.runner import LocalRunner
+from service.runner import LocalRunner, Runner
 from service.settings import Settings
 from service.store import Store
 
@@ -79,6 +80,16 @@ async def _too_large(send: Send, limit: int) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+def _keep_alive(store: Store, stop: threading.Event, every_s: float = 10.0) -> None:
+    """Heartbeat this instance and fail jobs of instances that stopped beating (crashed)."""
+    while not stop.wait(every_s):
+        try:
+            store.heartbeat()
+            store.recover()
+        except Exception:  # the database went away (tests, shutdown): stop quietly
+            return
+
+
 def _wants_html(request: Request) -> bool:
     """A browser asking for a dashboard page (not the JSON API)."""
     path = request.url.path
@@ -86,7 +97,7 @@ def _wants_html(request: Request) -> bool:
     return not api and "text/html" in request.headers.get("accept", "")
 
 
-def seed_demo(store: Store, runner: LocalRunner) -> str | None:
+def seed_demo(store: Store, runner: Runner) -> str | None:
     """Store the ad_urban seed-7 trace and replay it under every policy, unless already there.
 
     Returns the replay job id (``None`` when a replay of ad_urban is stored already).
@@ -128,7 +139,18 @@ def create_app(
     """
     cfg = settings or Settings.from_env()
     store = Store(cfg.database_url, recover=recover)
-    runner = LocalRunner(store, workers=cfg.workers)
+    store.register()
+    stop = threading.Event()
+    threading.Thread(
+        target=_keep_alive, args=(store, stop), name="isosched-heartbeat", daemon=True
+    ).start()
+    runner: Runner
+    if cfg.ray_address:
+        from service.ray_runner import RayRunner
+
+        runner = RayRunner(store, cfg.ray_address)
+    else:
+        runner = LocalRunner(store, workers=cfg.workers)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -137,7 +159,9 @@ def create_app(
         if demo:
             seed_demo(store, runner)
         yield
+        stop.set()
         runner.shutdown()
+        store.unregister()
 
     app = FastAPI(
         title="isosched",

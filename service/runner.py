@@ -32,6 +32,9 @@ class Runner(Protocol):
     def cancel(self, job_id: str) -> bool:
         """Cancel a job that has not finished; whether it was pending."""
 
+    def warm(self) -> None:
+        """Start workers ahead of the first job (where that means anything)."""
+
     def shutdown(self) -> None:
         """Stop accepting work and release the workers."""
 

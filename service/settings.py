@@ -24,6 +24,9 @@ class Settings:
         default 32 MiB).
     workers : int
         Worker processes of the local runner (``ISOSCHED_WORKERS``, default 2).
+    ray_address : str or None
+        Run jobs on Ray instead of the local pool: ``local`` or a cluster address
+        (``ISOSCHED_RAY_ADDRESS``; needs the ``ray`` extra).
     warm_workers : bool
         Start the workers when the service starts rather than on the first job
         (``ISOSCHED_WARM_WORKERS``, default on for ``isosched serve``; tests leave it off).
@@ -34,6 +37,7 @@ class Settings:
     max_body_bytes: int = 32 * 1024 * 1024
     workers: int = 2
     warm_workers: bool = False
+    ray_address: str | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -43,4 +47,5 @@ class Settings:
         limit = int(os.environ.get("ISOSCHED_MAX_BODY_BYTES", 32 * 1024 * 1024))
         workers = int(os.environ.get("ISOSCHED_WORKERS", 2))
         warm = os.environ.get("ISOSCHED_WARM_WORKERS", "1") not in ("0", "false", "no")
-        return cls(url, data_dir, limit, workers, warm)
+        ray = os.environ.get("ISOSCHED_RAY_ADDRESS") or None
+        return cls(url, data_dir, limit, workers, warm, ray)

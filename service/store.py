@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import socket
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Integer,
     MetaData,
     String,
     Table,
@@ -51,6 +54,7 @@ jobs = Table(
     Column("error", Text),
     Column("progress", Text),
     Column("artifacts", Text),
+    Column("owner", String(36)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
 )
@@ -65,6 +69,19 @@ traces = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
 )
 
+instances = Table(
+    "instances",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("host", String(256), nullable=False),
+    Column("pid", Integer, nullable=False),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("heartbeat_at", DateTime(timezone=True), nullable=False),
+)
+
+#: An API instance whose heartbeat is older than this is dead: its pending jobs are failed.
+STALE_AFTER = timedelta(seconds=30)
+
 hardware = Table(
     "hardware",
     metadata,
@@ -78,11 +95,23 @@ hardware = Table(
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
 
+def _pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 class Store:
     """Stored graphs and jobs."""
 
     def __init__(self, url: str, recover: bool = True) -> None:
         self.url = url
+        self.instance: str | None = None
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         self.engine: Engine = create_engine(url)
@@ -103,23 +132,85 @@ class Store:
     def _migrate(self) -> None:
         """Add columns that databases written by earlier versions lack."""
         have = {c["name"] for c in inspect(self.engine).get_columns("jobs")}
-        for column in ("progress", "artifacts"):
+        for column in ("progress", "artifacts", "owner"):
             if column not in have:
                 with self.engine.begin() as conn:
                     conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {column} TEXT"))
 
-    def _fail_interrupted(self) -> None:
-        """Jobs left queued or running by a previous process can never finish: mark them failed."""
+    def register(self) -> str:
+        """Record this API instance (its jobs carry its id); returns the id."""
+        self.instance = str(uuid.uuid4())
+        now = datetime.now(UTC)
         with self.engine.begin() as conn:
             conn.execute(
+                insert(instances).values(
+                    id=self.instance,
+                    host=socket.gethostname(),
+                    pid=os.getpid(),
+                    started_at=now,
+                    heartbeat_at=now,
+                )
+            )
+        return self.instance
+
+    def heartbeat(self) -> None:
+        """Tell other instances this one is alive."""
+        if self.instance is None:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(instances)
+                .where(instances.c.id == self.instance)
+                .values(heartbeat_at=datetime.now(UTC))
+            )
+
+    def unregister(self) -> None:
+        """Remove this instance (a clean stop; its pending jobs were failed already)."""
+        if self.instance is None:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(delete(instances).where(instances.c.id == self.instance))
+
+    def _fail_interrupted(self) -> int:
+        """Fail pending jobs no live instance will finish; returns how many.
+
+        A job is orphaned when it has no owner, or its owner is not this instance and has no
+        heartbeat newer than :data:`STALE_AFTER`, or runs on this host under a process id that
+        no longer exists (it stopped or crashed). Jobs of live sibling instances on the same
+        database are left alone.
+        """
+        with self.engine.connect() as conn:
+            rows = conn.execute(
+                select(instances.c.id, instances.c.host, instances.c.pid).where(
+                    instances.c.heartbeat_at >= datetime.now(UTC) - STALE_AFTER
+                )
+            ).all()
+        host = socket.gethostname()
+        alive = [r[0] for r in rows if r[1] != host or _pid_alive(int(r[2]))]
+        orphan = jobs.c.owner.is_(None) | jobs.c.owner.not_in(alive)
+        if self.instance is not None:
+            orphan = orphan & (jobs.c.owner != self.instance)
+        with self.engine.begin() as conn:
+            res = conn.execute(
                 update(jobs)
                 .where(jobs.c.state.in_(("queued", "running")))
+                .where(orphan)
                 .values(
                     state="failed",
                     error="interrupted: the service stopped while the job was pending",
                     updated_at=datetime.now(UTC),
                 )
             )
+            conn.execute(
+                delete(instances).where(
+                    instances.c.heartbeat_at < datetime.now(UTC) - 10 * STALE_AFTER
+                )
+            )
+        return int(res.rowcount or 0)
+
+    def recover(self) -> int:
+        """Fail orphaned pending jobs (see :meth:`_fail_interrupted`); returns how many."""
+        return self._fail_interrupted()
 
     def add_trace(
         self, name: str, header: dict[str, Any], body: str, tid: str | None = None
@@ -178,6 +269,7 @@ class Store:
                 insert(jobs).values(
                     id=jid,
                     kind=kind,
+                    owner=self.instance,
                     state="queued",
                     params=json.dumps(params),
                     created_at=now,

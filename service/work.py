@@ -85,13 +85,22 @@ class Reporter:
         self.job_id = job_id
         self.interval_s = interval_s
         self.last = -1e9
+        self.pending: str | None = None
+
+    def flush(self) -> None:
+        """Record the last message the throttle held back."""
+        if self.pending is not None:
+            self.last = -1e9
+            self(self.pending)
 
     def __call__(self, message: str) -> None:
         """Record ``message`` (throttled); raise :class:`JobCancelled` if the job was cancelled."""
         now = time.monotonic()
         if now - self.last < self.interval_s:
+            self.pending = message
             return
         self.last = now
+        self.pending = None
         state = self.store.set_progress(self.job_id, message, progress_fraction(message))
         if state in ("done", "failed", "cancelled"):
             raise JobCancelled(f"job {self.job_id} is {state}: its work is no longer wanted")
@@ -107,6 +116,7 @@ def run_job(
     reporter = Reporter(store, job_id)
     reporter("started")
     out: dict[str, Any] | JobOutput = fn(**params, progress=reporter)
+    reporter.flush()
     return out
 
 
@@ -152,7 +162,19 @@ def sweep_job(
     scales: list[float],
     seeds: int,
     progress: Progress | None = None,
+    executor: str | None = None,
 ) -> dict[str, Any]:
-    """An LBT sweep of a scenario document (one worker: the runner already parallelises jobs)."""
+    """An LBT sweep of a scenario document.
+
+    Points run in this worker (the local runner already parallelises jobs), or one Ray task
+    each with ``executor="ray"`` (set by the Ray runner).
+    """
     sc = parse_scenario(scenario)
-    return sweep(sc, _hardware(hw), policies, scales, seeds, workers=1, progress=progress)
+    fan_out = None
+    if executor == "ray":
+        from service.ray_runner import ray_map
+
+        fan_out = ray_map()
+    return sweep(
+        sc, _hardware(hw), policies, scales, seeds, workers=1, progress=progress, executor=fan_out
+    )

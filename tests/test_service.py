@@ -209,6 +209,19 @@ def test_interrupted_jobs_are_failed_on_restart(tmp_path):
     jid = app.state.store.add_job("plan", {"hw": "edge-8x8"})
     app.state.store.set_job(jid, "running")
     app.state.runner.shutdown()
+    # the process dies without a clean stop: its instance row names a process that is gone
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    from sqlalchemy import update
+
+    from service.store import instances
+
+    with app.state.store.engine.begin() as conn:
+        conn.execute(update(instances).values(pid=int(gone.stdout)))
     again = create_app(settings)  # a new process on the same database
     job = again.state.store.get_job(jid)
     assert job["state"] == "failed" and "interrupted" in job["error"]
@@ -414,4 +427,18 @@ def test_a_second_api_process_does_not_fail_its_siblings_jobs(tmp_path, monkeypa
     first.state.store.set_job(jid, "running")
     second = app_factory()  # a sibling started by `isosched serve --api-workers 2`
     assert second.state.store.get_job(jid)["state"] == "running"
+    assert create_app(Settings.from_env()).state.store.get_job(jid)["state"] == "running"
+    # once the owner stops beating, any instance fails the job
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from service.store import instances
+
+    with first.state.store.engine.begin() as conn:
+        old = datetime.now(UTC) - timedelta(minutes=5)
+        conn.execute(update(instances).values(heartbeat_at=old))
+    assert second.state.store.recover() == 1
+    job = second.state.store.get_job(jid)
+    assert job["state"] == "failed" and "interrupted" in job["error"]
     assert first.state.store.url == second.state.store.url

@@ -31,10 +31,18 @@ def sweep(
     workers: Annotated[
         int, typer.Option("--workers", min=0, help="Local processes (0: one per core).")
     ] = 0,
-    ray: Annotated[str | None, typer.Option("--ray", help="local or a Ray address.")] = None,
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            "--ray",
+            help="Run points on Ray: 'local' (a cluster on this machine, --workers CPUs) "
+            "or a cluster address such as ray://head:10001.",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Replay SCENARIO at every load scale under each policy; report LBT capacity."""
+    executor = None
     if ray is not None:
         try:
             import ray as _ray  # noqa: F401
@@ -43,7 +51,9 @@ def sweep(
                 "--ray needs Ray: install it with pip install -e '.[ray]' (or run without --ray "
                 "to use the local process pool)"
             ) from None
-        raise IsoschedError("the Ray runner is not implemented yet; run without --ray")
+        from service.ray_runner import ray_map  # the library itself never imports Ray
+
+        executor = ray_map(ray, workers or None)
     try:
         factors = [float(x) for x in scales.split(",")]
     except ValueError:
@@ -67,6 +77,7 @@ def sweep(
         seeds=seeds,
         workers=workers or os.cpu_count() or 1,
         progress=progress,
+        executor=executor,
     )
     if as_json:
         emit_json(doc)

@@ -16,7 +16,14 @@ from isosched.hw.model import Hardware
 from isosched.io.model_source import load_model
 from isosched.plan import plan_model
 
-__all__ = ["Profile", "lts_profile", "sub_hardware", "tss_profile"]
+__all__ = [
+    "Profile",
+    "export_profiles",
+    "import_profiles",
+    "lts_profile",
+    "sub_hardware",
+    "tss_profile",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +62,29 @@ def _state_bytes(g: Graph) -> int:
     return max((lay.output_bytes for lay in g), default=0)
 
 
-@lru_cache(maxsize=1024)
+TssKey = tuple[str, Hardware, tuple[int, int]]
+_TSS: dict[TssKey, Profile] = {}
+
+
 def tss_profile(model: str, hw: Hardware, shape: tuple[int, int]) -> Profile:
     """TSS profile: the plan of ``model`` on a ``shape`` region (units, ILP, LCS, placement)."""
-    g = _graph(model)
-    plan = plan_model(g, sub_hardware(hw, shape), match_nodes=5_000)
-    return Profile(plan.latency_ms * 1e3, plan.energy_mj * 1e9, _state_bytes(g))
+    key = (model, hw, shape)
+    got = _TSS.get(key)
+    if got is None:
+        g = _graph(model)
+        plan = plan_model(g, sub_hardware(hw, shape), match_nodes=5_000)
+        got = _TSS[key] = Profile(plan.latency_ms * 1e3, plan.energy_mj * 1e9, _state_bytes(g))
+    return got
+
+
+def export_profiles() -> dict[TssKey, Profile]:
+    """The TSS profiles computed so far (picklable), to seed another process's cache."""
+    return dict(_TSS)
+
+
+def import_profiles(profiles: dict[TssKey, Profile]) -> None:
+    """Seed this process's TSS cache (plans are deterministic, so any process's are valid)."""
+    _TSS.update(profiles)
 
 
 @lru_cache(maxsize=4096)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import statistics
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -16,7 +16,15 @@ from isosched.sim.replay import warm_profiles
 from isosched.trace.generate import generate_trace
 from isosched.trace.scenario import Scenario
 
-__all__ = ["SWEEP_SCHEMA", "SATISFACTION_TARGET", "lbt_capacity", "sweep"]
+__all__ = [
+    "SATISFACTION_TARGET",
+    "SWEEP_SCHEMA",
+    "Point",
+    "PointMap",
+    "lbt_capacity",
+    "point_task",
+    "sweep",
+]
 
 SWEEP_SCHEMA = "isosched.sweep/v1"
 SATISFACTION_TARGET = 0.99
@@ -31,8 +39,18 @@ def run_point(
     return {"policy": policy, "scale": scale, "seed": seed, **m}
 
 
-def _point(args: tuple[Scenario, Hardware, str, float, int]) -> dict[str, Any]:
+Point = tuple[Scenario, Hardware, str, float, int]
+
+#: Runs ``point_task`` over the points and yields the results in order (a "map").
+PointMap = Callable[[Callable[[Point], dict[str, Any]], list[Point]], Iterable[dict[str, Any]]]
+
+
+def point_task(args: Point) -> dict[str, Any]:
+    """One sweep point from its argument tuple (what an executor maps over)."""
     return run_point(*args)
+
+
+_point = point_task
 
 
 def lbt_capacity(curve: list[dict[str, Any]], target: float = SATISFACTION_TARGET) -> float:
@@ -53,18 +71,26 @@ def sweep(
     seeds: int = 1,
     workers: int = 2,
     progress: Callable[[str], None] | None = None,
+    executor: PointMap | None = None,
 ) -> dict[str, Any]:
     """Replay every (policy, scale, seed) point and summarise the curves.
 
     Points run in a local process pool (forked after the profiles are computed, so workers look
-    them up instead of planning again); the curve averages the seeds of each scale.
+    them up instead of planning again), or through ``executor`` (e.g. the Ray runner, which
+    ships the computed profiles to its workers); the curve averages the seeds of each scale.
+    Results do not depend on where points run.
     """
     warm_profiles({s.model for s in scenario.streams}, hw, progress)
-    tasks = [
+    tasks: list[Point] = [
         (scenario, hw, p, sc, seed) for p in policies for sc in scales for seed in range(seeds)
     ]
     results: list[dict[str, Any]] = []
-    if workers > 1 and len(tasks) > 1:
+    if executor is not None:
+        for i, r in enumerate(executor(point_task, tasks)):
+            results.append(r)
+            if progress is not None:
+                progress(f"point {i + 1}/{len(tasks)}: {r['policy']} x{r['scale']:g}")
+    elif workers > 1 and len(tasks) > 1:
         with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
             for i, r in enumerate(pool.map(_point, tasks)):
                 results.append(r)

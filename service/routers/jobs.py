@@ -187,10 +187,13 @@ async def get_job(job_id: str, request: Request) -> dict[str, Any]:
 
 @router.delete("/v1/jobs/{job_id}", status_code=202)
 async def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
-    """Cancel a pending job (a finished one stays as it is)."""
+    """Cancel a pending job, whichever API instance runs it (a finished one stays as it is)."""
     job = request.app.state.store.get_job(job_id)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r}")
-    request.app.state.runner.cancel(job_id)
+    if not request.app.state.runner.cancel(job_id):
+        # not this instance's job (or not pending): the record is the signal — the owning
+        # instance's worker stops at its next progress report
+        request.app.state.store.set_job(job_id, "cancelled", error="cancelled by request")
     state = request.app.state.store.get_job(job_id)["state"]
     return {"id": job_id, "state": state}

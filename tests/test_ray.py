@@ -1,0 +1,92 @@
+"""Ray runner: the same sweep on Ray and on the local pool gives identical results."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from isosched.io.hardware_json import load_hardware
+from isosched.sim.sweep import sweep
+from isosched.trace import parse_scenario
+from tests.test_report import SCENARIO
+from tests.test_service import wait_for
+
+try:
+    import ray
+
+    HAVE_RAY = True
+except ImportError:  # pragma: no cover - the dev extra installs Ray
+    if os.environ.get("CI"):
+        raise
+    HAVE_RAY = False
+
+pytestmark = pytest.mark.skipif(
+    not HAVE_RAY, reason="Ray is not installed (pip install -e '.[ray]')"
+)
+
+POLICIES = ["isosched", "hasp", "prema", "fcfs"]
+
+
+@pytest.fixture(scope="module")
+def local_cluster():
+    from service.ray_runner import connect
+
+    connect("local", 2)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def reference():
+    return sweep(
+        parse_scenario(SCENARIO), load_hardware("edge-4x4"), POLICIES, [1, 2, 4], 2, workers=2
+    )
+
+
+def test_ray_sweep_equals_the_local_pool(local_cluster, reference):
+    from service.ray_runner import ray_map
+
+    got = sweep(
+        parse_scenario(SCENARIO),
+        load_hardware("edge-4x4"),
+        POLICIES,
+        [1, 2, 4],
+        2,
+        executor=ray_map("local"),
+    )
+    assert got == reference
+
+
+def test_service_jobs_on_ray(local_cluster, reference, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    app = create_app(Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, ray_address="local"))
+    client = TestClient(app)
+    body = {
+        "scenario": SCENARIO,
+        "hw": "edge-4x4",
+        "policies": ",".join(POLICIES),
+        "scales": [1, 2, 4],
+        "seeds": 2,
+    }
+    job = wait_for(client, client.post("/v1/sweeps", json=body).json()["id"], timeout_s=180)
+    assert job["state"] == "done", job["error"]
+    assert job["result"] == reference
+    assert job["progress"]["message"].startswith("point ")
+
+
+def test_cli_sweep_on_ray(tmp_path, reference):
+    path = tmp_path / "scenario.json"
+    path.write_text(json.dumps(SCENARIO))
+    cmd = [sys.executable, "-m", "isosched", "sweep", str(path), "--hw", "edge-4x4"]
+    cmd += ["--policy", ",".join(POLICIES), "--scales", "1,2,4", "--seeds", "2", "--json"]
+    out = subprocess.run(
+        [*cmd, "--ray", "local", "--workers", "2"], capture_output=True, text=True, timeout=300
+    )
+    assert out.returncode == 0, out.stderr
+    assert json.loads(out.stdout) == reference
