@@ -17,8 +17,16 @@ from service.traces import parse_trace_text
 
 router = APIRouter(tags=["traces"])
 
-#: Shipped scenarios (``traces/scenarios`` of the checkout).
-SCENARIO_DIR = Path(__file__).resolve().parents[2] / "traces" / "scenarios"
+def _scenario_dir() -> Path:
+    """``traces/scenarios`` of a checkout, or the copy an installed wheel carries."""
+    checkout = Path(__file__).resolve().parents[2] / "traces" / "scenarios"
+    if checkout.is_dir():
+        return checkout
+    return Path(__file__).resolve().parents[1] / "scenarios"
+
+
+#: Shipped scenarios.
+SCENARIO_DIR = _scenario_dir()
 
 
 def shipped() -> dict[str, Path]:
