@@ -46,8 +46,8 @@ def connect(address: str, workers: int | None = None) -> None:
         return
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
-    if address == "local":
-        ray.init(num_cpus=workers, **kwargs)
+    if address == "local":  # always a new cluster, never one `ray start` left behind
+        ray.init(address="local", num_cpus=workers, **kwargs)
     else:
         ray.init(address=address, **kwargs)
 

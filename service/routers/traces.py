@@ -17,6 +17,7 @@ from service.traces import parse_trace_text
 
 router = APIRouter(tags=["traces"])
 
+
 def _scenario_dir() -> Path:
     """``traces/scenarios`` of a checkout, or the copy an installed wheel carries."""
     checkout = Path(__file__).resolve().parents[2] / "traces" / "scenarios"
