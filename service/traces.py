@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
-from isosched.io.trace_jsonl import read_trace
+from isosched.io.trace_jsonl import parse_trace_lines
 from isosched.trace import Trace
 
 __all__ = ["parse_trace_text"]
@@ -13,7 +10,4 @@ __all__ = ["parse_trace_text"]
 
 def parse_trace_text(text: str) -> Trace:
     """Validate a JSON Lines trace given as text (same checks as ``isosched replay``)."""
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "trace.jsonl"  # a name we choose: clients never name paths
-        path.write_text(text, encoding="utf-8")
-        return read_trace(path)
+    return parse_trace_lines(text.splitlines())

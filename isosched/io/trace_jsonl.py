@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,13 @@ from isosched.io.graph_json import read_json
 from isosched.trace.generate import TRACE_SCHEMA, Job, Trace
 from isosched.trace.scenario import Scenario, ScenarioError, parse_scenario
 
-__all__ = ["TraceError", "read_scenario", "read_trace", "write_trace"]
+__all__ = [
+    "TraceError",
+    "parse_trace_lines",
+    "read_scenario",
+    "read_trace",
+    "write_trace",
+]
 
 #: Largest trace accepted, in job lines.
 MAX_TRACE_JOBS = 5_000_000
@@ -74,7 +81,27 @@ def _job(doc: Any, lineno: int) -> Job:
 
 
 def read_trace(path: str | Path) -> Trace:
-    """Read and validate a trace.
+    """Read and validate a trace file (see :func:`parse_trace_lines`).
+
+    Raises
+    ------
+    TraceError
+        When the file cannot be read, or as :func:`parse_trace_lines`.
+    """
+    p = Path(path)
+    try:
+        fh = p.open("r", encoding="utf-8")
+    except OSError as exc:
+        raise TraceError(f"cannot read trace {str(p)!r}: {exc.strerror}") from None
+    with fh:
+        try:
+            return parse_trace_lines(fh)
+        except UnicodeDecodeError:
+            raise TraceError("trace is not UTF-8 text") from None
+
+
+def parse_trace_lines(lines: Iterable[str]) -> Trace:
+    """Validate a trace given as its lines (JSON Lines text, header first).
 
     Raises
     ------
@@ -82,47 +109,41 @@ def read_trace(path: str | Path) -> Trace:
         On a missing or foreign header, a malformed line, releases out of order, duplicate job
         ids or a ``depends_on`` naming no earlier job; the message gives the line number.
     """
-    p = Path(path)
-    try:
-        fh = p.open("r", encoding="utf-8")
-    except OSError as exc:
-        raise TraceError(f"cannot read trace {str(p)!r}: {exc.strerror}") from None
     jobs: list[Job] = []
     seen: set[str] = set()
     header: dict[str, Any] | None = None
     last = -1
-    with fh:
-        for lineno, line in enumerate(fh, start=1):
-            if not line.strip():
-                continue
-            try:
-                doc = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise TraceError(f"trace line {lineno} is not JSON: {exc.msg}") from None
-            except UnicodeDecodeError:
-                raise TraceError(f"trace line {lineno} is not UTF-8 text") from None
-            if header is None:
-                if not isinstance(doc, dict) or doc.get("schema") != TRACE_SCHEMA:
-                    raise TraceError(f"trace line 1 must be a header with schema {TRACE_SCHEMA!r}")
-                header = doc
-                continue
-            job = _job(doc, lineno)
-            if job.release_us < last:
-                raise TraceError(
-                    f"trace line {lineno}: release_us {job.release_us} goes back in time "
-                    f"(previous {last}); lines must be in release order"
-                )
-            if job.job in seen:
-                raise TraceError(f"trace line {lineno}: duplicate job id {job.job!r}")
-            if job.depends_on is not None and job.depends_on not in seen:
-                raise TraceError(
-                    f"trace line {lineno}: depends_on {job.depends_on!r} names no earlier job"
-                )
-            if len(jobs) >= MAX_TRACE_JOBS:
-                raise TraceError(f"trace has more than {MAX_TRACE_JOBS:,} jobs")
-            seen.add(job.job)
-            last = job.release_us
-            jobs.append(job)
+    for lineno, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TraceError(f"trace line {lineno} is not JSON: {exc.msg}") from None
+        except UnicodeDecodeError:
+            raise TraceError(f"trace line {lineno} is not UTF-8 text") from None
+        if header is None:
+            if not isinstance(doc, dict) or doc.get("schema") != TRACE_SCHEMA:
+                raise TraceError(f"trace line 1 must be a header with schema {TRACE_SCHEMA!r}")
+            header = doc
+            continue
+        job = _job(doc, lineno)
+        if job.release_us < last:
+            raise TraceError(
+                f"trace line {lineno}: release_us {job.release_us} goes back in time "
+                f"(previous {last}); lines must be in release order"
+            )
+        if job.job in seen:
+            raise TraceError(f"trace line {lineno}: duplicate job id {job.job!r}")
+        if job.depends_on is not None and job.depends_on not in seen:
+            raise TraceError(
+                f"trace line {lineno}: depends_on {job.depends_on!r} names no earlier job"
+            )
+        if len(jobs) >= MAX_TRACE_JOBS:
+            raise TraceError(f"trace has more than {MAX_TRACE_JOBS:,} jobs")
+        seen.add(job.job)
+        last = job.release_us
+        jobs.append(job)
     if header is None:
         raise TraceError("trace is empty: expected a header line")
     return Trace(header, tuple(jobs))
