@@ -45,7 +45,7 @@ SCENARIO = json.loads((ROOT / "traces" / "scenarios" / "ad_urban.json").read_tex
 TRACE = (ROOT / "traces" / "ad_highway.s7.jsonl").read_text().splitlines()[:40]
 
 
-def paths(doc: Any, prefix: tuple = ()) -> list[tuple]:
+def paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     """Every path to a value inside a JSON document."""
     out = [prefix]
     if isinstance(doc, dict):
