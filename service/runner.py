@@ -12,6 +12,7 @@ import concurrent.futures as cf
 import multiprocessing as mp
 import threading
 from collections.abc import Callable
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol
 
 from service.niceness import lower_priority
@@ -85,6 +86,17 @@ class LocalRunner:
             self.store.set_job(jid, "cancelled", error="cancelled")
             return
         exc = fut.exception()
+        if isinstance(exc, BrokenProcessPool):
+            # a worker died (killed, out of memory): fail the job with the reason, and start a
+            # fresh pool for the next job (a broken pool refuses all work)
+            with self.lock:
+                if self.pool is not None and getattr(self.pool, "_broken", False):
+                    self.pool.shutdown(wait=False, cancel_futures=True)
+                    self.pool = None
+            self.store.set_job(
+                jid, "failed", error=f"worker process died while running the job ({exc})"
+            )
+            return
         if exc is not None:
             self.store.set_job(jid, "failed", error=f"{type(exc).__name__}: {exc}")
             return
