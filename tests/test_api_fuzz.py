@@ -36,3 +36,21 @@ schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_server_errors(case):
     case.call_and_validate(checks=[not_a_server_error])
+
+
+class Workflow(schema.as_state_machine()):  # type: ignore[misc]
+    """Chains of calls following the OpenAPI links (create, then read, cancel or delete)."""
+
+    def validate_response(self, response, case, additional_checks=None, **kwargs):
+        case.validate_response(response, checks=[not_a_server_error])
+
+
+def test_stateful_workflows_never_get_a_server_error():
+    Workflow.run(
+        settings=settings(
+            max_examples=25,
+            stateful_step_count=6,
+            deadline=None,
+            suppress_health_check=list(HealthCheck),
+        )
+    )

@@ -13,6 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from isosched.errors import GraphError
 from isosched.graph import Graph, parse_graph
 from isosched.io.graph_json import graph_to_dict
+from service.links import created
 
 router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
 
@@ -46,6 +47,7 @@ def _from_onnx(body: bytes) -> tuple[Graph, list[str]]:
 @router.post(
     "",
     status_code=201,
+    responses=created(201, {"getGraph": "graph_id", "deleteGraph": "graph_id"}),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -92,7 +94,7 @@ async def list_graphs(
     return rows
 
 
-@router.get("/{graph_id}")
+@router.get("/{graph_id}", operation_id="getGraph")
 async def get_graph(graph_id: str, request: Request) -> Response:
     """The stored graph file (canonical ``isosched.graph/v1``)."""
     text: str | None = request.app.state.store.get_graph_text(graph_id)
@@ -103,7 +105,7 @@ async def get_graph(graph_id: str, request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-@router.delete("/{graph_id}", status_code=204)
+@router.delete("/{graph_id}", status_code=204, operation_id="deleteGraph")
 async def delete_graph(graph_id: str, request: Request) -> Response:
     """Delete a stored graph."""
     if not request.app.state.store.delete_graph(graph_id):

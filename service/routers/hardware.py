@@ -9,6 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from isosched.errors import HardwareError
 from isosched.io.hardware_json import load_hardware, parse_hardware, preset_names
+from service.links import created
 from service.store import Store
 
 router = APIRouter(prefix="/v1/hardware", tags=["hardware"])
@@ -53,6 +54,7 @@ async def list_hardware(request: Request) -> list[dict[str, Any]]:
 @router.post(
     "",
     status_code=201,
+    responses=created(201, {"getHardware": "name", "deleteHardware": "hw_id"}),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -80,7 +82,7 @@ async def upload_hardware(request: Request) -> dict[str, Any]:
     return _summary(hw.name, doc, hid)
 
 
-@router.get("/{name}")
+@router.get("/{name}", operation_id="getHardware")
 async def get_hardware(name: str, request: Request) -> dict[str, Any]:
     """A preset (by name) or uploaded hardware (by id) as an ``isosched.hardware/v1`` document."""
     if name in preset_names():
@@ -92,7 +94,7 @@ async def get_hardware(name: str, request: Request) -> dict[str, Any]:
     return stored
 
 
-@router.delete("/{hw_id}", status_code=204)
+@router.delete("/{hw_id}", status_code=204, operation_id="deleteHardware")
 async def delete_hardware(hw_id: str, request: Request) -> Response:
     """Remove uploaded hardware (presets cannot be removed: 405)."""
     if hw_id in preset_names():

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from isosched.sim.policies import parse_policies
 from isosched.trace import parse_scenario
 from isosched.zoo import zoo_names
+from service.links import created
 from service.routers.hardware import resolve_hardware
 from service.routers.traces import scenario_doc
 from service.work import plan_job, replay_job, sweep_job
@@ -36,7 +37,11 @@ class PlanRequest(BaseModel):
     hw: str = Field(default="edge-8x8", max_length=128)
 
 
-@router.post("/v1/plans", status_code=202)
+@router.post(
+    "/v1/plans",
+    status_code=202,
+    responses=created(202, {"getJob": "job_id", "cancelJob": "job_id"}),
+)
 async def submit_plan(req: PlanRequest, request: Request, response: Response) -> dict[str, Any]:
     """Plan in the background: 202 with the job id and ``Location: /v1/jobs/{id}``."""
     if (req.graph_id is None) == (req.model is None):
@@ -75,7 +80,11 @@ class ReplayRequest(BaseModel):
     policies: str = Field(default="all", max_length=256)
 
 
-@router.post("/v1/replays", status_code=202)
+@router.post(
+    "/v1/replays",
+    status_code=202,
+    responses=created(202, {"getJob": "job_id", "cancelJob": "job_id"}),
+)
 async def submit_replay(req: ReplayRequest, request: Request, response: Response) -> dict[str, Any]:
     """Replay in the background: 202 with the job id and ``Location``."""
     names = parse_policies(req.policies)
@@ -104,7 +113,11 @@ class SweepRequest(BaseModel):
     seeds: int = Field(default=1, ge=1, le=16)
 
 
-@router.post("/v1/sweeps", status_code=202)
+@router.post(
+    "/v1/sweeps",
+    status_code=202,
+    responses=created(202, {"getJob": "job_id", "cancelJob": "job_id"}),
+)
 async def submit_sweep(req: SweepRequest, request: Request, response: Response) -> dict[str, Any]:
     """Sweep in the background: 202 with the job id and ``Location``."""
     names = parse_policies(req.policies)
@@ -126,7 +139,7 @@ async def submit_sweep(req: SweepRequest, request: Request, response: Response) 
     return _accepted(request, response, "sweep", sweep_job, params)
 
 
-@router.get("/v1/jobs/{job_id}/events")
+@router.get("/v1/jobs/{job_id}/events", operation_id="jobEvents")
 async def job_events(job_id: str, request: Request) -> StreamingResponse:
     """Server-sent events until the job is final.
 
@@ -171,7 +184,7 @@ async def list_jobs(
     return rows
 
 
-@router.get("/v1/jobs/{job_id}")
+@router.get("/v1/jobs/{job_id}", operation_id="getJob")
 async def get_job(job_id: str, request: Request) -> dict[str, Any]:
     """A job's state, and its result once done (or its error)."""
     job: dict[str, Any] | None = request.app.state.store.get_job(job_id)
@@ -185,7 +198,7 @@ async def get_job(job_id: str, request: Request) -> dict[str, Any]:
     return job
 
 
-@router.delete("/v1/jobs/{job_id}", status_code=202)
+@router.delete("/v1/jobs/{job_id}", status_code=202, operation_id="cancelJob")
 async def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
     """Cancel a pending job, whichever API instance runs it (a finished one stays as it is)."""
     job = request.app.state.store.get_job(job_id)

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from isosched.errors import IsoschedError
 from isosched.io.trace_jsonl import read_scenario
 from isosched.trace import Trace, generate_trace, parse_scenario
+from service.links import created
 from service.traces import parse_trace_text
 
 router = APIRouter(tags=["traces"])
@@ -85,6 +86,7 @@ class TraceRequest(BaseModel):
 @router.post(
     "/v1/traces",
     status_code=201,
+    responses=created(201, {"getTrace": "trace_id", "deleteTrace": "trace_id"}),
     openapi_extra={
         "requestBody": {
             "required": True,
@@ -131,7 +133,7 @@ async def list_traces(request: Request) -> list[dict[str, Any]]:
     return rows
 
 
-@router.get("/v1/traces/{trace_id}")
+@router.get("/v1/traces/{trace_id}", operation_id="getTrace")
 async def get_trace(trace_id: str, request: Request) -> dict[str, Any]:
     """A stored trace: header and jobs."""
     got = request.app.state.store.get_trace(trace_id)
@@ -142,7 +144,7 @@ async def get_trace(trace_id: str, request: Request) -> dict[str, Any]:
     return {"id": trace_id, "header": header, "jobs": lines}
 
 
-@router.delete("/v1/traces/{trace_id}", status_code=204)
+@router.delete("/v1/traces/{trace_id}", status_code=204, operation_id="deleteTrace")
 async def delete_trace(trace_id: str, request: Request) -> Response:
     """Remove a stored trace (jobs that used it keep their results)."""
     if not request.app.state.store.delete_trace(trace_id):
