@@ -22,7 +22,7 @@ from isosched import __version__
 from isosched.errors import IsoschedError
 from service import dashboard
 from service.routers import graphs, hardware, jobs, models, traces
-from service.runner import LocalRunner, Runner
+from service.runner import LocalRunner, Runner, RunnerBusy
 from service.settings import Settings
 from service.store import Store
 
@@ -148,9 +148,9 @@ def create_app(
     if cfg.ray_address:
         from service.ray_runner import RayRunner
 
-        runner = RayRunner(store, cfg.ray_address)
+        runner = RayRunner(store, cfg.ray_address, max_pending=cfg.max_pending)
     else:
-        runner = LocalRunner(store, workers=cfg.workers)
+        runner = LocalRunner(store, workers=cfg.workers, max_pending=cfg.max_pending)
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -176,6 +176,10 @@ def create_app(
     @app.exception_handler(IsoschedError)
     async def _bad_input(_request: Request, exc: IsoschedError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RunnerBusy)
+    async def _busy(_request: Request, exc: RunnerBusy) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:

@@ -90,25 +90,29 @@ class RayRunner:
     database (PostgreSQL for a cluster; a SQLite file only on one machine).
     """
 
-    def __init__(self, store: Store, address: str) -> None:
+    def __init__(self, store: Store, address: str, max_pending: int = 256) -> None:
         self.store = store
         self.address = address
+        self.max_pending = max_pending
         self.refs: dict[str, Any] = {}
         self.lock = threading.Lock()
         connect(address)
 
     def submit(self, kind: str, fn: Callable[..., Any], params: dict[str, Any]) -> str:
         """Run ``fn(**params)`` as a Ray task and watch it from a thread."""
+        from service.runner import RunnerBusy
         from service.work import run_job
 
         ray = _ray()
+        with self.lock:
+            if len(self.refs) >= self.max_pending:
+                raise RunnerBusy(f"{len(self.refs)} jobs are pending; try again later")
         jid = self.store.add_job(kind, params)
         if kind == "sweep":
             params = {**params, "executor": "ray"}
         ref = ray.remote(num_cpus=1)(run_job).remote(self.store.url, jid, fn, params)
         with self.lock:
             self.refs[jid] = ref
-        self.store.set_job(jid, "running")
         threading.Thread(target=self._watch, args=(jid, ref), daemon=True).start()
         return jid
 

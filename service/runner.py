@@ -19,9 +19,13 @@ from service.niceness import lower_priority
 from service.store import Store
 from service.work import JobOutput, run_job, warm_worker
 
-__all__ = ["LocalRunner", "Runner"]
+__all__ = ["LocalRunner", "Runner", "RunnerBusy"]
 
 Work = Callable[..., Any]
+
+
+class RunnerBusy(Exception):
+    """The runner's queue is full: the request should be retried later (HTTP 429)."""
 
 
 class Runner(Protocol):
@@ -43,9 +47,10 @@ class Runner(Protocol):
 class LocalRunner:
     """A process pool on this machine."""
 
-    def __init__(self, store: Store, workers: int = 2) -> None:
+    def __init__(self, store: Store, workers: int = 2, max_pending: int = 256) -> None:
         self.store = store
         self.workers = workers
+        self.max_pending = max_pending
         self.pool: cf.ProcessPoolExecutor | None = None
         self.futures: dict[str, cf.Future[Any]] = {}
         self.lock = threading.Lock()
@@ -66,12 +71,21 @@ class LocalRunner:
         cf.wait(warming, timeout=120)
 
     def submit(self, kind: str, fn: Work, params: dict[str, Any]) -> str:
-        """Queue ``fn(**params)`` and watch it."""
+        """Queue ``fn(**params)`` and watch it.
+
+        Raises
+        ------
+        RunnerBusy
+            When ``max_pending`` jobs are queued or running already (the queue is bounded, so
+            load beyond the workers' pace is refused instead of held in memory).
+        """
+        with self.lock:
+            if len(self.futures) >= self.max_pending:
+                raise RunnerBusy(f"{len(self.futures)} jobs are pending; try again later")
         jid = self.store.add_job(kind, params)
         with self.lock:
             fut = self._pool().submit(run_job, self.store.url, jid, fn, params)
             self.futures[jid] = fut
-        self.store.set_job(jid, "running")
 
         def finished(f: cf.Future[Any], jid: str = jid) -> None:
             self._done(jid, f)

@@ -24,6 +24,9 @@ class Settings:
         default 32 MiB).
     workers : int
         Worker processes of the local runner (``ISOSCHED_WORKERS``, default 2).
+    max_pending : int
+        Jobs one instance holds queued or running before it answers 429
+        (``ISOSCHED_MAX_PENDING_JOBS``, default 256).
     ray_address : str or None
         Run jobs on Ray instead of the local pool: ``local`` or a cluster address
         (``ISOSCHED_RAY_ADDRESS``; needs the ``ray`` extra).
@@ -38,6 +41,7 @@ class Settings:
     workers: int = 2
     warm_workers: bool = False
     ray_address: str | None = None
+    max_pending: int = 256
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -48,4 +52,5 @@ class Settings:
         workers = int(os.environ.get("ISOSCHED_WORKERS", 2))
         warm = os.environ.get("ISOSCHED_WARM_WORKERS", "1") not in ("0", "false", "no")
         ray = os.environ.get("ISOSCHED_RAY_ADDRESS") or None
-        return cls(url, data_dir, limit, workers, warm, ray)
+        pending = int(os.environ.get("ISOSCHED_MAX_PENDING_JOBS", 256))
+        return cls(url, data_dir, limit, workers, warm, ray, pending)

@@ -113,6 +113,7 @@ def run_job(
     store = _STORES.get(database_url)
     if store is None:
         store = _STORES[database_url] = Store(database_url, recover=False)
+    store.set_job(job_id, "running")  # queued → running (a cancelled job stays cancelled)
     reporter = Reporter(store, job_id)
     reporter("started")
     out: dict[str, Any] | JobOutput = fn(**params, progress=reporter)

@@ -442,3 +442,17 @@ def test_a_second_api_process_does_not_fail_its_siblings_jobs(tmp_path, monkeypa
     job = second.state.store.get_job(jid)
     assert job["state"] == "failed" and "interrupted" in job["error"]
     assert first.state.store.url == second.state.store.url
+
+
+def test_a_full_queue_answers_429_with_retry_after(tmp_path):
+    settings = Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, workers=1, max_pending=1)
+    app = create_app(settings)
+    client = TestClient(app)
+    long = {"scenario": "ad_urban", "scales": [1, 2, 4, 8]}
+    first = client.post("/v1/sweeps", json=long)
+    assert first.status_code == 202 and first.json()["state"] == "queued"
+    busy = client.post("/v1/plans", json={"model": "resnet50"})
+    assert busy.status_code == 429 and busy.headers["retry-after"] == "5"
+    assert "pending" in busy.json()["detail"]
+    client.delete(f"/v1/jobs/{first.json()['id']}")
+    app.state.runner.shutdown()

@@ -59,7 +59,7 @@ async def submit_plan(req: PlanRequest, request: Request, response: Response) ->
         params["model"] = req.model
     jid = request.app.state.runner.submit("plan", plan_job, params)
     response.headers["Location"] = f"/v1/jobs/{jid}"
-    return {"id": jid, "state": "running"}
+    return {"id": jid, "state": "queued"}
 
 
 def _accepted(
@@ -67,7 +67,7 @@ def _accepted(
 ) -> dict[str, Any]:
     jid = request.app.state.runner.submit(kind, fn, params)
     response.headers["Location"] = f"/v1/jobs/{jid}"
-    return {"id": jid, "state": "running"}
+    return {"id": jid, "state": "queued"}
 
 
 class ReplayRequest(BaseModel):
