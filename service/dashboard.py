@@ -72,15 +72,13 @@ def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
 
 @router.get("/", response_class=HTMLResponse)
 async def home(request: Request) -> HTMLResponse:
-    """Recent jobs, and the latest finished ad_urban comparison."""
+    """Recent jobs, and the latest finished ad_urban comparison (among the last 10 replays)."""
     store = request.app.state.store
     jobs = store.list_jobs(limit=50)
     for j in jobs:
         j["page"] = _PAGES.get(j["kind"], "/v1/jobs/") + j["id"]
     featured = pending = None
-    for j in jobs:
-        if j["kind"] != "replay":
-            continue
+    for j in [j for j in jobs if j["kind"] == "replay"][:10]:
         full = store.get_job(j["id"])
         if j["state"] == "done" and full["result"].get("trace") == "ad_urban":
             featured = full

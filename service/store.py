@@ -14,6 +14,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Engine,
+    Index,
     Integer,
     MetaData,
     String,
@@ -57,6 +58,8 @@ jobs = Table(
     Column("owner", String(36)),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_jobs_created_at", "created_at"),
+    Index("ix_jobs_state", "state"),
 )
 
 traces = Table(
@@ -132,6 +135,8 @@ class Store:
     def _migrate(self) -> None:
         """Add columns that databases written by earlier versions lack."""
         have = {c["name"] for c in inspect(self.engine).get_columns("jobs")}
+        for index in jobs.indexes:  # databases from before the indexes existed
+            index.create(self.engine, checkfirst=True)
         for column in ("progress", "artifacts", "owner"):
             if column not in have:
                 with self.engine.begin() as conn:
