@@ -100,13 +100,12 @@ class RayRunner:
 
     def submit(self, kind: str, fn: Callable[..., Any], params: dict[str, Any]) -> str:
         """Run ``fn(**params)`` as a Ray task and watch it from a thread."""
-        from service.runner import RunnerBusy
+        from service.runner import refuse_if_full
         from service.work import run_job
 
         ray = _ray()
         with self.lock:
-            if len(self.refs) >= self.max_pending:
-                raise RunnerBusy(f"{len(self.refs)} jobs are pending; try again later")
+            refuse_if_full(len(self.refs), self.max_pending)
         jid = self.store.add_job(kind, params)
         if kind == "sweep":
             params = {**params, "executor": "ray"}
@@ -117,7 +116,7 @@ class RayRunner:
         return jid
 
     def _watch(self, jid: str, ref: Any) -> None:
-        from service.work import JobOutput
+        from service.runner import record_result
 
         ray = _ray()
         try:
@@ -126,10 +125,7 @@ class RayRunner:
             cause = getattr(exc, "cause", None) or exc
             self.store.set_job(jid, "failed", error=f"{type(cause).__name__}: {cause}")
         else:
-            if isinstance(out, JobOutput):
-                self.store.set_job(jid, "done", result=out.result, artifacts=out.artifacts)
-            else:
-                self.store.set_job(jid, "done", result=out)
+            record_result(self.store, jid, out)
         finally:
             with self.lock:
                 self.refs.pop(jid, None)

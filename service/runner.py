@@ -19,13 +19,27 @@ from service.niceness import lower_priority
 from service.store import Store
 from service.work import JobOutput, run_job, warm_worker
 
-__all__ = ["LocalRunner", "Runner", "RunnerBusy"]
+__all__ = ["LocalRunner", "Runner", "RunnerBusy", "record_result", "refuse_if_full"]
 
 Work = Callable[..., Any]
 
 
 class RunnerBusy(Exception):
     """The runner's queue is full: the request should be retried later (HTTP 429)."""
+
+
+def refuse_if_full(pending: int, limit: int) -> None:
+    """Raise :class:`RunnerBusy` when ``pending`` jobs already fill a queue of ``limit``."""
+    if pending >= limit:
+        raise RunnerBusy(f"{pending} jobs are pending; try again later")
+
+
+def record_result(store: Store, job_id: str, out: dict[str, Any] | JobOutput) -> None:
+    """Store a finished job's result (and its artefacts, when the job produced some)."""
+    if isinstance(out, JobOutput):
+        store.set_job(job_id, "done", result=out.result, artifacts=out.artifacts)
+    else:
+        store.set_job(job_id, "done", result=out)
 
 
 class Runner(Protocol):
@@ -80,8 +94,7 @@ class LocalRunner:
             load beyond the workers' pace is refused instead of held in memory).
         """
         with self.lock:
-            if len(self.futures) >= self.max_pending:
-                raise RunnerBusy(f"{len(self.futures)} jobs are pending; try again later")
+            refuse_if_full(len(self.futures), self.max_pending)
         jid = self.store.add_job(kind, params)
         with self.lock:
             fut = self._pool().submit(run_job, self.store.url, jid, fn, params)
@@ -114,11 +127,7 @@ class LocalRunner:
         if exc is not None:
             self.store.set_job(jid, "failed", error=f"{type(exc).__name__}: {exc}")
             return
-        out = fut.result()
-        if isinstance(out, JobOutput):
-            self.store.set_job(jid, "done", result=out.result, artifacts=out.artifacts)
-        else:
-            self.store.set_job(jid, "done", result=out)
+        record_result(self.store, jid, fut.result())
 
     def cancel(self, job_id: str) -> bool:
         """Cancel: a queued job never runs; a running one's result is discarded."""

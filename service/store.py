@@ -98,6 +98,31 @@ hardware = Table(
 JOB_STATES = ("queued", "running", "done", "failed", "cancelled")
 
 
+#: Columns of a job summary (``list_jobs``; ``get_job`` adds parameters and result).
+_SUMMARY = (
+    jobs.c.id,
+    jobs.c.kind,
+    jobs.c.state,
+    jobs.c.error,
+    jobs.c.progress,
+    jobs.c.created_at,
+    jobs.c.updated_at,
+)
+
+
+def _summary(row: Any) -> dict[str, Any]:
+    """A job summary from a row holding the :data:`_SUMMARY` columns."""
+    return {
+        "id": row["id"],
+        "kind": row["kind"],
+        "state": row["state"],
+        "error": row["error"],
+        "progress": None if row["progress"] is None else json.loads(row["progress"]),
+        "created_at": row["created_at"].isoformat(),
+        "updated_at": row["updated_at"].isoformat(),
+    }
+
+
 def _pid_alive(pid: int) -> bool:
     """Whether a process with this id exists on this host."""
     try:
@@ -130,7 +155,7 @@ class Store:
         metadata.create_all(self.engine)
         self._migrate()
         if recover:
-            self._fail_interrupted()
+            self.recover()
 
     def _migrate(self) -> None:
         """Add columns that databases written by earlier versions lack."""
@@ -176,7 +201,7 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(delete(instances).where(instances.c.id == self.instance))
 
-    def _fail_interrupted(self) -> int:
+    def recover(self) -> int:
         """Fail pending jobs no live instance will finish; returns how many.
 
         A job is orphaned when it has no owner, or its owner is not this instance and has no
@@ -212,10 +237,6 @@ class Store:
                 )
             )
         return int(res.rowcount or 0)
-
-    def recover(self) -> int:
-        """Fail orphaned pending jobs (see :meth:`_fail_interrupted`); returns how many."""
-        return self._fail_interrupted()
 
     def add_trace(
         self, name: str, header: dict[str, Any], body: str, tid: str | None = None
@@ -314,21 +335,20 @@ class Store:
 
     def get_job(self, jid: str) -> dict[str, Any] | None:
         """A job's record (without artefacts), or ``None``."""
-        cols = [c for c in jobs.c if c.name != "artifacts"]
         with self.engine.connect() as conn:
-            row = conn.execute(select(*cols).where(jobs.c.id == jid)).mappings().first()
+            row = (
+                conn.execute(
+                    select(*_SUMMARY, jobs.c.params, jobs.c.result).where(jobs.c.id == jid)
+                )
+                .mappings()
+                .first()
+            )
         if row is None:
             return None
         return {
-            "id": row["id"],
-            "kind": row["kind"],
-            "state": row["state"],
+            **_summary(row),
             "params": json.loads(row["params"]),
             "result": None if row["result"] is None else json.loads(row["result"]),
-            "error": row["error"],
-            "progress": None if row["progress"] is None else json.loads(row["progress"]),
-            "created_at": row["created_at"].isoformat(),
-            "updated_at": row["updated_at"].isoformat(),
         }
 
     def set_progress(self, jid: str, message: str, fraction: float | None) -> str | None:
@@ -348,15 +368,7 @@ class Store:
         self, kind: str | None = None, state: str | None = None, limit: int = 50, offset: int = 0
     ) -> list[dict[str, Any]]:
         """Job summaries (no params or result), newest first."""
-        q = select(
-            jobs.c.id,
-            jobs.c.kind,
-            jobs.c.state,
-            jobs.c.error,
-            jobs.c.progress,
-            jobs.c.created_at,
-            jobs.c.updated_at,
-        )
+        q = select(*_SUMMARY)
         if kind is not None:
             q = q.where(jobs.c.kind == kind)
         if state is not None:
@@ -364,18 +376,7 @@ class Store:
         q = q.order_by(jobs.c.created_at.desc()).limit(limit).offset(offset)
         with self.engine.connect() as conn:
             rows = conn.execute(q).mappings().all()
-        return [
-            {
-                "id": r["id"],
-                "kind": r["kind"],
-                "state": r["state"],
-                "error": r["error"],
-                "progress": None if r["progress"] is None else json.loads(r["progress"]),
-                "created_at": r["created_at"].isoformat(),
-                "updated_at": r["updated_at"].isoformat(),
-            }
-            for r in rows
-        ]
+        return [_summary(r) for r in rows]
 
     def add_graph(self, name: str, doc: dict[str, Any]) -> str:
         """Store a validated graph document; returns its id."""

@@ -18,13 +18,13 @@ from isosched.graph import parse_graph
 from isosched.hw.model import Hardware
 from isosched.io.hardware_json import load_hardware, parse_hardware
 from isosched.io.model_source import load_model
+from isosched.io.trace_jsonl import parse_trace_text
 from isosched.plan import plan_model, plan_to_doc
 from isosched.report import run_details
 from isosched.sim.replay import replay
 from isosched.sim.sweep import sweep
 from isosched.trace import parse_scenario
 from service.store import Store
-from service.traces import parse_trace_text
 
 __all__ = [
     "JobOutput",

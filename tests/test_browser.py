@@ -8,15 +8,13 @@ CI (``CI=true``) that is a failure.
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 import pytest
 
+from tests.servers import serve
 from tests.test_service import SMALL_SCENARIO
 
 pytestmark = pytest.mark.browser
@@ -53,24 +51,9 @@ def _require_browser():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _require_browser()
-    data = tmp_path_factory.mktemp("browser")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "ISOSCHED_DATA_DIR": str(data), "ISOSCHED_WARM_WORKERS": "0"}
-    cmd = [sys.executable, "-m", "isosched", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
+    proc, base = serve(tmp_path_factory.mktemp("browser"))
     try:
         with httpx.Client(base_url=base, timeout=30) as c:
-            t0 = time.time()
-            while True:
-                try:
-                    c.get("/healthz")
-                    break
-                except httpx.HTTPError:
-                    assert time.time() - t0 < 60, "server did not start"
-                    time.sleep(0.2)
             tid = c.post("/v1/traces", json={"scenario": SMALL_SCENARIO, "seed": 2}).json()["id"]
             ids = {
                 "replay": c.post(

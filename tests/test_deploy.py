@@ -10,7 +10,6 @@ import contextlib
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 import pytest
 import yaml
 
+from tests.servers import free_port, wait_healthy
 from tests.test_report import SCENARIO
 from tests.test_service import wait_for
 
@@ -67,12 +67,6 @@ def test_dockerfile_is_slim_non_root_and_installs_the_wheel():
             assert (ROOT / part).exists(), part
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _start(cmd, env):
     return subprocess.Popen(
         cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
@@ -93,7 +87,7 @@ def _stop(proc):
 def test_compose_start_commands_outside_containers(tmp_path):
     pytest.importorskip("ray")
     bindir = Path(sys.executable).parent
-    ray_port, api_port = _free_port(), _free_port()
+    ray_port, api_port = free_port(), free_port()
     secret = os.urandom(16).hex()
 
     def local(cmd):
@@ -133,14 +127,7 @@ def test_compose_start_commands_outside_containers(tmp_path):
         cmd[cmd.index("0.0.0.0")] = "127.0.0.1"  # tests listen on loopback only
         procs.append(_start(cmd, environ(api)))
         base = f"http://127.0.0.1:{api_port}"
-        t0 = time.time()
-        while True:
-            try:
-                httpx.get(base + "/healthz", timeout=2)
-                break
-            except httpx.HTTPError:
-                assert time.time() - t0 < 90, "api did not start"
-                time.sleep(0.5)
+        wait_healthy(base, procs[-1], timeout_s=90)
         with httpx.Client(base_url=base, timeout=30) as client:
             body = {
                 "scenario": SCENARIO,

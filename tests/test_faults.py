@@ -1,11 +1,7 @@
 """Faults: a killed API process, a killed worker, hostile file names. Nothing stored is lost and
 no job is left running forever."""
 
-import os
 import signal
-import socket
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -17,32 +13,14 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.servers import serve
 from tests.test_service import TINY, wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _serve(data: Path) -> tuple[subprocess.Popen[bytes], str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {**os.environ, "ISOSCHED_DATA_DIR": str(data), "ISOSCHED_WARM_WORKERS": "0"}
-    env.pop("ISOSCHED_DATABASE_URL", None)
-    cmd = [sys.executable, "-m", "isosched", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    t0 = time.time()
-    while True:
-        try:
-            httpx.get(base + "/healthz", timeout=2)
-            return proc, base
-        except httpx.HTTPError:
-            assert proc.poll() is None and time.time() - t0 < 60, "server did not start"
-            time.sleep(0.2)
-
-
 def test_killing_the_api_during_a_job_and_during_writes_loses_nothing(tmp_path):
-    proc, base = _serve(tmp_path)
+    proc, base = serve(tmp_path)
     stored: list[str] = []
     stop = threading.Event()
     with httpx.Client(base_url=base, timeout=30) as c:
@@ -74,7 +52,7 @@ def test_killing_the_api_during_a_job_and_during_writes_loses_nothing(tmp_path):
         for child in children:  # the whole process tree dies, as in a container crash
             child.kill()
     assert len(stored) > 0
-    again, base = _serve(tmp_path)
+    again, base = serve(tmp_path)
     try:
         with httpx.Client(base_url=base, timeout=30) as c:
             assert c.get(f"/v1/jobs/{done['id']}").json()["result"] == done["result"]

@@ -7,10 +7,6 @@ starts PostgreSQL from Debian packages and sets it. Without it the tests skip, s
 
 import os
 import signal
-import socket
-import subprocess
-import sys
-import time
 import uuid
 
 import httpx
@@ -20,6 +16,7 @@ from sqlalchemy.engine import make_url
 
 from service.app import create_app
 from service.settings import Settings
+from tests.servers import serve
 from tests.test_service import TINY, wait_for
 
 ADMIN_URL = os.environ.get("ISOSCHED_TEST_POSTGRES_URL")
@@ -64,33 +61,9 @@ def test_store_and_jobs_on_postgres(pg_url, tmp_path):
     again.state.runner.shutdown()
 
 
-def _serve(url, data_dir):
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {
-        **os.environ,
-        "ISOSCHED_DATABASE_URL": url,
-        "ISOSCHED_DATA_DIR": str(data_dir),
-        "ISOSCHED_WARM_WORKERS": "0",
-    }
-    cmd = [sys.executable, "-m", "isosched", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    t0 = time.time()
-    while True:
-        try:
-            httpx.get(base + "/healthz", timeout=2)
-            return proc, base
-        except httpx.HTTPError:
-            assert proc.poll() is None, "server exited"
-            assert time.time() - t0 < 60, "server did not start"
-            time.sleep(0.2)
-
-
 def test_two_api_processes_share_jobs(pg_url, tmp_path):
-    a, base_a = _serve(pg_url, tmp_path / "a")
-    b, base_b = _serve(pg_url, tmp_path / "b")
+    a, base_a = serve(tmp_path / "a", {"ISOSCHED_DATABASE_URL": pg_url})
+    b, base_b = serve(tmp_path / "b", {"ISOSCHED_DATABASE_URL": pg_url})
     try:
         with (
             httpx.Client(base_url=base_a, timeout=30) as ca,

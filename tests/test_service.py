@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from service.app import create_app
 from service.settings import Settings
+from tests.servers import free_port, serve
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = {
@@ -115,29 +116,11 @@ def test_hardware_and_models(client):
 
 def test_graphs_survive_a_restart_of_a_real_server(tmp_path):
     """A uvicorn process on 127.0.0.1 stores a graph; a new process on the same file serves it."""
-    env = {"ISOSCHED_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin"}
-    port = 18000 + int(time.time()) % 1000
-
-    def start():
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "isosched", "serve", "--port", str(port)],
-            env={**env, "PYTHONPATH": str(ROOT)},
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        for _ in range(100):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                return proc
-            except OSError:
-                time.sleep(0.1)
-        proc.kill()
-        raise RuntimeError("server did not start")
-
-    proc = start()
+    port = free_port()
+    proc, base = serve(tmp_path, port=port)
     try:
         req = urllib.request.Request(
-            f"http://127.0.0.1:{port}/v1/graphs",
+            f"{base}/v1/graphs",
             data=json.dumps(TINY).encode(),
             headers={"content-type": "application/json"},
             method="POST",
@@ -146,11 +129,9 @@ def test_graphs_survive_a_restart_of_a_real_server(tmp_path):
     finally:
         proc.terminate()
         proc.wait(timeout=30)
-    proc = start()
+    proc, base = serve(tmp_path, port=port)  # the same address, a new process
     try:
-        doc = json.loads(
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/v1/graphs/{gid}", timeout=10).read()
-        )
+        doc = json.loads(urllib.request.urlopen(f"{base}/v1/graphs/{gid}", timeout=10).read())
         assert doc["name"] == "tiny"
     finally:
         proc.terminate()

@@ -15,6 +15,7 @@ from isosched.trace.scenario import Scenario, ScenarioError, parse_scenario
 __all__ = [
     "TraceError",
     "parse_trace_lines",
+    "parse_trace_text",
     "read_scenario",
     "read_trace",
     "write_trace",
@@ -98,6 +99,11 @@ def read_trace(path: str | Path) -> Trace:
             return parse_trace_lines(fh)
         except UnicodeDecodeError:
             raise TraceError("trace is not UTF-8 text") from None
+
+
+def parse_trace_text(text: str) -> Trace:
+    """Validate a trace given as JSON Lines text (as :func:`parse_trace_lines`)."""
+    return parse_trace_lines(text.splitlines())
 
 
 def parse_trace_lines(lines: Iterable[str]) -> Trace:

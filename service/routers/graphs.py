@@ -13,7 +13,7 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from isosched.errors import GraphError
 from isosched.graph import Graph, parse_graph
 from isosched.io.graph_json import graph_to_dict
-from service.links import created
+from service.openapi import created, request_body
 
 router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
 
@@ -48,20 +48,15 @@ def _from_onnx(body: bytes) -> tuple[Graph, list[str]]:
     "",
     status_code=201,
     responses=created(201, {"getGraph": "graph_id", "deleteGraph": "graph_id"}),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "description": "An isosched.graph/v1 file (`isosched schema graph`).",
-                    }
-                },
-                "application/onnx": {"schema": {"type": "string", "format": "binary"}},
+    openapi_extra=request_body(
+        {
+            "application/json": {
+                "type": "object",
+                "description": "An isosched.graph/v1 file (`isosched schema graph`).",
             },
+            "application/onnx": {"type": "string", "format": "binary"},
         }
-    },
+    ),
 )
 async def upload(request: Request) -> dict[str, Any]:
     """Store a graph: an ``isosched.graph/v1`` JSON body or an ONNX file (weights optional)."""

@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 
 from isosched.errors import HardwareError
 from isosched.io.hardware_json import load_hardware, parse_hardware, preset_names
-from service.links import created
+from service.openapi import created, request_body
 from service.store import Store
 
 router = APIRouter(prefix="/v1/hardware", tags=["hardware"])
@@ -55,19 +55,14 @@ async def list_hardware(request: Request) -> list[dict[str, Any]]:
     "",
     status_code=201,
     responses=created(201, {"getHardware": "name", "deleteHardware": "hw_id"}),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {
-                    "schema": {
-                        "type": "object",
-                        "description": "An isosched.hardware/v1 file (`isosched schema hardware`).",
-                    }
-                }
-            },
+    openapi_extra=request_body(
+        {
+            "application/json": {
+                "type": "object",
+                "description": "An isosched.hardware/v1 file (`isosched schema hardware`).",
+            }
         }
-    },
+    ),
 )
 async def upload_hardware(request: Request) -> dict[str, Any]:
     """Store an ``isosched.hardware/v1`` file; plans and replays then name it by ``id``."""

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from isosched.sim.policies import parse_policies
 from isosched.trace import parse_scenario
 from isosched.zoo import zoo_names
-from service.links import created
+from service.openapi import created
 from service.routers.hardware import resolve_hardware
 from service.routers.traces import scenario_doc
 from service.work import plan_job, replay_job, sweep_job
@@ -57,14 +57,13 @@ async def submit_plan(req: PlanRequest, request: Request, response: Response) ->
         if req.model not in zoo_names():
             raise HTTPException(422, f"unknown model {req.model!r}")
         params["model"] = req.model
-    jid = request.app.state.runner.submit("plan", plan_job, params)
-    response.headers["Location"] = f"/v1/jobs/{jid}"
-    return {"id": jid, "state": "queued"}
+    return _accepted(request, response, "plan", plan_job, params)
 
 
 def _accepted(
     request: Request, response: Response, kind: str, fn: Any, params: dict[str, Any]
 ) -> dict[str, Any]:
+    """Queue the job: 202 with its id, state and ``Location: /v1/jobs/{id}``."""
     jid = request.app.state.runner.submit(kind, fn, params)
     response.headers["Location"] = f"/v1/jobs/{jid}"
     return {"id": jid, "state": "queued"}

@@ -11,10 +11,9 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from isosched.errors import IsoschedError
-from isosched.io.trace_jsonl import read_scenario
+from isosched.io.trace_jsonl import parse_trace_text, read_scenario
 from isosched.trace import Trace, generate_trace, parse_scenario
-from service.links import created
-from service.traces import parse_trace_text
+from service.openapi import created, request_body
 
 router = APIRouter(tags=["traces"])
 
@@ -87,21 +86,16 @@ class TraceRequest(BaseModel):
     "/v1/traces",
     status_code=201,
     responses=created(201, {"getTrace": "trace_id", "deleteTrace": "trace_id"}),
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "application/json": {"schema": TraceRequest.model_json_schema()},
-                "application/x-ndjson": {
-                    "schema": {
-                        "type": "string",
-                        "description": "An isosched.trace/v1 file: a header line, then one job "
-                        "per line (`isosched schema trace`).",
-                    }
-                },
+    openapi_extra=request_body(
+        {
+            "application/json": TraceRequest.model_json_schema(),
+            "application/x-ndjson": {
+                "type": "string",
+                "description": "An isosched.trace/v1 file: a header line, then one job per line "
+                "(`isosched schema trace`).",
             },
         }
-    },
+    ),
 )
 async def create_trace(request: Request) -> dict[str, Any]:
     """Generate (JSON body ``{"scenario", "seed", "scale"}``) or upload (JSON Lines) a trace."""
