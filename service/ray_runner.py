@@ -15,8 +15,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from isosched.errors import IsoschedError
-from isosched.sim.profiles import export_profiles, import_profiles
-from isosched.sim.sweep import Point, PointMap
+from isosched.sim.sweep import Point, PointMap, export_books, import_books
 from service.store import Store
 
 __all__ = ["RayRunner", "connect", "ray_map"]
@@ -52,8 +51,8 @@ def connect(address: str, workers: int | None = None) -> None:
         ray.init(address=address, **kwargs)
 
 
-def _run_point(profiles: dict[Any, Any], fn: Callable[[Point], dict[str, Any]], task: Point) -> Any:
-    import_profiles(profiles)
+def _run_point(profiles: Any, fn: Callable[[Point], dict[str, Any]], task: Point) -> Any:
+    import_books(profiles)
     return fn(task)
 
 
@@ -63,7 +62,7 @@ def ray_map(address: str = "local", workers: int | None = None) -> PointMap:
     def run(fn: Callable[[Point], dict[str, Any]], tasks: list[Point]) -> Iterator[dict[str, Any]]:
         connect(address, workers)
         ray = _ray()
-        profiles = ray.put(export_profiles())
+        profiles = ray.put(export_books())
         remote = ray.remote(num_cpus=1)(_run_point)
         refs = [remote.remote(profiles, fn, t) for t in tasks]
         done = 0

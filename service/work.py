@@ -17,9 +17,9 @@ from typing import Any
 from isosched.graph import parse_graph
 from isosched.hw.model import Hardware
 from isosched.io.hardware_json import load_hardware, parse_hardware
-from isosched.io.model_source import load_model
+from isosched.io.model_source import load_model, load_models
 from isosched.io.trace_jsonl import parse_trace_text
-from isosched.plan import plan_model, plan_to_doc
+from isosched.plan import PlanCache, plan_model, plan_to_doc
 from isosched.report import run_details
 from isosched.sim.replay import replay
 from isosched.sim.sweep import sweep
@@ -150,7 +150,9 @@ def replay_job(
     tile intervals) for the dashboard.
     """
     chip = _hardware(hw)
-    doc, runs = replay(parse_trace_text(trace), chip, policies, progress=progress)
+    t = parse_trace_text(trace)
+    models = load_models(j.model for j in t.jobs)
+    doc, runs = replay(t, chip, policies, models, cache=PlanCache(), progress=progress)
     w, h = chip.mesh
     details = {name: run_details(run, w, h) for name, run in runs.items()}
     return JobOutput(doc, {"runs": details})
@@ -177,5 +179,14 @@ def sweep_job(
 
         fan_out = ray_map()
     return sweep(
-        sc, _hardware(hw), policies, scales, seeds, workers=1, progress=progress, executor=fan_out
+        sc,
+        _hardware(hw),
+        policies,
+        scales,
+        seeds,
+        workers=1,
+        progress=progress,
+        executor=fan_out,
+        models=load_models(s.model for s in sc.streams),
+        cache=PlanCache(),
     )

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from isosched.cli.app import app, emit_json
 from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
 from isosched.io.trace_jsonl import read_trace
+from isosched.plan import PlanCache
 from isosched.sim.metrics import job_record
 from isosched.sim.policies import parse_policies
 from isosched.sim.replay import replay as run_replay
@@ -30,17 +32,41 @@ def replay(
     wall_budget_s: Annotated[
         float, typer.Option("--budget-s", help="Wall-time budget per policy, s.")
     ] = 600.0,
+    cache_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--cache-dir",
+            help="Plan cache directory (default: $ISOSCHED_CACHE_DIR, else "
+            "$XDG_CACHE_HOME/isosched, else ~/.cache/isosched).",
+        ),
+    ] = None,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="Plan without reading or writing the plan cache.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Replay TRACE on HW under each policy; print satisfaction, LBT, latency, energy."""
+    """Replay TRACE on HW under each policy; print satisfaction, LBT, latency, energy.
+
+    Exits 1 when a policy's replay was cut short by the wall-time budget (``budget_exhausted``).
+    """
     names = parse_policies(policy)
     t = read_trace(trace)
     hardware = load_hardware(hw)
+    models = load_models(j.model for j in t.jobs)
+    cache = PlanCache(cache_dir, disk=not no_cache)
 
     def progress(msg: str) -> None:
         sys.stderr.write(f"{msg}\n")
 
-    doc, runs = run_replay(t, hardware, names, progress=progress, wall_budget_s=wall_budget_s)
+    doc, runs = run_replay(
+        t,
+        hardware,
+        names,
+        models,
+        cache=cache,
+        progress=progress,
+        wall_budget_s=wall_budget_s,
+    )
     doc["trace"] = str(trace)
     if jobs_out is not None:
         jobs_out.mkdir(parents=True, exist_ok=True)
@@ -48,12 +74,24 @@ def replay(
             with (jobs_out / f"{name}.jobs.jsonl").open("w", encoding="utf-8") as fh:
                 for js in run.jobs:
                     fh.write(json.dumps(job_record(js), separators=(",", ":")) + "\n")
+    exhausted = [n for n, m in doc["policies"].items() if m["budget_exhausted"]]
+    if exhausted:
+        sys.stderr.write(
+            f"replay cut short by the wall-time budget (--budget-s {wall_budget_s:g}) for "
+            f"{', '.join(exhausted)}: those results are incomplete\n"
+        )
     if as_json:
         emit_json(doc)
-        return
+    else:
+        _table(doc)
+    if exhausted:
+        raise typer.Exit(1)
+
+
+def _table(doc: dict[str, Any]) -> None:
     print(
         f"{'policy':<10} {'sat':>6} {'crit':>6} {'LBT/s':>8} {'p99 ms':>8} {'mJ':>9} "
-        f"{'inf/J':>8} {'preempt':>8} {'dec p99 ms':>10}"
+        f"{'inf/J':>8} {'preempt':>8} {'lib/online':>10} {'dec p99 ms':>10}"
     )
     for name, m in doc["policies"].items():
         p99 = m["p99_latency_ms"]
@@ -61,5 +99,6 @@ def replay(
             f"{name:<10} {m['satisfaction']:>6.3f} {m['critical_satisfaction']:>6.3f} "
             f"{m['lbt_per_s']:>8.1f} {p99 if p99 is not None else float('nan'):>8.2f} "
             f"{m['energy_mj']:>9.1f} {m['inferences_per_j']:>8.0f} {m['preemptions']:>8} "
-            f"{m['decision_p99_ms']:>10.3f}"
+            f"{str(m['library_hits']) + '/' + str(m['online_matches']):>10} "
+            f"{m['decision_charged_p99_ms']:>10.3f}"
         )

@@ -12,7 +12,9 @@ import typer
 from isosched.cli.app import app, emit_json
 from isosched.errors import IsoschedError
 from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
 from isosched.io.trace_jsonl import read_scenario
+from isosched.plan import PlanCache
 from isosched.sim.policies import parse_policies
 from isosched.sim.sweep import sweep as run_sweep
 
@@ -78,6 +80,8 @@ def sweep(
         workers=workers or os.cpu_count() or 1,
         progress=progress,
         executor=executor,
+        models=load_models(s.model for s in sc.streams),
+        cache=PlanCache(),
     )
     if as_json:
         emit_json(doc)

@@ -8,6 +8,7 @@ from isosched.hw.model import (
     Hardware,
     Noc,
     Preemption,
+    Scheduler,
     Tile,
     Utilisation,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "Hardware",
     "Noc",
     "Preemption",
+    "Scheduler",
     "Tile",
     "Utilisation",
 ]

@@ -17,6 +17,7 @@ __all__ = [
     "Hardware",
     "Noc",
     "Preemption",
+    "Scheduler",
     "Tile",
     "Utilisation",
 ]
@@ -103,6 +104,30 @@ class Preemption(_Strict):
     )
 
 
+class Scheduler(_Strict):
+    """What a scheduling decision costs in simulated time, per unit of counted work.
+
+    Decisions are charged from the work they counted, never from wall time, so that a replay
+    is the same on every machine (DESIGN §6, §10). The numbers were calibrated once on the
+    project's reference machine class (``bench/calibrate_decisions.py``).
+    """
+
+    decision_ns: NonNeg = Field(
+        default=2000.0, description="Fixed cost of a decision that looked for tiles, ns."
+    )
+    lookup_ns: NonNeg = Field(
+        default=250.0, description="Testing one stored placement against the occupancy map, ns."
+    )
+    match_node_ns: NonNeg = Field(
+        default=20000.0, description="One search node of the online matcher, ns."
+    )
+    cpsat_ns_per_dtime: NonNeg = Field(
+        default=1.0e9,
+        description="Host time per unit of CP-SAT deterministic time (one 'deterministic "
+        "second'), ns.",
+    )
+
+
 class Hardware(_Strict):
     """A tile-spatial accelerator: a W×H mesh of identical tiles, a NoC and DRAM."""
 
@@ -120,6 +145,7 @@ class Hardware(_Strict):
     utilisation: Utilisation = Utilisation()
     dataflow: Dataflow = Dataflow()
     preemption: Preemption = Preemption()
+    scheduler: Scheduler = Scheduler()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 

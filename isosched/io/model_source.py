@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
 
 from isosched.errors import UnknownModelError
 from isosched.graph.model import Graph
 from isosched.io.graph_json import read_graph
 
-__all__ = ["load_model"]
+__all__ = ["load_model", "load_models"]
 
 
 def load_model(name_or_path: str | Path) -> Graph:
@@ -37,3 +38,8 @@ def load_model(name_or_path: str | Path) -> Graph:
     raise UnknownModelError(
         f"unknown model {name!r}: not a zoo model ({', '.join(zoo_names())}) and not a file"
     )
+
+
+def load_models(names: Iterable[str]) -> dict[str, Graph]:
+    """``{name: graph}`` for every model argument in ``names`` (see :func:`load_model`)."""
+    return {n: load_model(n) for n in sorted(set(names))}

@@ -8,10 +8,10 @@ from isosched.sim.engine import Run
 
 __all__ = ["DETAILS_SCHEMA", "gantt_window", "run_details"]
 
-DETAILS_SCHEMA = "isosched.run-details/v1"
+DETAILS_SCHEMA = "isosched.run-details/v2"
 
 #: Interval kinds, in the order of the compact records.
-KINDS = ("run", "checkpoint", "restore")
+KINDS = ("run", "checkpoint", "restore", "reload")
 
 
 def run_details(run: Run, width: int, height: int) -> dict[str, Any]:
@@ -21,7 +21,8 @@ def run_details(run: Run, width: int, height: int) -> dict[str, Any]:
     -------
     dict
         ``jobs``: one record per job (times in µs, energy in pJ); ``intervals``: rows
-        ``[job index, kind, start_us, end_us, x, y, w, h]`` — the rectangle of tiles the job held.
+        ``[job index, kind, start_us, end_us, tiles]`` with ``tiles`` the indices ``y * W + x``
+        of the tiles the job held (any set, not necessarily a rectangle).
     """
     jobs = []
     intervals: list[list[Any]] = []
@@ -43,21 +44,8 @@ def run_details(run: Run, width: int, height: int) -> dict[str, Any]:
             }
         )
         for iv in js.intervals:
-            xs = [t[0] for t in iv["tiles"]]
-            ys = [t[1] for t in iv["tiles"]]
-            x0, y0 = min(xs), min(ys)
-            intervals.append(
-                [
-                    i,
-                    iv["kind"],
-                    iv["start_us"],
-                    iv["end_us"],
-                    x0,
-                    y0,
-                    max(xs) - x0 + 1,
-                    max(ys) - y0 + 1,
-                ]
-            )
+            tiles = [y * width + x for x, y in iv["tiles"]]
+            intervals.append([i, iv["kind"], iv["start_us"], iv["end_us"], tiles])
     return {
         "schema": DETAILS_SCHEMA,
         "policy": run.policy,
@@ -82,27 +70,25 @@ def gantt_window(
         Bars (``tile``, ``start_ms``, ``end_ms``, ``job``, ``stream``, ``kind``) and whether
         the window was truncated.
     """
-    width = int(details["mesh"][0])
     jobs = details["jobs"]
     bars: list[dict[str, Any]] = []
     rows = sorted(
         (r for r in details["intervals"] if r[3] > t0_us and r[2] < t1_us), key=lambda r: r[2]
     )
-    for i, kind, start, end, x, y, w, h in rows:
+    for i, kind, start, end, tiles in rows:
         s, e = max(start, t0_us), min(end, t1_us)
         job = jobs[i]
-        for yy in range(y, y + h):
-            for xx in range(x, x + w):
-                if len(bars) >= max_bars:
-                    return bars, True
-                bars.append(
-                    {
-                        "tile": yy * width + xx,
-                        "start_ms": s / 1e3,
-                        "end_ms": e / 1e3,
-                        "job": job["id"],
-                        "stream": job["stream"],
-                        "kind": kind,
-                    }
-                )
+        for tile in tiles:
+            if len(bars) >= max_bars:
+                return bars, True
+            bars.append(
+                {
+                    "tile": tile,
+                    "start_ms": s / 1e3,
+                    "end_ms": e / 1e3,
+                    "job": job["id"],
+                    "stream": job["stream"],
+                    "kind": kind,
+                }
+            )
     return bars, False

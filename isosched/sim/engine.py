@@ -1,12 +1,24 @@
-"""Discrete-event replay of a trace on the chip, in integer microseconds.
+"""Discrete-event replay of a trace on the chip, in integer microseconds (DESIGN §6).
 
-The engine owns time, the event queue, job states and tile ownership; a policy decides at every
-scheduling point (a release, a finish, tiles coming free) which jobs run where. Job work is fluid:
-a job on a region progresses at ``1 / latency`` of an inference per microsecond, so a preempted
-job resumes elsewhere with the fraction it had left. Preemption checkpoints the job's live state
-to DRAM while it still holds its tiles (kind ``checkpoint``); a resumed job restores it first
-(kind ``restore``). Every span in which a job holds tiles is recorded, and no tile is ever held by
-two jobs at once (the region map refuses it).
+The engine owns time, the event queue, job states and per-tile occupancy; a policy decides at
+every scheduling point (a release, a finish, tiles coming free) which jobs run on which tiles.
+A job holds an arbitrary set of tiles. Work is fluid: a job progresses at ``1 / latency`` of an
+inference per microsecond on its placement.
+
+Preemption is physical. The victim stops at its next data-tile boundary (the drain), writes its
+live state to DRAM while still holding its tiles (kind ``checkpoint``), then lets them go. On
+resume it reads that state back (``restore``) and reloads its current segment's weights
+(``reload``) on whatever tiles it was placed on, then runs. Moving state and weights uses the
+job's own share of DRAM bandwidth, so the chip's bandwidth is never exceeded. Tiles a preempting
+job needs are reserved for it while their owners checkpoint, and pass to it when freed.
+
+Scheduling decisions are charged in simulated time from the work they counted (stored
+placements tested, matcher nodes, CP-SAT deterministic time) with the per-unit costs of the
+hardware file's ``scheduler`` section: a job placed by a decision starts that much later. Host
+wall time is measured and reported beside it, never fed back.
+
+Every span in which a job holds tiles is recorded; no tile is ever held by two jobs at once (the
+occupancy map refuses it).
 """
 
 from __future__ import annotations
@@ -14,15 +26,17 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from isosched.hw.model import Hardware
-from isosched.sim.regions import Region, RegionMap
+from isosched.sim.jobplan import JobPlan, PlacedTiming
+from isosched.sim.occupancy import Occupancy
+from isosched.sim.planbook import PlanBook
 from isosched.trace.generate import Job, Trace
 
-__all__ = ["JobState", "Policy", "Run", "Simulator"]
+__all__ = ["Decision", "JobState", "Policy", "Run", "Simulator"]
 
 
 class Policy(Protocol):
@@ -42,20 +56,27 @@ class JobState:
     released: bool = False
     state: str = "pending"  # pending, waiting, running, checkpointing, done, dropped
     remaining: float = 1.0
-    region: Region | None = None
+    tiles: tuple[int, ...] = ()
+    plan: JobPlan | None = None
+    timing: PlacedTiming | None = None
+    dram_share: float = 1.0
     latency_us: float = math.inf
     energy_pj_per_inference: float = 0.0
     progress_from_us: float = 0.0
     started_us: int | None = None
     finish_us: int | None = None
     preemptions: int = 0
-    needs_restore: bool = False
+    restarts: int = 0
+    resume_state_bytes: int = 0
+    resume_weight_bytes: int = 0
     energy_pj: float = 0.0
     checkpoint_pj: float = 0.0
     intervals: list[dict[str, Any]] = field(default_factory=list)
+    phases: list[tuple[float, str]] = field(default_factory=list)
     hold_since: int | None = None
     hold_kind: str = "run"
     version: int = 0
+    reservation: dict[str, Any] | None = None
     tokens: float = 0.0  # for token-based policies (PREMA)
     extra: dict[str, Any] = field(default_factory=dict)
 
@@ -68,6 +89,31 @@ class JobState:
         """Time left on an allocation with ``latency_us`` per inference (default: current)."""
         return self.remaining * (self.latency_us if latency_us is None else latency_us)
 
+    def current_segment(self) -> int:
+        """Index of the TSS segment the job is in (0 for LTS jobs)."""
+        if self.timing is None:
+            return 0
+        return self.timing.segment_at(1.0 - self.remaining)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """One scheduling point at which a policy looked for tiles.
+
+    Attributes
+    ----------
+    at_us : int
+        When.
+    charged_us : float
+        Simulated time charged for the work counted.
+    wall_ms : float
+        Host time the policy took (reported only).
+    """
+
+    at_us: int
+    charged_us: float
+    wall_ms: float
+
 
 @dataclass
 class Run:
@@ -77,9 +123,20 @@ class Run:
     jobs: list[JobState]
     duration_s: float
     wall_ms: float
-    decisions_ms: list[float]
+    decisions: list[Decision]
     end_us: int
     tiles: int
+    counters: dict[str, int] = field(default_factory=dict)
+    budget_exhausted: bool = False
+
+    @property
+    def decisions_ms(self) -> list[float]:
+        """Host time of each decision, ms."""
+        return [d.wall_ms for d in self.decisions]
+
+
+#: Counters every run reports (DESIGN §7; CONTRACTS: replay v2).
+COUNTERS = ("placements", "library_hits", "online_matches", "placement_failures", "preempted_tiles")
 
 
 class Simulator:
@@ -93,12 +150,14 @@ class Simulator:
         The chip.
     policy : Policy
         Who runs where.
+    plans : PlanBook
+        Plans and profiles of every model the trace names.
     drain_us_after : float
         Simulated time allowed after the last release plus the largest relative deadline,
         microseconds; jobs unfinished by then count as missed.
     wall_budget_s : float
-        Wall-time budget of the replay; past it, the replay stops and the remaining jobs count
-        as missed (``Run.end_us`` tells where it stopped).
+        Wall-time budget of the replay; past it, the replay stops, the remaining jobs count as
+        missed and the run says so (``Run.budget_exhausted``).
     progress : callable, optional
         Called with a one-line message every 10 % of the trace.
     drop_late : bool
@@ -110,6 +169,7 @@ class Simulator:
         trace: Trace,
         hw: Hardware,
         policy: Policy,
+        plans: PlanBook,
         drain_us_after: float = 1e6,
         wall_budget_s: float = 600.0,
         progress: Callable[[str], None] | None = None,
@@ -118,14 +178,19 @@ class Simulator:
         self.trace = trace
         self.drop_late = drop_late
         self.hw = hw
+        self.plans = plans
         self.policy = policy
         self.now = 0
-        self.regions = RegionMap(hw.width, hw.height)
+        self.occupancy = Occupancy(hw.width, hw.height)
         self.jobs: dict[str, JobState] = {j.job: JobState(j) for j in trace.jobs}
         self._events: list[tuple[int, int, str, str, int]] = []
         self._seq = 0
         self._waiting: dict[str, JobState] = {}  # released, holding no tiles, not done
-        self.decisions_ms: list[float] = []
+        self.decisions: list[Decision] = []
+        self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
+        self._charged_us = 0.0
+        self._worked = False
+        self.wall_limited = False
         max_rel = max((j.deadline_us - j.release_us for j in trace.jobs), default=0)
         last = max((j.release_us for j in trace.jobs), default=0)
         self.end_limit = int(last + max_rel + drain_us_after)
@@ -137,13 +202,15 @@ class Simulator:
     # ---- event queue -------------------------------------------------------------------
     def _push(self, t: float, kind: str, job: str, version: int) -> None:
         self._seq += 1
-        heapq.heappush(self._events, (math.ceil(t), self._seq, kind, job, version))
+        heapq.heappush(self._events, (math.ceil(t - 1e-9), self._seq, kind, job, version))
 
     # ---- queries for policies ----------------------------------------------------------
     def ready(self) -> list[JobState]:
-        """Released jobs that may start (dependency finished) and hold no tiles."""
+        """Released jobs that may start (dependency finished), hold no tiles, reserve none."""
         out = []
         for js in self._waiting.values():
+            if js.reservation is not None:
+                continue
             dep = js.job.depends_on
             if dep is not None and self.jobs[dep].state != "done":
                 continue
@@ -153,6 +220,33 @@ class Simulator:
     def running(self) -> list[JobState]:
         """Jobs holding tiles and progressing (or restoring)."""
         return [js for js in self.jobs.values() if js.state == "running"]
+
+    def finish_estimate_us(self, js: JobState) -> float:
+        """When a running or checkpointing job lets its tiles go, if nothing changes."""
+        if js.state == "checkpointing":
+            return float(js.extra.get("checkpoint_end_us", self.now))
+        return max(js.progress_from_us, self.now) + js.remaining_us()
+
+    def dram_us(self, nbytes: float, share: float) -> float:
+        """Time to move ``nbytes`` through a ``share`` of the DRAM bandwidth, µs."""
+        if nbytes <= 0:
+            return 0.0
+        return self.hw.cycles_to_us(nbytes / (self.hw.dram_bytes_per_cycle * max(share, 1e-9)))
+
+    # ---- decision cost -----------------------------------------------------------------
+    def charge(self, lookups: int = 0, nodes: int = 0, dtime: float = 0.0) -> float:
+        """Charge the current decision for counted work; returns its total so far, µs."""
+        s = self.hw.scheduler
+        us = (lookups * s.lookup_ns + nodes * s.match_node_ns + dtime * s.cpsat_ns_per_dtime) / 1e3
+        if not self._worked:
+            us += s.decision_ns / 1e3
+            self._worked = True
+        self._charged_us += us
+        return self._charged_us
+
+    def count(self, name: str, n: int = 1) -> None:
+        """Add to one of the run's counters (``placements``, ``library_hits``, ...)."""
+        self.counters[name] = self.counters.get(name, 0) + n
 
     # ---- actions for policies ----------------------------------------------------------
     def _sync(self, js: JobState) -> None:
@@ -165,11 +259,30 @@ class Simulator:
         js.energy_pj += done * js.energy_pj_per_inference
         js.progress_from_us = max(self.now, js.progress_from_us)
 
+    def _coords(self, tiles: Sequence[int]) -> list[list[int]]:
+        w = self.hw.width
+        return [[t % w, t // w] for t in tiles]
+
     def _close_hold(self, js: JobState, end: int) -> None:
-        if js.hold_since is not None and js.region is not None and end > js.hold_since:
+        # Phases that ended before ``end`` become intervals of their own kind.
+        while js.phases and js.hold_since is not None and js.phases[0][0] <= end:
+            until, kind = js.phases.pop(0)
+            t = math.ceil(until - 1e-9)
+            if t > js.hold_since:
+                js.intervals.append(
+                    {
+                        "tiles": self._coords(js.tiles),
+                        "start_us": js.hold_since,
+                        "end_us": t,
+                        "kind": js.hold_kind,
+                    }
+                )
+                js.hold_since = t
+            js.hold_kind = kind
+        if js.hold_since is not None and js.tiles and end > js.hold_since:
             js.intervals.append(
                 {
-                    "tiles": [list(t) for t in js.region.tiles],
+                    "tiles": self._coords(js.tiles),
                     "start_us": js.hold_since,
                     "end_us": end,
                     "kind": js.hold_kind,
@@ -180,32 +293,85 @@ class Simulator:
     def start(
         self,
         js: JobState,
-        region: Region,
+        tiles: Sequence[int],
         latency_us: float,
         energy_pj: float,
-        restore_us: float = 0.0,
+        *,
+        plan: JobPlan | None = None,
+        timing: PlacedTiming | None = None,
+        dram_share: float | None = None,
     ) -> None:
-        """Run ``js`` on ``region`` at ``latency_us`` per inference (after a restore if needed)."""
+        """Run ``js`` on ``tiles`` at ``latency_us`` per inference.
+
+        A job resumed after a preemption first restores its live state and reloads its current
+        segment's weights (if its plan is the same); resumed under a different plan it restarts
+        its current segment. Either way it starts after the time charged for this decision.
+        """
         if js.state != "waiting":
             raise RuntimeError(f"{js.id} cannot start from state {js.state}")
-        self.regions.take(region, js.id)
-        js.region = region
+        self.occupancy.take(tiles, js.id)
+        share = len(tiles) / self.hw.tiles if dram_share is None else dram_share
+        restore_us = reload_us = 0.0
+        if js.preemptions and js.remaining < 1.0:
+            if js.plan is not None and plan is not None and plan.budget != js.plan.budget:
+                self._restart_segment(js, plan, timing)
+            elif js.resume_state_bytes or js.resume_weight_bytes:
+                restore_us = self.dram_us(js.resume_state_bytes, share)
+                reload_us = self.dram_us(js.resume_weight_bytes, share)
+                e_dram = self.hw.energy.dram_pj_per_bit * 8
+                extra = (js.resume_state_bytes + js.resume_weight_bytes) * e_dram
+                js.energy_pj += extra
+                js.checkpoint_pj += extra
+        js.resume_state_bytes = js.resume_weight_bytes = 0
+        js.tiles = tuple(tiles)
+        js.plan, js.timing, js.dram_share = plan, timing, share
         js.state = "running"
+        js.reservation = None
         self._waiting.pop(js.id, None)
         js.latency_us = max(latency_us, 1e-6)
         js.energy_pj_per_inference = energy_pj
+        delay = self._charged_us
         if js.started_us is None:
             js.started_us = self.now
-        restore = restore_us if js.needs_restore else 0.0
-        js.needs_restore = False
         js.hold_since = self.now
-        js.hold_kind = "restore" if restore > 0 else "run"
-        js.progress_from_us = self.now + restore
-        if restore > 0:
-            js.extra["restored_at"] = math.ceil(self.now + restore)
-            self._push(self.now + restore, "restored", js.id, 0)
+        js.phases = []
+        t = float(self.now)
+        first = "run"
+        if restore_us > 0 or reload_us > 0:
+            first = "restore" if restore_us > 0 else "reload"
+            t += delay + restore_us
+            if restore_us > 0 and reload_us > 0:
+                js.phases.append((t, "reload"))
+            t += reload_us
+            js.phases.append((t, "run"))
+        else:
+            t += delay
+        js.hold_kind = first
+        js.progress_from_us = t
         js.version += 1
         self._push(js.progress_from_us + js.remaining_us(), "finish", js.id, js.version)
+
+    def _restart_segment(self, js: JobState, plan: JobPlan, timing: PlacedTiming | None) -> None:
+        """Map a job's progress onto a new plan: it restarts the segment it was in."""
+        assert js.plan is not None and js.timing is not None
+        seg = js.timing.segment_at(1.0 - js.remaining)
+        layers_done = js.plan.segments[seg - 1].layers if seg > 0 else 0
+        new = timing or plan.base_timing
+        j = 0
+        for i, s in enumerate(plan.segments):
+            if s.layers <= layers_done:
+                j = i + 1
+        j = min(j, len(plan.segments) - 1)
+        js.remaining = 1.0 - new.segment_start(j)
+        js.restarts += 1
+
+    def reserve(self, js: JobState, tiles: Sequence[int], **start_args: Any) -> None:
+        """Start ``js`` on ``tiles`` as soon as their owners (checkpointing now) let them go.
+
+        ``start_args`` are those of :meth:`start` (``latency_us``, ``energy_pj``, ...).
+        """
+        self.occupancy.reserve(tiles, js.id)
+        js.reservation = {"tiles": tuple(tiles), "charged_us": self._charged_us, **start_args}
 
     def set_rate(self, js: JobState, latency_us: float, energy_pj: float) -> None:
         """Change a running job's speed in place (e.g. a new DRAM bandwidth share)."""
@@ -215,31 +381,57 @@ class Simulator:
         js.version += 1
         self._push(js.progress_from_us + js.remaining_us(), "finish", js.id, js.version)
 
-    def preempt(self, js: JobState, checkpoint_us: float, checkpoint_pj: float) -> None:
-        """Stop ``js``: it checkpoints for ``checkpoint_us`` holding its tiles, then waits."""
+    def preempt(
+        self, js: JobState, drain_us: float, state_bytes: int = 0, weight_bytes: int = 0
+    ) -> float:
+        """Stop ``js``: drain, write ``state_bytes`` to DRAM holding its tiles, then wait.
+
+        On resume (same plan) it reads the state back and reloads ``weight_bytes``. Returns when
+        its tiles come free, µs.
+        """
         if js.state != "running":
             raise RuntimeError(f"{js.id} cannot be preempted from state {js.state}")
         self._sync(js)
         self._close_hold(js, self.now)
+        js.phases = []
         js.state = "checkpointing"
         js.hold_kind = "checkpoint"
         js.preemptions += 1
-        js.needs_restore = True
-        js.energy_pj += checkpoint_pj
-        js.checkpoint_pj += checkpoint_pj
+        js.resume_state_bytes = state_bytes
+        js.resume_weight_bytes = weight_bytes
+        energy = state_bytes * 8 * self.hw.energy.dram_pj_per_bit
+        js.energy_pj += energy
+        js.checkpoint_pj += energy
         js.version += 1
-        self._push(self.now + checkpoint_us, "checkpointed", js.id, js.version)
+        end = self.now + drain_us + self.dram_us(state_bytes, js.dram_share)
+        js.extra["checkpoint_end_us"] = math.ceil(end - 1e-9)
+        self.count("preempted_tiles", len(js.tiles))
+        self._push(end, "checkpointed", js.id, js.version)
+        return float(js.extra["checkpoint_end_us"])
 
     # ---- the loop ----------------------------------------------------------------------
     def _finish(self, js: JobState) -> None:
         self._sync(js)
         js.remaining = 0.0
         self._close_hold(js, self.now)
-        assert js.region is not None
-        self.regions.release(js.region, js.id)
-        js.region = None
+        self.occupancy.release(js.id)
+        js.tiles = ()
         js.state = "done"
         js.finish_us = self.now
+
+    def _start_reserved(self) -> None:
+        """Start every job whose reserved tiles have all come free."""
+        for js in list(self._waiting.values()):
+            r = js.reservation
+            if r is None:
+                continue
+            tiles = r["tiles"]
+            if all(self.occupancy.owner[t] is None for t in tiles):
+                args = {k: v for k, v in r.items() if k not in ("tiles", "charged_us")}
+                saved = self._charged_us
+                self._charged_us = 0.0  # the decision was charged when it was made
+                self.start(js, tiles, **args)
+                self._charged_us = saved
 
     def _decide(self) -> None:
         t0 = time.perf_counter()
@@ -248,9 +440,19 @@ class Simulator:
             # for every policy alike: it could only delay others.
             for js in [j for j in self._waiting.values() if j.job.deadline_us <= self.now]:
                 del self._waiting[js.id]
+                if js.reservation is not None:
+                    self.occupancy.unreserve(js.id)
+                    js.reservation = None
                 js.state = "dropped"
+        self._start_reserved()
+        self._charged_us = 0.0
+        self._worked = False
         self.policy.schedule(self)
-        self.decisions_ms.append((time.perf_counter() - t0) * 1e3)
+        if self._worked:
+            wall = (time.perf_counter() - t0) * 1e3
+            self.decisions.append(Decision(self.now, self._charged_us, wall))
+        self._charged_us = 0.0
+        self._worked = False
 
     def run(self) -> Run:
         """Replay the trace to the end (or the limits) and return the per-job records."""
@@ -258,10 +460,15 @@ class Simulator:
         total = len(self.jobs)
         released = 0
         next_report = 0.1
+        exhausted = False
         while self._events:
-            t, _, kind, jid, version = heapq.heappop(self._events)
-            if t > self.end_limit or time.perf_counter() - t_wall > self.wall_budget_s:
+            t, _, kind, jid, version = self._events[0]
+            if t > self.end_limit:
                 break
+            if time.perf_counter() - t_wall > self.wall_budget_s:
+                exhausted = True
+                break
+            heapq.heappop(self._events)
             self.now = t
             js = self.jobs[jid]
             if kind == "release":
@@ -276,19 +483,12 @@ class Simulator:
                 if version != js.version or js.state != "running":
                     continue
                 self._finish(js)
-            elif kind == "restored":
-                if js.state != "running" or js.extra.get("restored_at") != t:
-                    continue
-                self._close_hold(js, self.now)
-                js.hold_kind = "run"
-                continue
             elif kind == "checkpointed":
                 if version != js.version or js.state != "checkpointing":
                     continue
                 self._close_hold(js, self.now)
-                assert js.region is not None
-                self.regions.release(js.region, js.id)
-                js.region = None
+                self.occupancy.release(js.id)
+                js.tiles = ()
                 js.state = "waiting"
                 self._waiting[js.id] = js
             # Several events at one instant: decide once, after the last of them.
@@ -300,16 +500,30 @@ class Simulator:
             if js.state in ("running", "checkpointing"):
                 self._sync(js)
                 self._close_hold(js, end)
-            elif js.state == "waiting":
+            elif js.state in ("waiting", "pending"):
                 js.state = "dropped"  # never ran to completion: a miss
         wall_ms = (time.perf_counter() - t_wall) * 1e3
         jobs = list(self.jobs.values())
-        if jobs:
+        horizon = self.trace.header.get("horizon_us")
+        if isinstance(horizon, int | float) and not isinstance(horizon, bool) and horizon > 0:
+            duration_s = float(horizon) / 1e6
+        elif jobs:
             first = min(j.job.release_us for j in jobs)
             last = max(j.job.release_us for j in jobs)
             span = last - first + max(j.job.deadline_us - j.job.release_us for j in jobs)
+            duration_s = span / 1e6
         else:
-            span = 0
+            duration_s = 0.0
+        counters = dict(self.counters)
+        counters["restarts"] = sum(j.restarts for j in jobs)
         return Run(
-            self.policy.name, jobs, span / 1e6, wall_ms, self.decisions_ms, end, self.hw.tiles
+            self.policy.name,
+            jobs,
+            duration_s,
+            wall_ms,
+            self.decisions,
+            end,
+            self.hw.tiles,
+            counters,
+            exhausted or self.wall_limited,
         )

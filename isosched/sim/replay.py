@@ -2,71 +2,72 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
-from isosched.io.model_source import load_model
+from isosched.plan.cache import PlanCache
 from isosched.sim.engine import Run, Simulator
 from isosched.sim.metrics import summarize
+from isosched.sim.planbook import PlanBook
 from isosched.sim.policies import make_policy
-from isosched.sim.policies.common import shapes
-from isosched.sim.profiles import lts_profile, tss_profile
 from isosched.trace.generate import Trace
 
-__all__ = ["REPLAY_SCHEMA", "replay", "warm_profiles"]
+__all__ = ["REPLAY_SCHEMA", "isolated_latencies", "policy_kind", "replay"]
 
-REPLAY_SCHEMA = "isosched.replay/v1"
-
-
-def warm_profiles(
-    models: set[str], hw: Hardware, progress: Callable[[str], None] | None = None
-) -> None:
-    """Compute every profile a replay can look up, before it starts.
-
-    Plans and layer costs per (model, region) are computed once: the policies' decisions then
-    measure lookups and online solves only (DESIGN.md §6).
-    """
-    for model in sorted(models):
-        load_model(model)
-        if progress is not None:
-            progress(f"profiling {model} on every region shape")
-        for shape in shapes(hw):
-            tss_profile(model, hw, shape)
-            k = shape[0] * shape[1]
-            lts_profile(model, hw, k, k / hw.tiles)
-            lts_profile(model, hw, k, 1.0)
+REPLAY_SCHEMA = "isosched.replay/v2"
 
 
 def replay(
     trace: Trace,
     hw: Hardware,
     policies: list[str],
+    models: Mapping[str, Graph] | None = None,
+    *,
+    plans: PlanBook | None = None,
+    cache: PlanCache | None = None,
     progress: Callable[[str], None] | None = None,
     wall_budget_s: float = 600.0,
 ) -> tuple[dict[str, Any], dict[str, Run]]:
     """Replay ``trace`` under each policy.
 
+    Parameters
+    ----------
+    trace, hw : Trace, Hardware
+        What to replay, on which chip.
+    policies : list of str
+        Policy names.
+    models : mapping name -> Graph, optional
+        The graph of every model the trace names (not needed when ``plans`` is given).
+    plans : PlanBook, optional
+        Plans and profiles to use (and fill); a new one over ``models`` and ``cache`` otherwise.
+    cache : PlanCache, optional
+        Where plans are cached (default: memory only).
+    progress : callable, optional
+        One-line progress messages.
+    wall_budget_s : float
+        Wall-time budget per policy, seconds; a run cut short says so (``budget_exhausted``).
+
     Returns
     -------
     (dict, dict)
-        The ``isosched.replay/v1`` document and the runs by policy.
-
-    Raises
-    ------
-    UnknownModelError, GraphError
-        If a job names a model that cannot be loaded.
+        The ``isosched.replay/v2`` document and the runs by policy.
     """
-    models = sorted({j.model for j in trace.jobs})
-    for model in models:
-        load_model(model)
-    warm_profiles(set(models), hw, progress)
+    if plans is None:
+        plans = PlanBook(hw, models or {}, cache)
+    names = {j.model for j in trace.jobs}
+    for m in sorted(names):
+        plans.graph(m)
+    plans.warm(names, progress)
     runs: dict[str, Run] = {}
+    horizon_us = trace.header.get("horizon_us")
     doc: dict[str, Any] = {
         "schema": REPLAY_SCHEMA,
         "trace": trace.header.get("scenario", ""),
         "seed": trace.header.get("seed"),
         "hw": hw.name,
+        "horizon_s": horizon_us / 1e6 if isinstance(horizon_us, int | float) else None,
         "policies": {},
     }
     for i, name in enumerate(policies):
@@ -78,13 +79,17 @@ def replay(
             def inner(msg: str, outer: str = outer) -> None:
                 progress(f"{outer} {msg}")
 
-        sim = Simulator(trace, hw, make_policy(name), wall_budget_s=wall_budget_s, progress=inner)
+        sim = Simulator(
+            trace, hw, make_policy(name), plans, wall_budget_s=wall_budget_s, progress=inner
+        )
         run = sim.run()
         runs[name] = run
-        doc["policies"][name] = summarize(run, isolated_latencies(trace, hw, policy_kind(name)))
-    ref = doc["policies"].get("fcfs", {}).get("mean_latency_ms")
+        if doc["horizon_s"] is None:
+            doc["horizon_s"] = run.duration_s
+        doc["policies"][name] = summarize(run, isolated_latencies(trace, plans, policy_kind(name)))
+    ref = doc["policies"].get("fcfs", {}).get("mean_finished_latency_ms")
     for m in doc["policies"].values():
-        mine = m.get("mean_latency_ms")
+        mine = m.get("mean_finished_latency_ms")
         m["speedup_vs_fcfs"] = ref / mine if ref and mine else None
     return doc, runs
 
@@ -94,13 +99,14 @@ def policy_kind(name: str) -> str:
     return str(getattr(make_policy(name), "kind", "lts"))
 
 
-def isolated_latencies(trace: Trace, hw: Hardware, kind: str) -> dict[str, float]:
+def isolated_latencies(trace: Trace, plans: PlanBook, kind: str) -> dict[str, float]:
     """Each job's latency alone on the whole chip (TSS plan or LTS layer by layer), µs."""
+    hw = plans.hw
     whole = (hw.width, hw.height)
     out = {}
     for j in trace.jobs:
         if kind == "tss":
-            out[j.job] = tss_profile(j.model, hw, whole).latency_us
+            out[j.job] = plans.job_plan(j.model, whole).base_timing.latency_us
         else:
-            out[j.job] = lts_profile(j.model, hw, hw.tiles, 1.0).latency_us
+            out[j.job] = plans.lts(j.model, hw.tiles, 1.0).latency_us
     return out

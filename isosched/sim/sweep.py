@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import statistics
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
+from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
+from isosched.plan.cache import PlanCache
 from isosched.sim.engine import Simulator
 from isosched.sim.metrics import summarize
+from isosched.sim.planbook import PlanBook
 from isosched.sim.policies import make_policy
-from isosched.sim.replay import warm_profiles
 from isosched.trace.generate import generate_trace
 from isosched.trace.scenario import Scenario
 
@@ -21,7 +23,10 @@ __all__ = [
     "SWEEP_SCHEMA",
     "Point",
     "PointMap",
+    "export_books",
+    "import_books",
     "lbt_capacity",
+    "plan_book",
     "point_task",
     "sweep",
 ]
@@ -30,12 +35,43 @@ SWEEP_SCHEMA = "isosched.sweep/v1"
 SATISFACTION_TARGET = 0.99
 
 
+#: Plan books by (chip, models) in this process: filled before a local pool forks, or seeded
+#: from the driver's export on a Ray worker, so points look plans up instead of planning.
+_BOOKS: dict[tuple[Hardware, tuple[str, ...]], PlanBook] = {}
+
+
+def plan_book(
+    hw: Hardware, models: Mapping[str, Graph], cache: PlanCache | None = None
+) -> PlanBook:
+    """The plan book of ``hw`` and ``models`` in this process (created on first use)."""
+    key = (hw, tuple(sorted(models)))
+    book = _BOOKS.get(key)
+    if book is None:
+        book = _BOOKS[key] = PlanBook(hw, models, cache)
+    return book
+
+
+def export_books() -> list[tuple[Hardware, dict[str, Graph], dict[str, object]]]:
+    """Every plan book of this process, picklable (to seed another process)."""
+    return [(hw, b.models, b.export()) for (hw, _), b in _BOOKS.items()]
+
+
+def import_books(books: list[tuple[Hardware, dict[str, Graph], dict[str, object]]]) -> None:
+    """Seed this process's plan books (plans are deterministic, so any process's are valid)."""
+    for hw, models, state in books:
+        plan_book(hw, models).seed(state)
+
+
 def run_point(
     scenario: Scenario, hw: Hardware, policy: str, scale: float, seed: int
 ) -> dict[str, Any]:
-    """Metrics of one (policy, scale, seed) point."""
+    """Metrics of one (policy, scale, seed) point (its plan book must exist in this process)."""
+    key = (hw, tuple(sorted({s.model for s in scenario.streams})))
+    book = _BOOKS.get(key)
+    if book is None:
+        raise RuntimeError("sweep point run without its plan book: call sweep() or import_books()")
     trace = generate_trace(scenario, seed=seed, scale=scale)
-    m = summarize(Simulator(trace, hw, make_policy(policy)).run())
+    m = summarize(Simulator(trace, hw, make_policy(policy), book).run())
     return {"policy": policy, "scale": scale, "seed": seed, **m}
 
 
@@ -72,6 +108,8 @@ def sweep(
     workers: int = 2,
     progress: Callable[[str], None] | None = None,
     executor: PointMap | None = None,
+    models: Mapping[str, Graph] | None = None,
+    cache: PlanCache | None = None,
 ) -> dict[str, Any]:
     """Replay every (policy, scale, seed) point and summarise the curves.
 
@@ -80,7 +118,11 @@ def sweep(
     ships the computed profiles to its workers); the curve averages the seeds of each scale.
     Results do not depend on where points run.
     """
-    warm_profiles({s.model for s in scenario.streams}, hw, progress)
+    names = {s.model for s in scenario.streams}
+    book = plan_book(hw, {n: g for n, g in (models or {}).items() if n in names}, cache)
+    for n in sorted(names):
+        book.graph(n)
+    book.warm(names, progress)
     tasks: list[Point] = [
         (scenario, hw, p, sc, seed) for p in policies for sc in scales for seed in range(seeds)
     ]

@@ -1,78 +1,112 @@
-"""Helpers every policy shares: region shapes, right-sized budgets, checkpoint costs."""
+"""What every policy shares: budgets, partitions by rule, profiles, drains, urgency order."""
 
 from __future__ import annotations
 
-from isosched.hw.model import Hardware
+from functools import lru_cache
+
 from isosched.sim.engine import JobState, Simulator
-from isosched.sim.profiles import Profile, lts_profile, tss_profile
-from isosched.sim.regions import Region, region_shapes
+from isosched.sim.jobplan import JobPlan
+from isosched.sim.planbook import Profile
 
 __all__ = [
     "DEADLINE_SHARE",
+    "Shape",
     "by_urgency",
-    "checkpoint",
-    "free_region",
+    "drain_us",
+    "free_rect",
     "lts",
+    "rect_positions",
     "shapes",
+    "start_tss",
     "tss",
 ]
 
 #: A job is sized so that it alone would finish within this share of its relative deadline.
 DEADLINE_SHARE = 0.5
 
-#: Smallest region, in tiles (a quarter of an 8×8 chip's quarter).
-MIN_REGION_TILES = 4
+Shape = tuple[int, int]
 
 
-def shapes(hw: Hardware) -> list[tuple[int, int]]:
-    """Region shapes of the chip, largest first."""
-    return region_shapes(hw.width, hw.height, smallest=min(MIN_REGION_TILES, hw.tiles))
+def shapes(sim: Simulator) -> list[Shape]:
+    """Tile budgets (box shapes) of the chip, largest first."""
+    return sim.plans.budgets
 
 
-_CACHE: dict[tuple[int, str, str, tuple[int, int], float], Profile] = {}
+def tss(js: JobState, sim: Simulator, shape: Shape) -> JobPlan:
+    """The TSS plan of a job's model for a ``shape`` box."""
+    return sim.plans.job_plan(js.job.model, shape)
 
 
-def tss(js: JobState, hw: Hardware, shape: tuple[int, int]) -> Profile:
-    """TSS profile of a job's model on a region shape."""
-    key = (id(hw), "tss", js.job.model, shape, 0.0)
-    hit = _CACHE.get(key)
-    if hit is None:
-        hit = _CACHE[key] = tss_profile(js.job.model, hw, shape)
-    return hit
+def lts(js: JobState, sim: Simulator, tiles: int, share: float | None = None) -> Profile:
+    """LTS profile on ``tiles`` tiles, with a DRAM share proportional to them by default."""
+    return sim.plans.lts(js.job.model, tiles, tiles / sim.hw.tiles if share is None else share)
 
 
-def lts(js: JobState, hw: Hardware, shape: tuple[int, int], share: float | None = None) -> Profile:
-    """LTS profile on a region shape, with DRAM share by default proportional to its tiles."""
-    k = shape[0] * shape[1]
-    frac = share if share is not None else k / hw.tiles
-    key = (id(hw), "lts", js.job.model, shape, frac)
-    hit = _CACHE.get(key)
-    if hit is None:
-        hit = _CACHE[key] = lts_profile(js.job.model, hw, k, frac)
-    return hit
+@lru_cache(maxsize=256)
+def _rects(width: int, height: int, w: int, h: int) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    out = []
+    for y in range(0, height - h + 1, h):
+        for x in range(0, width - w + 1, w):
+            tiles = tuple((y + j) * width + x + i for j in range(h) for i in range(w))
+            m = 0
+            for t in tiles:
+                m |= 1 << t
+            out.append((m, tiles))
+    return tuple(out)
 
 
-def checkpoint(state_bytes: int, hw: Hardware) -> tuple[float, float, float]:
-    """Preemption cost: (checkpoint µs, restore µs, energy pJ).
+def rect_positions(sim: Simulator, shape: Shape) -> tuple[tuple[int, tuple[int, ...]], ...]:
+    """Every aligned position of a ``shape`` partition: ``(bit set, tiles)``, row order."""
+    return _rects(sim.hw.width, sim.hw.height, shape[0], shape[1])
 
-    Moving ``state_bytes`` of live state to DRAM and back, plus the fixed drain and restart
-    times of the hardware file.
+
+def free_rect(sim: Simulator, shape: Shape) -> tuple[int, ...] | None:
+    """The first free aligned partition of ``shape`` (its tiles), charging the positions tested."""
+    avail = sim.occupancy.available_mask
+    tested = 0
+    for m, tiles in rect_positions(sim, shape):
+        tested += 1
+        if m & avail == m:
+            sim.charge(lookups=tested)
+            return tiles
+    sim.charge(lookups=tested)
+    return None
+
+
+def drain_us(js: JobState, sim: Simulator) -> float:
+    """Time for a running job to reach a safe stopping point, µs.
+
+    TSS: the hardware's drain plus one pipeline interval of its current segment (the next
+    data-tile boundary, at worst). LTS: the drain plus the mean layer time (the next layer
+    boundary, on average).
     """
-    per_us = hw.dram_bytes_per_cycle * hw.clock_ghz * 1e3
-    move_us = state_bytes / per_us
-    drain = hw.cycles_to_us(hw.preemption.drain_cycles)
-    restore = hw.cycles_to_us(hw.preemption.restore_cycles)
-    return drain + move_us, restore + move_us, 2 * state_bytes * 8 * hw.energy.dram_pj_per_bit
+    hw = sim.hw
+    base = hw.cycles_to_us(hw.preemption.drain_cycles)
+    if js.plan is not None:
+        seg = js.plan.segments[js.current_segment()]
+        return base + hw.cycles_to_us(seg.ii_cycles)
+    layers = max(1, len(sim.plans.graph(js.job.model)))
+    return base + js.latency_us / layers
 
 
-def free_region(sim: Simulator, shape: tuple[int, int]) -> Region | None:
-    """A free aligned region of ``shape``."""
-    return sim.regions.free_region(shape)
+def start_tss(
+    js: JobState, sim: Simulator, tiles: tuple[int, ...], plan: JobPlan, share: float
+) -> None:
+    """Start a TSS job on tiles that embed ``plan``'s placement as stored (an isometric image)."""
+    t = plan.base_timing
+    sim.start(js, tiles, t.latency_us, t.energy_pj, plan=plan, timing=t, dram_share=share)
 
 
 def by_urgency(jobs: list[JobState]) -> list[JobState]:
-    """Critical first, then higher priority, then earlier deadline, then earlier release."""
+    """Critical first, then higher priority, preempted before new, earlier deadline, release."""
     return sorted(
         jobs,
-        key=lambda j: (not j.job.critical, -j.job.priority, j.job.deadline_us, j.job.release_us),
+        key=lambda j: (
+            not j.job.critical,
+            -j.job.priority,
+            j.preemptions == 0,
+            j.job.deadline_us,
+            j.job.release_us,
+            j.id,
+        ),
     )

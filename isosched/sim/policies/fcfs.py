@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from isosched.sim.engine import Simulator
 from isosched.sim.policies.common import lts
-from isosched.sim.regions import Region
 
 
 class Fcfs:
@@ -15,11 +14,12 @@ class Fcfs:
 
     def schedule(self, sim: Simulator) -> None:
         """Start the earliest released ready job when the chip is idle."""
-        if sim.running() or sim.regions.owner:
+        if sim.running() or sim.occupancy.free_tiles < sim.hw.tiles:
             return
         ready = sorted(sim.ready(), key=lambda j: (j.job.release_us, j.id))
         if ready:
             js = ready[0]
-            whole = (sim.hw.width, sim.hw.height)
-            p = lts(js, sim.hw, whole, 1.0)
-            sim.start(js, Region(0, 0, *whole), p.latency_us, p.energy_pj)
+            p = lts(js, sim, sim.hw.tiles, 1.0)
+            sim.charge(lookups=1)
+            sim.count("placements")
+            sim.start(js, tuple(range(sim.hw.tiles)), p.latency_us, p.energy_pj, dram_share=1.0)

@@ -1,104 +1,316 @@
-"""IsoSched (Zhao et al., arXiv 2509.12208): preemptive tile-spatial scheduling.
+"""IsoSched (Zhao et al., arXiv 2509.12208): preemptive tile-spatial scheduling by isomorphism.
 
-Every job runs as a TSS pipeline planned by ILP + LCS + placement (its profile per region shape).
-A job takes the smallest free region on which it meets its deadline share. A critical job that
-finds none preempts the cheapest lower-priority, non-critical jobs occupying a region of a
-fitting shape; they checkpoint their pipeline state to DRAM and later resume on any free region
-(the plan's placement translated: the preemption-ready library). Whether to preempt, and on how
-many tiles, is decided by the multi-job allocation model (CP-SAT, 10 ms limit) over the arriving
-job and the running jobs; its wall time is the decision latency. Only critical jobs preempt, and
-a job is preempted at most twice: letting every higher-priority job preempt, without a bound,
-made background jobs thrash under overload.
+Every job runs as a TSS pipeline planned by ILP + LCS for a tile budget (a box of the budgets
+ladder) and holds exactly the tiles its tile graph uses — any set of tiles into which the plan's
+footprint pattern embeds, not a rectangle. The rules, in the order they apply at every
+scheduling point (jobs most urgent first; a preempted job before new work of its priority):
+
+1. **Size.** A job's *minimum budget* is the smallest on which it alone finishes within
+   ``DEADLINE_SHARE`` of the time to its deadline (else the smallest on which it still makes
+   it). It takes more when tiles would otherwise idle: the fastest plan whose tiles fit the
+   free tiles left after the minimum budgets of the jobs still waiting behind it (an idle chip
+   is wasted throughput). When two or more waiting jobs compete — their minimum budgets do not
+   all fit the free tiles — the multi-job CP-SAT model (:func:`~isosched.plan.allocate_jobs`,
+   deterministic-time limit ``MULTIJOB_DTIME``) sizes them; its deterministic time is charged.
+2. **Place on free tiles** through the placer: the plan's library (translations × symmetries,
+   bit tests) for each candidate budget from the preferred one down, then one online match
+   (``NODE_BUDGET`` matcher nodes) for the preferred budget that fits the free tiles.
+3. **Wait or preempt.** If nothing fits, the job waits when the tiles of running jobs free up in
+   time for it to meet its deadline on its minimum budget. Otherwise it is placed on free plus
+   preemptible tiles — those of running jobs of strictly lower priority preempted fewer than
+   ``MAX_PREEMPTIONS`` times — taking only the tiles it needs from the cheapest victims. A
+   victim's cost is its drain, checkpoint, restore and reload time, plus ``MISS_PENALTY_US``
+   per unit of priority (plus one) when the delay would make it miss its own deadline. One
+   preemption decision per scheduling point bounds the decision's cost.
+4. **Victims** stop at a data-tile boundary, write their current segment's live state to DRAM,
+   and resume — first among jobs of their priority — wherever their pattern embeds again (same
+   plan: restore state and reload the segment's weights), or under another budget if only
+   that fits (restarting the current segment).
+
+Every placement's work (images tested, matcher nodes, CP-SAT deterministic time) is charged
+in simulated time through the hardware file's ``scheduler`` section.
 """
 
 from __future__ import annotations
 
+from isosched.match.placer import PlacerAnswer, Victim, place
 from isosched.plan.multijob import JobDemand, allocate_jobs
 from isosched.sim.engine import JobState, Simulator
-from isosched.sim.policies.common import by_urgency, shapes, tss
-from isosched.sim.policies.spatial import (
-    fitting_shapes,
-    place_free,
-    preempt_for,
-    region_coming_free,
-    tss_sizer,
-)
+from isosched.sim.jobplan import JobPlan, PlacedTiming, placed_timing
+from isosched.sim.policies.common import DEADLINE_SHARE, by_urgency, drain_us, shapes, tss
+
+__all__ = ["MAX_PREEMPTIONS", "MISS_PENALTY_US", "MULTIJOB_DTIME", "NODE_BUDGET", "IsoSched"]
+
+#: Matcher search nodes of one online match (machine-independent budget).
+NODE_BUDGET = 300
+
+#: A job is preempted at most this many times (bounds thrashing of background work).
+MAX_PREEMPTIONS = 2
+
+#: Cost added per (priority + 1) of a victim that the preemption would make miss, µs.
+MISS_PENALTY_US = 1e6
+
+#: Deterministic-time limit of one multi-job sizing (CP-SAT "deterministic seconds").
+MULTIJOB_DTIME = 0.005
+
+
+def _remaining_on(js: JobState, plan: JobPlan) -> float:
+    """Work left (fraction of an inference) if ``js`` continues under ``plan``."""
+    if js.plan is None or js.plan.budget == plan.budget or js.timing is None:
+        return js.remaining
+    seg = js.timing.segment_at(1.0 - js.remaining)
+    done = js.plan.segments[seg - 1].layers if seg > 0 else 0
+    j = 0
+    for i, s in enumerate(plan.segments):
+        if s.layers <= done:
+            j = i + 1
+    j = min(j, len(plan.segments) - 1)
+    return 1.0 - plan.base_timing.segment_start(j)
+
+
+def _bytes(v: JobState) -> tuple[int, int]:
+    """(live state, weights) of a victim's current segment, bytes (0, 0 for LTS jobs)."""
+    if v.plan is None:
+        return 0, 0
+    seg = v.plan.segments[v.current_segment()]
+    return seg.state_bytes, seg.weight_bytes
 
 
 class IsoSched:
-    """Preemptive TSS with checkpointed victims and multi-job budget decisions."""
+    """Preemptive TSS placed by subgraph isomorphism on per-tile occupancy."""
 
     name = "isosched"
     kind = "tss"
 
     def schedule(self, sim: Simulator) -> None:
-        """Place waiting jobs by urgency; preempt for critical or higher-priority ones."""
-        attempted = False  # one preemption decision per scheduling point bounds its cost
-        for js in by_urgency(sim.ready()):
-            fit = fitting_shapes(js, sim, tss_sizer)
-            if fit and any(sim.regions.free_region(s) for s in fit):
-                place_free(js, sim, tss_sizer, ckpt_state=True, any_size=False)
+        """Size, place, and preempt for the waiting jobs (see the module docstring)."""
+        ready = by_urgency(sim.ready())
+        if not ready:
+            return
+        minimum = {js.id: self._minimum(js, sim) for js in ready}
+        sized = self._multijob(ready, minimum, sim)
+        preempted = False
+        for i, js in enumerate(ready):
+            options = self._options(js, sim)
+            if not options:
+                continue  # it would miss its deadline on any budget: it cannot start usefully
+            behind = sum(p.tiles for o in ready[i + 1 :] if (p := minimum[o.id]) is not None)
+            if self._place_free(js, sim, options, minimum[js.id], sized.get(js.id), behind):
                 continue
-            running = sim.running()
-            lower = [r for r in running if r.job.priority < js.job.priority]
-            lower = [r for r in lower if not r.job.critical]
-            if fit and lower and js.job.critical and not attempted and js.job.deadline_us > sim.now:
-                attempted = True
-                if region_coming_free(js, sim, fit):
-                    continue
-                chosen = self._budget(js, sim, fit, running)
-                mine = js.job.priority
+            if preempted or not self._must_preempt(js, sim, minimum[js.id]):
+                continue
+            preempted = self._preempt(js, sim, options)
 
-                def lower_priority(v: JobState, mine: int = mine) -> bool:
-                    return v.job.priority < mine and not v.job.critical and v.preemptions < 2
+    # ---- sizing ------------------------------------------------------------------------
+    def _options(self, js: JobState, sim: Simulator) -> list[tuple[float, JobPlan]]:
+        """Plans on which the job alone still meets its deadline: (time left µs, plan)."""
+        slack = js.job.deadline_us - sim.now
+        out = []
+        for shape in shapes(sim):
+            plan = tss(js, sim, shape)
+            t = _remaining_on(js, plan) * plan.base_timing.latency_us
+            if t <= slack:
+                out.append((t, plan))
+        return out
 
-                if chosen and preempt_for(
-                    js,
-                    sim,
-                    chosen,
-                    may_take=lower_priority,
-                    cost=lambda v: v.job.priority * 1e9 + v.remaining * v.latency_us,
-                    state_bytes=lambda v: (
-                        tss(v, sim.hw, (v.region.w, v.region.h)).state_bytes if v.region else 0
-                    ),
-                ):
-                    continue
-            place_free(js, sim, tss_sizer, ckpt_state=True)
+    def _minimum(self, js: JobState, sim: Simulator) -> JobPlan | None:
+        """Smallest plan meeting the deadline share (else the deadline), or ``None``."""
+        opts = self._options(js, sim)
+        if not opts:
+            return None
+        slack = js.job.deadline_us - sim.now
+        share = [p for t, p in opts if t <= DEADLINE_SHARE * slack]
+        pool = share or [p for _, p in opts]
+        return min(pool, key=lambda p: (p.tiles, p.budget))
 
-    def _budget(
+    def _multijob(
+        self, ready: list[JobState], minimum: dict[str, JobPlan | None], sim: Simulator
+    ) -> dict[str, int]:
+        """Budgets (tiles) of competing waiting jobs by the multi-job CP-SAT model."""
+        contenders = [js for js in ready if minimum[js.id] is not None]
+        free = sim.occupancy.free_tiles
+        need = sum(p.tiles for js in contenders if (p := minimum[js.id]) is not None)
+        if len(contenders) < 2 or need <= free:
+            return {}
+        demands = []
+        for js in contenders:
+            opts: dict[int, float] = {}
+            for t, plan in self._options(js, sim):
+                if plan.tiles not in opts or t < opts[plan.tiles]:
+                    opts[plan.tiles] = t
+            demands.append(
+                JobDemand(
+                    js.id,
+                    js.job.priority + (100 if js.job.critical else 0),
+                    js.job.deadline_us - sim.now,
+                    tuple(sorted(opts.items())),
+                )
+            )
+        result = allocate_jobs(demands, free, dtime_limit=MULTIJOB_DTIME)
+        sim.charge(dtime=result.deterministic_time)
+        if result.wall_limited:
+            sim.wall_limited = True
+        return {a.job: a.tiles for a in result.allocations}
+
+    # ---- placing -----------------------------------------------------------------------
+    def _candidates(
+        self,
+        options: list[tuple[float, JobPlan]],
+        minimum: JobPlan | None,
+        sized: int | None,
+        cap: int,
+    ) -> list[JobPlan]:
+        """Plans to try, preferred first."""
+        plans = [p for _, p in sorted(options, key=lambda o: (o[0], o[1].tiles))]
+        if sized is not None:
+            if sized == 0:
+                return []
+            chosen = [p for p in plans if p.tiles == sized]
+            rest = [p for p in plans if p.tiles < sized]
+            return chosen + sorted(rest, key=lambda p: -p.tiles)
+        floor = minimum.tiles if minimum is not None else 0
+        roomy = [p for p in plans if p.tiles <= max(cap, floor)]
+        tight = sorted((p for p in plans if p not in roomy), key=lambda p: p.tiles)
+        return roomy + tight
+
+    def _place_free(
         self,
         js: JobState,
         sim: Simulator,
-        fit: list[tuple[int, int]],
-        running: list[JobState],
-    ) -> list[tuple[int, int]]:
-        """Shapes for ``js`` as the multi-job model sizes it (empty: do not preempt)."""
-        hw = sim.hw
-        demands = [
-            JobDemand(
-                js.id,
-                js.job.priority,
-                js.job.deadline_us - sim.now,
-                tuple(
-                    (s[0] * s[1], js.remaining_us(tss(js, hw, s).latency_us)) for s in shapes(hw)
-                ),
-            )
+        options: list[tuple[float, JobPlan]],
+        minimum: JobPlan | None,
+        sized: int | None,
+        behind: int,
+    ) -> bool:
+        occ = sim.occupancy
+        free = occ.available_mask
+        n_free = free.bit_count()
+        cap = n_free - behind
+        plans = self._candidates(options, minimum, sized, cap)
+        plans = [p for p in plans if p.tiles <= n_free]
+        if not plans:
+            return False
+        w, h = sim.hw.width, sim.hw.height
+        for plan in plans:
+            lib = sim.plans.library(plan.model, plan.box)
+            ans = place(plan.pattern, plan.hops, free, w, h, library=lib, online=False)
+            sim.charge(lookups=ans.lookups)
+            if ans.found:
+                self._start(js, sim, plan, ans)
+                return True
+        plan = plans[0]
+        ans = place(plan.pattern, plan.hops, free, w, h, node_budget=NODE_BUDGET, seed=0)
+        sim.charge(nodes=ans.nodes)
+        if ans.wall_limited:
+            sim.wall_limited = True
+        if ans.found:
+            self._start(js, sim, plan, ans)
+            return True
+        sim.count("placement_failures")
+        return False
+
+    def _timing(self, sim: Simulator, plan: JobPlan, ans: PlacerAnswer) -> PlacedTiming:
+        """A library image keeps the plan's hops and link loads; an online match is re-timed."""
+        if ans.source == "library":
+            return plan.base_timing
+        w = sim.hw.width
+        return placed_timing(plan, sim.hw, [(x % w, x // w) for x in ans.tiles])
+
+    def _start(self, js: JobState, sim: Simulator, plan: JobPlan, ans: PlacerAnswer) -> None:
+        sim.count("placements")
+        sim.count("library_hits" if ans.source == "library" else "online_matches")
+        t = self._timing(sim, plan, ans)
+        share = plan.budget / sim.hw.tiles
+        sim.start(js, ans.tiles, t.latency_us, t.energy_pj, plan=plan, timing=t, dram_share=share)
+
+    # ---- preempting --------------------------------------------------------------------
+    def _must_preempt(self, js: JobState, sim: Simulator, minimum: JobPlan | None) -> bool:
+        """Whether waiting for running jobs to free tiles would make ``js`` miss its deadline."""
+        if minimum is None:
+            return False
+        need = minimum.tiles
+        t_need = _remaining_on(js, minimum) * minimum.base_timing.latency_us
+        free = sim.occupancy.free_tiles
+        if free >= need:
+            return False  # tiles enough, only fragmented: the next finish will do
+        releases = sorted(
+            (sim.finish_estimate_us(r), len(r.tiles))
+            for r in sim.jobs.values()
+            if r.state in ("running", "checkpointing")
+        )
+        for when, n in releases:
+            free += n
+            if free >= need:
+                return when + t_need > js.job.deadline_us
+        return True
+
+    def _victim_cost(self, v: JobState, sim: Simulator, delay_us: float) -> float:
+        state, weights = _bytes(v)
+        moved = sim.dram_us(state, v.dram_share) * 2 + sim.dram_us(weights, v.dram_share)
+        cost = drain_us(v, sim) + moved
+        if sim.now + v.remaining_us() + cost + delay_us > v.job.deadline_us:
+            cost += MISS_PENALTY_US * (v.job.priority + 1)
+        return cost
+
+    def _preempt(self, js: JobState, sim: Simulator, options: list[tuple[float, JobPlan]]) -> bool:
+        """Take the tiles ``js`` needs from the cheapest victims; returns whether it did."""
+        runners = [
+            r
+            for r in sim.running()
+            if r.job.priority < js.job.priority and r.preemptions < MAX_PREEMPTIONS
         ]
-        for r in running:
-            assert r.region is not None
-            held = r.region.size
-            demands.append(
-                JobDemand(
-                    r.id,
-                    r.job.priority,
-                    r.job.deadline_us - sim.now,
-                    ((held, r.remaining_us()),),
-                    held_tiles=held,
-                    preempt_cost_us=2 * hw.cycles_to_us(hw.preemption.drain_cycles),
+        if not runners:
+            return False
+        occ = sim.occupancy
+        free = occ.available_mask
+        w, h = sim.hw.width, sim.hw.height
+        slack_end = js.job.deadline_us
+        # Smallest budget first: take only the tiles needed.
+        for t_run, plan in sorted(options, key=lambda o: (o[1].tiles, o[0])):
+            victims = {
+                r.id: Victim(occ.held_mask(r.id), self._victim_cost(r, sim, t_run)) for r in runners
+            }
+            lib = sim.plans.library(plan.model, plan.box)
+            ans = place(plan.pattern, plan.hops, free, w, h, library=lib, victims=victims)
+            sim.charge(lookups=ans.lookups, nodes=ans.nodes)
+            if not ans.found:
+                ans = place(
+                    plan.pattern, plan.hops, free, w, h, victims=victims, node_budget=NODE_BUDGET
                 )
+                sim.charge(nodes=ans.nodes)
+                if ans.wall_limited:
+                    sim.wall_limited = True
+                if not ans.found:
+                    sim.count("placement_failures")
+                    continue
+            timing = self._timing(sim, plan, ans)
+            ready_at = (
+                max(
+                    (sim.now + drain_us(v, sim) + sim.dram_us(_bytes(v)[0], v.dram_share))
+                    for v in (sim.jobs[name] for name in ans.victims)
+                )
+                if ans.victims
+                else float(sim.now)
             )
-        result = allocate_jobs(demands, hw.tiles, time_limit_s=0.01)
-        mine = next(a for a in result.allocations if a.job == js.id)
-        if mine.tiles == 0:
-            return []
-        return [s for s in fit if s[0] * s[1] <= mine.tiles] or fit[:1]
+            if ready_at + _remaining_on(js, plan) * timing.latency_us > slack_end:
+                continue
+            for name in ans.victims:
+                v = sim.jobs[name]
+                state, weights = _bytes(v)
+                sim.preempt(v, drain_us(v, sim), state, weights)
+            if not ans.victims:
+                self._start(js, sim, plan, ans)
+                return True
+            sim.count("placements")
+            sim.count("library_hits" if ans.source == "library" else "online_matches")
+            sim.reserve(
+                js,
+                ans.tiles,
+                latency_us=timing.latency_us,
+                energy_pj=timing.energy_pj,
+                plan=plan,
+                timing=timing,
+                dram_share=plan.budget / sim.hw.tiles,
+            )
+            return True
+        return False

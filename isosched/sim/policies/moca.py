@@ -32,9 +32,9 @@ class Moca(Planaria):
             return
         weights = {r.id: _weight(r, sim) for r in running}
         total = sum(weights.values()) or 1.0
-        for r in running:
-            assert r.region is not None
+        for r in sorted(running, key=lambda j: j.id):
             share = min(1.0, max(0.02, weights[r.id] / total))
-            p = lts(r, sim.hw, (r.region.w, r.region.h), share)
+            p = lts(r, sim, len(r.tiles), share)
             if abs(p.latency_us - r.latency_us) > 1e-6 * r.latency_us:
+                r.dram_share = share
                 sim.set_rate(r, p.latency_us, p.energy_pj)

@@ -20,9 +20,8 @@ from isosched.sim.policies.spatial import (
 
 def score(js: JobState, sim: Simulator) -> float:
     """Priority over slack (µs until the deadline minus remaining work), higher is more urgent."""
-    slack = (
-        js.job.deadline_us - sim.now - js.remaining_us(js.latency_us if js.latency_us < 1e18 else 0)
-    )
+    rem = js.remaining_us() if js.latency_us < 1e18 else 0.0
+    slack = js.job.deadline_us - sim.now - rem
     return js.job.priority / max(slack, 1.0)
 
 
@@ -35,10 +34,9 @@ class Planaria:
     def schedule(self, sim: Simulator) -> None:
         """Place jobs by score; take partitions from lower-score runners when needed."""
         attempted = False  # one preemption per scheduling point bounds its cost
-        for js in sorted(sim.ready(), key=lambda j: -score(j, sim)):
+        for js in sorted(sim.ready(), key=lambda j: (-score(j, sim), j.id)):
             fit = fitting_shapes(js, sim, lts_sizer)
-            if fit and any(sim.regions.free_region(s) for s in fit):
-                place_free(js, sim, lts_sizer, ckpt_state=False, any_size=False)
+            if fit and place_free(js, sim, lts_sizer, "lts", any_size=False):
                 continue
             mine = score(js, sim)
 
@@ -57,8 +55,9 @@ class Planaria:
                     may_take=less_urgent,
                     cost=lambda v: score(v, sim),
                     state_bytes=lambda v: 0,
+                    kind="lts",
                 )
             ):
                 attempted = True
                 continue
-            place_free(js, sim, lts_sizer, ckpt_state=False)
+            place_free(js, sim, lts_sizer, "lts")

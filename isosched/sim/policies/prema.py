@@ -3,19 +3,19 @@
 Layer-temporal, the whole chip time-multiplexed. Waiting jobs earn tokens in proportion to their
 priority and to how long they waited relative to their isolated latency; jobs whose tokens reach
 the threshold (the highest priority present) are candidates, and the candidate with the shortest
-estimated remaining time runs. A running job is preempted (checkpoint) only by a candidate of
-higher priority; otherwise it runs to completion.
+estimated remaining time runs. A running job is preempted (at its next layer boundary; its
+activations are in DRAM under LTS) only by a candidate of higher priority; otherwise it runs to
+completion.
 """
 
 from __future__ import annotations
 
 from isosched.sim.engine import JobState, Simulator
-from isosched.sim.policies.common import checkpoint, lts
-from isosched.sim.regions import Region
+from isosched.sim.policies.common import drain_us, lts
 
 
 class Prema:
-    """Token-based predictive scheduling with checkpoint preemption."""
+    """Token-based predictive scheduling with layer-boundary preemption."""
 
     name = "prema"
     kind = "lts"
@@ -26,12 +26,11 @@ class Prema:
     def schedule(self, sim: Simulator) -> None:
         """Accrue tokens, pick the shortest candidate, preempt a lower-priority runner."""
         hw = sim.hw
-        whole = (hw.width, hw.height)
         dt = sim.now - self._last_us
         self._last_us = sim.now
         ready = sim.ready()
         for js in ready:
-            iso = lts(js, hw, whole, 1.0).latency_us
+            iso = lts(js, sim, hw.tiles, 1.0).latency_us
             js.tokens += js.job.priority * dt / max(iso, 1.0)
         if not ready:
             return
@@ -41,19 +40,20 @@ class Prema:
         ]
 
         def remaining(j: JobState) -> float:
-            return j.remaining_us(lts(j, hw, whole, 1.0).latency_us)
+            return j.remaining_us(lts(j, sim, hw.tiles, 1.0).latency_us)
 
-        pick = min(candidates, key=lambda j: (remaining(j), j.job.release_us))
+        pick = min(candidates, key=lambda j: (remaining(j), j.job.release_us, j.id))
         running = sim.running()
         if running:
             cur = running[0]
             if pick.job.priority > cur.job.priority:
-                ck, _, energy = checkpoint(lts(cur, hw, whole, 1.0).state_bytes, hw)
-                sim.preempt(cur, ck, energy)
+                sim.charge(lookups=1)
+                sim.preempt(cur, drain_us(cur, sim))
             return
-        if sim.regions.owner:  # a checkpoint is still draining
+        if sim.occupancy.free_tiles < hw.tiles:  # a checkpoint is still draining
             return
-        p = lts(pick, hw, whole, 1.0)
-        _, restore, _ = checkpoint(p.state_bytes, hw)
+        p = lts(pick, sim, hw.tiles, 1.0)
         pick.tokens = 0.0
-        sim.start(pick, Region(0, 0, *whole), p.latency_us, p.energy_pj, restore_us=restore)
+        sim.charge(lookups=1)
+        sim.count("placements")
+        sim.start(pick, tuple(range(hw.tiles)), p.latency_us, p.energy_pj, dram_share=1.0)

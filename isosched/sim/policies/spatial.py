@@ -1,82 +1,100 @@
-"""Shared mechanics of the spatial policies: place on free regions, take regions by preemption."""
+"""Policies that partition the chip by rule: aligned power-of-two partitions on per-tile occupancy.
+
+HASP, Planaria, MoCA and CD-MSA hand out partitions (boxes of the budgets ladder at aligned
+positions); the job holds the whole partition. The rule is theirs, expressed on the same
+per-tile occupancy map as IsoSched's arbitrary tile sets.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from isosched.sim.engine import JobState, Simulator
-from isosched.sim.policies.common import DEADLINE_SHARE, checkpoint, lts, shapes, tss
-from isosched.sim.profiles import Profile
-from isosched.sim.regions import Region
+from isosched.sim.occupancy import mask_of
+from isosched.sim.policies.common import (
+    DEADLINE_SHARE,
+    Shape,
+    drain_us,
+    free_rect,
+    lts,
+    rect_positions,
+    shapes,
+    start_tss,
+    tss,
+)
 
-__all__ = ["Sizer", "fitting_shapes", "place_free", "preempt_for", "region_coming_free"]
+__all__ = [
+    "Sizer",
+    "fitting_shapes",
+    "lts_sizer",
+    "place_free",
+    "preempt_for",
+    "region_coming_free",
+    "start_on",
+    "tss_sizer",
+]
 
-Sizer = Callable[[JobState, Simulator, tuple[int, int]], Profile]
+#: Latency of a job on a partition shape, µs per inference.
+Sizer = Callable[[JobState, Simulator, Shape], float]
 
 
-def tss_sizer(js: JobState, sim: Simulator, shape: tuple[int, int]) -> Profile:
-    """TSS profile of a job on a shape."""
-    return tss(js, sim.hw, shape)
+def tss_sizer(js: JobState, sim: Simulator, shape: Shape) -> float:
+    """TSS latency on a partition (the plan's own placement translated into it)."""
+    return tss(js, sim, shape).base_timing.latency_us
 
 
-def lts_sizer(js: JobState, sim: Simulator, shape: tuple[int, int]) -> Profile:
-    """LTS profile on a shape with its proportional DRAM share."""
-    return lts(js, sim.hw, shape)
+def lts_sizer(js: JobState, sim: Simulator, shape: Shape) -> float:
+    """LTS latency on a partition with its proportional DRAM share."""
+    return lts(js, sim, shape[0] * shape[1]).latency_us
 
 
-def fitting_shapes(js: JobState, sim: Simulator, size: Sizer) -> list[tuple[int, int]]:
+def fitting_shapes(js: JobState, sim: Simulator, size: Sizer) -> list[Shape]:
     """Shapes on which the job alone finishes within the deadline share, smallest first."""
     slack = js.job.deadline_us - sim.now
-    ok = [
-        s
-        for s in shapes(sim.hw)
-        if js.remaining_us(size(js, sim, s).latency_us) <= DEADLINE_SHARE * slack
-    ]
+    ok = [s for s in shapes(sim) if js.remaining_us(size(js, sim, s)) <= DEADLINE_SHARE * slack]
     return list(reversed(ok))
 
 
-def start_on(js: JobState, sim: Simulator, region: Region, size: Sizer, ckpt_state: bool) -> None:
-    """Start (or resume) ``js`` on ``region``; resuming restores its state if it was saved."""
-    p = size(js, sim, (region.w, region.h))
-    restore = checkpoint(p.state_bytes if ckpt_state else 0, sim.hw)[1]
-    sim.start(js, region, p.latency_us, p.energy_pj, restore_us=restore)
+def start_on(js: JobState, sim: Simulator, tiles: tuple[int, ...], shape: Shape, kind: str) -> None:
+    """Start (or resume) ``js`` on a partition of ``shape``: TSS from its plan, else LTS."""
+    share = shape[0] * shape[1] / sim.hw.tiles
+    sim.count("placements")
+    if kind == "tss":
+        start_tss(js, sim, tiles, tss(js, sim, shape), share)
+    else:
+        p = lts(js, sim, shape[0] * shape[1])
+        sim.start(js, tiles, p.latency_us, p.energy_pj, dram_share=share)
 
 
-def place_free(
-    js: JobState, sim: Simulator, size: Sizer, ckpt_state: bool, any_size: bool = True
-) -> bool:
-    """Start ``js`` on a free region; returns whether it started.
+def place_free(js: JobState, sim: Simulator, size: Sizer, kind: str, any_size: bool = True) -> bool:
+    """Start ``js`` on a free partition; returns whether it started.
 
-    The smallest region that meets its deadline share, else a larger one, else (``any_size``)
+    The smallest partition that meets its deadline share, else a larger one, else (``any_size``)
     the largest free one on which it can still finish before its deadline.
     """
-    smallest = shapes(sim.hw)[-1]
-    if sim.regions.free_tiles < smallest[0] * smallest[1]:
+    smallest = shapes(sim)[-1]
+    if sim.occupancy.free_tiles < smallest[0] * smallest[1]:
         return False
-    fit = fitting_shapes(js, sim, size)  # smallest fitting first, larger fitting after
+    fit = fitting_shapes(js, sim, size)
     slack = js.job.deadline_us - sim.now
     # Too small for the deadline share, but the job can still make its deadline alone: largest
-    # first. A region on which it would miss anyway is not taken (it would only block others).
-    rest = [
-        s
-        for s in shapes(sim.hw)
-        if s not in fit and js.remaining_us(size(js, sim, s).latency_us) <= slack
-    ]
-    tried = fit + rest if any_size else fit
-    for shape in tried:
-        r = sim.regions.free_region(shape)
-        if r is not None:
-            start_on(js, sim, r, size, ckpt_state)
+    # first. A partition on which it would miss anyway is not taken (it would only block others).
+    rest = [s for s in shapes(sim) if s not in fit and js.remaining_us(size(js, sim, s)) <= slack]
+    for shape in fit + rest if any_size else fit:
+        tiles = free_rect(sim, shape)
+        if tiles is not None:
+            start_on(js, sim, tiles, shape, kind)
             return True
     return False
 
 
-def region_coming_free(js: JobState, sim: Simulator, shapes_: list[tuple[int, int]]) -> bool:
-    """Whether a region of one of ``shapes_`` is being freed by checkpointing jobs already."""
+def region_coming_free(js: JobState, sim: Simulator, shapes_: list[Shape]) -> bool:
+    """Whether a partition of one of ``shapes_`` is being freed by checkpointing jobs already."""
+    occ = sim.occupancy
     for shape in shapes_:
-        for r in sim.regions.positions(shape):
-            occ = sim.regions.occupants(r)
-            if occ and all(sim.jobs[o].state == "checkpointing" for o in occ):
+        for m, _ in rect_positions(sim, shape):
+            holders = occ.holders(m & ~occ.free_mask)
+            if holders and all(sim.jobs[o].state == "checkpointing" for o in holders):
                 return True
     return False
 
@@ -84,28 +102,53 @@ def region_coming_free(js: JobState, sim: Simulator, shapes_: list[tuple[int, in
 def preempt_for(
     js: JobState,
     sim: Simulator,
-    shapes_: list[tuple[int, int]],
+    shapes_: list[Shape],
     may_take: Callable[[JobState], bool],
     cost: Callable[[JobState], float],
     state_bytes: Callable[[JobState], int],
+    kind: str,
 ) -> bool:
-    """Preempt the cheapest running jobs that free a region of one of ``shapes_``.
+    """Preempt the cheapest running jobs occupying a partition of one of ``shapes_``.
 
-    Shapes are tried in order. Returns whether victims were preempted (``js`` starts when they
-    finish checkpointing).
+    Shapes are tried in order; ``js`` is started on the partition when the victims have
+    checkpointed (the tiles are reserved for it). Returns whether victims were preempted.
     """
+    occ = sim.occupancy
     for shape in shapes_:
-        best: tuple[float, list[JobState]] | None = None
-        for r in sim.regions.positions(shape):
-            occ = [sim.jobs[o] for o in sim.regions.occupants(r)]
-            if not occ or any(o.state != "running" or not may_take(o) for o in occ):
+        best: tuple[float, list[JobState], tuple[int, ...]] | None = None
+        positions = rect_positions(sim, shape)
+        sim.charge(lookups=len(positions))
+        reserved = mask_of(occ.reserved)
+        for m, tiles in positions:
+            if m & reserved:
+                continue  # promised to another preempting job
+            victims = [sim.jobs[o] for o in sorted(occ.holders(m))]
+            if not victims or any(v.state != "running" or not may_take(v) for v in victims):
                 continue
-            c = sum(cost(o) for o in occ)
+            c = sum(cost(v) for v in victims)
             if best is None or c < best[0]:
-                best = (c, occ)
+                best = (c, victims, tiles)
         if best is not None:
             for victim in best[1]:
-                ck, _, energy = checkpoint(state_bytes(victim), sim.hw)
-                sim.preempt(victim, ck, energy)
+                sim.preempt(victim, drain_us(victim, sim), state_bytes(victim))
+            share = shape[0] * shape[1] / sim.hw.tiles
+            sim.count("placements")
+            if kind == "tss":
+                jp = tss(js, sim, shape)
+                t = jp.base_timing
+                sim.reserve(
+                    js,
+                    best[2],
+                    latency_us=t.latency_us,
+                    energy_pj=t.energy_pj,
+                    plan=jp,
+                    timing=t,
+                    dram_share=share,
+                )
+            else:
+                p = lts(js, sim, shape[0] * shape[1])
+                sim.reserve(
+                    js, best[2], latency_us=p.latency_us, energy_pj=p.energy_pj, dram_share=share
+                )
             return True
     return False

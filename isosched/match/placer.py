@@ -1,0 +1,264 @@
+"""The run-time placer: embed a tile pattern into the live chip (DESIGN §5, "Run-time placement").
+
+One question, asked by the simulator for every start and every resume, and by ``isosched
+match``: *embed this pattern into these tiles (free ones, and preemptible ones at a cost)*.
+
+1. **Library lookup.** The pattern's stored placement (a plan's own) under every translation and
+   the 8 symmetries of the square is a candidate; each is a bit set tested against the free tiles
+   with one ``&``. Rotations and reflections keep every hop distance, so every image is valid.
+   Free images come first; with victims allowed, the cheapest image over free plus preemptible
+   tiles wins (a victim's cost counts once, however many of its tiles are taken).
+2. **Online match.** Only when the library has nothing: the matcher (MCTS over CSR) on the
+   labelled tiles — free, preemptible at their cost, blocked — with a budget counted in search
+   nodes, so the answer is the same on every machine. A wall-time cap is only a safety net; if it
+   ever fires, the answer says so (``wall_limited``).
+
+The answer is an arbitrary tile set (one tile per pattern vertex), not a rectangle, with where it
+came from and the work it took (images tested, matcher nodes), which the simulator charges as
+decision time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from isosched.match.matcher import TileMatcher
+from isosched.match.target import HeldTile, mesh_target
+from isosched.tilegraph import TileGraph
+
+__all__ = ["Library", "PlacerAnswer", "Victim", "library_images", "place"]
+
+Coord = tuple[int, int]
+
+#: Wall-time safety net of one online match, ms (node budgets decide; this only stops a hang).
+WALL_SAFETY_MS = 30_000.0
+
+
+@dataclass(frozen=True, slots=True)
+class Library:
+    """Images of a stored placement on a ``width × height`` chip.
+
+    Attributes
+    ----------
+    width, height : int
+        The chip.
+    images : tuple of (int, tuple of int)
+        ``(bit set of tiles, tile index per pattern vertex)``, in a fixed order: row-major by
+        the image's lowest corner, then by symmetry.
+    """
+
+    width: int
+    height: int
+    images: tuple[tuple[int, tuple[int, ...]], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Victim:
+    """A running job whose tiles may be taken.
+
+    Attributes
+    ----------
+    mask : int
+        Its tiles, as a bit set (bit ``y * W + x``).
+    cost : float
+        Cost of stopping it (any unit the caller chooses, e.g. µs of lost time).
+    """
+
+    mask: int
+    cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class PlacerAnswer:
+    """Where a pattern goes, and what finding it cost.
+
+    Attributes
+    ----------
+    found : bool
+        Whether a placement was found.
+    tiles : tuple of int
+        Tile index per pattern vertex (empty when not found).
+    source : str
+        ``library``, ``online`` or ``none``.
+    victims : tuple of str
+        Jobs whose tiles the placement takes (sorted).
+    cost : float
+        Sum of the victims' costs.
+    lookups : int
+        Library images tested.
+    nodes : int
+        Matcher search nodes.
+    reason : str
+        The online matcher's stop reason (empty for a library hit).
+    wall_ms : float
+        Host time spent, milliseconds (reported, never used in a decision).
+    wall_limited : bool
+        The wall-time safety net stopped the online match (the answer may then differ between
+        machines; callers report it).
+    """
+
+    found: bool
+    tiles: tuple[int, ...]
+    source: str
+    victims: tuple[str, ...]
+    cost: float
+    lookups: int
+    nodes: int
+    reason: str
+    wall_ms: float
+    wall_limited: bool = False
+
+
+def _symmetries(coords: Sequence[Coord]) -> list[list[Coord]]:
+    """The 8 images of ``coords`` under the symmetries of the square, normalised to (0, 0)."""
+    out: list[list[Coord]] = []
+    seen: set[tuple[Coord, ...]] = set()
+    for swap in (False, True):
+        for fx in (False, True):
+            for fy in (False, True):
+                img = []
+                for x, y in coords:
+                    a, b = (y, x) if swap else (x, y)
+                    img.append((-a if fx else a, -b if fy else b))
+                mx = min(a for a, _ in img)
+                my = min(b for _, b in img)
+                norm = [(a - mx, b - my) for a, b in img]
+                key = tuple(norm)
+                if key not in seen:
+                    seen.add(key)
+                    out.append(norm)
+    return out
+
+
+def library_images(base: Sequence[Coord], width: int, height: int) -> Library:
+    """Every image of ``base`` on a ``width × height`` chip (translations × 8 symmetries)."""
+    if not base:
+        return Library(width, height, ((0, ()),))
+    syms = _symmetries(base)
+    images: list[tuple[int, int, int, int, tuple[int, ...]]] = []
+    for s, img in enumerate(syms):
+        w = max(a for a, _ in img) + 1
+        h = max(b for _, b in img) + 1
+        for oy in range(height - h + 1):
+            for ox in range(width - w + 1):
+                tiles = tuple((b + oy) * width + (a + ox) for a, b in img)
+                m = 0
+                for t in tiles:
+                    m |= 1 << t
+                images.append((oy, ox, s, m, tiles))
+    images.sort(key=lambda r: (r[0], r[1], r[2]))
+    return Library(width, height, tuple((m, tiles) for _, _, _, m, tiles in images))
+
+
+def _victims_of(mask: int, victims: Mapping[str, Victim]) -> tuple[tuple[str, ...], float]:
+    hit = tuple(sorted(v for v, vic in victims.items() if vic.mask & mask))
+    return hit, sum(victims[v].cost for v in hit)
+
+
+def place(
+    pattern: TileGraph,
+    hops: int,
+    free_mask: int,
+    width: int,
+    height: int,
+    *,
+    library: Library | None = None,
+    victims: Mapping[str, Victim] | None = None,
+    node_budget: int = 2_000,
+    seed: int = 0,
+    online: bool = True,
+) -> PlacerAnswer:
+    """Embed ``pattern`` into the free tiles (and, with ``victims``, into theirs at a cost).
+
+    Parameters
+    ----------
+    pattern : TileGraph
+        What to place.
+    hops : int
+        Largest XY distance an edge may span.
+    free_mask : int
+        Free tiles, as a bit set.
+    width, height : int
+        The chip.
+    library : Library, optional
+        Stored placements to try first.
+    victims : mapping job -> Victim, optional
+        Running jobs whose tiles may be taken; ``None`` places on free tiles only.
+    node_budget : int
+        Matcher search nodes for the online match.
+    seed : int
+        Matcher seed.
+    online : bool
+        Run the online match when the library has nothing.
+    """
+    t0 = time.perf_counter()
+    n = len(pattern)
+    vic = dict(victims or {})
+    usable = free_mask
+    for v in vic.values():
+        usable |= v.mask
+    lookups = 0
+    if n > usable.bit_count():
+        return PlacerAnswer(False, (), "none", (), 0.0, 0, 0, "too few tiles", _ms(t0))
+    if library is not None:
+        best: tuple[float, int, tuple[int, ...]] | None = None
+        not_free = ~free_mask
+        not_usable = ~usable
+        for mask, tiles in library.images:
+            lookups += 1
+            if not mask & not_free:
+                return PlacerAnswer(True, tiles, "library", (), 0.0, lookups, 0, "", _ms(t0))
+            if vic and not mask & not_usable:
+                _, cost = _victims_of(mask & not_free, vic)
+                if best is None or cost < best[0]:
+                    best = (cost, mask, tiles)
+        if best is not None:
+            names, cost = _victims_of(best[1] & not_free, vic)
+            return PlacerAnswer(True, best[2], "library", names, cost, lookups, 0, "", _ms(t0))
+    if not online:
+        return PlacerAnswer(False, (), "none", (), 0.0, lookups, 0, "library miss", _ms(t0))
+    blocked = []
+    held: dict[Coord, HeldTile] = {}
+    tile_cost: dict[int, float] = {}
+    for v in vic.values():
+        m = v.mask
+        while m:
+            low = m & -m
+            tile_cost[low.bit_length() - 1] = v.cost
+            m ^= low
+    for t in range(width * height):
+        xy = (t % width, t // width)
+        if free_mask >> t & 1:
+            continue
+        if t in tile_cost:
+            held[xy] = HeldTile(0, tile_cost[t])
+        else:
+            blocked.append(xy)
+    target = mesh_target(width, height, hops, blocked=blocked, held=held, priority=1)
+    result = TileMatcher(target, pattern).match(
+        engine="mcts",
+        budget_ms=WALL_SAFETY_MS,
+        seed=seed,
+        cost_aware=bool(held),
+        max_nodes=node_budget,
+    )
+    nodes = int(result.stats.get("nodes", 0))
+    wall_limited = result.reason.startswith("budget") and nodes < node_budget
+    if not result.found:
+        return PlacerAnswer(
+            False, (), "none", (), 0.0, lookups, nodes, result.reason, _ms(t0), wall_limited
+        )
+    tiles = tuple(y * width + x for x, y in (result.placement[v] for v in pattern.ids))
+    m = 0
+    for t in tiles:
+        m |= 1 << t
+    names, cost = _victims_of(m & ~free_mask, vic)
+    return PlacerAnswer(
+        True, tiles, "online", names, cost, lookups, nodes, result.reason, _ms(t0), wall_limited
+    )
+
+
+def _ms(t0: float) -> float:
+    return (time.perf_counter() - t0) * 1e3

@@ -1,0 +1,271 @@
+"""What the simulator needs of a TSS plan: the job's tile pattern and its timing as placed.
+
+A :class:`~isosched.plan.Plan` made for a box of ``w × h`` tiles has one tile graph per segment,
+each placed in the box. The segments run one after another on the same tiles, so the job holds
+the *footprint*: every box tile some segment uses. The footprint's pattern graph has one vertex
+per footprint tile and an edge wherever some segment's edge runs between two of them (bytes
+summed). Any embedding of that pattern into the chip within the plan's hop bound embeds every
+segment (compose the segment's placement with it): this is what the placer matches at run time,
+and what a preempted job matches again to resume on other tiles with the same plan.
+
+Timing depends on the placement (DESIGN §3): each segment's fill grows by the hop latency
+(``hop_cycles`` per hop) along its longest chain of tile-graph edges, and its interval is at least
+the busiest mesh link's time per data tile, with every edge routed XY. Library placements are
+images of the plan's own placement under translations and symmetries of the square, which keep
+hop counts and link loads, so they all have the plan's own placed timing.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from isosched.hw.model import Hardware
+from isosched.plan.planner import Plan
+from isosched.tilegraph import TileGraph, TileVertex
+
+__all__ = ["JobPlan", "PlacedTiming", "SegmentTiming", "job_plan"]
+
+Coord = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentTiming:
+    """One segment, in terms of the footprint pattern's vertices.
+
+    Attributes
+    ----------
+    edges : tuple of (int, int, int)
+        ``(pattern src, pattern dst, bytes per inference)`` of the segment's tile-graph edges.
+    order : tuple of int
+        Edge indices in an order where an edge comes after every edge into its source.
+    weight_load_cycles, fill_cycles, ii_cycles : float
+        The plan's timing with zero hops, cycles.
+    data_tiles : int
+        Data tiles B of the pipeline.
+    energy_pj : float
+        Energy of one pass without the on-chip transfers between tiles, pJ.
+    weight_bytes : int
+        Weights the segment loads into its tiles, bytes.
+    state_bytes : int
+        Live state in flight in its pipeline (double-buffered data tiles on every edge), bytes.
+    layers : int
+        Layers of the model finished when the segment ends (a prefix count).
+    """
+
+    edges: tuple[tuple[int, int, int], ...]
+    order: tuple[int, ...]
+    weight_load_cycles: float
+    fill_cycles: float
+    ii_cycles: float
+    data_tiles: int
+    energy_pj: float
+    weight_bytes: int
+    state_bytes: int
+    layers: int
+
+
+@dataclass(frozen=True, slots=True)
+class PlacedTiming:
+    """Timing of a job on one placement.
+
+    Attributes
+    ----------
+    latency_us : float
+        One inference, microseconds.
+    energy_pj : float
+        One inference, picojoules.
+    bounds : tuple of float
+        Cumulative fraction of the inference at the end of each segment (last is 1.0).
+    """
+
+    latency_us: float
+    energy_pj: float
+    bounds: tuple[float, ...]
+
+    def segment_at(self, done: float) -> int:
+        """Index of the segment running when ``done`` of the inference is complete."""
+        i = bisect.bisect_right(self.bounds, done + 1e-12)
+        return min(i, len(self.bounds) - 1)
+
+    def segment_start(self, index: int) -> float:
+        """Fraction of the inference complete when segment ``index`` starts."""
+        return 0.0 if index == 0 else self.bounds[index - 1]
+
+
+@dataclass(frozen=True)
+class JobPlan:
+    """A model planned for a tile budget, ready to be placed and timed.
+
+    Attributes
+    ----------
+    model : str
+        Model name.
+    budget : int
+        Tiles of the box the plan was made for.
+    box : (int, int)
+        Its shape.
+    pattern : TileGraph
+        The footprint pattern (one vertex per tile the job holds).
+    base : tuple of (int, int)
+        The plan's own placement of each pattern vertex, box coordinates.
+    hops : int
+        Hop bound every segment's placement satisfies.
+    segments : tuple of SegmentTiming
+        Per segment, in execution order.
+    base_timing : PlacedTiming
+        Timing on ``base`` (and on every library image of it).
+    """
+
+    model: str
+    budget: int
+    box: tuple[int, int]
+    pattern: TileGraph
+    base: tuple[Coord, ...]
+    hops: int
+    segments: tuple[SegmentTiming, ...]
+    base_timing: PlacedTiming
+
+    @property
+    def tiles(self) -> int:
+        """Tiles the job holds."""
+        return len(self.base)
+
+
+def _edge_order(n_edges: int, edges: Sequence[tuple[int, int, int]]) -> tuple[int, ...]:
+    """Edges sorted so that an edge follows every edge into its source (Kahn on vertices)."""
+    into: dict[int, list[int]] = {}
+    out: dict[int, list[int]] = {}
+    for i, (s, d, _) in enumerate(edges):
+        out.setdefault(s, []).append(i)
+        into.setdefault(d, []).append(i)
+    verts = sorted({v for s, d, _ in edges for v in (s, d)})
+    indeg = {v: len(into.get(v, [])) for v in verts}
+    ready = [v for v in verts if indeg[v] == 0]
+    order: list[int] = []
+    seen_v: set[int] = set()
+    while ready:
+        v = ready.pop(0)
+        seen_v.add(v)
+        for e in out.get(v, []):
+            order.append(e)
+            d = edges[e][1]
+            indeg[d] -= 1
+            if indeg[d] == 0:
+                ready.append(d)
+    if len(order) < n_edges:  # a cycle (never from LCS): fall back to index order
+        return tuple(range(n_edges))
+    return tuple(order)
+
+
+def _placed(
+    hw: Hardware, segments: Sequence[SegmentTiming], coords: Sequence[Coord]
+) -> PlacedTiming:
+    hop_cycles = hw.noc.hop_cycles
+    link_bw = hw.noc.link_bytes_per_cycle
+    e_hop = hw.energy.noc_pj_per_bit_hop
+    lat_cycles: list[float] = []
+    energy = 0.0
+    for seg in segments:
+        b = seg.data_tiles
+        arrive: dict[int, float] = {}
+        load: dict[tuple[int, int, int], float] = {}
+        longest = 0.0
+        noc_pj = 0.0
+        for i in seg.order:
+            s, d, nbytes = seg.edges[i]
+            (ax, ay), (bx, by) = coords[s], coords[d]
+            hops = abs(ax - bx) + abs(ay - by)
+            noc_pj += nbytes * 8 * hops * e_hop
+            t = arrive.get(s, 0.0) + hops * hop_cycles
+            if t > arrive.get(d, 0.0):
+                arrive[d] = t
+            longest = max(longest, t)
+            per_tile = nbytes / b
+            step = 1 if bx > ax else -1
+            for x in range(ax, bx, step):  # X first, then Y (XY routing)
+                key = (x, ay, 0 if step > 0 else 1)
+                load[key] = load.get(key, 0.0) + per_tile
+            step = 1 if by > ay else -1
+            for y in range(ay, by, step):
+                key = (bx, y, 2 if step > 0 else 3)
+                load[key] = load.get(key, 0.0) + per_tile
+        link_ii = max(load.values(), default=0.0) / link_bw
+        ii = max(seg.ii_cycles, link_ii)
+        lat_cycles.append(seg.weight_load_cycles + seg.fill_cycles + longest + (b - 1) * ii)
+        energy += seg.energy_pj + noc_pj
+    total = sum(lat_cycles) or 1.0
+    bounds, acc = [], 0.0
+    for c in lat_cycles:
+        acc += c
+        bounds.append(acc / total)
+    bounds[-1] = 1.0
+    return PlacedTiming(hw.cycles_to_us(sum(lat_cycles)), energy, tuple(bounds))
+
+
+def placed_timing(plan: JobPlan, hw: Hardware, coords: Sequence[Coord]) -> PlacedTiming:
+    """Timing of ``plan`` with pattern vertex ``i`` on tile ``coords[i]`` of the chip."""
+    return _placed(hw, plan.segments, coords)
+
+
+def job_plan(plan: Plan, chip: Hardware, budget: int) -> JobPlan:
+    """The footprint pattern and timing of ``plan`` (made on a box) for use on ``chip``.
+
+    Parameters
+    ----------
+    plan : Plan
+        A plan made for a box of the chip (its ``hw`` has the box's mesh).
+    chip : Hardware
+        The whole chip (its NoC and energy numbers time the placement).
+    budget : int
+        Tiles of the box.
+    """
+    box_tiles: set[Coord] = set()
+    for s in plan.segments:
+        box_tiles.update(s.placement.placement.values())
+    base = tuple(sorted(box_tiles, key=lambda c: (c[1], c[0])))
+    index = {c: i for i, c in enumerate(base)}
+    e_hop = chip.energy.noc_pj_per_bit_hop
+    pattern_edges: dict[tuple[int, int], int] = {}
+    segs: list[SegmentTiming] = []
+    done_layers = 0
+    for s in plan.segments:
+        tg = s.tile_graph
+        ids = tg.ids
+        where = s.placement.placement
+        edges = []
+        base_noc = 0.0
+        for src, dst, nbytes in tg.edges:
+            a, b = index[where[ids[src]]], index[where[ids[dst]]]
+            if a == b:
+                continue
+            edges.append((a, b, nbytes))
+            key = (a, b)
+            pattern_edges[key] = pattern_edges.get(key, 0) + nbytes
+            (ax, ay), (bx, by) = base[a], base[b]
+            base_noc += nbytes * 8 * (abs(ax - bx) + abs(ay - by)) * e_hop
+        bt = max(s.data_tiles, 1)
+        state = sum(min(nb, 2 * -(-nb // bt)) for _, _, nb in edges)
+        done_layers += len(s.segment.layers)
+        segs.append(
+            SegmentTiming(
+                edges=tuple(edges),
+                order=_edge_order(len(edges), edges),
+                weight_load_cycles=s.weight_load_cycles,
+                fill_cycles=s.fill_cycles,
+                ii_cycles=s.ii_cycles,
+                data_tiles=bt,
+                energy_pj=max(0.0, s.energy_pj - base_noc),
+                weight_bytes=s.segment.weight_bytes,
+                state_bytes=state,
+                layers=done_layers,
+            )
+        )
+    pattern = TileGraph(
+        tuple(TileVertex(f"t{x}_{y}") for x, y in base),
+        tuple((a, b, nb) for (a, b), nb in sorted(pattern_edges.items())),
+    )
+    hops = max(s.placement.hops for s in plan.segments)
+    timing = _placed(chip, segs, base)
+    return JobPlan(plan.model, budget, plan.hw.mesh, pattern, base, hops, tuple(segs), timing)

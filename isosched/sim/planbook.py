@@ -1,0 +1,153 @@
+"""Plans and profiles a replay looks up: TSS plans per (model, tile budget), LTS layer costs.
+
+The simulator receives the models (graphs) and this book; it never loads a model by name. TSS
+plans come from a :class:`~isosched.plan.PlanCache` (memory, then disk, then the planner), one per
+(model, budget); a budget is a box of the chip (``w × h`` tiles, see
+:func:`~isosched.sim.occupancy.region_shapes`), planned with the box's share of DRAM bandwidth.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from isosched.cost import lts_layer_cost
+from isosched.errors import IsoschedError
+from isosched.graph.model import Graph
+from isosched.hw.model import Hardware
+from isosched.match.placer import Library, library_images
+from isosched.plan.cache import PlanCache
+from isosched.sim.jobplan import JobPlan, job_plan
+from isosched.sim.occupancy import region_shapes
+
+__all__ = ["MIN_BUDGET_TILES", "PLAN_MATCH_NODES", "PlanBook", "Profile", "sub_hardware"]
+
+#: Smallest tile budget plans are made for (a 2×2 box).
+MIN_BUDGET_TILES = 4
+
+#: Matcher node budget of the planner's own placement (machine-independent).
+PLAN_MATCH_NODES = 5_000
+
+Shape = tuple[int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """Latency and energy of one LTS inference.
+
+    Attributes
+    ----------
+    latency_us : float
+        One inference alone on its tiles, microseconds.
+    energy_pj : float
+        One inference, picojoules.
+    """
+
+    latency_us: float
+    energy_pj: float
+
+
+def sub_hardware(hw: Hardware, shape: Shape) -> Hardware:
+    """The chip restricted to a ``w × h`` box, with its share of DRAM bandwidth."""
+    w, h = shape
+    share = (w * h) / hw.tiles
+    dram = hw.dram.model_copy(update={"bandwidth_gb_s": hw.dram.bandwidth_gb_s * share})
+    return hw.model_copy(update={"mesh": (w, h), "name": f"{hw.name}[{w}x{h}]", "dram": dram})
+
+
+class PlanBook:
+    """Every plan and profile of one chip and a set of models, computed once.
+
+    Parameters
+    ----------
+    hw : Hardware
+        The chip.
+    models : mapping name -> Graph
+        The models jobs may name.
+    cache : PlanCache, optional
+        Where plans come from (default: an in-memory cache, no disk).
+    """
+
+    def __init__(
+        self, hw: Hardware, models: Mapping[str, Graph], cache: PlanCache | None = None
+    ) -> None:
+        self.hw = hw
+        self.models = dict(models)
+        self.cache = cache if cache is not None else PlanCache(disk=False)
+        self.budgets: list[Shape] = region_shapes(
+            hw.width, hw.height, smallest=min(MIN_BUDGET_TILES, hw.tiles)
+        )
+        self._plans: dict[tuple[str, Shape], JobPlan] = {}
+        self._libraries: dict[tuple[str, Shape], Library] = {}
+        self._lts: dict[tuple[str, int, float], Profile] = {}
+
+    def graph(self, model: str) -> Graph:
+        """The graph of ``model``.
+
+        Raises
+        ------
+        IsoschedError
+            If the book was not given that model.
+        """
+        try:
+            return self.models[model]
+        except KeyError:
+            raise IsoschedError(f"no graph for model {model!r} was given to the replay") from None
+
+    def job_plan(self, model: str, shape: Shape) -> JobPlan:
+        """The TSS plan of ``model`` for a ``shape`` box."""
+        key = (model, shape)
+        got = self._plans.get(key)
+        if got is None:
+            plan = self.cache.plan(
+                self.graph(model), sub_hardware(self.hw, shape), match_nodes=PLAN_MATCH_NODES
+            )
+            got = self._plans[key] = job_plan(plan, self.hw, shape[0] * shape[1])
+        return got
+
+    def library(self, model: str, shape: Shape) -> Library:
+        """Images of the plan's placement on the chip (the preemption-ready library)."""
+        key = (model, shape)
+        got = self._libraries.get(key)
+        if got is None:
+            jp = self.job_plan(model, shape)
+            got = self._libraries[key] = library_images(jp.base, self.hw.width, self.hw.height)
+        return got
+
+    def lts(self, model: str, tiles: int, dram_share: float) -> Profile:
+        """LTS profile: layers one after another on ``tiles`` tiles with a DRAM share."""
+        key = (model, tiles, dram_share)
+        got = self._lts.get(key)
+        if got is None:
+            cycles = energy = 0.0
+            for lay in self.graph(model):
+                c = lts_layer_cost(lay, tiles, self.hw, dram_share=dram_share)
+                cycles += c.cycles
+                energy += c.energy.total
+            got = self._lts[key] = Profile(self.hw.cycles_to_us(cycles), energy)
+        return got
+
+    def warm(self, models: set[str], progress: Callable[[str], None] | None = None) -> None:
+        """Compute every plan and profile a replay of ``models`` can look up."""
+        for i, model in enumerate(sorted(models)):
+            if progress is not None:
+                progress(f"plans {i + 1}/{len(models)}: {model} on {len(self.budgets)} budgets")
+            for shape in self.budgets:
+                self.job_plan(model, shape)
+                self.library(model, shape)
+                k = shape[0] * shape[1]
+                self.lts(model, k, k / self.hw.tiles)
+                self.lts(model, k, 1.0)
+
+    def export(self) -> dict[str, object]:
+        """What another process needs to skip planning (picklable)."""
+        return {"plans": dict(self._plans), "lts": dict(self._lts)}
+
+    def seed(self, state: Mapping[str, object]) -> None:
+        """Take plans and profiles exported by :meth:`export` (plans are deterministic)."""
+        plans = state.get("plans")
+        lts = state.get("lts")
+        if isinstance(plans, dict):
+            self._plans.update(plans)
+        if isinstance(lts, dict):
+            self._lts.update(lts)
