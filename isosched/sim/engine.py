@@ -186,6 +186,7 @@ class Simulator:
         self._events: list[tuple[int, int, str, str, int]] = []
         self._seq = 0
         self._waiting: dict[str, JobState] = {}  # released, holding no tiles, not done
+        self._holding: dict[str, JobState] = {}  # holding tiles
         self.decisions: list[Decision] = []
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._charged_us = 0.0
@@ -218,8 +219,12 @@ class Simulator:
         return out
 
     def running(self) -> list[JobState]:
-        """Jobs holding tiles and progressing (or restoring)."""
-        return [js for js in self.jobs.values() if js.state == "running"]
+        """Jobs holding tiles and progressing (or restoring), in the order they started."""
+        return [js for js in self._holding.values() if js.state == "running"]
+
+    def holding(self) -> list[JobState]:
+        """Jobs holding tiles: running, restoring or checkpointing."""
+        return list(self._holding.values())
 
     def finish_estimate_us(self, js: JobState) -> float:
         """When a running or checkpointing job lets its tiles go, if nothing changes."""
@@ -310,6 +315,7 @@ class Simulator:
         if js.state != "waiting":
             raise RuntimeError(f"{js.id} cannot start from state {js.state}")
         self.occupancy.take(tiles, js.id)
+        self._holding[js.id] = js
         share = len(tiles) / self.hw.tiles if dram_share is None else dram_share
         restore_us = reload_us = 0.0
         if js.preemptions and js.remaining < 1.0:
@@ -415,6 +421,7 @@ class Simulator:
         js.remaining = 0.0
         self._close_hold(js, self.now)
         self.occupancy.release(js.id)
+        self._holding.pop(js.id, None)
         js.tiles = ()
         js.state = "done"
         js.finish_us = self.now
@@ -488,6 +495,7 @@ class Simulator:
                     continue
                 self._close_hold(js, self.now)
                 self.occupancy.release(js.id)
+                self._holding.pop(js.id, None)
                 js.tiles = ()
                 js.state = "waiting"
                 self._waiting[js.id] = js

@@ -33,13 +33,23 @@ in simulated time through the hardware file's ``scheduler`` section.
 
 from __future__ import annotations
 
+import math
+
 from isosched.match.placer import PlacerAnswer, Victim, place
 from isosched.plan.multijob import JobDemand, allocate_jobs
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.jobplan import JobPlan, PlacedTiming, placed_timing
 from isosched.sim.policies.common import DEADLINE_SHARE, by_urgency, drain_us, shapes, tss
 
-__all__ = ["MAX_PREEMPTIONS", "MISS_PENALTY_US", "MULTIJOB_DTIME", "NODE_BUDGET", "IsoSched"]
+__all__ = [
+    "LOOKAHEAD",
+    "MAX_PREEMPTIONS",
+    "MISS_PENALTY_US",
+    "MULTIJOB_DTIME",
+    "NODE_BUDGET",
+    "ONLINE_TRIES",
+    "IsoSched",
+]
 
 #: Matcher search nodes of one online match (machine-independent budget).
 NODE_BUDGET = 300
@@ -49,6 +59,12 @@ MAX_PREEMPTIONS = 2
 
 #: Cost added per (priority + 1) of a victim that the preemption would make miss, µs.
 MISS_PENALTY_US = 1e6
+
+#: Plans an online match is tried for, at most, when the library misses.
+ONLINE_TRIES = 2
+
+#: Waiting jobs sized at one scheduling point (most urgent first); the others wait their turn.
+LOOKAHEAD = 8
 
 #: Deterministic-time limit of one multi-job sizing (CP-SAT "deterministic seconds").
 MULTIJOB_DTIME = 0.005
@@ -87,19 +103,34 @@ class IsoSched:
         ready = by_urgency(sim.ready())
         if not ready:
             return
-        minimum = {js.id: self._minimum(js, sim) for js in ready}
-        sized = self._multijob(ready, minimum, sim)
+        free_n = sim.occupancy.free_tiles
+        lowest = min(
+            (r.job.priority for r in sim.running() if r.preemptions < MAX_PREEMPTIONS),
+            default=None,
+        )
+        # Only the first LOOKAHEAD waiting jobs are sized: the rest cannot be placed before them.
+        head = ready[:LOOKAHEAD]
+        minimum = {js.id: self._minimum(js, sim) for js in head}
+        behind = [0] * (len(head) + 1)
+        for i in range(len(head) - 1, -1, -1):
+            p = minimum[head[i].id]
+            behind[i] = behind[i + 1] + (p.tiles if p is not None else 0)
+        sized = self._multijob(head, minimum, sim) if free_n else {}
         preempted = False
         for i, js in enumerate(ready):
+            can_preempt = not preempted and lowest is not None and lowest < js.job.priority
+            free_n = sim.occupancy.free_tiles
+            if not free_n and not can_preempt:
+                continue
             options = self._options(js, sim)
             if not options:
                 continue  # it would miss its deadline on any budget: it cannot start usefully
-            behind = sum(p.tiles for o in ready[i + 1 :] if (p := minimum[o.id]) is not None)
-            if self._place_free(js, sim, options, minimum[js.id], sized.get(js.id), behind):
+            least = minimum.get(js.id) if i < len(head) else self._minimum(js, sim)
+            rest = behind[i + 1] if i < len(head) else 0
+            if free_n and self._place_free(js, sim, options, least, sized.get(js.id), rest):
                 continue
-            if preempted or not self._must_preempt(js, sim, minimum[js.id]):
-                continue
-            preempted = self._preempt(js, sim, options)
+            if can_preempt and self._must_preempt(js, sim, least):
+                preempted = self._preempt(js, sim, options)
 
     # ---- sizing ------------------------------------------------------------------------
     def _options(self, js: JobState, sim: Simulator) -> list[tuple[float, JobPlan]]:
@@ -127,9 +158,17 @@ class IsoSched:
         self, ready: list[JobState], minimum: dict[str, JobPlan | None], sim: Simulator
     ) -> dict[str, int]:
         """Budgets (tiles) of competing waiting jobs by the multi-job CP-SAT model."""
-        contenders = [js for js in ready if minimum[js.id] is not None]
         free = sim.occupancy.free_tiles
-        need = sum(p.tiles for js in contenders if (p := minimum[js.id]) is not None)
+        contenders: list[JobState] = []
+        need = 0
+        for js in ready:  # the most urgent jobs, up to the first whose minimum does not fit
+            p = minimum[js.id]
+            if p is None:
+                continue
+            contenders.append(js)
+            need += p.tiles
+            if need > free:
+                break
         if len(contenders) < 2 or need <= free:
             return {}
         demands = []
@@ -191,22 +230,36 @@ class IsoSched:
         if not plans:
             return False
         w, h = sim.hw.width, sim.hw.height
+        missed: list[JobPlan] = []
+        hit: tuple[JobPlan, PlacerAnswer] | None = None
         for plan in plans:
             lib = sim.plans.library(plan.model, plan.box)
             ans = place(plan.pattern, plan.hops, free, w, h, library=lib, online=False)
             sim.charge(lookups=ans.lookups)
             if ans.found:
+                hit = (plan, ans)
+                break
+            missed.append(plan)
+        # An online match for a better plan the library could not place is worth its charged
+        # time only if it would still finish earlier than the library's answer.
+        match_us = NODE_BUDGET * sim.hw.scheduler.match_node_ns / 1e3
+        after = _remaining_on(js, hit[0]) * hit[0].base_timing.latency_us if hit else math.inf
+        tried = [
+            p for p in missed if _remaining_on(js, p) * p.base_timing.latency_us + match_us < after
+        ][:ONLINE_TRIES]
+        for plan in tried:
+            ans = place(plan.pattern, plan.hops, free, w, h, node_budget=NODE_BUDGET, seed=0)
+            sim.charge(nodes=ans.nodes)
+            if ans.wall_limited:
+                sim.wall_limited = True
+            if ans.found:
                 self._start(js, sim, plan, ans)
                 return True
-        plan = plans[0]
-        ans = place(plan.pattern, plan.hops, free, w, h, node_budget=NODE_BUDGET, seed=0)
-        sim.charge(nodes=ans.nodes)
-        if ans.wall_limited:
-            sim.wall_limited = True
-        if ans.found:
-            self._start(js, sim, plan, ans)
+            if ans.reason != "too few tiles":
+                sim.count("placement_failures")
+        if hit is not None:
+            self._start(js, sim, *hit)
             return True
-        sim.count("placement_failures")
         return False
 
     def _timing(self, sim: Simulator, plan: JobPlan, ans: PlacerAnswer) -> PlacedTiming:
@@ -233,11 +286,7 @@ class IsoSched:
         free = sim.occupancy.free_tiles
         if free >= need:
             return False  # tiles enough, only fragmented: the next finish will do
-        releases = sorted(
-            (sim.finish_estimate_us(r), len(r.tiles))
-            for r in sim.jobs.values()
-            if r.state in ("running", "checkpointing")
-        )
+        releases = sorted((sim.finish_estimate_us(r), len(r.tiles)) for r in sim.holding())
         for when, n in releases:
             free += n
             if free >= need:
@@ -281,7 +330,8 @@ class IsoSched:
                 if ans.wall_limited:
                     sim.wall_limited = True
                 if not ans.found:
-                    sim.count("placement_failures")
+                    if ans.reason != "too few tiles":
+                        sim.count("placement_failures")
                     continue
             timing = self._timing(sim, plan, ans)
             ready_at = (
