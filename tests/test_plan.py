@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -67,9 +68,9 @@ def test_ilp_equals_brute_force(case):
     expected = brute_force(options, budget)
     if expected is None:
         with pytest.raises(InfeasibleAllocation):
-            solve_allocation(options, budget, time_limit_s=5)
+            solve_allocation(options, budget, dtime_limit=5)
         return
-    r = solve_allocation(options, budget, time_limit_s=5)
+    r = solve_allocation(options, budget, dtime_limit=5)
     assert r.status == "OPTIMAL"
     assert (r.stage_cycles, r.quarters) == expected
     assert r.bound == pytest.approx(r.objective)
@@ -196,6 +197,7 @@ def test_cli_plan_meets_the_contract(tmp_path):
         text=True,
         timeout=300,
         check=False,
+        env={**os.environ, "ISOSCHED_CACHE_DIR": str(tmp_path / "cache")},
     )
     assert plan.returncode == 0, plan.stderr
     doc = json.loads(plan.stdout)
@@ -273,7 +275,7 @@ def _weighted_met(jobs, allocs):
 def test_multijob_allocation_is_optimal_against_brute_force(case):
     """Priority-weighted deadline satisfaction equals the brute-force optimum."""
     jobs, total = case
-    r = allocate_jobs(jobs, total, time_limit_s=5.0)
+    r = allocate_jobs(jobs, total, dtime_limit=5.0)
     assert r.status == "OPTIMAL"
     assert sum(a.tiles for a in r.allocations) <= total
     best = 0
@@ -299,6 +301,16 @@ def test_multijob_preempts_low_priority_for_a_critical_arrival():
     got = {a.job: a for a in r.allocations}
     assert got["cam"].meets_deadline and got["cam"].tiles > 0
     assert got["bg"].preempted
+
+
+def test_multijob_disturbance_never_outweighs_a_met_deadline():
+    """Keeping a high-priority job that misses anyway must not beat meeting another deadline
+    (the lexicographic weights once let the victim's priority outweigh a met deadline)."""
+    running = JobDemand("bg", 9, 1.0, ((2, 1.0), (1, 2.0)), held_tiles=1)
+    arriving = JobDemand("fg", 1, 1.0, ((1, 1.0),))
+    r = allocate_jobs([running, arriving], 1)
+    got = {a.job: a for a in r.allocations}
+    assert got["fg"].meets_deadline and got["bg"].preempted
 
 
 def test_cut_segments_equals_brute_force():

@@ -15,12 +15,17 @@ Data → model → solve → extract, as the OR-Tools samples are laid out:
   budget. That value is exact; it enters the model as an implied lower bound on ``T`` and as a
   solution hint, which lets CP-SAT prove optimality at once instead of closing a weak LP gap
   (the min–max knapsack relaxes badly).
-* **solve:** explicit time limit, worker count and seed; the result carries the status, objective,
-  proven bound and wall time. The solver object never leaves this module.
+* **solve:** one worker and a fixed seed by default, and a *deterministic-time* limit
+  (``max_deterministic_time``, CP-SAT's machine-independent measure of work) as the limit that
+  decides the result, so the same inputs give the same allocation on any machine and under any
+  load (DESIGN.md §10). A wall-clock limit stays only as a safety net; when it ends a search the
+  result says so (``wall_limited``). The result carries the status, objective, proven bound,
+  deterministic time and wall time. The solver object never leaves this module.
 """
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,7 +35,14 @@ from ortools.sat.python import cp_model
 from isosched.errors import IsoschedError
 from isosched.plan.options import Option
 
-__all__ = ["AllocationResult", "InfeasibleAllocation", "min_stage_by_threshold", "solve_allocation"]
+__all__ = [
+    "AllocationResult",
+    "InfeasibleAllocation",
+    "configure_solver",
+    "min_stage_by_threshold",
+    "solve_allocation",
+    "wall_limited",
+]
 
 
 class InfeasibleAllocation(IsoschedError):
@@ -54,7 +66,13 @@ class AllocationResult:
     objective, bound : float
         Objective value and proven lower bound, cycles.
     elapsed_ms : float
-        Wall time of both solves, milliseconds.
+        Wall time of both solves, milliseconds (measured, not part of the result's identity).
+    deterministic_time : float
+        CP-SAT deterministic time used by both solves, deterministic seconds (the same on every
+        machine with one worker).
+    wall_limited : bool
+        Whether the wall-clock safety net, not the deterministic limit, ended a solve: the
+        result may then differ between machines.
     """
 
     choice: tuple[int, ...]
@@ -64,6 +82,46 @@ class AllocationResult:
     objective: float
     bound: float
     elapsed_ms: float
+    deterministic_time: float = 0.0
+    wall_limited: bool = False
+
+
+def configure_solver(
+    solver: cp_model.CpSolver, dtime_limit: float, time_limit_s: float, workers: int, seed: int
+) -> None:
+    """Set the limits, workers and seed of ``solver`` (shared by every CP-SAT model here).
+
+    Raises
+    ------
+    ValueError
+        On a negative or non-finite limit or fewer than one worker.
+    """
+    if not (dtime_limit >= 0 and math.isfinite(dtime_limit)):
+        raise ValueError(f"dtime_limit must be a finite number >= 0, got {dtime_limit}")
+    if not (time_limit_s > 0 and math.isfinite(time_limit_s)):
+        raise ValueError(f"time_limit_s must be a finite number > 0, got {time_limit_s}")
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    p = solver.parameters
+    p.max_deterministic_time = dtime_limit
+    p.max_time_in_seconds = time_limit_s
+    p.num_workers = workers
+    p.random_seed = seed
+
+
+def wall_limited(
+    solver: cp_model.CpSolver, status: object, dtime_limit: float, time_limit_s: float
+) -> bool:
+    """Whether the wall-clock limit (rather than the deterministic one) may have ended a solve.
+
+    A solve that proved its answer (``OPTIMAL``, ``INFEASIBLE``) was not cut short. Otherwise a
+    limit ended it: the deterministic one when its deterministic time reached ``dtime_limit``
+    before the wall clock reached ``time_limit_s``; anything else counts as the wall clock
+    (when unsure, say so).
+    """
+    if status in (cp_model.OPTIMAL, cp_model.INFEASIBLE):
+        return False
+    return solver.deterministic_time < dtime_limit or solver.wall_time >= time_limit_s
 
 
 def _cheapest_within(opts: Sequence[Option], stage: int) -> int | None:
@@ -113,16 +171,36 @@ def min_stage_by_threshold(
 def solve_allocation(
     options: Sequence[Sequence[Option]],
     budget_quarters: int,
-    time_limit_s: float = 5.0,
-    workers: int = 2,
+    dtime_limit: float = 5.0,
+    *,
+    time_limit_s: float = 60.0,
+    workers: int = 1,
     seed: int = 0,
 ) -> AllocationResult:
     """Choose one option per unit minimising the slowest stage within the tile budget.
 
+    Parameters
+    ----------
+    options : sequence of sequences of Option
+        The options of every unit.
+    budget_quarters : int
+        Tile budget in quarter tiles.
+    dtime_limit : float
+        CP-SAT deterministic-time limit for both solves together (70 % for the interval, 30 %
+        for the tiles), deterministic seconds. This limit decides the result.
+    time_limit_s : float
+        Wall-clock safety net for both solves together, seconds; if it ends a solve the result
+        has ``wall_limited=True``.
+    workers, seed : int
+        CP-SAT workers and random seed. One worker (the default) makes the search, and so the
+        status and bound, reproducible; more workers may not be.
+
     Raises
     ------
     InfeasibleAllocation
-        If even the smallest options exceed the budget, or the solver finds nothing in time.
+        If even the smallest options exceed the budget.
+    ValueError
+        On a negative limit or fewer than one worker.
     """
     t0 = time.perf_counter()
     if any(not opts for opts in options):
@@ -158,17 +236,27 @@ def solve_allocation(
     # [END model]
     # [START solve]
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.01, time_limit_s * 0.7)
-    solver.parameters.num_workers = workers
-    solver.parameters.random_seed = seed
+    d1, w1 = dtime_limit * 0.7, time_limit_s * 0.7
+    configure_solver(solver, d1, w1, workers, seed)
     model.minimize(stage)
     status = solver.solve(model)
-    if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        raise InfeasibleAllocation(f"no allocation found ({solver.status_name(status)})")
-    best_stage = int(solver.value(stage))
-    status_name = solver.status_name(status)
-    objective, bound = solver.objective_value, solver.best_objective_bound
-    choice = [next(i for i in range(len(x[u])) if solver.value(x[u][i])) for u in range(len(x))]
+    if status == cp_model.MODEL_INVALID:  # a bug, never a user error
+        raise RuntimeError(f"invalid allocation model: {model.validate()}")
+    dtime = solver.deterministic_time
+    cut = wall_limited(solver, status, d1, w1)
+    if status in (cp_model.OPTIMAL, cp_model.FEASIBLE):
+        best_stage = int(solver.value(stage))
+        status_name = solver.status_name(status)
+        objective, bound = solver.objective_value, solver.best_objective_bound
+        choice = [next(i for i in range(len(x[u])) if solver.value(x[u][i])) for u in range(len(x))]
+    elif status == cp_model.INFEASIBLE:
+        raise InfeasibleAllocation("no choice of options fits the tile budget")
+    else:
+        # A limit ended the search before CP-SAT stored a solution: the presolve's exact choice
+        # stands, reported as FEASIBLE (not proved by the solver); ``implied`` is proved.
+        best_stage, status_name = implied, "FEASIBLE"
+        objective = bound = float(implied)
+        choice = list(hint)
     # Second pass: the same interval with as few tiles as possible.
     model.clear_objective()  # type: ignore[no-untyped-call]
     model.clear_hints()  # type: ignore[no-untyped-call]
@@ -176,8 +264,11 @@ def solve_allocation(
     for u, i in enumerate(choice):
         model.add_hint(x[u][i], 1)
     model.minimize(quarters)
-    solver.parameters.max_time_in_seconds = max(0.01, time_limit_s * 0.3)
+    d2, w2 = dtime_limit - d1, max(1e-3, time_limit_s - solver.wall_time)
+    configure_solver(solver, d2, w2, workers, seed)
     status2 = solver.solve(model)
+    dtime += solver.deterministic_time
+    cut = cut or wall_limited(solver, status2, d2, w2)
     if status2 in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         choice = [next(i for i in range(len(x[u])) if solver.value(x[u][i])) for u in range(len(x))]
     # [END solve]
@@ -192,5 +283,7 @@ def solve_allocation(
         objective=float(objective),
         bound=float(bound),
         elapsed_ms=(time.perf_counter() - t0) * 1e3,
+        deterministic_time=dtime,
+        wall_limited=cut,
     )
     # [END extract]

@@ -12,7 +12,10 @@ whose budget changes is preempted: it checkpoints and restores, which costs time
 * objective: maximise Σ priority × meets, then (smaller weight) keep running jobs undisturbed,
   then free tiles.
 
-Explicit time limit, workers and seed; the incumbent is returned when the limit ends the search.
+One worker and a fixed seed by default, and a deterministic-time limit that decides the result
+(the same decision on every machine, DESIGN.md §10); a wall-clock limit stays only as a safety
+net and the result says when it ended the search (``wall_limited``). The incumbent is returned
+when a limit ends the search.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ortools.sat.python import cp_model
+
+from isosched.plan.ilp import configure_solver, wall_limited
 
 __all__ = ["JobAllocation", "JobDemand", "MultiJobResult", "allocate_jobs"]
 
@@ -66,13 +71,32 @@ class JobAllocation:
 
 @dataclass(frozen=True)
 class MultiJobResult:
-    """Budgets for every job and the solver's account."""
+    """Budgets for every job and the solver's account.
+
+    Attributes
+    ----------
+    allocations : tuple of JobAllocation
+        One per job, in the order given.
+    status : str
+        CP-SAT status (``OPTIMAL``, ``FEASIBLE``, or ``UNKNOWN`` when a limit ended the search
+        before any solution: everybody keeps what they hold, arrivals wait).
+    objective, bound : float
+        Objective value and proven bound.
+    elapsed_ms : float
+        Wall time, milliseconds (measured, not part of the result's identity).
+    deterministic_time : float
+        CP-SAT deterministic time used, deterministic seconds (what a simulator charges).
+    wall_limited : bool
+        Whether the wall-clock safety net, not the deterministic limit, ended the search.
+    """
 
     allocations: tuple[JobAllocation, ...]
     status: str
     objective: float
     bound: float
     elapsed_ms: float
+    deterministic_time: float = 0.0
+    wall_limited: bool = False
 
 
 def _meets(d: JobDemand, tiles: int, remaining_us: float) -> bool:
@@ -83,7 +107,9 @@ def _meets(d: JobDemand, tiles: int, remaining_us: float) -> bool:
 def allocate_jobs(
     jobs: Sequence[JobDemand],
     total_tiles: int,
-    time_limit_s: float = 0.05,
+    dtime_limit: float = 0.05,
+    *,
+    time_limit_s: float = 5.0,
     workers: int = 1,
     seed: int = 0,
 ) -> MultiJobResult:
@@ -95,8 +121,20 @@ def allocate_jobs(
         Running and arriving jobs.
     total_tiles : int
         Tiles of the chip.
-    time_limit_s, workers, seed
-        Solver parameters; a short limit suits an online decision.
+    dtime_limit : float
+        CP-SAT deterministic-time limit, deterministic seconds; it decides the result. A short
+        limit suits an online decision.
+    time_limit_s : float
+        Wall-clock safety net, seconds (100 × the default deterministic limit); if it ends the
+        search the result has ``wall_limited=True``.
+    workers, seed : int
+        CP-SAT workers and random seed; one worker (the default) makes the decision
+        reproducible.
+
+    Raises
+    ------
+    ValueError
+        On a negative limit or fewer than one worker.
     """
     t0 = time.perf_counter()
     model = cp_model.CpModel()
@@ -108,16 +146,19 @@ def allocate_jobs(
     model.add(
         sum(t * y[j][o] for j, c in enumerate(choices) for o, (t, _) in enumerate(c)) <= total_tiles
     )
-    # Objective terms, lexicographic through weights: deadlines >> disturbance >> tiles.
-    big = (total_tiles + 1) * (len(jobs) + 1)
+    # Objective terms, lexicographic through weights: deadlines >> disturbance >> tiles. The
+    # tiles term spans at most ``total_tiles``, so one unit of disturbance weighs more than all of
+    # it; all disturbance together weighs less than one unit of priority met.
+    w_disturb = total_tiles + 1
+    w_met = w_disturb * (1 + sum(max(1, d.priority) for d in jobs if d.held_tiles > 0))
     terms = []
     for j, (d, c) in enumerate(zip(jobs, choices, strict=True)):
         for o, (tiles, rem) in enumerate(c):
             w = 0
             if tiles > 0 and _meets(d, tiles, rem):
-                w += d.priority * big * (total_tiles + 1)
+                w += d.priority * w_met
             if d.held_tiles > 0 and tiles != d.held_tiles:
-                w -= (total_tiles + 1) * max(1, d.priority)
+                w -= w_disturb * max(1, d.priority)
             w -= tiles
             if w:
                 terms.append(w * y[j][o])
@@ -127,15 +168,21 @@ def allocate_jobs(
         keep = next((o for o, (t, _) in enumerate(c) if t == d.held_tiles), 0)
         model.add_hint(y[j][keep], 1)
     solver = cp_model.CpSolver()
-    solver.parameters.max_time_in_seconds = max(0.001, time_limit_s)
-    solver.parameters.num_workers = workers
-    solver.parameters.random_seed = seed
+    configure_solver(solver, dtime_limit, time_limit_s, workers, seed)
     status = solver.solve(model)
+    dtime = solver.deterministic_time
+    cut = wall_limited(solver, status, dtime_limit, time_limit_s)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        # Nothing proven in time: everybody keeps what they hold, arrivals wait.
+        # Nothing found within the limit: everybody keeps what they hold, arrivals wait.
         allocs = tuple(JobAllocation(d.job, d.held_tiles, False, False) for d in jobs)
         return MultiJobResult(
-            allocs, solver.status_name(status), 0.0, 0.0, (time.perf_counter() - t0) * 1e3
+            allocs,
+            solver.status_name(status),
+            0.0,
+            0.0,
+            (time.perf_counter() - t0) * 1e3,
+            dtime,
+            cut,
         )
     chosen: list[JobAllocation] = []
     for j, (d, c) in enumerate(zip(jobs, choices, strict=True)):
@@ -155,4 +202,6 @@ def allocate_jobs(
         float(solver.objective_value),
         float(solver.best_objective_bound),
         (time.perf_counter() - t0) * 1e3,
+        dtime,
+        cut,
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from isosched.errors import IsoschedError
-from isosched.match import TileMatcher, mesh_target, placement_errors
+from isosched.match import MatchResult, TileMatcher, mesh_target, placement_errors
 from isosched.tilegraph import TileGraph
 
 __all__ = ["PlacementError", "SegmentPlacement", "place_tile_graph", "placement_library"]
@@ -34,15 +34,22 @@ class SegmentPlacement:
     hops : int
         Hop bound the placement satisfies (2 unless it had to be raised).
     elapsed_ms : float
-        Matcher wall time, milliseconds.
+        Matcher wall time, milliseconds (measured, not part of the result's identity).
     library : list of dict
         Alternative placements (the first is ``placement``).
+    nodes : int
+        Search placements the matcher spent over every hop bound tried (machine-independent).
+    wall_limited : bool
+        Whether the wall-clock safety net, not the node budget, ended a search at some hop
+        bound: the hop bound and placement may then differ between machines.
     """
 
     placement: dict[str, Coord]
     hops: int
     elapsed_ms: float
     library: list[dict[str, Coord]]
+    nodes: int = 0
+    wall_limited: bool = False
 
 
 def _transforms(w: int, h: int) -> list[tuple[bool, bool, bool]]:
@@ -82,19 +89,28 @@ def placement_library(
     return out
 
 
+def _stopped_by_wall(r: MatchResult, max_nodes: int | None) -> bool:
+    """Whether a failed search ended by the wall clock (not the node budget, not a proof)."""
+    if r.found or r.proved or r.reason == "search tree exhausted":
+        return False
+    return max_nodes is None or int(r.stats.get("nodes", 0)) < max_nodes
+
+
 def place_tile_graph(
     tg: TileGraph,
     width: int,
     height: int,
     hops: int = 2,
-    budget_ms: float = 2000.0,
+    budget_ms: float = 60_000.0,
     seed: int = 0,
     max_nodes: int | None = 20_000,
 ) -> SegmentPlacement:
     """Place ``tg`` on an empty W×H mesh, raising the hop bound only when needed.
 
-    Each hop bound gets ``max_nodes`` search placements (so a plan is the same on every
-    machine), with ``budget_ms`` of wall time as a safety net.
+    Each hop bound gets ``max_nodes`` search placements: that budget decides, so a plan is the
+    same on every machine. ``budget_ms`` of wall time per hop bound is only a safety net; when
+    it ends a search the result has ``wall_limited=True``. (``max_nodes=None`` leaves the wall
+    time as the only budget: not reproducible.)
 
     Raises
     ------
@@ -104,6 +120,8 @@ def place_tile_graph(
     if len(tg) > width * height:
         raise PlacementError(f"{len(tg)} tile tasks do not fit {width}x{height} tiles")
     elapsed = 0.0
+    nodes = 0
+    cut = False
     h = hops
     while True:
         target = mesh_target(width, height, h)
@@ -111,10 +129,12 @@ def place_tile_graph(
             engine="mcts", budget_ms=budget_ms, seed=seed, max_nodes=max_nodes
         )
         elapsed += r.elapsed_ms
+        nodes += int(r.stats.get("nodes", 0))
+        cut = cut or _stopped_by_wall(r, max_nodes)
         if r.found:
             assert not placement_errors(tg, target, r.placement)
             lib = placement_library(r.placement, width, height)
-            return SegmentPlacement(dict(r.placement), h, elapsed, lib)
+            return SegmentPlacement(dict(r.placement), h, elapsed, lib, nodes, cut)
         if h >= width + height - 2:  # every pair of tiles is linked: cannot fail
             raise PlacementError(f"no placement found at {h} hops: {r.reason}")
         h += 1

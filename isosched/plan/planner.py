@@ -98,6 +98,19 @@ class Plan:
         """Largest hop bound any segment's placement needed."""
         return max(s.placement.hops for s in self.segments)
 
+    @property
+    def wall_limited(self) -> bool:
+        """Whether a wall-clock safety net (CP-SAT or matcher) ended a search.
+
+        The plan may then differ between machines: it is not a complete, reproducible result.
+        """
+        return any(s.allocation.wall_limited or s.placement.wall_limited for s in self.segments)
+
+    @property
+    def deterministic_time(self) -> float:
+        """CP-SAT deterministic time over every segment, deterministic seconds."""
+        return sum(s.allocation.deterministic_time for s in self.segments)
+
 
 def _critical_path(graph: Graph, seg: Segment, stage: list[float]) -> float:
     """Longest chain of unit stage times through the segment's unit DAG."""
@@ -151,10 +164,11 @@ def plan_model(
     hw: Hardware,
     *,
     hops: int = 2,
-    ilp_time_limit_s: float = 5.0,
-    match_budget_ms: float = 2000.0,
+    ilp_dtime_limit: float = 5.0,
+    ilp_time_limit_s: float = 60.0,
+    match_budget_ms: float = 60_000.0,
     match_nodes: int = 20_000,
-    workers: int = 2,
+    workers: int = 1,
     seed: int = 0,
     progress: Progress | None = None,
     optimal_cuts: bool = True,
@@ -167,20 +181,29 @@ def plan_model(
         The model and the chip.
     hops : int
         Hop bound of the placement (raised per segment only when no placement is found).
+    ilp_dtime_limit : float
+        CP-SAT deterministic-time limit per segment, deterministic seconds: the limit that
+        decides the allocation (machine-independent, so plans are reproducible).
     ilp_time_limit_s : float
-        CP-SAT time limit per segment, seconds.
+        CP-SAT wall-clock safety net per segment, seconds.
     match_budget_ms : float
         Matcher wall-time cap per segment and hop bound, milliseconds (a safety net).
     match_nodes : int
         Matcher budget per segment and hop bound in search placements (machine-independent, so
         plans are reproducible).
     workers, seed : int
-        CP-SAT workers and random seed (also the matcher's seed).
+        CP-SAT workers (1 keeps the search reproducible) and random seed (also the matcher's).
     progress : callable, optional
         Called with a one-line message per segment.
     optimal_cuts : bool
         Cut segments by dynamic programming over estimated latency (default) instead of
         greedily (longest segments first).
+
+    Notes
+    -----
+    The same arguments give the same plan on any machine and under any load, apart from its
+    wall times (``elapsed_ms``), unless a wall-clock safety net fired: then
+    ``Plan.wall_limited`` is true.
     """
     t0 = time.perf_counter()
     units = build_units(graph)
@@ -203,7 +226,12 @@ def plan_model(
         inside = set(seg.layers)
         opts = [unit_options(graph, u, hw, unit_io(graph, u, inside)) for u in seg.units]
         alloc = solve_allocation(
-            opts, 4 * hw.tiles, time_limit_s=ilp_time_limit_s, workers=workers, seed=seed
+            opts,
+            4 * hw.tiles,
+            ilp_dtime_limit,
+            time_limit_s=ilp_time_limit_s,
+            workers=workers,
+            seed=seed,
         )
         tg = build_tile_graph(graph, seg, opts, alloc.choice)
         placed = place_tile_graph(
@@ -227,10 +255,12 @@ def plan_model(
             SegmentPlan(seg, opts, alloc, tg, placed, ii, fill, wl_cycles, latency, b, energy)
         )
         if progress is not None:
+            cut = alloc.wall_limited or placed.wall_limited
             progress(
                 f"segment {seg.index + 1}/{len(segments)}: {len(seg.units)} units, "
                 f"{len(tg)} tiles, II {ii:.0f} cycles ({alloc.status}), "
                 f"placed at h={placed.hops} in {placed.elapsed_ms:.0f} ms"
+                + (" [stopped by a wall-clock limit]" if cut else "")
             )
     return Plan(graph.name, hw, tuple(out), (time.perf_counter() - t0) * 1e3)
 
@@ -259,8 +289,12 @@ def plan_to_doc(plan: Plan, library: bool = False) -> dict[str, Any]:
                 "objective": s.allocation.objective,
                 "bound": s.allocation.bound,
                 "elapsed_ms": round(s.allocation.elapsed_ms, 2),
+                "deterministic_time": round(s.allocation.deterministic_time, 6),
+                "wall_limited": s.allocation.wall_limited,
             },
             "match_ms": round(s.placement.elapsed_ms, 2),
+            "match_nodes": s.placement.nodes,
+            "match_wall_limited": s.placement.wall_limited,
             "library_size": len(s.placement.library),
         }
         doc["tile_graph"].pop("schema", None)
@@ -283,6 +317,8 @@ def plan_to_doc(plan: Plan, library: bool = False) -> dict[str, Any]:
             "objective": sum(s.allocation.objective for s in plan.segments),
             "bound": sum(s.allocation.bound for s in plan.segments),
             "elapsed_ms": round(sum(s.allocation.elapsed_ms for s in plan.segments), 2),
+            "deterministic_time": round(plan.deterministic_time, 6),
         },
+        "wall_limited": plan.wall_limited,
         "elapsed_ms": round(plan.elapsed_ms, 1),
     }
