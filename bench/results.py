@@ -14,7 +14,9 @@ import sys
 from pathlib import Path
 
 from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
 from isosched.io.trace_jsonl import read_scenario, read_trace
+from isosched.plan import PlanCache
 from isosched.sim.policies import POLICY_NAMES
 from isosched.sim.replay import replay
 from isosched.sim.sweep import sweep
@@ -38,19 +40,22 @@ def main() -> None:
 
     for name in args.scenarios.split(","):
         trace = read_trace(ROOT / "traces" / f"{name}.s7.jsonl")
-        doc, _ = replay(trace, hw, policies, progress=progress)
+        models = load_models(j.model for j in trace.jobs)
+        doc, _ = replay(trace, hw, policies, models, cache=PlanCache(), progress=progress)
         print(f"\n### {name} on {hw.name}, scale 1 (trace seed 7, {len(trace.jobs)} jobs)\n")
         print(
             "| policy | satisfaction | critical | LBT /s | p50 ms | p99 ms | energy J | "
-            "inferences/J | preemptions | decision p99 ms |"
+            "inferences/J | preemptions | library hits / online | charged decision p99 ms |"
         )
-        print("|---|---|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|---|---|")
         for p, m in doc["policies"].items():
             print(
                 f"| {p} | {m['satisfaction']:.3f} | {m['critical_satisfaction']:.3f} | "
                 f"{m['lbt_per_s']:.1f} | {m['p50_latency_ms'] or 0:.2f} | "
                 f"{m['p99_latency_ms'] or 0:.2f} | {m['energy_mj'] / 1e3:.2f} | "
-                f"{m['inferences_per_j']:.0f} | {m['preemptions']} | {m['decision_p99_ms']:.3f} |"
+                f"{m['inferences_per_j']:.0f} | {m['preemptions']} | "
+                f"{m['library_hits']} / {m['online_matches']} | "
+                f"{m['decision_charged_p99_ms']:.3f} |"
             )
         sw = sweep(
             read_scenario(ROOT / "traces" / "scenarios" / f"{name}.json"),
@@ -59,6 +64,8 @@ def main() -> None:
             scales,
             seeds=args.seeds,
             progress=progress,
+            models=models,
+            cache=PlanCache(),
         )
         print(
             f"\nLBT-capacity sweep ({args.seeds} seeds per point): satisfaction (critical "

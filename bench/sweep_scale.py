@@ -18,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
 from isosched.io.trace_jsonl import read_scenario
-from isosched.sim.replay import warm_profiles
+from isosched.plan import PlanCache
 from isosched.sim.sweep import sweep
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,7 +38,7 @@ def main() -> None:
     hw = load_hardware(args.hw)
     policies = args.policies.split(",")
     scales = [float(x) for x in args.scales.split(",")]
-    warm_profiles({s.model for s in sc.streams}, hw)
+    models = load_models(s.model for s in sc.streams)
     points = len(policies) * len(scales) * args.seeds
     print(
         f"{sc.name} on {hw.name}: {points} points "
@@ -46,7 +47,7 @@ def main() -> None:
 
     def timed(label: str, **kw: Any) -> tuple[str, float, dict[str, Any]]:
         t0 = time.perf_counter()
-        doc = sweep(sc, hw, policies, scales, args.seeds, **kw)
+        doc = sweep(sc, hw, policies, scales, args.seeds, models=models, cache=PlanCache(), **kw)
         return label, time.perf_counter() - t0, doc
 
     runs = [timed("serial", workers=1), timed("local pool, 2 processes", workers=2)]

@@ -45,7 +45,7 @@ COLUMNS = [
     ("tile_utilisation", "tile utilisation (%)", "%.1f"),
     ("antt", "ANTT", "%.2f"),
     ("stp", "STP", "%.1f"),
-    ("decision_p99_ms", "p99 decision (ms)", "%.3f"),
+    ("decision_charged_p99_ms", "p99 decision, charged (ms)", "%.3f"),
 ]
 _PERCENT = {"satisfaction", "critical_satisfaction", "tile_utilisation"}
 _PAGES = {"replay": "/runs/", "sweep": "/sweeps/", "plan": "/plans/"}

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
 from isosched.sim.sweep import sweep
 from isosched.trace import parse_scenario
 from tests.test_report import SCENARIO
@@ -40,9 +41,9 @@ def local_cluster():
 
 @pytest.fixture(scope="module")
 def reference():
-    return sweep(
-        parse_scenario(SCENARIO), load_hardware("edge-4x4"), POLICIES, [1, 2, 4], 2, workers=2
-    )
+    sc = parse_scenario(SCENARIO)
+    models = load_models(s.model for s in sc.streams)
+    return sweep(sc, load_hardware("edge-4x4"), POLICIES, [1, 2, 4], 2, workers=2, models=models)
 
 
 def test_ray_sweep_equals_the_local_pool(local_cluster, reference):
@@ -55,6 +56,7 @@ def test_ray_sweep_equals_the_local_pool(local_cluster, reference):
         [1, 2, 4],
         2,
         executor=ray_map("local"),
+        models=load_models(s.model for s in parse_scenario(SCENARIO).streams),
     )
     assert got == reference
 

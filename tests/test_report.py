@@ -3,6 +3,7 @@
 import pytest
 
 from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
 from isosched.plan import plan_model, plan_to_doc
 from isosched.report import (
     critical_by_stream,
@@ -40,7 +41,8 @@ SCENARIO = {
 def replayed():
     hw = load_hardware("edge-4x4")
     trace = generate_trace(parse_scenario(SCENARIO), seed=3, scale=2.0)
-    doc, runs = replay(trace, hw, ["isosched", "hasp", "fcfs"])
+    models = load_models({j.model for j in trace.jobs})
+    doc, runs = replay(trace, hw, ["isosched", "hasp", "fcfs"], models)
     return doc, {p: run_details(r, *hw.mesh) for p, r in runs.items()}
 
 
@@ -65,9 +67,9 @@ def test_run_details_match_the_summary(replayed):
         assert sum(j["met"] for j in d["jobs"]) == m["met"]
         assert sum(j["energy_pj"] for j in d["jobs"]) * 1e-9 == pytest.approx(m["energy_mj"])
         assert sum(j["preemptions"] for j in d["jobs"]) == m["preemptions"]
-        for i, kind, start, end, x, y, w, h in d["intervals"]:
-            assert 0 <= i < len(d["jobs"]) and kind in ("run", "checkpoint", "restore")
-            assert start < end and x >= 0 and x + w <= 4 and y >= 0 and y + h <= 4
+        for i, kind, start, end, tiles in d["intervals"]:
+            assert 0 <= i < len(d["jobs"]) and kind in ("run", "checkpoint", "restore", "reload")
+            assert start < end and tiles and all(0 <= t < 16 for t in tiles)
 
 
 def test_latency_cdf_is_monotone_and_counts_unfinished_jobs(replayed):
@@ -118,7 +120,9 @@ def test_gantt_window_clips_and_truncates(replayed):
 
 def test_sweep_lines_mark_the_capacity():
     hw = load_hardware("edge-4x4")
-    doc = sweep(parse_scenario(SCENARIO), hw, ["hasp", "fcfs"], [1.0, 3.0], 1, workers=1)
+    sc = parse_scenario(SCENARIO)
+    models = load_models(s.model for s in sc.streams)
+    doc = sweep(sc, hw, ["hasp", "fcfs"], [1.0, 3.0], 1, workers=1, models=models)
     for metric in ("lbt_per_s", "satisfaction", "critical_satisfaction"):
         spec = sweep_lines(doc, metric)
         line, rules = spec["layer"][0], spec["layer"][1]

@@ -272,7 +272,7 @@ def test_replay_and_sweep_jobs_with_events(client):
         text = "".join(events.iter_text())
     assert "event: state" in text and '"state": "done"' in text
     doc = client.get(f"/v1/jobs/{jid}").json()["result"]
-    assert doc["schema"] == "isosched.replay/v1"
+    assert doc["schema"] == "isosched.replay/v2"
     assert set(doc["policies"]) == {"isosched", "fcfs"}
     s = client.post(
         "/v1/sweeps",

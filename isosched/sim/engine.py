@@ -238,6 +238,10 @@ class Simulator:
             return 0.0
         return self.hw.cycles_to_us(nbytes / (self.hw.dram_bytes_per_cycle * max(share, 1e-9)))
 
+    def wake_at(self, t_us: float) -> None:
+        """Make ``t_us`` a scheduling point (a policy's timer)."""
+        self._push(max(t_us, self.now), "wake", "", 0)
+
     # ---- decision cost -----------------------------------------------------------------
     def charge(self, lookups: int = 0, nodes: int = 0, dtime: float = 0.0) -> float:
         """Charge the current decision for counted work; returns its total so far, µs."""
@@ -477,6 +481,11 @@ class Simulator:
                 break
             heapq.heappop(self._events)
             self.now = t
+            if kind == "wake":
+                if self._events and self._events[0][0] == t:
+                    continue
+                self._decide()
+                continue
             js = self.jobs[jid]
             if kind == "release":
                 js.released = True

@@ -125,6 +125,11 @@ class IsoSched:
             options = self._options(js, sim)
             if not options:
                 continue  # it would miss its deadline on any budget: it cannot start usefully
+            own = js.plan
+            if own is not None and not self._must_preempt(js, sim, own):
+                # A victim resumes on its own plan (isomorphic resume) unless waiting for room
+                # for it would miss its deadline; only then does it restart under another.
+                options = [o for o in options if o[1] is own] or options
             least = minimum.get(js.id) if i < len(head) else self._minimum(js, sim)
             rest = behind[i + 1] if i < len(head) else 0
             if free_n and self._place_free(js, sim, options, least, sized.get(js.id), rest):
