@@ -52,7 +52,7 @@ __all__ = [
 ]
 
 #: Matcher search nodes of one online match (machine-independent budget).
-NODE_BUDGET = 300
+NODE_BUDGET = 150
 
 #: A job is preempted at most this many times (bounds thrashing of background work).
 MAX_PREEMPTIONS = 2

@@ -1,0 +1,103 @@
+"""Calibrate the per-unit decision costs of the hardware file's ``scheduler`` section.
+
+Measures, on this machine, the host time of the work a scheduling decision counts: testing one
+stored placement against the occupancy map, one online-matcher search node, and one unit of
+CP-SAT deterministic time. The simulator charges decisions from these numbers (never from wall
+time), so they are measured once per machine class and stored as the defaults in
+``isosched/hw/model.py`` (``Scheduler``); docs/simulator.md records the run.
+
+Run: ``python bench/calibrate_decisions.py [--repeat 5]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import statistics
+import time
+
+from isosched.hw.model import Scheduler
+from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
+from isosched.match.placer import place
+from isosched.plan import PlanCache
+from isosched.plan.multijob import JobDemand, allocate_jobs
+from isosched.sim.planbook import PlanBook
+
+
+def _occupied(rng: random.Random, tiles: int, fraction: float) -> int:
+    free = (1 << tiles) - 1
+    for t in rng.sample(range(tiles), int(fraction * tiles)):
+        free &= ~(1 << t)
+    return free
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--repeat", type=int, default=5)
+    args = ap.parse_args()
+    hw = load_hardware("edge-8x8")
+    models = load_models(["resnet50", "mobilenetv2", "yolov3"])
+    book = PlanBook(hw, models, PlanCache())
+    book.warm(set(models))
+    rng = random.Random(0)
+    lookup_ns, node_ns, dtime_ns = [], [], []
+    for _ in range(args.repeat):
+        # Library lookups: every image of every plan against random partly occupied chips.
+        images = 0
+        t0 = time.perf_counter()
+        for model in sorted(models):
+            for shape in book.budgets:
+                plan, lib = book.job_plan(model, shape), book.library(model, shape)
+                for frac in (0.2, 0.5, 0.8):
+                    free = _occupied(rng, hw.tiles, frac)
+                    ans = place(
+                        plan.pattern,
+                        plan.hops,
+                        free,
+                        hw.width,
+                        hw.height,
+                        library=lib,
+                        online=False,
+                    )
+                    images += ans.lookups
+        lookup_ns.append((time.perf_counter() - t0) * 1e9 / max(images, 1))
+        # Matcher nodes: online matches of 8- and 16-tile plans on partly occupied chips.
+        nodes = 0
+        t0 = time.perf_counter()
+        for model in sorted(models):
+            for shape in book.budgets[-3:]:
+                plan = book.job_plan(model, shape)
+                for frac in (0.3, 0.5):
+                    free = _occupied(rng, hw.tiles, frac)
+                    ans = place(
+                        plan.pattern, plan.hops, free, hw.width, hw.height, node_budget=300, seed=0
+                    )
+                    nodes += ans.nodes
+        node_ns.append((time.perf_counter() - t0) * 1e9 / max(nodes, 1))
+        # CP-SAT: the multi-job model on 2-8 competing jobs.
+        dtime = 0.0
+        t0 = time.perf_counter()
+        for n in range(2, 9):
+            demands = [
+                JobDemand(
+                    f"j{i}",
+                    rng.randint(1, 9),
+                    rng.uniform(1e3, 5e4),
+                    tuple((k, rng.uniform(2e2, 2e4) * 64 / k) for k in (4, 8, 16, 32, 64)),
+                )
+                for i in range(n)
+            ]
+            dtime += allocate_jobs(demands, 64, dtime_limit=0.005).deterministic_time
+        dtime_ns.append((time.perf_counter() - t0) * 1e9 / max(dtime, 1e-9))
+    med = statistics.median
+    cur = Scheduler()
+    print("unit | measured median (ns) | stored default (ns)")
+    print("|---|---|---|")
+    print(f"| lookup (one stored placement) | {med(lookup_ns):.0f} | {cur.lookup_ns:.0f} |")
+    print(f"| matcher node | {med(node_ns):.0f} | {cur.match_node_ns:.0f} |")
+    print(f"| CP-SAT deterministic second | {med(dtime_ns):.3g} | {cur.cpsat_ns_per_dtime:.3g} |")
+
+
+if __name__ == "__main__":
+    main()
