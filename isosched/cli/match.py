@@ -10,7 +10,8 @@ import typer
 
 from isosched.cli.app import app, emit_json
 from isosched.io.match_json import parse_mesh, read_blocked, read_tilegraph
-from isosched.match import ENGINES, MatchInputError, TileMatcher, mesh_target
+from isosched.match import ENGINES, MatchInputError, mesh_target
+from isosched.match.placer import place
 
 
 @app.command("match")
@@ -34,14 +35,30 @@ def match(
         raise MatchInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     w, h = parse_mesh(mesh)
     tg = read_tilegraph(pattern)
-    target = mesh_target(w, h, hops, read_blocked(blocked) if blocked else ())
+    target = mesh_target(w, h, hops, read_blocked(blocked) if blocked else ())  # validates
+    free = 0
+    for t in range(w * h):
+        if target.allowed[t]:
+            free |= 1 << t
     sys.stderr.write(
         f"matching {len(tg)} vertices, {len(tg.edges)} edges on {w}x{h} at {hops} hops "
         f"({engine}, budget {budget_ms:g} ms)\n"
     )
-    result = TileMatcher(target, tg).match(
-        engine=engine, budget_ms=budget_ms, seed=seed, cost_aware=cost_aware
+    # The same placer the simulator uses, here without a library: an online match.
+    answer = place(
+        tg,
+        hops,
+        free,
+        w,
+        h,
+        node_budget=None,
+        seed=seed,
+        engine=engine,
+        budget_ms=budget_ms,
+        cost_aware=cost_aware,
     )
+    assert answer.match is not None
+    result = answer.match
     if as_json:
         emit_json(result.to_doc())
         return

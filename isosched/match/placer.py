@@ -24,7 +24,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from isosched.match.matcher import TileMatcher
+from isosched.match.matcher import MatchResult, TileMatcher
 from isosched.match.target import HeldTile, mesh_target
 from isosched.tilegraph import TileGraph
 
@@ -97,6 +97,8 @@ class PlacerAnswer:
     wall_limited : bool
         The wall-time safety net stopped the online match (the answer may then differ between
         machines; callers report it).
+    match : MatchResult or None
+        The online matcher's full result, when it ran (or proved there is no room).
     """
 
     found: bool
@@ -109,6 +111,7 @@ class PlacerAnswer:
     reason: str
     wall_ms: float
     wall_limited: bool = False
+    match: MatchResult | None = None
 
 
 def _symmetries(coords: Sequence[Coord]) -> list[list[Coord]]:
@@ -166,9 +169,12 @@ def place(
     *,
     library: Library | None = None,
     victims: Mapping[str, Victim] | None = None,
-    node_budget: int = 2_000,
+    node_budget: int | None = 2_000,
     seed: int = 0,
     online: bool = True,
+    engine: str = "mcts",
+    budget_ms: float = WALL_SAFETY_MS,
+    cost_aware: bool | None = None,
 ) -> PlacerAnswer:
     """Embed ``pattern`` into the free tiles (and, with ``victims``, into theirs at a cost).
 
@@ -186,12 +192,19 @@ def place(
         Stored placements to try first.
     victims : mapping job -> Victim, optional
         Running jobs whose tiles may be taken; ``None`` places on free tiles only.
-    node_budget : int
-        Matcher search nodes for the online match.
+    node_budget : int or None
+        Matcher search nodes for the online match (``None``: only ``budget_ms`` bounds it, and
+        the answer may then depend on the machine).
     seed : int
         Matcher seed.
     online : bool
         Run the online match when the library has nothing.
+    engine : {"mcts", "ullmann"}
+        Online engine.
+    budget_ms : float
+        Wall-time budget of the online match, ms (a safety net when ``node_budget`` is set).
+    cost_aware : bool, optional
+        Search the whole budget for the cheapest placement (default: only with victims).
     """
     t0 = time.perf_counter()
     n = len(pattern)
@@ -201,7 +214,11 @@ def place(
         usable |= v.mask
     lookups = 0
     if n > usable.bit_count():
-        return PlacerAnswer(False, (), "none", (), 0.0, 0, 0, "too few tiles", _ms(t0))
+        why = f"proved: pattern has {n} vertices but only {usable.bit_count()} tiles are usable"
+        proof = MatchResult(False, engine, _ms(t0), {}, None, True, why, {"nodes": 0})
+        return PlacerAnswer(
+            False, (), "none", (), 0.0, 0, 0, "too few tiles", _ms(t0), False, proof
+        )
     if library is not None:
         best: tuple[float, int, tuple[int, ...]] | None = None
         not_free = ~free_mask
@@ -238,17 +255,19 @@ def place(
             blocked.append(xy)
     target = mesh_target(width, height, hops, blocked=blocked, held=held, priority=1)
     result = TileMatcher(target, pattern).match(
-        engine="mcts",
-        budget_ms=WALL_SAFETY_MS,
+        engine=engine,
+        budget_ms=budget_ms,
         seed=seed,
-        cost_aware=bool(held),
+        cost_aware=bool(held) if cost_aware is None else cost_aware,
         max_nodes=node_budget,
     )
     nodes = int(result.stats.get("nodes", 0))
-    wall_limited = result.reason.startswith("budget") and nodes < node_budget
+    wall_limited = (
+        node_budget is not None and result.reason.startswith("budget") and nodes < node_budget
+    )
     if not result.found:
         return PlacerAnswer(
-            False, (), "none", (), 0.0, lookups, nodes, result.reason, _ms(t0), wall_limited
+            False, (), "none", (), 0.0, lookups, nodes, result.reason, _ms(t0), wall_limited, result
         )
     tiles = tuple(y * width + x for x, y in (result.placement[v] for v in pattern.ids))
     m = 0
@@ -256,7 +275,17 @@ def place(
         m |= 1 << t
     names, cost = _victims_of(m & ~free_mask, vic)
     return PlacerAnswer(
-        True, tiles, "online", names, cost, lookups, nodes, result.reason, _ms(t0), wall_limited
+        True,
+        tiles,
+        "online",
+        names,
+        cost,
+        lookups,
+        nodes,
+        result.reason,
+        _ms(t0),
+        wall_limited,
+        result,
     )
 
 

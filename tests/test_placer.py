@@ -1,0 +1,96 @@
+"""The run-time placer: library images, cheapest victims, online matches checked by networkx."""
+
+import networkx as nx
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from networkx.algorithms import isomorphism
+
+from isosched.match import mesh_target, placement_errors
+from isosched.match.placer import Victim, library_images, place
+from isosched.tilegraph import TileGraph
+
+SQUARE = TileGraph.from_edges(
+    ["a", "b", "c", "d"], [("a", "b"), ("a", "c"), ("b", "d"), ("c", "d"), ("a", "d")]
+)
+BASE = [(0, 0), (1, 0), (0, 1), (1, 1)]
+
+
+def mask(tiles, w):
+    m = 0
+    for x, y in tiles:
+        m |= 1 << (y * w + x)
+    return m
+
+
+def test_library_holds_every_translation_and_symmetry():
+    domino = [(0, 0), (1, 0)]
+    lib = library_images(domino, 3, 3)
+    # Horizontal: 2 x 3 positions, vertical: 3 x 2, each in both directions of the domino.
+    assert len(lib.images) == 2 * (6 + 6)
+    assert len({m for m, _ in lib.images}) == 12
+    # The square's 8 symmetries keep a 2x2 box a 2x2 box: one image per position and symmetry.
+    assert {m for m, _ in library_images(BASE, 4, 4).images} == {
+        mask([(x, y), (x + 1, y), (x, y + 1), (x + 1, y + 1)], 4)
+        for x in range(3)
+        for y in range(3)
+    }
+
+
+def test_library_hit_on_free_tiles_costs_lookups_not_nodes():
+    lib = library_images(BASE, 4, 4)
+    free = (1 << 16) - 1 & ~mask([(0, 0)], 4)
+    ans = place(SQUARE, 2, free, 4, 4, library=lib)
+    assert ans.found and ans.source == "library" and ans.nodes == 0 and ans.lookups > 1
+    assert not mask([(t % 4, t // 4) for t in ans.tiles], 4) & ~free
+
+
+def test_victims_cheapest_first_and_counted_once():
+    lib = library_images(BASE, 4, 2)
+    # Left half held by an expensive job, right half by a cheap one, nothing free.
+    victims = {
+        "dear": Victim(mask([(0, 0), (1, 0), (0, 1), (1, 1)], 4), 10.0),
+        "cheap": Victim(mask([(2, 0), (3, 0), (2, 1), (3, 1)], 4), 1.0),
+    }
+    ans = place(SQUARE, 2, 0, 4, 2, library=lib, victims=victims)
+    assert ans.found and ans.victims == ("cheap",) and ans.cost == 1.0
+
+
+def test_online_match_finds_an_irregular_area_the_library_cannot():
+    held = [(1, 1), (3, 1), (1, 3), (3, 3)]  # one tile of every aligned 2x2 block
+    free = (1 << 16) - 1 & ~mask(held, 4)
+    lib = library_images(BASE, 4, 4)
+    assert not place(SQUARE, 2, free, 4, 4, library=lib, online=False).found
+    ans = place(SQUARE, 2, free, 4, 4, library=lib, node_budget=500)
+    assert ans.found and ans.source == "online" and ans.nodes > 0
+    coords = {v: (t % 4, t // 4) for v, t in zip(SQUARE.ids, ans.tiles, strict=True)}
+    target = mesh_target(4, 4, 2, blocked=held)
+    assert placement_errors(SQUARE, target, coords) == []
+
+
+def _exists(pattern, w, h, hops, free):
+    g = nx.Graph()
+    tiles = [(t % w, t // w) for t in range(w * h) if free >> t & 1]
+    g.add_nodes_from(tiles)
+    for a in tiles:
+        for b in tiles:
+            if a < b and abs(a[0] - b[0]) + abs(a[1] - b[1]) <= hops:
+                g.add_edge(a, b)
+    p = nx.Graph()
+    p.add_nodes_from(range(len(pattern)))
+    p.add_edges_from((s, d) for s, d, _ in pattern.edges)
+    return isomorphism.GraphMatcher(g, p).subgraph_is_monomorphic()
+
+
+RING = TileGraph.from_edges(["a", "b", "c", "d"], [("a", "b"), ("b", "d"), ("d", "c"), ("c", "a")])
+
+
+@settings(max_examples=60, deadline=None)
+@given(free=st.integers(0, (1 << 16) - 1), pattern=st.sampled_from([SQUARE, RING]))
+def test_complete_online_match_agrees_with_networkx(free, pattern):
+    ans = place(pattern, 1, free, 4, 4, node_budget=None, engine="ullmann", budget_ms=20_000)
+    assert ans.match is not None
+    if ans.found:
+        assert all(free >> t & 1 for t in ans.tiles)
+    else:
+        assert ans.match.proved
+    assert ans.found == _exists(pattern, 4, 4, 1, free)
