@@ -304,3 +304,26 @@ def test_cli_match_bad_input_exits_2(tmp_path, args, message):
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert message in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_bench_reports_a_peer_error_as_an_error_not_a_miss():
+    """bench/match_bench.py: a raising or dying peer is an error with its exception."""
+    from bench.match_bench import Outcome, _cell, run_capped
+
+    def raises() -> bool:
+        raise TypeError("'time_limit' is an invalid keyword argument for this function")
+
+    def dies() -> bool:
+        import os
+
+        os._exit(3)
+
+    assert run_capped(lambda: True, 5.0).solved
+    bad = run_capped(raises, 5.0)
+    assert bad.status == "error" and "time_limit" in bad.error
+    dead = run_capped(dies, 5.0)
+    assert dead.status == "error" and "code 3" in dead.error
+    notes: dict[str, int] = {}
+    cell = _cell([Outcome("solved", 2.0), bad, Outcome("capped")], notes)
+    assert cell == "1/3, 2.0 ms; error ×1 [1]"
+    assert notes == {bad.error: 1}

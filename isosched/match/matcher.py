@@ -22,11 +22,13 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from isosched.match.candidates import candidate_matrix, csr_nbytes, domains_from_matrix, refine
+import numpy as np
+
+from isosched.match.candidates import CandidateRows, candidate_matrix, csr_nbytes, refine
 from isosched.match.mcts import mcts_search
 from isosched.match.search import SearchSpace, SearchStats
 from isosched.match.target import ChipTarget, MatchInputError
-from isosched.match.ullmann import EngineOutcome, ullmann_iter, ullmann_search
+from isosched.match.ullmann import BUDGET_REASON, EngineOutcome, ullmann_iter, ullmann_search
 from isosched.tilegraph import TileGraph
 
 __all__ = [
@@ -66,7 +68,8 @@ class MatchResult:
     reason : str
         Why the search stopped.
     stats : dict
-        Search counters (nodes, backtracks, rollouts, iterations, candidate-matrix memory).
+        Search counters (nodes, backtracks and the backjumps among them, rollouts, iterations,
+        candidate-matrix memory).
     """
 
     found: bool
@@ -201,10 +204,13 @@ class TileMatcher:
     def _space(
         self, deadline: float, use_matrix: bool | None, engine: str = "ullmann"
     ) -> tuple[SearchSpace | None, dict[str, Any], str | None]:
+        """Search space, setup counters, and a proof if there is no space (``None``: timed out)."""
         n, t = len(self.pattern), self.target
         stats: dict[str, Any] = {"dense_matrix_bytes": n * t.size}
         hook = self._hook()
-        domains = None
+        # Built first: after refinement, nothing slow may stand between the deadline and the
+        # search's first clock check.
+        space = SearchSpace(self.pattern, t, feasible=hook)
         if use_matrix is None:
             # The matrix pays off for the complete engine's proofs; MCTS computes candidate
             # rows on its frontier instead (cheaper than building M on small instances).
@@ -216,12 +222,14 @@ class TileMatcher:
             stats["refine_rounds"] = rounds
             stats["candidates_refined"] = int(m.nnz)
             stats["csr_matrix_bytes"] = csr_nbytes(m)
-            empty = [i for i in range(n) if m.indptr[i + 1] == m.indptr[i]]
-            if empty:
-                vid = self.pattern.vertices[empty[0]].id
+            empty = np.flatnonzero(np.diff(m.indptr) == 0)
+            if len(empty):
+                vid = self.pattern.vertices[int(empty[0])].id
                 return None, stats, f"refinement left vertex {vid!r} without candidate tiles"
-            domains = domains_from_matrix(m)
-        return SearchSpace(self.pattern, t, domains=domains, feasible=hook), stats, None
+            if time.perf_counter() > deadline:
+                return None, stats, None
+            space.domains = CandidateRows(m)
+        return space, stats, None
 
     def match(
         self,
@@ -240,7 +248,9 @@ class TileMatcher:
         engine : {"mcts", "ullmann"}
             Search engine.
         budget_ms : float
-            Wall-time budget, milliseconds; the search stops within a small constant of it.
+            Wall-time budget, milliseconds. Every step of either engine (a placement, a
+            backtrack, a backjump, a block of refinement) checks it, so the search stops within
+            one step of it (well under a millisecond on a 16×16 chip, docs/performance.md).
         seed : int
             Random seed (MCTS).
         cost_aware : bool
@@ -251,8 +261,8 @@ class TileMatcher:
             Force (or forbid) the full candidate matrix with global refinement; by default the
             ``ullmann`` engine uses it when pattern × target has at most 250,000 entries.
         max_nodes : int, optional
-            Also stop after this many placements: unlike the wall-time budget, it gives the
-            same answer on every machine.
+            Also stop after this many placements (``stats["nodes"]`` never exceeds it): unlike
+            the wall-time budget, it gives the same answer on every machine.
 
         Raises
         ------
@@ -288,6 +298,8 @@ class TileMatcher:
             return done(None, f"proved: {why}", True, {})
         space, stats, why = self._space(deadline, use_matrix, engine)
         if space is None:
+            if why is None:
+                return done(None, BUDGET_REASON, False, stats)
             return done(None, f"proved: {why}", True, stats)
         if engine == "ullmann":
             out = ullmann_search(
@@ -306,6 +318,7 @@ class TileMatcher:
         stats.update(
             nodes=s.nodes,
             backtracks=s.backtracks,
+            backjumps=int(s.extra.get("backjumps", 0)),
             rollouts=s.rollouts,
             iterations=s.iterations,
             max_depth=s.max_depth,

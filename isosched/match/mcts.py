@@ -16,7 +16,7 @@ import random
 import time
 
 from isosched.match.search import SearchSpace, SearchState, SearchStats
-from isosched.match.ullmann import EngineOutcome, _cost_of
+from isosched.match.ullmann import BUDGET_REASON, EngineOutcome, _cost_of
 
 __all__ = ["mcts_search"]
 
@@ -150,6 +150,8 @@ def mcts_search(
             stats.rollouts += 1
             stats.nodes += rs.nodes
             stats.backtracks += rs.backtracks
+            if "backjumps" in rs.extra:
+                stats.extra["backjumps"] = stats.extra.get("backjumps", 0) + rs.extra["backjumps"]
             reached = max(rs.max_depth, depth0)
             if rs.timed_out:
                 stats.timed_out = True
@@ -194,4 +196,4 @@ def mcts_search(
         return EngineOutcome(best, best_cost, stats, "found")
     if stats.exhausted:
         return EngineOutcome(None, math.inf, stats, "search tree exhausted")
-    return EngineOutcome(None, math.inf, stats, "budget exhausted before a placement was found")
+    return EngineOutcome(None, math.inf, stats, BUDGET_REASON)

@@ -102,7 +102,7 @@ class SearchSpace:
         What to place.
     target : ChipTarget
         Where.
-    domains : list of frozenset, optional
+    domains : sequence of frozenset, optional
         Ullmann candidate row of every vertex (after refinement); ``None`` means every allowed
         tile of sufficient degree.
     feasible : callable (vertex, tile) -> bool, optional
@@ -113,7 +113,7 @@ class SearchSpace:
         self,
         pattern: TileGraph,
         target: ChipTarget,
-        domains: list[frozenset[int]] | None = None,
+        domains: Sequence[frozenset[int]] | None = None,
         feasible: Feasible | None = None,
     ) -> None:
         self.pattern = pattern
@@ -367,10 +367,23 @@ class SearchState:
                 for q in sp.padj[u]:
                     if position[q] > c:
                         c = position[q]
+        depth = len(self.placed)
+        if c >= depth - 1:
+            return c
+        # Only placements after position c can still raise it, and only those on a tile within
+        # 2h of the first placed neighbour. Walk them from the deepest down and stop at the
+        # first such one, or scan the 2h diamond's tiles when it holds fewer tiles than that.
         w, h = sp.width, sp.target.height
         t = tile_of[parents[0]]
         tx, ty = t % w, t // w
         r = 2 * sp.target.hops
+        if depth - 1 - c <= 2 * r * (r + 1) + 1:
+            placed = self.placed
+            for i in range(depth - 1, c, -1):
+                q = tile_of[placed[i]]
+                if abs(q % w - tx) + abs(q // w - ty) <= r:
+                    return i
+            return c
         occ = self.occupant
         for dy in range(-r, r + 1):
             y = ty + dy
@@ -426,12 +439,22 @@ class SearchState:
             yield list(self.tile_of)
             stats.exhausted = True
             return
+        clock = time.perf_counter
+        limit = max_nodes if max_nodes is not None else -1
+        if stats.nodes >= limit >= 0 or clock() > deadline:
+            stats.timed_out = True
+            return
         v0 = self.select_vertex()
         stack: list[tuple[int, list[int]]] = [(v0, self.ordered_candidates(v0, rng, noise))]
         backtracks = 0
-        clock = time.perf_counter
         try:
             while True:
+                # Every path through the loop (push, prune, yield, backjump, backtrack) comes
+                # back here, so both budgets are checked once per step: a step costs one
+                # placement and one candidate computation, far more than reading the clock.
+                if stats.nodes >= limit >= 0 or clock() > deadline:
+                    stats.timed_out = True
+                    return
                 v, cands = stack[-1]
                 if cands:
                     self.place(v, cands.pop())
@@ -464,12 +487,6 @@ class SearchState:
                             return
                         continue
                     stack.append((u, level))
-                    if max_nodes is not None and stats.nodes >= max_nodes:
-                        stats.timed_out = True
-                        return
-                    if not stats.nodes & 127 and clock() > deadline:
-                        stats.timed_out = True
-                        return
                 else:
                     stack.pop()
                     if not stack:
@@ -479,9 +496,6 @@ class SearchState:
                     backtracks += 1
                     stats.backtracks += 1
                     if max_backtracks is not None and backtracks > max_backtracks:
-                        return
-                    if not backtracks & 127 and clock() > deadline:
-                        stats.timed_out = True
                         return
         finally:
             while self.depth > start:

@@ -13,7 +13,10 @@ from collections.abc import Iterator
 
 from isosched.match.search import SearchSpace, SearchState, SearchStats
 
-__all__ = ["EngineOutcome", "ullmann_iter", "ullmann_search"]
+__all__ = ["BUDGET_REASON", "EngineOutcome", "ullmann_iter", "ullmann_search"]
+
+#: Why a search stopped without a placement or a proof.
+BUDGET_REASON = "budget exhausted before a placement was found"
 
 
 class EngineOutcome:
@@ -69,7 +72,7 @@ def ullmann_search(
         return EngineOutcome(best, best_cost, stats, "found")
     if stats.exhausted:
         return EngineOutcome(None, math.inf, stats, "proved: no placement exists")
-    return EngineOutcome(None, math.inf, stats, "budget exhausted before a placement was found")
+    return EngineOutcome(None, math.inf, stats, BUDGET_REASON)
 
 
 def _cost_of(space: SearchSpace, tiles: list[int], comm_weight: float) -> float:
