@@ -27,10 +27,13 @@ from isosched.hw.model import Hardware
 
 __all__ = [
     "EnergyPj",
+    "JobCost",
     "LayerCost",
     "PipelineTiming",
     "compute_cycles",
+    "lts_job_cost",
     "lts_layer_cost",
+    "roofline_cycles",
     "mean_port_hops",
     "pipeline_timing",
     "sram_bytes_per_tile",
@@ -330,3 +333,111 @@ def sram_bytes_per_tile(layer: Layer, tiles: int, data_tiles: int) -> float:
     k = max(tiles, 1)
     buffers = 2 * (layer.input_bytes + layer.output_bytes) / (data_tiles * k)
     return layer.weight_bytes / k + math.ceil(buffers)
+
+
+@dataclass(frozen=True, slots=True)
+class JobCost:
+    """One inference of a model, as pieces that share DRAM bandwidth with other jobs.
+
+    Attributes
+    ----------
+    pieces : tuple of (float, float)
+        ``(cycles of everything but DRAM, DRAM bytes)`` per step (a layer under LTS), in order;
+        at a bandwidth of ``bw`` bytes per cycle the step takes the larger of the two.
+    energy_pj : float
+        Energy of the inference, picojoules (independent of the bandwidth share).
+    dram_bytes : int
+        Bytes moved to or from DRAM.
+    on_chip_bytes : int
+        Activation bytes that stayed in SRAM instead of going through DRAM.
+    """
+
+    pieces: tuple[tuple[float, float], ...]
+    energy_pj: float
+    dram_bytes: int
+    on_chip_bytes: int
+
+
+def roofline_cycles(pieces: Sequence[tuple[float, float]], bytes_per_cycle: float) -> float:
+    """Time of ``pieces`` run one after another with ``bytes_per_cycle`` of DRAM bandwidth."""
+    bw = max(bytes_per_cycle, 1e-12)
+    return sum(max(c, b / bw) for c, b in pieces)
+
+
+def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
+    """One inference under LTS on ``tiles`` tiles (DESIGN §3, "one physics").
+
+    Layers run one after another on all ``tiles``. Every layer reads its weights from DRAM. The
+    model's inputs are read from DRAM and its outputs written there. An intermediate tensor
+    stays in the tiles' SRAM when it fits there beside the tensors still live and the next
+    layers' weights and outputs (a greedy liveness walk in layer order, SET's layer-sequential
+    pattern); otherwise it is written to DRAM and read back by each consumer. With the hardware
+    option ``dataflow.lts_activations_via_dram`` every intermediate goes through DRAM (the
+    IsoSched paper's premise).
+
+    Parameters
+    ----------
+    layers : sequence of Layer
+        The model's layers in topological order (a :class:`~isosched.graph.model.Graph`).
+    tiles : int
+        Tiles the job runs on.
+    hw : Hardware
+        The chip.
+    """
+    if tiles < 1:
+        raise ValueError(f"tiles must be at least 1, got {tiles}")
+    sram = tiles * hw.tile.sram_bytes
+    via_dram = hw.dataflow.lts_activations_via_dram
+    by_id = {lay.id: lay for lay in layers}
+    consumers: dict[str, list[str]] = {lay.id: [] for lay in layers}
+    for lay in layers:
+        for src in dict.fromkeys(lay.inputs):
+            if src in consumers:
+                consumers[src].append(lay.id)
+    remaining = {lid: len(c) for lid, c in consumers.items()}
+    on_chip: dict[str, int] = {}  # live tensors held in SRAM, bytes
+    e = hw.energy
+    port_hops = mean_port_hops(hw)
+    pieces: list[tuple[float, float]] = []
+    energy = 0.0
+    total_dram = 0
+    kept_bytes = 0
+    for lay in layers:
+        if lay.op == "input":
+            continue  # its tensor is in DRAM: consumers read it from there
+        in_dram = 0
+        for src in dict.fromkeys(lay.inputs):
+            if src not in by_id:
+                continue
+            if src not in on_chip:
+                in_dram += by_id[src].output_bytes
+        # Inputs that are not graph layers (constants folded into params) count as weights.
+        out = lay.output_bytes
+        live = sum(on_chip.values())
+        keep = (
+            not via_dram
+            and bool(consumers[lay.id])
+            and live + lay.weight_bytes + out + in_dram <= sram
+        )
+        out_dram = 0 if keep else out
+        dram_bytes = lay.weight_bytes + in_dram + out_dram
+        comp = compute_cycles(lay, tiles, hw)
+        pieces.append((comp, float(dram_bytes)))
+        sram_traffic = lay.input_bytes + out + lay.weight_bytes
+        energy += (
+            lay.macs * e.mac_pj
+            + lay.vector_ops * e.vector_op_pj
+            + (sram_traffic + dram_bytes) * 8 * e.sram_pj_per_bit
+            + dram_bytes * 8 * (port_hops * e.noc_pj_per_bit_hop + e.dram_pj_per_bit)
+        )
+        total_dram += dram_bytes
+        # Free tensors whose last consumer this was; keep this output if it fits.
+        for src in dict.fromkeys(lay.inputs):
+            if src in remaining:
+                remaining[src] -= 1
+                if remaining[src] <= 0:
+                    on_chip.pop(src, None)
+        if keep:
+            on_chip[lay.id] = out
+            kept_bytes += out
+    return JobCost(tuple(pieces), energy, total_dram, kept_bytes)

@@ -162,9 +162,10 @@ def test_large_models_are_segmented(zoo_plans):
 # Golden numbers on edge-8x8: a change to the cost model or the planner shows here. Placements
 # use a node budget, not wall time, so these hold on any machine.
 GOLDEN = {
-    "resnet50": (0.5239401, 3.28567),
-    "mobilenetv2": (0.0689965, 0.469907),
-    "gpt2": (2.8931855, 19.546489),
+    # The model input is read from DRAM (issue 15): energy up by its DRAM traffic.
+    "resnet50": (0.5239401, 3.296809),
+    "mobilenetv2": (0.0689965, 0.481046),
+    "gpt2": (2.8931895, 19.546508),
 }
 
 

@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from isosched.cost import roofline_cycles
 from isosched.io.hardware_json import load_hardware
 from isosched.io.model_source import load_models
 from isosched.plan import PlanCache
@@ -190,8 +191,9 @@ def test_victim_resumes_on_other_tiles_with_the_same_plan_by_hand():
     first, second = lib.images[0][1], lib.images[-1][1]
     assert set(first) != set(second)
     t = plan.base_timing
-    share = plan.budget / HW.tiles
+    share = 1.0  # alone, the job gets all of the DRAM bandwidth
     seg = plan.segments[0]
+    full = HW.cycles_to_us(roofline_cycles(t.pieces, HW.dram_bytes_per_cycle))
     state = {}
 
     def go(tiles):
@@ -217,7 +219,7 @@ def test_victim_resumes_on_other_tiles_with_the_same_plan_by_hand():
     restore = sim.dram_us(seg.state_bytes, share)
     reload = sim.dram_us(seg.weight_bytes, share)
     assert js.intervals[2]["end_us"] == math.ceil(ck_end + restore)
-    expected = ck_end + restore + reload + (t.latency_us - 100)
+    expected = ck_end + restore + reload + (full - 100)
     assert js.finish_us == math.ceil(expected)
     assert {tuple(x) for x in js.intervals[-1]["tiles"]} != {
         tuple(x) for x in js.intervals[0]["tiles"]
@@ -593,23 +595,24 @@ def test_antt_and_stp_of_a_job_alone_are_one():
 
 @pytest.mark.parametrize("policy", POLICY_NAMES)
 def test_a_lone_job_finishes_at_its_profile_latency(policy):
-    """Alone, a job runs once, uninterrupted, and finishes at the latency of its plan as placed
-    (TSS) or of its LTS layers with its DRAM share, after the charged decision time."""
+    """Alone, a job runs once, uninterrupted, with all of the DRAM bandwidth, and finishes at
+    the latency of its plan as placed (TSS) or of its LTS layers, after the charged decision
+    time."""
     from isosched.sim.replay import policy_kind
 
     run = simulate(trace_of(job("a#0", 0, 50_000)), policy).run()
     (js,) = run.jobs
     (iv,) = js.intervals
     charged = run.decisions[0].charged_us
+    # Alone, it gets all of the DRAM bandwidth whatever partition it holds.
+    bw = HW.dram_bytes_per_cycle
     if policy_kind(policy) == "tss":
-        assert js.timing is not None
-        expected = js.timing.latency_us
-        assert len(iv["tiles"]) >= js.plan.tiles if js.plan else False
+        assert js.timing is not None and js.plan is not None
+        assert len(iv["tiles"]) >= js.plan.tiles
+        expected = HW.cycles_to_us(roofline_cycles(js.timing.pieces, bw))
     else:
-        # Whole-chip policies, and MoCA's only runner, get all of the DRAM bandwidth.
-        share = 1.0 if policy in ("fcfs", "prema", "moca") else None
         k = len(iv["tiles"])
-        expected = BOOK.lts("mobilenetv2", k, k / HW.tiles if share is None else share).latency_us
+        expected = BOOK.lts("mobilenetv2", k, 1.0).latency_us
     assert iv["kind"] == "run" and iv["start_us"] == 0
     assert js.finish_us == math.ceil(charged + expected)
 

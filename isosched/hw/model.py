@@ -91,6 +91,11 @@ class Dataflow(_Strict):
         default=16,
         description="Data tiles B a segment's input is cut into; the pipeline runs B waves.",
     )
+    lts_activations_via_dram: bool = Field(
+        default=False,
+        description="LTS writes every intermediate tensor to DRAM and reads it back (the "
+        "IsoSched paper's premise) instead of keeping it in SRAM when it fits.",
+    )
 
 
 class Preemption(_Strict):

@@ -45,7 +45,7 @@ __all__ = ["PLAN_CACHE_VERSION", "PlanCache", "default_cache_dir", "plan_key"]
 
 #: Bump whenever the planner's output changes for the same inputs (cost model, ILP, LCS,
 #: matcher, the Plan dataclasses): every cached plan is then planned again.
-PLAN_CACHE_VERSION = 1
+PLAN_CACHE_VERSION = 2
 
 #: Marker of a cache file's payload.
 _FORMAT = "isosched.plan-cache/1"

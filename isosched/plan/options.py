@@ -115,8 +115,10 @@ def _unit_time(
     energy = EnergyPj()
     for lid in unit.layers:
         lay = graph[lid]
-        local = bool(lay.inputs) and all(i in mine for i in lay.inputs)
-        external_from_dram = io.input_from_dram and not local
+        # The model's input is in DRAM: the layers reading it load it from there (DESIGN §3).
+        model_input = any(graph[i].op == "input" for i in lay.inputs)
+        local = bool(lay.inputs) and all(i in mine for i in lay.inputs) and not model_input
+        external_from_dram = (io.input_from_dram and not local) or model_input
         c = tss_layer_cost(
             lay,
             k,

@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from isosched.cost import roofline_cycles
 from isosched.hw.model import Hardware
 from isosched.sim.jobplan import JobPlan, PlacedTiming
 from isosched.sim.occupancy import Occupancy
@@ -60,6 +61,9 @@ class JobState:
     plan: JobPlan | None = None
     timing: PlacedTiming | None = None
     dram_share: float = 1.0
+    dram_weight: float = 1.0
+    pieces: tuple[tuple[float, float], ...] = ()
+    demand: float = 0.0
     latency_us: float = math.inf
     energy_pj_per_inference: float = 0.0
     progress_from_us: float = 0.0
@@ -192,6 +196,8 @@ class Simulator:
         self._charged_us = 0.0
         self._worked = False
         self.wall_limited = False
+        self._rate_cache: dict[tuple[int, float], float] = {}
+        self._rate_keep: list[tuple[tuple[float, float], ...]] = []
         max_rel = max((j.deadline_us - j.release_us for j in trace.jobs), default=0)
         last = max((j.release_us for j in trace.jobs), default=0)
         self.end_limit = int(last + max_rel + drain_us_after)
@@ -309,8 +315,14 @@ class Simulator:
         plan: JobPlan | None = None,
         timing: PlacedTiming | None = None,
         dram_share: float | None = None,
+        pieces: tuple[tuple[float, float], ...] | None = None,
     ) -> None:
         """Run ``js`` on ``tiles`` at ``latency_us`` per inference.
+
+        With ``pieces`` (``(cycles, DRAM bytes)`` steps, from its plan's timing or its LTS
+        profile) the job shares DRAM bandwidth with the other running jobs and is re-timed at
+        every scheduling point for the share it gets; ``latency_us`` is then only its time with
+        all of the bandwidth. Without them it runs at ``latency_us`` whatever the others do.
 
         A job resumed after a preemption first restores its live state and reloads its current
         segment's weights (if its plan is the same); resumed under a different plan it restarts
@@ -320,7 +332,18 @@ class Simulator:
             raise RuntimeError(f"{js.id} cannot start from state {js.state}")
         self.occupancy.take(tiles, js.id)
         self._holding[js.id] = js
-        share = len(tiles) / self.hw.tiles if dram_share is None else dram_share
+        if pieces is None and timing is not None:
+            pieces = timing.pieces
+        js.pieces = pieces or ()
+        if js.pieces:
+            bw = self.hw.dram_bytes_per_cycle
+            full = roofline_cycles(js.pieces, bw)
+            moved = sum(b for _, b in js.pieces)
+            js.demand = min(1.0, moved / bw / full) if full > 0 else 0.0
+            share = self._share_if_started(js)
+            latency_us = self._latency_at(js.pieces, share)
+        else:
+            share = len(tiles) / self.hw.tiles if dram_share is None else dram_share
         restore_us = reload_us = 0.0
         if js.preemptions and js.remaining < 1.0:
             if js.plan is not None and plan is not None and plan.budget != js.plan.budget:
@@ -375,6 +398,63 @@ class Simulator:
         js.remaining = 1.0 - new.segment_start(j)
         js.restarts += 1
 
+    # ---- DRAM bandwidth, shared by the running jobs -----------------------------------------
+    def set_dram_weight(self, js: JobState, weight: float) -> None:
+        """Weight of ``js`` in the DRAM bandwidth split (default 1; MoCA throttles with it)."""
+        js.dram_weight = max(weight, 1e-6)
+
+    def _latency_at(self, pieces: tuple[tuple[float, float], ...], share: float) -> float:
+        q = max(1, round(share * 4096)) / 4096  # shares on a fine grid: a cache key, same result
+        key = (id(pieces), q)
+        got = self._rate_cache.get(key)
+        if got is None:
+            cycles = roofline_cycles(pieces, self.hw.dram_bytes_per_cycle * q)
+            got = self._rate_cache[key] = max(self.hw.cycles_to_us(cycles), 1e-6)
+            self._rate_keep.append(pieces)  # keeps id(pieces) unique while cached
+        return got
+
+    def _demands(self, extra: JobState | None = None) -> list[tuple[JobState, float]]:
+        """(job, weighted demand) of every job using DRAM bandwidth now."""
+        out = []
+        for js in self._holding.values():
+            moving = js.state == "running" and js.progress_from_us > self.now and js.preemptions
+            if js.state == "checkpointing" or moving:
+                out.append((js, js.dram_weight * 1.0))  # moving state or weights: all it can
+            elif js.state == "running" and js.pieces:
+                out.append((js, js.dram_weight * js.demand))
+        if extra is not None:
+            out.append((extra, extra.dram_weight * extra.demand))
+        return out
+
+    def _share_if_started(self, js: JobState) -> float:
+        demands = self._demands(extra=js)
+        total = sum(d for _, d in demands)
+        return (js.dram_weight * js.demand) / total if total > 0 else 1.0
+
+    def _rebalance(self) -> None:
+        """Split DRAM bandwidth among the running jobs in proportion to their demand.
+
+        A job's demand is the fraction of the bandwidth it would use alone (its DRAM bytes over
+        its time with all of it), times its weight; jobs moving state or weights demand all of
+        it. Shares sum to one, so the bandwidth is never exceeded and never left idle while a
+        job could use it (a lone job gets all of it).
+        """
+        demands = self._demands()
+        total = sum(d for _, d in demands)
+        if total <= 0:
+            return
+        for js, d in demands:
+            share = d / total
+            if js.state != "running" or not js.pieces:
+                js.dram_share = share
+                continue
+            if abs(share - js.dram_share) <= 1e-9:
+                continue
+            js.dram_share = share
+            latency = self._latency_at(js.pieces, share)
+            if abs(latency - js.latency_us) > 1e-9 * latency:
+                self.set_rate(js, latency, js.energy_pj_per_inference)
+
     def reserve(self, js: JobState, tiles: Sequence[int], **start_args: Any) -> None:
         """Start ``js`` on ``tiles`` as soon as their owners (checkpointing now) let them go.
 
@@ -419,6 +499,74 @@ class Simulator:
         self._push(end, "checkpointed", js.id, js.version)
         return float(js.extra["checkpoint_end_us"])
 
+    def kill(self, js: JobState) -> None:
+        """Stop ``js`` at once and discard its progress: it waits to start again from scratch.
+
+        Its tiles come free immediately (nothing is saved); the work done so far is lost (its
+        energy stays spent). Counts as a preemption and a restart.
+        """
+        if js.state != "running":
+            raise RuntimeError(f"{js.id} cannot be killed from state {js.state}")
+        self._sync(js)
+        self._close_hold(js, self.now)
+        js.phases = []
+        self.count("preempted_tiles", len(js.tiles))
+        self.occupancy.release(js.id)
+        self._holding.pop(js.id, None)
+        js.tiles = ()
+        js.remaining = 1.0
+        js.preemptions += 1
+        js.restarts += 1
+        js.resume_state_bytes = js.resume_weight_bytes = 0
+        js.plan = None
+        js.timing = None
+        js.state = "waiting"
+        js.version += 1
+        self._waiting[js.id] = js
+
+    def resize(
+        self,
+        js: JobState,
+        tiles: Sequence[int],
+        latency_us: float,
+        energy_pj: float,
+        *,
+        pause_us: float = 0.0,
+        pieces: tuple[tuple[float, float], ...] | None = None,
+    ) -> None:
+        """Grow or shrink a running LTS job to ``tiles`` in place (keeping its progress).
+
+        Tiles it gives up come free now; tiles it gains must be free (or reserved for it). It
+        pauses ``pause_us`` (e.g. to reach a layer boundary and reconfigure) and continues at
+        ``latency_us`` per inference (re-timed for its DRAM share when ``pieces`` are given).
+        """
+        if js.state != "running" or js.plan is not None:
+            raise RuntimeError(f"{js.id} cannot be resized from state {js.state}")
+        self._sync(js)
+        self._close_hold(js, self.now)
+        js.phases = []
+        new = set(tiles)
+        old = set(js.tiles)
+        self.occupancy.release(js.id)
+        keep = [t for t in js.tiles if t in new]
+        gain = [t for t in tiles if t not in old]
+        self.occupancy.take(keep + gain, js.id)
+        js.tiles = tuple(tiles)
+        js.hold_since = self.now
+        js.hold_kind = "run"
+        if pieces is not None:
+            js.pieces = pieces
+            bw = self.hw.dram_bytes_per_cycle
+            full = roofline_cycles(pieces, bw)
+            moved = sum(b for _, b in pieces)
+            js.demand = min(1.0, moved / bw / full) if full > 0 else 0.0
+            latency_us = self._latency_at(pieces, js.dram_share)
+        js.latency_us = max(latency_us, 1e-6)
+        js.energy_pj_per_inference = energy_pj
+        js.progress_from_us = self.now + pause_us
+        js.version += 1
+        self._push(js.progress_from_us + js.remaining_us(), "finish", js.id, js.version)
+
     # ---- the loop ----------------------------------------------------------------------
     def _finish(self, js: JobState) -> None:
         self._sync(js)
@@ -459,6 +607,7 @@ class Simulator:
         self._charged_us = 0.0
         self._worked = False
         self.policy.schedule(self)
+        self._rebalance()
         if self._worked:
             wall = (time.perf_counter() - t0) * 1e3
             self.decisions.append(Decision(self.now, self._charged_us, wall))

@@ -21,6 +21,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 from isosched.plan.planner import Plan
 from isosched.tilegraph import TileGraph, TileVertex
@@ -52,6 +53,9 @@ class SegmentTiming:
         Live state in flight in its pipeline (double-buffered data tiles on every edge), bytes.
     layers : int
         Layers of the model finished when the segment ends (a prefix count).
+    io_bytes : int
+        Bytes the pipeline moves to or from DRAM while it runs: the segment's inputs and
+        outputs, and its weights when they stream.
     """
 
     edges: tuple[tuple[int, int, int], ...]
@@ -64,6 +68,7 @@ class SegmentTiming:
     weight_bytes: int
     state_bytes: int
     layers: int
+    io_bytes: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +83,15 @@ class PlacedTiming:
         One inference, picojoules.
     bounds : tuple of float
         Cumulative fraction of the inference at the end of each segment (last is 1.0).
+    pieces : tuple of (float, float)
+        ``(cycles, DRAM bytes)`` steps (per segment: its weight load, then its pipeline) that
+        re-time the job for the DRAM share it gets; ``latency_us`` is the time with all of it.
     """
 
     latency_us: float
     energy_pj: float
     bounds: tuple[float, ...]
+    pieces: tuple[tuple[float, float], ...] = ()
 
     def segment_at(self, done: float) -> int:
         """Index of the segment running when ``done`` of the inference is complete."""
@@ -166,6 +175,7 @@ def _placed(
     link_bw = hw.noc.link_bytes_per_cycle
     e_hop = hw.energy.noc_pj_per_bit_hop
     lat_cycles: list[float] = []
+    pieces: list[tuple[float, float]] = []
     energy = 0.0
     for seg in segments:
         b = seg.data_tiles
@@ -193,7 +203,11 @@ def _placed(
                 load[key] = load.get(key, 0.0) + per_tile
         link_ii = max(load.values(), default=0.0) / link_bw
         ii = max(seg.ii_cycles, link_ii)
-        lat_cycles.append(seg.weight_load_cycles + seg.fill_cycles + longest + (b - 1) * ii)
+        pipe = seg.fill_cycles + longest + (b - 1) * ii
+        lat_cycles.append(seg.weight_load_cycles + pipe)
+        if seg.weight_load_cycles > 0:
+            pieces.append((0.0, float(seg.weight_bytes)))
+        pieces.append((pipe, float(seg.io_bytes)))
         energy += seg.energy_pj + noc_pj
     total = sum(lat_cycles) or 1.0
     bounds, acc = [], 0.0
@@ -201,7 +215,7 @@ def _placed(
         acc += c
         bounds.append(acc / total)
     bounds[-1] = 1.0
-    return PlacedTiming(hw.cycles_to_us(sum(lat_cycles)), energy, tuple(bounds))
+    return PlacedTiming(hw.cycles_to_us(sum(lat_cycles)), energy, tuple(bounds), tuple(pieces))
 
 
 def placed_timing(plan: JobPlan, hw: Hardware, coords: Sequence[Coord]) -> PlacedTiming:
@@ -209,7 +223,27 @@ def placed_timing(plan: JobPlan, hw: Hardware, coords: Sequence[Coord]) -> Place
     return _placed(hw, plan.segments, coords)
 
 
-def job_plan(plan: Plan, chip: Hardware, budget: int) -> JobPlan:
+def _segment_io_bytes(graph: Graph, layers: Sequence[str]) -> int:
+    """Bytes a segment reads from DRAM (inputs from outside, the model input) and writes."""
+    inside = set(layers)
+    consumers = graph.consumers()
+    read: set[str] = set()
+    total = 0
+    for lid in layers:
+        lay = graph[lid]
+        if lay.op == "input":
+            continue
+        for src in lay.inputs:
+            if src not in read and (src not in inside or graph[src].op == "input"):
+                read.add(src)
+                total += graph[src].output_bytes
+        outs = consumers[lid]
+        if not outs or any(c not in inside for c in outs):
+            total += lay.output_bytes
+    return total
+
+
+def job_plan(plan: Plan, chip: Hardware, budget: int, graph: Graph) -> JobPlan:
     """The footprint pattern and timing of ``plan`` (made on a box) for use on ``chip``.
 
     Parameters
@@ -220,6 +254,8 @@ def job_plan(plan: Plan, chip: Hardware, budget: int) -> JobPlan:
         The whole chip (its NoC and energy numbers time the placement).
     budget : int
         Tiles of the box.
+    graph : Graph
+        The planned model (for the bytes each segment moves through DRAM).
     """
     box_tiles: set[Coord] = set()
     for s in plan.segments:
@@ -248,6 +284,9 @@ def job_plan(plan: Plan, chip: Hardware, budget: int) -> JobPlan:
         bt = max(s.data_tiles, 1)
         state = sum(min(nb, 2 * -(-nb // bt)) for _, _, nb in edges)
         done_layers += len(s.segment.layers)
+        io = _segment_io_bytes(graph, s.segment.layers)
+        if s.weight_load_cycles <= 0:
+            io += s.segment.weight_bytes  # streamed weights are read while the pipeline runs
         segs.append(
             SegmentTiming(
                 edges=tuple(edges),
@@ -260,6 +299,7 @@ def job_plan(plan: Plan, chip: Hardware, budget: int) -> JobPlan:
                 weight_bytes=s.segment.weight_bytes,
                 state_bytes=state,
                 layers=done_layers,
+                io_bytes=io,
             )
         )
     pattern = TileGraph(

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from isosched.cost import lts_layer_cost
+from isosched.cost import JobCost, lts_job_cost, roofline_cycles
 from isosched.errors import IsoschedError
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
@@ -38,21 +38,28 @@ class Profile:
     Attributes
     ----------
     latency_us : float
-        One inference alone on its tiles, microseconds.
+        One inference alone on its tiles with the DRAM share it was priced at, microseconds.
     energy_pj : float
         One inference, picojoules.
+    pieces : tuple of (float, float)
+        ``(cycles, DRAM bytes)`` per layer: the engine re-times the job for the DRAM share it
+        actually gets (DRAM bandwidth is shared by the running jobs).
     """
 
     latency_us: float
     energy_pj: float
+    pieces: tuple[tuple[float, float], ...] = ()
 
 
 def sub_hardware(hw: Hardware, shape: Shape) -> Hardware:
-    """The chip restricted to a ``w × h`` box, with its share of DRAM bandwidth."""
+    """The chip restricted to a ``w × h`` box.
+
+    The box keeps the chip's whole DRAM bandwidth: plans are priced as if they had all of it,
+    and the engine re-times every running job for the share it actually gets (DESIGN §3: DRAM
+    bandwidth is one shared, work-conserving resource).
+    """
     w, h = shape
-    share = (w * h) / hw.tiles
-    dram = hw.dram.model_copy(update={"bandwidth_gb_s": hw.dram.bandwidth_gb_s * share})
-    return hw.model_copy(update={"mesh": (w, h), "name": f"{hw.name}[{w}x{h}]", "dram": dram})
+    return hw.model_copy(update={"mesh": (w, h), "name": f"{hw.name}[{w}x{h}]"})
 
 
 class PlanBook:
@@ -80,6 +87,7 @@ class PlanBook:
         self._plans: dict[tuple[str, Shape], JobPlan] = {}
         self._libraries: dict[tuple[str, Shape], Library] = {}
         self._lts: dict[tuple[str, int, float], Profile] = {}
+        self._lts_cost: dict[tuple[str, int], JobCost] = {}
 
     def graph(self, model: str) -> Graph:
         """The graph of ``model``.
@@ -102,7 +110,7 @@ class PlanBook:
             plan = self.cache.plan(
                 self.graph(model), sub_hardware(self.hw, shape), match_nodes=PLAN_MATCH_NODES
             )
-            got = self._plans[key] = job_plan(plan, self.hw, shape[0] * shape[1])
+            got = self._plans[key] = job_plan(plan, self.hw, shape[0] * shape[1], self.graph(model))
         return got
 
     def library(self, model: str, shape: Shape) -> Library:
@@ -114,17 +122,24 @@ class PlanBook:
             got = self._libraries[key] = library_images(jp.base, self.hw.width, self.hw.height)
         return got
 
-    def lts(self, model: str, tiles: int, dram_share: float) -> Profile:
-        """LTS profile: layers one after another on ``tiles`` tiles with a DRAM share."""
+    def lts(self, model: str, tiles: int, dram_share: float = 1.0) -> Profile:
+        """LTS profile on ``tiles`` tiles, priced at a ``dram_share`` of the bandwidth.
+
+        Layer outputs stay on-chip when they fit (see :func:`~isosched.cost.lts_job_cost`).
+        """
         key = (model, tiles, dram_share)
         got = self._lts.get(key)
         if got is None:
-            cycles = energy = 0.0
-            for lay in self.graph(model):
-                c = lts_layer_cost(lay, tiles, self.hw, dram_share=dram_share)
-                cycles += c.cycles
-                energy += c.energy.total
-            got = self._lts[key] = Profile(self.hw.cycles_to_us(cycles), energy)
+            base = self._lts_cost.get((model, tiles))
+            if base is None:
+                base = self._lts_cost[(model, tiles)] = lts_job_cost(
+                    list(self.graph(model)), tiles, self.hw
+                )
+            bw = self.hw.dram_bytes_per_cycle * dram_share
+            cycles = roofline_cycles(base.pieces, bw)
+            got = self._lts[key] = Profile(
+                self.hw.cycles_to_us(cycles), base.energy_pj, base.pieces
+            )
         return got
 
     def warm(self, models: set[str], progress: Callable[[str], None] | None = None) -> None:

@@ -22,4 +22,4 @@ class Fcfs:
             p = lts(js, sim, sim.hw.tiles, 1.0)
             sim.charge(lookups=1)
             sim.count("placements")
-            sim.start(js, tuple(range(sim.hw.tiles)), p.latency_us, p.energy_pj, dram_share=1.0)
+            sim.start(js, tuple(range(sim.hw.tiles)), p.latency_us, p.energy_pj, pieces=p.pieces)

@@ -2,14 +2,14 @@
 
 Layer-temporal on spatial partitions placed by priority and slack (as Planaria), plus the
 memory side: at every scheduling point the DRAM bandwidth is re-divided among the running jobs
-in proportion to priority × urgency (remaining work over slack), throttling the others, so an
-urgent job's memory-bound layers speed up at the expense of background jobs.
+in proportion to priority × urgency (remaining work over slack) — the engine splits bandwidth by
+demand times these weights — throttling the others, so an urgent job's memory-bound layers speed
+up at the expense of background jobs.
 """
 
 from __future__ import annotations
 
 from isosched.sim.engine import JobState, Simulator
-from isosched.sim.policies.common import lts
 from isosched.sim.policies.planaria import Planaria
 
 
@@ -30,11 +30,5 @@ class Moca(Planaria):
         running = sim.running()
         if not running:
             return
-        weights = {r.id: _weight(r, sim) for r in running}
-        total = sum(weights.values()) or 1.0
-        for r in sorted(running, key=lambda j: j.id):
-            share = min(1.0, max(0.02, weights[r.id] / total))
-            p = lts(r, sim, len(r.tiles), share)
-            if abs(p.latency_us - r.latency_us) > 1e-6 * r.latency_us:
-                r.dram_share = share
-                sim.set_rate(r, p.latency_us, p.energy_pj)
+        for r in running:
+            sim.set_dram_weight(r, _weight(r, sim))

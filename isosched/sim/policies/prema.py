@@ -56,4 +56,4 @@ class Prema:
         pick.tokens = 0.0
         sim.charge(lookups=1)
         sim.count("placements")
-        sim.start(pick, tuple(range(hw.tiles)), p.latency_us, p.energy_pj, dram_share=1.0)
+        sim.start(pick, tuple(range(hw.tiles)), p.latency_us, p.energy_pj, pieces=p.pieces)

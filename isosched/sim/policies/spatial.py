@@ -62,8 +62,8 @@ def start_on(js: JobState, sim: Simulator, tiles: tuple[int, ...], shape: Shape,
     if kind == "tss":
         start_tss(js, sim, tiles, tss(js, sim, shape), share)
     else:
-        p = lts(js, sim, shape[0] * shape[1])
-        sim.start(js, tiles, p.latency_us, p.energy_pj, dram_share=share)
+        p = lts(js, sim, shape[0] * shape[1], 1.0)
+        sim.start(js, tiles, p.latency_us, p.energy_pj, dram_share=share, pieces=p.pieces)
 
 
 def place_free(js: JobState, sim: Simulator, size: Sizer, kind: str, any_size: bool = True) -> bool:
@@ -146,9 +146,14 @@ def preempt_for(
                     dram_share=share,
                 )
             else:
-                p = lts(js, sim, shape[0] * shape[1])
+                p = lts(js, sim, shape[0] * shape[1], 1.0)
                 sim.reserve(
-                    js, best[2], latency_us=p.latency_us, energy_pj=p.energy_pj, dram_share=share
+                    js,
+                    best[2],
+                    latency_us=p.latency_us,
+                    energy_pj=p.energy_pj,
+                    dram_share=share,
+                    pieces=p.pieces,
                 )
             return True
     return False
