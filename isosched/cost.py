@@ -371,9 +371,14 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
     model's inputs are read from DRAM and its outputs written there. An intermediate tensor
     stays in the tiles' SRAM when it fits there beside the tensors still live and the next
     layers' weights and outputs (a greedy liveness walk in layer order, SET's layer-sequential
-    pattern); otherwise it is written to DRAM and read back by each consumer. With the hardware
-    option ``dataflow.lts_activations_via_dram`` every intermediate goes through DRAM (the
-    IsoSched paper's premise).
+    pattern); otherwise it is written to DRAM and read back by each consumer. A compute layer
+    and the light layers after it (its epilogue) form one step whose MAC-array and vector work
+    overlap, as in a TSS unit. Weights are prefetched ahead of the compute as far as half of the
+    SRAM holds them (double buffering): the steps are cut into windows of consecutive steps whose
+    weights fit there, and within a window DRAM traffic overlaps compute (one piece per window).
+    With
+    the hardware option ``dataflow.lts_activations_via_dram`` every intermediate goes through
+    DRAM (the IsoSched paper's premise).
 
     Parameters
     ----------
@@ -398,7 +403,7 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
     on_chip: dict[str, int] = {}  # live tensors held in SRAM, bytes
     e = hw.energy
     port_hops = mean_port_hops(hw)
-    pieces: list[tuple[float, float]] = []
+    steps: list[list[float]] = []  # per compute layer and its epilogue: mac, vector, w, io
     energy = 0.0
     total_dram = 0
     kept_bytes = 0
@@ -420,9 +425,19 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
             and live + lay.weight_bytes + out + in_dram <= sram
         )
         out_dram = 0 if keep else out
-        dram_bytes = lay.weight_bytes + in_dram + out_dram
+        # An embedding gathers only the rows its tokens name, not the whole table.
+        weights = min(lay.weight_bytes, out) if lay.op == "embedding" else lay.weight_bytes
+        dram_bytes = weights + in_dram + out_dram
         comp = compute_cycles(lay, tiles, hw)
-        pieces.append((comp, float(dram_bytes)))
+        if lay.is_compute or not steps:
+            steps.append([0.0, 0.0, float(weights), float(in_dram + out_dram)])
+        step = steps[-1]
+        if lay.is_compute:
+            step[0] += comp
+        else:  # an epilogue (activation, norm, add) runs beside the MAC array, as under TSS
+            step[1] += comp
+            step[2] += weights
+            step[3] += in_dram + out_dram
         sram_traffic = lay.input_bytes + out + lay.weight_bytes
         energy += (
             lay.macs * e.mac_pj
@@ -440,4 +455,19 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
         if keep:
             on_chip[lay.id] = out
             kept_bytes += out
-    return JobCost(tuple(pieces), energy, total_dram, kept_bytes)
+    # Weights are prefetched ahead of the compute as far as half of the SRAM holds them
+    # (double buffering): consecutive steps whose weights fit that window overlap their DRAM
+    # traffic with their compute, one piece per window.
+    window = sram / 2
+    windows: list[tuple[float, float]] = []  # (compute, DRAM bytes) per window
+    c_acc = b_acc = w_acc = 0.0
+    for mac, vec, w, io in steps:
+        if w_acc > 0 and w_acc + w > window:
+            windows.append((c_acc, b_acc))
+            c_acc = b_acc = w_acc = 0.0
+        c_acc += max(mac, vec)
+        b_acc += w + io
+        w_acc += w
+    if c_acc or b_acc:
+        windows.append((c_acc, b_acc))
+    return JobCost(tuple(windows), energy, total_dram, kept_bytes)

@@ -1,0 +1,118 @@
+"""One physics for every policy (issue 15): LTS activations on-chip, shared DRAM bandwidth."""
+
+import math
+
+import pytest
+
+from isosched.cost import lts_job_cost, roofline_cycles
+from isosched.graph import parse_graph
+from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
+from isosched.plan import PlanCache
+from isosched.sim import PlanBook, Simulator
+from isosched.trace import Job, Trace
+
+HW = load_hardware("edge-4x4")  # 16 tiles of 1 MiB SRAM, 64 B/cycle of DRAM at 1 GHz
+
+
+def chain(out_channels: int, hw_side: int) -> list:
+    """input -> conv a -> conv b: 1x1 convs on a ``out_channels × side × side`` int8 tensor."""
+    g = parse_graph(
+        {
+            "name": "chain",
+            "layers": [
+                {"id": "x", "op": "input", "shape": [out_channels, hw_side, hw_side]},
+                {
+                    "id": "a",
+                    "op": "conv",
+                    "inputs": ["x"],
+                    "out_channels": out_channels,
+                    "kernel": 1,
+                },
+                {
+                    "id": "b",
+                    "op": "conv",
+                    "inputs": ["a"],
+                    "out_channels": out_channels,
+                    "kernel": 1,
+                },
+            ],
+        }
+    )
+    return list(g)
+
+
+def test_an_output_that_fits_stays_on_chip_and_one_that_does_not_goes_through_dram():
+    small = chain(64, 32)  # a's output: 64 KiB, fits 16 MiB of SRAM
+    c = lts_job_cost(small, 16, HW)
+    x, a, b = small
+    assert c.on_chip_bytes == a.output_bytes
+    # DRAM: the input, both layers' weights, b's output (the model output); not a's output.
+    assert c.dram_bytes == x.output_bytes + a.weight_bytes + b.weight_bytes + b.output_bytes
+    big = chain(64, 600)  # a's output: 64*600*600 B = 23 MB > 16 MiB
+    c2 = lts_job_cost(big, 16, HW)
+    x, a, b = big
+    assert c2.on_chip_bytes == 0
+    # a's output written to DRAM and read back by b.
+    want = x.output_bytes + a.weight_bytes + b.weight_bytes + 2 * a.output_bytes + b.output_bytes
+    assert c2.dram_bytes == want
+
+
+def test_paper_premise_option_sends_every_intermediate_through_dram():
+    via = HW.model_copy(
+        update={"dataflow": HW.dataflow.model_copy(update={"lts_activations_via_dram": True})}
+    )
+    layers = chain(64, 32)
+    a = layers[1]
+    c = lts_job_cost(layers, 16, via)
+    assert c.on_chip_bytes == 0
+    assert c.dram_bytes == lts_job_cost(layers, 16, HW).dram_bytes + 2 * a.output_bytes
+
+
+BOOK = PlanBook(HW, load_models(["resnet50", "mobilenetv2"]), PlanCache(disk=False))
+
+
+class TwoAtOnce:
+    """Start every released job on its own half of the chip (a scripted LTS policy)."""
+
+    name = "two"
+
+    def schedule(self, sim):
+        for js in sorted(sim.ready(), key=lambda j: j.id):
+            half = [t for t in range(16) if (t < 8) == (js.id == "a#0")]
+            p = sim.plans.lts(js.job.model, 8, 1.0)
+            sim.start(js, half, p.latency_us, p.energy_pj, pieces=p.pieces)
+
+
+def job(name, release, model):
+    return Job(name, name.split("#")[0], model, release, release + 10**7, 1, False, None)
+
+
+def test_a_lone_job_gets_all_the_bandwidth_and_two_share_it_by_demand():
+    trace = Trace({"schema": "isosched.trace/v1", "seed": 0}, (job("a#0", 0, "resnet50"),))
+    run = Simulator(trace, HW, TwoAtOnce(), BOOK).run()
+    (a,) = run.jobs
+    p = BOOK.lts("resnet50", 8, 1.0)
+    assert a.dram_share == 1.0
+    assert a.finish_us == math.ceil(p.latency_us)
+    # Two jobs released together: shares proportional to their demands, summing to one.
+    trace2 = Trace(
+        {"schema": "isosched.trace/v1", "seed": 0},
+        (job("a#0", 0, "resnet50"), job("b#0", 0, "resnet50")),
+    )
+    sim = Simulator(trace2, HW, TwoAtOnce(), BOOK)
+    run2 = sim.run()
+    a2, b2 = run2.jobs
+    assert a2.finish_us == b2.finish_us  # same model, same demand: half each
+    bw = HW.dram_bytes_per_cycle
+    half = HW.cycles_to_us(roofline_cycles(p.pieces, bw / 2))
+    assert a2.finish_us == math.ceil(half)
+    assert half > p.latency_us  # sharing slows a memory-bound job
+
+
+@pytest.mark.parametrize("model", ["resnet50", "mobilenetv2"])
+def test_plans_read_the_model_input_from_dram(model):
+    plan = BOOK.job_plan(model, (4, 4))
+    g = BOOK.graph(model)
+    inputs = sum(lay.output_bytes for lay in g if lay.op == "input")
+    assert plan.segments[0].io_bytes >= inputs > 0
