@@ -350,12 +350,16 @@ class JobCost:
         Bytes moved to or from DRAM.
     on_chip_bytes : int
         Activation bytes that stayed in SRAM instead of going through DRAM.
+    live_bytes : tuple of int
+        Per piece, the most activation bytes held in SRAM at a layer boundary inside it: what a
+        preemption there must save.
     """
 
     pieces: tuple[tuple[float, float], ...]
     energy_pj: float
     dram_bytes: int
     on_chip_bytes: int
+    live_bytes: tuple[int, ...] = ()
 
 
 def roofline_cycles(pieces: Sequence[tuple[float, float]], bytes_per_cycle: float) -> float:
@@ -403,7 +407,7 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
     on_chip: dict[str, int] = {}  # live tensors held in SRAM, bytes
     e = hw.energy
     port_hops = mean_port_hops(hw)
-    steps: list[list[float]] = []  # per compute layer and its epilogue: mac, vector, w, io
+    steps: list[list[float]] = []  # per compute layer and its epilogue: mac, vector, w, io, live
     energy = 0.0
     total_dram = 0
     kept_bytes = 0
@@ -430,7 +434,7 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
         dram_bytes = weights + in_dram + out_dram
         comp = compute_cycles(lay, tiles, hw)
         if lay.is_compute or not steps:
-            steps.append([0.0, 0.0, float(weights), float(in_dram + out_dram)])
+            steps.append([0.0, 0.0, float(weights), float(in_dram + out_dram), 0.0])
         step = steps[-1]
         if lay.is_compute:
             step[0] += comp
@@ -455,19 +459,24 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
         if keep:
             on_chip[lay.id] = out
             kept_bytes += out
+        steps[-1][4] = max(steps[-1][4], float(sum(on_chip.values())))
     # Weights are prefetched ahead of the compute as far as half of the SRAM holds them
     # (double buffering): consecutive steps whose weights fit that window overlap their DRAM
     # traffic with their compute, one piece per window.
     window = sram / 2
     windows: list[tuple[float, float]] = []  # (compute, DRAM bytes) per window
-    c_acc = b_acc = w_acc = 0.0
-    for mac, vec, w, io in steps:
+    live_per_window: list[int] = []
+    c_acc = b_acc = w_acc = l_acc = 0.0
+    for mac, vec, w, io, lv in steps:
         if w_acc > 0 and w_acc + w > window:
             windows.append((c_acc, b_acc))
-            c_acc = b_acc = w_acc = 0.0
+            live_per_window.append(int(l_acc))
+            c_acc = b_acc = w_acc = l_acc = 0.0
         c_acc += max(mac, vec)
         b_acc += w + io
         w_acc += w
+        l_acc = max(l_acc, lv)
     if c_acc or b_acc:
         windows.append((c_acc, b_acc))
-    return JobCost(tuple(windows), energy, total_dram, kept_bytes)
+        live_per_window.append(int(l_acc))
+    return JobCost(tuple(windows), energy, total_dram, kept_bytes, tuple(live_per_window))

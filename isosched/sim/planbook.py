@@ -49,6 +49,20 @@ class Profile:
     latency_us: float
     energy_pj: float
     pieces: tuple[tuple[float, float], ...] = ()
+    live_bytes: tuple[int, ...] = ()
+
+    def state_bytes(self, done: float, bytes_per_cycle: float) -> int:
+        """Activations held on-chip where ``done`` of the inference is complete (its piece)."""
+        if not self.pieces:
+            return 0
+        times = [max(c, b / bytes_per_cycle) for c, b in self.pieces]
+        total = sum(times) or 1.0
+        acc = 0.0
+        for i, t in enumerate(times):
+            acc += t
+            if acc / total >= done - 1e-12:
+                return self.live_bytes[i] if i < len(self.live_bytes) else 0
+        return self.live_bytes[-1] if self.live_bytes else 0
 
 
 def sub_hardware(hw: Hardware, shape: Shape) -> Hardware:
@@ -138,7 +152,7 @@ class PlanBook:
             bw = self.hw.dram_bytes_per_cycle * dram_share
             cycles = roofline_cycles(base.pieces, bw)
             got = self._lts[key] = Profile(
-                self.hw.cycles_to_us(cycles), base.energy_pj, base.pieces
+                self.hw.cycles_to_us(cycles), base.energy_pj, base.pieces, base.live_bytes
             )
         return got
 

@@ -15,6 +15,7 @@ __all__ = [
     "drain_us",
     "free_rect",
     "lts",
+    "lts_state_bytes",
     "rect_positions",
     "shapes",
     "start_tss",
@@ -87,6 +88,18 @@ def drain_us(js: JobState, sim: Simulator) -> float:
         return base + hw.cycles_to_us(seg.ii_cycles)
     layers = max(1, len(sim.plans.graph(js.job.model)))
     return base + js.latency_us / layers
+
+
+def lts_state_bytes(js: JobState, sim: Simulator) -> int:
+    """Activations an LTS job holds in SRAM at its current layer boundary, bytes.
+
+    What a checkpoint there must write to DRAM; 0 for TSS jobs (their plans give their
+    segment's live state).
+    """
+    if js.plan is not None or not js.tiles:
+        return 0
+    p = sim.plans.lts(js.job.model, len(js.tiles), 1.0)
+    return p.state_bytes(1.0 - js.remaining, sim.hw.dram_bytes_per_cycle)
 
 
 def start_tss(
