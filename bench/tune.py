@@ -3,9 +3,9 @@
 Every policy keeps its parameters as module-level constants in its module
 (``isosched/sim/policies/<policy>.py``); this sets one of them to each value in turn and replays
 the tuning scenario ``ad_urban`` (seed 7, ``edge-8x8``) at the given scales (by default the
-loads at which the policies start to miss deadlines: at scale 1 every policy meets every one). The best value is
-the one with the highest mean satisfaction, then critical satisfaction; docs/decisions.md
-records every sweep.
+loads at which the policies start to miss deadlines: at scale 1 every policy meets every one).
+The best value is the one with the highest mean satisfaction, then critical satisfaction;
+docs/decisions.md records every sweep.
 
 Run: ``python bench/tune.py POLICY NAME V1,V2,... [--scales 4,6,8]``, e.g.
 ``python bench/tune.py isosched MAX_PREEMPTIONS 0,1,2,4``.
