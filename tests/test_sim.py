@@ -346,9 +346,12 @@ def check_invariants(run, trace):
     assert 0 <= m["satisfaction"] <= 1
     # Every TSS job's tiles embed its plan: each pattern edge within the plan's hop bound.
     for js in run.jobs:
-        if js.plan is None or js.restarts:
+        if js.plan is None:
             continue
-        for iv in js.intervals:
+        # Since its last checkpoint the job runs its final plan (earlier spans may be another).
+        kinds = [iv["kind"] for iv in js.intervals]
+        last = max((i for i, k in enumerate(kinds) if k == "checkpoint"), default=-1)
+        for iv in js.intervals[last + 1 :]:
             xy = [tuple(t) for t in iv["tiles"]]
             assert len(xy) == js.plan.tiles or run.policy == "hasp"
             if run.policy == "hasp":
@@ -588,7 +591,7 @@ def test_antt_and_stp_of_a_job_alone_are_one():
     doc, _ = replay(trace_of(job("a#0", 0, 10**6)), HW, ["fcfs", "isosched"], plans=BOOK)
     fcfs, iso = doc["policies"]["fcfs"], doc["policies"]["isosched"]
     for m in (fcfs, iso):
-        assert m["antt"] == pytest.approx(1.0, abs=0.02)
+        assert m["antt"] == pytest.approx(1.0, abs=0.03)  # + ~2 µs charged on ~150 µs
         assert m["stp"] == pytest.approx(1 / m["antt"])
     assert fcfs["speedup_vs_fcfs"] == pytest.approx(1.0)
 

@@ -264,6 +264,10 @@ class Simulator:
         self.counters[name] = self.counters.get(name, 0) + n
 
     # ---- actions for policies ----------------------------------------------------------
+    def sync(self, js: JobState) -> None:
+        """Bring a running job's ``remaining`` up to now (policies read it between events)."""
+        self._sync(js)
+
     def _sync(self, js: JobState) -> None:
         """Bring a running job's remaining work up to now and charge its energy."""
         if js.state != "running":

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from isosched.cost import roofline_cycles
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 from isosched.plan.cache import PlanCache
@@ -103,10 +104,12 @@ def isolated_latencies(trace: Trace, plans: PlanBook, kind: str) -> dict[str, fl
     """Each job's latency alone on the whole chip (TSS plan or LTS layer by layer), µs."""
     hw = plans.hw
     whole = (hw.width, hw.height)
+    bw = hw.dram_bytes_per_cycle
     out = {}
     for j in trace.jobs:
         if kind == "tss":
-            out[j.job] = plans.job_plan(j.model, whole).base_timing.latency_us
+            t = plans.job_plan(j.model, whole).base_timing
+            out[j.job] = hw.cycles_to_us(roofline_cycles(t.pieces, bw))
         else:
             out[j.job] = plans.lts(j.model, hw.tiles, 1.0).latency_us
     return out

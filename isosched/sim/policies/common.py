@@ -83,6 +83,7 @@ def drain_us(js: JobState, sim: Simulator) -> float:
     """
     hw = sim.hw
     base = hw.cycles_to_us(hw.preemption.drain_cycles)
+    sim.sync(js)
     if js.plan is not None:
         seg = js.plan.segments[js.current_segment()]
         return base + hw.cycles_to_us(seg.ii_cycles)
@@ -98,6 +99,7 @@ def lts_state_bytes(js: JobState, sim: Simulator) -> int:
     """
     if js.plan is not None or not js.tiles:
         return 0
+    sim.sync(js)
     p = sim.plans.lts(js.job.model, len(js.tiles), 1.0)
     return p.state_bytes(1.0 - js.remaining, sim.hw.dram_bytes_per_cycle)
 

@@ -85,7 +85,10 @@ def _remaining_on(js: JobState, plan: JobPlan) -> float:
 
 
 def _bytes(v: JobState) -> tuple[int, int]:
-    """(live state, weights) of a victim's current segment, bytes (0, 0 for LTS jobs)."""
+    """(live state, weights) of a victim's current segment, bytes (0, 0 for LTS jobs).
+
+    ``v.remaining`` must be current (``sim.sync``).
+    """
     if v.plan is None:
         return 0, 0
     seg = v.plan.segments[v.current_segment()]
@@ -315,6 +318,8 @@ class IsoSched:
         ]
         if not runners:
             return False
+        for r in runners:
+            sim.sync(r)  # their current segment decides what a checkpoint moves
         occ = sim.occupancy
         free = occ.available_mask
         w, h = sim.hw.width, sim.hw.height
