@@ -30,8 +30,17 @@ def main() -> None:
     ap.add_argument("--scenarios", default="ad_urban,ad_highway,ad_stress")
     ap.add_argument("--scales", default="0.5,1,2,3,4,6,8")
     ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument(
+        "--lts-via-dram",
+        action="store_true",
+        help="the paper's premise: LTS sends every intermediate tensor through DRAM",
+    )
+    ap.add_argument("--no-sweep", action="store_true", help="scale-1 replays only")
     args = ap.parse_args()
     hw = load_hardware(args.hw)
+    if args.lts_via_dram:
+        flow = hw.dataflow.model_copy(update={"lts_activations_via_dram": True})
+        hw = hw.model_copy(update={"dataflow": flow, "name": f"{hw.name}+lts-via-dram"})
     policies = list(POLICY_NAMES)
     scales = [float(x) for x in args.scales.split(",")]
 
@@ -57,6 +66,8 @@ def main() -> None:
                 f"{m['library_hits']} / {m['online_matches']} | "
                 f"{m['decision_charged_p99_ms']:.3f} |"
             )
+        if args.no_sweep:
+            continue
         sw = sweep(
             read_scenario(ROOT / "traces" / "scenarios" / f"{name}.json"),
             hw,
