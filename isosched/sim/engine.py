@@ -30,7 +30,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from isosched.cost import roofline_cycles
 from isosched.hw.model import Hardware
 from isosched.sim.jobplan import JobPlan, PlacedTiming
 from isosched.sim.occupancy import Occupancy
@@ -64,6 +63,8 @@ class JobState:
     dram_weight: float = 1.0
     pieces: tuple[tuple[float, float], ...] = ()
     demand: float = 0.0
+    piece: int = 0
+    piece_left: float = 1.0
     latency_us: float = math.inf
     energy_pj_per_inference: float = 0.0
     progress_from_us: float = 0.0
@@ -196,7 +197,8 @@ class Simulator:
         self._charged_us = 0.0
         self._worked = False
         self.wall_limited = False
-        self._rate_cache: dict[tuple[int, float], float] = {}
+        self._full_cache: dict[int, tuple[list[float], float]] = {}
+        self._estimate_cache: dict[tuple[int, float], float] = {}
         self._rate_keep: list[tuple[tuple[float, float], ...]] = []
         max_rel = max((j.deadline_us - j.release_us for j in trace.jobs), default=0)
         last = max((j.release_us for j in trace.jobs), default=0)
@@ -236,7 +238,7 @@ class Simulator:
         """When a running or checkpointing job lets its tiles go, if nothing changes."""
         if js.state == "checkpointing":
             return float(js.extra.get("checkpoint_end_us", self.now))
-        return max(js.progress_from_us, self.now) + js.remaining_us()
+        return max(js.progress_from_us, self.now) + self._time_left_us(js)
 
     def dram_us(self, nbytes: float, share: float) -> float:
         """Time to move ``nbytes`` through a ``share`` of the DRAM bandwidth, µs."""
@@ -272,11 +274,101 @@ class Simulator:
         """Bring a running job's remaining work up to now and charge its energy."""
         if js.state != "running":
             return
-        done = max(0.0, self.now - js.progress_from_us) / js.latency_us if js.latency_us else 1.0
-        done = min(done, js.remaining)
-        js.remaining -= done
-        js.energy_pj += done * js.energy_pj_per_inference
+        if js.pieces:
+            self._advance(js, max(0.0, self.now - js.progress_from_us))
+        else:
+            done = max(0.0, self.now - js.progress_from_us) / js.latency_us
+            done = min(done, js.remaining)
+            js.remaining -= done
+            js.energy_pj += done * js.energy_pj_per_inference
         js.progress_from_us = max(self.now, js.progress_from_us)
+
+    # ---- progress through pieces (jobs sharing DRAM bandwidth) ------------------------------
+    def _full(self, pieces: tuple[tuple[float, float], ...]) -> tuple[list[float], float]:
+        """Each piece's time with all of the bandwidth, µs, and their sum (cached)."""
+        key = id(pieces)
+        got = self._full_cache.get(key)
+        if got is None:
+            bw = self.hw.dram_bytes_per_cycle
+            times = [self.hw.cycles_to_us(max(c, b / bw)) for c, b in pieces]
+            got = self._full_cache[key] = (times, max(sum(times), 1e-12))
+            self._rate_keep.append(pieces)  # keeps id(pieces) unique while cached
+        return got
+
+    def _piece_us(self, js: JobState, i: int) -> float:
+        """Time of piece ``i`` of ``js`` at its current DRAM share, µs."""
+        c, b = js.pieces[i]
+        bw = self.hw.dram_bytes_per_cycle * max(js.dram_share, 1e-9)
+        return max(self.hw.cycles_to_us(max(c, b / bw)), 1e-9)
+
+    def _remaining_of(self, js: JobState) -> float:
+        times, total = self._full(js.pieces)
+        if js.piece >= len(times):
+            return 0.0
+        return (sum(times[js.piece + 1 :]) + js.piece_left * times[js.piece]) / total
+
+    def _set_progress(self, js: JobState, remaining: float) -> None:
+        """Place a job's progress (``remaining`` of the inference) on its pieces."""
+        times, total = self._full(js.pieces)
+        todo = remaining * total
+        js.piece, js.piece_left = len(times), 1.0
+        for i in range(len(times) - 1, -1, -1):
+            if todo <= times[i] + 1e-12:
+                js.piece = i
+                js.piece_left = min(1.0, todo / times[i]) if times[i] > 0 else 0.0
+                break
+            todo -= times[i]
+        else:
+            js.piece, js.piece_left = 0, 1.0
+        js.remaining = remaining
+
+    def _advance(self, js: JobState, elapsed: float) -> None:
+        """Progress ``elapsed`` µs through the pieces at the job's current share."""
+        before = js.remaining
+        n = len(js.pieces)
+        while elapsed > 0 and js.piece < n:
+            dur = js.piece_left * self._piece_us(js, js.piece)
+            if elapsed + 1e-9 >= dur:
+                elapsed -= dur
+                js.piece += 1
+                js.piece_left = 1.0
+            else:
+                js.piece_left -= elapsed / self._piece_us(js, js.piece)
+                elapsed = 0.0
+        js.remaining = self._remaining_of(js)
+        js.energy_pj += max(0.0, before - js.remaining) * js.energy_pj_per_inference
+
+    def _time_left_us(self, js: JobState) -> float:
+        """Time to finish at the job's current share, µs."""
+        if not js.pieces:
+            return js.remaining_us()
+        if js.piece >= len(js.pieces):
+            return 0.0
+        left = js.piece_left * self._piece_us(js, js.piece)
+        return left + sum(self._piece_us(js, i) for i in range(js.piece + 1, len(js.pieces)))
+
+    def _piece_demand(self, js: JobState) -> float:
+        """Share of the bandwidth the job's current piece would use alone."""
+        if not js.pieces or js.piece >= len(js.pieces):
+            return 0.0
+        c, b = js.pieces[js.piece]
+        bw = self.hw.dram_bytes_per_cycle
+        t = max(c, b / bw)
+        return (b / bw) / t if t > 0 else 0.0
+
+    def _schedule(self, js: JobState) -> None:
+        """Push the job's next event: the end of its current piece, or its finish."""
+        js.version += 1
+        if js.pieces:
+            js.latency_us = max(sum(self._piece_us(js, i) for i in range(len(js.pieces))), 1e-6)
+            if js.piece >= len(js.pieces):
+                self._push(js.progress_from_us, "finish", js.id, js.version)
+            else:
+                end = js.progress_from_us + js.piece_left * self._piece_us(js, js.piece)
+                last = js.piece == len(js.pieces) - 1
+                self._push(end, "finish" if last else "piece", js.id, js.version)
+        else:
+            self._push(js.progress_from_us + js.remaining_us(), "finish", js.id, js.version)
 
     def _coords(self, tiles: Sequence[int]) -> list[list[int]]:
         w = self.hw.width
@@ -338,27 +430,28 @@ class Simulator:
         self._holding[js.id] = js
         if pieces is None and timing is not None:
             pieces = timing.pieces
+        restarted = False
+        changed = js.plan is not None and plan is not None and plan.budget != js.plan.budget
+        if js.preemptions and js.remaining < 1.0 and changed:
+            assert plan is not None
+            self._restart_segment(js, plan, timing)
+            restarted = True
         js.pieces = pieces or ()
         if js.pieces:
-            bw = self.hw.dram_bytes_per_cycle
-            full = roofline_cycles(js.pieces, bw)
-            moved = sum(b for _, b in js.pieces)
-            js.demand = min(1.0, moved / bw / full) if full > 0 else 0.0
+            self._set_progress(js, js.remaining)
+            js.demand = self._piece_demand(js)
             share = self._share_if_started(js)
-            latency_us = self._latency_at(js.pieces, share)
         else:
             share = len(tiles) / self.hw.tiles if dram_share is None else dram_share
         restore_us = reload_us = 0.0
-        if js.preemptions and js.remaining < 1.0:
-            if js.plan is not None and plan is not None and plan.budget != js.plan.budget:
-                self._restart_segment(js, plan, timing)
-            elif js.resume_state_bytes or js.resume_weight_bytes:
-                restore_us = self.dram_us(js.resume_state_bytes, share)
-                reload_us = self.dram_us(js.resume_weight_bytes, share)
-                e_dram = self.hw.energy.dram_pj_per_bit * 8
-                extra = (js.resume_state_bytes + js.resume_weight_bytes) * e_dram
-                js.energy_pj += extra
-                js.checkpoint_pj += extra
+        moving = js.resume_state_bytes or js.resume_weight_bytes
+        if js.preemptions and js.remaining < 1.0 and not restarted and moving:
+            restore_us = self.dram_us(js.resume_state_bytes, share)
+            reload_us = self.dram_us(js.resume_weight_bytes, share)
+            e_dram = self.hw.energy.dram_pj_per_bit * 8
+            extra = (js.resume_state_bytes + js.resume_weight_bytes) * e_dram
+            js.energy_pj += extra
+            js.checkpoint_pj += extra
         js.resume_state_bytes = js.resume_weight_bytes = 0
         js.tiles = tuple(tiles)
         js.plan, js.timing, js.dram_share = plan, timing, share
@@ -385,8 +478,8 @@ class Simulator:
             t += delay
         js.hold_kind = first
         js.progress_from_us = t
-        js.version += 1
-        self._push(js.progress_from_us + js.remaining_us(), "finish", js.id, js.version)
+        js.dram_share = share
+        self._schedule(js)
 
     def _restart_segment(self, js: JobState, plan: JobPlan, timing: PlacedTiming | None) -> None:
         """Map a job's progress onto a new plan: it restarts the segment it was in."""
@@ -407,14 +500,26 @@ class Simulator:
         """Weight of ``js`` in the DRAM bandwidth split (default 1; MoCA throttles with it)."""
         js.dram_weight = max(weight, 1e-6)
 
-    def _latency_at(self, pieces: tuple[tuple[float, float], ...], share: float) -> float:
-        q = max(1, round(share * 4096)) / 4096  # shares on a fine grid: a cache key, same result
+    def estimate_us(self, pieces: tuple[tuple[float, float], ...]) -> float:
+        """Time of a whole inference of ``pieces`` if it started now, µs.
+
+        Priced at the DRAM share it would get beside the jobs using DRAM now (its average
+        demand against theirs), held for the whole inference: what a policy can predict.
+        """
+        if not pieces:
+            return 0.0
+        _, total = self._full(pieces)
+        bw = self.hw.dram_bytes_per_cycle
+        moved_us = self.hw.cycles_to_us(sum(b for _, b in pieces) / bw)
+        u = min(1.0, moved_us / total)
+        others = sum(d for _, d in self._demands())
+        share = u / (u + others) if u > 0 else 1.0
+        q = max(1, round(share * 256)) / 256  # a coarse grid: a cache key
         key = (id(pieces), q)
-        got = self._rate_cache.get(key)
+        got = self._estimate_cache.get(key)
         if got is None:
-            cycles = roofline_cycles(pieces, self.hw.dram_bytes_per_cycle * q)
-            got = self._rate_cache[key] = max(self.hw.cycles_to_us(cycles), 1e-6)
-            self._rate_keep.append(pieces)  # keeps id(pieces) unique while cached
+            cycles = sum(max(c, b / (bw * q)) for c, b in pieces)
+            got = self._estimate_cache[key] = self.hw.cycles_to_us(cycles)
         return got
 
     def _demands(self, extra: JobState | None = None) -> list[tuple[JobState, float]]:
@@ -425,7 +530,7 @@ class Simulator:
             if js.state == "checkpointing" or moving:
                 out.append((js, js.dram_weight * 1.0))  # moving state or weights: all it can
             elif js.state == "running" and js.pieces:
-                out.append((js, js.dram_weight * js.demand))
+                out.append((js, js.dram_weight * self._piece_demand(js)))
         if extra is not None:
             out.append((extra, extra.dram_weight * extra.demand))
         return out
@@ -454,10 +559,9 @@ class Simulator:
                 continue
             if abs(share - js.dram_share) <= 1e-9:
                 continue
+            self._sync(js)  # progress so far at the old share
             js.dram_share = share
-            latency = self._latency_at(js.pieces, share)
-            if abs(latency - js.latency_us) > 1e-9 * latency:
-                self.set_rate(js, latency, js.energy_pj_per_inference)
+            self._schedule(js)
 
     def reserve(self, js: JobState, tiles: Sequence[int], **start_args: Any) -> None:
         """Start ``js`` on ``tiles`` as soon as their owners (checkpointing now) let them go.
@@ -468,12 +572,15 @@ class Simulator:
         js.reservation = {"tiles": tuple(tiles), "charged_us": self._charged_us, **start_args}
 
     def set_rate(self, js: JobState, latency_us: float, energy_pj: float) -> None:
-        """Change a running job's speed in place (e.g. a new DRAM bandwidth share)."""
+        """Change a running job's speed in place.
+
+        Jobs with pieces are re-timed by their DRAM share instead; only ``energy_pj`` applies.
+        """
         self._sync(js)
-        js.latency_us = max(latency_us, 1e-6)
+        if not js.pieces:
+            js.latency_us = max(latency_us, 1e-6)
         js.energy_pj_per_inference = energy_pj
-        js.version += 1
-        self._push(js.progress_from_us + js.remaining_us(), "finish", js.id, js.version)
+        self._schedule(js)
 
     def preempt(
         self, js: JobState, drain_us: float, state_bytes: int = 0, weight_bytes: int = 0
@@ -519,6 +626,7 @@ class Simulator:
         self._holding.pop(js.id, None)
         js.tiles = ()
         js.remaining = 1.0
+        js.piece, js.piece_left = 0, 1.0
         js.preemptions += 1
         js.restarts += 1
         js.resume_state_bytes = js.resume_weight_bytes = 0
@@ -560,16 +668,11 @@ class Simulator:
         js.hold_kind = "run"
         if pieces is not None:
             js.pieces = pieces
-            bw = self.hw.dram_bytes_per_cycle
-            full = roofline_cycles(pieces, bw)
-            moved = sum(b for _, b in pieces)
-            js.demand = min(1.0, moved / bw / full) if full > 0 else 0.0
-            latency_us = self._latency_at(pieces, js.dram_share)
+            self._set_progress(js, js.remaining)
         js.latency_us = max(latency_us, 1e-6)
         js.energy_pj_per_inference = energy_pj
         js.progress_from_us = self.now + pause_us
-        js.version += 1
-        self._push(js.progress_from_us + js.remaining_us(), "finish", js.id, js.version)
+        self._schedule(js)
 
     # ---- the loop ----------------------------------------------------------------------
     def _finish(self, js: JobState) -> None:
@@ -625,6 +728,7 @@ class Simulator:
         released = 0
         next_report = 0.1
         exhausted = False
+        policy_due = pieces_moved = False
         while self._events:
             t, _, kind, jid, version = self._events[0]
             if t > self.end_limit:
@@ -648,6 +752,19 @@ class Simulator:
                 if self.progress is not None and released / max(total, 1) >= next_report:
                     self.progress(f"{self.policy.name}: {released}/{total} jobs released")
                     next_report += 0.1
+            elif kind == "piece":
+                # A job moved to its next piece: its demand for DRAM changed, nothing else did.
+                if version == js.version and js.state == "running":
+                    self._sync(js)
+                    self._schedule(js)
+                    pieces_moved = True
+                if self._events and self._events[0][0] == t:
+                    continue
+                if not policy_due:
+                    if pieces_moved:
+                        self._rebalance()
+                    pieces_moved = False
+                    continue
             elif kind == "finish":
                 if version != js.version or js.state != "running":
                     continue
@@ -662,9 +779,12 @@ class Simulator:
                 js.state = "waiting"
                 self._waiting[js.id] = js
             # Several events at one instant: decide once, after the last of them.
+            if kind != "piece":
+                policy_due = True
             if self._events and self._events[0][0] == t:
                 continue
             self._decide()
+            policy_due = pieces_moved = False
         end = self.now
         for js in self.jobs.values():
             if js.state in ("running", "checkpointing"):

@@ -147,7 +147,8 @@ class IsoSched:
         out = []
         for shape in shapes(sim):
             plan = tss(js, sim, shape)
-            t = _remaining_on(js, plan) * plan.base_timing.latency_us
+            # At the DRAM share it would get beside the running jobs.
+            t = _remaining_on(js, plan) * sim.estimate_us(plan.base_timing.pieces)
             if t <= slack:
                 out.append((t, plan))
         return out
@@ -251,9 +252,10 @@ class IsoSched:
         # An online match for a better plan the library could not place is worth its charged
         # time only if it would still finish earlier than the library's answer.
         match_us = NODE_BUDGET * sim.hw.scheduler.match_node_ns / 1e3
-        after = _remaining_on(js, hit[0]) * hit[0].base_timing.latency_us if hit else math.inf
+        est = sim.estimate_us
+        after = _remaining_on(js, hit[0]) * est(hit[0].base_timing.pieces) if hit else math.inf
         tried = [
-            p for p in missed if _remaining_on(js, p) * p.base_timing.latency_us + match_us < after
+            p for p in missed if _remaining_on(js, p) * est(p.base_timing.pieces) + match_us < after
         ][:ONLINE_TRIES]
         for plan in tried:
             ans = place(plan.pattern, plan.hops, free, w, h, node_budget=NODE_BUDGET, seed=0)
@@ -290,7 +292,7 @@ class IsoSched:
         if minimum is None:
             return False
         need = minimum.tiles
-        t_need = _remaining_on(js, minimum) * minimum.base_timing.latency_us
+        t_need = _remaining_on(js, minimum) * sim.estimate_us(minimum.base_timing.pieces)
         free = sim.occupancy.free_tiles
         if free >= need:
             return False  # tiles enough, only fragmented: the next finish will do
@@ -352,7 +354,7 @@ class IsoSched:
                 if ans.victims
                 else float(sim.now)
             )
-            if ready_at + _remaining_on(js, plan) * timing.latency_us > slack_end:
+            if ready_at + _remaining_on(js, plan) * sim.estimate_us(timing.pieces) > slack_end:
                 continue
             for name in ans.victims:
                 v = sim.jobs[name]
