@@ -140,6 +140,12 @@ class Run:
         return [d.wall_ms for d in self.decisions]
 
 
+#: Shares are re-split when a job's DRAM demand moves by more than this (absolute, 0..1), and a
+#: job is re-timed when its share moves by more than this fraction: finer changes would only
+#: multiply events (deterministic either way).
+DEMAND_TOLERANCE = 0.1
+REBALANCE_TOLERANCE = 0.02
+
 #: Counters every run reports (DESIGN §7; CONTRACTS: replay v2).
 COUNTERS = ("placements", "library_hits", "online_matches", "placement_failures", "preempted_tiles")
 
@@ -347,6 +353,18 @@ class Simulator:
         left = js.piece_left * self._piece_us(js, js.piece)
         return left + sum(self._piece_us(js, i) for i in range(js.piece + 1, len(js.pieces)))
 
+    def _total_us(self, pieces: tuple[tuple[float, float], ...], share: float) -> float:
+        """A whole inference of ``pieces`` at ``share`` (on a fine grid: a policy's estimate)."""
+        q = max(1, round(share * 4096)) / 4096
+        key = (id(pieces), q)
+        got = self._estimate_cache.get(key)
+        if got is None:
+            bw = self.hw.dram_bytes_per_cycle * q
+            got = self._estimate_cache[key] = max(
+                self.hw.cycles_to_us(sum(max(c, b / bw) for c, b in pieces)), 1e-6
+            )
+        return got
+
     def _piece_demand(self, js: JobState) -> float:
         """Share of the bandwidth the job's current piece would use alone."""
         if not js.pieces or js.piece >= len(js.pieces):
@@ -360,7 +378,7 @@ class Simulator:
         """Push the job's next event: the end of its current piece, or its finish."""
         js.version += 1
         if js.pieces:
-            js.latency_us = max(sum(self._piece_us(js, i) for i in range(len(js.pieces))), 1e-6)
+            js.latency_us = self._total_us(js.pieces, js.dram_share)
             if js.piece >= len(js.pieces):
                 self._push(js.progress_from_us, "finish", js.id, js.version)
             else:
@@ -557,8 +575,8 @@ class Simulator:
             if js.state != "running" or not js.pieces:
                 js.dram_share = share
                 continue
-            if abs(share - js.dram_share) <= 1e-9:
-                continue
+            if abs(share - js.dram_share) <= REBALANCE_TOLERANCE * js.dram_share:
+                continue  # a change this small would only add events
             self._sync(js)  # progress so far at the old share
             js.dram_share = share
             self._schedule(js)
@@ -755,9 +773,11 @@ class Simulator:
             elif kind == "piece":
                 # A job moved to its next piece: its demand for DRAM changed, nothing else did.
                 if version == js.version and js.state == "running":
+                    before = self._piece_demand(js)
                     self._sync(js)
                     self._schedule(js)
-                    pieces_moved = True
+                    if abs(self._piece_demand(js) - before) > DEMAND_TOLERANCE:
+                        pieces_moved = True
                 if self._events and self._events[0][0] == t:
                     continue
                 if not policy_due:
