@@ -379,8 +379,8 @@ def test_invariants_hold_for_every_policy(policy, trace):
 
 
 def test_critical_job_that_fits_is_not_blocked_by_lower_priority_under_isosched():
-    """Background jobs keep the chip full; every critical job starts within a checkpoint, while
-    HASP, which never preempts, makes critical jobs wait for a partition and miss."""
+    """Background jobs keep the chip full; IsoSched still meets every critical deadline (HASP,
+    at its strongest with a partition reserved for the periodic critical stream, may too)."""
     sc = parse_scenario(
         {
             "name": "busy",
@@ -409,7 +409,7 @@ def test_critical_job_that_fits_is_not_blocked_by_lower_priority_under_isosched(
     runs = {p: simulate(trace, p).run() for p in ("isosched", "hasp")}
     check_invariants(runs["isosched"], trace)
     iso, hasp = (summarize(runs[p])["critical_satisfaction"] for p in ("isosched", "hasp"))
-    assert iso == 1.0 and hasp < iso
+    assert iso == 1.0 and hasp <= iso
 
 
 def test_percentile_is_nearest_rank_with_unfinished_jobs_infinite():
