@@ -20,9 +20,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from isosched import __version__
 from isosched.errors import IsoschedError
+from isosched.io.bounded_json import check_json_text
 from service import dashboard
+from service.local_runner import LocalRunner
 from service.routers import graphs, hardware, jobs, models, traces
-from service.runner import LocalRunner, Runner, RunnerBusy
+from service.runner import Runner, RunnerBusy
 from service.settings import Settings
 from service.store import Store
 
@@ -68,16 +70,75 @@ class _BodyTooLarge(Exception):
     pass
 
 
-async def _too_large(send: Send, limit: int) -> None:
-    body = json.dumps({"detail": f"request body exceeds {limit} bytes"}).encode()
+async def _send_error(send: Send, status: int, detail: str) -> None:
+    body = json.dumps({"detail": detail}).encode()
     await send(
         {
             "type": "http.response.start",
-            "status": 413,
+            "status": status,
             "headers": [(b"content-type", b"application/json")],
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _too_large(send: Send, limit: int) -> None:
+    await _send_error(send, 413, f"request body exceeds {limit} bytes")
+
+
+#: Bodies larger than this are checked by :class:`JsonGuard` in a thread, off the event loop.
+_GUARD_INLINE_BYTES = 1 << 20
+
+
+class JsonGuard:
+    """Answer 422 for a JSON (or JSON Lines) body nested too deeply or holding an overlong number.
+
+    Runs before any parser sees the body, the ones of FastAPI's request models included, so
+    that no body can raise ``RecursionError`` or an integer-conversion error in a route
+    (:func:`isosched.io.bounded_json.check_json_text`; ONNX bodies pass through).
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers", [])) if scope["type"] == "http" else {}
+        ctype = headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+        if (
+            scope["type"] != "http"
+            or scope["method"] not in ("POST", "PUT", "PATCH")
+            or ctype in (b"application/onnx", b"application/octet-stream")
+        ):
+            await self.app(scope, receive, send)
+            return
+        chunks: list[bytes] = []
+        while True:
+            msg = await receive()
+            if msg["type"] != "http.request":
+                await self.app(scope, receive, send)
+                return
+            chunks.append(msg.get("body", b""))
+            if not msg.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        try:
+            if len(body) > _GUARD_INLINE_BYTES:
+                await asyncio.to_thread(check_json_text, body, "request body")
+            else:
+                check_json_text(body, "request body")
+        except IsoschedError as exc:
+            await _send_error(send, 422, str(exc))
+            return
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if not replayed:
+                replayed = True
+                return {"type": "http.request", "body": body, "more_body": False}
+            return await receive()
+
+        await self.app(scope, replay, send)
 
 
 def _keep_alive(store: Store, stop: threading.Event, every_s: float = 10.0) -> None:
@@ -111,11 +172,14 @@ def seed_demo(store: Store, runner: Runner) -> str | None:
         return None
     trace = generate_trace(parse_scenario(scenario_doc("ad_urban")), seed=7)
     text = trace_text(trace)
+    models = sorted({j.model for j in trace.jobs})
     try:  # one id: when several API processes start together, one of them seeds
-        store.add_trace("ad_urban", trace.header, text, tid=DEMO_TRACE_ID)
+        store.add_trace(
+            "ad_urban", trace.header, text, tid=DEMO_TRACE_ID, models=models, jobs=len(trace.jobs)
+        )
     except IntegrityError:
         return None
-    params = {"trace": text, "hw": "edge-8x8", "policies": list(POLICY_NAMES)}
+    params = {"trace_id": DEMO_TRACE_ID, "hw": "edge-8x8", "policies": list(POLICY_NAMES)}
     return runner.submit("replay", replay_job, params)
 
 
@@ -150,7 +214,12 @@ def create_app(
 
         runner = RayRunner(store, cfg.ray_address, max_pending=cfg.max_pending)
     else:
-        runner = LocalRunner(store, workers=cfg.workers, max_pending=cfg.max_pending)
+        runner = LocalRunner(
+            store,
+            workers=cfg.workers,
+            max_pending=cfg.max_pending,
+            job_timeout_s=cfg.job_timeout_s,
+        )
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -191,7 +260,9 @@ def create_app(
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_html(request):
             return dashboard.error_page(request, exc.status_code, str(exc.detail))
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code)
+        return JSONResponse(
+            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
+        )
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
@@ -205,5 +276,6 @@ def create_app(
     app.include_router(models.router)
     app.include_router(traces.router)
     app.include_router(jobs.router)
-    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)
+    app.add_middleware(JsonGuard)
+    app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: bounds the guard too
     return app

@@ -33,6 +33,15 @@ class Settings:
     warm_workers : bool
         Start the workers when the service starts rather than on the first job
         (``ISOSCHED_WARM_WORKERS``, default on for ``isosched serve``; tests leave it off).
+    max_trace_jobs : int
+        Most jobs in one trace, generated (counted after ``scale``, before generating) or
+        uploaded (``ISOSCHED_MAX_TRACE_JOBS``, default 250,000).
+    max_sweep_jobs : int
+        Most jobs one sweep may replay over all its points (``ISOSCHED_MAX_SWEEP_JOBS``,
+        default 2,000,000).
+    job_timeout_s : float
+        Wall time after which a running job is failed and its worker stopped
+        (``ISOSCHED_JOB_TIMEOUT_S``, default 3600).
     """
 
     database_url: str
@@ -42,6 +51,9 @@ class Settings:
     warm_workers: bool = False
     ray_address: str | None = None
     max_pending: int = 256
+    max_trace_jobs: int = 250_000
+    max_sweep_jobs: int = 2_000_000
+    job_timeout_s: float = 3600.0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -53,4 +65,9 @@ class Settings:
         warm = os.environ.get("ISOSCHED_WARM_WORKERS", "1") not in ("0", "false", "no")
         ray = os.environ.get("ISOSCHED_RAY_ADDRESS") or None
         pending = int(os.environ.get("ISOSCHED_MAX_PENDING_JOBS", 256))
-        return cls(url, data_dir, limit, workers, warm, ray, pending)
+        trace_jobs = int(os.environ.get("ISOSCHED_MAX_TRACE_JOBS", 250_000))
+        sweep_jobs = int(os.environ.get("ISOSCHED_MAX_SWEEP_JOBS", 2_000_000))
+        timeout = float(os.environ.get("ISOSCHED_JOB_TIMEOUT_S", 3600))
+        return cls(
+            url, data_dir, limit, workers, warm, ray, pending, trace_jobs, sweep_jobs, timeout
+        )

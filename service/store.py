@@ -70,6 +70,8 @@ traces = Table(
     Column("header", Text, nullable=False),
     Column("body", Text, nullable=False),
     Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("models", Text),  # JSON list of the model names its jobs use
+    Column("jobs", Integer),
 )
 
 instances = Table(
@@ -166,6 +168,11 @@ class Store:
             if column not in have:
                 with self.engine.begin() as conn:
                     conn.execute(text(f"ALTER TABLE jobs ADD COLUMN {column} TEXT"))
+        have = {c["name"] for c in inspect(self.engine).get_columns("traces")}
+        for column, kind in (("models", "TEXT"), ("jobs", "INTEGER")):
+            if column not in have:
+                with self.engine.begin() as conn:
+                    conn.execute(text(f"ALTER TABLE traces ADD COLUMN {column} {kind}"))
 
     def register(self) -> str:
         """Record this API instance (its jobs carry its id); returns the id."""
@@ -239,12 +246,20 @@ class Store:
         return int(res.rowcount or 0)
 
     def add_trace(
-        self, name: str, header: dict[str, Any], body: str, tid: str | None = None
+        self,
+        name: str,
+        header: dict[str, Any],
+        body: str,
+        tid: str | None = None,
+        models: list[str] | None = None,
+        jobs: int | None = None,
     ) -> str:
         """Store a validated trace (JSON Lines text); returns its id.
 
-        With ``tid`` given, a trace of that id already stored raises ``sqlalchemy.exc.
-        IntegrityError`` (an atomic "only once", even across processes).
+        ``models`` (the model names its jobs use) and ``jobs`` (how many) are kept beside it,
+        so that a replay can be checked without reading the trace. With ``tid`` given, a trace
+        of that id already stored raises ``sqlalchemy.exc.IntegrityError`` (an atomic "only
+        once", even across processes).
         """
         tid = tid or str(uuid.uuid4())
         with self.engine.begin() as conn:
@@ -252,12 +267,31 @@ class Store:
                 insert(traces).values(
                     id=tid,
                     name=name,
-                    header=json.dumps(header),
+                    header=json.dumps(header, allow_nan=False),
                     body=body,
                     created_at=datetime.now(UTC),
+                    models=None if models is None else json.dumps(sorted(models)),
+                    jobs=jobs,
                 )
             )
         return tid
+
+    def get_trace_models(self, tid: str) -> list[str] | None:
+        """The model names a stored trace's jobs use (read from its text for old rows).
+
+        ``None`` when there is no such trace.
+        """
+        with self.engine.connect() as conn:
+            row = conn.execute(select(traces.c.models).where(traces.c.id == tid)).first()
+        if row is None:
+            return None
+        if row[0] is not None:
+            return list(json.loads(row[0]))
+        got = self.get_trace(tid)
+        if got is None:
+            return None
+        lines = got[1].splitlines()[1:]
+        return sorted({str(json.loads(x).get("model")) for x in lines if x.strip()})
 
     def get_trace(self, tid: str) -> tuple[dict[str, Any], str] | None:
         """(header, JSON Lines text) of a stored trace, or ``None``."""
@@ -351,6 +385,14 @@ class Store:
             "result": None if row["result"] is None else json.loads(row["result"]),
         }
 
+    def job_states(self, jids: list[str]) -> dict[str, str]:
+        """``{id: state}`` of the given jobs (missing ids are left out)."""
+        if not jids:
+            return {}
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(jobs.c.id, jobs.c.state).where(jobs.c.id.in_(jids))).all()
+        return {str(r[0]): str(r[1]) for r in rows}
+
     def set_progress(self, jid: str, message: str, fraction: float | None) -> str | None:
         """Record a pending job's latest progress; returns the job's state (``None``: no job)."""
         doc = {"message": message, "fraction": fraction}
@@ -378,14 +420,19 @@ class Store:
             rows = conn.execute(q).mappings().all()
         return [_summary(r) for r in rows]
 
-    def add_graph(self, name: str, doc: dict[str, Any]) -> str:
-        """Store a validated graph document; returns its id."""
+    def add_graph(self, name: str, doc: dict[str, Any], text: str | None = None) -> str:
+        """Store a validated graph document (or its JSON ``text``, when given); returns its id.
+
+        Raises
+        ------
+        ValueError
+            If the document holds NaN or an infinite number (JSON has neither).
+        """
         gid = str(uuid.uuid4())
+        body = text if text is not None else json.dumps(doc, allow_nan=False)
         with self.engine.begin() as conn:
             conn.execute(
-                insert(graphs).values(
-                    id=gid, name=name, doc=json.dumps(doc), created_at=datetime.now(UTC)
-                )
+                insert(graphs).values(id=gid, name=name, doc=body, created_at=datetime.now(UTC))
             )
         return gid
 
@@ -417,7 +464,10 @@ class Store:
         with self.engine.begin() as conn:
             conn.execute(
                 insert(hardware).values(
-                    id=hid, name=name, doc=json.dumps(doc), created_at=datetime.now(UTC)
+                    id=hid,
+                    name=name,
+                    doc=json.dumps(doc, allow_nan=False),
+                    created_at=datetime.now(UTC),
                 )
             )
         return hid

@@ -1,9 +1,10 @@
-"""Functions the runner executes in worker processes (plain data in, plain data out).
+"""Functions the runners execute in worker processes (plain data in, plain data out).
 
 Each job function takes a ``progress`` callable (one-line messages). In a worker, ``run_job``
 passes a :class:`Reporter` that writes the latest message to the job's record in the database, at
 most every ``interval_s`` seconds, and stops the work cooperatively once the job was cancelled or
-failed meanwhile.
+failed meanwhile (a runner may also stop the worker outright). Models are zoo names or stored
+graph documents handed over in the parameters: no job function reads a file a client named.
 """
 
 from __future__ import annotations
@@ -14,10 +15,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from isosched.graph import parse_graph
+from isosched.errors import HardwareError, IsoschedError
+from isosched.graph import Graph, parse_graph
 from isosched.hw.model import Hardware
-from isosched.io.hardware_json import load_hardware, parse_hardware
-from isosched.io.model_source import load_model, load_models
+from isosched.io.hardware_json import load_hardware, parse_hardware, preset_names
+from isosched.io.model_source import named_models
 from isosched.io.trace_jsonl import parse_trace_text
 from isosched.plan import PlanCache, plan_model, plan_to_doc
 from isosched.report import run_details
@@ -27,11 +29,13 @@ from isosched.trace import parse_scenario
 from service.store import Store
 
 __all__ = [
-    "JobOutput",
     "JobCancelled",
+    "JobOutput",
     "Reporter",
+    "execute_job",
     "plan_job",
     "progress_fraction",
+    "record_result",
     "replay_job",
     "run_job",
     "sweep_job",
@@ -106,24 +110,76 @@ class Reporter:
             raise JobCancelled(f"job {self.job_id} is {state}: its work is no longer wanted")
 
 
-def run_job(
-    database_url: str, job_id: str, fn: Callable[..., Any], params: dict[str, Any]
-) -> dict[str, Any] | JobOutput:
-    """Worker entry point: ``fn(**params, progress=reporter)``, progress going to the store."""
+def record_result(store: Store, job_id: str, out: dict[str, Any] | JobOutput) -> None:
+    """Store a finished job's result (and its artefacts, when the job produced some)."""
+    if isinstance(out, JobOutput):
+        store.set_job(job_id, "done", result=out.result, artifacts=out.artifacts)
+    else:
+        store.set_job(job_id, "done", result=out)
+
+
+def _store(database_url: str) -> Store:
     store = _STORES.get(database_url)
     if store is None:
         store = _STORES[database_url] = Store(database_url, recover=False)
+    return store
+
+
+def run_job(
+    database_url: str, job_id: str, fn: Callable[..., Any], params: dict[str, Any]
+) -> dict[str, Any] | JobOutput:
+    """Worker entry point: ``fn(**params, progress=reporter)``, progress going to the store.
+
+    A ``trace_id`` parameter is read from the store here and passed on as ``trace`` text:
+    job records reference a stored trace instead of holding a copy of it.
+    """
+    store = _store(database_url)
     store.set_job(job_id, "running")  # queued → running (a cancelled job stays cancelled)
     reporter = Reporter(store, job_id)
     reporter("started")
+    if "trace_id" in params:
+        params = dict(params)
+        tid = params.pop("trace_id")
+        got = store.get_trace(tid)
+        if got is None:
+            raise IsoschedError(f"trace {tid!r} was deleted before the job ran")
+        params["trace"] = got[1]
     out: dict[str, Any] | JobOutput = fn(**params, progress=reporter)
     reporter.flush()
     return out
 
 
+def execute_job(
+    database_url: str, job_id: str, fn: Callable[..., Any], params: dict[str, Any]
+) -> None:
+    """Run a job and record how it ended in the store (the local runner's worker loop).
+
+    The result goes from the worker straight to the database, never through the API process.
+    A job cancelled meanwhile keeps its state; any other exception fails the job with it.
+    """
+    store = _store(database_url)
+    try:
+        out = run_job(database_url, job_id, fn, params)
+    except JobCancelled:
+        return
+    except Exception as exc:
+        store.set_job(job_id, "failed", error=f"{type(exc).__name__}: {exc}")
+        return
+    record_result(store, job_id, out)
+
+
 def _hardware(hw: str | dict[str, Any]) -> Hardware:
-    """A preset by name or an uploaded hardware document."""
-    return parse_hardware(hw) if isinstance(hw, dict) else load_hardware(hw)
+    """A preset by name or an uploaded hardware document (never a file)."""
+    if isinstance(hw, dict):
+        return parse_hardware(hw)
+    if hw not in preset_names():
+        raise HardwareError(f"unknown hardware preset {hw!r}")
+    return load_hardware(hw)
+
+
+def _given(graphs: dict[str, dict[str, Any]] | None) -> dict[str, Graph]:
+    """Stored graph documents by id, validated again (they are plain data in the job)."""
+    return {gid: parse_graph(doc) for gid, doc in (graphs or {}).items()}
 
 
 def warm_worker() -> None:
@@ -137,21 +193,26 @@ def plan_job(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Plan a stored graph document or a zoo model on a hardware preset."""
-    g = parse_graph(graph) if graph is not None else load_model(str(model))
+    g = parse_graph(graph) if graph is not None else named_models([str(model)])[str(model)]
     return plan_to_doc(plan_model(g, _hardware(hw), progress=progress))
 
 
 def replay_job(
-    trace: str, hw: str | dict[str, Any], policies: list[str], progress: Progress | None = None
+    trace: str,
+    hw: str | dict[str, Any],
+    policies: list[str],
+    graphs: dict[str, dict[str, Any]] | None = None,
+    progress: Progress | None = None,
 ) -> JobOutput:
     """Replay a trace (JSON Lines text) under policies.
 
-    The result is the replay document; the artefacts hold each policy's run details (jobs and
-    tile intervals) for the dashboard.
+    Its models are zoo names or keys of ``graphs`` (stored graph documents by id). The result
+    is the replay document; the artefacts hold each policy's run details (jobs and tile
+    intervals) for the dashboard.
     """
     chip = _hardware(hw)
     t = parse_trace_text(trace)
-    models = load_models(j.model for j in t.jobs)
+    models = named_models((j.model for j in t.jobs), _given(graphs))
     doc, runs = replay(t, chip, policies, models, cache=PlanCache(), progress=progress)
     w, h = chip.mesh
     details = {name: run_details(run, w, h) for name, run in runs.items()}
@@ -164,18 +225,20 @@ def sweep_job(
     policies: list[str],
     scales: list[float],
     seeds: int,
+    graphs: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
     executor: str | None = None,
 ) -> dict[str, Any]:
     """An LBT sweep of a scenario document.
 
-    Points run in this worker (the local runner already parallelises jobs), or one Ray task
-    each with ``executor="ray"`` (set by the Ray runner).
+    Its models are zoo names or keys of ``graphs``. Points run in this worker (the local runner
+    already parallelises jobs), or one Ray task each with ``executor="ray"`` (set by the Ray
+    runner).
     """
     sc = parse_scenario(scenario)
     fan_out = None
     if executor == "ray":
-        from service.ray_runner import ray_map
+        from service.ray_cluster import ray_map
 
         fan_out = ray_map()
     return sweep(
@@ -187,6 +250,6 @@ def sweep_job(
         workers=1,
         progress=progress,
         executor=fan_out,
-        models=load_models(s.model for s in sc.streams),
+        models=named_models((s.model for s in sc.streams), _given(graphs)),
         cache=PlanCache(),
     )

@@ -53,7 +53,7 @@ def sweep(
                 "--ray needs Ray: install it with pip install -e '.[ray]' (or run without --ray "
                 "to use the local process pool)"
             ) from None
-        from service.ray_runner import ray_map  # the library itself never imports Ray
+        from service.ray_cluster import ray_map  # the library itself never imports Ray
 
         executor = ray_map(ray, workers or None)
     try:

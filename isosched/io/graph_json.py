@@ -9,6 +9,7 @@ from typing import Any
 from isosched.errors import GraphError
 from isosched.graph.model import Graph, parse_graph
 from isosched.graph.schema import GRAPH_SCHEMA, GraphFile
+from isosched.io.bounded_json import decode_json
 
 __all__ = ["graph_json_schema", "graph_to_dict", "read_graph", "write_graph"]
 
@@ -22,7 +23,8 @@ def read_json(path: str | Path, what: str = "file") -> Any:
     Raises
     ------
     GraphError
-        If the file is missing, too large or not JSON.
+        If the file is missing, too large, not JSON or over a limit of
+        :func:`isosched.io.bounded_json.decode_json` (nesting, number size, NaN).
     """
     p = Path(path)
     try:
@@ -32,12 +34,10 @@ def read_json(path: str | Path, what: str = "file") -> Any:
     if size > MAX_FILE_BYTES:
         raise GraphError(f"{what} {str(p)!r} is {size:,} bytes; the limit is {MAX_FILE_BYTES:,}")
     try:
-        with p.open("rb") as fh:
-            return json.load(fh)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise GraphError(f"{what} {str(p)!r} is not valid JSON: {exc}") from None
+        data = p.read_bytes()
     except OSError as exc:
         raise GraphError(f"cannot read {what} {str(p)!r}: {exc.strerror}") from None
+    return decode_json(data, f"{what} {str(p)!r}", GraphError)
 
 
 def read_graph(path: str | Path) -> Graph:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -12,6 +11,7 @@ from pydantic import ValidationError
 
 from isosched.errors import GraphError, HardwareError
 from isosched.hw.model import Hardware
+from isosched.io.bounded_json import decode_json
 from isosched.io.graph_json import read_json
 
 __all__ = ["hardware_json_schema", "load_hardware", "parse_hardware", "preset_names"]
@@ -49,7 +49,7 @@ def parse_hardware(data: Any) -> Hardware:
 @lru_cache(maxsize=16)
 def _preset(name: str) -> Hardware:
     text = resources.files("isosched.hw").joinpath("presets", f"{name}.json").read_text()
-    return parse_hardware(json.loads(text))
+    return parse_hardware(decode_json(text, f"preset {name}", HardwareError))
 
 
 def load_hardware(name_or_path: str | Path) -> Hardware:

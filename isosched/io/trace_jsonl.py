@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from isosched.errors import GraphError
+from isosched.io.bounded_json import decode_json
 from isosched.io.graph_json import read_json
 from isosched.trace.generate import TRACE_SCHEMA, Job, Trace
 from isosched.trace.scenario import Scenario, ScenarioError, parse_scenario
@@ -23,6 +24,15 @@ __all__ = [
 
 #: Largest trace accepted, in job lines.
 MAX_TRACE_JOBS = 5_000_000
+
+#: Latest release and deadline a trace may give, microseconds (ten days).
+MAX_TRACE_US = 864_000_000_000
+
+#: Largest ``|priority|`` of a job.
+MAX_PRIORITY = 1_000_000_000
+
+#: Longest job id, stream or model name, characters.
+MAX_NAME_CHARS = 512
 
 
 class TraceError(ScenarioError):
@@ -67,8 +77,17 @@ def _job(doc: Any, lineno: int) -> Job:
     dep = doc.get("depends_on")
     if dep is not None and not isinstance(dep, str):
         raise TraceError(f"trace line {lineno}: 'depends_on' must be a job id")
-    if doc["release_us"] < 0 or doc["deadline_us"] < doc["release_us"]:
-        raise TraceError(f"trace line {lineno}: need 0 <= release_us <= deadline_us")
+    for name in ("job", "stream", "model"):
+        if not 0 < len(doc[name]) <= MAX_NAME_CHARS:
+            raise TraceError(
+                f"trace line {lineno}: {name!r} must have 1..{MAX_NAME_CHARS} characters"
+            )
+    if not 0 <= doc["release_us"] <= doc["deadline_us"] <= MAX_TRACE_US:
+        raise TraceError(
+            f"trace line {lineno}: need 0 <= release_us <= deadline_us <= {MAX_TRACE_US}"
+        )
+    if abs(doc["priority"]) > MAX_PRIORITY:
+        raise TraceError(f"trace line {lineno}: |priority| must be at most {MAX_PRIORITY}")
     return Job(
         doc["job"],
         doc["stream"],
@@ -79,6 +98,24 @@ def _job(doc: Any, lineno: int) -> Job:
         doc["critical"],
         dep,
     )
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _job_line(line: str, lineno: int) -> Any:
+    """Decode a job line (only its known fields are kept, and those are checked by type)."""
+    try:
+        return json.loads(line, parse_constant=_no_constant)
+    except json.JSONDecodeError as exc:
+        raise TraceError(f"trace line {lineno} is not JSON: {exc.msg}") from None
+    except UnicodeDecodeError:
+        raise TraceError(f"trace line {lineno} is not UTF-8 text") from None
+    except RecursionError:
+        raise TraceError(f"trace line {lineno} is nested too deeply") from None
+    except ValueError as exc:  # an integer of thousands of digits, NaN, Infinity
+        raise TraceError(f"trace line {lineno} is not valid JSON: {exc}") from None
 
 
 def read_trace(path: str | Path) -> Trace:
@@ -101,19 +138,20 @@ def read_trace(path: str | Path) -> Trace:
             raise TraceError("trace is not UTF-8 text") from None
 
 
-def parse_trace_text(text: str) -> Trace:
+def parse_trace_text(text: str, max_jobs: int = MAX_TRACE_JOBS) -> Trace:
     """Validate a trace given as JSON Lines text (as :func:`parse_trace_lines`)."""
-    return parse_trace_lines(text.splitlines())
+    return parse_trace_lines(text.splitlines(), max_jobs)
 
 
-def parse_trace_lines(lines: Iterable[str]) -> Trace:
+def parse_trace_lines(lines: Iterable[str], max_jobs: int = MAX_TRACE_JOBS) -> Trace:
     """Validate a trace given as its lines (JSON Lines text, header first).
 
     Raises
     ------
     TraceError
         On a missing or foreign header, a malformed line, releases out of order, duplicate job
-        ids or a ``depends_on`` naming no earlier job; the message gives the line number.
+        ids, a ``depends_on`` naming no earlier job or more than ``max_jobs`` jobs; the message
+        gives the line number.
     """
     jobs: list[Job] = []
     seen: set[str] = set()
@@ -122,18 +160,13 @@ def parse_trace_lines(lines: Iterable[str]) -> Trace:
     for lineno, line in enumerate(lines, start=1):
         if not line.strip():
             continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TraceError(f"trace line {lineno} is not JSON: {exc.msg}") from None
-        except UnicodeDecodeError:
-            raise TraceError(f"trace line {lineno} is not UTF-8 text") from None
-        if header is None:
+        if header is None:  # kept and echoed: every limit of bounded JSON applies
+            doc = decode_json(line, f"trace line {lineno}", TraceError)
             if not isinstance(doc, dict) or doc.get("schema") != TRACE_SCHEMA:
                 raise TraceError(f"trace line 1 must be a header with schema {TRACE_SCHEMA!r}")
             header = doc
             continue
-        job = _job(doc, lineno)
+        job = _job(_job_line(line, lineno), lineno)
         if job.release_us < last:
             raise TraceError(
                 f"trace line {lineno}: release_us {job.release_us} goes back in time "
@@ -145,8 +178,8 @@ def parse_trace_lines(lines: Iterable[str]) -> Trace:
             raise TraceError(
                 f"trace line {lineno}: depends_on {job.depends_on!r} names no earlier job"
             )
-        if len(jobs) >= MAX_TRACE_JOBS:
-            raise TraceError(f"trace has more than {MAX_TRACE_JOBS:,} jobs")
+        if len(jobs) >= max_jobs:
+            raise TraceError(f"trace has more than {max_jobs:,} jobs (the limit)")
         seen.add(job.job)
         last = job.release_us
         jobs.append(job)

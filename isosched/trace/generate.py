@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import bisect
+import math
 import random
 from dataclasses import dataclass, field
 from typing import Any
 
-from isosched.trace.scenario import Scenario
+from isosched.trace.scenario import MAX_JOBS, Scenario, ScenarioError
 
-__all__ = ["TRACE_SCHEMA", "Job", "Trace", "generate_trace"]
+__all__ = ["TRACE_SCHEMA", "Job", "Trace", "check_scale", "expected_jobs", "generate_trace"]
 
 TRACE_SCHEMA = "isosched.trace/v1"
 
@@ -70,7 +71,40 @@ def _stream_rng(seed: int, stream: str) -> random.Random:
     return random.Random(f"{seed}:{stream}")
 
 
-def generate_trace(scenario: Scenario, seed: int = 0, scale: float = 1.0) -> Trace:
+def check_scale(scale: float) -> float:
+    """``scale`` if it is a finite number > 0.
+
+    Raises
+    ------
+    ScenarioError
+        For zero, negative, infinite or NaN scales (an infinite one would never end).
+    """
+    if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
+        raise ScenarioError(f"scale must be a finite number > 0, got {scale!r}")
+    return float(scale)
+
+
+def expected_jobs(scenario: Scenario, scale: float = 1.0) -> int:
+    """Upper bound on the jobs :func:`generate_trace` releases at ``scale`` (counted, not run).
+
+    Raises
+    ------
+    ScenarioError
+        As :func:`check_scale`.
+    """
+    check_scale(scale)
+    horizon_us = round(scenario.horizon_ms * 1000)
+    total = 0
+    for s in scenario.streams:
+        span = horizon_us - s.phase_ms * 1000
+        if span > 0:
+            total += math.ceil(span / (s.period_ms * 1000 / scale)) + 1
+    return total
+
+
+def generate_trace(
+    scenario: Scenario, seed: int = 0, scale: float = 1.0, max_jobs: int = MAX_JOBS
+) -> Trace:
     """Releases of every stream over the horizon.
 
     Parameters
@@ -82,6 +116,14 @@ def generate_trace(scenario: Scenario, seed: int = 0, scale: float = 1.0) -> Tra
         stream does not change the others' releases).
     scale : float
         Load scale factor: every period is divided by it (sweeps of latency-bound throughput).
+    max_jobs : int
+        Largest trace allowed; the bound of :func:`expected_jobs` is checked before any job
+        is made.
+
+    Raises
+    ------
+    ScenarioError
+        For a scale that is not a finite number > 0, or more than ``max_jobs`` jobs.
 
     Notes
     -----
@@ -91,8 +133,12 @@ def generate_trace(scenario: Scenario, seed: int = 0, scale: float = 1.0) -> Tra
     latest release at or before this one, within one period of the dependent stream) and names
     it in ``depends_on``; the simulator starts it only after that job finished.
     """
-    if not scale > 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+    jobs_bound = expected_jobs(scenario, scale)
+    if jobs_bound > max_jobs:
+        raise ScenarioError(
+            f"scenario {scenario.name!r} at scale {scale:g} releases up to {jobs_bound:,} jobs; "
+            f"the limit is {max_jobs:,}"
+        )
     horizon_us = round(scenario.horizon_ms * 1000)
     raw: dict[str, list[tuple[int, int]]] = {}  # stream -> [(release_us, index)]
     by_id = {s.id: s for s in scenario.streams}

@@ -2,22 +2,63 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-import tempfile
+import threading
 import warnings
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
-from isosched.errors import GraphError
+from isosched.errors import GraphError, UnknownModelError
 from isosched.graph import Graph, parse_graph
+from isosched.io.bounded_json import decode_json
 from isosched.io.graph_json import graph_to_dict
+from isosched.io.model_source import MAX_MODELS
+from isosched.zoo import zoo_names
 from service.openapi import created, request_body
+from service.store import Store
 
 router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
 
 _ONNX_TYPES = ("application/onnx", "application/octet-stream")
+
+#: Bodies smaller than this are parsed on the event loop (a thread hand-off costs more).
+_INLINE_BYTES = 1 << 16
+
+#: ONNX imports record their warnings through the (process-wide) warnings filters: one at a time.
+_ONNX_LOCK = threading.Lock()
+
+
+def resolve_models(store: Store, names: Iterable[str]) -> dict[str, dict[str, Any]]:
+    """Check that every model name is a zoo model or the id of a stored graph.
+
+    Returns the stored graphs' documents by id (zoo models need none). A path is just an unknown
+    name: nothing is read from the server's disk, and the answer is the same whether or not
+    such a file exists.
+
+    Raises
+    ------
+    UnknownModelError
+        For the first other name, or more than :data:`MAX_MODELS` distinct names (422).
+    """
+    wanted = sorted(set(names))
+    if len(wanted) > MAX_MODELS:
+        raise UnknownModelError(f"{len(wanted)} distinct models named; at most {MAX_MODELS}")
+    zoo = set(zoo_names())
+    out: dict[str, dict[str, Any]] = {}
+    for name in wanted:
+        if name in zoo:
+            continue
+        doc = store.get_graph(name) if len(name) <= 64 else None
+        if doc is None:
+            raise UnknownModelError(
+                f"unknown model {name[:100]!r}: give a zoo model ({', '.join(sorted(zoo))}) or "
+                "the id of an uploaded graph"
+            )
+        out[name] = doc
+    return out
 
 
 def summary(gid: str, g: Graph) -> dict[str, Any]:
@@ -32,16 +73,27 @@ def summary(gid: str, g: Graph) -> dict[str, Any]:
     }
 
 
-def _from_onnx(body: bytes) -> tuple[Graph, list[str]]:
-    from isosched.io.onnx import read_onnx
+def _parse_upload(body: bytes, onnx: bool) -> tuple[Graph, list[str], str]:
+    """(graph, importer warnings, canonical JSON text) of an upload; runs off the event loop.
 
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "upload.onnx"  # a name we choose: clients never name paths
-        path.write_bytes(body)
-        with warnings.catch_warnings(record=True) as caught:
+    ONNX is converted from the bytes in memory: no file, so no server path in any message.
+    """
+    notes: list[str] = []
+    if onnx:
+        from isosched.io.onnx import parse_onnx
+
+        with _ONNX_LOCK, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            doc = read_onnx(path, name="uploaded")
-    return parse_graph(doc), [str(w.message) for w in caught]
+            doc = parse_onnx(body, name="uploaded")
+        notes = [str(w.message) for w in caught]
+        g = parse_graph(doc)
+    else:
+        g = parse_graph(decode_json(body, "request body", GraphError))
+    try:
+        text = json.dumps(graph_to_dict(g), allow_nan=False)
+    except ValueError:
+        raise GraphError("the graph holds NaN or an infinite number; JSON has neither") from None
+    return g, notes, text
 
 
 @router.post(
@@ -62,16 +114,12 @@ async def upload(request: Request) -> dict[str, Any]:
     """Store a graph: an ``isosched.graph/v1`` JSON body or an ONNX file (weights optional)."""
     body = await request.body()
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
-    notes: list[str] = []
-    if ctype in _ONNX_TYPES:
-        g, notes = _from_onnx(body)
-    else:
-        try:
-            data = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise GraphError(f"request body is not valid JSON: {exc}") from None
-        g = parse_graph(data)
-    gid = request.app.state.store.add_graph(g.name, graph_to_dict(g))
+    onnx = ctype in _ONNX_TYPES
+    if len(body) < _INLINE_BYTES and not onnx:
+        g, notes, text = _parse_upload(body, onnx)
+    else:  # large or ONNX: parse in a thread, so that the event loop keeps answering
+        g, notes, text = await asyncio.to_thread(_parse_upload, body, onnx)
+    gid = request.app.state.store.add_graph(g.name, {}, text=text)
     out = summary(gid, g)
     if notes:
         out["warnings"] = notes

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
 
 from isosched.errors import HardwareError
+from isosched.io.bounded_json import decode_json
 from isosched.io.hardware_json import load_hardware, parse_hardware, preset_names
 from service.openapi import created, request_body
 from service.store import Store
@@ -67,11 +67,7 @@ async def list_hardware(request: Request) -> list[dict[str, Any]]:
 async def upload_hardware(request: Request) -> dict[str, Any]:
     """Store an ``isosched.hardware/v1`` file; plans and replays then name it by ``id``."""
     body = await request.body()
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise HardwareError(f"request body is not valid JSON: {exc}") from None
-    hw = parse_hardware(data)
+    hw = parse_hardware(decode_json(body, "request body", HardwareError))
     doc: dict[str, Any] = hw.model_dump(mode="json", by_alias=True)
     hid = request.app.state.store.add_hardware(hw.name, doc)
     return _summary(hw.name, doc, hid)
@@ -93,7 +89,9 @@ async def get_hardware(name: str, request: Request) -> dict[str, Any]:
 async def delete_hardware(hw_id: str, request: Request) -> Response:
     """Remove uploaded hardware (presets cannot be removed: 405)."""
     if hw_id in preset_names():
-        raise HTTPException(405, f"{hw_id!r} is a preset and cannot be deleted")
+        raise HTTPException(
+            405, f"{hw_id!r} is a preset and cannot be deleted", headers={"Allow": "GET"}
+        )
     if not request.app.state.store.delete_hardware(hw_id):
         raise HTTPException(404, f"no uploaded hardware {hw_id!r}")
     return Response(status_code=204)

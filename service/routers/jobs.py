@@ -11,12 +11,14 @@ from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from isosched.errors import IsoschedError
 from isosched.sim.policies import parse_policies
 from isosched.trace import parse_scenario
 from isosched.zoo import zoo_names
 from service.openapi import created
+from service.routers.graphs import resolve_models
 from service.routers.hardware import resolve_hardware
-from service.routers.traces import scenario_doc
+from service.routers.traces import check_trace_size, scenario_doc
 from service.work import plan_job, replay_job, sweep_job
 
 FINAL = ("done", "failed", "cancelled")
@@ -86,15 +88,15 @@ class ReplayRequest(BaseModel):
 )
 async def submit_replay(req: ReplayRequest, request: Request, response: Response) -> dict[str, Any]:
     """Replay in the background: 202 with the job id and ``Location``."""
+    store = request.app.state.store
     names = parse_policies(req.policies)
-    hw = resolve_hardware(request.app.state.store, req.hw)
-    got = request.app.state.store.get_trace(req.trace_id)
-    if got is None:
+    hw = resolve_hardware(store, req.hw)
+    models = store.get_trace_models(req.trace_id)
+    if models is None:
         raise HTTPException(404, f"no trace {req.trace_id!r}")
-    for model in sorted({json.loads(x)["model"] for x in got[1].splitlines()[1:] if x.strip()}):
-        if model not in zoo_names():
-            raise HTTPException(422, f"trace names unknown model {model!r}")
-    params = {"trace": got[1], "hw": hw, "policies": names}
+    graphs = resolve_models(store, models)  # a graph deleted since the upload is 422 now
+    # the job references the stored trace: its text is not copied into the job's record
+    params = {"trace_id": req.trace_id, "hw": hw, "policies": names, "graphs": graphs}
     return _accepted(request, response, "replay", replay_job, params)
 
 
@@ -119,21 +121,33 @@ class SweepRequest(BaseModel):
 )
 async def submit_sweep(req: SweepRequest, request: Request, response: Response) -> dict[str, Any]:
     """Sweep in the background: 202 with the job id and ``Location``."""
+    store = request.app.state.store
+    cfg = request.app.state.settings
     names = parse_policies(req.policies)
-    hw = resolve_hardware(request.app.state.store, req.hw)
+    hw = resolve_hardware(store, req.hw)
     points = len(names) * len(req.scales) * req.seeds
     if points > MAX_SWEEP_POINTS:
         raise HTTPException(
             422, f"{points} sweep points (policies x scales x seeds); at most {MAX_SWEEP_POINTS}"
         )
     doc = scenario_doc(req.scenario) if isinstance(req.scenario, str) else req.scenario
-    parse_scenario(doc)  # a bad scenario is 422 now, not a failed job later
+    sc = parse_scenario(doc)  # a bad scenario is 422 now, not a failed job later
+    graphs = resolve_models(store, (s.model for s in sc.streams))  # zoo names or graph ids
+    # sizes after scale, counted before any work: each point's trace, and all of them
+    total = sum(check_trace_size(sc, x, cfg.max_trace_jobs) for x in req.scales)
+    total *= len(names) * req.seeds
+    if total > cfg.max_sweep_jobs:
+        raise IsoschedError(
+            f"the sweep would replay up to {total:,} jobs over its {points} points; this service "
+            f"accepts at most {cfg.max_sweep_jobs:,} (ISOSCHED_MAX_SWEEP_JOBS)"
+        )
     params = {
         "scenario": doc,
         "hw": hw,
         "policies": names,
         "scales": req.scales,
         "seeds": req.seeds,
+        "graphs": graphs,
     }
     return _accepted(request, response, "sweep", sweep_job, params)
 
@@ -190,7 +204,7 @@ async def get_job(job_id: str, request: Request) -> dict[str, Any]:
     if job is None:
         raise HTTPException(404, f"no job {job_id!r}")
     job["params"] = {
-        k: v for k, v in job["params"].items() if k not in ("graph", "trace", "scenario")
+        k: v for k, v in job["params"].items() if k not in ("graph", "graphs", "trace", "scenario")
     }
     if isinstance(job["params"].get("hw"), dict):
         job["params"]["hw"] = job["params"]["hw"].get("name")

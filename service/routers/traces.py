@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Request, Response
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from isosched.errors import IsoschedError
+from isosched.io.bounded_json import decode_json
 from isosched.io.trace_jsonl import parse_trace_text, read_scenario
-from isosched.trace import Trace, generate_trace, parse_scenario
+from isosched.trace import Scenario, Trace, generate_trace, parse_scenario
+from isosched.trace.generate import expected_jobs
 from service.openapi import created, request_body
+from service.routers.graphs import resolve_models
 
 router = APIRouter(tags=["traces"])
 
@@ -43,6 +49,28 @@ def scenario_doc(name: str) -> dict[str, Any]:
     if name not in files:
         raise IsoschedError(f"unknown scenario {name!r}; shipped: {', '.join(files)}")
     return dict(json.loads(files[name].read_text()))
+
+
+def check_trace_size(sc: Scenario, scale: float, limit: int) -> int:
+    """Jobs a trace of ``sc`` at ``scale`` may hold (counted, not generated).
+
+    Raises
+    ------
+    IsoschedError
+        Over ``limit`` (``ISOSCHED_MAX_TRACE_JOBS``), naming it (422).
+    """
+    jobs = expected_jobs(sc, scale)
+    if jobs > limit:
+        raise IsoschedError(
+            f"scenario {sc.name!r} at scale {scale:g} releases up to {jobs:,} jobs; this service "
+            f"accepts at most {limit:,} per trace (ISOSCHED_MAX_TRACE_JOBS)"
+        )
+    return jobs
+
+
+def _generate(sc: Scenario, seed: int, scale: float, limit: int) -> tuple[Trace, str]:
+    trace = generate_trace(sc, seed=seed, scale=scale, max_jobs=limit)
+    return trace, trace_text(trace)
 
 
 def trace_text(trace: Trace) -> str:
@@ -101,22 +129,29 @@ async def create_trace(request: Request) -> dict[str, Any]:
     """Generate (JSON body ``{"scenario", "seed", "scale"}``) or upload (JSON Lines) a trace."""
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     body = await request.body()
+    store = request.app.state.store
+    limit: int = request.app.state.settings.max_trace_jobs
     if ctype in ("application/x-ndjson", "application/jsonl", "text/plain"):
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             raise IsoschedError("trace is not UTF-8 text") from None
-        trace = parse_trace_text(text)
+        trace = await asyncio.to_thread(parse_trace_text, text, limit)
     else:
         try:
-            req = TraceRequest.model_validate_json(body)
-        except ValueError as exc:
-            raise IsoschedError(f"invalid trace request: {str(exc).splitlines()[0]}") from None
+            req = TraceRequest.model_validate(decode_json(body, "trace request"))
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            where = ".".join(str(p) for p in err["loc"]) or "body"
+            raise IsoschedError(f"invalid trace request: {where}: {err['msg']}") from None
         doc = scenario_doc(req.scenario) if isinstance(req.scenario, str) else req.scenario
-        trace = generate_trace(parse_scenario(doc), seed=req.seed, scale=req.scale)
-        text = trace_text(trace)
-    name = str(trace.header.get("scenario", "trace"))
-    tid = request.app.state.store.add_trace(name, trace.header, text)
+        sc = parse_scenario(doc)
+        check_trace_size(sc, req.scale, limit)  # counted before any job is made
+        trace, text = await asyncio.to_thread(_generate, sc, req.seed, req.scale, limit)
+    models = sorted({j.model for j in trace.jobs})
+    resolve_models(store, models)  # a trace naming an unknown model is refused now, not later
+    name = str(trace.header.get("scenario", "trace"))[:256]
+    tid = store.add_trace(name, trace.header, text, models=models, jobs=len(trace.jobs))
     return {"id": tid, "name": name, "jobs": len(trace.jobs), "header": trace.header}
 
 
@@ -127,15 +162,23 @@ async def list_traces(request: Request) -> list[dict[str, Any]]:
     return rows
 
 
+def _trace_document(trace_id: str, header: dict[str, Any], text: str) -> Iterator[str]:
+    """``{"id", "header", "jobs": [...]}`` in chunks, the stored job lines copied undecoded."""
+    yield '{"id":' + json.dumps(trace_id) + ',"header":' + json.dumps(header) + ',"jobs":['
+    lines = [x for x in text.splitlines()[1:] if x.strip()]
+    for i in range(0, len(lines), 4096):
+        yield ("," if i else "") + ",".join(lines[i : i + 4096])
+    yield "]}"
+
+
 @router.get("/v1/traces/{trace_id}", operation_id="getTrace")
-async def get_trace(trace_id: str, request: Request) -> dict[str, Any]:
-    """A stored trace: header and jobs."""
+async def get_trace(trace_id: str, request: Request) -> StreamingResponse:
+    """A stored trace: header and jobs (streamed: the jobs are not decoded again)."""
     got = request.app.state.store.get_trace(trace_id)
     if got is None:
         raise HTTPException(404, f"no trace {trace_id!r}")
     header, text = got
-    lines = [json.loads(x) for x in text.splitlines()[1:] if x.strip()]
-    return {"id": trace_id, "header": header, "jobs": lines}
+    return StreamingResponse(_trace_document(trace_id, header, text), media_type="application/json")
 
 
 @router.delete("/v1/traces/{trace_id}", status_code=204, operation_id="deleteTrace")

@@ -30,7 +30,7 @@ Modules
     The converters, by kind of op; ``registry`` maps op types to them.
 """
 
-from isosched.io.onnx.reader import onnx_to_graph_doc, read_onnx
+from isosched.io.onnx.reader import onnx_to_graph_doc, parse_onnx, read_onnx
 from isosched.io.onnx.registry import CONVERTERS, UnknownOpWarning
 
-__all__ = ["CONVERTERS", "UnknownOpWarning", "onnx_to_graph_doc", "read_onnx"]
+__all__ = ["CONVERTERS", "UnknownOpWarning", "onnx_to_graph_doc", "parse_onnx", "read_onnx"]

@@ -44,6 +44,79 @@ def to_array(t: Any) -> Array | None:
 
 _RANDOM = frozenset({"RandomNormal", "RandomUniform", "Multinomial", "Bernoulli"})
 
+#: Most multiply-accumulates one folded MatMul or Gemm may take.
+_MAX_FOLD_MACS = 1 << 28
+
+#: Ops folded when the product of their inputs' element counts is within the limit: none of
+#: them can produce more elements than that (elementwise with broadcasting, shape arithmetic,
+#: gathers, reductions). Ops not listed here and not sized by :func:`_output_bound` are never
+#: folded: their output size may depend on attributes or values (Pad, Resize, Conv pads, ...).
+_BOUNDED_BY_INPUTS = frozenset(
+    {
+        *("Abs", "Neg", "Sqrt", "Exp", "Log", "Ceil", "Floor", "Round", "Sign", "Reciprocal"),
+        *("Relu", "Sigmoid", "Tanh", "Erf", "Not", "IsNaN", "IsInf", "Cast", "CastLike"),
+        *("Identity", "Clip", "Softmax", "LogSoftmax", "LeakyRelu", "Elu", "Softplus", "Gelu"),
+        *("Sin", "Cos", "BitwiseNot", "Add", "Sub", "Mul", "Div", "Pow", "Mod", "Equal"),
+        *("Less", "Greater", "LessOrEqual", "GreaterOrEqual", "And", "Or", "Xor", "Where"),
+        *("Min", "Max", "Sum", "Mean", "BitShift", "BitwiseAnd", "BitwiseOr", "BitwiseXor"),
+        *("PRelu", "Shape", "Size", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Transpose"),
+        *("Concat", "Split", "Slice", "Gather", "GatherElements", "GatherND", "ScatterND"),
+        *("ScatterElements", "Trilu", "CumSum", "TopK", "Compress", "Unique", "EyeLike"),
+        *("ReduceSum", "ReduceProd", "ReduceMax", "ReduceMin", "ReduceMean", "ReduceL1"),
+        *("ReduceL2", "ArgMax", "ArgMin", "DepthToSpace", "SpaceToDepth", "Det"),
+    }
+)
+
+
+def _ints(a: Array) -> list[int]:
+    return [int(x) for x in np.asarray(a).reshape(-1)]
+
+
+def _prod(dims: Sequence[int]) -> int:
+    out = 1
+    for d in dims:
+        if d < 0:
+            raise ValueError("negative dimension")
+        out *= d
+    return out
+
+
+def _output_bound(op: str, inputs: list[Array]) -> int | None:
+    """Most elements ``op`` can produce from ``inputs``, counted before running it.
+
+    ``None`` when it cannot be known cheaply: then the node is not folded.
+    """
+    try:
+        if op == "ConstantOfShape":
+            return _prod(_ints(inputs[0]))
+        if op == "Range":
+            start, limit, delta = (float(np.asarray(x).reshape(-1)[0]) for x in inputs[:3])
+            if delta == 0 or not np.isfinite([start, limit, delta]).all():
+                return None
+            return max(0, int(np.ceil((limit - start) / delta)))
+        if op == "Expand":
+            shape = np.broadcast_shapes(inputs[0].shape, tuple(_ints(inputs[1])))
+            return _prod(shape)
+        if op == "Tile":
+            return inputs[0].size * _prod(_ints(inputs[1]))
+        if op == "OneHot":
+            return inputs[0].size * _prod(_ints(inputs[1]))
+        if op == "NonZero":
+            return inputs[0].size * max(1, inputs[0].ndim)
+        if op in ("MatMul", "Gemm"):
+            a, b = inputs[0], inputs[1]
+            if a.ndim == 0 or b.ndim == 0:
+                return None
+            # M·K·N ≤ |A|·|B| / min(K, N) (batches only add to the bound)
+            if a.size * b.size // max(1, min(b.shape[-2:])) > _MAX_FOLD_MACS:
+                return None
+            return _prod([max(1, x.size) for x in inputs])
+        if op in _BOUNDED_BY_INPUTS:
+            return _prod([max(1, x.size) for x in inputs])
+    except (ValueError, TypeError, IndexError, OverflowError):
+        return None
+    return None
+
 
 def _evaluate(node: Any, values: Mapping[str, Array], opsets: Sequence[Any]) -> list[Array] | None:
     """Run one node on constant inputs with ONNX's reference evaluator (None if impossible)."""
@@ -53,6 +126,10 @@ def _evaluate(node: Any, values: Mapping[str, Array], opsets: Sequence[Any]) -> 
     if not all(n in values for n in names):
         return None
     live = [o for o in node.output if o]
+    if node.op_type != "Constant":  # a Constant's value is already in the file
+        bound = _output_bound(node.op_type, [values[n] for n in names])
+        if bound is None or bound > _MAX_FOLD_ELEMS:
+            return None  # counted before evaluating: a 200-byte file cannot allocate gigabytes
     if node.op_type == "GatherElements" and len(names) == 2:
         # onnx's reference implementation fails on some valid inputs.
         axis = next((int(a.i) for a in node.attribute if a.name == "axis"), 0)

@@ -24,7 +24,7 @@ from isosched.io.onnx.registry import CONVERTERS, mark_unknown
 from isosched.io.onnx.shapes import fix_dims, infer_shapes
 from isosched.io.onnx.weights import weight_inputs
 
-__all__ = ["MAX_ONNX_BYTES", "onnx_to_graph_doc", "read_onnx"]
+__all__ = ["MAX_ONNX_BYTES", "onnx_to_graph_doc", "parse_onnx", "read_onnx"]
 
 
 #: Largest ONNX file read (protobuf's own limit for one message).
@@ -195,3 +195,27 @@ def read_onnx(
     if not model.graph.node and not model.graph.input:
         raise GraphError(f"{str(p)!r} is not a valid ONNX model: it holds no graph")
     return onnx_to_graph_doc(model, name or p.stem, dims=dims)
+
+
+def parse_onnx(
+    data: bytes, name: str, *, what: str = "the uploaded ONNX model"
+) -> dict[str, Any]:
+    """Convert ONNX bytes (an upload) as :func:`read_onnx` converts a file; reads no file.
+
+    Messages name ``what``, never a path. External weight data is never loaded.
+
+    Raises
+    ------
+    GraphError
+        If the bytes are too many, not an ONNX model, or cannot be converted.
+    """
+    if len(data) > MAX_ONNX_BYTES:
+        raise GraphError(f"{what} is {len(data):,} bytes; the limit is {MAX_ONNX_BYTES:,}")
+    try:
+        model = onnx.load_from_string(data)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise GraphError(f"{what} is not a valid ONNX model: {reason}") from None
+    if not model.graph.node and not model.graph.input:
+        raise GraphError(f"{what} is not a valid ONNX model: it holds no graph")
+    return onnx_to_graph_doc(model, name)

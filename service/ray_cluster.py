@@ -1,0 +1,87 @@
+"""Ray plumbing: join or start a cluster, and run sweep points one per Ray task.
+
+Ray is optional (``pip install -e '.[ray]'``); nothing imports this module unless Ray is asked
+for (``isosched sweep --ray``, ``ISOSCHED_RAY_ADDRESS``). Sweep points are deterministic
+functions of (scenario, hardware, policy, scale, seed), so results do not depend on where they
+run; the profiles the driver computed are shipped to the workers once through the object store,
+so no worker plans a model again.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from isosched.errors import IsoschedError
+from isosched.sim.sweep import Point, PointMap, export_books, import_books
+
+__all__ = ["INSTALL_HINT", "connect", "ray_map", "ray_module"]
+
+INSTALL_HINT = (
+    "Ray is not installed: pip install -e '.[ray]' (or run without --ray / "
+    "ISOSCHED_RAY_ADDRESS to use the local process pool)"
+)
+
+
+def ray_module() -> Any:
+    """The ``ray`` module.
+
+    Raises
+    ------
+    IsoschedError
+        With the install hint, when Ray is not installed.
+    """
+    try:
+        import ray
+    except ImportError:
+        raise IsoschedError(INSTALL_HINT) from None
+    return ray
+
+
+def connect(address: str, workers: int | None = None) -> None:
+    """Join the Ray cluster at ``address``, or start one on this machine for ``local``.
+
+    ``workers`` caps the CPUs a local cluster uses (one task per CPU). Inside a Ray worker the
+    existing connection is kept.
+    """
+    ray = ray_module()
+    if ray.is_initialized():
+        return
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
+    if address == "local":  # always a new cluster, never one `ray start` left behind
+        ray.init(address="local", num_cpus=workers, **kwargs)
+    else:
+        ray.init(address=address, **kwargs)
+
+
+def _run_point(profiles: Any, fn: Callable[[Point], dict[str, Any]], task: Point) -> Any:
+    import_books(profiles)
+    return fn(task)
+
+
+def ray_map(address: str = "local", workers: int | None = None) -> PointMap:
+    """A sweep executor running one point per Ray task (results yielded in order)."""
+
+    def run(fn: Callable[[Point], dict[str, Any]], tasks: list[Point]) -> Iterator[dict[str, Any]]:
+        connect(address, workers)
+        ray = ray_module()
+        profiles = ray.put(export_books())
+        remote = ray.remote(num_cpus=1)(_run_point)
+        refs = [remote.remote(profiles, fn, t) for t in tasks]
+        done = 0
+        try:
+            for ref in refs:
+                yield ray.get(ref)
+                done += 1
+        finally:
+            # stopped early (cancelled job, error): drop the points not yet collected. Only
+            # unfinished ones: cancelling a finished task can abort the Ray driver.
+            if done < len(refs):
+                rest = refs[done:]
+                _ready, unfinished = ray.wait(rest, num_returns=len(rest), timeout=0)
+                for ref in unfinished:
+                    ray.cancel(ref)
+
+    return run
