@@ -24,6 +24,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.process import BaseProcess
@@ -38,6 +39,9 @@ __all__ = ["LocalRunner"]
 
 #: How often the dispatcher checks timeouts and cancels made through other instances, s.
 POLL_S = 0.25
+
+#: Workers in a row that may die before they are ready before queued jobs are failed.
+_START_ATTEMPTS = 3
 
 #: Linux prctl option: signal this process when its parent thread exits.
 _PR_SET_PDEATHSIG = 1
@@ -75,6 +79,36 @@ def _worker_main(conn: mpc.Connection, parent_pid: int) -> None:
         url, jid, fn, params = msg
         execute_job(url, jid, fn, params)
         conn.send(("finished", jid))
+
+
+def _kill_all(slots: list[_Slot]) -> None:
+    for slot in list(slots):
+        with contextlib.suppress(OSError, ValueError):
+            slot.proc.kill()
+
+
+def _dispatch(ref: weakref.ReferenceType[LocalRunner]) -> None:
+    """The dispatcher thread: rounds of :meth:`LocalRunner._step` while the runner lives."""
+    last_check = 0.0
+    failures = 0
+    while True:
+        runner = ref()
+        if runner is None:
+            return
+        try:
+            if not runner._step():
+                return
+            if time.monotonic() - last_check >= POLL_S:
+                last_check = time.monotonic()
+                runner._stop_unwanted()
+            failures = 0
+        except Exception as exc:  # keep dispatching, backing off; say what went wrong
+            failures += 1
+            reason = " ".join(str(exc).split())[:300]
+            sys.stderr.write(f"isosched: dispatcher: {type(exc).__name__}: {reason}\n")
+            time.sleep(min(10.0, POLL_S * 2**failures))
+        finally:
+            del runner
 
 
 @dataclass
@@ -116,8 +150,12 @@ class LocalRunner:
         self.slots: list[_Slot] = []
         self.thread: threading.Thread | None = None
         self.stopping = False
+        self.start_failures = 0  # workers in a row that died before they were ready
+        self.next_spawn = 0.0  # monotonic time before which no worker is started
         self._ctx = mp.get_context("spawn")
         self._wake_r, self._wake_w = self._ctx.Pipe(duplex=False)
+        # a runner dropped without shutdown() (a test's app) takes its workers with it
+        weakref.finalize(self, _kill_all, self.slots)
 
     # --- the API's side -------------------------------------------------------------------
 
@@ -126,7 +164,7 @@ class LocalRunner:
         if self.thread is None or not self.thread.is_alive():
             self.stopping = False
             self.thread = threading.Thread(
-                target=self._dispatch, name="isosched-dispatcher", daemon=True
+                target=_dispatch, args=(weakref.ref(self),), name="isosched-dispatcher", daemon=True
             )
             self.thread.start()
 
@@ -215,20 +253,6 @@ class LocalRunner:
         child.close()
         self.slots.append(_Slot(proc, parent))
 
-    def _dispatch(self) -> None:
-        """The dispatcher thread: rounds of :meth:`_step` until the runner stops."""
-        last_check = 0.0
-        while True:
-            try:
-                if not self._step():
-                    return
-                if time.monotonic() - last_check >= POLL_S:
-                    last_check = time.monotonic()
-                    self._stop_unwanted()
-            except Exception as exc:  # keep dispatching; say what went wrong
-                sys.stderr.write(f"isosched: dispatcher: {type(exc).__name__}: {exc}\n")
-                time.sleep(POLL_S)
-
     def _step(self) -> bool:
         """Start missing workers, hand out jobs, wait for news; ``False`` once stopping."""
         self._replace_and_assign()
@@ -261,6 +285,7 @@ class LocalRunner:
             with self.lock:
                 if kind == "ready":
                     slot.ready = True
+                    self.start_failures = 0
                 elif kind == "finished" and slot.job == jid:
                     slot.job = None
             if kind != "dead":
@@ -270,6 +295,21 @@ class LocalRunner:
             slot.gone = True
             self.slots.remove(slot)
             crashed = slot.job if not slot.stopped else None
+            stillborn = not slot.ready and not slot.stopped
+            if stillborn:  # died before it could take a job: back off before the next start
+                self.start_failures += 1
+                self.next_spawn = time.monotonic() + min(30.0, 0.5 * 2**self.start_failures)
+                doomed = list(self.queue) if self.start_failures >= _START_ATTEMPTS else []
+                if doomed:
+                    self.queue.clear()
+        if stillborn:
+            for item in doomed:  # workers cannot start (a broken install): say so, not hang
+                self.store.set_job(
+                    item.jid,
+                    "failed",
+                    error=f"worker processes fail to start (exit code {slot.proc.exitcode}); "
+                    "see the service's log",
+                )
         if crashed is not None:
             # killed from outside (OOM killer, an operator): the job fails with the reason
             self.store.set_job(
@@ -311,8 +351,9 @@ class LocalRunner:
         with self.lock:
             if self.stopping:
                 return
-            for _ in range(self.workers - len(self.slots)):
-                self._spawn()
+            if time.monotonic() >= self.next_spawn:
+                for _ in range(self.workers - len(self.slots)):
+                    self._spawn()
             for slot in self.slots:
                 if not self.queue:
                     break

@@ -39,8 +39,20 @@ def main() -> None:
     from isosched.cli import hw, match, models, plan, replay, schema, serve, sweep, trace  # noqa: F401
 
     try:
-        app()
+        # not standalone: click hands usage errors to us instead of printing a panel
+        code = app(standalone_mode=False)
+    except typer.TyperException as exc:  # bad option value, unknown command, missing argument
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            sys.stderr.write(ctx.get_help() + "\n")  # `isosched`, `isosched hw`: the help
+            raise SystemExit(2) from None
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        where = f" (see {ctx.command_path} --help)" if ctx is not None else ""
+        fail(" ".join(message.split()) + where)
+    except typer.Abort:
+        fail("aborted")
     except IsoschedError as exc:
         fail(str(exc))
-    except (OSError, MemoryError) as exc:
+    except (OSError, MemoryError, RecursionError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
+    raise SystemExit(code if isinstance(code, int) else 0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 from pathlib import Path
@@ -17,6 +18,8 @@ from isosched.io.trace_jsonl import read_scenario
 from isosched.plan import PlanCache
 from isosched.sim.policies import parse_policies
 from isosched.sim.sweep import sweep as run_sweep
+from isosched.trace.generate import expected_jobs
+from isosched.trace.scenario import MAX_JOBS
 
 
 @app.command("sweep")
@@ -62,10 +65,17 @@ def sweep(
         raise IsoschedError(
             f"--scales must be numbers separated by commas, got {scales!r}"
         ) from None
-    if not factors or any(f <= 0 for f in factors):
-        raise IsoschedError("--scales must be positive")
+    if not factors or not all(math.isfinite(f) and f > 0 for f in factors):
+        raise IsoschedError(f"--scales must be finite numbers > 0, got {scales!r}")
     names = parse_policies(policy)
     sc = read_scenario(scenario)
+    for f in factors:  # every point's trace size, counted before any work
+        jobs = expected_jobs(sc, f)
+        if jobs > MAX_JOBS:
+            raise IsoschedError(
+                f"at scale {f:g} scenario {sc.name!r} releases up to {jobs:,} jobs; "
+                f"the limit is {MAX_JOBS:,}"
+            )
     hardware = load_hardware(hw)
 
     def progress(msg: str) -> None:

@@ -39,7 +39,8 @@ def check_json_text(
 
     Linear time at C speed on any input: escapes are dropped, string contents masked out by
     the parity of the quotes before each byte, and the innermost bracket pairs peeled once per
-    level. Malformed text is left for the decoder to report.
+    level (brackets left open count as levels too). Other malformed text is left for the
+    decoder to report.
 
     Raises
     ------
@@ -55,14 +56,17 @@ def check_json_text(
     if b"0" * (MAX_NUMBER_DIGITS + 1) in bare.translate(_DIGITS):
         raise error(f"{what} holds a number of more than {MAX_NUMBER_DIGITS} digits")
     brackets = bare.translate(_PARENS, _NOT_BRACKETS)
-    for _ in range(MAX_JSON_DEPTH):
+    for level in range(MAX_JSON_DEPTH):
         if not brackets:
             return
         shorter = brackets.replace(b"()", b"")
         if len(shorter) == len(brackets):
-            return  # unbalanced: the decoder says where
+            # unbalanced, ")))(((" is left: a decoder still descends into every open bracket
+            if level + brackets.count(b"(") <= MAX_JSON_DEPTH:
+                return  # the decoder says where the text is malformed
+            break
         brackets = shorter
-    if b"()" in brackets:
+    if brackets:
         raise error(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from isosched.errors import IsoschedError
 from isosched.match import MatchResult, TileMatcher, mesh_target, placement_errors
+from isosched.match.target import MAX_HOPS
 from isosched.tilegraph import TileGraph
 
 __all__ = ["PlacementError", "SegmentPlacement", "place_tile_graph", "placement_library"]
@@ -115,10 +116,15 @@ def place_tile_graph(
     Raises
     ------
     PlacementError
-        If the tile graph has more vertices than the mesh has tiles.
+        If the tile graph has more vertices than the mesh has tiles, or no placement was found
+        at any hop bound up to the matcher's limit (:data:`~isosched.match.target.MAX_HOPS`).
     """
     if len(tg) > width * height:
         raise PlacementError(f"{len(tg)} tile tasks do not fit {width}x{height} tiles")
+    if not 1 <= hops <= MAX_HOPS:
+        raise PlacementError(f"hops must be in 1..{MAX_HOPS}, got {hops}")
+    # every pair of tiles is linked at h = W + H - 2: no larger bound can help
+    last = min(MAX_HOPS, max(1, width + height - 2))
     elapsed = 0.0
     nodes = 0
     cut = False
@@ -135,6 +141,9 @@ def place_tile_graph(
             assert not placement_errors(tg, target, r.placement)
             lib = placement_library(r.placement, width, height)
             return SegmentPlacement(dict(r.placement), h, elapsed, lib, nodes, cut)
-        if h >= width + height - 2:  # every pair of tiles is linked: cannot fail
-            raise PlacementError(f"no placement found at {h} hops: {r.reason}")
+        if h >= last:
+            raise PlacementError(
+                f"no placement of {len(tg)} tile tasks on {width}x{height} within h <= {h} hops "
+                f"({nodes} search nodes; last reason: {r.reason})"
+            )
         h += 1

@@ -99,6 +99,8 @@ def _conv(ctx: Ctx, node: Any, xi: int, wi: int, bi: int | None) -> None:
             pads = ints(a.get("pads"), [0, 0, 0, 0])
         if len(full) != 4:
             why = f"output rank {len(full)}"
+        elif (len(ks), len(ss), len(ds), len(pads)) != (2, 2, 2, 4):
+            why = f"kernel_shape {ks}, strides {ss}, dilations {ds}, pads {pads} do not fit 2-d"
         else:
             pad = [
                 _pick_pad(x.full[2 + i], ks[i], ss[i], ds[i], pads[i], pads[i + 2], full[2 + i])

@@ -126,7 +126,16 @@ def onnx_to_graph_doc(
         if conv is None:
             mark_unknown(ctx, node)
         else:
-            conv(ctx, node)
+            try:
+                conv(ctx, node)
+            except GraphError:
+                raise
+            except (ArithmeticError, IndexError, KeyError, TypeError, ValueError) as exc:
+                # a malformed node a converter did not foresee: refused, naming the node
+                raise GraphError(
+                    f"ONNX node {node.name or node.op_type!r} ({node.op_type}) cannot be "
+                    f"converted: {type(exc).__name__}: {exc}"
+                ) from None
         for out in node.output:
             if out and out not in ctx.acts and out not in ctx.consts:
                 ctx.statics.add(out)
@@ -197,9 +206,7 @@ def read_onnx(
     return onnx_to_graph_doc(model, name or p.stem, dims=dims)
 
 
-def parse_onnx(
-    data: bytes, name: str, *, what: str = "the uploaded ONNX model"
-) -> dict[str, Any]:
+def parse_onnx(data: bytes, name: str, *, what: str = "the uploaded ONNX model") -> dict[str, Any]:
     """Convert ONNX bytes (an upload) as :func:`read_onnx` converts a file; reads no file.
 
     Messages name ``what``, never a path. External weight data is never loaded.
