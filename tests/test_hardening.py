@@ -6,6 +6,7 @@ import subprocess
 import sys
 import tracemalloc
 from pathlib import Path
+from typing import Any
 
 import onnx.helper as oh
 import pytest
@@ -58,7 +59,7 @@ def _paths(tmp_path: Path) -> list[str]:
     ]
 
 
-def _scenario(model: str) -> dict:
+def _scenario(model: str) -> dict[str, Any]:
     return {
         "name": "p",
         "horizon_ms": 100,

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 __all__ = [
     "HARDWARE_SCHEMA",
+    "MAX_SIDE",
+    "MAX_TILES",
     "Dataflow",
     "Dram",
     "Energy",
@@ -24,9 +26,18 @@ __all__ = [
 
 HARDWARE_SCHEMA = "isosched.hardware/v1"
 
-Pos = Annotated[float, Field(gt=0, le=1e9)]
+#: Most tiles a chip may have (the largest preset, ``wafer-64x64``): planning time and memory
+#: grow with the tiles, and a 1024x1024 mesh took gigabytes before failing.
+MAX_TILES = 4096
+
+#: Longest mesh side, tiles.
+MAX_SIDE = 128
+
+# Ranges are chosen so that every accepted file can be planned: a bandwidth or utilisation of
+# 1e-300 once passed and made stage times no solver takes.
+Pos = Annotated[float, Field(ge=0.01, le=1e9)]
 NonNeg = Annotated[float, Field(ge=0, le=1e9)]
-Fraction = Annotated[float, Field(gt=0, le=1)]
+Fraction = Annotated[float, Field(ge=0.01, le=1)]
 
 
 class _Strict(BaseModel):
@@ -139,10 +150,10 @@ class Hardware(_Strict):
     schema_: Literal["isosched.hardware/v1"] = Field(default="isosched.hardware/v1", alias="schema")
     name: str = Field(min_length=1, max_length=128)
     description: str = Field(default="", max_length=4096)
-    mesh: tuple[Annotated[int, Field(ge=1, le=1024)], Annotated[int, Field(ge=1, le=1024)]] = Field(
-        description="Mesh width W and height H in tiles."
-    )
-    clock_ghz: Annotated[float, Field(gt=0, le=100)] = Field(description="Clock, GHz.")
+    mesh: tuple[
+        Annotated[int, Field(ge=1, le=MAX_SIDE)], Annotated[int, Field(ge=1, le=MAX_SIDE)]
+    ] = Field(description=f"Mesh width W and height H in tiles (W·H at most {MAX_TILES}).")
+    clock_ghz: Annotated[float, Field(ge=0.01, le=100)] = Field(description="Clock, GHz.")
     tile: Tile
     noc: Noc
     dram: Dram
@@ -153,6 +164,15 @@ class Hardware(_Strict):
     scheduler: Scheduler = Scheduler()
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @model_validator(mode="after")
+    def _tiles_within_limit(self) -> Hardware:
+        if self.mesh[0] * self.mesh[1] > MAX_TILES:
+            raise ValueError(
+                f"a {self.mesh[0]}x{self.mesh[1]} mesh has {self.mesh[0] * self.mesh[1]} tiles; "
+                f"at most {MAX_TILES}"
+            )
+        return self
 
     @property
     def width(self) -> int:

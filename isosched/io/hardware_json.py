@@ -42,8 +42,9 @@ def parse_hardware(data: Any) -> Hardware:
         return Hardware.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "hardware"
-        raise HardwareError(f"hardware {where}: {err['msg']}") from None
+        loc = ".".join(str(p) for p in err["loc"])
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        raise HardwareError(f"hardware {loc}: {msg}" if loc else f"hardware: {msg}") from None
 
 
 @lru_cache(maxsize=16)

@@ -2,24 +2,59 @@
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from isosched.cost import weight_load_cost
+from isosched.errors import IsoschedError
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 from isosched.plan.ilp import AllocationResult, min_stage_by_threshold, solve_allocation
 from isosched.plan.lcs import build_tile_graph
 from isosched.plan.options import Option, unit_io, unit_options
 from isosched.plan.placement import SegmentPlacement, place_tile_graph
-from isosched.plan.units import Segment, Unit, build_units, cut_segments, segment_units
+from isosched.plan.units import (
+    Segment,
+    Unit,
+    build_units,
+    cut_segments,
+    cut_work,
+    segment_units,
+)
 from isosched.tilegraph import TileGraph
 
-__all__ = ["PLAN_SCHEMA", "Plan", "SegmentPlan", "plan_model", "plan_to_doc"]
+__all__ = [
+    "MAX_CUT_WORK",
+    "MAX_OPTION_CYCLES",
+    "MAX_PLAN_UNITS",
+    "PLAN_SCHEMA",
+    "Plan",
+    "PlanError",
+    "SegmentPlan",
+    "plan_model",
+    "plan_to_doc",
+]
 
 PLAN_SCHEMA = "isosched.plan/v1"
+
+#: Most planning units (compute layers) a model may have.
+MAX_PLAN_UNITS = 20_000
+
+#: Largest work of the latency-minimising segment cut (:func:`~isosched.plan.units.cut_work`);
+#: beyond it segments are cut greedily. Every zoo model on every preset is within it (the most:
+#: ``llama2_7b`` on ``wafer-64x64``, 2.9 M), so their plans do not depend on it.
+MAX_CUT_WORK = 4_000_000
+
+#: Largest stage time any allocation option may have, cycles (CP-SAT works on 64-bit integers).
+MAX_OPTION_CYCLES = 2**53
+
+
+class PlanError(IsoschedError):
+    """A model cannot be planned on a chip (too large, or a stage longer than any solver takes)."""
+
 
 Progress = Callable[[str], None]
 
@@ -142,6 +177,37 @@ def _segment_estimator(
     return estimate
 
 
+def _consumers_once(graph: Graph) -> Graph:
+    """``graph`` whose ``consumers()`` map is computed once, not per call.
+
+    Option building asks for it once per unit, which made the first phase quadratic in the
+    layers; the map is a pure function of the (immutable) graph, so a shallow copy answering
+    from one table plans identically.
+    """
+    table = graph.consumers()
+    fast = copy.copy(graph)
+    object.__setattr__(fast, "consumers", lambda: table)
+    return fast
+
+
+def _check_cycles(graph: Graph, hw: Hardware, units: list[Unit], opts: list[list[Option]]) -> None:
+    """Refuse stage times no solver can take (a chip with absurdly little bandwidth or speed).
+
+    Raises
+    ------
+    PlanError
+        Naming the unit and the hardware fields that set its time.
+    """
+    for unit, options in zip(units, opts, strict=True):
+        fastest = min((o.cycles for o in options), default=0)
+        if fastest > MAX_OPTION_CYCLES:
+            raise PlanError(
+                f"{graph.name}: unit {unit.id!r} needs at least {fastest:.3g} cycles on "
+                f"{hw.name} (more than {MAX_OPTION_CYCLES:.3g}); its bandwidths, clock or "
+                "utilisation are too low for this model"
+            )
+
+
 def _cut_bytes(graph: Graph, units: list[Unit]) -> Callable[[int], int]:
     """Bytes produced before unit i and consumed from unit i on (what a cut there spills)."""
     unit_of = {lid: u for u, unit in enumerate(units) for lid in unit.layers}
@@ -197,7 +263,15 @@ def plan_model(
         Called with a one-line message per segment.
     optimal_cuts : bool
         Cut segments by dynamic programming over estimated latency (default) instead of
-        greedily (longest segments first).
+        greedily (longest segments first). The DP's work is counted first; beyond
+        :data:`MAX_CUT_WORK` the cut is greedy all the same (and progress says so).
+
+    Raises
+    ------
+    PlanError
+        Over :data:`MAX_PLAN_UNITS` units, or a stage time over :data:`MAX_OPTION_CYCLES`.
+    PlacementError
+        When no placement is found within the matcher's hop limit.
 
     Notes
     -----
@@ -207,18 +281,37 @@ def plan_model(
     """
     t0 = time.perf_counter()
     units = build_units(graph)
+    if len(units) > MAX_PLAN_UNITS:
+        raise PlanError(
+            f"{graph.name} has {len(units):,} planning units (compute layers); "
+            f"at most {MAX_PLAN_UNITS:,} are planned"
+        )
+    graph = _consumers_once(graph)
     everything = {lay.id for lay in graph}
-    resident = [unit_options(graph, u, hw, unit_io(graph, u, everything)) for u in units]
+    resident = []
+    every = max(1, len(units) // 10)
+    for k, u in enumerate(units, start=1):
+        resident.append(unit_options(graph, u, hw, unit_io(graph, u, everything)))
+        if progress is not None and len(units) >= 100 and (k % every == 0 or k == len(units)):
+            progress(f"allocation options: {k}/{len(units)} units")
+    _check_cycles(graph, hw, units, resident)
     least = [min((o.quarters for o in opts), default=4 * hw.tiles) for opts in resident]
-    if optimal_cuts:
+    work = cut_work(units, hw, least) if optimal_cuts else 0
+    if optimal_cuts and work <= MAX_CUT_WORK:
         segments = cut_segments(
             units,
             hw,
             least,
             _segment_estimator(resident, 4 * hw.tiles),
             _cut_bytes(graph, units),
+            progress=progress,
         )
     else:
+        if optimal_cuts and progress is not None:  # counted before doing it: machine-independent
+            progress(
+                f"segment cuts: greedy (the latency DP would take {work:,} work units; "
+                f"the budget is {MAX_CUT_WORK:,})"
+            )
         segments = segment_units(units, hw, least)
     out = []
     e = hw.energy

@@ -16,7 +16,14 @@ from dataclasses import dataclass
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 
-__all__ = ["Segment", "Unit", "build_units", "cut_segments", "segment_units"]
+__all__ = [
+    "Segment",
+    "Unit",
+    "build_units",
+    "cut_segments",
+    "cut_work",
+    "segment_units",
+]
 
 #: Share of the chip's SRAM a segment's resident weights may take (the rest buffers data tiles).
 WEIGHT_SRAM_SHARE = 0.75
@@ -159,12 +166,54 @@ def segment_units(
     return segments
 
 
+def _windows(
+    units: list[Unit], hw: Hardware, min_quarters: list[int], j: int
+) -> list[tuple[int, bool]]:
+    """Start ``i`` (latest first) and streaming of every feasible segment ``units[i:j]``.
+
+    Feasible as :func:`segment_units` defines it; the walk back from ``j`` stops at the first
+    window over the chip's quarters or weight budget (longer ones are over it too).
+    """
+    cap_quarters = 4 * hw.tiles
+    cap_bytes = WEIGHT_SRAM_SHARE * hw.tiles * hw.tile.sram_bytes
+    out: list[tuple[int, bool]] = []
+    quarters = 0
+    weights = 0
+    for i in range(j - 1, -1, -1):
+        u = units[i]
+        streamed = u.weight_bytes > cap_bytes
+        if streamed and i != j - 1:
+            break
+        quarters += min_quarters[i]
+        weights += u.weight_bytes
+        if not streamed and (quarters > cap_quarters or weights > cap_bytes):
+            break
+        out.append((i, streamed))
+        if streamed:
+            break
+    return out
+
+
+def cut_work(units: list[Unit], hw: Hardware, min_quarters: list[int]) -> int:
+    """Work of :func:`cut_segments`, counted before doing it: units over every window it prices.
+
+    Pricing a window of ``m`` units costs about ``m`` (a threshold search over its options), so
+    the sum is machine-independent and proportional to the DP's time.
+    """
+    return sum(
+        j - i
+        for j in range(1, len(units) + 1)
+        for i, _streamed in _windows(units, hw, min_quarters, j)
+    )
+
+
 def cut_segments(
     units: list[Unit],
     hw: Hardware,
     min_quarters: list[int],
     stage_cycles: Callable[[int, int], tuple[float, float] | None],
     boundary_bytes: Callable[[int], int],
+    progress: Callable[[str], None] | None = None,
 ) -> list[Segment]:
     """Latency-minimising cut of the units into segments (dynamic programming over cut points).
 
@@ -176,32 +225,27 @@ def cut_segments(
         Estimated stage times of units ``i..j-1`` as one segment (``None``: infeasible).
     boundary_bytes : callable (i) -> int
         Bytes that cross a cut before unit ``i`` (written to and read back from DRAM).
+    progress : callable, optional
+        Called with ``cutting segments: j/n units`` about ten times for long models.
 
     Notes
     -----
     A segment's estimated latency is weight loading + fill + (B - 1) · II, plus the DRAM round
     trip of the activations crossing its cuts. Units whose weights exceed the chip's SRAM budget
-    stay segments of their own, with B = 1 and streamed weights.
+    stay segments of their own, with B = 1 and streamed weights. The work grows with the units
+    times the longest feasible segment: :func:`cut_work` counts it beforehand.
     """
     n = len(units)
-    cap_quarters = 4 * hw.tiles
     cap_bytes = WEIGHT_SRAM_SHARE * hw.tiles * hw.tile.sram_bytes
     b = hw.dataflow.data_tiles
     bw = hw.dram_bytes_per_cycle
     best = [0.0] + [float("inf")] * n
     back = [0] * (n + 1)
+    every = max(1, n // 10)
     for j in range(1, n + 1):
-        quarters = 0
         weights = 0
-        for i in range(j - 1, -1, -1):
-            u = units[i]
-            streamed = u.weight_bytes > cap_bytes
-            if streamed and i != j - 1:
-                break
-            quarters += min_quarters[i]
-            weights += u.weight_bytes
-            if not streamed and (quarters > cap_quarters or weights > cap_bytes):
-                break
+        for i, streamed in _windows(units, hw, min_quarters, j):
+            weights += units[i].weight_bytes
             est = stage_cycles(i, j)
             if est is None:
                 continue
@@ -212,8 +256,8 @@ def cut_segments(
             cost += 2 * (boundary_bytes(i) if i > 0 else 0) / bw
             if best[i] + cost < best[j]:
                 best[j], back[j] = best[i] + cost, i
-            if streamed:
-                break
+        if progress is not None and n >= 100 and (j % every == 0 or j == n):
+            progress(f"cutting segments: {j}/{n} units")
     cuts = []
     j = n
     while j > 0:

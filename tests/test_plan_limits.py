@@ -1,0 +1,139 @@
+"""Issue 14: the planner's own limits — its first phase counted and reported, hop escalation
+that stops at the matcher's limit, and hardware whose every accepted value can be planned."""
+
+import json
+import re
+from typing import Any
+
+import pytest
+
+from isosched.errors import IsoschedError
+from isosched.graph import parse_graph
+from isosched.hw.model import Hardware
+from isosched.io.hardware_json import load_hardware, parse_hardware
+from isosched.plan import plan_model
+from isosched.plan.options import unit_io, unit_options
+from isosched.plan.placement import PlacementError, place_tile_graph
+from isosched.plan.planner import MAX_CUT_WORK
+from isosched.plan.units import build_units, cut_work
+from isosched.tilegraph import TileGraph
+from isosched.zoo import load_zoo_model, zoo_names
+from tests.test_service import TINY
+
+
+def _chain(n: int) -> dict[str, Any]:
+    layers: list[dict[str, Any]] = [{"id": "x", "op": "input", "shape": [64]}]
+    layers += [
+        {
+            "id": f"fc{i}",
+            "op": "linear",
+            "inputs": ["x" if i == 0 else f"fc{i - 1}"],
+            "out_features": 64,
+        }
+        for i in range(n)
+    ]
+    return {"name": f"chain{n}", "layers": layers}
+
+
+def test_a_thousand_layer_chain_plans_with_progress_in_its_first_phase():
+    """Option building is linear and the segment DP's work is counted first (greedy beyond)."""
+    messages: list[str] = []
+    plan = plan_model(
+        parse_graph(_chain(1000)), load_hardware("edge-8x8"), progress=messages.append
+    )
+    assert sum(len(s.segment.layers) for s in plan.segments) == 1001
+    solved = [i for i, m in enumerate(messages) if re.match(r"segment \d+/", m)]
+    first = messages[: solved[0]]  # before the first segment is solved
+    assert any(m.startswith("allocation options: 500/1000") for m in first), messages
+    assert any("greedy" in m and f"{MAX_CUT_WORK:,}" in m for m in first), messages
+
+
+@pytest.mark.parametrize("hw", ["edge-4x4", "edge-8x8", "datacenter-16x16", "wafer-64x64"])
+def test_every_zoo_model_keeps_the_latency_dp(hw):
+    """The work budget never changes a zoo plan: all of them are within it."""
+    chip = load_hardware(hw)
+    for name in zoo_names():
+        g = load_zoo_model(name)
+        units = build_units(g)
+        everything = {lay.id for lay in g}
+        options = [unit_options(g, u, chip, unit_io(g, u, everything)) for u in units]
+        least = [min((o.quarters for o in opts), default=4 * chip.tiles) for opts in options]
+        assert cut_work(units, chip, least) <= MAX_CUT_WORK, name
+
+
+def test_hop_escalation_stops_at_the_limit_with_a_clear_message():
+    star = {
+        "vertices": [{"id": "c"}] + [{"id": f"l{i}"} for i in range(600)],
+        "edges": [{"src": "c", "dst": f"l{i}", "bytes": 1} for i in range(600)],
+    }
+    with pytest.raises(PlacementError, match=r"within h <= 16"):
+        place_tile_graph(TileGraph.from_doc(star), 40, 40, 2, max_nodes=200)
+
+
+@pytest.mark.slow
+def test_llama2_7b_plans_on_wafer_64x64():
+    plan = plan_model(load_zoo_model("llama2_7b"), load_hardware("wafer-64x64"))
+    assert plan.hops <= 16 and len(plan.segments) >= 1
+
+
+def _leaves(schema: dict[str, Any], defs: dict[str, Any], path: tuple[str, ...] = ()):
+    """(path, minimum, maximum) of every numeric field of the hardware schema."""
+    if "$ref" in schema:
+        schema = defs[schema["$ref"].split("/")[-1]]
+    for key, sub in schema.get("properties", {}).items():
+        if "$ref" in sub:
+            yield from _leaves(sub, defs, (*path, key))
+        elif sub.get("type") in ("number", "integer"):
+            low = sub.get("minimum", sub.get("exclusiveMinimum"))
+            yield (*path, key), low, sub.get("maximum")
+
+
+HW_SCHEMA = Hardware.model_json_schema(by_alias=True)
+FIELDS = list(_leaves(HW_SCHEMA, HW_SCHEMA.get("$defs", {})))
+
+
+def _with(doc: dict[str, Any], path: tuple[str, ...], value: float) -> dict[str, Any]:
+    out: dict[str, Any] = json.loads(json.dumps(doc))
+    node = out
+    for key in path[:-1]:
+        node = node[key]
+    node[path[-1]] = value
+    return out
+
+
+@pytest.mark.parametrize(("path", "low", "high"), FIELDS, ids=[".".join(f[0]) for f in FIELDS])
+def test_every_accepted_hardware_value_can_be_planned(path, low, high):
+    """At each end of every numeric field's range a model plans; beyond it, a clear refusal."""
+    base = load_hardware("edge-4x4").model_dump(mode="json", by_alias=True)
+    g = parse_graph(TINY)
+    for value in (low, high):
+        if value is None:
+            continue
+        hw = parse_hardware(_with(base, path, value))
+        try:
+            plan = plan_model(g, hw, ilp_dtime_limit=0.5)
+        except IsoschedError as exc:  # a refusal must name its reason, never crash
+            assert str(exc)
+        else:
+            assert plan.latency_ms >= 0
+    with pytest.raises(IsoschedError):
+        parse_hardware(_with(base, path, 1e-300 if low not in (None, 0) else -1))
+
+
+@pytest.mark.parametrize(
+    "path", [("noc", "link_bytes_per_cycle"), ("dram", "bandwidth_gb_s"), ("utilisation", "linear")]
+)
+def test_the_weakest_accepted_chip_plans_a_real_model_or_says_why(path):
+    base = load_hardware("edge-4x4").model_dump(mode="json", by_alias=True)
+    hw = parse_hardware(_with(base, path, 0.01))
+    try:
+        plan_model(load_zoo_model("mobilenetv2"), hw, ilp_dtime_limit=0.5)
+    except IsoschedError as exc:
+        assert "cycles" in str(exc) or "fit" in str(exc)
+
+
+@pytest.mark.parametrize("mesh", [[1024, 1024], [128, 64], [0, 4], [129, 1]])
+def test_meshes_beyond_the_largest_preset_are_refused(mesh):
+    base = load_hardware("edge-4x4").model_dump(mode="json", by_alias=True)
+    with pytest.raises(IsoschedError, match="mesh"):
+        parse_hardware({**base, "mesh": mesh})
