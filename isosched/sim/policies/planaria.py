@@ -1,63 +1,492 @@
 """Planaria (Ghodrati et al., MICRO 2020): dynamic architecture fission for multi-DNN inference.
 
-Layer-temporal on spatial partitions ("pods" of the fissionable array): at every scheduling point
-tiles go to jobs by a score of priority over slack; a job that cannot get a partition takes one
-from running jobs of lower score, which yield at a layer boundary (their activations are already
-in DRAM under LTS, so only the drain is paid) and resume later on any free partition.
+Layer-temporal execution on a fissionable array. The chip is split into ``PODS`` equal pods
+(Planaria's 16 subarrays; a pod is the smallest budget box holding at least 1/16 of the chip),
+and a job runs on any number of whole pods. At every scheduling point (a release, a finish, a
+checkpoint ending, a job reaching a layer boundary it was waiting for) the policy re-divides the
+pods among the running and waiting jobs as the official artifact's scheduler does
+(he-actlab/planaria.code, ``scheduler.py``; reference/isosched_paper.md §7.2):
+
+1. **Minimal pods.** A job's minimum is the fewest pods on which its remaining work, priced
+   with the pods' share of DRAM bandwidth (the artifact's per-subarray-count profiles), fits in
+   ``SLACK_SHARE`` of the time to its deadline (the artifact uses all of it; a margin, tuned
+   like every policy's constants, pays because bandwidth here is shared and a job's real speed
+   varies with its co-runners, and because small partitions spill activations to DRAM).
+2. **All minima fit:** every job gets its minimum, and the spare pods go to the jobs in
+   proportion to ``priority / remaining time on the minimum`` (rounded; leftovers to the
+   highest-priority jobs, over-allocation taken back from the lowest-priority jobs that stay
+   above their minimum). A lone job gets the whole chip.
+3. **They do not fit:** jobs that can still meet their deadline score
+   ``priority / (slack × minimum)``, the others ``−priority / remaining time on the whole
+   chip``; in descending score each gets its minimum while pods remain (the next one what is
+   left), spare pods go in proportion to the positive scores; if no job can meet its deadline,
+   pods go in proportion to ``|score|``.
+4. **Fission and re-fusion** happen at layer boundaries: a running job whose share changes
+   keeps running until its next layer boundary (a wake-up is set there), then shrinks — moving
+   the live activations off the pods it gives up over the NoC — or grows onto free pods
+   (:meth:`Simulator.resize`). A running job left without pods is preempted there: it
+   checkpoints the activations it holds on-chip and restores them when it resumes. A waiting job
+   starts once the free pods reach the smaller of its target and its minimum, and grows later.
+
+Layer boundaries are the model's compute steps (a MAC layer and its epilogue) spread evenly over
+the inference: the engine's progress is fluid, and its pieces are prefetch windows of several
+layers, so the step count places ``len(steps)`` boundaries at equal fractions of the work.
+Every profile looked up (cached by the plan book per model, tile count and share) and every pod
+tested is charged as a lookup.
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
 from isosched.sim.engine import JobState, Simulator
-from isosched.sim.policies.spatial import (
-    fitting_shapes,
-    lts_sizer,
-    place_free,
-    preempt_for,
-    region_coming_free,
-)
+from isosched.sim.policies.common import Shape, rect_positions, shapes
+
+__all__ = [
+    "BOUNDARY_TOL_US",
+    "ESTIMATED_SHARE",
+    "PODS",
+    "SLACK_SHARE",
+    "Candidate",
+    "Planaria",
+    "allocate",
+    "pod_shape",
+]
+
+#: Pods of the fissionable array (Planaria's 16 subarrays; fewer on chips too small for 16).
+PODS = 16
+
+#: A job's minimum is the fewest pods on which it finishes within this share of the time to its
+#: deadline. 1.0 is the artifact's rule (no margin); tuned with ``bench/tune.py`` on ad_urban at
+#: ×4, ×6, ×8 (mean satisfaction 0.25: 1.000, 0.5: 0.960, 0.75: 0.959, 1.0: 0.935).
+SLACK_SHARE = 0.25
+
+#: Price a job's remaining time on k pods at the DRAM share it would get beside the jobs using
+#: DRAM now (``Simulator.estimate_us``, as IsoSched predicts); False: at the pods' share of the
+#: bandwidth (the artifact's per-subarray-count profiles).
+ESTIMATED_SHARE = False
+
+#: A job this close past a layer boundary (µs of its work) is at it (event times are whole µs).
+BOUNDARY_TOL_US = 1.0
 
 
-def score(js: JobState, sim: Simulator) -> float:
-    """Priority over slack (µs until the deadline minus remaining work), higher is more urgent."""
-    rem = js.remaining_us() if js.latency_us < 1e18 else 0.0
-    slack = js.job.deadline_us - sim.now - rem
-    return js.job.priority / max(slack, 1.0)
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A job competing for pods at one scheduling point.
+
+    Attributes
+    ----------
+    id : str
+        Job id.
+    priority : int
+        User priority (higher is more important).
+    min_pods : int or None
+        Fewest pods on which it meets its deadline; None if even the whole chip is too slow.
+    rem_min_us : float
+        Remaining time on ``min_pods`` (inf when None), µs.
+    rem_all_us : float
+        Remaining time on every pod, µs.
+    slack_us : float
+        Time to its deadline, µs.
+    demand : float
+        Fraction of the DRAM bandwidth it would use alone on ``min_pods`` (MoCA's admission).
+    """
+
+    id: str
+    priority: int
+    min_pods: int | None
+    rem_min_us: float
+    rem_all_us: float
+    slack_us: float
+    demand: float = 0.0
+
+
+#: Order in which the not-fit case hands out minima, from the candidates sorted by score
+#: (descending) and the pods to divide.
+Order = Callable[[list[tuple[Candidate, float]], int], list[tuple[Candidate, float]]]
+
+
+def _give_back(
+    targets: dict[str, int], cands: Sequence[Candidate], scores: dict[str, float], capacity: int
+) -> None:
+    """Fix rounding: over-allocation back from the lowest priorities, leftovers to the highest."""
+    over = sum(targets.values()) - capacity
+    by_prio = sorted(cands, key=lambda c: (c.priority, scores[c.id], c.id))
+    while over > 0:
+        took = False
+        for c in by_prio:
+            floor = c.min_pods or 0
+            if over > 0 and targets[c.id] - 1 >= floor and targets[c.id] > 0:
+                targets[c.id] -= 1
+                over -= 1
+                took = True
+        if not took:  # nobody can give without dropping below its minimum: lowest score gives
+            for c in sorted(cands, key=lambda c: (scores[c.id], c.id)):
+                while over > 0 and targets[c.id] > 0:
+                    targets[c.id] -= 1
+                    over -= 1
+            break
+    left = capacity - sum(targets.values())
+    if left > 0 and cands:
+        top = max(c.priority for c in cands)
+        best = sorted((c for c in cands if c.priority == top), key=lambda c: (-scores[c.id], c.id))
+        each, extra = divmod(left, len(best))
+        for c in best:
+            targets[c.id] += each
+        targets[best[0].id] += extra  # the artifact draws this one at random
+
+
+def allocate(
+    cands: Sequence[Candidate], capacity: int, order: Order | None = None
+) -> tuple[dict[str, int], list[str]]:
+    """Pods per job by the Planaria artifact's rules (module docstring, steps 2 and 3).
+
+    Parameters
+    ----------
+    cands : sequence of Candidate
+        Running and waiting jobs.
+    capacity : int
+        Pods to divide.
+    order : callable, optional
+        Re-orders the score-sorted candidates before minima are handed out when they do not
+        all fit (MoCA's memory-aware admission); default: descending score.
+
+    Returns
+    -------
+    (dict, list)
+        Pods per job id (summing to ``capacity`` when there are candidates), and the job ids in
+        the order their pods should be handed out (descending score).
+    """
+    if not cands:
+        return {}, []
+    scores: dict[str, float] = {}
+    targets = dict.fromkeys((c.id for c in cands), 0)
+    fits = all(c.min_pods is not None for c in cands) and (
+        sum(c.min_pods or 0 for c in cands) <= capacity
+    )
+    if fits:
+        for c in cands:
+            assert c.min_pods is not None
+            targets[c.id] = c.min_pods
+            scores[c.id] = c.priority / c.rem_min_us if c.rem_min_us > 0 else 0.0
+        spare = capacity - sum(targets.values())
+        total = sum(scores.values())
+        ranked = sorted(cands, key=lambda c: (-scores[c.id], c.id))
+        if total > 0:
+            for c in ranked:
+                targets[c.id] += round(scores[c.id] / total * spare)
+        _give_back(targets, cands, scores, capacity)
+        return targets, [c.id for c in ranked]
+    for c in cands:
+        if c.min_pods is not None:
+            scores[c.id] = c.priority / max(c.slack_us, 1e-9) / c.min_pods
+        else:
+            scores[c.id] = -c.priority / max(c.rem_all_us, 1.0)
+    ranked_pairs = sorted(((c, scores[c.id]) for c in cands), key=lambda p: (-p[1], p[0].id))
+    if any(c.min_pods is not None for c in cands):
+        pairs = order(ranked_pairs, capacity) if order is not None else ranked_pairs
+        avail = capacity
+        for c, _ in pairs:
+            need = c.min_pods or 0
+            give = need if avail >= need else avail
+            targets[c.id] = give
+            avail -= give
+        spare = capacity - sum(targets.values())
+        positive = sum(s for s in scores.values() if s >= 0)
+        if spare > 0 and positive > 0:
+            for c, s in pairs:
+                if s >= 0:
+                    targets[c.id] += round(s / positive * spare)
+        _give_back(targets, cands, scores, capacity)
+        return targets, [c.id for c, _ in pairs]
+    # No job can meet its deadline: pods in proportion to |score|, most negative first.
+    worst_first = sorted(ranked_pairs, key=lambda p: (p[1], p[0].id))
+    total = abs(sum(s for _, s in worst_first)) or 1.0
+    avail = capacity
+    for c, s in worst_first:
+        give = min(round(abs(s) / total * capacity), avail)
+        targets[c.id] = give
+        avail -= give
+    return targets, [c.id for c, _ in worst_first]
+
+
+@lru_cache(maxsize=64)
+def _pod_shape(budgets: tuple[Shape, ...], tiles: int, pods: int) -> Shape:
+    fit = [s for s in budgets if s[0] * s[1] * pods >= tiles]
+    return fit[-1] if fit else budgets[0]
+
+
+def pod_shape(sim: Simulator) -> Shape:
+    """The pod: the smallest budget box of which at most ``PODS`` tile the chip."""
+    return _pod_shape(tuple(shapes(sim)), sim.hw.tiles, PODS)
+
+
+def done_now(js: JobState) -> float:
+    """Fraction of its inference a job has completed (``Simulator.sync`` it first if running)."""
+    return 1.0 - js.remaining
+
+
+@lru_cache(maxsize=4096)
+def _full_cycles(pieces: tuple[tuple[float, float], ...], bw: float) -> tuple[float, ...]:
+    return tuple(max(c, b / bw) for c, b in pieces)
+
+
+def time_to_us(js: JobState, sim: Simulator, done: float) -> float:
+    """Time a running job needs, at its current DRAM share, to reach ``done`` of its inference.
+
+    Progress is measured in full-bandwidth time (the engine's ``remaining``); the job's pieces
+    run at ``max(cycles, bytes / (bandwidth × share))``. ``js`` must be synced.
+    """
+    if not js.pieces:
+        return max(0.0, done - done_now(js)) * js.latency_us
+    hw = sim.hw
+    bw = hw.dram_bytes_per_cycle
+    share = max(js.dram_share, 1e-9)
+    full = _full_cycles(js.pieces, bw)
+    todo = max(0.0, done - done_now(js)) * sum(full)
+    cycles = 0.0
+    left = js.piece_left
+    for i in range(js.piece, len(js.pieces)):
+        c, b = js.pieces[i]
+        if full[i] <= 0:
+            left = 1.0
+            continue
+        now_c = max(c, b / (bw * share))
+        if todo <= left * full[i] + 1e-12:
+            cycles += todo / full[i] * now_c
+            break
+        cycles += left * now_c
+        todo -= left * full[i]
+        left = 1.0
+    return hw.cycles_to_us(cycles)
 
 
 class Planaria:
-    """Score-ordered spatial fission with layer-boundary preemption."""
+    """Pods re-divided at every scheduling point; jobs grow, shrink and yield at layer bounds."""
 
     name = "planaria"
     kind = "lts"
 
+    #: Whether candidates carry their DRAM demand (MoCA's admission needs it).
+    needs_demand = False
+
+    def __init__(self) -> None:
+        self._steps: dict[str, int] = {}
+        self._demand: dict[tuple[str, int], float] = {}
+        self._woken: set[int] = set()
+        self._pod_tiles = 1
+        self._left: dict[str, float] = {}
+        self._lat_table: dict[tuple[str, int], tuple[float, ...]] = {}
+
+    # ---- profiles (cached by the plan book; every look-up is charged) ---------------------
+    def latencies(self, sim: Simulator, model: str, npods: int) -> tuple[float, ...]:
+        """One inference of ``model`` on 1..``npods`` pods with their share of the bandwidth, µs.
+
+        The plan book's profiles, gathered once per model.
+        """
+        key = (model, npods)
+        got = self._lat_table.get(key)
+        if got is None:
+            got = tuple(
+                sim.plans.lts(model, k * self._pod_tiles, k / npods).latency_us
+                for k in range(1, npods + 1)
+            )
+            self._lat_table[key] = got
+        return got
+
+    def steps(self, sim: Simulator, model: str) -> int:
+        """Layer boundaries of ``model``: its compute layers (each with its epilogue)."""
+        got = self._steps.get(model)
+        if got is None:
+            got = self._steps[model] = max(
+                1, sum(1 for lay in sim.plans.graph(model) if lay.is_compute)
+            )
+        return got
+
+    def demand(self, sim: Simulator, model: str, tiles: int) -> float:
+        """Fraction of the DRAM bandwidth a job of ``model`` uses alone on ``tiles`` tiles."""
+        key = (model, tiles)
+        got = self._demand.get(key)
+        if got is None:
+            p = sim.plans.lts(model, tiles, 1.0)
+            bw = sim.hw.dram_bytes_per_cycle
+            full = sum(max(c, b / bw) for c, b in p.pieces)
+            moved = sum(b for _, b in p.pieces)
+            got = self._demand[key] = min(1.0, moved / bw / full) if full > 0 else 0.0
+        return got
+
+    # ---- layer boundaries ------------------------------------------------------------------
+    def ready_at(self, sim: Simulator, js: JobState) -> float:
+        """When a running job can next be resized or stopped, µs.
+
+        Now at a layer boundary (or at most ``BOUNDARY_TOL_US`` of its work past one), else the
+        next one; a job still restoring, reloading or pausing, when it resumes.
+        """
+        if js.progress_from_us > sim.now:
+            return js.progress_from_us
+        s = self.steps(sim, js.job.model)
+        done = done_now(js)
+        prev = math.floor(done * s + 1e-9) / s
+        if self._since_us(sim, js, done - prev) <= BOUNDARY_TOL_US:
+            return float(sim.now)
+        return sim.now + time_to_us(js, sim, min(1.0, prev + 1.0 / s))
+
+    def _since_us(self, sim: Simulator, js: JobState, work: float) -> float:
+        """Time ``work`` (fraction of the inference) took at the current piece's rate, µs."""
+        if not js.pieces or js.piece >= len(js.pieces):
+            return work * js.latency_us
+        bw = sim.hw.dram_bytes_per_cycle
+        total = sum(_full_cycles(js.pieces, bw))
+        c, b = js.pieces[js.piece]
+        full = max(c, b / bw)
+        rate = max(c, b / (bw * max(js.dram_share, 1e-9))) / full if full > 0 else 1.0
+        return sim.hw.cycles_to_us(work * total * rate)
+
+    def _wake(self, sim: Simulator, t: float) -> None:
+        key = math.ceil(t - 1e-9)
+        if key in self._woken:
+            return
+        if len(self._woken) > 4096:
+            self._woken = {w for w in self._woken if w >= sim.now}
+        self._woken.add(key)
+        sim.wake_at(t)
+
+    # ---- candidates ------------------------------------------------------------------------
+    def _candidate(self, sim: Simulator, js: JobState, npods: int) -> Candidate:
+        """Minimal pods by binary search over its profiles (latency does not grow with pods).
+
+        Every profile consulted is charged as a lookup.
+        """
+        model = js.job.model
+        if ESTIMATED_SHARE:
+            pt = self._pod_tiles
+
+            def lat(k: int) -> float:
+                return sim.estimate_us(sim.plans.lts(model, k * pt, 1.0).pieces)
+        else:
+            table = self.latencies(sim, model, npods)
+
+            def lat(k: int) -> float:
+                return table[k - 1]
+
+        left = self._left[js.id]
+        slack = js.job.deadline_us - sim.now
+        budget = SLACK_SHARE * slack
+        rem_all = left * lat(npods)
+        looked = 1
+        if rem_all > budget:
+            sim.charge(lookups=looked)
+            return Candidate(js.job.job, js.job.priority, None, math.inf, rem_all, slack)
+        lo, hi, rem_hi = 1, npods, rem_all
+        while lo < hi:
+            mid = (lo + hi) // 2
+            r = left * lat(mid)
+            looked += 1
+            if r <= budget:
+                hi, rem_hi = mid, r
+            else:
+                lo = mid + 1
+        sim.charge(lookups=looked)
+        tiles = hi * self._pod_tiles
+        d = self.demand(sim, js.job.model, tiles) if self.needs_demand else 0.0
+        return Candidate(js.job.job, js.job.priority, hi, rem_hi, rem_all, slack, d)
+
+    def order(self, sim: Simulator) -> Order | None:
+        """How minima are handed out when they do not all fit (Planaria: by score)."""
+        return None
+
+    # ---- actions ---------------------------------------------------------------------------
+    def _start(self, sim: Simulator, js: JobState, tiles: list[int]) -> None:
+        p = sim.plans.lts(js.job.model, len(tiles), 1.0)
+        sim.count("placements")
+        sim.start(js, tuple(tiles), p.latency_us, p.energy_pj, pieces=p.pieces)
+
+    def _resize(self, sim: Simulator, js: JobState, tiles: list[int]) -> None:
+        """Shrink or grow ``js`` to ``tiles`` at its layer boundary.
+
+        Shrinking moves the live activations on the pods it gives up to the pods it keeps, every
+        tile over its own link; growing reconfigures the fission network only.
+        """
+        old = len(js.tiles)
+        p = sim.plans.lts(js.job.model, len(tiles), 1.0)
+        pause_us = 0.0
+        if len(tiles) < old:
+            prof = sim.plans.lts(js.job.model, old, 1.0)
+            state = prof.state_bytes(done_now(js), sim.hw.dram_bytes_per_cycle)
+            pw, ph = pod_shape(sim)
+            cycles = state / old / sim.hw.noc.link_bytes_per_cycle + sim.hw.noc.hop_cycles * (
+                pw + ph
+            )
+            pause_us = sim.hw.cycles_to_us(cycles)
+        sim.resize(js, tiles, p.latency_us, p.energy_pj, pause_us=pause_us, pieces=p.pieces)
+
+    def _stop(self, sim: Simulator, js: JobState) -> None:
+        """Preempt ``js`` at its layer boundary: checkpoint its on-chip activations."""
+        prof = sim.plans.lts(js.job.model, len(js.tiles), 1.0)
+        state = prof.state_bytes(done_now(js), sim.hw.dram_bytes_per_cycle)
+        drain = sim.hw.cycles_to_us(sim.hw.preemption.drain_cycles)
+        sim.preempt(js, drain, state_bytes=state, weight_bytes=0)
+
+    # ---- the policy --------------------------------------------------------------------------
     def schedule(self, sim: Simulator) -> None:
-        """Place jobs by score; take partitions from lower-score runners when needed."""
-        attempted = False  # one preemption per scheduling point bounds its cost
-        for js in sorted(sim.ready(), key=lambda j: (-score(j, sim), j.id)):
-            fit = fitting_shapes(js, sim, lts_sizer)
-            if fit and place_free(js, sim, lts_sizer, "lts", any_size=False):
+        """Re-divide the pods and move every job towards its share (module docstring)."""
+        running = sim.running()
+        ready = sim.ready()
+        if not running and not ready:
+            return
+        occ = sim.occupancy
+        pods = rect_positions(sim, pod_shape(sim))
+        npods = len(pods)
+        self._pod_tiles = len(pods[0][1])
+        sim.charge(lookups=npods)
+        avail = occ.available_mask
+        free = [i for i, (m, _) in enumerate(pods) if m & avail == m]
+        owned: dict[str, list[int]] = {}
+        for js in running:
+            held = occ.held_mask(js.id)
+            owned[js.id] = [i for i, (m, _) in enumerate(pods) if m & held == m]
+        capacity = len(free) + sum(len(v) for v in owned.values())
+        for js in running:
+            sim.sync(js)  # progress up to now: boundaries, checkpoint sizes, remaining work
+        self._left = {js.id: js.remaining for js in running}
+        self._left.update({js.id: js.remaining for js in ready})
+        cands = [self._candidate(sim, js, npods) for js in [*running, *ready]]
+        targets, order = allocate(cands, capacity, self.order(sim))
+        mins = {c.id: c.min_pods for c in cands}
+        # Shrink or stop the running jobs that give pods up, each at its layer boundary.
+        for js in sorted(running, key=lambda j: j.id):
+            t, mine = targets.get(js.id, 0), owned[js.id]
+            if t >= len(mine):
                 continue
-            mine = score(js, sim)
-
-            def less_urgent(v: JobState, mine: float = mine, prio: int = js.job.priority) -> bool:
-                return score(v, sim) < mine and v.job.priority <= prio
-
-            if (
-                fit
-                and not attempted
-                and js.job.deadline_us > sim.now
-                and not region_coming_free(js, sim, fit)
-                and preempt_for(
-                    js,
-                    sim,
-                    fit,
-                    may_take=less_urgent,
-                    cost=lambda v: score(v, sim),
-                    state_bytes=lambda v: 0,
-                    kind="lts",
-                )
-            ):
-                attempted = True
-                continue
-            place_free(js, sim, lts_sizer, "lts")
+            when = self.ready_at(sim, js)
+            if when > sim.now:
+                self._wake(sim, when)
+            elif t == 0:
+                self._stop(sim, js)
+            else:
+                self._resize(sim, js, [x for i in mine[:t] for x in pods[i][1]])
+        # Grow running jobs and start waiting ones onto free pods, highest score first.
+        avail = occ.available_mask
+        free = [i for i, (m, _) in enumerate(pods) if m & avail == m]
+        for jid in order:
+            js = sim.jobs[jid]
+            t = targets.get(jid, 0)
+            if js.state == "running":
+                mine = owned.get(jid, [])
+                if t <= len(mine) or not free:
+                    continue
+                when = self.ready_at(sim, js)
+                if when > sim.now:
+                    self._wake(sim, when)
+                    continue
+                gain, free = free[: t - len(mine)], free[t - len(mine) :]
+                self._resize(sim, js, [x for i in sorted(mine + gain) for x in pods[i][1]])
+            elif js.state == "waiting" and t > 0:
+                need = min(t, mins.get(jid) or t)
+                if len(free) < need:
+                    continue
+                take, free = free[:t], free[t:]
+                self._start(sim, js, [x for i in take for x in pods[i][1]])
