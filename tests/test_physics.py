@@ -6,6 +6,7 @@ import pytest
 
 from isosched.cost import lts_job_cost, roofline_cycles
 from isosched.graph import parse_graph
+from isosched.graph.model import Layer
 from isosched.io.hardware_json import load_hardware
 from isosched.io.model_source import load_models
 from isosched.plan import PlanCache
@@ -15,7 +16,7 @@ from isosched.trace import Job, Trace
 HW = load_hardware("edge-4x4")  # 16 tiles of 1 MiB SRAM, 64 B/cycle of DRAM at 1 GHz
 
 
-def chain(out_channels: int, hw_side: int) -> list:
+def chain(out_channels: int, hw_side: int) -> list[Layer]:
     """input -> conv a -> conv b: 1x1 convs on a ``out_channels × side × side`` int8 tensor."""
     g = parse_graph(
         {

@@ -68,14 +68,14 @@ def test_online_match_finds_an_irregular_area_the_library_cannot():
 
 
 def _exists(pattern, w, h, hops, free):
-    g = nx.Graph()
+    g: nx.Graph[tuple[int, int]] = nx.Graph()
     tiles = [(t % w, t // w) for t in range(w * h) if free >> t & 1]
     g.add_nodes_from(tiles)
     for a in tiles:
         for b in tiles:
             if a < b and abs(a[0] - b[0]) + abs(a[1] - b[1]) <= hops:
                 g.add_edge(a, b)
-    p = nx.Graph()
+    p: nx.Graph[int] = nx.Graph()
     p.add_nodes_from(range(len(pattern)))
     p.add_edges_from((s, d) for s, d, _ in pattern.edges)
     return isomorphism.GraphMatcher(g, p).subgraph_is_monomorphic()
