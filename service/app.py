@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -12,6 +13,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
@@ -23,6 +25,7 @@ from isosched.errors import IsoschedError
 from isosched.io.bounded_json import check_json_text
 from service import dashboard
 from service.local_runner import LocalRunner
+from service.openapi import ErrorBody
 from service.routers import graphs, hardware, jobs, models, traces
 from service.runner import Runner, RunnerBusy
 from service.settings import Settings
@@ -86,12 +89,21 @@ async def _too_large(send: Send, limit: int) -> None:
     await _send_error(send, 413, f"request body exceeds {limit} bytes")
 
 
+#: Content types that must be UTF-8 text (JSON, JSON Lines; no type at all means JSON).
+_TEXT_TYPES = (
+    b"",
+    b"application/json",
+    b"application/x-ndjson",
+    b"application/jsonl",
+    b"text/plain",
+)
+
 #: Bodies larger than this are checked by :class:`JsonGuard` in a thread, off the event loop.
 _GUARD_INLINE_BYTES = 1 << 20
 
 
 class JsonGuard:
-    """Answer 422 for a JSON (or JSON Lines) body nested too deeply or holding an overlong number.
+    """Answer 422 for a JSON or JSON Lines body that is not UTF-8, too deep or with huge numbers.
 
     Runs before any parser sees the body, the ones of FastAPI's request models included, so
     that no body can raise ``RecursionError`` or an integer-conversion error in a route
@@ -122,6 +134,11 @@ class JsonGuard:
                 break
         body = b"".join(chunks)
         try:
+            if ctype in _TEXT_TYPES:
+                try:
+                    body.decode("utf-8")
+                except UnicodeDecodeError as exc:
+                    raise IsoschedError(f"request body is not UTF-8 text: {exc.reason}") from None
             if len(body) > _GUARD_INLINE_BYTES:
                 await asyncio.to_thread(check_json_text, body, "request body")
             else:
@@ -156,6 +173,45 @@ def _wants_html(request: Request) -> bool:
     path = request.url.path
     api = path.startswith(("/v1/", "/static/", "/openapi", "/docs", "/healthz"))
     return not api and "text/html" in request.headers.get("accept", "")
+
+
+def _allowed_methods(app: FastAPI, path: str) -> str | None:
+    """The methods the OpenAPI document gives the resource at ``path`` (a 405's ``Allow``).
+
+    ``None`` for paths it does not describe (dashboard pages keep Starlette's answer).
+    """
+    for template, ops in app.openapi().get("paths", {}).items():
+        parts = [re.escape(p) for p in re.split(r"\{[^/{}]+\}", template)]
+        if re.fullmatch("[^/]+".join(parts), path):
+            return ", ".join(sorted(m.upper() for m in ops))
+    return None
+
+
+def _openapi_schema(app: FastAPI) -> dict[str, Any]:
+    """The OpenAPI document, its 422 answers described as they are: an :class:`ErrorBody`.
+
+    FastAPI declares its own validation-error shape (``detail`` as an array) on every operation
+    with parameters; this service answers every error with ``{"detail": "..."}``.
+    """
+    if app.openapi_schema is None:
+        doc = get_openapi(
+            title=app.title,
+            version=app.version,
+            description=app.description,
+            routes=app.routes,
+        )
+        error = {"$ref": "#/components/schemas/ErrorBody"}
+        for ops in doc.get("paths", {}).values():
+            for op in ops.values():
+                answer = op.get("responses", {}).get("422")
+                if answer is not None:
+                    answer["content"] = {"application/json": {"schema": error}}
+        schemas = doc.setdefault("components", {}).setdefault("schemas", {})
+        schemas["ErrorBody"] = ErrorBody.model_json_schema()
+        for unused in ("HTTPValidationError", "ValidationError"):
+            schemas.pop(unused, None)
+        app.openapi_schema = doc
+    return app.openapi_schema
 
 
 def seed_demo(store: Store, runner: Runner) -> str | None:
@@ -241,6 +297,7 @@ def create_app(
     app.state.settings = cfg
     app.state.store = store
     app.state.runner = runner
+    app.openapi = lambda: _openapi_schema(app)  # type: ignore[method-assign]
 
     @app.exception_handler(IsoschedError)
     async def _bad_input(_request: Request, exc: IsoschedError) -> JSONResponse:
@@ -260,9 +317,12 @@ def create_app(
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         if _wants_html(request):
             return dashboard.error_page(request, exc.status_code, str(exc.detail))
-        return JSONResponse(
-            {"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers
-        )
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            allowed = _allowed_methods(app, request.url.path)
+            if allowed and request.method not in allowed.split(", "):  # routing's 405
+                headers["Allow"] = allowed
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:

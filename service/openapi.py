@@ -1,4 +1,4 @@
-"""OpenAPI pieces the routes share: raw request bodies, and links between operations.
+"""OpenAPI pieces the routes share: raw request bodies, links between operations, error answers.
 
 Links say how the id a create operation answers feeds the operations on that resource; they
 document the workflows, and schemathesis follows them in stateful tests.
@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["created", "request_body"]
+from pydantic import BaseModel
+
+__all__ = ["ErrorBody", "created", "errors", "request_body"]
 
 
 def created(status: int, targets: dict[str, str]) -> dict[int | str, Any]:
@@ -28,3 +30,35 @@ def request_body(content: dict[str, dict[str, Any]]) -> dict[str, Any]:
             "content": {media: {"schema": schema} for media, schema in content.items()},
         }
     }
+
+
+class ErrorBody(BaseModel):
+    """Every error answer (4xx): what went wrong, in a sentence naming the field, id or limit."""
+
+    detail: str
+
+
+_WHY = {
+    404: "No resource with this id or name.",
+    405: "Method not allowed here (the `Allow` header lists the allowed ones).",
+    413: "The request body is over `ISOSCHED_MAX_BODY_BYTES`.",
+    422: "Invalid content, or over a limit: the message names the field, layer, line or limit.",
+    429: "Too many pending jobs on this instance; retry after `Retry-After` seconds.",
+}
+
+
+def errors(*codes: int) -> dict[int | str, Any]:
+    """A FastAPI ``responses`` entry per error status ``codes``, each with :class:`ErrorBody`."""
+    out: dict[int | str, Any] = {}
+    for code in codes:
+        entry: dict[str, Any] = {"model": ErrorBody, "description": _WHY[code]}
+        if code == 429:
+            entry["headers"] = {
+                "Retry-After": {"description": "Seconds to wait.", "schema": {"type": "integer"}}
+            }
+        if code == 405:
+            entry["headers"] = {
+                "Allow": {"description": "The allowed methods.", "schema": {"type": "string"}}
+            }
+        out[code] = entry
+    return out

@@ -367,6 +367,12 @@ class Store:
             row = conn.execute(select(jobs.c.artifacts).where(jobs.c.id == jid)).first()
         return None if row is None or row[0] is None else dict(json.loads(row[0]))
 
+    def job_summary(self, jid: str) -> dict[str, Any] | None:
+        """A job's summary (state, error, progress): no parameters or result are read."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(*_SUMMARY).where(jobs.c.id == jid)).mappings().first()
+        return None if row is None else _summary(row)
+
     def get_job(self, jid: str) -> dict[str, Any] | None:
         """A job's record (without artefacts), or ``None``."""
         with self.engine.connect() as conn:

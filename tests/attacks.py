@@ -117,7 +117,15 @@ def _wait_running(c: httpx.Client, jid: str) -> None:
 
 
 def _workers(pid: int) -> set[int]:
-    return {p.pid for p in psutil.Process(pid).children() if "spawn_main" in " ".join(p.cmdline())}
+    """Live worker processes of the API (a killed one awaiting its reaping is not live)."""
+    out = set()
+    for p in psutil.Process(pid).children():
+        try:
+            if p.status() != psutil.STATUS_ZOMBIE and "spawn_main" in " ".join(p.cmdline()):
+                out.add(p.pid)
+        except psutil.Error:
+            continue
+    return out
 
 
 def _cancel(c: httpx.Client, api_pid: int, submit: Callable[[], str]) -> str:
@@ -128,7 +136,7 @@ def _cancel(c: httpx.Client, api_pid: int, submit: Callable[[], str]) -> str:
     time.sleep(0.5)  # deep in its work
     t0 = time.perf_counter()
     c.delete(f"/v1/jobs/{jid}")
-    while _workers(api_pid) >= before:
+    while before <= _workers(api_pid):
         time.sleep(0.005)
         if time.perf_counter() - t0 > 30:
             return "not freed in 30 s"
@@ -280,6 +288,7 @@ def main() -> None:
             while c.get(f"/v1/jobs/{job}").json()["state"] not in ("done", "failed"):
                 time.sleep(0.1)
             probe.close()
+            rss = (probe.rss[0] / 2**20, max(probe.rss) / 2**20, probe.rss[-1] / 2**20)
     finally:
         proc.terminate()
         proc.wait(timeout=60)
@@ -288,6 +297,10 @@ def main() -> None:
     )
     print("|---|---|---|---|---|---|")
     print("\n".join(rows))
+    print(
+        f"\nAPI RSS: {rss[0]:.0f} MiB at start, {rss[1]:.0f} MiB at most, "
+        f"{rss[2]:.0f} MiB at the end"
+    )
 
 
 if __name__ == "__main__":

@@ -375,3 +375,25 @@ def test_onnx_upload_errors_name_no_server_path(client):
         "/v1/graphs", content=_bomb("range"), headers={"content-type": "application/onnx"}
     )
     assert bomb.status_code in (201, 422)
+
+
+# --- 11. OpenAPI that tells the truth -------------------------------------------------------
+
+
+def test_error_answers_are_as_documented(client):
+    spec = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in spec["components"]["schemas"]
+    assert spec["components"]["schemas"]["ErrorBody"]["properties"]["detail"]["type"] == "string"
+    plans = spec["paths"]["/v1/plans"]["post"]["responses"]
+    assert {"404", "413", "422", "429"} <= set(plans)
+    assert "Retry-After" in plans["429"]["headers"]
+    r = client.get("/v1/jobs", params={"state": "bogus"})
+    assert r.status_code == 422 and isinstance(r.json()["detail"], str)
+    r = client.options("/v1/hardware")
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) == {"GET", "POST"}
+    r = client.request("PATCH", "/v1/graphs/x")
+    assert r.status_code == 405 and set(r.headers["allow"].split(", ")) == {"GET", "DELETE"}
+    r = client.delete("/v1/hardware/edge-4x4")
+    assert r.status_code == 405 and r.headers["allow"] == "GET"
+    r = client.post("/v1/plans", content=b"\xff\xfe{", headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "UTF-8" in r.json()["detail"]

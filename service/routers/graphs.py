@@ -17,7 +17,7 @@ from isosched.io.bounded_json import decode_json
 from isosched.io.graph_json import graph_to_dict
 from isosched.io.model_source import MAX_MODELS
 from isosched.zoo import zoo_names
-from service.openapi import created, request_body
+from service.openapi import created, errors, request_body
 from service.store import Store
 
 router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
@@ -99,7 +99,10 @@ def _parse_upload(body: bytes, onnx: bool) -> tuple[Graph, list[str], str]:
 @router.post(
     "",
     status_code=201,
-    responses=created(201, {"getGraph": "graph_id", "deleteGraph": "graph_id"}),
+    responses={
+        **created(201, {"getGraph": "graph_id", "deleteGraph": "graph_id"}),
+        **errors(413, 422),
+    },
     openapi_extra=request_body(
         {
             "application/json": {
@@ -126,7 +129,7 @@ async def upload(request: Request) -> dict[str, Any]:
     return out
 
 
-@router.get("")
+@router.get("", responses=errors(422))
 async def list_graphs(
     request: Request,
     limit: int = Query(100, ge=1, le=1000),
@@ -137,7 +140,7 @@ async def list_graphs(
     return rows
 
 
-@router.get("/{graph_id}", operation_id="getGraph")
+@router.get("/{graph_id}", operation_id="getGraph", responses=errors(404))
 async def get_graph(graph_id: str, request: Request) -> Response:
     """The stored graph file (canonical ``isosched.graph/v1``)."""
     text: str | None = request.app.state.store.get_graph_text(graph_id)
@@ -148,7 +151,7 @@ async def get_graph(graph_id: str, request: Request) -> Response:
     return Response(body, media_type="application/json")
 
 
-@router.delete("/{graph_id}", status_code=204, operation_id="deleteGraph")
+@router.delete("/{graph_id}", status_code=204, operation_id="deleteGraph", responses=errors(404))
 async def delete_graph(graph_id: str, request: Request) -> Response:
     """Delete a stored graph."""
     if not request.app.state.store.delete_graph(graph_id):

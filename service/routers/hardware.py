@@ -9,7 +9,7 @@ from fastapi import APIRouter, HTTPException, Request, Response
 from isosched.errors import HardwareError
 from isosched.io.bounded_json import decode_json
 from isosched.io.hardware_json import load_hardware, parse_hardware, preset_names
-from service.openapi import created, request_body
+from service.openapi import created, errors, request_body
 from service.store import Store
 
 router = APIRouter(prefix="/v1/hardware", tags=["hardware"])
@@ -54,7 +54,10 @@ async def list_hardware(request: Request) -> list[dict[str, Any]]:
 @router.post(
     "",
     status_code=201,
-    responses=created(201, {"getHardware": "name", "deleteHardware": "hw_id"}),
+    responses={
+        **created(201, {"getHardware": "name", "deleteHardware": "name"}),
+        **errors(413, 422),
+    },
     openapi_extra=request_body(
         {
             "application/json": {
@@ -73,7 +76,7 @@ async def upload_hardware(request: Request) -> dict[str, Any]:
     return _summary(hw.name, doc, hid)
 
 
-@router.get("/{name}", operation_id="getHardware")
+@router.get("/{name}", operation_id="getHardware", responses=errors(404))
 async def get_hardware(name: str, request: Request) -> dict[str, Any]:
     """A preset (by name) or uploaded hardware (by id) as an ``isosched.hardware/v1`` document."""
     if name in preset_names():
@@ -85,13 +88,15 @@ async def get_hardware(name: str, request: Request) -> dict[str, Any]:
     return stored
 
 
-@router.delete("/{hw_id}", status_code=204, operation_id="deleteHardware")
-async def delete_hardware(hw_id: str, request: Request) -> Response:
+@router.delete(
+    "/{name}", status_code=204, operation_id="deleteHardware", responses=errors(404, 405)
+)
+async def delete_hardware(name: str, request: Request) -> Response:
     """Remove uploaded hardware (presets cannot be removed: 405)."""
-    if hw_id in preset_names():
+    if name in preset_names():
         raise HTTPException(
-            405, f"{hw_id!r} is a preset and cannot be deleted", headers={"Allow": "GET"}
+            405, f"{name!r} is a preset and cannot be deleted", headers={"Allow": "GET"}
         )
-    if not request.app.state.store.delete_hardware(hw_id):
-        raise HTTPException(404, f"no uploaded hardware {hw_id!r}")
+    if not request.app.state.store.delete_hardware(name):
+        raise HTTPException(404, f"no uploaded hardware {name!r}")
     return Response(status_code=204)

@@ -12,10 +12,10 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from isosched.errors import IsoschedError
-from isosched.sim.policies import parse_policies
+from isosched.sim.policies import POLICY_NAMES, parse_policies
 from isosched.trace import parse_scenario
 from isosched.zoo import zoo_names
-from service.openapi import created
+from service.openapi import created, errors
 from service.routers.graphs import resolve_models
 from service.routers.hardware import resolve_hardware
 from service.routers.traces import check_trace_size, scenario_doc
@@ -28,21 +28,41 @@ MAX_SWEEP_POINTS = 256
 
 router = APIRouter(tags=["jobs"])
 
+_ONE = "|".join(POLICY_NAMES)
+#: What ``policies`` accepts: ``all`` or policy names separated by commas (stated in the schema;
+#: checked by ``parse_policies``, whose message lists the names).
+POLICIES_PATTERN = rf"^(all|({_ONE}) *(, *({_ONE}) *)*)$"
+
 
 class PlanRequest(BaseModel):
     """Plan a stored graph (``graph_id``) or a zoo model (``model``) on a preset."""
 
-    model_config = ConfigDict(extra="forbid", strict=True)
+    model_config = ConfigDict(
+        extra="forbid",
+        strict=True,
+        # what the server checks, stated in the schema: exactly one of the two
+        json_schema_extra={
+            "oneOf": [
+                {"required": [key], "properties": {key: {"type": "string"}}}
+                for key in ("graph_id", "model")
+            ]
+        },
+    )
 
-    graph_id: str | None = Field(default=None, max_length=64)
-    model: str | None = Field(default=None, max_length=128)
-    hw: str = Field(default="edge-8x8", max_length=128)
+    graph_id: str | None = Field(default=None, max_length=64, description="A stored graph's id.")
+    model: str | None = Field(
+        default=None, max_length=128, json_schema_extra={"enum": [*zoo_names(), None]}
+    )
+    hw: str = Field(default="edge-8x8", max_length=128, description="A preset or a stored id.")
 
 
 @router.post(
     "/v1/plans",
     status_code=202,
-    responses=created(202, {"getJob": "job_id", "cancelJob": "job_id"}),
+    responses={
+        **created(202, {"getJob": "job_id", "cancelJob": "job_id"}),
+        **errors(404, 413, 422, 429),
+    },
 )
 async def submit_plan(req: PlanRequest, request: Request, response: Response) -> dict[str, Any]:
     """Plan in the background: 202 with the job id and ``Location: /v1/jobs/{id}``."""
@@ -78,13 +98,18 @@ class ReplayRequest(BaseModel):
 
     trace_id: str = Field(max_length=64)
     hw: str = Field(default="edge-8x8", max_length=128)
-    policies: str = Field(default="all", max_length=256)
+    policies: str = Field(
+        default="all", max_length=256, json_schema_extra={"pattern": POLICIES_PATTERN}
+    )
 
 
 @router.post(
     "/v1/replays",
     status_code=202,
-    responses=created(202, {"getJob": "job_id", "cancelJob": "job_id"}),
+    responses={
+        **created(202, {"getJob": "job_id", "cancelJob": "job_id"}),
+        **errors(404, 413, 422, 429),
+    },
 )
 async def submit_replay(req: ReplayRequest, request: Request, response: Response) -> dict[str, Any]:
     """Replay in the background: 202 with the job id and ``Location``."""
@@ -107,7 +132,9 @@ class SweepRequest(BaseModel):
 
     scenario: Annotated[str, Field(max_length=128)] | dict[str, Any]
     hw: str = Field(default="edge-8x8", max_length=128)
-    policies: str = Field(default="all", max_length=256)
+    policies: str = Field(
+        default="all", max_length=256, json_schema_extra={"pattern": POLICIES_PATTERN}
+    )
     scales: list[Annotated[float, Field(gt=0, le=100)]] = Field(
         default=[0.5, 1.0, 2.0, 4.0], min_length=1, max_length=32
     )
@@ -117,7 +144,10 @@ class SweepRequest(BaseModel):
 @router.post(
     "/v1/sweeps",
     status_code=202,
-    responses=created(202, {"getJob": "job_id", "cancelJob": "job_id"}),
+    responses={
+        **created(202, {"getJob": "job_id", "cancelJob": "job_id"}),
+        **errors(413, 422, 429),
+    },
 )
 async def submit_sweep(req: SweepRequest, request: Request, response: Response) -> dict[str, Any]:
     """Sweep in the background: 202 with the job id and ``Location``."""
@@ -152,7 +182,18 @@ async def submit_sweep(req: SweepRequest, request: Request, response: Response) 
     return _accepted(request, response, "sweep", sweep_job, params)
 
 
-@router.get("/v1/jobs/{job_id}/events", operation_id="jobEvents")
+@router.get(
+    "/v1/jobs/{job_id}/events",
+    operation_id="jobEvents",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Server-sent events: `progress` and `state`.",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **errors(404),
+    },
+)
 async def job_events(job_id: str, request: Request) -> StreamingResponse:
     """Server-sent events until the job is final.
 
@@ -160,14 +201,16 @@ async def job_events(job_id: str, request: Request) -> StreamingResponse:
     ``event: state`` carries ``state`` and ``error`` when the state changes.
     """
     store = request.app.state.store
-    if store.get_job(job_id) is None:
+    if store.job_summary(job_id) is None:
         raise HTTPException(404, f"no job {job_id!r}")
 
     async def stream() -> AsyncIterator[str]:
         last_state: tuple[str, Any] | None = None
         last_progress: Any = None
         while True:
-            job = store.get_job(job_id)
+            job = store.job_summary(job_id)  # progress and state only, never the result
+            if job is None:  # deleted meanwhile
+                return
             state = (job["state"], job["error"])
             if job["progress"] is not None and job["progress"] != last_progress:
                 last_progress = job["progress"]
@@ -184,7 +227,7 @@ async def job_events(job_id: str, request: Request) -> StreamingResponse:
     return StreamingResponse(stream(), media_type="text/event-stream")
 
 
-@router.get("/v1/jobs")
+@router.get("/v1/jobs", responses=errors(422))
 async def list_jobs(
     request: Request,
     kind: Literal["plan", "replay", "sweep"] | None = None,
@@ -197,7 +240,7 @@ async def list_jobs(
     return rows
 
 
-@router.get("/v1/jobs/{job_id}", operation_id="getJob")
+@router.get("/v1/jobs/{job_id}", operation_id="getJob", responses=errors(404))
 async def get_job(job_id: str, request: Request) -> dict[str, Any]:
     """A job's state, and its result once done (or its error)."""
     job: dict[str, Any] | None = request.app.state.store.get_job(job_id)
@@ -211,7 +254,9 @@ async def get_job(job_id: str, request: Request) -> dict[str, Any]:
     return job
 
 
-@router.delete("/v1/jobs/{job_id}", status_code=202, operation_id="cancelJob")
+@router.delete(
+    "/v1/jobs/{job_id}", status_code=202, operation_id="cancelJob", responses=errors(404)
+)
 async def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
     """Cancel a pending job, whichever API instance runs it (a finished one stays as it is)."""
     job = request.app.state.store.get_job(job_id)

@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException
 
 from isosched.io.graph_json import graph_to_dict
 from isosched.zoo import load_zoo_model, zoo_names
+from service.openapi import errors
 
 router = APIRouter(prefix="/v1/models", tags=["models"])
 
@@ -30,7 +31,7 @@ async def list_models() -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/{name}")
+@router.get("/{name}", responses=errors(404))
 async def get_model(name: str) -> dict[str, Any]:
     """A zoo model's graph file."""
     if name not in zoo_names():

@@ -18,7 +18,7 @@ from isosched.io.bounded_json import decode_json
 from isosched.io.trace_jsonl import parse_trace_text, read_scenario
 from isosched.trace import Scenario, Trace, generate_trace, parse_scenario
 from isosched.trace.generate import expected_jobs
-from service.openapi import created, request_body
+from service.openapi import created, errors, request_body
 from service.routers.graphs import resolve_models
 
 router = APIRouter(tags=["traces"])
@@ -92,7 +92,7 @@ async def list_scenarios() -> list[dict[str, Any]]:
     return out
 
 
-@router.get("/v1/scenarios/{name}")
+@router.get("/v1/scenarios/{name}", responses=errors(404))
 async def get_scenario(name: str) -> dict[str, Any]:
     """A shipped scenario document."""
     if name not in shipped():
@@ -113,7 +113,10 @@ class TraceRequest(BaseModel):
 @router.post(
     "/v1/traces",
     status_code=201,
-    responses=created(201, {"getTrace": "trace_id", "deleteTrace": "trace_id"}),
+    responses={
+        **created(201, {"getTrace": "trace_id", "deleteTrace": "trace_id"}),
+        **errors(413, 422),
+    },
     openapi_extra=request_body(
         {
             "application/json": TraceRequest.model_json_schema(),
@@ -171,7 +174,18 @@ def _trace_document(trace_id: str, header: dict[str, Any], text: str) -> Iterato
     yield "]}"
 
 
-@router.get("/v1/traces/{trace_id}", operation_id="getTrace")
+@router.get(
+    "/v1/traces/{trace_id}",
+    operation_id="getTrace",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "Header and jobs.",
+            "content": {"application/json": {"schema": {"type": "object"}}},
+        },
+        **errors(404),
+    },
+)
 async def get_trace(trace_id: str, request: Request) -> StreamingResponse:
     """A stored trace: header and jobs (streamed: the jobs are not decoded again)."""
     got = request.app.state.store.get_trace(trace_id)
@@ -181,7 +195,9 @@ async def get_trace(trace_id: str, request: Request) -> StreamingResponse:
     return StreamingResponse(_trace_document(trace_id, header, text), media_type="application/json")
 
 
-@router.delete("/v1/traces/{trace_id}", status_code=204, operation_id="deleteTrace")
+@router.delete(
+    "/v1/traces/{trace_id}", status_code=204, operation_id="deleteTrace", responses=errors(404)
+)
 async def delete_trace(trace_id: str, request: Request) -> Response:
     """Remove a stored trace (jobs that used it keep their results)."""
     if not request.app.state.store.delete_trace(trace_id):
