@@ -26,6 +26,7 @@ from isosched.io.bounded_json import check_json_text
 from service import dashboard
 from service.local_runner import LocalRunner
 from service.openapi import ErrorBody
+from service.quota import QuotaExceeded
 from service.routers import graphs, hardware, jobs, models, traces
 from service.runner import Runner, RunnerBusy
 from service.settings import Settings
@@ -302,6 +303,10 @@ def create_app(
     @app.exception_handler(IsoschedError)
     async def _bad_input(_request: Request, exc: IsoschedError) -> JSONResponse:
         return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(QuotaExceeded)
+    async def _full(_request: Request, exc: QuotaExceeded) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=413)
 
     @app.exception_handler(RunnerBusy)
     async def _busy(_request: Request, exc: RunnerBusy) -> JSONResponse:

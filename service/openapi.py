@@ -41,7 +41,7 @@ class ErrorBody(BaseModel):
 _WHY = {
     404: "No resource with this id or name.",
     405: "Method not allowed here (the `Allow` header lists the allowed ones).",
-    413: "The request body is over `ISOSCHED_MAX_BODY_BYTES`.",
+    413: "The body is over `ISOSCHED_MAX_BODY_BYTES`, or the store is full (the message says).",
     422: "Invalid content, or over a limit: the message names the field, layer, line or limit.",
     429: "Too many pending jobs on this instance; retry after `Retry-After` seconds.",
 }

@@ -42,6 +42,9 @@ class Settings:
     job_timeout_s : float
         Wall time after which a running job is failed and its worker stopped
         (``ISOSCHED_JOB_TIMEOUT_S``, default 3600).
+    max_stored_bytes : int
+        Bytes the database may hold before uploads and job submissions are refused with 413
+        (``ISOSCHED_MAX_STORED_BYTES``, default 4 GiB; 0: no limit).
     """
 
     database_url: str
@@ -54,6 +57,7 @@ class Settings:
     max_trace_jobs: int = 250_000
     max_sweep_jobs: int = 2_000_000
     job_timeout_s: float = 3600.0
+    max_stored_bytes: int = 4 * 1024**3
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -68,6 +72,17 @@ class Settings:
         trace_jobs = int(os.environ.get("ISOSCHED_MAX_TRACE_JOBS", 250_000))
         sweep_jobs = int(os.environ.get("ISOSCHED_MAX_SWEEP_JOBS", 2_000_000))
         timeout = float(os.environ.get("ISOSCHED_JOB_TIMEOUT_S", 3600))
+        stored = int(os.environ.get("ISOSCHED_MAX_STORED_BYTES", 4 * 1024**3))
         return cls(
-            url, data_dir, limit, workers, warm, ray, pending, trace_jobs, sweep_jobs, timeout
+            url,
+            data_dir,
+            limit,
+            workers,
+            warm,
+            ray,
+            pending,
+            trace_jobs,
+            sweep_jobs,
+            timeout,
+            stored,
         )

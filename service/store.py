@@ -391,6 +391,27 @@ class Store:
             "result": None if row["result"] is None else json.loads(row["result"]),
         }
 
+    def stored_bytes(self) -> int | None:
+        """Bytes the database holds, read cheaply (no table scan); ``None`` when unknown.
+
+        SQLite: pages in use (free pages left by deletes are reused, so deleting frees room);
+        PostgreSQL: the total size of this store's tables.
+        """
+        with self.engine.connect() as conn:
+            if self.engine.dialect.name == "sqlite":
+                pages = conn.execute(text("PRAGMA page_count")).scalar_one()
+                free = conn.execute(text("PRAGMA freelist_count")).scalar_one()
+                size = conn.execute(text("PRAGMA page_size")).scalar_one()
+                return (int(pages) - int(free)) * int(size)
+            if self.engine.dialect.name == "postgresql":
+                names = [t.name for t in metadata.sorted_tables]
+                total = conn.execute(
+                    text("SELECT SUM(pg_total_relation_size(t)) FROM unnest(:n) AS t"),
+                    {"n": names},
+                ).scalar_one()
+                return int(total or 0)
+        return None
+
     def job_states(self, jids: list[str]) -> dict[str, str]:
         """``{id: state}`` of the given jobs (missing ids are left out)."""
         if not jids:

@@ -397,3 +397,35 @@ def test_error_answers_are_as_documented(client):
     assert r.status_code == 405 and r.headers["allow"] == "GET"
     r = client.post("/v1/plans", content=b"\xff\xfe{", headers={"content-type": "application/json"})
     assert r.status_code == 422 and "UTF-8" in r.json()["detail"]
+
+
+# --- 7. a storage quota ---------------------------------------------------------------------
+
+
+def test_the_storage_quota_is_a_413_naming_the_limit_and_deleting_frees_room(tmp_path):
+    url = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    empty = create_app(Settings(url, tmp_path)).state.store.stored_bytes()
+    assert empty is not None
+    app = create_app(Settings(url, tmp_path, max_stored_bytes=empty + (3 << 20)))
+    client = TestClient(app)
+    layers: list[dict[str, Any]] = [{"id": "x", "op": "input", "shape": [64]}]
+    layers += [
+        {"id": f"a{i}", "op": "activation", "inputs": [f"a{i - 1}" if i else "x"]}
+        for i in range(12_000)
+    ]
+    big = {"name": "big", "layers": layers}
+    stored = []
+    for _ in range(10):
+        r = client.post("/v1/graphs", json=big)
+        if r.status_code != 201:
+            break
+        stored.append(r.json()["id"])
+    assert r.status_code == 413 and "ISOSCHED_MAX_STORED_BYTES" in r.json()["detail"]
+    assert 1 <= len(stored) < 10
+    used = app.state.store.stored_bytes()
+    full = TestClient(create_app(Settings(url, tmp_path, max_stored_bytes=used)))
+    assert full.post("/v1/plans", json={"model": "resnet50"}).status_code == 413
+    assert full.post("/v1/traces", json={"scenario": "ad_urban"}).status_code == 413
+    for gid in stored:
+        assert client.delete(f"/v1/graphs/{gid}").status_code == 204
+    assert client.post("/v1/graphs", json=big).status_code == 201  # deleting made room

@@ -18,6 +18,7 @@ from isosched.io.graph_json import graph_to_dict
 from isosched.io.model_source import MAX_MODELS
 from isosched.zoo import zoo_names
 from service.openapi import created, errors, request_body
+from service.quota import check_quota
 from service.store import Store
 
 router = APIRouter(prefix="/v1/graphs", tags=["graphs"])
@@ -116,6 +117,7 @@ def _parse_upload(body: bytes, onnx: bool) -> tuple[Graph, list[str], str]:
 async def upload(request: Request) -> dict[str, Any]:
     """Store a graph: an ``isosched.graph/v1`` JSON body or an ONNX file (weights optional)."""
     body = await request.body()
+    check_quota(request, len(body))
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     onnx = ctype in _ONNX_TYPES
     if len(body) < _INLINE_BYTES and not onnx:

@@ -10,6 +10,7 @@ from isosched.errors import HardwareError
 from isosched.io.bounded_json import decode_json
 from isosched.io.hardware_json import load_hardware, parse_hardware, preset_names
 from service.openapi import created, errors, request_body
+from service.quota import check_quota
 from service.store import Store
 
 router = APIRouter(prefix="/v1/hardware", tags=["hardware"])
@@ -70,6 +71,7 @@ async def list_hardware(request: Request) -> list[dict[str, Any]]:
 async def upload_hardware(request: Request) -> dict[str, Any]:
     """Store an ``isosched.hardware/v1`` file; plans and replays then name it by ``id``."""
     body = await request.body()
+    check_quota(request, len(body))
     hw = parse_hardware(decode_json(body, "request body", HardwareError))
     doc: dict[str, Any] = hw.model_dump(mode="json", by_alias=True)
     hid = request.app.state.store.add_hardware(hw.name, doc)

@@ -16,6 +16,7 @@ from isosched.sim.policies import POLICY_NAMES, parse_policies
 from isosched.trace import parse_scenario
 from isosched.zoo import zoo_names
 from service.openapi import created, errors
+from service.quota import check_quota
 from service.routers.graphs import resolve_models
 from service.routers.hardware import resolve_hardware
 from service.routers.traces import check_trace_size, scenario_doc
@@ -85,7 +86,11 @@ async def submit_plan(req: PlanRequest, request: Request, response: Response) ->
 def _accepted(
     request: Request, response: Response, kind: str, fn: Any, params: dict[str, Any]
 ) -> dict[str, Any]:
-    """Queue the job: 202 with its id, state and ``Location: /v1/jobs/{id}``."""
+    """Queue the job: 202 with its id, state and ``Location: /v1/jobs/{id}``.
+
+    Refused (413) when the database is full already: the job's result would not fit.
+    """
+    check_quota(request, 0)
     jid = request.app.state.runner.submit(kind, fn, params)
     response.headers["Location"] = f"/v1/jobs/{jid}"
     return {"id": jid, "state": "queued"}

@@ -19,6 +19,7 @@ from isosched.io.trace_jsonl import parse_trace_text, read_scenario
 from isosched.trace import Scenario, Trace, generate_trace, parse_scenario
 from isosched.trace.generate import expected_jobs
 from service.openapi import created, errors, request_body
+from service.quota import check_quota
 from service.routers.graphs import resolve_models
 
 router = APIRouter(tags=["traces"])
@@ -49,6 +50,10 @@ def scenario_doc(name: str) -> dict[str, Any]:
     if name not in files:
         raise IsoschedError(f"unknown scenario {name!r}; shipped: {', '.join(files)}")
     return dict(json.loads(files[name].read_text()))
+
+
+#: Bytes a generated trace stores per job, about (a JSON line).
+_JOB_LINE_BYTES = 160
 
 
 def check_trace_size(sc: Scenario, scale: float, limit: int) -> int:
@@ -135,6 +140,7 @@ async def create_trace(request: Request) -> dict[str, Any]:
     store = request.app.state.store
     limit: int = request.app.state.settings.max_trace_jobs
     if ctype in ("application/x-ndjson", "application/jsonl", "text/plain"):
+        check_quota(request, len(body))
         try:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
@@ -149,7 +155,8 @@ async def create_trace(request: Request) -> dict[str, Any]:
             raise IsoschedError(f"invalid trace request: {where}: {err['msg']}") from None
         doc = scenario_doc(req.scenario) if isinstance(req.scenario, str) else req.scenario
         sc = parse_scenario(doc)
-        check_trace_size(sc, req.scale, limit)  # counted before any job is made
+        jobs = check_trace_size(sc, req.scale, limit)  # counted before any job is made
+        check_quota(request, jobs * _JOB_LINE_BYTES)
         trace, text = await asyncio.to_thread(_generate, sc, req.seed, req.scale, limit)
     models = sorted({j.model for j in trace.jobs})
     resolve_models(store, models)  # a trace naming an unknown model is refused now, not later
