@@ -406,7 +406,10 @@ class Store:
             if self.engine.dialect.name == "postgresql":
                 names = [t.name for t in metadata.sorted_tables]
                 total = conn.execute(
-                    text("SELECT SUM(pg_total_relation_size(t)) FROM unnest(:n) AS t"),
+                    text(
+                        "SELECT SUM(pg_total_relation_size(t::regclass)) "
+                        "FROM unnest(CAST(:n AS text[])) AS t"
+                    ),
                     {"n": names},
                 ).scalar_one()
                 return int(total or 0)

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import os
 import subprocess
 import sys
 import tracemalloc
@@ -429,3 +430,15 @@ def test_the_storage_quota_is_a_413_naming_the_limit_and_deleting_frees_room(tmp
     for gid in stored:
         assert client.delete(f"/v1/graphs/{gid}").status_code == 204
     assert client.post("/v1/graphs", json=big).status_code == 201  # deleting made room
+
+
+@pytest.mark.skipif(
+    not os.environ.get("ISOSCHED_TEST_POSTGRES_URL"),
+    reason="PostgreSQL tests need ISOSCHED_TEST_POSTGRES_URL (set by .ci/run)",
+)
+def test_the_quota_reads_postgresql_sizes_too():
+    from service.store import Store
+
+    store = Store(os.environ["ISOSCHED_TEST_POSTGRES_URL"], recover=False)
+    used = store.stored_bytes()
+    assert used is not None and used > 0
