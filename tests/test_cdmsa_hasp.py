@@ -69,6 +69,10 @@ def spans(js):
     return [(iv["kind"], iv["start_us"], iv["end_us"], len(iv["tiles"])) for iv in js.intervals]
 
 
+def _tiles(js, k=0):
+    return {tuple(t) for t in js.intervals[k]["tiles"]}
+
+
 class First:
     """Set the chip up at the first scheduling point (t = 0), then let CD-MSA decide."""
 
@@ -99,48 +103,50 @@ def test_cdmsa_gangs_the_whole_idle_chip_for_a_lone_job():
     assert x.finish_us == math.ceil(run.decisions[0].charged_us + iso(R))
 
 
-def _half_busy(tight_b: bool):
-    """X (resnet50) runs on the left half (two arrays). A (pointpillars, critical) wants the
-    whole chip (its least density) but only the right half is free; B (resnet50, background)
-    waits too, admitted behind A. A may gang the free two arrays only if the density test still
-    holds with A's density on two arrays instead of four."""
+def _half_busy(tight: bool):
+    """X (resnet50) runs on the left half (two arrays). A (pointpillars, critical, 40 ms) needs
+    the whole chip (its least density) but only the right half is free; three background jobs
+    B (pointpillars, later deadlines, so behind A) are admitted and wait too. A may take the two
+    free arrays only if the density test still holds with A's density on two arrays instead of
+    four. With the B's deadlines tight enough, their densities leave too little room: A waits
+    its turn for the whole chip instead."""
     wa = 40_000.0
     need_a, wide_a = density(P, 4, wa), density(P, 2, wa)
-    # B's density makes the admitted set fit with A on four arrays but not on two.
-    target = 4 - (need_a + wide_a) / 2 if tight_b else 0.0
-    wb = math.ceil(4 * rem(R, 4) / target) if tight_b else 10**7
+    # The B's make the admitted set fit with A on four arrays but not on two.
+    per_b = (4 - (need_a + wide_a) / 2) / 3
+    wb = math.ceil(4 * rem(P, 4) / per_b) if tight else 10**7
+    assert wb > wa  # the B's come after A, earliest deadline first
     x = job("x#0", 0, 10**7, R)
     a = job("a#0", 0, int(wa), P, priority=9, critical=True)
-    b = job("b#0", 0, wb, R)
+    bs = [job(f"b{k}#0", 0, wb, P) for k in range(3)]
 
     def left_half(sim):
         tiles = rect_positions(sim, (2, 4))[0][1]
         p = BOOK.lts(R, len(tiles), 1.0)
         sim.start(sim.jobs["x#0"], tiles, p.latency_us, p.energy_pj, pieces=p.pieces)
 
-    run = simulate(First(left_half), x, a, b).run()
+    run = simulate(First(left_half), x, a, *bs).run()
     by = {j.id: j for j in run.jobs}
-    return by, need_a, wide_a, density(R, 4, wb)
+    return by, need_a, wide_a, 3 * density(P, 4, wb) + density(R, 4, 10**7)
 
 
 def test_cdmsa_gangs_two_arrays_when_the_density_test_allows():
-    by, need_a, wide_a, d_b = _half_busy(tight_b=False)
+    by, _, wide_a, others = _half_busy(tight=False)
     assert rem(P, 2) <= 40_000 < rem(P, 1)  # two arrays are A's narrowest feasible gang
-    assert need_a + d_b <= 4 and wide_a + d_b <= 4  # X's density is negligible (10 s deadline)
+    assert wide_a + others <= 4
     kind, start, _, tiles = spans(by["a#0"])[0]
     assert (kind, start, tiles) == ("run", 0, 2 * ARRAY)
-    left = {tuple(t) for t in by["x#0"].intervals[0]["tiles"]}
-    assert not left & {tuple(t) for t in by["a#0"].intervals[0]["tiles"]}
+    assert not _tiles(by["x#0"]) & _tiles(by["a#0"])
 
 
 def test_cdmsa_does_not_gang_two_arrays_when_the_density_test_refuses():
-    by, need_a, wide_a, d_b = _half_busy(tight_b=True)
-    d_x = density(R, 4, 10**7)
-    assert need_a + d_b + d_x <= 4 < wide_a + d_b  # admitted both, no room to gang A narrow
+    by, need_a, wide_a, others = _half_busy(tight=True)
+    assert need_a + others <= 4 < wide_a + others  # all admitted; no room to gang A narrow
     a = by["a#0"]
     assert a.started_us is not None and a.started_us > 0  # it waited for the whole chip
     assert len(a.intervals[0]["tiles"]) == HW.tiles
     assert a.finish_us is not None and a.finish_us <= a.job.deadline_us
+    assert by["x#0"].preemptions == 0  # it could wait: nobody was preempted for it
 
 
 # ---- CD-MSA: cooperative preemption and task fusion ---------------------------------------------
@@ -217,47 +223,84 @@ def test_cdmsa_fuses_a_short_job_into_a_running_one_when_both_contexts_fit():
 
 # ---- HASP: room for a periodic critical stream, never preempting ---------------------------------
 
+BGS = ("bga#0", "bgb#0", "bgc#0")
 
-def _stream_and_background(admission: int, monkeypatch):
+
+def _stream_and_background(monkeypatch, admission: int, reserve: int):
     """A critical camera stream (mobilenetv2 every 5 ms, 1.5 ms deadline) and three background
     resnet50 jobs released together at 9.5 ms, half a millisecond before the camera's third
-    frame. HASP has seen two frames, so it predicts the third at 10 ms."""
+    frame. HASP has seen two frames by then, so it expects the third at 10 ms. Each background
+    job alone would take the whole chip; behind each other they take the biggest boxes that
+    leave the ones behind their minimum (2×2) boxes."""
     monkeypatch.setattr(hasp_module, "ADMISSION", admission)
+    monkeypatch.setattr(hasp_module, "RESERVE", reserve)
     cams = [job(f"cam#{k}", 5000 * k, 1500, M, priority=9, critical=True) for k in range(3)]
-    bgs = [job(f"bg{c}#0", 9500, 10**6, R) for c in "abc"]
+    bgs = [job(b, 9500, 10**6, R) for b in BGS]
     jobs = sorted([*cams, *bgs], key=lambda j: (j.release_us, j.job))
     run = simulate(Hasp(), *jobs).run()
     return {j.id: j for j in run.jobs}
 
 
-def test_hasp_keeps_room_for_the_critical_stream_and_never_preempts(monkeypatch):
-    by = _stream_and_background(1, monkeypatch)
-    cam = by["cam#2"]
-    # The camera frame starts at its release on a free partition and meets its deadline ...
-    assert cam.started_us == cam.job.release_us
-    assert cam.finish_us is not None and cam.finish_us <= cam.job.deadline_us
-    # ... because a background job was refused at 9.5 ms and waited, although tiles were free.
-    at_release = [j for j in (by["bga#0"], by["bgb#0"], by["bgc#0"]) if j.started_us == 9500]
-    waited = [j for j in (by["bga#0"], by["bgb#0"], by["bgc#0"]) if j.started_us != 9500]
-    assert at_release and waited
-    assert sum(len(j.intervals[0]["tiles"]) for j in at_release) < HW.tiles
-    for j in waited:
-        assert j.started_us is not None and j.started_us >= cam.started_us
-    cam_tiles = {tuple(t) for t in cam.intervals[0]["tiles"]}
-    for j in at_release:
-        assert not cam_tiles & {tuple(t) for t in j.intervals[0]["tiles"]}
-    # Never preempted: every job ran once, start to finish.
+def _never_preempted(by):
     for j in by.values():
         assert j.preemptions == 0 and [iv["kind"] for iv in j.intervals] == ["run"]
-        assert j.finish_us is not None
 
 
-def test_hasp_without_admission_control_lets_background_take_the_critical_room(monkeypatch):
-    by = _stream_and_background(0, monkeypatch)
-    assert all(by[f"bg{c}#0"].started_us == 9500 for c in "abc")
-    assert sum(len(by[f"bg{c}#0"].intervals[0]["tiles"]) for c in "abc") == HW.tiles
+def test_hasp_admits_the_critical_frame_onto_its_reserved_partition(monkeypatch):
+    """Admission control with the reserved partition (``RESERVE = 1``): the camera's minimum
+    box is a 2×2 partition, so the last aligned 2×2 box (x and y in 2..3) is kept from
+    background jobs.
+    At 9.5 ms the first background job takes the left half; the others wait although the
+    top-right box is free (admission control: with a third DRAM-hungry job beside it, the frame
+    expected at 10 ms would need a bigger box than is left). The frame starts at its release on
+    the reserved box and meets its deadline; the background jobs start after it, never on the
+    reserved tiles. Nobody is preempted."""
+    by = _stream_and_background(monkeypatch, admission=1, reserve=1)
+    cam = by["cam#2"]
+    reserved = {(x, y) for x in (2, 3) for y in (2, 3)}
+    assert cam.started_us == cam.job.release_us and _tiles(cam) == reserved
+    assert cam.finish_us is not None and cam.finish_us <= cam.job.deadline_us
+    first, *others = (by[b] for b in BGS)
+    assert first.started_us == 9500 and len(_tiles(first)) == 8
+    for j in others:
+        assert j.started_us is not None and j.started_us >= cam.started_us
+    for j in (first, *others):
+        assert not _tiles(j) & reserved
+    _never_preempted(by)
+    assert all(j.finish_us is not None for j in by.values())
+
+
+def test_hasp_admission_control_refuses_a_background_job_that_takes_the_critical_room(
+    monkeypatch,
+):
+    """Admission control alone, as shipped (no reserved partition): the first background job
+    takes the left half; the others are refused although 8 tiles are free, because beside them
+    the frame expected at 10 ms would need a bigger box than would be free by its latest start.
+    They wait; the frame starts at its release and meets its deadline. Nobody is preempted."""
+    by = _stream_and_background(monkeypatch, admission=1, reserve=0)
+    cam = by["cam#2"]
+    assert cam.started_us == cam.job.release_us
+    assert cam.finish_us is not None and cam.finish_us <= cam.job.deadline_us
+    at_release = [by[b] for b in BGS if by[b].started_us == 9500]
+    waited = [by[b] for b in BGS if by[b].started_us != 9500]
+    assert at_release and waited
+    assert sum(len(_tiles(j)) for j in at_release) < HW.tiles  # tiles were left free
+    for j in at_release:
+        assert not _tiles(cam) & _tiles(j)
+    for j in waited:
+        assert j.started_us is not None and j.started_us >= cam.started_us
+    _never_preempted(by)
+
+
+def test_hasp_without_admission_control_or_reserve_loses_the_frame(monkeypatch):
+    """The paper's rule alone: the background jobs fill the chip at 9.5 ms, and the frame,
+    which HASP never preempts for, finds no partition before its deadline."""
+    by = _stream_and_background(monkeypatch, admission=0, reserve=0)
+    assert all(by[b].started_us == 9500 for b in BGS)
+    assert sum(len(_tiles(by[b])) for b in BGS) == HW.tiles
     cam = by["cam#2"]
     assert cam.finish_us is None or cam.finish_us > cam.job.deadline_us
+    _never_preempted({k: v for k, v in by.items() if v.intervals})
 
 
 @pytest.mark.parametrize("policy", [CdMsa, Hasp])

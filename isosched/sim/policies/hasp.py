@@ -7,7 +7,8 @@ only, and holds the whole partition until it finishes (resource isolation). Part
 re-planned at every job boundary (a release or a finish): the waiting jobs, most urgent first
 (critical, then priority, then deadline), each take the box that suits the chip as it is then.
 This is HASP's mapping (spatial partitioning re-tuned at task boundaries) in its strongest form
-we can state honestly; what we add is **admission control**, which the paper does not have:
+we can state honestly; what we add, which the paper does not have, is admission control and a
+reserved partition for periodic critical streams (an option):
 
 * **Sizing.** A job's options are the boxes on which it finishes by its deadline at the DRAM
   share it would get now (``sim.estimate_us``: DRAM bandwidth is shared). Its minimum is the
@@ -16,24 +17,35 @@ we can state honestly; what we add is **admission control**, which the paper doe
   minimum boxes of the jobs waiting behind it (up to ``LOOKAHEAD`` of them), else its minimum,
   else any option that is free, smallest first. A job with no option is not started (it would
   miss anyway and only slow the others down); it waits, and is dropped at its deadline.
-* **Admission control.** A start is refused if it would make a running job of the same or a
-  higher class (critical, then priority) that is now on time miss its deadline: every running
-  job is re-priced at the DRAM share it keeps beside the newcomer.
-* **Room for periodic critical streams.** Critical streams are learnt online from their
-  released jobs (model, relative deadline, and period: the smallest gap seen between releases,
-  the relative deadline until two are seen). A non-critical start is refused if some critical
-  job — waiting now, or predicted (next releases at the period) before the newcomer would
-  finish — would then find no free box of its own minimum shape by the latest time it can start
-  and still meet its deadline, when without the newcomer it would. Tiles are reckoned free at
-  that time if their holders' finish estimates are earlier (and predicted critical jobs placed
-  before it hold theirs).
+* **Admission control: running jobs.** A start is refused if it would make a running job of the
+  same or a higher class (critical, then priority) that is now on time miss its deadline: every
+  running job is re-priced at the DRAM share it would keep beside the newcomer.
+* **Admission control: room for periodic critical streams.** Critical streams are learnt online
+  from their released jobs (model, relative deadline, and period: the smallest gap seen between
+  releases, the relative deadline until two are seen). A non-critical start is refused if some
+  critical job — waiting now, or predicted (next releases at the period) before the newcomer
+  would finish — would then find no free box of its minimum shape (timed at the DRAM share it
+  would get beside the running jobs and the newcomer) by the latest time it can start and still
+  meet its deadline (``ROOM_AT``). Tiles count as free then if their holders' finish estimates
+  are earlier; predicted critical jobs placed before it hold theirs.
+* **A reserved partition** (``RESERVE``). Non-critical jobs never take the tiles of one aligned
+  box of the largest critical minimum shape (the last one in row order); critical jobs try it
+  first.
 
-Why admission control rather than a statically reserved partition: a reserved partition idles
-whenever no critical job runs in it, and on a small chip a partition per concurrently active
-critical stream is most of the chip; admission control keeps room for critical jobs exactly when
-their releases are due and lets background work use it in between. ``RESERVE = 1`` keeps the
-static alternative for comparison (non-critical jobs never take the tiles of the last aligned
-box of the largest critical minimum shape); docs record both.
+What we chose, and why: admission control, with the reserved partition as an option that ships
+off. Admission control keeps room exactly when critical releases are due and lets background
+work use it in between; a reserved partition idles whenever no critical job runs in it.
+Measured (seed 7; mean satisfaction / mean critical satisfaction):
+
+* ``edge-8x8``, ``ad_urban`` ×12 and ×16: admission control 0.401 / 0.819; with the reserve on
+  top 0.402 / 0.819; neither (``ADMISSION = 0``: the paper's partitioning with our sizing)
+  0.382 / 0.278.
+* ``edge-4x4``, ``ad_urban`` ×3 and ×4, ``ad_stress`` ×1.5 and ×2, ``ad_highway`` ×3:
+  admission control 0.738 / 0.950; with the reserve 0.737 / 0.953; the reserve alone 0.722 /
+  0.929; neither 0.733 / 0.939.
+
+The reserve on top of admission control is a tie, so the simpler rule ships (ties keep the
+shipped value); admission control is what keeps critical frames on time.
 
 Never preempts.
 """
@@ -66,7 +78,8 @@ LOOKAHEAD = 8
 #: turn (bounds a decision's cost when many jobs wait and admission refuses them).
 TRIES = 16
 
-#: Admission control (running jobs kept on time, room for critical streams): 1 on, 0 off.
+#: Admission control (running jobs kept on time, room for critical streams): 1 on, 0 off (then
+#: only sizing remains: a job is still not started on a box where it would miss).
 ADMISSION = 1
 
 #: Admission keeps running jobs on time: 2 those of the newcomer's class or above, 1 those
@@ -131,6 +144,8 @@ class Hasp:
         self._est: dict[int, tuple[Pieces, float]] = {}
         self._held: list[tuple[int, float]] | None = None
         self._tol: list[tuple[tuple[bool, int], float]] | None = None
+        self._reserved: int | None = None
+        self._price = _Pricing()
 
     def schedule(self, sim: Simulator) -> None:
         """Place waiting jobs, most urgent first, on free partitions they are admitted to."""
@@ -153,6 +168,7 @@ class Hasp:
         self._est.clear()
         self._held = None
         self._tol = None
+        self._reserved = None
         tried = 0
         for i, js in enumerate(ready):
             if sim.occupancy.free_tiles < small or tried >= TRIES:
@@ -234,14 +250,17 @@ class Hasp:
             roomy = [o for o in roomy if o[0] <= least[0]] + [least]
         rest = sorted((o for o in options if o not in roomy), key=lambda o: (_area(o[1]), o[0]))
         avail = sim.occupancy.available_mask
-        if RESERVE and not js.job.critical:
-            avail &= ~self._reserved_mask(sim)
+        if self._reserved is None:
+            self._reserved = self._reserved_mask(sim) if RESERVE else 0
+        reserved = self._reserved
+        if not js.job.critical:
+            avail &= ~reserved
         tried: set[Shape] = set()
         for t, plan in [*roomy, *rest]:
             if plan.box in tried or _area(plan) > free_n:
                 continue
             tried.add(plan.box)
-            tiles = self._free_box(sim, plan.box, avail)
+            tiles = self._free_box(sim, plan.box, avail, reserved if js.job.critical else 0)
             if tiles is None:
                 continue
             if ADMISSION and not self._admits(js, sim, plan, t, tiles):
@@ -256,13 +275,16 @@ class Hasp:
         return False
 
     @staticmethod
-    def _free_box(sim: Simulator, shape: Shape, avail: int) -> tuple[int, ...] | None:
+    def _free_box(sim: Simulator, shape: Shape, avail: int, prefer: int) -> tuple[int, ...] | None:
+        """The first free aligned box of ``shape``, those inside ``prefer`` first."""
         positions = rect_positions(sim, shape)
-        for n, (m, tiles) in enumerate(positions, 1):
+        order = [p for p in positions if not p[0] & ~prefer] if prefer else []
+        order += [p for p in positions if p not in order]
+        for n, (m, tiles) in enumerate(order, 1):
             if m & avail == m:
                 sim.charge(lookups=n)
                 return tiles
-        sim.charge(lookups=len(positions))
+        sim.charge(lookups=len(order))
         return None
 
     # ---- admission control -----------------------------------------------------------------
@@ -277,7 +299,7 @@ class Hasp:
     def _keeps_runners(self, js: JobState, sim: Simulator, plan: JobPlan) -> bool:
         """No running job of ``js``'s class or above that is on time misses beside it."""
         mine = (js.job.critical, js.job.priority)
-        new = _demand(plan.base_timing.pieces, sim)
+        new = self._price.demand(plan.base_timing.pieces, sim)
         for theirs, tolerance in self._tolerances(sim):
             if theirs < mine or (theirs == mine and RUNNERS < 2):
                 continue
@@ -295,7 +317,7 @@ class Hasp:
             return self._tol
         running = [r for r in sim.running() if r.pieces]
         sim.charge(lookups=len(running))
-        demand = {r.id: _demand(r.pieces, sim) for r in running}
+        demand = {r.id: self._price.demand(r.pieces, sim) for r in running}
         total = sum(demand.values())
         out = []
         for r in running:
@@ -304,12 +326,12 @@ class Hasp:
             left = r.job.deadline_us - sim.now
             if left <= 0 or d <= 0 or total <= 0:
                 continue
-            if r.remaining * _time_us(r.pieces, d / total, sim) > left:
+            if r.remaining * self._price.time_us(r.pieces, d / total, sim) > left:
                 continue  # late already: not a newcomer's doing
             lo, hi = 1, 256  # the smallest share (in 1/256) on which it still makes it
             while lo < hi:
                 mid = (lo + hi) // 2
-                if r.remaining * _time_us(r.pieces, mid / 256, sim) <= left:
+                if r.remaining * self._price.time_us(r.pieces, mid / 256, sim) <= left:
                     hi = mid
                 else:
                     lo = mid + 1
@@ -324,8 +346,8 @@ class Hasp:
         if not self._streams:
             return True
         end = sim.now + t
-        load = sum(_demand(r.pieces, sim) for r in sim.running())
-        mine = _demand(plan.base_timing.pieces, sim)
+        load = sum(self._price.demand(r.pieces, sim) for r in sim.running())
+        mine = self._price.demand(plan.base_timing.pieces, sim)
         with_me = self._needs(sim, end, load + mine)
         if with_me == []:
             return True
@@ -379,8 +401,8 @@ class Hasp:
         fits = []
         for shape in shapes(sim):
             pieces = sim.plans.job_plan(model, shape).base_timing.pieces
-            u = _demand(pieces, sim)
-            t = _time_us(pieces, u / (u + load) if u > 0 else 1.0, sim)
+            u = self._price.demand(pieces, sim)
+            t = self._price.time_us(pieces, u / (u + load) if u > 0 else 1.0, sim)
             if t <= window:
                 fits.append((shape[0] * shape[1], t, shape))
         got = None
@@ -427,34 +449,32 @@ def _area(plan: JobPlan) -> int:
     return plan.box[0] * plan.box[1]
 
 
-_DEMANDS: dict[int, tuple[Pieces, float]] = {}
-_TIMES: dict[tuple[int, int], tuple[Pieces, float]] = {}
+class _Pricing:
+    """Whole-inference DRAM demand and time of piece lists, cached for one run (one chip)."""
 
+    def __init__(self) -> None:
+        self.demands: dict[int, tuple[Pieces, float]] = {}
+        self.times: dict[tuple[int, int], tuple[Pieces, float]] = {}
 
-def _demand(pieces: Pieces, sim: Simulator) -> float:
-    """Share of the DRAM bandwidth a job would use alone over its inference (cached)."""
-    got = _DEMANDS.get(id(pieces))
-    if got is not None and got[0] is pieces:
-        return got[1]
-    bw = sim.hw.dram_bytes_per_cycle
-    total = sum(max(c, b / bw) for c, b in pieces)
-    moved = sum(b for _, b in pieces) / bw
-    d = min(1.0, moved / total) if total > 0 else 0.0
-    if len(_DEMANDS) > 4096:
-        _DEMANDS.clear()
-    _DEMANDS[id(pieces)] = (pieces, d)
-    return d
+    def demand(self, pieces: Pieces, sim: Simulator) -> float:
+        """Share of the DRAM bandwidth a job would use alone over its inference."""
+        got = self.demands.get(id(pieces))
+        if got is not None and got[0] is pieces:
+            return got[1]
+        bw = sim.hw.dram_bytes_per_cycle
+        total = sum(max(c, b / bw) for c, b in pieces)
+        moved = sum(b for _, b in pieces) / bw
+        d = min(1.0, moved / total) if total > 0 else 0.0
+        self.demands[id(pieces)] = (pieces, d)
+        return d
 
-
-def _time_us(pieces: Pieces, share: float, sim: Simulator) -> float:
-    """A whole inference at a ``share`` of the DRAM bandwidth, µs (shares on a 1/256 grid)."""
-    q = max(1, round(share * 256))
-    got = _TIMES.get((id(pieces), q))
-    if got is not None and got[0] is pieces:
-        return got[1]
-    bw = sim.hw.dram_bytes_per_cycle * q / 256
-    t = sim.hw.cycles_to_us(sum(max(c, b / bw) for c, b in pieces))
-    if len(_TIMES) > 65536:
-        _TIMES.clear()
-    _TIMES[(id(pieces), q)] = (pieces, t)
-    return t
+    def time_us(self, pieces: Pieces, share: float, sim: Simulator) -> float:
+        """A whole inference at a ``share`` of the bandwidth, µs (shares on a 1/256 grid)."""
+        q = max(1, round(share * 256))
+        got = self.times.get((id(pieces), q))
+        if got is not None and got[0] is pieces:
+            return got[1]
+        bw = sim.hw.dram_bytes_per_cycle * q / 256
+        t = sim.hw.cycles_to_us(sum(max(c, b / bw) for c, b in pieces))
+        self.times[(id(pieces), q)] = (pieces, t)
+        return t
