@@ -4,14 +4,16 @@ import math
 
 import pytest
 
-from isosched.cost import lts_job_cost, roofline_cycles
+from isosched.cost import compute_cycles, lts_job_cost, roofline_cycles
 from isosched.graph import parse_graph
 from isosched.graph.model import Layer
 from isosched.io.hardware_json import load_hardware
 from isosched.io.model_source import load_models
 from isosched.plan import PlanCache
 from isosched.sim import PlanBook, Simulator
+from isosched.sim.policies import make_policy
 from isosched.trace import Job, Trace
+from isosched.zoo import zoo_names
 
 HW = load_hardware("edge-4x4")  # 16 tiles of 1 MiB SRAM, 64 B/cycle of DRAM at 1 GHz
 
@@ -117,3 +119,39 @@ def test_plans_read_the_model_input_from_dram(model):
     g = BOOK.graph(model)
     inputs = sum(lay.output_bytes for lay in g if lay.op == "input")
     assert plan.segments[0].io_bytes >= inputs > 0
+
+
+# ---- the "done when" of issue 15: a lone job under every LTS policy near its simple bound ------
+
+HW8 = load_hardware("edge-8x8")  # 64 MiB of SRAM: every zoo model's activations fit on-chip
+ZOO = zoo_names()
+MODELS8 = load_models(ZOO)
+BOOK8 = PlanBook(HW8, MODELS8, PlanCache(disk=False))
+
+
+def simple_bound_us(model: str) -> float:
+    """max(compute of its layers on the whole chip, (weights + input + output) / DRAM BW), µs."""
+    g = MODELS8[model]
+    layers = list(g)
+    compute = sum(compute_cycles(lay, HW8.tiles, HW8) for lay in layers if lay.op != "input")
+    consumers = g.consumers()
+    io = g.weight_bytes
+    io += sum(lay.output_bytes for lay in layers if lay.op == "input" or not consumers[lay.id])
+    return HW8.cycles_to_us(max(compute, io / HW8.dram_bytes_per_cycle))
+
+
+@pytest.mark.parametrize("policy", ["fcfs", "prema", "planaria", "moca", "cdmsa"])
+def test_a_lone_job_of_every_zoo_model_runs_within_1_25x_of_its_bound(policy):
+    """Alone on the chip, every LTS policy gives a job the whole chip and all of the DRAM
+    bandwidth, so its run (from its start, after the charged decision) is within 1.25× of
+    max(compute on the whole chip, compulsory DRAM traffic / bandwidth). Embedding gathers read
+    rows, not whole tables, so BERT and GPT-2 run below the (whole-table) bound."""
+    for model in ZOO:
+        lone = Job("a#0", "a", model, 0, 10**10, 1, False, None)
+        trace = Trace({"schema": "isosched.trace/v1", "seed": 0}, (lone,))
+        (js,) = Simulator(trace, HW8, make_policy(policy), BOOK8).run().jobs
+        (interval,) = js.intervals
+        assert len(interval["tiles"]) == HW8.tiles and js.preemptions == 0
+        assert js.finish_us is not None
+        run_us = js.finish_us - interval["start_us"]
+        assert run_us <= 1.25 * simple_bound_us(model) + 1, model  # + 1: whole-µs events
