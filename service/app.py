@@ -287,6 +287,7 @@ def create_app(
         yield
         stop.set()
         runner.shutdown()
+        graphs.shutdown_parser()
         store.unregister()
 
     app = FastAPI(

@@ -35,7 +35,7 @@ from service.runner import Work, refuse_if_full
 from service.store import Store
 from service.work import execute_job
 
-__all__ = ["LocalRunner"]
+__all__ = ["LocalRunner", "die_with_parent"]
 
 #: How often the dispatcher checks timeouts and cancels made through other instances, s.
 POLL_S = 0.25
@@ -47,9 +47,14 @@ _START_ATTEMPTS = 3
 _PR_SET_PDEATHSIG = 1
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """Exit when the API process is gone, however it ended (runs in the worker)."""
-    if sys.platform.startswith("linux"):
+def die_with_parent(parent_pid: int, pdeathsig: bool = True) -> None:
+    """Exit when the API process is gone, however it ended (runs in the worker).
+
+    ``pdeathsig`` also arms Linux's parent-death signal, which fires when the *thread* that
+    started this process ends: only for processes started by a thread that lives as long as
+    the API (the dispatcher); the watchdog alone notices the parent's end within 0.5 s.
+    """
+    if pdeathsig and sys.platform.startswith("linux"):
         with contextlib.suppress(OSError, AttributeError):
             ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:  # gone before the signal was armed
@@ -66,7 +71,7 @@ def _die_with_parent(parent_pid: int) -> None:
 
 def _worker_main(conn: mpc.Connection, parent_pid: int) -> None:
     """A worker: announce readiness, then run jobs until told to stop or orphaned."""
-    _die_with_parent(parent_pid)
+    die_with_parent(parent_pid)
     lower_priority()
     conn.send(("ready", None))
     while True:

@@ -27,5 +27,6 @@ def check_quota(request: Request, incoming: int) -> None:
         raise QuotaExceeded(
             f"the service stores {used:,} bytes; {incoming:,} more would exceed its quota of "
             f"{limit:,} (ISOSCHED_MAX_STORED_BYTES): delete graphs (DELETE /v1/graphs/{{id}}), "
-            "traces (DELETE /v1/traces/{id}) or uploaded hardware first"
+            "traces (DELETE /v1/traces/{id}), finished jobs' results (DELETE /v1/jobs/{id}) "
+            "or uploaded hardware first"
         )

@@ -527,6 +527,19 @@ class Store:
             res = conn.execute(delete(hardware).where(hardware.c.id == hid))
         return bool(res.rowcount)
 
+    def delete_job(self, jid: str) -> bool:
+        """Remove a finished job (done, failed or cancelled) with its result and artefacts.
+
+        Returns whether a finished job of that id existed; a queued or running one is left.
+        """
+        with self.engine.begin() as conn:
+            res = conn.execute(
+                delete(jobs)
+                .where(jobs.c.id == jid)
+                .where(jobs.c.state.in_(("done", "failed", "cancelled")))
+            )
+        return bool(res.rowcount)
+
     def delete_graph(self, gid: str) -> bool:
         """Remove a graph; whether it existed."""
         with self.engine.begin() as conn:

@@ -400,6 +400,34 @@ def test_error_answers_are_as_documented(client):
     assert r.status_code == 422 and "UTF-8" in r.json()["detail"]
 
 
+# --- 6. large uploads are parsed off the API process ------------------------------------------
+
+
+def test_a_large_graph_upload_is_parsed_in_a_child_process_and_its_errors_come_back(client):
+    """Bodies of 1 MiB and more are decoded by the parser process (the GIL and the parse's
+    transient memory stay out of the API process); its answer, and its errors, are the same."""
+    from service.routers import graphs
+
+    layers: list[dict[str, Any]] = [{"id": "x", "op": "input", "shape": [64]}]
+    layers += [
+        {"id": f"a{i}", "op": "activation", "inputs": [f"a{i - 1}" if i else "x"]}
+        for i in range(20_000)
+    ]
+    body = json.dumps({"name": "large", "layers": layers}).encode()
+    assert len(body) >= graphs._PROCESS_BYTES
+    r = client.post("/v1/graphs", content=body, headers={"content-type": "application/json"})
+    assert r.status_code == 201, r.text
+    assert r.json()["layers"] == 20_001 and r.json()["name"] == "large"
+    assert graphs._PARSER is not None  # the child process did the parsing
+    assert client.get(f"/v1/graphs/{r.json()['id']}").json()["layers"][-1]["id"] == "a19999"
+    layers[-1]["inputs"] = ["nowhere"]
+    bad = json.dumps({"name": "large", "layers": layers}).encode()
+    r = client.post("/v1/graphs", content=bad, headers={"content-type": "application/json"})
+    assert r.status_code == 422 and "nowhere" in r.json()["detail"]
+    graphs.shutdown_parser()
+    assert graphs._PARSER is None
+
+
 # --- 7. a storage quota ---------------------------------------------------------------------
 
 

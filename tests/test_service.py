@@ -184,6 +184,16 @@ def test_jobs_404_and_cancel(client):
     assert wait_for(client, jid)["state"] in ("cancelled", "done")
 
 
+def test_deleting_a_finished_job_removes_it_and_its_result(client):
+    """DELETE cancels a pending job (202) and deletes a finished one with its result (204)."""
+    jid = client.post("/v1/plans", json={"model": "mobilenetv2", "hw": "edge-4x4"}).json()["id"]
+    assert wait_for(client, jid)["state"] == "done"
+    assert client.delete(f"/v1/jobs/{jid}").status_code == 204
+    assert client.get(f"/v1/jobs/{jid}").status_code == 404
+    assert client.delete(f"/v1/jobs/{jid}").status_code == 404
+    assert jid not in {j["id"] for j in client.get("/v1/jobs").json()}
+
+
 def test_interrupted_jobs_are_failed_on_restart(tmp_path):
     settings = Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path)
     app = create_app(settings)

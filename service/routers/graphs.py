@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import multiprocessing
+import os
 import threading
 import warnings
 from collections.abc import Iterable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
@@ -27,6 +31,14 @@ _ONNX_TYPES = ("application/onnx", "application/octet-stream")
 
 #: Bodies smaller than this are parsed on the event loop (a thread hand-off costs more).
 _INLINE_BYTES = 1 << 16
+
+#: Bodies of at least this size are parsed in a child process: decoding megabytes of JSON
+#: holds the GIL (a 10.6 MiB graph stalled ``/healthz`` for 0.9 s from a thread) and its
+#: transient memory (about 35 bytes per body byte) would stay with the API process.
+_PROCESS_BYTES = 1 << 20
+
+_PARSER: ProcessPoolExecutor | None = None
+_PARSER_LOCK = threading.Lock()
 
 #: ONNX imports record their warnings through the (process-wide) warnings filters: one at a time.
 _ONNX_LOCK = threading.Lock()
@@ -64,14 +76,60 @@ def resolve_models(store: Store, names: Iterable[str]) -> dict[str, dict[str, An
 
 def summary(gid: str, g: Graph) -> dict[str, Any]:
     """What the API answers about a stored graph."""
+    return {"id": gid, **_facts(g)}
+
+
+def _facts(g: Graph) -> dict[str, Any]:
     return {
-        "id": gid,
         "name": g.name,
         "layers": len(g),
         "edges": len(g.edges),
         "macs": g.macs,
         "params": g.params,
     }
+
+
+def _parse_facts(body: bytes, onnx: bool) -> tuple[dict[str, Any], list[str], str]:
+    """:func:`_parse_upload` reduced to what crosses a process boundary cheaply."""
+    g, notes, text = _parse_upload(body, onnx)
+    return _facts(g), notes, text
+
+
+def _parser() -> ProcessPoolExecutor:
+    """The one child process that parses large uploads (started on first use, dies with us)."""
+    global _PARSER
+    with _PARSER_LOCK:
+        if _PARSER is None:
+            from service.local_runner import die_with_parent
+
+            _PARSER = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=die_with_parent,
+                initargs=(os.getpid(), False),  # started by whichever thread runs the loop
+            )
+        return _PARSER
+
+
+def shutdown_parser() -> None:
+    """Stop the upload parser's child process, if one was started."""
+    global _PARSER
+    with _PARSER_LOCK:
+        if _PARSER is not None:
+            _PARSER.shutdown(wait=False, cancel_futures=True)
+            _PARSER = None
+
+
+async def _parse_large(body: bytes, onnx: bool) -> tuple[dict[str, Any], list[str], str]:
+    """Parse a large upload in the parser process; a parser that died is replaced (422)."""
+    loop = asyncio.get_running_loop()
+    try:
+        return await loop.run_in_executor(_parser(), _parse_facts, body, onnx)
+    except BrokenProcessPool:
+        shutdown_parser()
+        raise GraphError(
+            "the upload could not be parsed: the parser process ran out of memory or was killed"
+        ) from None
 
 
 def _parse_upload(body: bytes, onnx: bool) -> tuple[Graph, list[str], str]:
@@ -120,12 +178,14 @@ async def upload(request: Request) -> dict[str, Any]:
     check_quota(request, len(body))
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     onnx = ctype in _ONNX_TYPES
-    if len(body) < _INLINE_BYTES and not onnx:
-        g, notes, text = _parse_upload(body, onnx)
-    else:  # large or ONNX: parse in a thread, so that the event loop keeps answering
-        g, notes, text = await asyncio.to_thread(_parse_upload, body, onnx)
-    gid = request.app.state.store.add_graph(g.name, {}, text=text)
-    out = summary(gid, g)
+    if len(body) >= _PROCESS_BYTES:  # large: in a child process (GIL and memory stay free)
+        facts, notes, text = await _parse_large(body, onnx)
+    elif len(body) >= _INLINE_BYTES or onnx:  # medium or ONNX: in a thread
+        facts, notes, text = await asyncio.to_thread(_parse_facts, body, onnx)
+    else:
+        facts, notes, text = _parse_facts(body, onnx)
+    gid = request.app.state.store.add_graph(facts["name"], {}, text=text)
+    out = {"id": gid, **facts}
     if notes:
         out["warnings"] = notes
     return out

@@ -260,16 +260,29 @@ async def get_job(job_id: str, request: Request) -> dict[str, Any]:
 
 
 @router.delete(
-    "/v1/jobs/{job_id}", status_code=202, operation_id="cancelJob", responses=errors(404)
+    "/v1/jobs/{job_id}",
+    status_code=202,
+    operation_id="cancelJob",
+    responses={
+        204: {"description": "The job had finished: its record, result and artefacts are deleted."},
+        **errors(404),
+    },
 )
-async def cancel_job(job_id: str, request: Request) -> dict[str, Any]:
-    """Cancel a pending job, whichever API instance runs it (a finished one stays as it is)."""
-    job = request.app.state.store.get_job(job_id)
+async def cancel_job(job_id: str, request: Request) -> Any:
+    """Cancel a pending job (202 with its state) or delete a finished one (204).
+
+    A pending job is cancelled whichever API instance runs it; a finished one (done, failed or
+    cancelled) is deleted with its result and artefacts, which frees its storage.
+    """
+    store = request.app.state.store
+    job = store.job_summary(job_id)
     if job is None:
         raise HTTPException(404, f"no job {job_id!r}")
+    if job["state"] in ("done", "failed", "cancelled") and store.delete_job(job_id):
+        return Response(status_code=204)
     if not request.app.state.runner.cancel(job_id):
         # not this instance's job (or not pending): the record is the signal — the owning
         # instance's worker stops at its next progress report
-        request.app.state.store.set_job(job_id, "cancelled", error="cancelled by request")
-    state = request.app.state.store.get_job(job_id)["state"]
+        store.set_job(job_id, "cancelled", error="cancelled by request")
+    state = store.job_summary(job_id)["state"]
     return {"id": job_id, "state": state}
