@@ -55,7 +55,9 @@ def main() -> None:
         setattr(module, args.name, value)
         cells, sats = [], []
         for s in scales:
-            doc, _ = replay(traces[s], hw, [args.policy], plans=book)
+            doc, runs = replay(traces[s], hw, [args.policy], plans=book, wall_budget_s=1e9)
+            if runs[args.policy].budget_exhausted:  # cannot happen with this budget; never hide it
+                raise SystemExit(f"{args.policy} at ×{s:g} was cut short by the wall budget")
             m = doc["policies"][args.policy]
             cells.append(f"{m['satisfaction']:.3f} / {m['critical_satisfaction']:.3f}")
             sats.append((m["satisfaction"], m["critical_satisfaction"]))
