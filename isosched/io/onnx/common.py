@@ -23,9 +23,11 @@ __all__ = [
     "attrs",
     "copy_model",
     "drop_batch",
+    "implicit_inputs",
     "ints",
     "neg_axis",
     "node_base",
+    "node_inputs",
     "node_label",
     "numel",
     "str_attr",
@@ -114,13 +116,57 @@ def copy_model(model: Any) -> Any:
     return out
 
 
+def _subgraphs(node: Any) -> list[Any]:
+    out = []
+    for a in node.attribute:
+        if a.type == onnx.AttributeProto.GRAPH:
+            out.append(a.g)
+        elif a.type == onnx.AttributeProto.GRAPHS:
+            out.extend(a.graphs)
+    return out
+
+
+def implicit_inputs(node: Any) -> list[str]:
+    """Tensors of the enclosing graph that a node's subgraphs (``If``, ``Loop``, ``Scan``) read."""
+    found: dict[str, None] = {}
+
+    def walk(graph: Any, outer_defined: set[str]) -> None:
+        defined = set(outer_defined)
+        defined.update(i.name for i in graph.input)
+        defined.update(t.name for t in graph.initializer)
+        defined.update(t.name for t in graph.sparse_initializer)
+        for n in graph.node:
+            for i in n.input:
+                if i and i not in defined:
+                    found[i] = None
+            for sub in _subgraphs(n):
+                walk(sub, defined)
+            defined.update(o for o in n.output if o)
+
+    for g in _subgraphs(node):
+        walk(g, set())
+    return list(found)
+
+
+def node_inputs(node: Any) -> list[str]:
+    """Every tensor a node reads: its inputs, then what its subgraphs read from outside."""
+    explicit = [i for i in node.input if i]
+    if not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+        return explicit
+    return explicit + [i for i in implicit_inputs(node) if i not in explicit]
+
+
 def toposort(graph: Any, known: set[str]) -> list[Any]:
-    """The graph's nodes in topological order, given the tensors ``known`` at the start."""
+    """The graph's nodes in topological order, given the tensors ``known`` at the start.
+
+    A node that holds subgraphs waits for the outer tensors they read, too.
+    """
     nodes = list(graph.node)
     avail = set(known)
     producers = {o for n in nodes for o in n.output if o}
+    reads = {id(n): node_inputs(n) for n in nodes}
     for n in nodes:
-        for i in n.input:
+        for i in reads[id(n)]:
             if i and i not in avail and i not in producers:
                 raise GraphError(f"{node_label(n)} reads undefined tensor {i!r}")
     order: list[Any] = []
@@ -128,7 +174,7 @@ def toposort(graph: Any, known: set[str]) -> list[Any]:
     while pending:
         rest = []
         for n in pending:
-            if all(not i or i in avail for i in n.input):
+            if all(not i or i in avail for i in reads[id(n)]):
                 order.append(n)
                 avail.update(o for o in n.output if o)
             else:

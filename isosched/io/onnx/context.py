@@ -17,13 +17,28 @@ from pydantic import TypeAdapter, ValidationError
 from isosched.errors import GraphError
 from isosched.graph.ops import OpResult, infer_op
 from isosched.graph.schema import MAX_TENSOR_ELEMENTS, LayerSpec
-from isosched.io.onnx.common import Act, Array, Shape, drop_batch, node_base, node_label, numel
+from isosched.io.onnx.common import (
+    Act,
+    Array,
+    Shape,
+    drop_batch,
+    node_base,
+    node_inputs,
+    node_label,
+    numel,
+)
 
 __all__ = ["Converter", "Ctx", "acts_of", "first_act", "generic_node"]
 
 
 #: Notes kept in the document's meta.
 _MAX_NOTES = 200
+
+
+#: Ops through which a weight keeps its identity (a transposed or cast weight is the same one).
+_WEIGHT_VIEWS = frozenset(
+    {"Transpose", "Cast", "CastLike", "Identity", "Reshape", "Squeeze", "Unsqueeze", "Flatten"}
+)
 
 
 _LAYER = TypeAdapter(LayerSpec)
@@ -38,10 +53,25 @@ _ID_BAD = re.compile(r"[^A-Za-z0-9_.\-]+")
 class Ctx:
     """State of one conversion: tensor classification, emitted layers and notes."""
 
-    def __init__(self, model: Any, shapes: dict[str, Shape | None]) -> None:
+    def __init__(
+        self,
+        model: Any,
+        shapes: dict[str, Shape | None],
+        guessed: Mapping[str, str] | None = None,
+    ) -> None:
         self.model = model
         self.opsets = {o.domain or "ai.onnx": int(o.version) for o in model.opset_import}
         self.shapes = shapes
+        self.guessed: Mapping[str, str] = guessed or {}
+        #: nesting of the subgraph being imported (0 for the model's main graph)
+        self.depth = 0
+        #: reasons per layer id: ``("shape" | "compute", why)``
+        self.uncertain: dict[str, list[tuple[str, str]]] = {}
+        self._node_flags: list[tuple[str, str]] = []
+        self._node_start = 0
+        #: the layer that first carried each weight tensor (tied weights are counted once)
+        self.weight_owner: dict[str, str] = {}
+        self.producer = {o: n for n in model.graph.node for o in n.output if o}
         self.acts: dict[str, Act] = {}
         self.consts: dict[str, Array] = {}
         self.statics: set[str] = set()
@@ -54,9 +84,8 @@ class Ctx:
         self.uses: Counter[str] = Counter()
         self.graph_outputs = {o.name for o in model.graph.output}
         for node in model.graph.node:
-            for name in node.input:
-                if name:
-                    self.uses[name] += 1
+            for name in node_inputs(node):
+                self.uses[name] += 1
 
     # -- bookkeeping ---------------------------------------------------------------------
 
@@ -64,6 +93,43 @@ class Ctx:
         """Record a conversion note (up to a limit) for the document's meta."""
         if len(self.notes) < _MAX_NOTES:
             self.notes.append(msg)
+
+    def begin_node(self) -> None:
+        """Start converting a node: the flags raised until :meth:`end_node` are its own."""
+        self._node_flags = []
+        self._node_start = len(self.layers)
+
+    def end_node(self) -> None:
+        """Attach the current node's flags to every layer it emitted."""
+        if not self._node_flags:
+            return
+        for lay in self.layers[self._node_start :]:
+            reasons = self.uncertain.setdefault(lay["id"], [])
+            for flag in self._node_flags:
+                if flag not in reasons:
+                    reasons.append(flag)
+        self._node_flags = []
+
+    def flag_shape(self, why: str) -> None:
+        """The current node's output shape is a guess."""
+        if ("shape", why) not in self._node_flags:
+            self._node_flags.append(("shape", why))
+
+    def flag_compute(self, why: str) -> None:
+        """The current node's work (MACs, vector operations) is not known for sure."""
+        if ("compute", why) not in self._node_flags:
+            self._node_flags.append(("compute", why))
+
+    def weight_source(self, name: str) -> str:
+        """The tensor a weight is a view of (through transposes, casts and reshapes)."""
+        for _ in range(16):
+            node = self.producer.get(name)
+            if node is None or node.op_type not in _WEIGHT_VIEWS or not node.input:
+                break
+            if any(self.is_act(i) for i in node.input):
+                break
+            name = node.input[0]
+        return name
 
     def unique_id(self, base: str) -> str:
         """A valid layer id derived from ``base`` and not used yet."""
@@ -92,16 +158,26 @@ class Ctx:
         return self.consts.get(name) if name else None
 
     def out_full(self, node: Any, idx: int = 0) -> Shape:
-        """ONNX output shape of a node, guessed from its first activation input if unknown."""
+        """ONNX output shape of a node; when unknown, its first data input's, flagged as a guess.
+
+        Only activations count as data inputs: a weight, a bias or a constant never lends its
+        shape.
+        """
         name = node.output[idx]
         shape = self.shapes.get(name)
         if shape is not None:
+            if name in self.guessed:
+                self.flag_shape(self.guessed[name])
             return shape
         for i in node.input:
             if self.is_act(i):
-                self.note(f"{node_label(node)}: output shape unknown, assumed equal to input")
+                why = f"output {name!r} shape unknown, taken from data input {i!r}"
+                self.note(f"{node_label(node)}: {why}")
+                self.flag_shape(why)
                 return self.acts[i].full
-        self.note(f"{node_label(node)}: output shape unknown, assumed [1]")
+        why = f"output {name!r} shape unknown, [1] used"
+        self.note(f"{node_label(node)}: {why}")
+        self.flag_shape(why)
         return (1,)
 
     # -- emitting layers -----------------------------------------------------------------

@@ -5,6 +5,7 @@ An ``Add`` of a constant bias to a ``linear`` or ``conv`` output is folded into 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from isosched.io.onnx.common import node_base, numel
@@ -17,6 +18,7 @@ __all__ = [
     "VECTOR_COST",
     "activation",
     "binary",
+    "fold_bias_into",
     "vector_op",
     "where",
 ]
@@ -90,28 +92,44 @@ BINARY_ADD = {"Add", "Sub", "Sum"}
 BINARY_MUL = {"Mul", "Div"}
 
 
-def _try_fold_bias(ctx: Ctx, node: Any, x_name: str, other: str) -> bool:
-    """Fold ``Add(linear or conv output, constant bias)`` into the producing layer's bias."""
-    x = ctx.acts[x_name]
-    if node.op_type != "Add" or ctx.uses[x_name] != 1 or x_name in ctx.graph_outputs:
+def fold_bias_into(ctx: Ctx, x_name: str, bias: str, out_full: Sequence[int]) -> bool:
+    """Give the ``linear`` or ``conv`` layer producing ``x_name`` the constant ``bias``.
+
+    Only when that layer has no bias yet, its output is read once (by this node) and the bias
+    has one value per output feature or channel; ``out_full`` must be the producer's shape.
+    """
+    x = ctx.acts.get(x_name)
+    if x is None or ctx.uses[x_name] != 1 or x_name in ctx.graph_outputs:
         return False
     src = ctx.layer_by_id.get(x.layer)
-    bshape = ctx.full_shape(other)
-    if src is None or bshape is None or src.get("bias") or x.full != ctx.out_full(node):
+    bshape = ctx.full_shape(bias)
+    if src is None or bshape is None or src.get("bias") or tuple(x.full) != tuple(out_full):
         return False
     dims = [d for d in bshape if d != 1]
     if src["op"] == "linear":
         ok = dims == [src["out_features"]] and bshape[-1] == src["out_features"]
     elif src["op"] in ("conv", "conv_transpose"):
+        rank = len(x.full)
         ok = (
-            dims == [src["out_channels"]] and len(bshape) >= 3 and bshape[-3] == src["out_channels"]
+            dims == [src["out_channels"]]
+            and len(bshape) >= rank - 1
+            and bshape[-(rank - 1)] == src["out_channels"]
         )
     else:
         return False
     if ok:
         src["bias"] = True
-        ctx.bind(node.output[0], x)
     return ok
+
+
+def _try_fold_bias(ctx: Ctx, node: Any, x_name: str, other: str) -> bool:
+    """Fold ``Add(linear or conv output, constant bias)`` into the producing layer's bias."""
+    if node.op_type != "Add":
+        return False
+    if fold_bias_into(ctx, x_name, other, ctx.out_full(node)):
+        ctx.bind(node.output[0], ctx.acts[x_name])
+        return True
+    return False
 
 
 def binary(ctx: Ctx, node: Any) -> None:

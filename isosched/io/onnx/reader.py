@@ -16,27 +16,50 @@ import onnx.inliner
 
 from isosched.errors import GraphError
 from isosched.graph.schema import GRAPH_SCHEMA
-from isosched.io.onnx.common import copy_model, drop_batch, toposort
+from isosched.io.onnx.common import copy_model, drop_batch, node_inputs, toposort
 from isosched.io.onnx.context import Ctx
 from isosched.io.onnx.convert_shape import shape_of
 from isosched.io.onnx.folding import fold, prefold, to_array
-from isosched.io.onnx.registry import CONVERTERS, mark_unknown
-from isosched.io.onnx.shapes import fix_dims, infer_shapes
+from isosched.io.onnx.registry import converter_for, mark_unknown
+from isosched.io.onnx.shapes import file_shapes, fix_dims, infer_shapes
 from isosched.io.onnx.weights import weight_inputs
 
-__all__ = ["MAX_ONNX_BYTES", "onnx_to_graph_doc", "parse_onnx", "read_onnx"]
+__all__ = [
+    "MAX_ONNX_BYTES",
+    "MAX_UNCERTAIN_LISTED",
+    "onnx_to_graph_doc",
+    "parse_onnx",
+    "read_onnx",
+    "uncertainty_meta",
+]
 
 
 #: Largest ONNX file read (protobuf's own limit for one message).
 MAX_ONNX_BYTES = 2 * 1024**3
 
 
+#: Layers named, with their reasons, in ``meta["uncertain_layers"]``.
+MAX_UNCERTAIN_LISTED = 200
+
+
 #: Ops producing no activation: folded when their inputs are known, else treated as weights.
 _NON_DATA = frozenset({"Constant", "ConstantOfShape", "Range", "RandomNormal", "RandomUniform"})
 
 
+def _add_missing_opsets(model: Any) -> None:
+    """Import version 1 of every domain that nodes use but the model does not import."""
+    have = {o.domain or "" for o in model.opset_import}
+    used = {n.domain or "" for n in model.graph.node}
+    for domain in sorted(used - have):
+        model.opset_import.append(onnx.helper.make_opsetid(domain, 1))
+
+
 def onnx_to_graph_doc(
-    model: onnx.ModelProto, name: str, *, dims: Mapping[str, int] | None = None
+    model: onnx.ModelProto,
+    name: str,
+    *,
+    dims: Mapping[str, int] | None = None,
+    _depth: int = 0,
 ) -> dict[str, Any]:
     """Convert an in-memory ONNX model to an ``isosched.graph/v1`` document.
 
@@ -47,13 +70,16 @@ def onnx_to_graph_doc(
     name : str
         Graph name written to the document.
     dims : Mapping of str to int, optional
-        Values for symbolic input dimensions other than a leading batch dimension (which is
-        always taken as 1).
+        Values for symbolic dimensions by name (``{"sequence": 128}``); a leading symbolic
+        dimension not named here is the batch, taken as 1.
 
     Returns
     -------
     dict
-        A graph document that :func:`isosched.graph.parse_graph` accepts.
+        A graph document that :func:`isosched.graph.parse_graph` accepts. Its ``meta`` counts
+        the layers whose output shape was guessed (``guessed_shape_layers``) and whose work is
+        not known for sure (``unknown_compute_layers``), and names them with the reasons in
+        ``uncertain_layers`` (up to :data:`MAX_UNCERTAIN_LISTED`).
 
     Raises
     ------
@@ -74,15 +100,19 @@ def onnx_to_graph_doc(
     if m.functions:
         with contextlib.suppress(Exception):  # keep the calls: imported as generic layers
             m = onnx.inliner.inline_local_functions(m)
-    fix_dims(m, dims or {})
-    m, shapes = infer_shapes(m)
+    _add_missing_opsets(m)
+    symbols = fix_dims(m, dims or {})
+    stored = file_shapes(m, symbols)
+    m, info = infer_shapes(m, stored)
     for _ in range(8):
-        m, changed = prefold(m, shapes)
+        m, changed = prefold(m, info.shapes)
         if not changed:
             break
-        m, shapes = infer_shapes(m)
+        m, info = infer_shapes(m, stored)
+    shapes = info.shapes
     graph = m.graph
-    ctx = Ctx(m, shapes)
+    ctx = Ctx(m, shapes, info.guessed)
+    ctx.depth = _depth
 
     init_names = {t.name for t in graph.initializer}
     for t in graph.initializer:
@@ -115,14 +145,15 @@ def onnx_to_graph_doc(
         raise GraphError("the ONNX model has no data input (every graph input is a weight)")
 
     for node in toposort(graph, set(ctx.acts) | ctx.statics | set(ctx.consts)):
-        reads_act = any(ctx.is_act(i) for i in node.input)
+        reads_act = any(ctx.is_act(i) for i in node_inputs(node))
         if node.op_type in ("Shape", "Size") and reads_act and not node.domain:
             shape_of(ctx, node)
             continue
         if not reads_act or (node.op_type in _NON_DATA and not node.domain):
             fold(ctx, node)
             continue
-        conv = CONVERTERS.get(node.op_type) if node.domain in ("", "ai.onnx") else None
+        conv = converter_for(node)
+        ctx.begin_node()
         if conv is None:
             mark_unknown(ctx, node)
         else:
@@ -136,6 +167,7 @@ def onnx_to_graph_doc(
                     f"ONNX node {node.name or node.op_type!r} ({node.op_type}) cannot be "
                     f"converted: {type(exc).__name__}: {exc}"
                 ) from None
+        ctx.end_node()
         for out in node.output:
             if out and out not in ctx.acts and out not in ctx.consts:
                 ctx.statics.add(out)
@@ -148,6 +180,7 @@ def onnx_to_graph_doc(
         "onnx_nodes": len(model.graph.node),
         "batch": 1,
     }
+    meta.update(uncertainty_meta(ctx))
     if ctx.unmapped:
         meta["unknown_ops"] = dict(sorted(ctx.unmapped.items()))
     if ctx.notes:
@@ -157,6 +190,20 @@ def onnx_to_graph_doc(
         "name": name,
         "meta": {k: v for k, v in meta.items() if v is not None},
         "layers": ctx.layers,
+    }
+
+
+def uncertainty_meta(ctx: Ctx) -> dict[str, Any]:
+    """The counts and reasons of the layers whose shape or work is not known for sure."""
+    kinds = {lid: {k for k, _ in reasons} for lid, reasons in ctx.uncertain.items()}
+    listed = {
+        lid: "; ".join(f"{k}: {why}" for k, why in reasons)
+        for lid, reasons in list(ctx.uncertain.items())[:MAX_UNCERTAIN_LISTED]
+    }
+    return {
+        "guessed_shape_layers": sum("shape" in k for k in kinds.values()),
+        "unknown_compute_layers": sum("compute" in k for k in kinds.values()),
+        "uncertain_layers": listed,
     }
 
 
@@ -206,10 +253,17 @@ def read_onnx(
     return onnx_to_graph_doc(model, name or p.stem, dims=dims)
 
 
-def parse_onnx(data: bytes, name: str, *, what: str = "the uploaded ONNX model") -> dict[str, Any]:
+def parse_onnx(
+    data: bytes,
+    name: str,
+    *,
+    what: str = "the uploaded ONNX model",
+    dims: Mapping[str, int] | None = None,
+) -> dict[str, Any]:
     """Convert ONNX bytes (an upload) as :func:`read_onnx` converts a file; reads no file.
 
-    Messages name ``what``, never a path. External weight data is never loaded.
+    Messages name ``what``, never a path. External weight data is never loaded. ``dims`` gives
+    symbolic dimensions their values (see :func:`onnx_to_graph_doc`).
 
     Raises
     ------
@@ -225,4 +279,4 @@ def parse_onnx(data: bytes, name: str, *, what: str = "the uploaded ONNX model")
         raise GraphError(f"{what} is not a valid ONNX model: {reason}") from None
     if not model.graph.node and not model.graph.input:
         raise GraphError(f"{what} is not a valid ONNX model: it holds no graph")
-    return onnx_to_graph_doc(model, name)
+    return onnx_to_graph_doc(model, name, dims=dims)

@@ -10,6 +10,8 @@ from typing import Any
 
 from isosched.io.onnx.common import node_label
 from isosched.io.onnx.context import Converter, Ctx, generic_node
+from isosched.io.onnx.convert_contrib import CONTRIB_CONVERTERS
+from isosched.io.onnx.convert_control import CONTROL_CONVERTERS
 from isosched.io.onnx.convert_conv import conv_like, conv_transpose, pool
 from isosched.io.onnx.convert_elementwise import (
     ACTIVATIONS,
@@ -37,7 +39,7 @@ from isosched.io.onnx.convert_shape import (
     transpose,
 )
 
-__all__ = ["CONVERTERS", "UnknownOpWarning", "mark_unknown"]
+__all__ = ["CONTRIB_CONVERTERS", "CONVERTERS", "UnknownOpWarning", "converter_for", "mark_unknown"]
 
 
 class UnknownOpWarning(UserWarning):
@@ -51,12 +53,22 @@ def mark_unknown(ctx: Ctx, node: Any) -> None:
     if key not in ctx.warned:
         ctx.warned.add(key)
         warnings.warn(
-            f"ONNX op {key} has no converter; imported as a generic layer with no MACs "
-            f"(first at {node_label(node)})",
+            f"ONNX op {key} has no converter; imported as a generic layer with unknown work "
+            f"(0 MACs counted; first at {node_label(node)})",
             UnknownOpWarning,
             stacklevel=4,
         )
+    ctx.flag_compute(f"{key} has no converter: its work is unknown (0 MACs counted)")
     generic_node(ctx, node)
+
+
+def converter_for(node: Any) -> Converter | None:
+    """The converter of a node's op in its domain, if there is one."""
+    if node.domain in ("", "ai.onnx"):
+        return CONVERTERS.get(node.op_type) or CONTROL_CONVERTERS.get(node.op_type)
+    if node.domain == "com.microsoft":
+        return CONTRIB_CONVERTERS.get(node.op_type)
+    return None
 
 
 _GENERIC_VECTOR = frozenset(
