@@ -74,6 +74,15 @@ def _layer_costs(g: Graph, hw: Hardware, tiles: int) -> list[dict[str, Any]]:
     return out
 
 
+def _uncertainty(g: Graph) -> tuple[tuple[int, int] | None, str | None]:
+    """Counts of uncertain layers of an imported graph and their warning line (if any)."""
+    if "guessed_shape_layers" not in g.meta and "unknown_compute_layers" not in g.meta:
+        return None, None  # not an import that counts them: nothing to load
+    from isosched.io.onnx.uncertainty import uncertainty_counts, uncertainty_line
+
+    return uncertainty_counts(g.meta), uncertainty_line(g.meta)
+
+
 @models_app.command("show")
 def models_show(
     model: Annotated[str, typer.Argument(help="Zoo name, graph file (.json) or ONNX file.")],
@@ -92,6 +101,7 @@ def models_show(
     if hardware is not None and k > hardware.tiles:
         raise IsoschedError(f"--tiles {k} exceeds the {hardware.tiles} tiles of {hardware.name}")
     costs = _layer_costs(g, hardware, k) if hardware else None
+    uncertain = g.meta.get("uncertain_layers") or {}
     layers = []
     for i, lay in enumerate(g):
         row: dict[str, Any] = {
@@ -105,6 +115,8 @@ def models_show(
             "input_bytes": lay.input_bytes,
             "output_bytes": lay.output_bytes,
         }
+        if lay.id in uncertain:
+            row["uncertain"] = str(uncertain[lay.id])
         if costs:
             row["cost"] = costs[i]
         layers.append(row)
@@ -118,6 +130,9 @@ def models_show(
         "edges": len(g.edges),
         "layers": layers,
     }
+    counts, line = _uncertainty(g)
+    if counts is not None:
+        doc["guessed_shape_layers"], doc["unknown_compute_layers"] = counts
     if hardware and costs:
         doc["hw"] = hardware.name
         doc["lts_total_us"] = sum(c["lts_us"] for c in costs)
@@ -129,6 +144,8 @@ def models_show(
         f"{g.name}: {len(g)} layers, {len(g.edges)} edges, {g.macs / 1e9:.3f} GMACs, "
         f"{g.params / 1e6:.2f} M params ({g.dtype})"
     )
+    if counts is not None:
+        print(f"uncertain: {line}" if line else "uncertain: none (every shape and MAC known)")
     head = f"{'layer':<28} {'op':<11} {'output':<16} {'MMACs':>9} {'weights KiB':>11}"
     if costs:
         head += f" {'LTS us':>9} {'bound':>7} {'TSS us':>9} {'bound':>7}"
@@ -169,15 +186,40 @@ def import_onnx(
     source: Annotated[Path, typer.Argument(help="ONNX file (weights may be absent).")],
     output: Annotated[Path, typer.Option("-o", "--output", help="Graph file to write.")],
     name: Annotated[str | None, typer.Option("--name", help="Model name.")] = None,
+    dim: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--dim",
+            help="Value of a symbolic dimension, NAME=VALUE (repeatable), e.g. --dim sequence=128.",
+        ),
+    ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 2 (writing nothing) when any layer has a guessed shape or unknown compute.",
+        ),
+    ] = False,
 ) -> None:
-    """Convert an ONNX model into an isosched.graph/v1 file."""
-    from isosched.io.onnx import read_onnx
+    """Convert an ONNX model into an isosched.graph/v1 file.
 
+    Layers whose shape was guessed or whose work is unknown are counted in the file's meta and
+    reported in one warning line; --strict refuses such a model instead.
+    """
+    from isosched.io.onnx import UnknownOpWarning, parse_dims, read_onnx, uncertainty_line
+
+    dims = parse_dims(dim or [])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        doc = read_onnx(source, name=name)
+        doc = read_onnx(source, name=name, dims=dims)
+    line = uncertainty_line(doc["meta"])
+    if strict and line is not None:
+        raise IsoschedError(f"{source.name}: {line}; refused (--strict)")
     for w in caught:
-        sys.stderr.write(f"isosched: warning: {w.message}\n")
+        if not issubclass(w.category, UnknownOpWarning):  # summed up in the line below
+            sys.stderr.write(f"isosched: warning: {w.message}\n")
+    if line is not None:
+        sys.stderr.write(f"isosched: warning: {line}\n")
     g = parse_graph(doc)
     write_graph(g, output)
     sys.stderr.write(

@@ -60,6 +60,24 @@ def _pair(value: int | Sequence[int], name: str) -> tuple[int, int]:
     return int(value[0]), int(value[1])
 
 
+def _window(value: int | Sequence[int], n: int, name: str) -> tuple[int, ...]:
+    """A window field as one value per spatial axis (``n`` of them)."""
+    if isinstance(value, int):
+        return (value,) * n
+    if len(value) != n:
+        raise GraphError(f"{name} must be an integer or {n} values, got {list(value)}")
+    return tuple(int(v) for v in value)
+
+
+def _spatial(shape: Shape, op: str) -> int:
+    """Spatial axes of a ``[C, L]``, ``[C, H, W]`` or ``[C, D, H, W]`` tensor."""
+    if not 2 <= len(shape) <= 4:
+        raise GraphError(
+            f"{op} needs a [C, L], [C, H, W] or [C, D, H, W] input, got shape {list(shape)}"
+        )
+    return len(shape) - 1
+
+
 def _one_input(ins: Sequence[Shape], op: str) -> Shape:
     if len(ins) != 1:
         raise GraphError(f"{op} takes exactly one input, got {len(ins)}")
@@ -73,21 +91,25 @@ def _chw(shape: Shape, op: str) -> tuple[int, int, int]:
 
 
 def _conv(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
-    c_in, h, w = _chw(_one_input(ins, "conv"), "conv")
+    x = _one_input(ins, "conv")
+    n = _spatial(x, "conv")
+    c_in, sizes = x[0], x[1:]
     c_out, groups = int(p["out_channels"]), int(p.get("groups", 1))
-    kh, kw = _pair(p["kernel"], "kernel")
-    sh, sw = _pair(p.get("stride", 1), "stride")
-    ph, pw = _pair(p.get("padding", 0), "padding")
-    dh, dw = _pair(p.get("dilation", 1), "dilation")
+    ks = _window(p["kernel"], n, "kernel")
+    ss = _window(p.get("stride", 1), n, "stride")
+    ps = _window(p.get("padding", 0), n, "padding")
+    ds = _window(p.get("dilation", 1), n, "dilation")
     if c_in % groups or c_out % groups:
         raise GraphError(f"groups={groups} must divide in ({c_in}) and out ({c_out}) channels")
-    ho = (h + 2 * ph - dh * (kh - 1) - 1) // sh + 1
-    wo = (w + 2 * pw - dw * (kw - 1) - 1) // sw + 1
-    if ho <= 0 or wo <= 0:
-        raise GraphError(f"conv output would be empty ({ho}x{wo}) for a {h}x{w} input")
-    per_out = (c_in // groups) * kh * kw
+    out = tuple((sizes[i] + 2 * ps[i] - ds[i] * (ks[i] - 1) - 1) // ss[i] + 1 for i in range(n))
+    if any(o <= 0 for o in out):
+        raise GraphError(
+            f"conv output would be empty ({'x'.join(map(str, out))}) for a "
+            f"{'x'.join(map(str, sizes))} input"
+        )
+    per_out = (c_in // groups) * math.prod(ks)
     weights = c_out * per_out + (c_out if p.get("bias", False) else 0)
-    return OpResult((c_out, ho, wo), c_out * ho * wo * per_out, weights)
+    return OpResult((c_out, *out), c_out * math.prod(out) * per_out, weights)
 
 
 def _conv_transpose(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
@@ -152,27 +174,58 @@ def _attention(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
     return OpResult((s, d), 2 * s * skv * d, 0, 5 * heads * s * skv)
 
 
+def _clipped_window_sum(size: int, k: int, s: int, pad: int, out: int) -> int:
+    """Input elements read along one axis by ``out`` windows, each clipped to the input."""
+    total = 0
+    for o in range(out):
+        lo = o * s - pad
+        total += max(0, min(lo + k, size) - max(lo, 0))
+    return total
+
+
 def _pool(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
-    c, h, w = _chw(_one_input(ins, "pool"), "pool")
+    x = _one_input(ins, "pool")
+    n = _spatial(x, "pool")
+    c, sizes = x[0], x[1:]
     if p.get("global", False):
-        return OpResult((c, 1, 1), 0, 0, c * h * w)
-    kh, kw = _pair(p["kernel"], "kernel")
-    sh, sw = _pair(p.get("stride", p["kernel"]), "stride")
-    ph, pw = _pair(p.get("padding", 0), "padding")
-    ho, wo = (h + 2 * ph - kh) // sh + 1, (w + 2 * pw - kw) // sw + 1
-    if ho <= 0 or wo <= 0:
-        raise GraphError(f"pool output would be empty ({ho}x{wo}) for a {h}x{w} input")
-    return OpResult((c, ho, wo), 0, 0, c * ho * wo * kh * kw)
+        return OpResult((c, *([1] * n)), 0, 0, _numel(x))
+    ks = _window(p["kernel"], n, "kernel")
+    ss = _window(p.get("stride") or p["kernel"], n, "stride")
+    pb = _window(p.get("padding", 0), n, "padding")
+    end = p.get("padding_end")
+    pe = pb if end is None else _window(end, n, "padding_end")
+    ceil = bool(p.get("ceil_mode", False))
+    out: list[int] = []
+    for i in range(n):
+        span = sizes[i] + pb[i] + pe[i] - ks[i]
+        if span < 0:
+            raise GraphError(
+                f"pool window {ks[i]} exceeds the padded input {sizes[i] + pb[i] + pe[i]}"
+            )
+        o = -(-span // ss[i]) + 1 if ceil else span // ss[i] + 1
+        if ceil and (o - 1) * ss[i] >= sizes[i] + pb[i]:
+            o -= 1  # the last window must start inside the input or its begin padding
+        out.append(o)
+    # Each output element reduces the input elements of its window that lie inside the input.
+    reads = math.prod(_clipped_window_sum(sizes[i], ks[i], ss[i], pb[i], out[i]) for i in range(n))
+    return OpResult((c, *out), 0, 0, c * reads)
 
 
 def _elementwise(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
     if len(ins) < 2:
         raise GraphError(f"elementwise ops take two or more inputs, got {len(ins)}")
-    out = ins[0]
-    for s in ins[1:]:
-        if s != out and _numel(s) != 1:
-            raise GraphError(f"elementwise inputs differ in shape: {list(out)} vs {list(s)}")
-    return OpResult(out, 0, 0, _numel(out) * (len(ins) - 1))
+    # NumPy broadcasting (dimensions aligned from the right), as ONNX and PyTorch define it; a
+    # single-element operand (a scalar of any rank) never widens the result.
+    shapes = [s for s in ins if _numel(s) != 1] or [ins[0]]
+    rank = max(len(s) for s in shapes)
+    out = []
+    for k in range(rank):
+        dims = {s[len(s) - rank + k] for s in shapes if len(s) - rank + k >= 0} - {1}
+        if len(dims) > 1:
+            shown = " vs ".join(str(list(s)) for s in ins)
+            raise GraphError(f"elementwise inputs differ in shape and do not broadcast: {shown}")
+        out.append(dims.pop() if dims else 1)
+    return OpResult(tuple(out), 0, 0, _numel(out) * (len(ins) - 1))
 
 
 def _axis(axis: int, rank: int) -> int:
@@ -198,8 +251,12 @@ def _split(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
     x = _one_input(ins, "split")
     a = _axis(int(p.get("axis", 0)), len(x))
     start, size = int(p.get("start", 0)), int(p["size"])
-    if start < 0 or start + size > x[a]:
-        raise GraphError(f"split [{start}, {start + size}) exceeds axis {a} of size {x[a]}")
+    step = int(p.get("step") or 1)
+    last = start + (size - 1) * step
+    if start < 0 or size < 1 or step < 1 or last >= x[a]:
+        raise GraphError(
+            f"split of {size} elements from {start} by {step} exceeds axis {a} of size {x[a]}"
+        )
     out = list(x)
     out[a] = size
     return OpResult(tuple(out))

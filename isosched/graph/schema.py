@@ -34,6 +34,10 @@ Dim = Annotated[int, Field(ge=1, le=MAX_DIM)]
 NonNeg = Annotated[int, Field(ge=0, le=MAX_DIM)]
 IntOrPair = Dim | tuple[Dim, Dim]
 NonNegOrPair = NonNeg | tuple[NonNeg, NonNeg]
+#: A window field of a 1-, 2- or 3-D convolution or pooling: one value for every axis, or one
+#: per spatial axis.
+Window = Dim | tuple[Dim] | tuple[Dim, Dim] | tuple[Dim, Dim, Dim]
+NonNegWindow = NonNeg | tuple[NonNeg] | tuple[NonNeg, NonNeg] | tuple[NonNeg, NonNeg, NonNeg]
 Count = Annotated[int, Field(ge=0, le=10**18)]
 LayerId = Annotated[str, Field(min_length=1, max_length=256)]
 
@@ -59,14 +63,18 @@ class InputLayer(_Layer):
 
 
 class ConvLayer(_Layer):
-    """2-D convolution over a ``[C, H, W]`` tensor; grouped and depthwise via ``groups``."""
+    """Convolution over a ``[C, H, W]`` tensor (2-D), ``[C, L]`` (1-D) or ``[C, D, H, W]`` (3-D).
+
+    Grouped and depthwise via ``groups``. Window fields hold one value for every spatial axis or
+    one per axis.
+    """
 
     op: Literal["conv"]
     out_channels: Dim
-    kernel: IntOrPair
-    stride: IntOrPair = 1
-    padding: NonNegOrPair = 0
-    dilation: IntOrPair = 1
+    kernel: Window
+    stride: Window = 1
+    padding: NonNegWindow = 0
+    dilation: Window = 1
     groups: Dim = 1
     bias: bool = False
 
@@ -108,13 +116,20 @@ class AttentionLayer(_Layer):
 
 
 class PoolLayer(_Layer):
-    """Max or average pooling; ``global`` pools the whole plane."""
+    """Max or average pooling over ``[C, H, W]``, ``[C, L]`` or ``[C, D, H, W]``.
+
+    ``global`` pools the whole plane. ``padding`` pads the start of each axis and
+    ``padding_end`` (default: the same) its end; ``ceil_mode`` keeps a last, partial window.
+    Windows are clipped to the input: padding is never read.
+    """
 
     op: Literal["pool"]
     kind: Literal["max", "avg"] = "max"
-    kernel: IntOrPair = 1
-    stride: IntOrPair | None = None
-    padding: NonNegOrPair = 0
+    kernel: Window = 1
+    stride: Window | None = None
+    padding: NonNegWindow = 0
+    padding_end: NonNegWindow | None = None
+    ceil_mode: bool | None = None
     global_: bool = Field(default=False, alias="global")
 
     @model_validator(mode="after")
@@ -144,12 +159,16 @@ class ConcatLayer(_Layer):
 
 
 class SplitLayer(_Layer):
-    """One slice ``[start, start + size)`` of the input along ``axis``."""
+    """One slice of ``size`` elements along ``axis``: ``start``, ``start + step``, ...
+
+    ``step`` defaults to 1 (the contiguous slice ``[start, start + size)``).
+    """
 
     op: Literal["split"]
     axis: int = 0
     start: NonNeg = 0
     size: Dim
+    step: Dim | None = None
 
 
 class NormLayer(_Layer):

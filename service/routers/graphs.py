@@ -11,7 +11,7 @@ import warnings
 from collections.abc import Iterable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request, Response
 
@@ -75,23 +75,36 @@ def resolve_models(store: Store, names: Iterable[str]) -> dict[str, dict[str, An
 
 
 def summary(gid: str, g: Graph) -> dict[str, Any]:
-    """What the API answers about a stored graph."""
+    """What the API answers about a stored graph.
+
+    An ONNX import also says how many layers have guessed shapes or unknown compute.
+    """
     return {"id": gid, **_facts(g)}
 
 
 def _facts(g: Graph) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "name": g.name,
         "layers": len(g),
         "edges": len(g.edges),
         "macs": g.macs,
         "params": g.params,
     }
+    for key in ("guessed_shape_layers", "unknown_compute_layers"):
+        if key in g.meta:
+            out[key] = g.meta[key]
+    return out
 
 
-def _parse_facts(body: bytes, onnx: bool) -> tuple[dict[str, Any], list[str], str]:
+#: Most ``dim`` parameters one upload may give.
+MAX_DIMS = 64
+
+
+def _parse_facts(
+    body: bytes, onnx: bool, dims: list[str] | None = None, strict: bool = False
+) -> tuple[dict[str, Any], list[str], str]:
     """:func:`_parse_upload` reduced to what crosses a process boundary cheaply."""
-    g, notes, text = _parse_upload(body, onnx)
+    g, notes, text = _parse_upload(body, onnx, dims, strict)
     return _facts(g), notes, text
 
 
@@ -120,11 +133,13 @@ def shutdown_parser() -> None:
             _PARSER = None
 
 
-async def _parse_large(body: bytes, onnx: bool) -> tuple[dict[str, Any], list[str], str]:
+async def _parse_large(
+    body: bytes, onnx: bool, dims: list[str] | None, strict: bool
+) -> tuple[dict[str, Any], list[str], str]:
     """Parse a large upload in the parser process; a parser that died is replaced (422)."""
     loop = asyncio.get_running_loop()
     try:
-        return await loop.run_in_executor(_parser(), _parse_facts, body, onnx)
+        return await loop.run_in_executor(_parser(), _parse_facts, body, onnx, dims, strict)
     except BrokenProcessPool:
         shutdown_parser()
         raise GraphError(
@@ -132,19 +147,29 @@ async def _parse_large(body: bytes, onnx: bool) -> tuple[dict[str, Any], list[st
         ) from None
 
 
-def _parse_upload(body: bytes, onnx: bool) -> tuple[Graph, list[str], str]:
+def _parse_upload(
+    body: bytes, onnx: bool, dims: list[str] | None = None, strict: bool = False
+) -> tuple[Graph, list[str], str]:
     """(graph, importer warnings, canonical JSON text) of an upload; runs off the event loop.
 
     ONNX is converted from the bytes in memory: no file, so no server path in any message.
+    ``dims`` are ``NAME=VALUE`` values of symbolic dimensions; with ``strict`` a model with
+    guessed shapes or unknown compute is refused.
     """
     notes: list[str] = []
     if onnx:
-        from isosched.io.onnx import parse_onnx
+        from isosched.io.onnx import parse_dims, parse_onnx, uncertainty_line
 
+        given = parse_dims(dims or [])
         with _ONNX_LOCK, warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            doc = parse_onnx(body, name="uploaded")
+            doc = parse_onnx(body, name="uploaded", dims=given)
         notes = [str(w.message) for w in caught]
+        line = uncertainty_line(doc["meta"])
+        if line is not None:
+            if strict:
+                raise GraphError(f"the uploaded ONNX model: {line}; refused (strict=true)")
+            notes.append(line)
         g = parse_graph(doc)
     else:
         g = parse_graph(decode_json(body, "request body", GraphError))
@@ -172,16 +197,39 @@ def _parse_upload(body: bytes, onnx: bool) -> tuple[Graph, list[str], str]:
         }
     ),
 )
-async def upload(request: Request) -> dict[str, Any]:
-    """Store a graph: an ``isosched.graph/v1`` JSON body or an ONNX file (weights optional)."""
+async def upload(
+    request: Request,
+    dim: Annotated[
+        list[str] | None,
+        Query(
+            max_length=MAX_DIMS,
+            description=(
+                "ONNX only: value of a symbolic dimension as NAME=VALUE (repeatable), e.g. "
+                "`?dim=sequence=128&dim=height=512`."
+            ),
+        ),
+    ] = None,
+    strict: bool = Query(
+        False,
+        description=(
+            "ONNX only: refuse (422) a model in which any layer has a guessed shape or unknown "
+            "compute, instead of storing it with the counts."
+        ),
+    ),
+) -> dict[str, Any]:
+    """Store a graph: an ``isosched.graph/v1`` JSON body or an ONNX file (weights optional).
+
+    An ONNX upload answers (and stores in the graph's ``meta``) how many layers have guessed
+    shapes (``guessed_shape_layers``) or unknown compute (``unknown_compute_layers``).
+    """
     body = await request.body()
     check_quota(request, len(body))
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
     onnx = ctype in _ONNX_TYPES
     if len(body) >= _PROCESS_BYTES:  # large: in a child process (GIL and memory stay free)
-        facts, notes, text = await _parse_large(body, onnx)
+        facts, notes, text = await _parse_large(body, onnx, dim, strict)
     elif len(body) >= _INLINE_BYTES or onnx:  # medium or ONNX: in a thread
-        facts, notes, text = await asyncio.to_thread(_parse_facts, body, onnx)
+        facts, notes, text = await asyncio.to_thread(_parse_facts, body, onnx, dim, strict)
     else:
         facts, notes, text = _parse_facts(body, onnx)
     gid = request.app.state.store.add_graph(facts["name"], {}, text=text)

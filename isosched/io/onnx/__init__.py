@@ -16,7 +16,9 @@ Conventions
   and an estimate of its MACs, so that totals stay right; the reason is kept in
   ``meta["notes"]``.
 * Operators without a converter become ``generic`` layers too, with an
-  :class:`UnknownOpWarning`; the import never fails because of an unknown operator.
+  :class:`UnknownOpWarning`; the import never fails because of an unknown operator, but it
+  says what it does not know: ``meta`` counts the layers with guessed shapes and with unknown
+  compute (:mod:`isosched.io.onnx.uncertainty`).
 
 Modules
 -------
@@ -24,6 +26,10 @@ Modules
     Entry points and the conversion loop.
 ``shapes``, ``folding``, ``weights``
     Shape inference, constant folding and weight detection on the ONNX model.
+``contrib``
+    Output shapes of onnxruntime's ``com.microsoft`` ops.
+``uncertainty``
+    The counts of what an import guessed, and ``NAME=VALUE`` dimension arguments.
 ``context``, ``common``
     The conversion state and the helpers shared by the converters.
 ``convert_*``
@@ -31,6 +37,17 @@ Modules
 """
 
 from isosched.io.onnx.reader import onnx_to_graph_doc, parse_onnx, read_onnx
-from isosched.io.onnx.registry import CONVERTERS, UnknownOpWarning
+from isosched.io.onnx.registry import CONTRIB_CONVERTERS, CONVERTERS, UnknownOpWarning
+from isosched.io.onnx.uncertainty import parse_dims, uncertainty_counts, uncertainty_line
 
-__all__ = ["CONVERTERS", "UnknownOpWarning", "onnx_to_graph_doc", "parse_onnx", "read_onnx"]
+__all__ = [
+    "CONTRIB_CONVERTERS",
+    "CONVERTERS",
+    "UnknownOpWarning",
+    "onnx_to_graph_doc",
+    "parse_dims",
+    "parse_onnx",
+    "read_onnx",
+    "uncertainty_counts",
+    "uncertainty_line",
+]

@@ -151,7 +151,7 @@ def implicit_inputs(node: Any) -> list[str]:
 def node_inputs(node: Any) -> list[str]:
     """Every tensor a node reads: its inputs, then what its subgraphs read from outside."""
     explicit = [i for i in node.input if i]
-    if not any(a.type in (onnx.AttributeProto.GRAPH, onnx.AttributeProto.GRAPHS) for a in node.attribute):
+    if not _subgraphs(node):
         return explicit
     return explicit + [i for i in implicit_inputs(node) if i not in explicit]
 

@@ -131,6 +131,14 @@ class Ctx:
             name = node.input[0]
         return name
 
+    def tied(self, name: str) -> str | None:
+        """The earlier layer that holds this weight tensor (tied weights), if any."""
+        return self.weight_owner.get(self.weight_source(name))
+
+    def own_weight(self, name: str, layer: str) -> None:
+        """Record that ``layer`` holds (and counts) the weight tensor ``name``."""
+        self.weight_owner.setdefault(self.weight_source(name), layer)
+
     def unique_id(self, base: str) -> str:
         """A valid layer id derived from ``base`` and not used yet."""
         cand = _ID_BAD.sub("_", base).strip("_.-")[:200] or "layer"

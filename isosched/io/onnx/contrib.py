@@ -130,7 +130,9 @@ def _qlinear_binary(node: Any, shapes: Mapping[str, Shape | None]) -> list[Shape
     return None if out is None else [out]
 
 
-def _qlinear_global_pool(node: Any, shapes: Mapping[str, Shape | None]) -> list[Shape | None] | None:
+def _qlinear_global_pool(
+    node: Any, shapes: Mapping[str, Shape | None]
+) -> list[Shape | None] | None:
     x = _s(shapes, node, 0)
     if x is None or len(x) < 3:
         return None
@@ -139,9 +141,7 @@ def _qlinear_global_pool(node: Any, shapes: Mapping[str, Shape | None]) -> list[
     return [(x[0], x[1], *([1] * (len(x) - 2)))]
 
 
-def pool_out_size(
-    size: int, k: int, s: int, d: int, pb: int, pe: int, ceil_mode: bool
-) -> int:
+def pool_out_size(size: int, k: int, s: int, d: int, pb: int, pe: int, ceil_mode: bool) -> int:
     """Output length of a sliding window along one axis, as ONNX and PyTorch define it.
 
     With ``ceil_mode`` the last window may hang over the end, but must start inside the input
@@ -170,7 +170,9 @@ def _qlinear_pool(node: Any, shapes: Mapping[str, Shape | None]) -> list[Shape |
     if str_attr(a.get("auto_pad"), "NOTSET") not in ("NOTSET", ""):
         return None
     ceil = bool(a.get("ceil_mode", 0))
-    spatial = [pool_out_size(x[2 + i], ks[i], ss[i], 1, pads[i], pads[i + n], ceil) for i in range(n)]
+    spatial = [
+        pool_out_size(x[2 + i], ks[i], ss[i], 1, pads[i], pads[i + n], ceil) for i in range(n)
+    ]
     return [(x[0], x[1], *spatial)]
 
 

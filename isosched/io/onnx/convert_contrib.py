@@ -53,8 +53,9 @@ def fused_matmul(ctx: Ctx, node: Any) -> None:
             k = 0
         else:
             k = ashape[-2] if ta else ashape[-1]
-        act = ctx.generic(node_base(node), "FusedMatMul", acts_of(ctx, node), full,
-                          macs=numel(full) * k)
+        act = ctx.generic(
+            node_base(node), "FusedMatMul", acts_of(ctx, node), full, macs=numel(full) * k
+        )
         ctx.bind(node.output[0], act)
         return
     if tb:
@@ -154,25 +155,28 @@ def multi_head_attention(ctx: Ctx, node: Any) -> None:
 
 
 def gelu_like(ctx: Ctx, node: Any) -> None:
-    """``BiasGelu``, ``Gelu``, ``FastGelu``, ``QuickGelu``: the bias (if any) joins the layer
-    that produced the input when it can, the rest is a ``gelu`` activation."""
+    """``BiasGelu``, ``Gelu``, ``FastGelu``, ``QuickGelu`` as a ``gelu`` activation.
+
+    A bias joins the layer that produced the input when it can (as onnxruntime took it from
+    there); otherwise the op is a ``generic`` layer holding it, at two vector operations per
+    element.
+    """
     x_name = node.input[0]
     bias = _input(node, 1)
-    if bias and not ctx.is_act(bias):
-        if not fold_bias_into(ctx, x_name, bias, ctx.out_full(node)):
-            x = first_act(ctx, node)
-            full = ctx.out_full(node)
-            ctx.note(f"{node_base(node)}: {node.op_type} bias kept in a generic layer")
-            act = ctx.generic(
-                node_base(node),
-                node.op_type,
-                [x],
-                full,
-                vector_ops=2 * numel(full),
-                weight_elems=numel(ctx.full_shape(bias) or ()),
-            )
-            ctx.bind(node.output[0], act)
-            return
+    if bias and not ctx.is_act(bias) and not fold_bias_into(ctx, x_name, bias, ctx.out_full(node)):
+        x = first_act(ctx, node)
+        full = ctx.out_full(node)
+        ctx.note(f"{node_base(node)}: {node.op_type} bias kept in a generic layer")
+        act = ctx.generic(
+            node_base(node),
+            node.op_type,
+            [x],
+            full,
+            vector_ops=2 * numel(full),
+            weight_elems=numel(ctx.full_shape(bias) or ()),
+        )
+        ctx.bind(node.output[0], act)
+        return
     activation(ctx, view(node, "Gelu", [x_name]))
 
 
@@ -189,7 +193,9 @@ def skip_layer_norm(ctx: Ctx, node: Any) -> None:
         fold_bias_into(ctx, x_name, bias, ctx.full_shape(x_name) or ())
     full = ctx.out_full(node)
     acts = [ctx.acts[n] for n in (x_name, skip) if ctx.is_act(n)]
-    summed = ctx.emit(f"{base}_add", "add", {}, acts, full, kind=node.op_type) if len(acts) == 2 else acts[0]
+    summed = acts[0]
+    if len(acts) == 2:
+        summed = ctx.emit(f"{base}_add", "add", {}, acts, full, kind=node.op_type)
     kind = "rms" if "Simplified" in node.op_type else "layer"
     out = ctx.emit(
         base,
@@ -207,8 +213,12 @@ def skip_layer_norm(ctx: Ctx, node: Any) -> None:
         if k == 3:
             ctx.bind(name, summed)
         else:
-            ctx.bind(name, ctx.generic(f"{base}_out{k}", node.op_type, [out], ctx.out_full(node, k),
-                                       vector_ops=0))
+            ctx.bind(
+                name,
+                ctx.generic(
+                    f"{base}_out{k}", node.op_type, [out], ctx.out_full(node, k), vector_ops=0
+                ),
+            )
 
 
 def _qlinear(op: str, data: Sequence[int], keep: Sequence[str], conv: Converter) -> Converter:

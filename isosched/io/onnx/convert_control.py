@@ -255,9 +255,9 @@ def scan(ctx: Ctx, node: Any) -> None:
             continue
         ax = out_axes[k - n_state] if k - n_state < len(out_axes) else 0
         ax = ax + len(body_shape) + 1 if ax < 0 else ax
-        full = list(body_shape)
-        full.insert(ax, trips)
-        _set_shape(ctx, name, tuple(full))
+        dims = list(body_shape)
+        dims.insert(ax, trips)
+        _set_shape(ctx, name, tuple(dims))
     ctx.note(f"{node_base(node)}: Scan body counted {trips} times")
     _emit(ctx, node, work, trips)
 

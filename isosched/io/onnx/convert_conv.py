@@ -83,47 +83,60 @@ def _conv(ctx: Ctx, node: Any, xi: int, wi: int, bi: int | None) -> None:
         why = "weights computed at run time"
     if wshape is None:
         why = why or "weight shape unknown"
+        ctx.flag_compute(f"{node.op_type} weight shape unknown: MACs not counted")
         ctx.bind(node.output[0], ctx.generic(base, node.op_type, inputs, full))
         ctx.note(f"{base}: {node.op_type} as generic ({why})")
         return
-    spatial = len(x.full) - 2
-    if spatial != 2:
-        why = why or f"{spatial}-d convolution"
+    if why is None and w_name and ctx.tied(w_name):
+        why = "weights tied to an earlier layer's (counted there)"
+        wel = 0
+    n = len(x.full) - 2
     params: dict[str, Any] = {}
+    if why is None and not 1 <= n <= 3:
+        why = f"{n}-d convolution"
     if why is None:
         ks = ints(a.get("kernel_shape"), wshape[2:])
-        ss = ints(a.get("strides"), [1, 1])
-        ds = ints(a.get("dilations"), [1, 1])
+        ss = ints(a.get("strides"), [1] * n)
+        ds = ints(a.get("dilations"), [1] * n)
         pads = _auto_pads(str_attr(a.get("auto_pad"), "NOTSET"), x.full[2:], ks, ss, ds)
         if pads is None:
-            pads = ints(a.get("pads"), [0, 0, 0, 0])
-        if len(full) != 4:
+            pads = ints(a.get("pads"), [0] * (2 * n))
+        if len(full) != n + 2:
             why = f"output rank {len(full)}"
-        elif (len(ks), len(ss), len(ds), len(pads)) != (2, 2, 2, 4):
-            why = f"kernel_shape {ks}, strides {ss}, dilations {ds}, pads {pads} do not fit 2-d"
+        elif (len(ks), len(ss), len(ds), len(pads)) != (n, n, n, 2 * n):
+            why = f"kernel_shape {ks}, strides {ss}, dilations {ds}, pads {pads} do not fit {n}-d"
         else:
             pad = [
-                _pick_pad(x.full[2 + i], ks[i], ss[i], ds[i], pads[i], pads[i + 2], full[2 + i])
-                for i in range(2)
+                _pick_pad(x.full[2 + i], ks[i], ss[i], ds[i], pads[i], pads[i + n], full[2 + i])
+                for i in range(n)
             ]
-            if pads[0] != pads[2] or pads[1] != pads[3]:
+            if pads[:n] != pads[n:]:
+                # MACs count every output position times the kernel (padding included), so a
+                # symmetric padding giving the same output size prices the layer exactly.
                 ctx.note(f"{base}: asymmetric pads {pads} mapped to symmetric {pad}")
-            if pad[0] is None or pad[1] is None:
+            if any(p is None for p in pad):
                 why = f"pads {pads} do not fit a symmetric padding"
             else:
                 params = {
                     "out_channels": int(full[1]),
-                    "kernel": [int(ks[0]), int(ks[1])],
-                    "stride": [int(ss[0]), int(ss[1])],
-                    "padding": [int(pad[0]), int(pad[1])],
-                    "dilation": [int(ds[0]), int(ds[1])],
+                    "kernel": _field(ks),
+                    "stride": _field(ss),
+                    "padding": _field([int(p or 0) for p in pad]),
+                    "dilation": _field(ds),
                     "groups": groups,
                     "bias": has_bias,
                 }
     act = ctx.emit(
         base, "conv", params, inputs, full, kind=node.op_type, macs=macs, weight_elems=wel, why=why
     )
+    if w_name and not ctx.is_act(w_name):
+        ctx.own_weight(w_name, act.layer)
     ctx.bind(node.output[0], act)
+
+
+def _field(values: Sequence[int]) -> list[int]:
+    """A window field of the IR: one value per spatial axis."""
+    return [int(v) for v in values]
 
 
 def conv_transpose(ctx: Ctx, node: Any) -> None:
@@ -192,42 +205,42 @@ def conv_transpose(ctx: Ctx, node: Any) -> None:
 
 
 def pool(ctx: Ctx, node: Any) -> None:
-    """``MaxPool``, ``AveragePool`` and their global forms as ``pool``."""
+    """``MaxPool``, ``AveragePool``, ``LpPool`` and their global forms as 1-, 2- or 3-D ``pool``.
+
+    Asymmetric and ``ceil_mode`` paddings are kept (``padding``, ``padding_end``,
+    ``ceil_mode``); the IR clips every window to the input.
+    """
     x = first_act(ctx, node)
     a, base, full = attrs(node), node_base(node), ctx.out_full(node)
     kind = "max" if "Max" in node.op_type else "avg"
     if node.op_type.startswith("Global"):
         act = ctx.emit(base, "pool", {"kind": kind, "global": True}, [x], full, kind=node.op_type)
         ctx.bind(node.output[0], act)
+        ctx.bind_extra_outputs(node, base, act)
         return
     why: str | None = None
     params: dict[str, Any] = {}
     ks = ints(a.get("kernel_shape"), [])
-    ss = ints(a.get("strides"), [1] * len(ks))
-    ds = ints(a.get("dilations"), [1] * len(ks))
-    if len(ks) != 2 or len(x.full) != 4 or len(full) != 4:
-        why = f"{len(ks)}-d pooling"
-    elif ds != [1, 1]:
+    n = len(ks)
+    ss = ints(a.get("strides"), [1] * n)
+    ds = ints(a.get("dilations"), [1] * n)
+    if not 1 <= n <= 3 or len(x.full) != n + 2 or len(full) != n + 2:
+        why = f"{n}-d pooling of a rank-{len(x.full)} tensor"
+    elif ds != [1] * n:
         why = f"dilations {ds}"
     else:
         pads = _auto_pads(str_attr(a.get("auto_pad"), "NOTSET"), x.full[2:], ks, ss, ds)
         if pads is None:
-            pads = ints(a.get("pads"), [0, 0, 0, 0])
-        pad = [
-            _pick_pad(x.full[2 + i], ks[i], ss[i], 1, pads[i], pads[i + 2], full[2 + i])
-            for i in range(2)
-        ]
-        if pad[0] is None or pad[1] is None:
-            why = f"pads {pads} (ceil_mode {a.get('ceil_mode', 0)}) do not fit"
-        else:
-            if pads[0] != pads[2] or pads[1] != pads[3] or a.get("ceil_mode", 0):
-                ctx.note(f"{base}: pads {pads} ceil_mode {a.get('ceil_mode', 0)} mapped to {pad}")
-            params = {
-                "kind": kind,
-                "kernel": [ks[0], ks[1]],
-                "stride": [ss[0], ss[1]],
-                "padding": [pad[0], pad[1]],
-            }
+            pads = ints(a.get("pads"), [0] * (2 * n))
+        params = {"kind": kind, "kernel": _field(ks), "stride": _field(ss)}
+        if any(pads):
+            params["padding"] = _field(pads[:n])
+        if pads[:n] != pads[n:]:
+            params["padding_end"] = _field(pads[n:])
+        if int(a.get("ceil_mode", 0)):
+            params["ceil_mode"] = True
+    # fallback work (dilated windows): every output element reads its whole window
+    windows = numel(full) * numel(ks) if why else 0
     act = ctx.emit(
         base,
         "pool",
@@ -235,7 +248,7 @@ def pool(ctx: Ctx, node: Any) -> None:
         [x],
         full,
         kind=node.op_type,
-        vector_ops=numel(full) * numel(ks),
+        vector_ops=windows,
         why=why,
     )
     ctx.bind(node.output[0], act)

@@ -4,10 +4,43 @@ from __future__ import annotations
 
 from typing import Any
 
-from isosched.io.onnx.common import attrs, node_base, numel, str_attr
+from isosched.io.onnx.common import Act, Shape, attrs, node_base, numel, str_attr
 from isosched.io.onnx.context import Converter, Ctx, acts_of, generic_node
 
 __all__ = ["attention", "einsum", "gemm", "matmul_like", "rnn"]
+
+
+def tied_matmul(
+    ctx: Ctx,
+    base: str,
+    x: Act,
+    owner: str,
+    wshape: Shape,
+    full: Shape,
+    *,
+    transpose_b: bool,
+    kind: str,
+    macs: int,
+) -> Act:
+    """A product with a weight an earlier layer holds (tied weights), counted once.
+
+    As in the zoo's GPT-2: the weight enters through a zero-work ``generic`` layer of kind
+    ``tied_weight`` that reads the owning layer and holds no parameters, and the product is a
+    ``matmul`` of two activations.
+    """
+    ctx.note(f"{base}: weight tied to layer {owner!r}, counted there once")
+    table = ctx.generic(
+        f"{base}_tied_weight", "tied_weight", [Act(owner, (), ())], wshape, vector_ops=0
+    )
+    return ctx.emit(
+        base,
+        "matmul",
+        {"transpose_b": transpose_b},
+        [x, table],
+        full,
+        kind=kind,
+        macs=macs,
+    )
 
 
 def gemm(ctx: Ctx, node: Any) -> None:
@@ -20,7 +53,20 @@ def gemm(ctx: Ctx, node: Any) -> None:
     ashape, bshape = ctx.full_shape(an), ctx.full_shape(bn)
     k = (ashape[0] if ta else ashape[-1]) if ashape else 0
     macs = numel(full) * k
-    if ctx.is_act(an) and not ctx.is_act(bn) and not ta and bshape and len(bshape) == 2:
+    owner = ctx.tied(bn) if not ctx.is_act(bn) else None
+    if ctx.is_act(an) and owner is not None and not ta and bshape and len(bshape) == 2:
+        act = tied_matmul(
+            ctx,
+            base,
+            ctx.acts[an],
+            owner,
+            bshape,
+            full,
+            transpose_b=bool(tb),
+            kind="Gemm",
+            macs=macs,
+        )
+    elif ctx.is_act(an) and not ctx.is_act(bn) and not ta and bshape and len(bshape) == 2:
         n = bshape[0] if tb else bshape[1]
         bias = bool(cn) and not ctx.is_act(cn)
         wel = numel(bshape) + (n if bias else 0)
@@ -40,6 +86,7 @@ def gemm(ctx: Ctx, node: Any) -> None:
             weight_elems=wel,
             why=why,
         )
+        ctx.own_weight(bn, act.layer)
     elif ctx.is_act(an) and ctx.is_act(bn) and not ta:
         inputs = [ctx.acts[an], ctx.acts[bn]] + ([ctx.acts[cn]] if ctx.is_act(cn) else [])
         act = ctx.emit(
@@ -73,7 +120,22 @@ def _matmul(ctx: Ctx, node: Any, ai: int, bi: int) -> None:
     ashape, bshape = ctx.full_shape(an), ctx.full_shape(bn)
     k = ashape[-1] if ashape else 0
     macs = numel(full) * k
-    if ctx.is_act(an) and not ctx.is_act(bn) and bshape is not None and len(bshape) == 2:
+    if k == 0:
+        ctx.flag_compute(f"{node.op_type} operand shape unknown: MACs not counted")
+    owner = ctx.tied(bn) if not ctx.is_act(bn) else None
+    if ctx.is_act(an) and owner is not None and bshape is not None and len(bshape) == 2:
+        act = tied_matmul(
+            ctx,
+            base,
+            ctx.acts[an],
+            owner,
+            bshape,
+            full,
+            transpose_b=False,
+            kind=node.op_type,
+            macs=macs,
+        )
+    elif ctx.is_act(an) and not ctx.is_act(bn) and bshape is not None and len(bshape) == 2:
         act = ctx.emit(
             base,
             "linear",
@@ -84,6 +146,7 @@ def _matmul(ctx: Ctx, node: Any, ai: int, bi: int) -> None:
             macs=macs,
             weight_elems=numel(bshape),
         )
+        ctx.own_weight(bn, act.layer)
     elif ctx.is_act(an) and ctx.is_act(bn):
         act = ctx.emit(
             base,

@@ -85,9 +85,14 @@ def split(ctx: Ctx, node: Any) -> None:
 
 
 def _slices(
-    ctx: Ctx, node: Any, x: Act, cuts: Sequence[tuple[int, int, int]], full: Shape, kind: str
+    ctx: Ctx,
+    node: Any,
+    x: Act,
+    cuts: Sequence[tuple[int, int, int] | tuple[int, int, int, int]],
+    full: Shape,
+    kind: str,
 ) -> Act:
-    """Chain one ``split`` layer per cut ``(axis, start, size)``; the last yields ``full``.
+    """Chain one ``split`` layer per cut ``(axis, start, size[, step])``; the last yields ``full``.
 
     Cuts that keep a whole axis are skipped; with none left, ``x`` itself is returned.
     """
@@ -95,13 +100,18 @@ def _slices(
     cur = x
     shape = list(x.full)
     cuts = [c for c in cuts if not (c[1] == 0 and c[2] == x.full[c[0]])]
-    for n, (axis, start, size) in enumerate(cuts):
+    for n, cut in enumerate(cuts):
+        axis, start, size = cut[0], cut[1], cut[2]
+        step = cut[3] if len(cut) > 3 else 1
         shape[axis] = size
         step_full = tuple(shape) if n < len(cuts) - 1 else full
+        params: dict[str, Any] = {"axis": neg_axis(axis, len(shape)), "start": start, "size": size}
+        if step != 1:
+            params["step"] = step
         cur = ctx.emit(
             base if n == 0 else f"{base}_{n + 1}",
             "split",
-            {"axis": neg_axis(axis, len(shape)), "start": start, "size": size},
+            params,
             [cur],
             step_full,
             kind=kind,
@@ -143,24 +153,24 @@ def slice_(ctx: Ctx, node: Any) -> None:
             if vals[3] is not None
             else [1] * len(starts)
         )
-    cuts: list[tuple[int, int, int]] = []
+    cuts: list[tuple[int, int, int, int]] = []
     ok = True
     for s, e, ax, st in zip(starts, ends, axes, steps, strict=False):
         ax = ax + rank if ax < 0 else ax
-        if not 0 <= ax < rank:
+        if not 0 <= ax < rank or st == 0:
             ok = False
             break
         lo, hi, step = slice(s, e, st).indices(x.full[ax])
         size = len(range(lo, hi, step))
-        if size == x.full[ax]:
+        if size == x.full[ax] and step == 1:
             continue
-        if step != 1 or size <= 0:
+        if step < 1 or size <= 0:
             ok = False
             break
-        cuts.append((ax, lo, size))
+        cuts.append((ax, lo, size, step))
     if not ok:
         act = ctx.generic(node_base(node), "Slice", [x], full, vector_ops=0)
-        ctx.note(f"{act.layer}: strided slice")
+        ctx.note(f"{act.layer}: reversed or empty slice")
     elif not cuts:
         act = ctx.emit(node_base(node), "identity", {}, [x], full, kind="Slice")
     else:
@@ -175,7 +185,11 @@ def gather(ctx: Ctx, node: Any) -> None:
     axis = int(attrs(node).get("axis", 0))
     if not ctx.is_act(dn) and ctx.is_act(idx):
         table = ctx.full_shape(dn)
-        if table is not None and len(table) == 2 and axis in (0, -2):
+        owner = ctx.tied(dn)
+        if table is not None and owner is not None:
+            ctx.note(f"{base}: table tied to layer {owner!r}, counted there once")
+            act = ctx.generic(base, "Gather", [ctx.acts[idx], Act(owner, (), ())], full)
+        elif table is not None and len(table) == 2 and axis in (0, -2):
             act = ctx.emit(
                 base,
                 "embedding",
@@ -185,6 +199,7 @@ def gather(ctx: Ctx, node: Any) -> None:
                 kind="Gather",
                 weight_elems=numel(table),
             )
+            ctx.own_weight(dn, act.layer)
         else:
             act = ctx.generic(base, "Gather", [ctx.acts[idx]], full)
         ctx.bind(node.output[0], act)

@@ -22,24 +22,19 @@ from isosched.io.onnx.convert_shape import shape_of
 from isosched.io.onnx.folding import fold, prefold, to_array
 from isosched.io.onnx.registry import converter_for, mark_unknown
 from isosched.io.onnx.shapes import file_shapes, fix_dims, infer_shapes
+from isosched.io.onnx.uncertainty import uncertainty_meta
 from isosched.io.onnx.weights import weight_inputs
 
 __all__ = [
     "MAX_ONNX_BYTES",
-    "MAX_UNCERTAIN_LISTED",
     "onnx_to_graph_doc",
     "parse_onnx",
     "read_onnx",
-    "uncertainty_meta",
 ]
 
 
 #: Largest ONNX file read (protobuf's own limit for one message).
 MAX_ONNX_BYTES = 2 * 1024**3
-
-
-#: Layers named, with their reasons, in ``meta["uncertain_layers"]``.
-MAX_UNCERTAIN_LISTED = 200
 
 
 #: Ops producing no activation: folded when their inputs are known, else treated as weights.
@@ -79,7 +74,7 @@ def onnx_to_graph_doc(
         A graph document that :func:`isosched.graph.parse_graph` accepts. Its ``meta`` counts
         the layers whose output shape was guessed (``guessed_shape_layers``) and whose work is
         not known for sure (``unknown_compute_layers``), and names them with the reasons in
-        ``uncertain_layers`` (up to :data:`MAX_UNCERTAIN_LISTED`).
+        ``uncertain_layers`` (see :mod:`isosched.io.onnx.uncertainty`).
 
     Raises
     ------
@@ -190,20 +185,6 @@ def onnx_to_graph_doc(
         "name": name,
         "meta": {k: v for k, v in meta.items() if v is not None},
         "layers": ctx.layers,
-    }
-
-
-def uncertainty_meta(ctx: Ctx) -> dict[str, Any]:
-    """The counts and reasons of the layers whose shape or work is not known for sure."""
-    kinds = {lid: {k for k, _ in reasons} for lid, reasons in ctx.uncertain.items()}
-    listed = {
-        lid: "; ".join(f"{k}: {why}" for k, why in reasons)
-        for lid, reasons in list(ctx.uncertain.items())[:MAX_UNCERTAIN_LISTED]
-    }
-    return {
-        "guessed_shape_layers": sum("shape" in k for k in kinds.values()),
-        "unknown_compute_layers": sum("compute" in k for k in kinds.values()),
-        "uncertain_layers": listed,
     }
 
 
