@@ -25,8 +25,10 @@ __all__ = ["fold", "prefold", "to_array"]
 _MAX_CONST_ELEMS = 1 << 16
 
 
-#: Largest result kept from folding a constant subgraph.
-_MAX_FOLD_ELEMS = 1 << 22
+#: Largest result kept from folding a constant subgraph. Shape arithmetic stays far below it;
+#: a larger constant is a weight (a ``ConstantOfShape`` or ``Expand`` standing for one): its
+#: size is counted before evaluating and it is never materialised, only its shape is used.
+_MAX_FOLD_ELEMS = _MAX_CONST_ELEMS
 
 
 def to_array(t: Any) -> Array | None:
