@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import tracemalloc
 import warnings
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import numpy as np
 import onnx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from onnx import TensorProto, helper, numpy_helper
 
 from isosched.errors import GraphError
@@ -594,3 +597,572 @@ def test_bundled_caffe2_resnet50_macs() -> None:
     g = parse_graph(read_onnx(path))
     assert g.macs == 4_089_184_256
     assert len(by_op(g, "conv")) == 53 and len(by_op(g, "linear")) == 1
+
+
+# ------------------------------------------------------------------------------------------
+# Issue 18: shapes from the file, honesty counts, contrib ops, control flow, dynamic dims,
+# cost-model edge cases, folding, tied weights. Each model's MACs are computed by hand.
+# ------------------------------------------------------------------------------------------
+
+U8 = TensorProto.UINT8
+MS = "com.microsoft"
+
+
+def w_init(name: str, *dims: int, dtype: Any = np.float32) -> TensorProto:
+    """An initializer of ones (values never matter, only shapes)."""
+    return numpy_helper.from_array(np.ones(dims, dtype=dtype), name)
+
+
+def model_of(
+    nodes: list[Any],
+    inputs: list[Any],
+    inits: list[TensorProto] | None = None,
+    *,
+    opset: int = 17,
+    domains: tuple[str, ...] = (),
+    value_info: list[Any] | None = None,
+    outputs: list[str] | None = None,
+) -> onnx.ModelProto:
+    outs = outputs or [nodes[-1].output[0]]
+    graph = helper.make_graph(
+        nodes,
+        "t",
+        inputs,
+        [helper.make_tensor_value_info(o, F, None) for o in outs],
+        initializer=inits or [],
+        value_info=value_info or [],
+    )
+    opsets = [helper.make_opsetid("", opset)] + [helper.make_opsetid(d, 1) for d in domains]
+    return helper.make_model(graph, opset_imports=opsets)
+
+
+def quiet(model: onnx.ModelProto, **kw: Any) -> tuple[dict[str, Any], Graph]:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UnknownOpWarning)
+        doc = onnx_to_graph_doc(model, "m", **kw)
+    return doc, parse_graph(doc)
+
+
+def counts(doc: dict[str, Any]) -> tuple[int, int]:
+    meta = doc["meta"]
+    return meta["guessed_shape_layers"], meta["unknown_compute_layers"]
+
+
+def vi(name: str, dims: list[Any], dtype: int = F) -> Any:
+    return helper.make_tensor_value_info(name, dtype, dims)
+
+
+def test_every_import_records_its_uncertainty() -> None:
+    doc, _ = quiet(conv_chain("init"))
+    assert counts(doc) == (0, 0) and doc["meta"]["uncertain_layers"] == {}
+
+
+def test_value_info_of_the_file_is_kept_where_inference_gives_nothing() -> None:
+    """Concat(axis=-2) at opset 10: ONNX cannot type it; the file's value_info can."""
+    nodes = [
+        helper.make_node("Concat", ["x", "y"], ["c"], axis=-2, name="cat"),
+        helper.make_node("MatMul", ["c", "w"], ["o"], name="fc"),
+    ]
+    ins = [vi("x", [1, 4, 8]), vi("y", [1, 4, 8])]
+    stored = [vi("c", [1, 8, 8])]
+    doc, g = quiet(model_of(nodes, ins, [w_init("w", 8, 16)], opset=10, value_info=stored))
+    assert g["cat"].op == "concat" and g["cat"].output_shape == (8, 8)
+    assert g.macs == 8 * 8 * 16 and counts(doc) == (0, 0)
+    # without it the importer still converts, but says that the concat's shape is a guess
+    # (the layers after it inherit the guess: here fc counts 4·8·16 MACs)
+    doc, g = quiet(model_of(nodes, ins, [w_init("w", 8, 16)], opset=10))
+    assert counts(doc) == (1, 0)
+    assert set(doc["meta"]["uncertain_layers"]) == {"cat"}
+    assert g.macs == 4 * 8 * 16
+
+
+def test_op_schemas_are_checked_at_the_models_opset() -> None:
+    """LayerNormalization (opset 17) in an opset-12 file: shaped by rule, not dropped."""
+    nodes = [
+        helper.make_node("LayerNormalization", ["x", "g", "b"], ["n"], name="ln"),
+        helper.make_node("MatMul", ["n", "w"], ["o"], name="fc"),
+    ]
+    inits = [w_init("g", 64), w_init("b", 64), w_init("w", 64, 256)]
+    doc, g = quiet(model_of(nodes, [vi("x", [1, 10, 64])], inits, opset=12))
+    assert g["ln"].op == "norm" and g["fc"].output_shape == (10, 256)
+    assert g.macs == 10 * 64 * 256 and counts(doc) == (0, 0)
+
+
+def test_unknown_op_takes_its_shape_from_its_first_data_input_only() -> None:
+    """Foo(bias, x): the bias comes first, the output is shaped like x and flagged."""
+    nodes = [
+        helper.make_node("Foo", ["b", "x"], ["f"], name="foo", domain="custom"),
+        helper.make_node("MatMul", ["f", "w"], ["o"], name="fc"),
+    ]
+    inits = [w_init("b", 16), w_init("w", 16, 32)]
+    model = model_of(nodes, [vi("x", [1, 8, 16])], inits, domains=("custom",))
+    with pytest.warns(UnknownOpWarning):
+        doc = onnx_to_graph_doc(model, "m")
+    g = parse_graph(doc)
+    assert g["foo"].output_shape == (8, 16)
+    assert g["fc"].macs == 8 * 16 * 32
+    assert counts(doc) == (1, 1)
+    assert "compute" in doc["meta"]["uncertain_layers"]["foo"]
+
+
+def _ort_bert_ffn(with_opset: bool) -> onnx.ModelProto:
+    """ORT-fused BERT FFN: MatMul -> BiasGelu(bias) -> MatMul, S = 128, D = 768, F = 3072."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
+        helper.make_node("BiasGelu", ["h", "b1"], ["a"], name="gelu", domain=MS),
+        helper.make_node("MatMul", ["a", "w2"], ["o"], name="fc2"),
+    ]
+    inits = [w_init("w1", 768, 3072), w_init("b1", 3072), w_init("w2", 3072, 768)]
+    return model_of(nodes, [vi("x", [1, 128, 768])], inits, domains=(MS,) if with_opset else ())
+
+
+@pytest.mark.parametrize("with_opset", [True, False])
+def test_bias_gelu_with_or_without_its_opset_import(with_opset: bool) -> None:
+    doc, g = quiet(_ort_bert_ffn(with_opset))
+    assert g["gelu"].output_shape == (128, 3072)
+    assert g.macs == 2 * 128 * 768 * 3072 == 603_979_776
+    assert g["fc1"].params["bias"] is True  # the fused bias returns to its linear layer
+    assert g.params == 768 * 3072 + 3072 + 3072 * 768
+    assert counts(doc) == (0, 0)
+
+
+@pytest.mark.parametrize(("trans_b", "weight"), [(1, True), (1, False), (0, True)])
+def test_fused_matmul(trans_b: int, weight: bool) -> None:
+    """alpha·A@Bᵀ: A [64, 32], B [48, 32] (transB) or [32, 48]: 64·32·48 MACs."""
+    bdims = [48, 32] if trans_b else [32, 48]
+    node = helper.make_node(
+        "FusedMatMul", ["a", "b"], ["y"], name="fmm", domain=MS, transB=trans_b, alpha=0.125
+    )
+    ins = [vi("a", [1, 64, 32])] + ([] if weight else [vi("b", [1, *bdims])])
+    inits = [w_init("b", *bdims)] if weight else []
+    doc, g = quiet(model_of([node], ins, inits, domains=(MS,)))
+    assert g["fmm"].output_shape == (64, 48)
+    assert g["fmm"].op == ("linear" if weight else "matmul")
+    assert g.macs == 64 * 32 * 48 and counts(doc) == (0, 0)
+
+
+def test_ms_attention() -> None:
+    """Attention, S = 16, hidden 64, 4 heads: QKV 16·64·192 + QKᵀ 16·16·64 + AV 16·16·64."""
+    node = helper.make_node(
+        "Attention", ["x", "w", "b"], ["y"], name="attn", domain=MS, num_heads=4
+    )
+    inits = [w_init("w", 64, 192), w_init("b", 192)]
+    doc, g = quiet(model_of([node], [vi("x", [1, 16, 64])], inits, domains=(MS,)))
+    assert [lay.op for lay in g] == ["input", "linear", "attention"]
+    assert g["attn"].output_shape == (16, 64)
+    assert g.macs == 16 * 64 * 192 + 2 * 16 * 16 * 64 == 229_376
+    assert g.params == 64 * 192 + 192 and counts(doc) == (0, 0)
+
+
+def test_multi_head_attention() -> None:
+    """MultiHeadAttention, S = 16, L = 24, D = 64: S·L·D (QKᵀ) + S·L·D (AV)."""
+    node = helper.make_node(
+        "MultiHeadAttention", ["q", "k", "v"], ["y"], name="mha", domain=MS, num_heads=4
+    )
+    ins = [vi("q", [1, 16, 64]), vi("k", [1, 24, 64]), vi("v", [1, 24, 64])]
+    doc, g = quiet(model_of([node], ins, domains=(MS,)))
+    assert g["mha"].op == "attention" and g["mha"].output_shape == (16, 64)
+    assert g.macs == 2 * 16 * 24 * 64 == 49_152 and counts(doc) == (0, 0)
+
+
+def test_skip_layer_normalization_gelu_and_fast_gelu() -> None:
+    """MatMul -> SkipLayerNorm(+ residual, bias) -> FastGelu -> Gelu -> MatMul on [10, 32]."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "w1"], ["h"], name="fc1"),
+        helper.make_node(
+            "SkipLayerNormalization",
+            ["h", "x", "g", "be", "b1"],
+            ["n", "", "", "sum"],
+            name="sln",
+            domain=MS,
+        ),
+        helper.make_node("FastGelu", ["n"], ["f"], name="fgelu", domain=MS),
+        helper.make_node("Gelu", ["f"], ["ge"], name="gelu", domain=MS),
+        helper.make_node("Add", ["ge", "sum"], ["r"], name="res"),
+        helper.make_node("MatMul", ["r", "w2"], ["o"], name="fc2"),
+    ]
+    inits = [w_init("w1", 32, 32), w_init("g", 32), w_init("be", 32), w_init("b1", 32)]
+    inits.append(w_init("w2", 32, 8))
+    doc, g = quiet(model_of(nodes, [vi("x", [1, 10, 32])], inits, domains=(MS,)))
+    assert g["sln_add"].op == "add" and g["sln"].op == "norm"
+    assert g["fgelu"].op == g["gelu"].op == "activation"
+    assert g["res"].inputs == ("gelu", "sln_add")
+    assert g.macs == 10 * 32 * 32 + 10 * 32 * 8
+    assert g.params == 32 * 32 + 32 + 2 * 32 + 32 * 8 and counts(doc) == (0, 0)
+
+
+def test_quantized_ops() -> None:
+    """uint8 [8, 4, 4] -> QLinearGlobalAveragePool -> Flatten -> QLinearMatMul [8, 10] (80
+    MACs), and QLinearAdd / QLinearConcat shaped by their rules."""
+    sc = [numpy_helper.from_array(np.array(0.1, np.float32), "s")]
+    zp = [numpy_helper.from_array(np.array(0, np.uint8), "z")]
+    nodes = [
+        helper.make_node(
+            "QLinearAdd", ["x", "s", "z", "x", "s", "z", "s", "z"], ["a"], name="qadd", domain=MS
+        ),
+        helper.make_node(
+            "QLinearConcat",
+            ["s", "z", "a", "s", "z", "x", "s", "z"],
+            ["c"],
+            name="qcat",
+            domain=MS,
+            axis=1,
+        ),
+        helper.make_node(
+            "QLinearGlobalAveragePool", ["c", "s", "z", "s", "z"], ["p"], name="qgap", domain=MS
+        ),
+        helper.make_node("Flatten", ["p"], ["fl"], name="flat"),
+        helper.make_node(
+            "QLinearMatMul", ["fl", "s", "z", "w", "s", "z", "s", "z"], ["o"], name="qmm"
+        ),
+    ]
+    inits = [*sc, *zp, w_init("w", 8, 10, dtype=np.uint8)]
+    doc, g = quiet(model_of(nodes, [vi("x", [1, 4, 4, 4], U8)], inits, domains=(MS,)))
+    assert g["qadd"].op == "add" and g["qcat"].op == "concat"
+    assert g["qcat"].output_shape == (8, 4, 4)
+    assert g["qgap"].op == "pool" and g["qmm"].op == "linear"
+    assert g.macs == 8 * 10 and counts(doc) == (0, 0)
+
+
+def _branch(name: str, weights: list[str]) -> Any:
+    """A branch computing x @ W0 @ W1 ... on the outer x [1, 4, 16]."""
+    nodes, cur = [], "x"
+    for k, w in enumerate(weights):
+        out = f"{name}_{k}"
+        nodes.append(helper.make_node("MatMul", [cur, w], [out], name=out))
+        cur = out
+    nodes.append(helper.make_node("Identity", [cur], [f"{name}_out"]))
+    return helper.make_graph(nodes, name, [], [vi(f"{name}_out", [1, 4, 16])])
+
+
+def _if_model(cond_const: bool | None) -> onnx.ModelProto:
+    then_b = _branch("then", ["wa"])  # 4·16·16 = 1024 MACs
+    else_b = _branch("else", ["wb", "wc"])  # 2048 MACs
+    nodes = []
+    ins = [vi("x", [1, 4, 16])]
+    inits = [w_init(n, 16, 16) for n in ("wa", "wb", "wc")]
+    if cond_const is None:
+        nodes.append(helper.make_node("ReduceSum", ["x"], ["s"], keepdims=0, name="sum"))
+        nodes.append(helper.make_node("Greater", ["s", "zero"], ["cond"], name="gt"))
+        inits.append(numpy_helper.from_array(np.array(0.0, np.float32), "zero"))
+    else:
+        inits.append(numpy_helper.from_array(np.array(cond_const), "cond"))
+    nodes.append(
+        helper.make_node(
+            "If", ["cond"], ["y"], name="branch", then_branch=then_b, else_branch=else_b
+        )
+    )
+    nodes.append(helper.make_node("Relu", ["y"], ["o"], name="relu"))
+    return model_of(nodes, ins, inits)
+
+
+@pytest.mark.parametrize(("cond", "macs"), [(True, 1024), (False, 2048)])
+def test_if_with_a_constant_condition_takes_its_branch(cond: bool, macs: int) -> None:
+    doc, g = quiet(_if_model(cond))
+    assert g["branch"].inputs == ("x",)
+    assert g.macs == macs and counts(doc) == (0, 0)
+    assert g["relu"].output_shape == (4, 16)
+
+
+def test_if_on_a_run_time_condition_counts_the_dearer_branch_and_says_so() -> None:
+    doc, g = quiet(_if_model(None))
+    assert g["branch"].macs == 2048
+    assert "x" in g["branch"].inputs and "gt" in g["branch"].inputs
+    assert counts(doc) == (0, 1)
+    assert "more expensive branch (else: 2048 MACs" in doc["meta"]["uncertain_layers"]["branch"]
+
+
+def _loop_model(trips: int | None, early_exit: bool) -> onnx.ModelProto:
+    """h <- h @ W (W 16x16) on h [1, 4, 16]: 1024 MACs per iteration."""
+    body_nodes = [helper.make_node("MatMul", ["h_in", "w"], ["h_out"], name="step")]
+    if early_exit:
+        body_nodes.append(helper.make_node("ReduceMax", ["h_out"], ["mx"], keepdims=0))
+        body_nodes.append(helper.make_node("Less", ["mx", "lim"], ["c_out"]))
+    else:
+        body_nodes.append(helper.make_node("Identity", ["c_in"], ["c_out"]))
+    body = helper.make_graph(
+        body_nodes,
+        "body",
+        [vi("i", [], I64), vi("c_in", [], TensorProto.BOOL), vi("h_in", [1, 4, 16])],
+        [vi("c_out", [], TensorProto.BOOL), vi("h_out", [1, 4, 16])],
+    )
+    inits = [w_init("w", 16, 16), numpy_helper.from_array(np.array(9.0, np.float32), "lim")]
+    inits.append(numpy_helper.from_array(np.array(True), "c0"))
+    m_in = ""
+    if trips is not None:
+        inits.append(numpy_helper.from_array(np.array(trips, np.int64), "m"))
+        m_in = "m"
+    nodes = [
+        helper.make_node("Loop", [m_in, "c0", "x"], ["y"], name="loop", body=body),
+        helper.make_node("Relu", ["y"], ["o"], name="relu"),
+    ]
+    return model_of(nodes, [vi("x", [1, 4, 16])], inits)
+
+
+def test_loop_with_a_static_trip_count_is_multiplied() -> None:
+    doc, g = quiet(_loop_model(5, early_exit=False))
+    assert g["loop"].macs == 5 * 4 * 16 * 16
+    assert g["relu"].output_shape == (4, 16) and counts(doc) == (0, 0)
+
+
+@pytest.mark.parametrize(("trips", "macs"), [(5, 5 * 1024), (None, 1024)])
+def test_loop_that_may_stop_or_has_no_count_is_flagged(trips: int | None, macs: int) -> None:
+    doc, g = quiet(_loop_model(trips, early_exit=True))
+    assert g["loop"].macs == macs
+    assert counts(doc)[1] == 1
+
+
+def test_scan_multiplies_its_body_by_the_scanned_length() -> None:
+    """Scan over 6 rows of [6, 16]: each row @ W [16, 8] is 128 MACs, 768 in all."""
+    body = helper.make_graph(
+        [helper.make_node("MatMul", ["row", "w"], ["r_out"], name="proj")],
+        "body",
+        [vi("row", [16])],
+        [vi("r_out", [8])],
+    )
+    node = helper.make_node("Scan", ["x"], ["ys"], name="scan", body=body, num_scan_inputs=1)
+    relu = helper.make_node("Relu", ["ys"], ["o"], name="relu")
+    doc, g = quiet(model_of([node, relu], [vi("x", [6, 16])], [w_init("w", 16, 8)]))
+    assert g["scan"].macs == 6 * 16 * 8
+    assert g["relu"].output_shape == (6, 8) and counts(doc) == (0, 0)
+
+
+def _dynamic_encoder() -> onnx.ModelProto:
+    """A dynamic-axis export: x [batch, sequence, 64] -> MatMul [64, 64]; value_info symbolic."""
+    nodes = [
+        helper.make_node("MatMul", ["x", "w"], ["h"], name="fc"),
+        helper.make_node("Foo", ["h"], ["f"], name="foo", domain="custom"),
+        helper.make_node("MatMul", ["f", "w2"], ["o"], name="fc2"),
+    ]
+    stored = [vi("f", ["batch", "sequence", 64])]
+    return model_of(
+        nodes,
+        [vi("x", ["batch", "sequence", 64])],
+        [w_init("w", 64, 64), w_init("w2", 64, 32)],
+        domains=("custom",),
+        value_info=stored,
+    )
+
+
+def test_dims_fix_symbolic_dimensions_also_in_the_files_value_info() -> None:
+    with pytest.raises(GraphError, match=r"--dim sequence=VALUE"):
+        quiet(_dynamic_encoder())
+    doc, g = quiet(_dynamic_encoder(), dims={"sequence": 32})
+    assert g["x"].output_shape == (32, 64)
+    assert g.macs == 32 * 64 * 64 + 32 * 64 * 32
+    assert counts(doc) == (0, 1)  # foo's shape comes from the file; its work is unknown
+
+
+def test_conv1d_and_conv3d_are_convolutions() -> None:
+    """Conv1d [4, 32] k3 p1 -> 8 channels: 8·32·4·3; Conv3d [2, 8, 8, 8] k3 p1 -> 4: 4·512·54."""
+    c1 = helper.make_node("Conv", ["x", "w1"], ["y"], name="c1", kernel_shape=[3], pads=[1, 1])
+    p1 = helper.make_node("MaxPool", ["y"], ["z"], name="p1", kernel_shape=[2], strides=[2])
+    doc, g = quiet(model_of([c1, p1], [vi("x", [1, 4, 32])], [w_init("w1", 8, 4, 3)]))
+    assert g["c1"].op == "conv" and g["c1"].output_shape == (8, 32)
+    assert g["c1"].macs == 8 * 32 * 4 * 3
+    assert g["p1"].op == "pool" and g["p1"].output_shape == (8, 16)
+    assert g["p1"].vector_ops == 8 * 32
+    c3 = helper.make_node(
+        "Conv", ["x", "w3"], ["y"], name="c3", kernel_shape=[3, 3, 3], pads=[1] * 6
+    )
+    p3 = helper.make_node(
+        "AveragePool", ["y"], ["z"], name="p3", kernel_shape=[2, 2, 2], strides=[2, 2, 2]
+    )
+    doc, g = quiet(model_of([c3, p3], [vi("x", [1, 2, 8, 8, 8])], [w_init("w3", 4, 2, 3, 3, 3)]))
+    assert g["c3"].op == "conv" and g["c3"].output_shape == (4, 8, 8, 8)
+    assert g["c3"].macs == 4 * 512 * 2 * 27 == 110_592
+    assert g["p3"].op == "pool" and g["p3"].output_shape == (4, 4, 4, 4)
+    assert g["p3"].vector_ops == 4 * 512
+    assert counts(doc) == (0, 0)
+
+
+def test_ceil_mode_and_asymmetric_pools() -> None:
+    """5x5 input. ceil_mode k2 s2: 3x3 windows reading 2+2+1 rows and columns -> 25 reads.
+    Pads [1, 1, 0, 0] k3 s2: 2x2 windows reading 2+3 rows and columns -> 25 reads."""
+    ceil = helper.make_node(
+        "MaxPool", ["x"], ["a"], name="ceil", kernel_shape=[2, 2], strides=[2, 2], ceil_mode=1
+    )
+    asym = helper.make_node(
+        "AveragePool",
+        ["x"],
+        ["b"],
+        name="asym",
+        kernel_shape=[3, 3],
+        strides=[2, 2],
+        pads=[1, 1, 0, 0],
+    )
+    cat = helper.make_node("Concat", ["a", "a"], ["c"], name="keep", axis=1)
+    doc, g = quiet(model_of([ceil, asym, cat], [vi("x", [1, 1, 5, 5])], outputs=["c", "b"]))
+    assert g["ceil"].op == "pool" and g["ceil"].output_shape == (1, 3, 3)
+    assert g["ceil"].vector_ops == 25
+    assert g["asym"].op == "pool" and g["asym"].output_shape == (1, 2, 2)
+    assert g["asym"].vector_ops == 25
+    assert counts(doc) == (0, 0)
+
+
+def test_pool_windows_are_clipped_to_the_input() -> None:
+    """A 5x5 window with stride 5 and pads 1 over a 3x3 map reads the 9 elements, not 25."""
+    node = helper.make_node(
+        "AveragePool", ["x"], ["y"], name="gap", kernel_shape=[5, 5], strides=[5, 5], pads=[1] * 4
+    )
+    _, g = quiet(model_of([node], [vi("x", [1, 7, 3, 3])]))
+    assert g["gap"].output_shape == (7, 1, 1)
+    assert g["gap"].vector_ops == 7 * 9
+
+
+def test_broadcast_elementwise_is_an_add() -> None:
+    """[8, 4, 4] * [8, 1, 1] (a squeeze-excite gate): 128 products, op mul, not generic."""
+    nodes = [
+        helper.make_node("GlobalAveragePool", ["x"], ["g"], name="gap"),
+        helper.make_node("Sigmoid", ["g"], ["s"], name="gate"),
+        helper.make_node("Mul", ["x", "s"], ["y"], name="scale"),
+    ]
+    _, g = quiet(model_of(nodes, [vi("x", [1, 8, 4, 4])]))
+    assert g["scale"].op == "mul" and g["scale"].output_shape == (8, 4, 4)
+    assert g["scale"].vector_ops == 128
+
+
+def test_strided_slice_is_a_split_with_a_step() -> None:
+    """Every other column of [8, 16] -> [8, 8] @ [8, 4]: 8·8·4 MACs."""
+    inits = [const("st", [0]), const("en", [16]), const("ax", [2]), const("sp", [2])]
+    inits.append(w_init("w", 8, 4))
+    nodes = [
+        helper.make_node("Slice", ["x", "st", "en", "ax", "sp"], ["s"], name="every2"),
+        helper.make_node("MatMul", ["s", "w"], ["y"], name="fc"),
+    ]
+    doc, g = quiet(model_of(nodes, [vi("x", [1, 8, 16])], inits))
+    assert g["every2"].op == "split" and g["every2"].params["step"] == 2
+    assert g["every2"].output_shape == (8, 8)
+    assert g.macs == 8 * 8 * 4 and counts(doc) == (0, 0)
+
+
+def test_folding_never_materialises_a_large_constant() -> None:
+    """A ConstantOfShape weight of 2 M elements stays a shape: the import allocates < 2 MB."""
+    nodes = [
+        helper.make_node(
+            "ConstantOfShape", ["ws"], ["w"], value=helper.make_tensor("v", F, [1], [0.5])
+        ),
+        helper.make_node("MatMul", ["x", "w"], ["y"], name="fc"),
+    ]
+    model = model_of(nodes, [vi("x", [1, 1024])], [const("ws", [1024, 2048])])
+    tracemalloc.start()
+    try:
+        _, g = quiet(model)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert g["fc"].op == "linear" and g.macs == 1024 * 2048
+    assert peak < 2_000_000
+
+
+def test_light_vgg19_imports_without_materialising_its_weights() -> None:
+    """The onnx package's 9 KB VGG-19 (weights as ConstantOfShape): 19.63 GMACs, 143.7 M
+    parameters (the published figures), without allocating its 575 MB of weights."""
+    path = BACKEND_DATA / "light" / "light_vgg19.onnx"
+    if not path.exists():
+        pytest.skip("this onnx build ships no light models")
+    tracemalloc.start()
+    try:
+        g = parse_graph(read_onnx(path))
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert g.macs == 19_632_062_464 and g.params == 143_667_240
+    assert peak < 16_000_000
+
+
+@pytest.mark.parametrize("via", ["Transpose", "Gemm"])
+def test_tied_weights_are_counted_once(via: str) -> None:
+    """A GPT-style LM head reusing the token table [100, 16]: its 1600 parameters count once;
+    the head's MACs are 8·16·100."""
+    nodes = [
+        helper.make_node("Gather", ["wte", "ids"], ["e"], name="embed"),
+        helper.make_node("Relu", ["e"], ["h"], name="body"),
+    ]
+    if via == "Transpose":
+        nodes.append(helper.make_node("Transpose", ["wte"], ["wte_t"], perm=[1, 0]))
+        nodes.append(helper.make_node("MatMul", ["h", "wte_t"], ["logits"], name="lm_head"))
+    else:
+        nodes.append(helper.make_node("Gemm", ["h2", "wte"], ["logits"], name="lm_head", transB=1))
+        nodes.insert(2, helper.make_node("Reshape", ["h", "flat"], ["h2"], name="flat"))
+    inits = [w_init("wte", 100, 16), const("flat", [8, 16])]
+    doc, g = quiet(model_of(nodes, [vi("ids", [1, 8], I64)], inits))
+    assert g.params == 100 * 16
+    assert g["lm_head"].op == "matmul" and g["lm_head"].macs == 8 * 16 * 100
+    assert g["lm_head_tied_weight"].inputs == ("embed",)
+    assert g.macs == 8 * 16 * 100 and counts(doc) == (0, 0)
+
+
+# -- property: a random chain of supported ops gives the MACs of the direct formula ---------
+
+
+@st.composite
+def conv_chains(draw: st.DrawFn) -> tuple[onnx.ModelProto, int]:
+    """A random chain Conv/Relu/MaxPool/BatchNorm/Add on [C, H, W], then Flatten and Gemm."""
+    c = draw(st.integers(1, 6))
+    h = draw(st.integers(4, 12))
+    w = draw(st.integers(4, 12))
+    x_shape = [1, c, h, w]
+    nodes: list[Any] = []
+    inits: list[TensorProto] = []
+    cur, macs = "x", 0
+    for i in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["conv", "relu", "pool", "bn", "add"]))
+        out = f"t{i}"
+        if kind == "conv":
+            k = draw(st.integers(1, 3))
+            s = draw(st.integers(1, 2))
+            p = draw(st.integers(0, k // 2))
+            groups = draw(st.sampled_from([g for g in (1, c) if c % g == 0]))
+            co = draw(st.integers(1, 4)) * groups
+            ho, wo = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+            if ho < 1 or wo < 1:
+                continue
+            inits.append(w_init(f"w{i}", co, c // groups, k, k))
+            nodes.append(
+                helper.make_node(
+                    "Conv",
+                    [cur, f"w{i}"],
+                    [out],
+                    kernel_shape=[k, k],
+                    strides=[s, s],
+                    pads=[p] * 4,
+                    group=groups,
+                )
+            )
+            macs += co * ho * wo * (c // groups) * k * k
+            c, h, w = co, ho, wo
+        elif kind == "pool":
+            if h < 2 or w < 2:
+                continue
+            nodes.append(
+                helper.make_node("MaxPool", [cur], [out], kernel_shape=[2, 2], strides=[2, 2])
+            )
+            h, w = h // 2, w // 2
+        elif kind == "bn":
+            names = [f"bn{i}_{j}" for j in range(4)]
+            inits.extend(w_init(n, c) for n in names)
+            nodes.append(helper.make_node("BatchNormalization", [cur, *names], [out]))
+        elif kind == "add":
+            nodes.append(helper.make_node("Add", [cur, cur], [out]))
+        else:
+            nodes.append(helper.make_node("Relu", [cur], [out]))
+        cur = out
+    n = draw(st.integers(1, 10))
+    inits.append(w_init("fc", c * h * w, n))
+    nodes.append(helper.make_node("Flatten", [cur], ["flat"]))
+    nodes.append(helper.make_node("Gemm", ["flat", "fc"], ["y"]))
+    macs += c * h * w * n
+    return model_of(nodes, [vi("x", x_shape)], inits), macs
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(conv_chains())
+def test_random_chains_import_with_the_macs_of_the_direct_formula(
+    case: tuple[onnx.ModelProto, int],
+) -> None:
+    model, macs = case
+    doc, g = quiet(model)
+    assert g.macs == macs
+    assert counts(doc) == (0, 0)
+    assert all(lay.op != "generic" for lay in g)

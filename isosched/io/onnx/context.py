@@ -27,6 +27,7 @@ from isosched.io.onnx.common import (
     node_label,
     numel,
 )
+from isosched.io.onnx.shapes import elem_types, infer_node, known_op
 
 __all__ = ["Converter", "Ctx", "acts_of", "first_act", "generic_node"]
 
@@ -72,6 +73,7 @@ class Ctx:
         #: the layer that first carried each weight tensor (tied weights are counted once)
         self.weight_owner: dict[str, str] = {}
         self.producer = {o: n for n in model.graph.node for o in n.output if o}
+        self._types: dict[str, int] | None = None
         self.acts: dict[str, Act] = {}
         self.consts: dict[str, Array] = {}
         self.statics: set[str] = set()
@@ -177,6 +179,19 @@ class Ctx:
             if name in self.guessed:
                 self.flag_shape(self.guessed[name])
             return shape
+        if known_op(node, self.opsets):
+            # ONNX knows the op but met it before an input was shaped: ask it again now
+            if self._types is None:
+                self._types = elem_types(self.model)
+            known = {i: self.full_shape(i) for i in node.input if i}
+            got = infer_node(node, known, self.consts, self._types, self.model.opset_import)
+            if got is not None:
+                for o, s in zip(node.output, got, strict=False):
+                    if o and s is not None and self.shapes.get(o) is None:
+                        self.shapes[o] = s
+                found = self.shapes.get(name)
+                if found is not None:
+                    return found
         for i in node.input:
             if self.is_act(i):
                 why = f"output {name!r} shape unknown, taken from data input {i!r}"

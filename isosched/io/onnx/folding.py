@@ -44,6 +44,13 @@ def to_array(t: Any) -> Array | None:
     return value if value.size == numel(t.dims) else None
 
 
+#: Layout ops that leave a weight the same tensor: not folded on floating-point tensors of more
+#: than :data:`_MAX_VIEWED_ELEMS` elements, so that a weight used twice is recognised as one.
+_WEIGHT_VIEWS = frozenset(
+    {"Transpose", "Reshape", "Flatten", "Squeeze", "Unsqueeze", "Identity", "Cast", "CastLike"}
+)
+_MAX_VIEWED_ELEMS = 16
+
 _RANDOM = frozenset({"RandomNormal", "RandomUniform", "Multinomial", "Bernoulli"})
 
 #: Most multiply-accumulates one folded MatMul or Gemm may take.
@@ -128,6 +135,10 @@ def _evaluate(node: Any, values: Mapping[str, Array], opsets: Sequence[Any]) -> 
     if not all(n in values for n in names):
         return None
     live = [o for o in node.output if o]
+    if node.op_type in _WEIGHT_VIEWS and names:
+        first = values[names[0]]
+        if first.dtype.kind in "fc" and first.size > _MAX_VIEWED_ELEMS:
+            return None  # a transposed or reshaped weight keeps its identity (tied weights)
     if node.op_type != "Constant":  # a Constant's value is already in the file
         bound = _output_bound(node.op_type, [values[n] for n in names])
         if bound is None or bound > _MAX_FOLD_ELEMS:

@@ -21,7 +21,16 @@ from isosched.errors import GraphError
 from isosched.io.onnx.common import Shape, copy_model
 from isosched.io.onnx.contrib import contrib_shapes
 
-__all__ = ["ShapeInfo", "collect_shapes", "file_shapes", "fix_dims", "infer_shapes", "known_op"]
+__all__ = [
+    "ShapeInfo",
+    "collect_shapes",
+    "elem_types",
+    "file_shapes",
+    "fix_dims",
+    "infer_node",
+    "infer_shapes",
+    "known_op",
+]
 
 
 def fix_dims(model: Any, dims: Mapping[str, int]) -> dict[str, int]:
@@ -219,15 +228,16 @@ def infer_shapes(
                     patched = True
             if known_op(node, opsets):
                 continue  # ONNX knows the op: what it cannot type stays unknown (not guessed)
+            data = [i for i in node.input if i and i not in not_data]
             rule = contrib_shapes(node, shapes)
             if rule is not None:
+                et = _elem_type(inferred, data[0] if data else node.input[0])
                 for o, s in zip(node.output, rule, strict=False):
                     if o and s is not None and shapes.get(o) is None:
-                        _add_vi(inferred, o, s, _elem_type(inferred, node.input[0]))
+                        _add_vi(inferred, o, s, et)
                         shapes[o] = s
                         patched = True
                 continue
-            data = [i for i in node.input if i and i not in not_data]
             if not data:
                 continue
             src = data[0]
@@ -252,3 +262,57 @@ def infer_shapes(
             info.shapes[name] = shape
             info.from_file.add(name)
     return inferred, info
+
+
+def elem_types(model: Any) -> dict[str, int]:
+    """Element type of every typed tensor of a model (inputs, value infos, initializers)."""
+    g = model.graph
+    out = {
+        vi.name: int(vi.type.tensor_type.elem_type)
+        for vi in [*g.input, *g.value_info, *g.output]
+        if vi.type.HasField("tensor_type") and vi.type.tensor_type.elem_type
+    }
+    out.update({t.name: int(t.data_type) for t in g.initializer})
+    return out
+
+
+def infer_node(
+    node: Any,
+    shapes: Mapping[str, Shape | None],
+    values: Mapping[str, Any],
+    types: Mapping[str, int],
+    opset_import: Any,
+) -> list[Shape | None] | None:
+    """Output shapes of one node by ONNX's own inference, given its inputs' shapes now.
+
+    Used when the whole-model inference could not type a node because an input's shape was
+    found later (the output of a control-flow op, a contrib op). ``values`` gives constant
+    inputs (shape arithmetic). ``None`` when ONNX cannot tell either.
+    """
+    import numpy as np
+    import onnx.numpy_helper
+
+    ins, inits = [], []
+    for name in dict.fromkeys(i for i in node.input if i):
+        if name in values:
+            inits.append(onnx.numpy_helper.from_array(np.asarray(values[name]), name))
+            continue
+        shape = shapes.get(name)
+        if shape is None:
+            return None
+        et = types.get(name) or onnx.TensorProto.FLOAT
+        ins.append(onnx.helper.make_tensor_value_info(name, et, list(shape)))
+    outs = [o for o in node.output if o]
+    g = onnx.helper.make_graph(
+        [node],
+        "one",
+        ins,
+        [onnx.helper.make_tensor_value_info(o, onnx.TensorProto.UNDEFINED, None) for o in outs],
+        initializer=inits,
+    )
+    try:
+        m = onnx.helper.make_model(g, opset_imports=list(opset_import))
+        got = collect_shapes(onnx.shape_inference.infer_shapes(m, data_prop=True))
+    except Exception:
+        return None
+    return [got.get(o) if o else None for o in node.output]
