@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import functools
+import json
+import sys
 import tracemalloc
 import warnings
 from pathlib import Path
@@ -1166,3 +1168,105 @@ def test_random_chains_import_with_the_macs_of_the_direct_formula(
     assert g.macs == macs
     assert counts(doc) == (0, 0)
     assert all(lay.op != "generic" for lay in g)
+
+
+# -- the command line and the upload API ----------------------------------------------------
+
+
+def cli(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], *args: str) -> Any:
+    from isosched.cli import main
+
+    monkeypatch.setattr(sys, "argv", ["isosched", *args])
+    code = 0
+    try:
+        main()
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else 1
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_dim_strict_and_one_warning_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    src = tmp_path / "enc.onnx"
+    onnx.save(_dynamic_encoder(), str(src))
+    out = tmp_path / "enc.json"
+    code, _, err = cli(monkeypatch, capsys, "import-onnx", str(src), "-o", str(out))
+    assert code == 2 and "--dim sequence=VALUE" in err and not out.exists()
+    code, _, err = cli(
+        monkeypatch, capsys, "import-onnx", str(src), "-o", str(out), "--dim", "sequence=32"
+    )
+    assert code == 0
+    warned = [line for line in err.splitlines() if "warning" in line]
+    assert len(warned) == 1
+    assert "0 layers have guessed shapes and 1 layers unknown compute" in warned[0]
+    assert "custom::Foo" in warned[0]
+    doc = json.loads(out.read_text())
+    assert doc["meta"]["unknown_compute_layers"] == 1 and doc["meta"]["guessed_shape_layers"] == 0
+    code, shown, _ = cli(monkeypatch, capsys, "models", "show", str(out), "--json")
+    report = json.loads(shown)
+    assert code == 0 and report["macs"] == 32 * 64 * 64 + 32 * 64 * 32
+    assert (report["guessed_shape_layers"], report["unknown_compute_layers"]) == (0, 1)
+    assert [r["id"] for r in report["layers"] if "uncertain" in r] == ["foo"]
+    code, shown, _ = cli(monkeypatch, capsys, "models", "show", str(out))
+    assert "uncertain: 0 layers have guessed shapes and 1 layers unknown compute" in shown
+    out.unlink()
+    code, _, err = cli(
+        monkeypatch,
+        capsys,
+        "import-onnx",
+        str(src),
+        "-o",
+        str(out),
+        "--dim",
+        "sequence=32",
+        "--strict",
+    )
+    assert code == 2 and "refused (--strict)" in err and not out.exists()
+    code, _, err = cli(
+        monkeypatch, capsys, "import-onnx", str(src), "-o", str(out), "--dim", "sequence"
+    )
+    assert code == 2 and "NAME=VALUE" in err
+
+
+def test_cli_strict_passes_a_model_known_for_sure(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    src = tmp_path / "ffn.onnx"
+    onnx.save(_ort_bert_ffn(with_opset=False), str(src))
+    out = tmp_path / "ffn.json"
+    code, _, err = cli(monkeypatch, capsys, "import-onnx", str(src), "-o", str(out), "--strict")
+    assert code == 0 and "warning" not in err
+    code, shown, _ = cli(monkeypatch, capsys, "models", "show", str(out))
+    assert "uncertain: none" in shown
+
+
+def test_upload_takes_dims_and_answers_the_counts(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from service.app import create_app
+    from service.settings import Settings
+
+    settings = Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, max_body_bytes=1 << 20)
+    client = TestClient(create_app(settings))
+    data = _dynamic_encoder().SerializeToString()
+    onnx_type = {"content-type": "application/onnx"}
+    r = client.post("/v1/graphs", content=data, headers=onnx_type)
+    assert r.status_code == 422 and "sequence" in r.json()["detail"]
+    r = client.post("/v1/graphs?dim=sequence=32", content=data, headers=onnx_type)
+    assert r.status_code == 201
+    body = r.json()
+    assert body["macs"] == 32 * 64 * 64 + 32 * 64 * 32
+    assert (body["guessed_shape_layers"], body["unknown_compute_layers"]) == (0, 1)
+    assert any("unknown compute" in w for w in body["warnings"])
+    stored = client.get(f"/v1/graphs/{body['id']}").json()
+    assert stored["meta"]["unknown_compute_layers"] == 1
+    assert "foo" in stored["meta"]["uncertain_layers"]
+    r = client.post("/v1/graphs?dim=sequence=32&strict=true", content=data, headers=onnx_type)
+    assert r.status_code == 422 and "strict" in r.json()["detail"]
+    r = client.post("/v1/graphs?dim=sequence=x", content=data, headers=onnx_type)
+    assert r.status_code == 422
+    ok = conv_chain("input").SerializeToString()
+    r = client.post("/v1/graphs?strict=true", content=ok, headers=onnx_type)
+    assert r.status_code == 201 and r.json()["unknown_compute_layers"] == 0
