@@ -3,7 +3,9 @@
 The exports are structural: every weight is turned into a typed graph input (name, data type and
 dimensions kept, values dropped), so each file is well under 200 KB and carries no parameters.
 Small integer, boolean and scalar constants (reshape targets, slice bounds, the attention mask,
-the attention scale) keep their values, since shape inference needs them. Nothing is downloaded:
+the attention scale) and every small tensor read where an operator takes a shape (``Resize``
+scales, ``Reshape`` targets, ``Pad`` and ``Slice`` operands) keep their values, since shape
+inference needs them. Nothing is downloaded:
 the models are built from their default ``transformers`` configurations with random weights.
 
 How to run it (from the repository root, in a virtual environment of its own; the library and
@@ -35,42 +37,54 @@ import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 
 import onnx
 import onnx.external_data_helper
-import torch
-import transformers
+
+if TYPE_CHECKING:  # torch and transformers are imported where a model is built or exported
+    import torch
 
 OUT_DIR = Path(__file__).resolve().parent / "onnx"
 MAX_BYTES = 200 * 1024
 PINS = {"torch": "2.13.0", "transformers": "5.24.0"}
 
-Example = tuple[torch.nn.Module, tuple[torch.Tensor, ...], list[str], list[str]]
+Example = tuple["torch.nn.Module", tuple["torch.Tensor", ...], list[str], list[str]]
 
 
-class _Outputs(torch.nn.Module):
-    """Return ``last_hidden_state`` and ``pooler_output`` as a plain tuple."""
+def _outputs(model: Any) -> Any:
+    """Wrap a ``transformers`` model to return ``last_hidden_state`` and ``pooler_output``."""
+    import torch
 
-    def __init__(self, model: torch.nn.Module) -> None:
-        super().__init__()
-        self.model = model
+    class Outputs(torch.nn.Module):  # type: ignore[misc]
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.model = inner
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        out = self.model(x, return_dict=True)
-        return out["last_hidden_state"], out["pooler_output"]
+        def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            out = self.model(x, return_dict=True)
+            return out["last_hidden_state"], out["pooler_output"]
+
+    return Outputs(model)
 
 
 def build_resnet50() -> Example:
-    model = _Outputs(transformers.ResNetModel(transformers.ResNetConfig())).eval()
+    import torch
+    import transformers
+
+    model = _outputs(transformers.ResNetModel(transformers.ResNetConfig())).eval()
     x = torch.randn(1, 3, 224, 224)
     return model, (x,), ["pixel_values"], ["last_hidden_state", "pooler_output"]
 
 
 def build_bert_base() -> Example:
-    model = _Outputs(transformers.BertModel(transformers.BertConfig())).eval()
+    import torch
+    import transformers
+
+    model = _outputs(transformers.BertModel(transformers.BertConfig())).eval()
     ids = torch.randint(0, transformers.BertConfig().vocab_size, (1, 128), dtype=torch.int64)
     return model, (ids,), ["input_ids"], ["last_hidden_state", "pooler_output"]
 
@@ -88,13 +102,51 @@ _FLOAT_TYPES = {
 }
 
 
-def is_structural(t: onnx.TensorProto) -> bool:
+#: Operand positions that shape the graph: the values there decide tensor shapes, so a
+#: weight-free export must keep them even when they are floating-point tensors (``Resize``
+#: scales above all).
+SHAPING_OPERANDS: dict[str, tuple[int, ...]] = {
+    "Resize": (1, 2, 3),
+    "Upsample": (1,),
+    "Reshape": (1,),
+    "Expand": (1,),
+    "Tile": (1,),
+    "Slice": (1, 2, 3, 4),
+    "Pad": (1, 2, 3),
+    "ConstantOfShape": (0,),
+    "Range": (0, 1, 2),
+    "Squeeze": (1,),
+    "Unsqueeze": (1,),
+    "Split": (1,),
+    "TopK": (1,),
+    "OneHot": (1,),
+    "CenterCropPad": (1,),
+}
+
+#: Largest tensor kept for shaping the graph (shape operands are a handful of numbers).
+MAX_SHAPING_ELEMS = 1024
+
+
+def shaping_initializers(graph: onnx.GraphProto) -> set[str]:
+    """Initializers read at an operand position that decides a shape (see SHAPING_OPERANDS)."""
+    found: set[str] = set()
+    for node in graph.node:
+        for pos in SHAPING_OPERANDS.get(node.op_type, ()):
+            if pos < len(node.input) and node.input[pos]:
+                found.add(node.input[pos])
+    return found
+
+
+def is_structural(t: onnx.TensorProto, shaping: set[str] | None = None) -> bool:
     """Whether an initializer is a structural constant (kept) rather than a weight (dropped).
 
-    Integer and boolean tensors (reshape targets, slice bounds, index buffers, masks) and float
-    scalars (attention scale, fill values) are needed by shape inference and weigh nothing;
+    Integer and boolean tensors (reshape targets, slice bounds, index buffers, masks), float
+    scalars (attention scale, fill values) and small tensors that shape the graph (``Resize``
+    scales, ``Reshape`` targets: ``shaping``) are needed by shape inference and weigh nothing;
     every other floating-point tensor is a weight.
     """
+    if shaping and t.name in shaping and math.prod(t.dims) <= MAX_SHAPING_ELEMS:
+        return True
     return t.data_type not in _FLOAT_TYPES or math.prod(t.dims) <= 1
 
 
@@ -102,12 +154,13 @@ def strip_weights(model: onnx.ModelProto, data_dir: Path) -> onnx.ModelProto:
     """Turn weight initializers into typed graph inputs without data; drop node metadata."""
     graph = model.graph
     inits = list(graph.initializer)
+    shaping = shaping_initializers(graph)
     del graph.initializer[:]
     existing = {i.name for i in graph.input}
     for t in inits:
         if t.name in existing:
             continue
-        if is_structural(t):
+        if is_structural(t, shaping):
             if t.data_location == onnx.TensorProto.EXTERNAL:
                 # Bring the few structural values back inline from the external data file.
                 onnx.external_data_helper.load_external_data_for_tensor(t, str(data_dir))
@@ -131,6 +184,9 @@ def strip_weights(model: onnx.ModelProto, data_dir: Path) -> onnx.ModelProto:
 
 def export(name: str, out_dir: Path, optimize: bool = True) -> Path:
     """Export one model to ``out_dir/<name>.onnx`` and return the path."""
+    import torch
+    import transformers
+
     torch.manual_seed(0)
     module, args, in_names, out_names = MODELS[name]()
     # Distinct random values for every parameter, so that the exporter's optimiser does not
@@ -176,6 +232,9 @@ def main(argv: list[str] | None = None) -> int:
         "--no-optimize", action="store_true", help="skip the exporter's graph optimiser"
     )
     ns = ap.parse_args(argv)
+    import torch
+    import transformers
+
     found = {"torch": torch.__version__.split("+")[0], "transformers": transformers.__version__}
     for pkg, want in PINS.items():
         if found[pkg] != want:

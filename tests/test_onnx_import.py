@@ -1270,3 +1270,46 @@ def test_upload_takes_dims_and_answers_the_counts(tmp_path: Path) -> None:
     ok = conv_chain("input").SerializeToString()
     r = client.post("/v1/graphs?strict=true", content=ok, headers=onnx_type)
     assert r.status_code == 201 and r.json()["unknown_compute_layers"] == 0
+
+
+def _export_script() -> Any:
+    """``models/export_onnx.py`` as a module (it imports torch only to build and export)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("export_onnx", ROOT / "models" / "export_onnx.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_weight_free_export_keeps_the_initializers_that_shape_the_graph(tmp_path: Path) -> None:
+    """A U-Net step: Conv [8, 4, 3, 3] on [4, 16, 16], Resize x2 (float scales), Reshape,
+    Conv [4, 8, 3, 3] on the upsampled [8, 32, 32]: 8·256·36 + 4·1024·72 MACs."""
+    nodes = [
+        helper.make_node(
+            "Conv", ["x", "w1"], ["c"], name="down", kernel_shape=[3, 3], pads=[1] * 4
+        ),
+        helper.make_node("Resize", ["c", "", "scales"], ["u"], name="up", mode="nearest"),
+        helper.make_node("Reshape", ["u", "target"], ["r"], name="same"),
+        helper.make_node(
+            "Conv", ["r", "w2"], ["y"], name="conv", kernel_shape=[3, 3], pads=[1] * 4
+        ),
+    ]
+    inits = [
+        w_init("w1", 8, 4, 3, 3),
+        w_init("w2", 4, 8, 3, 3),
+        numpy_helper.from_array(np.array([1, 1, 2, 2], np.float32), "scales"),
+        const("target", [1, 8, 32, 32]),
+    ]
+    model = model_of(nodes, [vi("x", [1, 4, 16, 16])], inits)
+    macs = 8 * 256 * 4 * 9 + 4 * 1024 * 8 * 9
+    assert quiet(model)[1].macs == macs
+    script = _export_script()
+    stripped = script.strip_weights(model, tmp_path)
+    kept = {t.name for t in stripped.graph.initializer}
+    assert kept == {"scales", "target"}
+    assert {"w1", "w2"} <= {i.name for i in stripped.graph.input}
+    doc, g = quiet(stripped)
+    assert g.macs == macs and g["up"].output_shape == (8, 32, 32)
+    assert counts(doc) == (0, 0) and g.params == 8 * 36 + 4 * 72
