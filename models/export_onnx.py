@@ -89,10 +89,81 @@ def build_bert_base() -> Example:
     return model, (ids,), ["input_ids"], ["last_hidden_state", "pooler_output"]
 
 
+def build_unet_dynamic() -> Example:
+    """U-Net with bilinear up-sampling, exported with symbolic ``height`` and ``width``.
+
+    The common PyTorch form of Ronneberger et al.'s U-Net: double 3x3 convolutions (batch norm,
+    ReLU), four 2x2 max-pool contractions (64, 128, 256, 512, 512 channels), four expansions by
+    bilinear ``Upsample(scale_factor=2)`` (an ONNX ``Resize`` whose scales are a float
+    initializer), padding to the skip's size and concatenation, then a 1x1 convolution to 2
+    classes. Example input ``[1, 3, 256, 512]``.
+    """
+    import torch
+    import torch.nn.functional as fn
+    from torch import nn
+
+    def double_conv(cin: int, cout: int, mid: int | None = None) -> nn.Module:
+        mid = mid or cout
+        return nn.Sequential(
+            nn.Conv2d(cin, mid, 3, padding=1, bias=False),
+            nn.BatchNorm2d(mid),
+            nn.ReLU(),
+            nn.Conv2d(mid, cout, 3, padding=1, bias=False),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+        )
+
+    class Up(nn.Module):  # type: ignore[misc]
+        def __init__(self, cin: int, cout: int) -> None:
+            super().__init__()
+            self.up = nn.Upsample(scale_factor=2, mode="bilinear", align_corners=True)
+            self.conv = double_conv(cin, cout, cin // 2)
+
+        def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+            x = self.up(x)
+            dy, dx = skip.shape[2] - x.shape[2], skip.shape[3] - x.shape[3]
+            x = fn.pad(x, [dx // 2, dx - dx // 2, dy // 2, dy - dy // 2])
+            return self.conv(torch.cat([skip, x], dim=1))
+
+    class UNet(nn.Module):  # type: ignore[misc]
+        def __init__(self) -> None:
+            super().__init__()
+            self.inc = double_conv(3, 64)
+            self.downs = nn.ModuleList(
+                nn.Sequential(nn.MaxPool2d(2), double_conv(cin, cout))
+                for cin, cout in [(64, 128), (128, 256), (256, 512), (512, 512)]
+            )
+            self.ups = nn.ModuleList(
+                Up(cin, cout) for cin, cout in [(1024, 256), (512, 128), (256, 64), (128, 64)]
+            )
+            self.head = nn.Conv2d(64, 2, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            skips = [self.inc(x)]
+            for down in self.downs:
+                skips.append(down(skips[-1]))
+            y = skips.pop()
+            for up in self.ups:
+                y = up(y, skips.pop())
+            return self.head(y)
+
+    x = torch.randn(1, 3, 256, 512)
+    return UNet().eval(), (x,), ["image"], ["logits"]
+
+
 MODELS: dict[str, Callable[[], Example]] = {
     "resnet50": build_resnet50,
     "bert_base": build_bert_base,
+    "unet_dynamic": build_unet_dynamic,
 }
+
+#: Symbolic input dimensions per model (``torch.export`` dynamic shapes, by axis).
+DYNAMIC_AXES: dict[str, dict[int, tuple[str, int, int]]] = {
+    "unet_dynamic": {2: ("height", 32, 4096), 3: ("width", 32, 4096)},
+}
+
+#: Models built without ``transformers``.
+TORCH_ONLY = frozenset({"unet_dynamic"})
 
 _FLOAT_TYPES = {
     onnx.TensorProto.FLOAT,
@@ -185,10 +256,16 @@ def strip_weights(model: onnx.ModelProto, data_dir: Path) -> onnx.ModelProto:
 def export(name: str, out_dir: Path, optimize: bool = True) -> Path:
     """Export one model to ``out_dir/<name>.onnx`` and return the path."""
     import torch
-    import transformers
 
     torch.manual_seed(0)
     module, args, in_names, out_names = MODELS[name]()
+    dynamic = None
+    if name in DYNAMIC_AXES:
+        axes = {
+            k: torch.export.Dim(sym, min=lo, max=hi)
+            for k, (sym, lo, hi) in DYNAMIC_AXES[name].items()
+        }
+        dynamic = (axes,)
     # Distinct random values for every parameter, so that the exporter's optimiser does not
     # merge equal-valued initializers (all-zero biases, all-one norm scales) into one.
     with torch.no_grad():
@@ -205,13 +282,16 @@ def export(name: str, out_dir: Path, optimize: bool = True) -> Path:
             input_names=in_names,
             output_names=out_names,
             optimize=optimize,
+            dynamic_shapes=dynamic,
         )
         model = onnx.load(str(tmp_path), load_external_data=False)
         model = strip_weights(model, Path(tmp))
     model.producer_name = "isosched models/export_onnx.py"
-    model.producer_version = (
-        f"torch {torch.__version__.split('+')[0]}, transformers {transformers.__version__}"
-    )
+    model.producer_version = f"torch {torch.__version__.split('+')[0]}"
+    if name not in TORCH_ONLY:
+        import transformers
+
+        model.producer_version += f", transformers {transformers.__version__}"
     onnx.checker.check_model(model)
     model = onnx.shape_inference.infer_shapes(model, data_prop=True)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -233,13 +313,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     ns = ap.parse_args(argv)
     import torch
-    import transformers
 
-    found = {"torch": torch.__version__.split("+")[0], "transformers": transformers.__version__}
+    names = [ns.only] if ns.only else list(MODELS)
+    found = {"torch": torch.__version__.split("+")[0]}
+    if set(names) - TORCH_ONLY:
+        import transformers
+
+        found["transformers"] = transformers.__version__
     for pkg, want in PINS.items():
-        if found[pkg] != want:
+        if pkg in found and found[pkg] != want:
             print(f"warning: {pkg} {found[pkg]} is not the pinned {want}", file=sys.stderr)
-    for name in [ns.only] if ns.only else list(MODELS):
+    for name in names:
         export(name, ns.out, optimize=not ns.no_optimize)
     return 0
 

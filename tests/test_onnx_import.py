@@ -564,6 +564,44 @@ def test_bert_export_structure() -> None:
     assert all(lay.macs == 0 for lay in by_op(g, "generic"))
 
 
+def _unet_macs(h: int, w: int) -> int:
+    """MACs of ``models/export_onnx.py``'s bilinear U-Net, from its layer table (3x3 "same"
+    convolutions, widths 64-128-256-512-512, decoder convolutions through half their input
+    width, a 1x1 head to 2 classes)."""
+
+    def conv(cin: int, cout: int, k: int = 3) -> int:
+        return cout * h * w * cin * k * k
+
+    macs = conv(3, 64) + conv(64, 64)
+    for cin, cout in [(64, 128), (128, 256), (256, 512), (512, 512)]:
+        h, w = h // 2, w // 2
+        macs += conv(cin, cout) + conv(cout, cout)
+    for cin, cout in [(1024, 256), (512, 128), (256, 64), (128, 64)]:
+        h, w = h * 2, w * 2
+        macs += conv(cin, cin // 2) + conv(cin // 2, cout)
+    return macs + conv(64, 2, 1)
+
+
+@pytest.mark.parametrize(("h", "w"), [(256, 512), (128, 128)])
+def test_dynamic_unet_export_imports_with_dims(h: int, w: int) -> None:
+    """A real dynamic-H/W export (torch dynamo): refused without --dim, exact with it, and its
+    Resize scales (a float initializer) survive the weight stripping."""
+    path = ONNX_DIR / "unet_dynamic.onnx"
+    assert path.stat().st_size < 200 * 1024
+    with pytest.raises(GraphError, match="--dim height=VALUE"):
+        read_onnx(path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UnknownOpWarning)
+        doc = read_onnx(path, dims={"height": h, "width": w})
+    g = parse_graph(doc)
+    assert g.macs == _unet_macs(h, w)
+    assert _unet_macs(256, 512) == 79_968_600_064
+    assert counts(doc) == (0, 0)
+    assert len(by_op(g, "conv")) == 19 and len(by_op(g, "resize")) == 4
+    assert by_op(g, "resize")[-1].output_shape == (64, h, w)
+    assert g.layers[-1].output_shape == (2, h, w)
+
+
 @pytest.mark.parametrize("name", sorted(PUBLISHED))
 def test_exports_match_the_zoo(name: str) -> None:
     zoo = pytest.importorskip("isosched.zoo")
