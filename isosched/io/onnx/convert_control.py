@@ -25,7 +25,7 @@ import onnx.shape_inference
 from isosched.errors import GraphError
 from isosched.io.onnx.common import Shape, attrs, implicit_inputs, ints, node_base
 from isosched.io.onnx.context import Ctx
-from isosched.io.onnx.shapes import collect_shapes
+from isosched.io.onnx.shapes import collect_shapes, elem_types
 
 __all__ = ["CONTROL_CONVERTERS", "MAX_DEPTH"]
 
@@ -62,6 +62,7 @@ def _sub_model(ctx: Ctx, graph: Any, input_shapes: Sequence[Shape | None]) -> An
     holder = onnx.helper.make_node("If", [], [])
     holder.attribute.append(onnx.helper.make_attribute("then_branch", graph))
     inits = list(graph.initializer)
+    types = elem_types(ctx.model)
     for name in implicit_inputs(holder):
         value = ctx.const(name)
         if value is not None:
@@ -70,7 +71,9 @@ def _sub_model(ctx: Ctx, graph: Any, input_shapes: Sequence[Shape | None]) -> An
         shape = ctx.full_shape(name)
         inputs.append(
             onnx.helper.make_tensor_value_info(
-                name, onnx.TensorProto.FLOAT, list(shape) if shape is not None else None
+                name,
+                types.get(name) or onnx.TensorProto.FLOAT,
+                list(shape) if shape is not None else None,
             )
         )
     g = onnx.helper.make_graph(
