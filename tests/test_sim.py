@@ -554,12 +554,14 @@ def test_cli_sweep_document(tmp_path):
 # planner, the engine or a policy shows here; update deliberately, with the reason in the commit.
 GOLDEN_URBAN: dict[str, tuple[int, int, float, int, int]] = {
     # One physics (issue 15): LTS keeps activations on-chip, DRAM shared piece by piece.
+    # Pool windows clipped to the input (issue 18): resnet50's padded max pool reads 1.1 %
+    # fewer elements, so planaria and moca use 0.001 mJ less.
     "isosched": (901, 400, 8147.185, 0, 901),
     "hasp": (901, 400, 8147.185, 0, 0),
     "prema": (901, 400, 6406.808, 4, 0),
-    "planaria": (901, 400, 6392.132, 0, 0),
+    "planaria": (901, 400, 6392.131, 0, 0),
     "cdmsa": (901, 400, 6387.661, 0, 0),
-    "moca": (901, 400, 6392.132, 0, 0),
+    "moca": (901, 400, 6392.131, 0, 0),
     "fcfs": (901, 400, 6387.661, 0, 0),
 }
 
