@@ -28,7 +28,9 @@ scheduling point (jobs most urgent first; a preempted job before new work of its
    that fits (restarting the current segment).
 
 Every placement's work (images tested, matcher nodes, CP-SAT deterministic time) is charged
-in simulated time through the hardware file's ``scheduler`` section.
+in simulated time through the hardware file's ``scheduler`` section. All the online matches of
+one scheduling point share ``DECISION_NODES`` matcher nodes, so a decision's cost is bounded
+however many jobs wait; the rest wait for the next scheduling point.
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ __all__ = [
     "LOOKAHEAD",
     "MAX_PREEMPTIONS",
     "MISS_PENALTY_US",
+    "DECISION_NODES",
     "MULTIJOB_DTIME",
     "NODE_BUDGET",
     "ONLINE_TRIES",
@@ -62,6 +65,11 @@ MISS_PENALTY_US = 1e6
 
 #: Plans an online match is tried for, at most, when the library misses.
 ONLINE_TRIES = 2
+
+#: Matcher nodes all the online matches of one scheduling point may take together: the work of
+#: ``ONLINE_TRIES`` matches, so a decision's charged time stays bounded however many jobs wait
+#: (without it, an overloaded chip made decisions of over a second of simulated time).
+DECISION_NODES = ONLINE_TRIES * NODE_BUDGET
 
 #: Waiting jobs sized at one scheduling point (most urgent first); the others wait their turn.
 LOOKAHEAD = 8
@@ -101,11 +109,39 @@ class IsoSched:
     name = "isosched"
     kind = "tss"
 
+    def __init__(self) -> None:
+        self._nodes_left = DECISION_NODES
+
+    def _online(
+        self,
+        sim: Simulator,
+        plan: JobPlan,
+        free: int,
+        victims: dict[str, Victim] | None = None,
+    ) -> PlacerAnswer | None:
+        """One online match within what is left of the scheduling point's node budget.
+
+        The work is charged; ``None`` when the budget is spent.
+        """
+        budget = min(NODE_BUDGET, self._nodes_left)
+        if budget <= 0:
+            return None
+        w, h = sim.hw.width, sim.hw.height
+        ans = place(plan.pattern, plan.hops, free, w, h, victims=victims, node_budget=budget)
+        self._nodes_left -= ans.nodes
+        sim.charge(nodes=ans.nodes)
+        if ans.wall_limited:
+            sim.wall_limited = True
+        if not ans.found and ans.reason != "too few tiles":
+            sim.count("placement_failures")
+        return ans
+
     def schedule(self, sim: Simulator) -> None:
         """Size, place, and preempt for the waiting jobs (see the module docstring)."""
         ready = by_urgency(sim.ready())
         if not ready:
             return
+        self._nodes_left = DECISION_NODES
         free_n = sim.occupancy.free_tiles
         lowest = min(
             (r.job.priority for r in sim.running() if r.preemptions < MAX_PREEMPTIONS),
@@ -258,15 +294,12 @@ class IsoSched:
             p for p in missed if _remaining_on(js, p) * est(p.base_timing.pieces) + match_us < after
         ][:ONLINE_TRIES]
         for plan in tried:
-            ans = place(plan.pattern, plan.hops, free, w, h, node_budget=NODE_BUDGET, seed=0)
-            sim.charge(nodes=ans.nodes)
-            if ans.wall_limited:
-                sim.wall_limited = True
-            if ans.found:
-                self._start(js, sim, plan, ans)
+            got = self._online(sim, plan, free)
+            if got is None:
+                break
+            if got.found:
+                self._start(js, sim, plan, got)
                 return True
-            if ans.reason != "too few tiles":
-                sim.count("placement_failures")
         if hit is not None:
             self._start(js, sim, *hit)
             return True
@@ -335,16 +368,10 @@ class IsoSched:
             ans = place(plan.pattern, plan.hops, free, w, h, library=lib, victims=victims)
             sim.charge(lookups=ans.lookups, nodes=ans.nodes)
             if not ans.found:
-                ans = place(
-                    plan.pattern, plan.hops, free, w, h, victims=victims, node_budget=NODE_BUDGET
-                )
-                sim.charge(nodes=ans.nodes)
-                if ans.wall_limited:
-                    sim.wall_limited = True
-                if not ans.found:
-                    if ans.reason != "too few tiles":
-                        sim.count("placement_failures")
+                got = self._online(sim, plan, free, victims)
+                if got is None or not got.found:
                     continue
+                ans = got
             timing = self._timing(sim, plan, ans)
             ready_at = (
                 max(
