@@ -1351,3 +1351,30 @@ def test_weight_free_export_keeps_the_initializers_that_shape_the_graph(tmp_path
     doc, g = quiet(stripped)
     assert g.macs == macs and g["up"].output_shape == (8, 32, 32)
     assert counts(doc) == (0, 0) and g.params == 8 * 36 + 4 * 72
+
+
+@pytest.mark.parametrize("weights", ["init", "input"])
+def test_embed_layer_normalization(weights: str) -> None:
+    """ORT's BERT embedding: word [100, 16], position [32, 16], segment [2, 16] tables, a norm
+    of width 16, then a MatMul [16, 4] on 8 tokens: 8·16·4 MACs, 100·16 + 32·16 + 2·16 +
+    2·16 + 16·4 parameters."""
+    tables = {"word": (100, 16), "pos": (32, 16), "seg": (2, 16), "gamma": (16,), "beta": (16,)}
+    node = helper.make_node(
+        "EmbedLayerNormalization",
+        ["ids", "segs", "word", "pos", "seg", "gamma", "beta"],
+        ["e", "mask_index"],
+        name="emb",
+        domain=MS,
+    )
+    fc = helper.make_node("MatMul", ["e", "w"], ["o"], name="fc")
+    ins = [vi("ids", [1, 8], I64), vi("segs", [1, 8], I64)]
+    inits = [w_init("w", 16, 4)]
+    if weights == "init":
+        inits += [w_init(n, *d) for n, d in tables.items()]
+    else:
+        ins += [vi(n, list(d)) for n, d in tables.items()]
+    doc, g = quiet(model_of([node, fc], ins, inits, domains=(MS,)))
+    assert g["emb_word"].op == "embedding" and g["emb"].op == "norm"
+    assert g["emb"].output_shape == (8, 16)
+    assert g.macs == 8 * 16 * 4 and counts(doc) == (0, 0)
+    assert g.params == 100 * 16 + 32 * 16 + 2 * 16 + 2 * 16 + 16 * 4

@@ -212,6 +212,14 @@ def _matmul_nbits(node: Any, shapes: Mapping[str, Shape | None]) -> list[Shape |
     return None if x is None or n < 1 else [(*x[:-1], n)]
 
 
+def _embed_layer_norm(node: Any, shapes: Mapping[str, Shape | None]) -> list[Shape | None] | None:
+    ids, table = _s(shapes, node, 0), _s(shapes, node, 2)
+    if ids is None or table is None or len(ids) != 2 or len(table) != 2:
+        return None
+    out = (ids[0], ids[1], table[1])
+    return [out, (ids[0],), out]
+
+
 _RULES: dict[str, Rule] = {
     "FusedMatMul": _fused_matmul,
     "Attention": _attention,
@@ -224,6 +232,7 @@ _RULES: dict[str, Rule] = {
     "BiasSoftmax": _same_as(0),
     "RotaryEmbedding": _same_as(0),
     "SkipLayerNormalization": _skip_norm,
+    "EmbedLayerNormalization": _embed_layer_norm,
     "SkipSimplifiedLayerNormalization": _skip_norm,
     "SimplifiedLayerNormalization": _skip_norm,
     "LayerNormalization": _skip_norm,

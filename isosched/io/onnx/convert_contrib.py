@@ -221,6 +221,65 @@ def skip_layer_norm(ctx: Ctx, node: Any) -> None:
             )
 
 
+def embed_layer_norm(ctx: Ctx, node: Any) -> None:
+    """``EmbedLayerNormalization`` as ``embedding``, a ``generic`` sum, then ``norm``.
+
+    The word table is the ``embedding``; the position and segment tables are added by a
+    ``generic`` layer that holds them (two vector operations per element); output 2 is that
+    sum, output 1 (the mask index) a zero-work layer.
+    """
+    base = node_base(node)
+    ids = ctx.acts.get(node.input[0])
+    table = ctx.full_shape(_input(node, 2))
+    full = ctx.out_full(node)
+    if ids is None or table is None or len(table) != 2:
+        ctx.flag_compute("EmbedLayerNormalization with an embedding table of unknown shape")
+        act = ctx.generic(base, node.op_type, acts_of(ctx, node), full)
+        ctx.bind(node.output[0], act)
+        ctx.bind_extra_outputs(node, base, act)
+        return
+    word = ctx.emit(
+        f"{base}_word",
+        "embedding",
+        {"num_embeddings": int(table[0]), "dim": int(table[1])},
+        [ids],
+        full,
+        kind=node.op_type,
+        weight_elems=numel(table),
+    )
+    ctx.own_weight(node.input[2], word.layer)
+    extra = sum(numel(ctx.full_shape(_input(node, i)) or ()) for i in (3, 4) if _input(node, i))
+    others = [ctx.acts[n] for n in (_input(node, 1), _input(node, 8)) if n and ctx.is_act(n)]
+    summed = ctx.generic(
+        f"{base}_add",
+        node.op_type,
+        [word, *others],
+        full,
+        vector_ops=2 * numel(full),
+        weight_elems=extra,
+    )
+    out = ctx.emit(
+        base,
+        "norm",
+        {"kind": "layer", "axis": -1},
+        [summed],
+        full,
+        kind=node.op_type,
+        vector_ops=5 * numel(full),
+    )
+    ctx.bind(node.output[0], out)
+    for k, name in enumerate(node.output[1:], start=1):
+        if not name or (ctx.uses[name] == 0 and name not in ctx.graph_outputs):
+            continue
+        if k == 2:
+            ctx.bind(name, summed)
+        else:
+            mask = ctx.generic(
+                f"{base}_out{k}", node.op_type, [out], ctx.out_full(node, k), vector_ops=0
+            )
+            ctx.bind(name, mask)
+
+
 def _qlinear(op: str, data: Sequence[int], keep: Sequence[str], conv: Converter) -> Converter:
     def convert(ctx: Ctx, node: Any) -> None:
         conv(ctx, view(node, op, [_input(node, i) for i in data], keep=keep))
@@ -276,6 +335,7 @@ CONTRIB_CONVERTERS: dict[str, Converter] = {
     "FastGelu": gelu_like,
     "QuickGelu": gelu_like,
     "SkipLayerNormalization": skip_layer_norm,
+    "EmbedLayerNormalization": embed_layer_norm,
     "SkipSimplifiedLayerNormalization": skip_layer_norm,
     "SimplifiedLayerNormalization": norm,
     "LayerNormalization": norm,

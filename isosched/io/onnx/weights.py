@@ -28,6 +28,14 @@ _WEIGHT_OPERANDS: dict[str, tuple[int, ...]] = {
     "RMSNormalization": (1,),
     "SimplifiedLayerNormalization": (1,),
     "PRelu": (1,),
+    "SkipLayerNormalization": (2, 3, 4),
+    "SkipSimplifiedLayerNormalization": (2, 3, 4),
+    "EmbedLayerNormalization": (2, 3, 4, 5, 6),
+    "Attention": (1, 2),
+    "BiasGelu": (1,),
+    "FastGelu": (1,),
+    "QGemm": (3, 6),
+    "MatMulNBits": (1, 2, 3),
     "LSTM": (1, 2, 3),
     "GRU": (1, 2, 3),
     "RNN": (1, 2, 3),
@@ -72,7 +80,7 @@ def weight_inputs(graph: Any, shapes: Mapping[str, Shape | None], inits: set[str
     for node in graph.node:
         op = node.op_type
         positions: list[int] = list(_WEIGHT_OPERANDS.get(op, ()))
-        if op in ("MatMul", "MatMulInteger") and len(node.input) > 1:
+        if op in ("MatMul", "MatMulInteger", "FusedMatMul") and len(node.input) > 1:
             if rank(node.input[1]) in (1, 2):
                 positions.append(1)
         elif op == "Gather" and len(node.input) > 1:
