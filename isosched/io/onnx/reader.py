@@ -96,7 +96,7 @@ def onnx_to_graph_doc(
         with contextlib.suppress(Exception):  # keep the calls: imported as generic layers
             m = onnx.inliner.inline_local_functions(m)
     _add_missing_opsets(m)
-    symbols = fix_dims(m, dims or {})
+    symbols = {**(dims or {}), **fix_dims(m, dims or {})}
     stored = file_shapes(m, symbols)
     m, info = infer_shapes(m, stored)
     for _ in range(8):
