@@ -365,7 +365,9 @@ class IsoSched:
                 r.id: Victim(occ.held_mask(r.id), self._victim_cost(r, sim, t_run)) for r in runners
             }
             lib = sim.plans.library(plan.model, plan.box)
-            ans = place(plan.pattern, plan.hops, free, w, h, library=lib, victims=victims)
+            ans = place(
+                plan.pattern, plan.hops, free, w, h, library=lib, victims=victims, online=False
+            )
             sim.charge(lookups=ans.lookups, nodes=ans.nodes)
             if not ans.found:
                 got = self._online(sim, plan, free, victims)
