@@ -19,7 +19,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from isosched.errors import GraphError
 from isosched.graph import Graph, parse_graph
-from isosched.io.onnx import CONVERTERS, UnknownOpWarning, onnx_to_graph_doc, read_onnx
+from isosched.io.onnx import CONVERTERS, UnknownOpWarning, onnx_to_graph_doc, parse_onnx, read_onnx
 
 ROOT = Path(__file__).resolve().parents[1]
 ONNX_DIR = ROOT / "models" / "onnx"
@@ -1378,3 +1378,17 @@ def test_embed_layer_normalization(weights: str) -> None:
     assert g["emb"].output_shape == (8, 16)
     assert g.macs == 8 * 16 * 4 and counts(doc) == (0, 0)
     assert g.params == 100 * 16 + 32 * 16 + 2 * 16 + 2 * 16 + 16 * 4
+
+
+def test_a_name_that_is_not_utf8_is_a_graph_error() -> None:
+    """Protobuf hands out bytes for such a string: refused with a reason, not a traceback."""
+    node = helper.make_node("Relu", ["x"], ["y"], domain="zzzzqq")
+    data = model_of([node], [vi("x", [1, 4])]).SerializeToString()
+    bad = data.replace(b"zzzzqq", b"zz\xa0\xffqq")
+    with pytest.raises(GraphError, match="domain that is not valid UTF-8"):
+        parse_onnx(bad, "m")
+    model = model_of([helper.make_node("Relu", ["x"], ["y"])], [vi("x", [1, 4])])
+    model.producer_name = "pppppp"
+    bad = model.SerializeToString().replace(b"pppppp", b"pp\xa0\xffpp")
+    with pytest.raises(GraphError, match="producer that is not valid UTF-8"):
+        parse_onnx(bad, "m")

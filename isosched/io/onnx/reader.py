@@ -41,6 +41,30 @@ MAX_ONNX_BYTES = 2 * 1024**3
 _NON_DATA = frozenset({"Constant", "ConstantOfShape", "Range", "RandomNormal", "RandomUniform"})
 
 
+def _check_text(model: Any) -> None:
+    """Refuse a model whose names are not valid UTF-8 (protobuf then hands out bytes).
+
+    Raises
+    ------
+    GraphError
+        Naming the first such field.
+    """
+    g = model.graph
+    texts: list[tuple[str, Any]] = [("opset domain", o.domain) for o in model.opset_import]
+    texts += [("producer", model.producer_name), ("producer version", model.producer_version)]
+    texts.append(("graph name", g.name))
+    for n in g.node:
+        texts += [("op type", n.op_type), ("domain", n.domain), ("node name", n.name)]
+        texts += [("tensor name", t) for t in [*n.input, *n.output]]
+    for vi in [*g.input, *g.output, *g.value_info, *g.initializer]:
+        texts.append(("tensor name", vi.name))
+    for what, value in texts:
+        if not isinstance(value, str):
+            raise GraphError(
+                f"the ONNX model holds a {what} that is not valid UTF-8: {value!r}"[:200]
+            )
+
+
 def _add_missing_opsets(model: Any) -> None:
     """Import version 1 of every domain that nodes use but the model does not import."""
     have = {o.domain or "" for o in model.opset_import}
@@ -92,6 +116,7 @@ def onnx_to_graph_doc(
     m = copy_model(model)
     if not m.graph.node and not m.graph.input:
         raise GraphError("the ONNX model has no graph (no nodes and no inputs)")
+    _check_text(m)
     if m.functions:
         with contextlib.suppress(Exception):  # keep the calls: imported as generic layers
             m = onnx.inliner.inline_local_functions(m)
