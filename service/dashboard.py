@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from isosched.io.hardware_json import preset_names
@@ -15,6 +15,7 @@ from isosched.report import (
     energy_breakdown,
     gantt_window,
     latency_cdf,
+    perfetto_trace,
     plan_mesh,
     sweep_lines,
     tile_gantt,
@@ -114,6 +115,19 @@ async def run_page(request: Request, job_id: str) -> HTMLResponse:
     return _page(request, "run.html", job=job, charts=charts, columns=COLUMNS)
 
 
+@router.get("/runs/{job_id}/perfetto.json")
+async def perfetto_download(request: Request, job_id: str) -> Response:
+    """The replay as Chrome trace-event JSON, to open in Perfetto or chrome://tracing."""
+    job = _job(request, job_id, "replay")
+    art = request.app.state.store.get_artifacts(job_id)
+    if job["state"] != "done" or art is None:
+        raise HTTPException(404, f"replay {job_id!r} has no tile timeline")
+    result = job["result"]
+    doc = perfetto_trace(art["runs"], title=f"{result.get('trace')} on {result.get('hw')}")
+    name = f"isosched-replay-{job_id[:8]}.trace.json"
+    return JSONResponse(doc, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+
+
 @router.get("/runs/{job_id}/gantt", response_class=HTMLResponse)
 async def gantt_page(
     request: Request,
@@ -129,7 +143,9 @@ async def gantt_page(
         raise HTTPException(404, f"replay {job_id!r} has no tile timeline")
     runs = art["runs"]
     if policy not in runs:
-        policy = next(iter(runs))
+        raise HTTPException(
+            404, f"replay {job_id!r} has no policy {policy!r} (it has {', '.join(runs)})"
+        )
     details = runs[policy]
     end_ms = max(1.0, details["end_us"] / 1e3)
     t1 = min(t1 if t1 is not None else t0 + 100.0, end_ms * 2)

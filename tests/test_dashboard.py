@@ -76,6 +76,23 @@ def test_gantt_page_windows_on_the_server(site):
     assert bad.status_code == 422 and "t1 must be after t0" in bad.text
 
 
+def test_perfetto_download_and_unknown_policy(site):
+    client, ids = site
+    page = client.get(f"/runs/{ids['replay']}").text
+    assert f'href="/runs/{ids["replay"]}/perfetto.json"' in page
+    got = client.get(f"/runs/{ids['replay']}/perfetto.json")
+    assert got.status_code == 200
+    assert got.headers["content-disposition"].startswith("attachment; filename=")
+    doc = got.json()
+    procs = [e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "process_name"]
+    assert procs == ["isosched", "hasp"]
+    assert any(e.get("cat") == "scheduler" and e["args"]["why"] for e in doc["traceEvents"])
+    nosuch = client.get(f"/runs/{ids['replay']}/gantt", params={"policy": "nosuch"}, headers=HTML)
+    assert nosuch.status_code == 404 and nosuch.headers["content-type"].startswith("text/html")
+    assert "no policy &#39;nosuch&#39;" in nosuch.text
+    assert client.get(f"/runs/{ids['plan']}/perfetto.json", headers=HTML).status_code == 404
+
+
 def test_sweep_and_plan_pages(site):
     client, ids = site
     sweep = client.get(f"/sweeps/{ids['sweep']}").text
@@ -84,12 +101,12 @@ def test_sweep_and_plan_pages(site):
     plan = client.get(f"/plans/{ids['plan']}").text
     assert "II (cycles)" in plan
     (mesh,) = specs(plan)
-    assert "segment 1/" in mesh["title"]
-    found = re.search(r"segment 1/(\d+)", mesh["title"])
+    assert "segment 0 (of 0.." in mesh["title"]
+    found = re.search(r"segment 0 \(of 0\.\.(\d+)\)", mesh["title"])
     assert found is not None
     n = int(found.group(1))
     last = client.get(f"/plans/{ids['plan']}", params={"segment": 10_000}).text
-    assert f"segment {n}/{n}" in specs(last)[0]["title"]  # clamped to the last segment
+    assert f"segment {n} (of 0..{n})" in specs(last)[0]["title"]  # clamped to the last one
 
 
 def test_submit_page_and_errors(site):

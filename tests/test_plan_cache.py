@@ -292,9 +292,9 @@ def test_cli_plan_uses_the_cache(tmp_path, monkeypatch, capsys):
     args = ["plan", str(graph_file), "--hw", "edge-4x4", "--json", "--cache-dir", str(cache_dir)]
     code, first, err = run(monkeypatch, capsys, *args)
     assert code == 0, err
-    assert "segment 1/" in err and len(files(cache_dir)) == 1
+    assert "segment 0 [1/" in err and len(files(cache_dir)) == 1
     code, second, err = run(monkeypatch, capsys, *args)
-    assert code == 0 and "plan cache" in err and "segment 1/" not in err
+    assert code == 0 and "plan cache" in err and "segment 0 [1/" not in err
     assert second == first  # the stored plan, wall times and all
     doc = json.loads(first)
     assert doc["schema"] == "isosched.plan/v1" and doc["wall_limited"] is False
@@ -302,7 +302,7 @@ def test_cli_plan_uses_the_cache(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("ISOSCHED_CACHE_DIR", str(tmp_path / "default"))
     no_cache = ["plan", str(graph_file), "--hw", "edge-4x4", "--json", "--no-cache"]
     code, third, err = run(monkeypatch, capsys, *no_cache)
-    assert code == 0 and "segment 1/" in err
+    assert code == 0 and "segment 0 [1/" in err
     assert not (tmp_path / "default").exists()
     assert strip_wall(json.loads(third)) == strip_wall(doc)
 

@@ -7,7 +7,6 @@ from typing import Annotated, Any
 import typer
 
 from isosched.cli.app import app, emit_json
-from isosched.io.hardware_json import load_hardware, preset_names
 
 hw_app = typer.Typer(help="Hardware presets and files.", no_args_is_help=True)
 app.add_typer(hw_app, name="hw")
@@ -16,6 +15,8 @@ app.add_typer(hw_app, name="hw")
 @hw_app.command("list")
 def hw_list(as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False) -> None:
     """List the hardware presets."""
+    from isosched.io.hardware_json import load_hardware, preset_names
+
     rows: list[dict[str, Any]] = []
     for name in preset_names():
         hw = load_hardware(name)
@@ -47,6 +48,8 @@ def hw_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
 ) -> None:
     """Show a preset or hardware file."""
+    from isosched.io.hardware_json import load_hardware
+
     hw = load_hardware(hardware)
     doc = hw.model_dump(mode="json", by_alias=True)
     if as_json:

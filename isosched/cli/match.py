@@ -9,9 +9,6 @@ from typing import Annotated
 import typer
 
 from isosched.cli.app import app, emit_json
-from isosched.io.match_json import parse_mesh, read_blocked, read_tilegraph
-from isosched.match import ENGINES, MatchInputError, mesh_target
-from isosched.match.placer import place
 
 
 @app.command("match")
@@ -31,6 +28,10 @@ def match(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Place PATTERN on a WxH mesh: tiles distinct, unblocked, every edge within HOPS hops."""
+    from isosched.io.match_json import parse_mesh, read_blocked, read_tilegraph
+    from isosched.match import ENGINES, MatchInputError, mesh_target
+    from isosched.match.placer import place
+
     if engine not in ENGINES:
         raise MatchInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
     w, h = parse_mesh(mesh)

@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from isosched.cli.app import app, emit_json
-from isosched.cost import lts_layer_cost, tss_layer_cost
 from isosched.errors import IsoschedError
-from isosched.graph.model import Graph, parse_graph
-from isosched.hw.model import Hardware
-from isosched.io.graph_json import write_graph
-from isosched.io.hardware_json import load_hardware
-from isosched.io.model_source import load_model
+
+if TYPE_CHECKING:
+    from isosched.graph.model import Graph
+    from isosched.hw.model import Hardware
 
 models_app = typer.Typer(help="The model zoo and graph files.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
@@ -34,12 +33,27 @@ def _summary(g: Graph) -> dict[str, Any]:
     }
 
 
+#: The committed zoo summary (``make zoo`` writes it; tests/test_zoo.py keeps it equal to the
+#: builders): read instead of building twelve graphs, so that ``models list`` starts at once.
+ZOO_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "MANIFEST.json"
+
+
+def _zoo_rows() -> list[dict[str, Any]]:
+    """Name, layers, edges, MACs and parameters of every zoo model, in zoo order."""
+    keys = ("name", "layers", "edges", "macs", "params")
+    try:
+        manifest = json.loads(ZOO_MANIFEST.read_text(encoding="utf-8"))
+        return [{k: entry[k] for k in keys} for entry in manifest]
+    except (OSError, ValueError, KeyError, TypeError):  # not a source checkout: build them
+        from isosched.zoo import load_zoo_model, zoo_names
+
+        return [_summary(load_zoo_model(n)) for n in zoo_names()]
+
+
 @models_app.command("list")
 def models_list(as_json: JsonOpt = False) -> None:
     """List the zoo: name, layers, edges, MACs, parameters."""
-    from isosched.zoo import load_zoo_model, zoo_names
-
-    rows = [_summary(load_zoo_model(n)) for n in zoo_names()]
+    rows = _zoo_rows()
     if as_json:
         emit_json(rows)
         return
@@ -52,6 +66,8 @@ def models_list(as_json: JsonOpt = False) -> None:
 
 
 def _layer_costs(g: Graph, hw: Hardware, tiles: int) -> list[dict[str, Any]]:
+    from isosched.cost import lts_layer_cost, tss_layer_cost
+
     out = []
     sources = {lay.id for lay in g if not lay.inputs}
     sinks = {lay.id for lay in g} - {src for src, _ in g.edges}
@@ -95,6 +111,9 @@ def models_show(
     as_json: JsonOpt = False,
 ) -> None:
     """Per-layer shapes, MACs and bytes; with --hw, each layer's LTS and TSS cost."""
+    from isosched.io.hardware_json import load_hardware
+    from isosched.io.model_source import load_model
+
     g = load_model(model)
     hardware = load_hardware(hw) if hw else None
     k = tiles or (hardware.tiles if hardware else 1)
@@ -206,6 +225,8 @@ def import_onnx(
     Layers whose shape was guessed or whose work is unknown are counted in the file's meta and
     reported in one warning line; --strict refuses such a model instead.
     """
+    from isosched.graph.model import parse_graph
+    from isosched.io.graph_json import write_graph
     from isosched.io.onnx import UnknownOpWarning, parse_dims, read_onnx, uncertainty_line
 
     dims = parse_dims(dim or [])

@@ -3,17 +3,14 @@
 from __future__ import annotations
 
 import math
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from isosched.cli.app import app, emit_json
+from isosched.cli.progress import Progress
 from isosched.errors import IsoschedError
-from isosched.io.hardware_json import load_hardware
-from isosched.io.model_source import load_model
-from isosched.plan import PlanCache, plan_model, plan_to_doc
 
 
 @app.command("plan")
@@ -58,6 +55,9 @@ def plan(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Plan without reading or writing the plan cache.")
     ] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every progress message on stderr.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Allocate tiles (ILP), build the tile graph (LCS) and place it, segment by segment.
@@ -65,6 +65,10 @@ def plan(
     Plans are cached on disk by content (docs/plan-cache.md): planning the same model on the
     same chip with the same options again reads the stored plan.
     """
+    from isosched.io.hardware_json import load_hardware
+    from isosched.io.model_source import load_model
+    from isosched.plan import PlanCache, plan_model, plan_to_doc
+
     if not 1 <= hops <= 16:
         raise IsoschedError(f"--hops must be in 1..16, got {hops}")
     if not (ilp_dtime_limit >= 0 and math.isfinite(ilp_dtime_limit)):
@@ -82,9 +86,7 @@ def plan(
     if no_cache and cache_dir is not None:
         raise IsoschedError("--cache-dir and --no-cache exclude each other")
 
-    def progress(msg: str) -> None:
-        sys.stderr.write(f"{msg}\n")
-
+    progress = Progress(verbose=verbose, always=("plan cache",))
     graph = load_model(model)
     hardware = load_hardware(hw)
     kwargs: dict[str, Any] = {
@@ -96,10 +98,13 @@ def plan(
         "seed": seed,
         "optimal_cuts": not greedy_cuts,
     }
-    if no_cache:
-        result = plan_model(graph, hardware, progress=progress, **kwargs)
-    else:
-        result = PlanCache(cache_dir).plan(graph, hardware, progress=progress, **kwargs)
+    try:
+        if no_cache:
+            result = plan_model(graph, hardware, progress=progress, **kwargs)
+        else:
+            result = PlanCache(cache_dir).plan(graph, hardware, progress=progress, **kwargs)
+    finally:
+        progress.close()
     if result.wall_limited:
         progress(
             "warning: a wall-clock safety net stopped a search; this plan is not reproducible "

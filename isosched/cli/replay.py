@@ -10,13 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from isosched.cli.app import app, emit_json
-from isosched.io.hardware_json import load_hardware
-from isosched.io.model_source import load_models
-from isosched.io.trace_jsonl import read_trace
-from isosched.plan import PlanCache
-from isosched.sim.metrics import job_record
-from isosched.sim.policies import parse_policies
-from isosched.sim.replay import replay as run_replay
+from isosched.cli.progress import Progress
 
 
 @app.command("replay")
@@ -43,31 +37,58 @@ def replay(
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Plan without reading or writing the plan cache.")
     ] = False,
+    perfetto: Annotated[
+        Path | None,
+        typer.Option(
+            "--perfetto",
+            help="Write the replay as Chrome trace-event JSON (open in Perfetto or "
+            "chrome://tracing): tile and stream tracks, preemptions, a scheduler track.",
+        ),
+    ] = None,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every progress message on stderr.")
+    ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Replay TRACE on HW under each policy; print satisfaction, LBT, latency, energy.
 
     Exits 1 when a policy's replay was cut short by the wall-time budget (``budget_exhausted``).
     """
+    from isosched.io.hardware_json import load_hardware
+    from isosched.io.model_source import load_models
+    from isosched.io.trace_jsonl import read_trace
+    from isosched.plan import PlanCache
+    from isosched.sim.metrics import job_record
+    from isosched.sim.policies import parse_policies
+    from isosched.sim.replay import replay as run_replay
+
     names = parse_policies(policy)
     t = read_trace(trace)
     hardware = load_hardware(hw)
     models = load_models(j.model for j in t.jobs)
     cache = PlanCache(cache_dir, disk=not no_cache)
-
-    def progress(msg: str) -> None:
-        sys.stderr.write(f"{msg}\n")
-
-    doc, runs = run_replay(
-        t,
-        hardware,
-        names,
-        models,
-        cache=cache,
-        progress=progress,
-        wall_budget_s=wall_budget_s,
-    )
+    progress = Progress(verbose=verbose)
+    try:
+        doc, runs = run_replay(
+            t,
+            hardware,
+            names,
+            models,
+            cache=cache,
+            progress=progress,
+            wall_budget_s=wall_budget_s,
+        )
+    finally:
+        progress.close()
     doc["trace"] = str(trace)
+    if perfetto is not None:
+        from isosched.report.details import run_details
+        from isosched.report.perfetto import perfetto_trace
+
+        details = {name: run_details(run, *hardware.mesh) for name, run in runs.items()}
+        title = f"{trace.name} on {hardware.name}"
+        with perfetto.open("w", encoding="utf-8") as fh:
+            json.dump(perfetto_trace(details, title=title), fh, separators=(",", ":"))
     if jobs_out is not None:
         jobs_out.mkdir(parents=True, exist_ok=True)
         for name, run in runs.items():

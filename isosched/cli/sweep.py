@@ -12,14 +12,6 @@ import typer
 
 from isosched.cli.app import app, emit_json
 from isosched.errors import IsoschedError
-from isosched.io.hardware_json import load_hardware
-from isosched.io.model_source import load_models
-from isosched.io.trace_jsonl import read_scenario
-from isosched.plan import PlanCache
-from isosched.sim.policies import parse_policies
-from isosched.sim.sweep import sweep as run_sweep
-from isosched.trace.generate import expected_jobs
-from isosched.trace.scenario import MAX_JOBS
 
 
 @app.command("sweep")
@@ -47,6 +39,15 @@ def sweep(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Replay SCENARIO at every load scale under each policy; report LBT capacity."""
+    from isosched.io.hardware_json import load_hardware
+    from isosched.io.model_source import load_models
+    from isosched.io.trace_jsonl import read_scenario
+    from isosched.plan import PlanCache
+    from isosched.sim.policies import parse_policies
+    from isosched.sim.sweep import sweep as run_sweep
+    from isosched.trace.generate import expected_jobs
+    from isosched.trace.scenario import MAX_JOBS
+
     executor = None
     if ray is not None:
         try:

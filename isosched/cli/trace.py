@@ -11,9 +11,6 @@ import typer
 
 from isosched.cli.app import app, emit_json
 from isosched.errors import UnknownModelError
-from isosched.io.trace_jsonl import read_scenario, read_trace, write_trace
-from isosched.trace import generate_trace
-from isosched.zoo import zoo_names
 
 trace_app = typer.Typer(help="Scenarios and traces.", no_args_is_help=True)
 app.add_typer(trace_app, name="trace")
@@ -29,6 +26,10 @@ def trace_gen(
     ] = 1.0,
 ) -> None:
     """Generate a JSON Lines trace from SCENARIO (seeded, reproducible)."""
+    from isosched.io.trace_jsonl import read_scenario, write_trace
+    from isosched.trace import generate_trace
+    from isosched.zoo import zoo_names
+
     sc = read_scenario(scenario)
     known = set(zoo_names())
     for s in sc.streams:
@@ -47,6 +48,8 @@ def trace_show(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
     """Summarise a trace: jobs per stream, critical jobs, span."""
+    from isosched.io.trace_jsonl import read_trace
+
     t = read_trace(trace)
     per = Counter(j.stream for j in t.jobs)
     doc: dict[str, Any] = {

@@ -350,7 +350,7 @@ def plan_model(
         if progress is not None:
             cut = alloc.wall_limited or placed.wall_limited
             progress(
-                f"segment {seg.index + 1}/{len(segments)}: {len(seg.units)} units, "
+                f"segment {seg.index} [{seg.index + 1}/{len(segments)}]: {len(seg.units)} units, "
                 f"{len(tg)} tiles, II {ii:.0f} cycles ({alloc.status}), "
                 f"placed at h={placed.hops} in {placed.elapsed_ms:.0f} ms"
                 + (" [stopped by a wall-clock limit]" if cut else "")

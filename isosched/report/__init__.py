@@ -13,12 +13,14 @@ from isosched.report.charts import (
     tile_gantt,
 )
 from isosched.report.details import gantt_window, run_details
+from isosched.report.perfetto import perfetto_trace
 
 __all__ = [
     "critical_by_stream",
     "energy_breakdown",
     "gantt_window",
     "latency_cdf",
+    "perfetto_trace",
     "plan_mesh",
     "run_details",
     "sweep_lines",

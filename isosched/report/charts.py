@@ -330,7 +330,7 @@ def plan_mesh(doc: dict[str, Any], segment: int = 0) -> dict[str, Any]:
     return {
         "$schema": SCHEMA,
         "title": (
-            f"{doc['model']} segment {segment + 1}/{len(doc['segments'])} on {doc['hw']}: "
+            f"{doc['model']} segment {segment} (of 0..{len(doc['segments']) - 1}) on {doc['hw']}: "
             f"II {seg['ii_cycles']:g} cycles, {seg['tiles_used']} tiles, h={seg['hops']}"
         ),
         "width": side,

@@ -22,11 +22,15 @@ def run_details(run: Run, width: int, height: int) -> dict[str, Any]:
     dict
         ``jobs``: one record per job (times in µs, energy in pJ); ``intervals``: rows
         ``[job index, kind, start_us, end_us, tiles]`` with ``tiles`` the indices ``y * W + x``
-        of the tiles the job held (any set, not necessarily a rectangle).
+        of the tiles the job held (any set, not necessarily a rectangle); ``events``: rows
+        ``[job index, t_us, kind, why]``, what the scheduler did to each job and why (kinds
+        ``start``, ``resume``, ``preempt``, ``kill``, ``finish``, ``drop``).
     """
     jobs = []
     intervals: list[list[Any]] = []
+    events: list[list[Any]] = []
     for i, js in enumerate(run.jobs):
+        events.extend([i, t, kind, why] for t, kind, why in js.events)
         j = js.job
         jobs.append(
             {
@@ -34,6 +38,7 @@ def run_details(run: Run, width: int, height: int) -> dict[str, Any]:
                 "stream": j.stream,
                 "model": j.model,
                 "critical": j.critical,
+                "priority": j.priority,
                 "release_us": j.release_us,
                 "deadline_us": j.deadline_us,
                 "finish_us": js.finish_us,
@@ -53,6 +58,7 @@ def run_details(run: Run, width: int, height: int) -> dict[str, Any]:
         "mesh": [width, height],
         "jobs": jobs,
         "intervals": intervals,
+        "events": events,
     }
 
 

@@ -84,6 +84,9 @@ class JobState:
     reservation: dict[str, Any] | None = None
     tokens: float = 0.0  # for token-based policies (PREMA)
     extra: dict[str, Any] = field(default_factory=dict)
+    #: What the scheduler did to the job and why: ``(t_us, kind, why)`` with ``kind`` one of
+    #: ``start``, ``resume``, ``preempt``, ``kill``, ``finish``, ``drop``.
+    events: list[tuple[int, str, str]] = field(default_factory=list)
 
     @property
     def id(self) -> str:
@@ -202,6 +205,7 @@ class Simulator:
         self.counters: dict[str, int] = dict.fromkeys(COUNTERS, 0)
         self._charged_us = 0.0
         self._worked = False
+        self._killed_tiles: dict[int, str] = {}  # tiles freed by kills in this decision
         self.wall_limited = False
         self._full_cache: dict[int, tuple[list[float], float]] = {}
         self._estimate_cache: dict[tuple[int, float], float] = {}
@@ -444,6 +448,7 @@ class Simulator:
         """
         if js.state != "waiting":
             raise RuntimeError(f"{js.id} cannot start from state {js.state}")
+        victims = self._victims_of(js, tiles)
         self.occupancy.take(tiles, js.id)
         self._holding[js.id] = js
         if pieces is None and timing is not None:
@@ -498,6 +503,79 @@ class Simulator:
         js.progress_from_us = t
         js.dram_share = share
         self._schedule(js)
+        self._note_start(js, len(tiles), victims, restarted, restore_us + reload_us, delay)
+
+    def _pending_why(self, victim: JobState, what: str) -> str:
+        """Why ``victim`` stops, before the job taking its tiles is known: the most urgent wait."""
+        ready = [j for j in self.ready() if j.id != victim.id]
+        if not ready:
+            return f"{what} by {self.policy.name} with no job waiting (repartition)"
+        top = min(
+            ready, key=lambda j: (not j.job.critical, -j.job.priority, j.job.deadline_us, j.id)
+        )
+        crit = "critical, " if top.job.critical else ""
+        return (
+            f"{what} by {self.policy.name} while {top.id} waits ({crit}priority "
+            f"{top.job.priority}, {(top.job.deadline_us - self.now) / 1e3:.3f} ms to its deadline)"
+        )
+
+    def _victims_of(self, js: JobState, tiles: Sequence[int]) -> list[str]:
+        """Jobs whose tiles ``js`` takes: preempted (reserved) or killed in this decision."""
+        out: list[str] = []
+        for t in tiles:
+            v = self._killed_tiles.get(t)
+            if v is not None and v not in out:
+                out.append(v)
+        if js.reservation is not None:
+            for v in js.reservation.get("victims", ()):
+                if v not in out:
+                    out.append(v)
+        return out
+
+    def _note_start(
+        self,
+        js: JobState,
+        n_tiles: int,
+        victims: list[str],
+        restarted: bool,
+        moving_us: float,
+        charged_us: float,
+    ) -> None:
+        """Record why ``js`` started now (its scheduler event)."""
+        resumed = js.preemptions > 0
+        waited_ms = (self.now - js.job.release_us) / 1e3
+        where = f"{n_tiles} tiles"
+        if js.plan is not None:
+            where += f" (plan for {js.plan.budget} tiles)"
+        if victims:
+            where += " taken from preempted " + ", ".join(victims)
+        else:
+            where += " that were free"
+        if not resumed:
+            why = f"{self.policy.name} placed it on {where} after {waited_ms:.3f} ms waiting"
+        elif js.remaining >= 1.0:
+            why = f"started again from its first layer on {where} (its progress was lost)"
+        elif restarted:
+            why = f"resumed on {where} under another plan: restarts its current segment"
+        else:
+            why = f"resumed on {where}: restores its state and weights ({moving_us / 1e3:.3f} ms)"
+        if charged_us > 0:
+            why += f"; decision charged {charged_us:.1f} us"
+        js.events.append((self.now, "resume" if resumed else "start", why))
+        for v in victims:
+            vs = self.jobs[v]
+            if vs.events and vs.events[-1][1] in ("preempt", "kill"):
+                t, kind, _ = vs.events[-1]
+                vs.events[-1] = (t, kind, self._preempt_why(vs, js))
+
+    def _preempt_why(self, victim: JobState, by: JobState) -> str:
+        crit = "critical, " if by.job.critical else ""
+        slack_ms = (by.job.deadline_us - self.now) / 1e3
+        what = "killed (progress lost)" if victim.events[-1][1] == "kill" else "checkpointed"
+        return (
+            f"{what} for {by.id} ({crit}priority {by.job.priority} > {victim.job.priority}, "
+            f"{slack_ms:.3f} ms to its deadline), which needed its tiles"
+        )
 
     def _restart_segment(self, js: JobState, plan: JobPlan, timing: PlacedTiming | None) -> None:
         """Map a job's progress onto a new plan: it restarts the segment it was in."""
@@ -586,8 +664,22 @@ class Simulator:
 
         ``start_args`` are those of :meth:`start` (``latency_us``, ``energy_pj``, ...).
         """
+        victims: list[str] = []
+        for t in tiles:
+            owner = self.occupancy.owner[t]
+            if owner is not None and owner != js.id and owner not in victims:
+                victims.append(owner)
         self.occupancy.reserve(tiles, js.id)
-        js.reservation = {"tiles": tuple(tiles), "charged_us": self._charged_us, **start_args}
+        js.reservation = {
+            "tiles": tuple(tiles),
+            "charged_us": self._charged_us,
+            "victims": tuple(victims),
+            **start_args,
+        }
+        for v in victims:
+            vs = self.jobs[v]
+            if vs.events and vs.events[-1][1] == "preempt" and vs.events[-1][0] == self.now:
+                vs.events[-1] = (self.now, "preempt", self._preempt_why(vs, js))
 
     def set_rate(self, js: JobState, latency_us: float, energy_pj: float) -> None:
         """Change a running job's speed in place.
@@ -625,6 +717,7 @@ class Simulator:
         end = self.now + drain_us + self.dram_us(state_bytes, js.dram_share)
         js.extra["checkpoint_end_us"] = math.ceil(end - 1e-9)
         self.count("preempted_tiles", len(js.tiles))
+        js.events.append((self.now, "preempt", self._pending_why(js, "checkpointed")))
         self._push(end, "checkpointed", js.id, js.version)
         return float(js.extra["checkpoint_end_us"])
 
@@ -640,6 +733,9 @@ class Simulator:
         self._close_hold(js, self.now)
         js.phases = []
         self.count("preempted_tiles", len(js.tiles))
+        for t in js.tiles:
+            self._killed_tiles[t] = js.id
+        js.events.append((self.now, "kill", self._pending_why(js, "killed (progress lost)")))
         self.occupancy.release(js.id)
         self._holding.pop(js.id, None)
         js.tiles = ()
@@ -702,6 +798,12 @@ class Simulator:
         js.tiles = ()
         js.state = "done"
         js.finish_us = self.now
+        late_ms = (self.now - js.job.deadline_us) / 1e3
+        if late_ms <= 0:
+            why = f"finished {-late_ms:.3f} ms before its deadline"
+        else:
+            why = f"finished {late_ms:.3f} ms after its deadline (missed)"
+        js.events.append((self.now, "finish", why))
 
     def _start_reserved(self) -> None:
         """Start every job whose reserved tiles have all come free."""
@@ -711,11 +813,23 @@ class Simulator:
                 continue
             tiles = r["tiles"]
             if all(self.occupancy.owner[t] is None for t in tiles):
-                args = {k: v for k, v in r.items() if k not in ("tiles", "charged_us")}
+                args = {k: v for k, v in r.items() if k not in ("tiles", "charged_us", "victims")}
                 saved = self._charged_us
                 self._charged_us = 0.0  # the decision was charged when it was made
                 self.start(js, tiles, **args)
                 self._charged_us = saved
+
+    def _drop_why(self, js: JobState) -> str:
+        """Why a waiting job is dropped (its deadline passed, or the replay ended)."""
+        if js.preemptions:
+            return (
+                f"its deadline passed while it waited to resume after {js.preemptions} "
+                "preemption(s)"
+            )
+        dep = js.job.depends_on
+        if dep is not None and self.jobs[dep].state != "done":
+            return f"its deadline passed while it waited for {dep} to finish"
+        return f"its deadline passed before {self.policy.name} found tiles for it"
 
     def _decide(self) -> None:
         t0 = time.perf_counter()
@@ -728,10 +842,12 @@ class Simulator:
                     self.occupancy.unreserve(js.id)
                     js.reservation = None
                 js.state = "dropped"
+                js.events.append((self.now, "drop", self._drop_why(js)))
         self._start_reserved()
         self._charged_us = 0.0
         self._worked = False
         self.policy.schedule(self)
+        self._killed_tiles.clear()
         self._rebalance()
         if self._worked:
             wall = (time.perf_counter() - t0) * 1e3
@@ -810,7 +926,12 @@ class Simulator:
             if js.state in ("running", "checkpointing"):
                 self._sync(js)
                 self._close_hold(js, end)
+                js.events.append((end, "drop", f"still {js.state} when the replay ended"))
             elif js.state in ("waiting", "pending"):
+                if js.released:
+                    js.events.append(
+                        (end, "drop", "unfinished when the replay ended: " + (self._drop_why(js)))
+                    )
                 js.state = "dropped"  # never ran to completion: a miss
         wall_ms = (time.perf_counter() - t_wall) * 1e3
         jobs = list(self.jobs.values())

@@ -45,6 +45,7 @@ def job_record(js: JobState) -> dict[str, Any]:
         "energy_uj": js.energy_pj * 1e-6,
         "restarts": js.restarts,
         "intervals": js.intervals,
+        "events": [{"t_us": t, "kind": k, "why": why} for t, k, why in js.events],
     }
 
 

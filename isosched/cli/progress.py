@@ -1,0 +1,128 @@
+"""Progress on standard error: a live line with an ETA on a terminal, sparse lines otherwise.
+
+The library reports progress as one-line messages; a message that holds counts ``a/b`` (``plans
+2/5: yolov3 ...``, ``policy 1/7 isosched: 90/901 jobs released``) says how far its phase is. The
+phase is the message up to its last count. On a terminal every message rewrites one status line,
+with the fraction done and an ETA from the phase's rate so far. Elsewhere (a log, CI), a counted
+phase prints its first and last message only, and messages without counts print only with
+``verbose``; warnings always print.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import time
+from typing import TextIO
+
+__all__ = ["Progress"]
+
+_COUNT = re.compile(r"(\d+)/(\d+)")
+
+
+def _fraction(msg: str) -> tuple[str, float, float] | None:
+    """Phase, fraction of the phase done and fraction of the whole done, of a counted message.
+
+    The phase's fraction is its last count; nested counts combine for the whole
+    (``policy 2/7 ...: 64/128``).
+    """
+    counts = [(int(a), int(b)) for a, b in _COUNT.findall(msg) if int(b) > 0]
+    if not counts:
+        return None
+    *_, m = _COUNT.finditer(msg)
+    phase = msg[: m.start()].rstrip(" :")
+    a, b = counts[-1]
+    inner = min(a / b, 1.0)
+    if len(counts) == 1:
+        return phase, inner, inner
+    i, n = counts[0]
+    return phase, inner, min(((i - 1) + inner) / n, 1.0)
+
+
+class Progress:
+    """A progress callback for the CLI (``Progress()(message)``); call :meth:`close` at the end.
+
+    Parameters
+    ----------
+    verbose : bool
+        Print every message (one line each), as the library sends them.
+    stream : text file, optional
+        Where to write (default: standard error).
+    tty : bool, optional
+        Force the live line on or off (default: whether ``stream`` is a terminal).
+    always : tuple of str
+        Messages starting with one of these always print on a line of their own (besides
+        warnings).
+    """
+
+    def __init__(
+        self,
+        verbose: bool = False,
+        stream: TextIO | None = None,
+        tty: bool | None = None,
+        always: tuple[str, ...] = (),
+    ) -> None:
+        self.stream = stream if stream is not None else sys.stderr
+        self.always = ("warning", *always)
+        self.verbose = verbose
+        self.tty = self.stream.isatty() if tty is None else tty
+        self._phase: str | None = None
+        self._phase_t0 = 0.0
+        self._phase_f0 = 0.0
+        self._last_line: str | None = None
+        self._live = False
+        self.lines = 0
+
+    def _write_line(self, text: str) -> None:
+        if self._live:
+            self.stream.write("\r\x1b[K")
+            self._live = False
+        self.stream.write(text + "\n")
+        self.stream.flush()
+        self.lines += 1
+
+    def __call__(self, msg: str) -> None:
+        """Report one message."""
+        if msg.startswith(self.always):
+            self._write_line(msg)
+            return
+        got = _fraction(msg)
+        now = time.monotonic()
+        if got is not None:
+            phase, _, frac = got
+            if phase != self._phase:
+                self._phase, self._phase_t0, self._phase_f0 = phase, now, frac
+                self._last_line = None
+        if self.verbose and not self.tty:
+            self._write_line(msg)
+            return
+        if self.tty:
+            status = msg
+            if got is not None:
+                frac = got[2]
+                status = f"[{frac:4.0%}] {msg}"
+                done = frac - self._phase_f0
+                if done > 0 and frac < 1.0:
+                    eta = (now - self._phase_t0) * (1.0 - frac) / done
+                    status += f"  (ETA {eta:.0f} s)"
+            if self.verbose:
+                self._write_line(status)
+                return
+            width = 118
+            self.stream.write("\r\x1b[K" + status[:width])
+            self.stream.flush()
+            self._live = True
+            return
+        if got is None:
+            return  # detail: shown with -v
+        if self._last_line is None or got[1] >= 1.0:
+            if msg != self._last_line:
+                self._write_line(msg)
+            self._last_line = msg
+
+    def close(self) -> None:
+        """End the live line (if any) so that what follows starts on a fresh line."""
+        if self._live:
+            self.stream.write("\n")
+            self.stream.flush()
+            self._live = False

@@ -1,0 +1,52 @@
+"""CLI progress: a live line with fraction and ETA on a terminal, sparse lines elsewhere."""
+
+import io
+
+from isosched.cli.progress import Progress
+
+MESSAGES = [
+    "plans 1/2: mobilenetv2 on 3 budgets",
+    "plan cache: mobilenetv2 on edge-4x4 from memory",
+    "plans 2/2: resnet50 on 3 budgets",
+    "policy 1/2 isosched: 0/100 jobs released",
+    "policy 1/2 isosched: 50/100 jobs released",
+    "policy 1/2 isosched: 100/100 jobs released",
+    "policy 2/2 fcfs: 0/100 jobs released",
+    "policy 2/2 fcfs: 50/100 jobs released",
+    "warning: a wall-clock safety net stopped a search",
+    "policy 2/2 fcfs: 100/100 jobs released",
+]
+
+
+def _feed(**kw):
+    out = io.StringIO()
+    p = Progress(stream=out, **kw)
+    for m in MESSAGES:
+        p(m)
+    p.close()
+    return out.getvalue()
+
+
+def test_off_a_terminal_each_phase_prints_its_first_and_last_line():
+    lines = _feed(tty=False).splitlines()
+    assert lines == [
+        "plans 1/2: mobilenetv2 on 3 budgets",
+        "plans 2/2: resnet50 on 3 budgets",
+        "policy 1/2 isosched: 0/100 jobs released",
+        "policy 1/2 isosched: 100/100 jobs released",
+        "policy 2/2 fcfs: 0/100 jobs released",
+        "warning: a wall-clock safety net stopped a search",
+        "policy 2/2 fcfs: 100/100 jobs released",
+    ]
+
+
+def test_verbose_prints_every_message():
+    assert _feed(tty=False, verbose=True).splitlines() == MESSAGES
+
+
+def test_on_a_terminal_one_live_line_with_fraction_and_eta():
+    text = _feed(tty=True)
+    assert text.count("\n") == 2  # the warning, and the end of the live line
+    assert "\r\x1b[K[ 75%] policy 2/2 fcfs: 50/100 jobs released  (ETA " in text
+    assert "[ 25%] policy 1/2 isosched: 50/100 jobs released" in text
+    assert text.endswith("[100%] policy 2/2 fcfs: 100/100 jobs released\n")
