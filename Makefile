@@ -1,6 +1,9 @@
 # Two entry points for a fresh machine: `make run` and `make test` (see README.md).
 PYTHON ?= python3
 VENV ?= .venv
+# make run PORT=8080 HOST=127.0.0.1
+PORT ?= 8000
+HOST ?= 127.0.0.1
 BIN := $(VENV)/bin
 
 .PHONY: run test lint typecheck unit bench zoo clean
@@ -17,9 +20,9 @@ $(BIN)/.installed-dev: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@ $(BIN)/.installed-run
 
-## run: the service on 127.0.0.1:8000 with the zoo and an ad_urban replay (queued at start-up)
+## run: the service on $(HOST):$(PORT) (default 127.0.0.1:8000) with the zoo and an ad_urban replay
 run: $(BIN)/.installed-run
-	$(BIN)/isosched serve --host 127.0.0.1 --port 8000 --demo
+	$(BIN)/isosched serve --host $(HOST) --port $(PORT) --demo
 
 ## test: ruff, mypy and pytest
 test: lint typecheck unit

@@ -14,7 +14,13 @@ import numpy.typing as npt
 
 from isosched.errors import IsoschedError
 
-__all__ = ["TILEGRAPH_SCHEMA", "TileGraph", "TileGraphError", "TileVertex"]
+__all__ = [
+    "TILEGRAPH_SCHEMA",
+    "TileGraph",
+    "TileGraphError",
+    "TileVertex",
+    "tilegraph_json_schema",
+]
 
 TILEGRAPH_SCHEMA = "isosched.tilegraph/v1"
 
@@ -187,3 +193,52 @@ class TileGraph:
                 raise TileGraphError(f"edges[{i}]: 'bytes' must be an integer >= 0")
             edges.append((index[str(src)], index[str(dst)], nbytes))
         return cls(tuple(verts), tuple(edges))
+
+
+def tilegraph_json_schema() -> dict[str, Any]:
+    """JSON Schema (draft 2020-12) of tile graph files, ``isosched.tilegraph/v1``.
+
+    It states what :meth:`TileGraph.from_doc` accepts, except what a schema cannot say: that
+    vertex ids are unique and that edges name existing vertices.
+    """
+    vertex = {
+        "type": "object",
+        "required": ["id"],
+        "properties": {
+            "id": {"type": "string", "minLength": 1, "description": "Unique vertex id."},
+            "layers": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "Layers (or layer slices) this tile task computes.",
+            },
+            "cycles": {
+                "type": "number",
+                "minimum": 0,
+                "description": "Stage time of the task for the whole tensor, cycles.",
+            },
+        },
+    }
+    edge = {
+        "type": "object",
+        "required": ["src", "dst"],
+        "properties": {
+            "src": {"type": "string", "description": "Id of the producing vertex."},
+            "dst": {"type": "string", "description": "Id of the consuming vertex."},
+            "bytes": {
+                "type": "integer",
+                "minimum": 0,
+                "description": "Bytes per inference on the edge (optional for matching).",
+            },
+        },
+    }
+    return {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "title": "isosched tile graph (the matcher's pattern)",
+        "type": "object",
+        "required": ["vertices"],
+        "properties": {
+            "schema": {"const": TILEGRAPH_SCHEMA},
+            "vertices": {"type": "array", "items": vertex, "maxItems": MAX_VERTICES},
+            "edges": {"type": "array", "items": edge, "maxItems": MAX_EDGES},
+        },
+    }

@@ -13,8 +13,9 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy.exc import IntegrityError
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -295,6 +296,8 @@ def create_app(
         version=__version__,
         description="Preemptive multi-DNN scheduling for tile-spatial accelerators.",
         lifespan=lifespan,
+        docs_url=None,  # served below from vendored Swagger UI files (works offline)
+        redoc_url=None,
     )
     app.state.settings = cfg
     app.state.store = store
@@ -334,6 +337,18 @@ def create_app(
     async def healthz() -> dict[str, str]:
         """Liveness: the process answers."""
         return {"status": "ok", "version": __version__}
+
+    @app.get("/docs", include_in_schema=False)
+    async def api_docs() -> HTMLResponse:
+        """Swagger UI over /openapi.json, from the vendored files (no CDN)."""
+        vendor = "/static/vendor/swagger-ui"
+        return get_swagger_ui_html(
+            openapi_url="/openapi.json",
+            title="isosched API",
+            swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui.css",
+            swagger_favicon_url=f"{vendor}/favicon-32x32.png",
+        )
 
     app.include_router(dashboard.router)
     app.mount("/static", StaticFiles(directory=dashboard.STATIC_DIR), name="static")

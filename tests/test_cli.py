@@ -3,6 +3,7 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -150,3 +151,39 @@ def test_console_script_runs_as_a_process():
     assert proc.returncode == 2
     assert proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "unknown hardware" in proc.stderr
+
+
+def test_schema_tilegraph_validates_the_shipped_example(monkeypatch, capsys):
+    """The README's match example: its file follows `isosched schema tilegraph` and is placed."""
+    import jsonschema
+
+    from isosched.tilegraph import TileGraph, TileGraphError
+
+    code, out, _ = run(monkeypatch, capsys, "schema", "tilegraph")
+    assert code == 0
+    schema = json.loads(out)
+    root = Path(__file__).resolve().parent.parent
+    example_file = root / "docs" / "examples" / "tile_graph.json"
+    example = json.loads(example_file.read_text(encoding="utf-8"))
+    jsonschema.Draft202012Validator(schema).validate(example)
+    assert len(TileGraph.from_doc(example)) == len(example["vertices"])
+    for bad in (
+        {"vertices": [{"id": ""}]},
+        {"vertices": [{"id": "a"}], "edges": [{"src": "a", "dst": "a", "bytes": -1}]},
+        {"vertices": [{"id": "a", "cycles": "x"}]},
+    ):
+        assert not jsonschema.Draft202012Validator(schema).is_valid(bad)
+        with pytest.raises(TileGraphError):
+            TileGraph.from_doc(bad)
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert "match docs/examples/tile_graph.json" in readme
+    args = ["match", str(example_file), "--mesh", "8x8", "--hops", "2", "--json"]
+    code, out, _ = run(monkeypatch, capsys, *args)
+    assert code == 0 and json.loads(out)["found"] is True
+
+
+def test_help_has_no_type_placeholders_for_flags(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "replay", "--help")
+    assert code == 0
+    assert "<bool>" not in out
+    assert "--perfetto" in out and "-v, --verbose" in out

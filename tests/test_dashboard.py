@@ -122,3 +122,17 @@ def test_submit_page_and_errors(site):
     # the API keeps answering JSON
     assert client.get("/v1/jobs/nope", headers=HTML).json()["detail"] == "no job 'nope'"
     assert client.get("/static/vendor/LICENSE-vega.txt").status_code == 200
+
+
+def test_api_docs_are_served_from_vendored_files(site):
+    """/docs works offline: Swagger UI's files come from /static, none from another host."""
+    client, _ = site
+    page = client.get("/docs")
+    assert page.status_code == 200
+    srcs = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert "/static/vendor/swagger-ui/swagger-ui-bundle.js" in srcs
+    assert "/static/vendor/swagger-ui/swagger-ui.css" in srcs
+    assert all(s.startswith("/") and not s.startswith("//") for s in srcs), srcs
+    for s in srcs:
+        assert client.get(s).status_code == 200, s
+    assert client.get("/static/vendor/swagger-ui/LICENSE").status_code == 200

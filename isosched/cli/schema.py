@@ -1,4 +1,4 @@
-"""``isosched schema graph|hardware``: print a file format's JSON Schema."""
+"""``isosched schema graph|hardware|tilegraph``: print a file format's JSON Schema."""
 
 from __future__ import annotations
 
@@ -24,3 +24,11 @@ def schema_hardware() -> None:
     from isosched.io.hardware_json import hardware_json_schema
 
     emit_json(hardware_json_schema())
+
+
+@schema_app.command("tilegraph")
+def schema_tilegraph() -> None:
+    """JSON Schema of tile graph files (isosched.tilegraph/v1), the matcher's pattern."""
+    from isosched.tilegraph import tilegraph_json_schema
+
+    emit_json(tilegraph_json_schema())
