@@ -155,7 +155,7 @@ def test_console_script_runs_as_a_process():
 
 def test_schema_tilegraph_validates_the_shipped_example(monkeypatch, capsys):
     """The README's match example: its file follows `isosched schema tilegraph` and is placed."""
-    import jsonschema
+    import jsonschema  # type: ignore[import-untyped]
 
     from isosched.tilegraph import TileGraph, TileGraphError
 
