@@ -216,15 +216,22 @@ def _openapi_schema(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def seed_demo(store: Store, runner: Runner) -> str | None:
-    """Store the ad_urban seed-7 trace and replay it under every policy, unless already there.
+#: The demo sweep: ad_urban's first 2 s at these load scales (one seed).
+DEMO_SWEEP_HORIZON_MS = 2000
+DEMO_SWEEP_SCALES = (1.0, 2.0, 4.0, 8.0)
 
-    Returns the replay job id (``None`` when a replay of ad_urban is stored already).
+
+def seed_demo(store: Store, runner: Runner) -> str | None:
+    """Queue the demo: the ad_urban seed-7 replay and a sweep of its load, unless already there.
+
+    The replay runs every policy on the stored trace; the sweep (2 s of ad_urban, ×1 to ×8, one
+    seed) gives the home page its LBT curves. Returns the replay job id (``None`` when a replay
+    of ad_urban is stored already).
     """
     from isosched.sim.policies import POLICY_NAMES
     from isosched.trace import generate_trace, parse_scenario
     from service.routers.traces import scenario_doc, trace_text
-    from service.work import replay_job
+    from service.work import replay_job, sweep_job
 
     if any(t["name"] == "ad_urban" for t in store.list_traces()):
         return None
@@ -238,7 +245,18 @@ def seed_demo(store: Store, runner: Runner) -> str | None:
     except IntegrityError:
         return None
     params = {"trace_id": DEMO_TRACE_ID, "hw": "edge-8x8", "policies": list(POLICY_NAMES)}
-    return runner.submit("replay", replay_job, params)
+    replay_id = runner.submit("replay", replay_job, params)
+    # A short horizon keeps the demo sweep to minutes on two cores; the scenario keeps its name.
+    short = {**scenario_doc("ad_urban"), "horizon_ms": DEMO_SWEEP_HORIZON_MS}
+    sweep = {
+        "scenario": short,
+        "hw": "edge-8x8",
+        "policies": list(POLICY_NAMES),
+        "scales": list(DEMO_SWEEP_SCALES),
+        "seeds": 1,
+    }
+    runner.submit("sweep", sweep_job, sweep)
+    return replay_id
 
 
 def app_factory() -> FastAPI:

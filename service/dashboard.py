@@ -20,6 +20,7 @@ from isosched.report import (
     sweep_lines,
     tile_gantt,
 )
+from isosched.report.palette import policy_order
 from isosched.sim.policies import POLICY_NAMES
 from isosched.zoo import zoo_names
 from service.routers.traces import shipped
@@ -71,29 +72,122 @@ def _page(request: Request, name: str, **context: Any) -> HTMLResponse:
     return templates.TemplateResponse(request, name, context)
 
 
+def _name(value: Any) -> str | None:
+    """A hardware or scenario given as a name or as a document with a ``name``."""
+    if isinstance(value, dict):
+        got = value.get("name")
+        return str(got) if got is not None else None
+    return None if value is None else str(value)
+
+
+def _describe(job: dict[str, Any], traces: dict[str, str]) -> dict[str, Any]:
+    """What a job was: its kind's page, model or scenario or trace, hardware, policies."""
+    params = job.get("params") or {}
+    result = job.get("result") if job["state"] == "done" else None
+    result = result if isinstance(result, dict) else {}
+    hw = _name(result.get("hw")) or _name(params.get("hw"))
+    policies = params.get("policies") or list(result.get("policies", {}))
+    if job["kind"] == "replay":
+        tid = params.get("trace_id")
+        scenario = result.get("trace") or traces.get(str(tid)) or "uploaded trace"
+        what = f"replay of {scenario}"
+    elif job["kind"] == "sweep":
+        scenario = _name(params.get("scenario")) or result.get("scenario") or "scenario"
+        scales = params.get("scales") or [pt["scale"] for pt in _first_curve(result)]
+        span = f" ×{min(scales):g}–{max(scales):g}" if scales else ""
+        what = f"sweep of {scenario}{span}, {params.get('seeds', result.get('seeds', 1))} seed(s)"
+    else:
+        scenario = None
+        model = params.get("model") or _name(params.get("graph")) or result.get("model")
+        what = f"plan of {model or 'uploaded graph'}"
+    return {
+        **{k: job[k] for k in ("id", "kind", "state", "error", "progress", "created_at")},
+        "page": _PAGES.get(job["kind"], "/v1/jobs/") + job["id"],
+        "what": what,
+        "scenario": scenario,
+        "hw": hw,
+        "policies": ", ".join(policy_order(policies)) if job["kind"] != "plan" else "",
+    }
+
+
+def _first_curve(result: dict[str, Any]) -> list[dict[str, Any]]:
+    for body in result.get("policies", {}).values():
+        return list(body.get("curve", []))
+    return []
+
+
 @router.get("/", response_class=HTMLResponse)
-async def home(request: Request) -> HTMLResponse:
-    """Recent jobs, and the latest finished ad_urban comparison (among the last 10 replays)."""
+async def home(
+    request: Request,
+    kind: Annotated[str | None, Query(max_length=16)] = None,
+    scenario: Annotated[str | None, Query(max_length=256)] = None,
+    hw: Annotated[str | None, Query(max_length=256)] = None,
+) -> HTMLResponse:
+    """LBT and critical satisfaction against load per scenario, then every run, filtered."""
+    if kind == "":
+        kind = None
+    if kind is not None and kind not in _PAGES:
+        raise HTTPException(404, f"no kind of run {kind!r} (kinds: {', '.join(_PAGES)})")
     store = request.app.state.store
-    jobs = store.list_jobs(limit=50)
-    for j in jobs:
-        j["page"] = _PAGES.get(j["kind"], "/v1/jobs/") + j["id"]
-    featured = pending = None
-    for j in [j for j in jobs if j["kind"] == "replay"][:10]:
-        full = store.get_job(j["id"])
-        if j["state"] == "done" and full["result"].get("trace") == "ad_urban":
-            featured = full
-            featured["result"]["policies"] = _as_percent(featured["result"]["policies"])
-            break
-        if j["state"] in ("queued", "running") and pending is None:
-            pending = j
+    traces = {t["id"]: t["name"] for t in store.list_traces()}
+    runs = []
+    for summary in store.list_jobs(limit=200):
+        full = store.get_job(summary["id"])
+        if full is not None:
+            runs.append((full, _describe(full, traces)))
+    latest: dict[tuple[str, str], tuple[dict[str, Any], dict[str, Any]]] = {}
+    for full, row in runs:  # newest first: the first done sweep of a scenario on a chip wins
+        if row["kind"] == "sweep" and row["state"] == "done":
+            latest.setdefault((str(row["scenario"]), str(row["hw"])), (full, row))
+    lbt, critical = [], []
+    for (sc, chip), (full, row) in sorted(latest.items()):
+        result = full["result"]
+        span = f"{sc} on {chip}"
+        lbt.append(
+            (
+                row,
+                sweep_lines(
+                    result, "lbt_per_s", title=f"{span}: latency-bound throughput against load"
+                ),
+            )
+        )
+        critical.append(
+            (
+                row,
+                sweep_lines(
+                    result,
+                    "critical_satisfaction",
+                    title=f"{span}: critical deadline satisfaction against load",
+                ),
+            )
+        )
+    pending = [row for _, row in runs if row["state"] in ("queued", "running")]
+    options = {
+        "kind": list(_PAGES),
+        "scenario": sorted({str(r["scenario"]) for _, r in runs if r["scenario"]}),
+        "hw": sorted({str(r["hw"]) for _, r in runs if r["hw"]}),
+    }
+    if scenario and scenario not in options["scenario"]:
+        raise HTTPException(404, f"no run of scenario {scenario!r}")
+    if hw and hw not in options["hw"]:
+        raise HTTPException(404, f"no run on hardware {hw!r}")
+    rows = [
+        r
+        for _, r in runs
+        if (kind is None or r["kind"] == kind)
+        and (not scenario or r["scenario"] == scenario)
+        and (not hw or r["hw"] == hw)
+    ]
     return _page(
         request,
         "home.html",
-        jobs=jobs,
-        featured=featured,
-        featured_pending=pending,
-        columns=COLUMNS,
+        lbt=lbt,
+        critical=critical,
+        pending_sweeps=[r for r in pending if r["kind"] == "sweep"],
+        rows=rows,
+        total=len(runs),
+        options=options,
+        chosen={"kind": kind or "", "scenario": scenario or "", "hw": hw or ""},
     )
 
 
@@ -103,7 +197,8 @@ async def run_page(request: Request, job_id: str) -> HTMLResponse:
     job = _job(request, job_id, "replay")
     charts = None
     if job["state"] == "done":
-        job["result"]["policies"] = _as_percent(job["result"]["policies"])
+        pols = job["result"]["policies"]
+        job["result"]["policies"] = _as_percent({p: pols[p] for p in policy_order(pols)})
         art = request.app.state.store.get_artifacts(job_id)
         if art is not None:
             runs = art["runs"]
@@ -187,6 +282,7 @@ async def sweep_page(request: Request, job_id: str) -> HTMLResponse:
         charts = {
             "lbt": sweep_lines(job["result"], "lbt_per_s"),
             "satisfaction": sweep_lines(job["result"], "satisfaction"),
+            "critical": sweep_lines(job["result"], "critical_satisfaction"),
         }
     return _page(request, "sweep.html", job=job, charts=charts)
 

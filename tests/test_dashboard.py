@@ -54,6 +54,26 @@ def test_home_lists_jobs_with_links(site):
     assert "/static/vendor/vega-lite.min.js" in page.text and "cdn" not in page.text.lower()
 
 
+def test_home_answers_with_lbt_curves_then_all_runs_filtered(site):
+    client, ids = site
+    page = client.get("/", headers=HTML).text
+    charts = specs(page)
+    titles = [c["title"] for c in charts]
+    assert "latency-bound throughput against load" in titles[0]
+    assert "critical deadline satisfaction against load" in titles[1]
+    assert page.index("latency-bound throughput") < page.index("All runs")
+    # each row says what it was
+    assert "plan of mobilenetv2" in page and "replay of " in page and "sweep of " in page
+    assert ">edge-4x4<" in page
+    plans = client.get("/", params={"kind": "plan"}, headers=HTML).text
+    assert f'href="/plans/{ids["plan"]}"' in plans and f'href="/runs/{ids["replay"]}"' not in plans
+    chip = client.get("/", params={"hw": "edge-4x4"}, headers=HTML).text
+    assert f'href="/runs/{ids["replay"]}"' in chip
+    for bad in ({"kind": "nosuch"}, {"hw": "nosuch"}, {"scenario": "nosuch"}):
+        got = client.get("/", params=bad, headers=HTML)
+        assert got.status_code == 404 and got.headers["content-type"].startswith("text/html")
+
+
 def test_run_page_has_table_with_units_and_three_charts(site):
     client, ids = site
     page = client.get(f"/runs/{ids['replay']}").text
@@ -97,7 +117,8 @@ def test_sweep_and_plan_pages(site):
     client, ids = site
     sweep = client.get(f"/sweeps/{ids['sweep']}").text
     assert "LBT capacity (load ×)" in sweep
-    assert [c["layer"][1]["mark"]["type"] for c in specs(sweep)] == ["rule", "rule"]
+    marks = [[layer["mark"]["type"] for layer in c["layer"]] for c in specs(sweep)]
+    assert len(marks) == 3 and all("rule" in m and "line" in m for m in marks)
     plan = client.get(f"/plans/{ids['plan']}").text
     assert "II (cycles)" in plan
     (mesh,) = specs(plan)

@@ -42,7 +42,7 @@ def test_a_thousand_layer_chain_plans_with_progress_in_its_first_phase():
         parse_graph(_chain(1000)), load_hardware("edge-8x8"), progress=messages.append
     )
     assert sum(len(s.segment.layers) for s in plan.segments) == 1001
-    solved = [i for i, m in enumerate(messages) if re.match(r"segment \d+/", m)]
+    solved = [i for i, m in enumerate(messages) if re.match(r"segment \d+ \[\d+/", m)]
     first = messages[: solved[0]]  # before the first segment is solved
     assert any(m.startswith("allocation options: 500/1000") for m in first), messages
     assert any("greedy" in m and f"{MAX_CUT_WORK:,}" in m for m in first), messages

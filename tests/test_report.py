@@ -50,11 +50,11 @@ def titled(spec):
     """Every axis and legend of every layer has a title."""
     layers = spec.get("layer", [spec])
     for layer in layers:
-        enc = layer["encoding"]
+        enc = {**spec.get("encoding", {}), **layer.get("encoding", {})}
         for ch in ("x", "y"):
             if ch in enc and "field" in enc[ch] and ch + "2" not in layer["encoding"].get(ch, {}):
                 assert enc[ch].get("title") or any(
-                    other["encoding"].get(ch, {}).get("title") for other in layers
+                    other.get("encoding", {}).get(ch, {}).get("title") for other in [spec, *layers]
                 ), (spec["title"], ch)
     return True
 
@@ -75,7 +75,14 @@ def test_run_details_match_the_summary(replayed):
 def test_latency_cdf_is_monotone_and_counts_unfinished_jobs(replayed):
     _, details = replayed
     spec = latency_cdf(details)
-    assert spec["mark"]["type"] == "line" and titled(spec)
+    assert spec["layer"][0]["mark"]["type"] == "line" and titled(spec)
+    # one colour and one dash per policy, the same on every chart; tooltips on the nearest point
+    assert spec["encoding"]["color"]["scale"]["domain"] == ["isosched", "hasp", "fcfs"]
+    assert spec["encoding"]["color"]["scale"]["range"] == ["#0072B2", "#E69F00", "#000000"]
+    dashes = spec["layer"][0]["encoding"]["strokeDash"]["scale"]["range"]
+    assert len({tuple(d) for d in dashes}) == 3
+    assert spec["layer"][1]["params"][0]["select"]["nearest"] is True
+    assert spec["width"] == "container"
     for policy, d in details.items():
         pts = [v for v in spec["data"]["values"] if v["policy"] == policy]
         fr = [p["fraction"] for p in pts]
@@ -125,7 +132,9 @@ def test_sweep_lines_mark_the_capacity():
     doc = sweep(sc, hw, ["hasp", "fcfs"], [1.0, 3.0], 1, workers=1, models=models)
     for metric in ("lbt_per_s", "satisfaction", "critical_satisfaction"):
         spec = sweep_lines(doc, metric)
-        line, rules = spec["layer"][0], spec["layer"][1]
+        marks = [(layer["mark"]["type"], layer) for layer in spec["layer"]]
+        line = next(layer for m, layer in marks if m == "line")
+        rules = next(layer for m, layer in marks if m == "rule")  # the capacity rules first
         assert line["mark"]["type"] == "line" and rules["mark"]["type"] == "rule" and titled(spec)
         assert len(line["data"]["values"]) == 4
         caps = {v["policy"]: v["capacity"] for v in rules["data"]["values"]}

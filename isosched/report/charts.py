@@ -11,22 +11,58 @@ import math
 from collections import defaultdict
 from typing import Any
 
+from isosched.report.palette import policy_colour_encoding, policy_dash_encoding, policy_order
+
 __all__ = [
     "critical_by_stream",
     "energy_breakdown",
     "latency_cdf",
     "plan_mesh",
     "sweep_lines",
+    "sweep_points",
     "tile_gantt",
 ]
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
-WIDTH = 560
-POLICY_LEGEND = {"title": "policy"}
+#: Charts fill the width of their container (the page), at this height in pixels.
+HEIGHT = 300
 
 
 def _spec(title: str, **body: Any) -> dict[str, Any]:
-    return {"$schema": SCHEMA, "title": title, "width": WIDTH, "height": 300, **body}
+    return {
+        "$schema": SCHEMA,
+        "title": title,
+        "width": "container",
+        "height": HEIGHT,
+        "autosize": {"type": "fit-x", "contains": "padding"},
+        **body,
+    }
+
+
+def _nearest_points(tooltip: list[dict[str, Any]], name: str) -> dict[str, Any]:
+    """A layer of invisible points whose tooltip shows for the point nearest the pointer.
+
+    The nearest-point selection lays a Voronoi diagram over the points, so the pointer need not
+    be on a 1-pixel line; the chosen point is drawn.
+    """
+    return {
+        "mark": {"type": "point", "filled": True, "size": 70},
+        "params": [
+            {
+                "name": name,
+                "select": {
+                    "type": "point",
+                    "nearest": True,
+                    "on": "pointerover",
+                    "clear": "pointerout",
+                },
+            }
+        ],
+        "encoding": {
+            "opacity": {"condition": {"param": name, "empty": False, "value": 1}, "value": 0},
+            "tooltip": tooltip,
+        },
+    }
 
 
 def latency_cdf(runs: dict[str, dict[str, Any]], points: int = 200) -> dict[str, Any]:
@@ -34,11 +70,12 @@ def latency_cdf(runs: dict[str, dict[str, Any]], points: int = 200) -> dict[str,
 
     ``runs`` maps policy to its run details (:func:`isosched.report.run_details`). Unfinished
     jobs count in the denominator, so a curve ends below 1 when jobs were dropped. At most
-    ``points`` quantiles are drawn per policy.
+    ``points`` quantiles are drawn per policy. Policies keep their colour and dash pattern
+    (:mod:`isosched.report.palette`), so coinciding curves stay visible.
     """
     values: list[dict[str, Any]] = []
-    for policy, d in runs.items():
-        jobs = d["jobs"]
+    for policy in policy_order(runs):
+        jobs = runs[policy]["jobs"]
         lat = sorted(
             (j["finish_us"] - j["release_us"]) / 1e3 for j in jobs if j["finish_us"] is not None
         )
@@ -51,10 +88,14 @@ def latency_cdf(runs: dict[str, dict[str, Any]], points: int = 200) -> dict[str,
             {"policy": policy, "latency_ms": lat[i], "fraction": (i + 1) / n}
             for i in sorted(set(idx))
         )
+    tooltip = [
+        {"field": "policy"},
+        {"field": "latency_ms", "format": ".2f", "title": "latency (ms)"},
+        {"field": "fraction", "format": ".3f", "title": "fraction finished within"},
+    ]
     return _spec(
         "Latency CDF",
         data={"values": values},
-        mark={"type": "line", "interpolate": "step-after", "point": False},
         encoding={
             "x": {
                 "field": "latency_ms",
@@ -68,18 +109,24 @@ def latency_cdf(runs: dict[str, dict[str, Any]], points: int = 200) -> dict[str,
                 "title": "fraction of jobs finished within",
                 "scale": {"domain": [0, 1]},
             },
-            "color": {"field": "policy", "type": "nominal", "legend": POLICY_LEGEND},
-            "tooltip": [
-                {"field": "policy"},
-                {"field": "latency_ms", "format": ".2f", "title": "latency (ms)"},
-                {"field": "fraction", "format": ".3f"},
-            ],
+            "color": policy_colour_encoding(runs),
         },
+        layer=[
+            {
+                "mark": {"type": "line", "interpolate": "step-after", "strokeWidth": 2},
+                "encoding": {"strokeDash": policy_dash_encoding(runs)},
+            },
+            _nearest_points(tooltip, "cdf_near"),
+        ],
     )
 
 
 def critical_by_stream(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Deadline satisfaction of each critical stream per policy (all streams when none is)."""
+    """Deadline satisfaction of each critical stream per policy (all streams when none is).
+
+    Each bar is labelled with its met / jobs count, so that a row of full bars still says how
+    many jobs it stands for.
+    """
     streams: dict[tuple[str, str], list[bool]] = defaultdict(list)
     any_critical = any(j["critical"] for d in runs.values() for j in d["jobs"])
     for policy, d in runs.items():
@@ -87,61 +134,107 @@ def critical_by_stream(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
             if j["critical"] or not any_critical:
                 streams[(policy, j["stream"])].append(bool(j["met"]))
     values = [
-        {"policy": p, "stream": s, "satisfaction": sum(m) / len(m), "jobs": len(m)}
+        {
+            "policy": p,
+            "stream": s,
+            "satisfaction": sum(m) / len(m),
+            "jobs": len(m),
+            "label": f"{sum(m)}/{len(m)}",
+        }
         for (p, s), m in sorted(streams.items())
     ]
     which = "critical streams" if any_critical else "streams"
-    return _spec(
-        f"Deadline satisfaction of {which}",
-        data={"values": values},
-        mark={"type": "bar"},
-        encoding={
-            "x": {"field": "stream", "type": "nominal", "title": "stream"},
-            "xOffset": {"field": "policy", "type": "nominal"},
-            "y": {
-                "field": "satisfaction",
-                "type": "quantitative",
-                "title": "jobs meeting their deadline (fraction)",
-                "scale": {"domain": [0, 1]},
-            },
-            "color": {"field": "policy", "type": "nominal", "legend": POLICY_LEGEND},
-            "tooltip": [
-                {"field": "policy"},
-                {"field": "stream"},
-                {"field": "satisfaction", "format": ".3f"},
-                {"field": "jobs"},
-            ],
+    order = policy_order(runs)
+    enc = {
+        "x": {"field": "stream", "type": "nominal", "title": "stream"},
+        "xOffset": {"field": "policy", "type": "nominal", "sort": order},
+        "y": {
+            "field": "satisfaction",
+            "type": "quantitative",
+            "title": "jobs meeting their deadline (fraction)",
+            "scale": {"domain": [0, 1]},
         },
+        "tooltip": [
+            {"field": "policy"},
+            {"field": "stream"},
+            {"field": "satisfaction", "format": ".3f"},
+            {"field": "label", "title": "met / jobs"},
+        ],
+    }
+    return _spec(
+        f"Deadline satisfaction of {which} (labels: met / jobs)",
+        data={"values": values},
+        encoding=enc,
+        layer=[
+            {
+                "mark": {"type": "bar"},
+                "encoding": {"color": policy_colour_encoding(runs, lines=False)},
+            },
+            {
+                "mark": {"type": "text", "angle": 270, "align": "right", "dx": -4, "fontSize": 10},
+                "encoding": {"text": {"field": "label"}, "color": {"value": "white"}},
+            },
+        ],
     )
 
 
 def energy_breakdown(runs: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    """Energy per policy (mJ), split into inference and checkpoint/restore."""
+    """Energy per policy (mJ), split into inference and checkpoint/restore.
+
+    The checkpoint share is often a fraction of a percent, too thin to see as a bar segment, so
+    each bar is labelled with it.
+    """
     values: list[dict[str, Any]] = []
-    for policy, d in runs.items():
+    labels: list[dict[str, Any]] = []
+    for policy in policy_order(runs):
+        d = runs[policy]
         total = sum(j["energy_pj"] for j in d["jobs"]) * 1e-9
         ckpt = sum(j["checkpoint_pj"] for j in d["jobs"]) * 1e-9
         values.append({"policy": policy, "part": "inference", "energy_mj": total - ckpt})
         values.append({"policy": policy, "part": "checkpoint and restore", "energy_mj": ckpt})
+        share = 100 * ckpt / total if total > 0 else 0.0
+        labels.append({"policy": policy, "energy_mj": total, "label": f"ckpt {share:.2f} %"})
+    x = {"field": "policy", "type": "nominal", "title": "policy", "sort": policy_order(runs)}
     return _spec(
-        "Energy breakdown",
+        "Energy breakdown (labels: checkpoint and restore share)",
         data={"values": values},
-        mark={"type": "bar"},
-        encoding={
-            "x": {"field": "policy", "type": "nominal", "title": "policy"},
-            "y": {
-                "field": "energy_mj",
-                "type": "quantitative",
-                "title": "energy (mJ)",
-                "stack": "zero",
+        layer=[
+            {
+                "mark": {"type": "bar"},
+                "encoding": {
+                    "x": x,
+                    "y": {
+                        "field": "energy_mj",
+                        "type": "quantitative",
+                        "title": "energy (mJ)",
+                        "stack": "zero",
+                    },
+                    "color": {
+                        "field": "part",
+                        "type": "nominal",
+                        "legend": {"title": "energy spent on"},
+                        "scale": {
+                            "domain": ["inference", "checkpoint and restore"],
+                            "range": ["#9db7d5", "#b2182b"],
+                        },
+                    },
+                    "tooltip": [
+                        {"field": "policy"},
+                        {"field": "part"},
+                        {"field": "energy_mj", "format": ".3f", "title": "energy (mJ)"},
+                    ],
+                },
             },
-            "color": {"field": "part", "type": "nominal", "legend": {"title": "energy spent on"}},
-            "tooltip": [
-                {"field": "policy"},
-                {"field": "part"},
-                {"field": "energy_mj", "format": ".2f", "title": "energy (mJ)"},
-            ],
-        },
+            {
+                "data": {"values": labels},
+                "mark": {"type": "text", "dy": -6, "fontSize": 11},
+                "encoding": {
+                    "x": x,
+                    "y": {"field": "energy_mj", "type": "quantitative"},
+                    "text": {"field": "label"},
+                },
+            },
+        ],
     )
 
 
@@ -152,49 +245,131 @@ _SWEEP_METRICS = {
 }
 
 
-def sweep_lines(doc: dict[str, Any], metric: str = "lbt_per_s") -> dict[str, Any]:
+def sweep_points(doc: dict[str, Any], metric: str) -> list[dict[str, Any]]:
+    """A sweep's curve points of ``metric`` per policy, v2 intervals when present.
+
+    Reads ``isosched.sweep/v2`` (``<metric>_ci95`` ``[low, high]`` per point) and v1 (no
+    interval: ``low`` and ``high`` equal the value) alike.
+    """
+    out = []
+    for p in policy_order(doc["policies"]):
+        for pt in doc["policies"][p]["curve"]:
+            value = pt.get(metric)
+            if value is None:
+                continue
+            ci = pt.get(f"{metric}_ci95")
+            low, high = (
+                (ci[0], ci[1]) if isinstance(ci, list | tuple) and len(ci) == 2 else (value, value)
+            )
+            out.append(
+                {"policy": p, "scale": pt["scale"], "value": value, "low": low, "high": high}
+            )
+    return out
+
+
+def sweep_lines(
+    doc: dict[str, Any], metric: str = "lbt_per_s", title: str | None = None
+) -> dict[str, Any]:
     """A sweep metric against load scale, one line per policy, LBT capacity marked.
 
-    The capacity of each policy (largest scale meeting the satisfaction target) is a dashed
-    vertical rule in the policy's colour; satisfaction charts also show the target.
+    Each policy keeps its colour and dash; a band shows the 95 % interval over seeds when the
+    sweep has one (``isosched.sweep/v2``). The capacity of each policy (largest scale meeting
+    the satisfaction target) is a dashed vertical rule in the policy's colour, labelled (``≥``
+    when censored: the largest scale tried still passed); satisfaction charts also show the
+    target. Tooltips follow the nearest point.
     """
     if metric not in _SWEEP_METRICS:
         raise ValueError(f"unknown sweep metric {metric!r}; one of {', '.join(_SWEEP_METRICS)}")
-    values = [
-        {"policy": p, "scale": pt["scale"], "value": pt[metric]}
-        for p, body in doc["policies"].items()
-        for pt in body["curve"]
+    values = sweep_points(doc, metric)
+    names = list(doc["policies"])
+    scales = [v["scale"] for v in values] or [1.0]
+    caps: list[dict[str, Any]] = []
+    for p in policy_order(names):
+        body = doc["policies"][p]
+        cap = body.get("lbt_capacity") or 0.0
+        if cap > 0:
+            # v1 sweeps do not say; there a capacity at the largest scale tried is censored
+            censored = bool(body.get("lbt_capacity_censored", cap >= max(scales)))
+            caps.append({"policy": p, "capacity": cap, "censored": censored})
+    # one label per distinct capacity, naming every policy whose rule falls there
+    at: dict[Any, list[str]] = defaultdict(list)
+    for c in caps:
+        at[c["capacity"]].append(c["policy"])
+    censored_at = {c["capacity"] for c in caps if c["censored"]}
+    cap_labels = [
+        {
+            "capacity": cap,
+            "label": f"{', '.join(ps)}: {'≥ ' if cap in censored_at else ''}{cap:g}×",
+        }
+        for cap, ps in sorted(at.items())
     ]
-    caps = [
-        {"policy": p, "capacity": body["lbt_capacity"]}
-        for p, body in doc["policies"].items()
-        if body["lbt_capacity"] > 0
+    x_scale = {"domain": [min(scales) * 0.95, max(scales) * 1.05], "zero": False, "nice": False}
+    x = {"field": "scale", "type": "quantitative", "title": "load scale (×)", "scale": x_scale}
+    color = policy_colour_encoding(names)
+    tooltip = [
+        {"field": "policy"},
+        {"field": "scale", "title": "load scale (×)"},
+        {"field": "value", "format": ".3f", "title": metric},
+        {"field": "low", "format": ".3f", "title": "95 % low"},
+        {"field": "high", "format": ".3f", "title": "95 % high"},
     ]
-    color = {"field": "policy", "type": "nominal", "legend": POLICY_LEGEND}
+    y_title = _SWEEP_METRICS[metric]
+    nearest = _nearest_points(tooltip, f"near_{metric}")
+    nearest["data"] = {"values": values}
+    nearest["encoding"].update(
+        {"x": x, "y": {"field": "value", "type": "quantitative"}, "color": color}
+    )
     layers: list[dict[str, Any]] = [
         {
             "data": {"values": values},
-            "mark": {"type": "line", "point": True},
+            "mark": {"type": "errorband", "opacity": 0.15},
             "encoding": {
-                "x": {"field": "scale", "type": "quantitative", "title": "load scale (×)"},
-                "y": {"field": "value", "type": "quantitative", "title": _SWEEP_METRICS[metric]},
+                "x": x,
+                "y": {"field": "low", "type": "quantitative", "title": y_title},
+                "y2": {"field": "high"},
                 "color": color,
-                "tooltip": [
-                    {"field": "policy"},
-                    {"field": "scale", "title": "load scale"},
-                    {"field": "value", "format": ".3f", "title": metric},
-                ],
+            },
+        },
+        {
+            "data": {"values": values},
+            "mark": {"type": "line", "point": True, "strokeWidth": 2},
+            "encoding": {
+                "x": x,
+                "y": {"field": "value", "type": "quantitative", "title": y_title},
+                "color": color,
+                "strokeDash": policy_dash_encoding(names),
             },
         },
         {
             "data": {"values": caps},
             "mark": {"type": "rule", "strokeDash": [6, 4], "strokeWidth": 1.5},
             "encoding": {
-                "x": {"field": "capacity", "type": "quantitative"},
+                "x": {"field": "capacity", "type": "quantitative", "scale": x_scale},
                 "color": color,
-                "tooltip": [{"field": "policy"}, {"field": "capacity", "title": "LBT capacity"}],
+                "tooltip": [
+                    {"field": "policy"},
+                    {"field": "capacity", "title": "LBT capacity (load ×)"},
+                    {"field": "censored", "title": "censored (at least)"},
+                ],
             },
         },
+        {
+            "data": {"values": cap_labels},
+            "mark": {
+                "type": "text",
+                "angle": 270,
+                "align": "right",
+                "baseline": "bottom",
+                "dy": -3,
+                "y": 4,
+                "color": "#333",
+            },
+            "encoding": {
+                "x": {"field": "capacity", "type": "quantitative", "scale": x_scale},
+                "text": {"field": "label"},
+            },
+        },
+        nearest,
     ]
     if metric != "lbt_per_s":
         layers.append(
@@ -204,7 +379,8 @@ def sweep_lines(doc: dict[str, Any], metric: str = "lbt_per_s") -> dict[str, Any
                 "encoding": {"y": {"field": "target", "type": "quantitative"}},
             }
         )
-    title = f"{_SWEEP_METRICS[metric].split(' (')[0].capitalize()} against load (dashed: capacity)"
+    if title is None:
+        title = f"{y_title.split(' (')[0].capitalize()} against load (dashed: capacity)"
     return _spec(title, layer=layers)
 
 
