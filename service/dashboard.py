@@ -11,16 +11,16 @@ from fastapi.templating import Jinja2Templates
 
 from isosched.io.hardware_json import preset_names
 from isosched.report import (
+    chip_window,
     critical_by_stream,
     energy_breakdown,
-    gantt_window,
+    job_gantt,
     latency_cdf,
     perfetto_trace,
     plan_mesh,
     sweep_lines,
-    tile_gantt,
 )
-from isosched.report.palette import policy_order
+from isosched.report.palette import policy_order, stream_colour
 from isosched.sim.policies import POLICY_NAMES
 from isosched.zoo import zoo_names
 from service.routers.traces import shipped
@@ -223,6 +223,10 @@ async def perfetto_download(request: Request, job_id: str) -> Response:
     return JSONResponse(doc, headers={"Content-Disposition": f'attachment; filename="{name}"'})
 
 
+#: Window presets of the chip view, ms.
+WINDOWS_MS = (10.0, 100.0, 1000.0)
+
+
 @router.get("/runs/{job_id}/gantt", response_class=HTMLResponse)
 async def gantt_page(
     request: Request,
@@ -231,7 +235,7 @@ async def gantt_page(
     t0: Annotated[float, Query(ge=0, le=1e9)] = 0.0,
     t1: Annotated[float | None, Query(gt=0, le=1e9)] = None,
 ) -> HTMLResponse:
-    """Tiles × time of one policy's replay, windowed on the server (times in ms)."""
+    """The chip over time: the mesh at an instant beside a Gantt with one row per job (ms)."""
     job = _job(request, job_id, "replay")
     art = request.app.state.store.get_artifacts(job_id)
     if job["state"] != "done" or art is None:
@@ -246,7 +250,7 @@ async def gantt_page(
     t1 = min(t1 if t1 is not None else t0 + 100.0, end_ms * 2)
     if t1 <= t0:
         raise HTTPException(422, "t1 must be after t0")
-    bars, truncated = gantt_window(details, int(t0 * 1e3), int(t1 * 1e3))
+    jobs, intervals, truncated = chip_window(details, int(t0 * 1e3), int(t1 * 1e3))
     w, h = details["mesh"]
     span = t1 - t0
 
@@ -254,22 +258,35 @@ async def gantt_page(
         a = max(0.0, a)
         return f"{a:g}", f"{max(b, a + 0.001):g}"
 
+    streams = sorted({j["stream"] for j in jobs})
+    chip = {
+        "mesh": [w, h],
+        "t0": t0,
+        "t1": t1,
+        "jobs": jobs,
+        "intervals": intervals,
+        "colours": {s: stream_colour(s) for s in streams},
+    }
+    presets = [(f"{ms:g} ms", window(t0, t0 + ms)) for ms in WINDOWS_MS]
+    presets.append(("whole run", window(0.0, end_ms)))
     return _page(
         request,
         "gantt.html",
         job_id=job_id,
         policy=policy,
-        policies=list(runs),
+        policies=policy_order(runs),
         t0=f"{t0:g}",
         t1=f"{t1:g}",
         end_ms=f"{end_ms:.0f}",
         prev=window(t0 - span, t0 if t0 > 0 else span),
         next=window(t1, t1 + span),
         zin=window(t0 + span / 4, t1 - span / 4),
-        zout=window(t0 - span / 2, t1 + span / 2),
-        bars=len(bars),
+        zout=window(t0 - span * 2, t1 + span * 2),
+        presets=presets,
+        jobs=len(jobs),
         truncated=truncated,
-        spec=tile_gantt(bars, w * h, t0, t1, truncated),
+        chip=chip,
+        spec=job_gantt(jobs, intervals, t0, t1, truncated),
     )
 
 

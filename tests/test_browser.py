@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from tests.servers import serve
+from tests.test_perfetto import SCENARIO as CONTENDED
 from tests.test_service import SMALL_SCENARIO
 
 pytestmark = pytest.mark.browser
@@ -72,6 +73,11 @@ def server(tmp_path_factory):
                     "id"
                 ],
             }
+            # a contended trace: preemptions, so checkpointing tiles to see on the chip
+            ctid = c.post("/v1/traces", json={"scenario": CONTENDED, "seed": 3}).json()["id"]
+            ids["contended"] = c.post(
+                "/v1/replays", json={"trace_id": ctid, "hw": "edge-4x4", "policies": "isosched"}
+            ).json()["id"]
             for jid in ids.values():
                 t0 = time.time()
                 while c.get(f"/v1/jobs/{jid}").json()["state"] not in ("done", "failed"):
@@ -120,7 +126,8 @@ def visit(page, url, name):
     [
         ("run", "/runs/{replay}", 3),
         ("gantt", "/runs/{replay}/gantt?policy=isosched&t0=0&t1=100", 1),
-        ("sweep", "/sweeps/{sweep}", 2),
+        ("sweep", "/sweeps/{sweep}", 3),
+        ("home", "/", 2),
         ("plan", "/plans/{plan}", 1),
     ],
 )
@@ -178,3 +185,101 @@ def test_upload_form_starts_a_replay_and_shows_its_result(server, page, tmp_path
     assert sorted(rows) == ["fcfs", "isosched"]
     assert page.locator("div.chart svg").count() == 3
     assert page.errors == []
+
+
+def test_chip_over_time_marks_checkpointing_tiles_and_plays(server, page):
+    """The mesh at an instant: tiles in their stream's colour, checkpointing ones hatched; the
+    slider and the play button move the instant, and the Gantt's rule follows."""
+    base, ids = server
+    rid = ids["contended"]
+    with httpx.Client(base_url=base) as c:
+        whole = c.get(f"/runs/{rid}/gantt", params={"policy": "isosched", "t0": 0, "t1": 1000})
+    assert whole.status_code == 200
+    import json
+    import re
+
+    chip = json.loads(re.search(r'id="chip-data">(.*?)</script>', whole.text, re.S).group(1))
+    ckpt = next(iv for iv in chip["intervals"] if iv[1] == "checkpoint")
+    start, end = ckpt[2], ckpt[3]
+    pad = max(end - start, 0.001)
+    url = f"{base}/runs/{rid}/gantt?policy=isosched&t0={start - pad:.6f}&t1={end + pad:.6f}"
+    visit(page, url, "chip")
+    page.evaluate(
+        """(t) => { const s = document.getElementById("chip-time");
+                    s.value = t; s.dispatchEvent(new Event("input")); }""",
+        (start + end) / 2,
+    )
+    kinds = page.locator("#chip-mesh rect.tile").evaluate_all("rs => rs.map(r => r.dataset.kind)")
+    assert len(kinds) == 16 and "checkpoint" in kinds
+    tile = page.locator('#chip-mesh rect.tile[data-kind="checkpoint"]').first
+    job = next(j for j in chip["jobs"] if j["id"] == tile.get_attribute("data-job"))
+    hatch = tile.locator("xpath=following-sibling::*[1]")
+    assert hatch.get_attribute("visibility") == "visible"
+    colours = json.loads(
+        re.search(r'id="chip-data">(.*?)</script>', page.content(), re.S).group(1)
+    )["colours"]
+    assert tile.get_attribute("fill") == colours[job["stream"]]
+    page.screenshot(path=str(SHOTS / "chip-checkpoint.png"), full_page=True)
+    now = page.evaluate("window.__views.gantt.signal('now')")
+    assert now == pytest.approx((start + end) / 2, abs=(end - start) / 500 + 1e-9)
+    before = float(page.locator("#chip-time").input_value())
+    page.locator("#chip-play").click()
+    page.wait_for_function(
+        f"Number(document.getElementById('chip-time').value) > {before}", timeout=10_000
+    )
+    page.locator("#chip-play").click()  # pause
+    assert page.evaluate("window.__views.gantt.signal('now')") > before
+    assert page.errors == []
+
+
+def test_unknown_policy_is_a_404_page(server, page):
+    base, ids = server
+    response = page.goto(f"{base}/runs/{ids['replay']}/gantt?policy=nosuch")
+    assert response is not None and response.status == 404
+    assert "no policy 'nosuch'" in page.locator("main").inner_text()
+    assert page.locator("a[href='/']").count() >= 1
+
+
+def test_nearest_point_tooltip_on_the_latency_cdf(server, page):
+    """Hovering anywhere over the CDF shows the nearest point's tooltip, not only on the line."""
+    base, ids = server
+    visit(page, f"{base}/runs/{ids['replay']}", "run-tooltip")
+    box = page.locator("#latency-cdf svg g.mark-line").first.bounding_box()
+    assert box is not None
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5 + 7)
+    page.wait_for_selector("#vg-tooltip-element.visible", timeout=5_000)
+    assert "latency (ms)" in page.locator("#vg-tooltip-element").inner_text()
+
+
+def test_perfetto_download_from_the_replay_page(server, page):
+    base, ids = server
+    visit(page, f"{base}/runs/{ids['replay']}", "run-download")
+    with page.expect_download() as got:
+        page.locator("a#perfetto").click()
+    import json
+
+    doc = json.loads(Path(got.value.path()).read_text(encoding="utf-8"))
+    assert got.value.suggested_filename.endswith(".trace.json")
+    assert any(e["ph"] == "X" and e.get("cat") == "tile" for e in doc["traceEvents"])
+
+
+def test_api_docs_work_offline(server, page):
+    """/docs draws the API from vendored Swagger UI files: no request leaves the machine."""
+    base, _ = server
+    outside: list[str] = []
+
+    def only_local(route):
+        url = route.request.url
+        if url.startswith(base) or url.startswith("data:"):
+            route.continue_()
+        else:
+            outside.append(url)
+            route.abort()
+
+    page.route("**/*", only_local)
+    response = page.goto(base + "/docs")
+    assert response is not None and response.status == 200
+    page.wait_for_selector(".swagger-ui .opblock", timeout=20_000)
+    assert page.locator(".swagger-ui .opblock").count() >= 10
+    page.screenshot(path=str(SHOTS / "docs.png"), full_page=False)
+    assert outside == [] and page.errors == []

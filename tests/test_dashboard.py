@@ -92,6 +92,18 @@ def test_gantt_page_windows_on_the_server(site):
     bars = spec["layer"][0]["data"]["values"] + spec["layer"][1]["data"]["values"]
     assert bars and all(20 <= b["start_ms"] < b["end_ms"] <= 60 for b in bars)
     assert "t0=0&amp;t1=20" in page.text or "t0=0&t1=20" in page.text  # earlier window
+    # one row per job, not per tile; bar height grows with the tiles held
+    chip = json.loads(re.search(r'id="chip-data">(.*?)</script>', page.text, re.S).group(1))
+    assert chip["mesh"] == [4, 4] and chip["t0"] == 20 and chip["t1"] == 60
+    rows = {b["row"] for b in bars}
+    assert rows == set(range(len(chip["jobs"])))
+    assert {b["job"] for b in bars} == {j["id"] for j in chip["jobs"]}
+    assert all(b["y1"] - b["y0"] <= 0.85 + 1e-9 for b in bars)
+    most = max(b["tiles"] for b in bars)
+    for b in bars:
+        assert b["y1"] - b["y0"] == pytest.approx(0.85 * max(b["tiles"] / most, 0.08))
+    # stream colours are the same on every page and run
+    assert set(chip["colours"]) == {j["stream"] for j in chip["jobs"]}
     bad = client.get(f"/runs/{ids['replay']}/gantt", params={"t0": 50, "t1": 10}, headers=HTML)
     assert bad.status_code == 422 and "t1 must be after t0" in bad.text
 

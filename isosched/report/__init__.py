@@ -7,18 +7,21 @@ them without a browser.
 from isosched.report.charts import (
     critical_by_stream,
     energy_breakdown,
+    job_gantt,
     latency_cdf,
     plan_mesh,
     sweep_lines,
     tile_gantt,
 )
-from isosched.report.details import gantt_window, run_details
+from isosched.report.details import chip_window, gantt_window, run_details
 from isosched.report.perfetto import perfetto_trace
 
 __all__ = [
+    "chip_window",
     "critical_by_stream",
     "energy_breakdown",
     "gantt_window",
+    "job_gantt",
     "latency_cdf",
     "perfetto_trace",
     "plan_mesh",

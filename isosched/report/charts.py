@@ -7,15 +7,22 @@ and a legend.
 
 from __future__ import annotations
 
+import json
 import math
 from collections import defaultdict
 from typing import Any
 
-from isosched.report.palette import policy_colour_encoding, policy_dash_encoding, policy_order
+from isosched.report.palette import (
+    policy_colour_encoding,
+    policy_dash_encoding,
+    policy_order,
+    stream_colour,
+)
 
 __all__ = [
     "critical_by_stream",
     "energy_breakdown",
+    "job_gantt",
     "latency_cdf",
     "plan_mesh",
     "sweep_lines",
@@ -457,6 +464,153 @@ def tile_gantt(
             },
         ],
         "resolve": {"scale": {"color": "independent"}},
+    }
+
+
+#: Fills of the intervals in which a job holds tiles without computing.
+MOVING_KINDS = {"checkpoint": "#111111", "restore": "#6b6b6b", "reload": "#b0b0b0"}
+
+
+def job_gantt(
+    jobs: list[dict[str, Any]],
+    intervals: list[list[Any]],
+    t0_ms: float,
+    t1_ms: float,
+    truncated: bool = False,
+) -> dict[str, Any]:
+    """One row per job over time; a bar's height is the number of tiles the job held.
+
+    ``jobs`` and ``intervals`` come from :func:`isosched.report.details.chip_window`. Bars are
+    coloured by stream (:func:`isosched.report.palette.stream_colour`, the same in every run);
+    checkpoint, restore and reload spans are drawn over them in greys; a red tick marks each
+    deadline in the window. A rule follows the parameter ``now`` (ms), which the chip view moves.
+    """
+    most = max((len(iv[4]) for iv in intervals), default=1) or 1
+    by_row = {j["row"]: j for j in jobs}
+    bars = []
+    for row, kind, start, end, tiles in intervals:
+        j = by_row[row]
+        frac = max(len(tiles) / most, 0.08)
+        bars.append(
+            {
+                "row": row,
+                "job": j["id"],
+                "stream": j["stream"],
+                "kind": kind,
+                "tiles": len(tiles),
+                "start_ms": start,
+                "end_ms": end,
+                "y0": row + 0.95 - 0.85 * frac,
+                "y1": row + 0.95,
+            }
+        )
+    runs = [b for b in bars if b["kind"] == "run"]
+    moving = [b for b in bars if b["kind"] != "run"]
+    deadlines = [
+        {"row": j["row"], "job": j["id"], "deadline_ms": j["deadline_ms"], "y0": j["row"] + 0.05}
+        for j in jobs
+        if t0_ms <= j["deadline_ms"] <= t1_ms
+    ]
+    for d in deadlines:
+        d["y1"] = d["y0"] + 0.9
+    streams = sorted({j["stream"] for j in jobs})
+    n = max(len(jobs), 1)
+    x = {
+        "field": "start_ms",
+        "type": "quantitative",
+        "title": "time (ms)",
+        "scale": {"domain": [t0_ms, t1_ms], "nice": False},
+    }
+    names = json.dumps([j["id"] for j in jobs])
+    y = {
+        "field": "y0",
+        "type": "quantitative",
+        "title": "job (bar height: tiles held)",
+        "scale": {"domain": [n, 0], "nice": False, "zero": False},
+        "axis": {
+            "values": [r + 0.5 for r in range(len(jobs))],
+            "labelExpr": f"{names}[floor(datum.value)]",
+            "grid": False,
+            "labelOverlap": True,
+        },
+    }
+    tooltip = [
+        {"field": "job"},
+        {"field": "stream"},
+        {"field": "kind"},
+        {"field": "tiles", "title": "tiles held"},
+        {"field": "start_ms", "format": ".3f", "title": "start (ms)"},
+        {"field": "end_ms", "format": ".3f", "title": "end (ms)"},
+    ]
+    title = f"Jobs over time, {t0_ms:g}–{t1_ms:g} ms"
+    if truncated:
+        title += f" (first {len(jobs)} jobs: zoom in for the rest)"
+    return {
+        "$schema": SCHEMA,
+        "title": title,
+        "width": "container",
+        "height": max(160, min(1400, 16 * n)),
+        "autosize": {"type": "fit-x", "contains": "padding"},
+        "params": [{"name": "now", "value": t0_ms}],
+        "layer": [
+            {
+                "data": {"values": runs},
+                "mark": {"type": "rect", "clip": True},
+                "encoding": {
+                    "x": x,
+                    "x2": {"field": "end_ms"},
+                    "y": y,
+                    "y2": {"field": "y1"},
+                    "color": {
+                        "field": "stream",
+                        "type": "nominal",
+                        "legend": {"title": "stream"},
+                        "scale": {"domain": streams, "range": [stream_colour(s) for s in streams]},
+                    },
+                    "tooltip": tooltip,
+                },
+            },
+            {
+                "data": {"values": moving},
+                "mark": {"type": "rect", "clip": True},
+                "encoding": {
+                    "x": x,
+                    "x2": {"field": "end_ms"},
+                    "y": y,
+                    "y2": {"field": "y1"},
+                    "fill": {
+                        "field": "kind",
+                        "type": "nominal",
+                        "legend": {"title": "moving state (preemption)"},
+                        "scale": {
+                            "domain": list(MOVING_KINDS),
+                            "range": list(MOVING_KINDS.values()),
+                        },
+                    },
+                    "tooltip": tooltip,
+                },
+            },
+            {
+                "data": {"values": deadlines},
+                "mark": {"type": "rule", "color": "#c0392b", "strokeWidth": 2, "clip": True},
+                "encoding": {
+                    "x": {"field": "deadline_ms", "type": "quantitative", "scale": x["scale"]},
+                    "y": {"field": "y0", "type": "quantitative"},
+                    "y2": {"field": "y1"},
+                    "tooltip": [
+                        {"field": "job"},
+                        {"field": "deadline_ms", "format": ".3f", "title": "deadline (ms)"},
+                    ],
+                },
+            },
+            {
+                "data": {"values": [{}]},
+                "transform": [{"calculate": "now", "as": "now_ms"}],
+                "mark": {"type": "rule", "color": "#000", "strokeDash": [4, 2]},
+                "encoding": {"x": {"field": "now_ms", "type": "quantitative"}},
+            },
+        ],
+        "resolve": {"scale": {"color": "independent", "fill": "independent"}},
     }
 
 

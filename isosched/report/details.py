@@ -6,7 +6,7 @@ from typing import Any
 
 from isosched.sim.engine import Run
 
-__all__ = ["DETAILS_SCHEMA", "gantt_window", "run_details"]
+__all__ = ["DETAILS_SCHEMA", "chip_window", "gantt_window", "run_details"]
 
 DETAILS_SCHEMA = "isosched.run-details/v2"
 
@@ -98,3 +98,54 @@ def gantt_window(
                 }
             )
     return bars, False
+
+
+def chip_window(
+    details: dict[str, Any], t0_us: int, t1_us: int, max_jobs: int = 300
+) -> tuple[list[dict[str, Any]], list[list[Any]], bool]:
+    """The jobs holding tiles in ``[t0_us, t1_us)`` and their tile intervals, for the chip view.
+
+    Returns
+    -------
+    (list of dict, list of list, bool)
+        Jobs in order of release (``row`` numbers them from 0; ``id``, ``stream``, ``model``,
+        ``critical``, ``priority``, ``release_ms``, ``deadline_ms``, ``finish_ms`` or ``None``,
+        ``met``, ``preemptions``, ``max_tiles``); intervals ``[row, kind, start_ms, end_ms,
+        tiles]`` clipped to the window, ``tiles`` as indices ``y * W + x``; and whether more
+        than ``max_jobs`` jobs fell in the window (the earliest released are kept).
+    """
+    jobs = details["jobs"]
+    rows = [r for r in details["intervals"] if r[3] > t0_us and r[2] < t1_us]
+    in_window = sorted({int(r[0]) for r in rows}, key=lambda i: (jobs[i]["release_us"], i))
+    truncated = len(in_window) > max_jobs
+    keep = in_window[:max_jobs]
+    row_of = {i: k for k, i in enumerate(keep)}
+    most: dict[int, int] = {}
+    out_iv: list[list[Any]] = []
+    for i, kind, start, end, tiles in sorted(rows, key=lambda r: (r[2], r[0])):
+        if int(i) not in row_of:
+            continue
+        most[int(i)] = max(most.get(int(i), 0), len(tiles))
+        s, e = max(start, t0_us), min(end, t1_us)
+        out_iv.append([row_of[int(i)], kind, s / 1e3, e / 1e3, list(tiles)])
+    out_jobs = []
+    for i in keep:
+        j = jobs[i]
+        finish = j.get("finish_us")
+        out_jobs.append(
+            {
+                "row": row_of[i],
+                "id": j["id"],
+                "stream": j["stream"],
+                "model": j.get("model"),
+                "critical": bool(j.get("critical")),
+                "priority": j.get("priority"),
+                "release_ms": j["release_us"] / 1e3,
+                "deadline_ms": j["deadline_us"] / 1e3,
+                "finish_ms": None if finish is None else finish / 1e3,
+                "met": bool(j.get("met")),
+                "preemptions": j.get("preemptions", 0),
+                "max_tiles": most.get(i, 0),
+            }
+        )
+    return out_jobs, out_iv, truncated

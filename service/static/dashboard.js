@@ -1,16 +1,115 @@
 // isosched dashboard: embeds the Vega-Lite charts of a page, sorts tables, follows jobs.
 "use strict";
 
+window.__views = {};
+
 async function embedCharts() {
   const specs = document.querySelectorAll("script.chart-spec");
   const jobs = [];
   for (const node of specs) {
     const target = document.getElementById(node.dataset.target);
     const spec = JSON.parse(node.textContent);
-    jobs.push(vegaEmbed(target, spec, { renderer: "svg", actions: false }));
+    jobs.push(vegaEmbed(target, spec, { renderer: "svg", actions: false })
+      .then((res) => { window.__views[node.dataset.target] = res.view; }));
   }
   await Promise.all(jobs);
   window.__chartsReady = true;
+  document.dispatchEvent(new Event("charts-ready"));
+}
+
+// The chip over time: the mesh at the slider's instant, tiles coloured by the holding job's
+// stream, checkpointing tiles hatched, restoring ones ringed; the Gantt's rule follows.
+function initChip() {
+  const node = document.getElementById("chip-data");
+  if (!node) return;
+  const d = JSON.parse(node.textContent);
+  const [w, h] = d.mesh;
+  const svg = document.getElementById("chip-mesh");
+  const ns = "http://www.w3.org/2000/svg";
+  const cell = Math.max(10, Math.min(56, Math.floor(520 / Math.max(w, h))));
+  svg.setAttribute("viewBox", `0 0 ${w * cell} ${h * cell}`);
+  svg.setAttribute("width", w * cell);
+  svg.setAttribute("height", h * cell);
+  svg.innerHTML = `<defs><pattern id="hatch" width="6" height="6" patternUnits="userSpaceOnUse"
+    patternTransform="rotate(45)"><rect width="6" height="6" fill="none"/>
+    <line x1="0" y1="0" x2="0" y2="6" stroke="#111" stroke-width="3"/></pattern></defs>`;
+  const tiles = [];
+  for (let t = 0; t < w * h; t++) {
+    const x = t % w, y = Math.floor(t / w);
+    const g = document.createElementNS(ns, "g");
+    g.setAttribute("transform", `translate(${x * cell},${y * cell})`);
+    const base = document.createElementNS(ns, "rect");
+    base.setAttribute("x", 1); base.setAttribute("y", 1);
+    base.setAttribute("width", cell - 2); base.setAttribute("height", cell - 2);
+    base.setAttribute("rx", 2);
+    base.classList.add("tile");
+    const over = document.createElementNS(ns, "rect");
+    over.setAttribute("x", 1); over.setAttribute("y", 1);
+    over.setAttribute("width", cell - 2); over.setAttribute("height", cell - 2);
+    over.setAttribute("fill", "url(#hatch)");
+    over.setAttribute("visibility", "hidden");
+    const title = document.createElementNS(ns, "title");
+    g.append(base, over, title);
+    svg.appendChild(g);
+    tiles.push({ base, over, title, x, y });
+  }
+  const slider = document.getElementById("chip-time");
+  const out = document.getElementById("chip-now");
+  const span = d.t1 - d.t0;
+  slider.min = d.t0; slider.max = d.t1; slider.step = span / 1000; slider.value = d.t0;
+  function draw(t) {
+    const owner = new Array(w * h).fill(null);
+    for (const iv of d.intervals) {
+      if (iv[2] <= t && t < iv[3]) for (const tile of iv[4]) owner[tile] = iv;
+    }
+    tiles.forEach((tile, i) => {
+      const iv = owner[i];
+      if (iv === null) {
+        tile.base.setAttribute("fill", "#f2f3f5");
+        tile.base.removeAttribute("stroke");
+        tile.base.removeAttribute("stroke-dasharray");
+        tile.over.setAttribute("visibility", "hidden");
+        tile.base.dataset.job = "";
+        tile.base.dataset.kind = "free";
+        tile.title.textContent = `tile (${tile.x},${tile.y}): free`;
+        return;
+      }
+      const job = d.jobs[iv[0]];
+      const kind = iv[1];
+      tile.base.setAttribute("fill", d.colours[job.stream] || "#888");
+      tile.base.dataset.job = job.id;
+      tile.base.dataset.kind = kind;
+      tile.over.setAttribute("visibility", kind === "checkpoint" ? "visible" : "hidden");
+      if (kind === "restore" || kind === "reload") {
+        tile.base.setAttribute("stroke", "#111");
+        tile.base.setAttribute("stroke-width", 2.5);
+        tile.base.setAttribute("stroke-dasharray", "3 2");
+      } else {
+        tile.base.removeAttribute("stroke");
+        tile.base.removeAttribute("stroke-dasharray");
+      }
+      tile.title.textContent = `tile (${tile.x},${tile.y}): ${job.id} (${job.stream}, ${job.model}), ${kind}`;
+    });
+    out.textContent = `${Number(t).toFixed(3)} ms`;
+    const view = window.__views.gantt;
+    if (view) view.signal("now", Number(t)).runAsync();
+  }
+  slider.addEventListener("input", () => draw(Number(slider.value)));
+  let timer = null;
+  const play = document.getElementById("chip-play");
+  play.addEventListener("click", () => {
+    if (timer !== null) { clearInterval(timer); timer = null; play.textContent = "▶ play"; return; }
+    if (Number(slider.value) >= d.t1) slider.value = d.t0;
+    play.textContent = "❚❚ pause";
+    timer = setInterval(() => {
+      const next = Math.min(d.t1, Number(slider.value) + span / 200);
+      slider.value = next;
+      draw(next);
+      if (next >= d.t1) { clearInterval(timer); timer = null; play.textContent = "▶ play"; }
+    }, 50);
+  });
+  draw(d.t0);
+  document.addEventListener("charts-ready", () => draw(Number(slider.value)));
 }
 
 function sortTable(th) {
@@ -127,5 +226,6 @@ document.addEventListener("DOMContentLoaded", () => {
   document.querySelectorAll("th.sortable").forEach((th) => th.addEventListener("click", () => sortTable(th)));
   wireForms();
   followPending();
+  initChip();
   embedCharts().catch((err) => { console.error(err); });
 });
