@@ -7,6 +7,7 @@ CI (``CI=true``) that is a failure.
 """
 
 import os
+import re
 import shutil
 import time
 from pathlib import Path
@@ -196,9 +197,8 @@ def test_chip_over_time_marks_checkpointing_tiles_and_plays(server, page):
         whole = c.get(f"/runs/{rid}/gantt", params={"policy": "isosched", "t0": 0, "t1": 1000})
     assert whole.status_code == 200
     import json
-    import re
 
-    chip = json.loads(re.search(r'id="chip-data">(.*?)</script>', whole.text, re.S).group(1))
+    chip = json.loads(chip_json(whole.text))
     ckpt = next(iv for iv in chip["intervals"] if iv[1] == "checkpoint")
     start, end = ckpt[2], ckpt[3]
     pad = max(end - start, 0.001)
@@ -215,9 +215,7 @@ def test_chip_over_time_marks_checkpointing_tiles_and_plays(server, page):
     job = next(j for j in chip["jobs"] if j["id"] == tile.get_attribute("data-job"))
     hatch = tile.locator("xpath=following-sibling::*[1]")
     assert hatch.get_attribute("visibility") == "visible"
-    colours = json.loads(
-        re.search(r'id="chip-data">(.*?)</script>', page.content(), re.S).group(1)
-    )["colours"]
+    colours = json.loads(chip_json(page.content()))["colours"]
     assert tile.get_attribute("fill") == colours[job["stream"]]
     page.screenshot(path=str(SHOTS / "chip-checkpoint.png"), full_page=True)
     now = page.evaluate("window.__views.gantt.signal('now')")
@@ -283,3 +281,10 @@ def test_api_docs_work_offline(server, page):
     assert page.locator(".swagger-ui .opblock").count() >= 10
     page.screenshot(path=str(SHOTS / "docs.png"), full_page=False)
     assert outside == [] and page.errors == []
+
+
+def chip_json(html):
+    """The chip view's data embedded in a page."""
+    found = re.search(r'id="chip-data">(.*?)</script>', html, re.S)
+    assert found is not None
+    return found.group(1)

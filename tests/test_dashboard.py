@@ -93,7 +93,7 @@ def test_gantt_page_windows_on_the_server(site):
     assert bars and all(20 <= b["start_ms"] < b["end_ms"] <= 60 for b in bars)
     assert "t0=0&amp;t1=20" in page.text or "t0=0&t1=20" in page.text  # earlier window
     # one row per job, not per tile; bar height grows with the tiles held
-    chip = json.loads(re.search(r'id="chip-data">(.*?)</script>', page.text, re.S).group(1))
+    chip = json.loads(chip_json(page.text))
     assert chip["mesh"] == [4, 4] and chip["t0"] == 20 and chip["t1"] == 60
     rows = {b["row"] for b in bars}
     assert rows == set(range(len(chip["jobs"])))
@@ -169,3 +169,10 @@ def test_api_docs_are_served_from_vendored_files(site):
     for s in srcs:
         assert client.get(s).status_code == 200, s
     assert client.get("/static/vendor/swagger-ui/LICENSE").status_code == 200
+
+
+def chip_json(html):
+    """The chip view's data embedded in a page."""
+    found = re.search(r'id="chip-data">(.*?)</script>', html, re.S)
+    assert found is not None
+    return found.group(1)
