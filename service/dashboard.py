@@ -313,8 +313,9 @@ async def plan_page(
     spec = None
     if job["state"] == "done":
         n = len(job["result"]["segments"])
-        spec = plan_mesh(job["result"], min(segment, n - 1))
-    return _page(request, "plan.html", job=job, spec=spec)
+        segment = min(segment, n - 1)
+        spec = plan_mesh(job["result"], segment)
+    return _page(request, "plan.html", job=job, spec=spec, segment=segment)
 
 
 @router.get("/submit", response_class=HTMLResponse)

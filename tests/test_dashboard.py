@@ -133,6 +133,7 @@ def test_sweep_and_plan_pages(site):
     assert len(marks) == 3 and all("rule" in m and "line" in m for m in marks)
     plan = client.get(f"/plans/{ids['plan']}").text
     assert "II (cycles)" in plan
+    assert "initiation interval" in plan and "is the time from the segment" in plan
     (mesh,) = specs(plan)
     assert "segment 0 (of 0.." in mesh["title"]
     found = re.search(r"segment 0 \(of 0\.\.(\d+)\)", mesh["title"])

@@ -10,6 +10,7 @@ from isosched.report import (
     energy_breakdown,
     gantt_window,
     latency_cdf,
+    layer_group,
     plan_mesh,
     run_details,
     sweep_lines,
@@ -147,7 +148,7 @@ def test_sweep_lines_mark_the_capacity():
 def test_plan_mesh_puts_vertices_on_their_tiles():
     doc = plan_to_doc(plan_model(load_zoo_model("mobilenetv2"), load_hardware("edge-4x4")))
     spec = plan_mesh(doc, 0)
-    grid, edges, verts = (layer["data"]["values"] for layer in spec["layer"])
+    grid, edges, verts, names = (layer["data"]["values"] for layer in spec["layer"])
     seg = doc["segments"][0]
     assert len(grid) == 16 and len(verts) == len(seg["placement"])
     assert len(edges) == len(seg["tile_graph"]["edges"])
@@ -155,3 +156,17 @@ def test_plan_mesh_puts_vertices_on_their_tiles():
         x, y = seg["placement"][v["vertex"]]
         assert abs(v["x"] - x) <= 0.25 + 1e-9 and abs(v["y"] - y) <= 0.25 + 1e-9
     assert "II" in spec["title"] and titled(spec)
+    # tile tasks are named by their layer group, each group once on the mesh
+    for v in verts:
+        layers = next(x["layers"] for x in seg["tile_graph"]["vertices"] if x["id"] == v["vertex"])
+        assert v["layer"] == layer_group(layers)
+        assert all(name.startswith(v["layer"]) or "…" in v["layer"] for name in layers)
+    shown = [v["label"] for v in names if v["label"]]
+    assert len(shown) == len(set(shown)) == len({v["layer"] for v in verts})
+    # edges carry their hops as placed, within the segment's hop bound
+    for e in edges:
+        (ax, ay), (bx, by) = seg["placement"][e["src"]], seg["placement"][e["dst"]]
+        assert e["hops"] == abs(ax - bx) + abs(ay - by) <= seg["hops"]
+    assert layer_group(["features.9.expand", "features.9.expand.bn"]) == "features.9.expand"
+    assert layer_group(["conv1", "pool1"]) == "conv1…pool1"
+    assert layer_group(["input_ids"]) == "input_ids"

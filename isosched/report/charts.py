@@ -24,6 +24,7 @@ __all__ = [
     "energy_breakdown",
     "job_gantt",
     "latency_cdf",
+    "layer_group",
     "plan_mesh",
     "sweep_lines",
     "sweep_points",
@@ -614,11 +615,37 @@ def job_gantt(
     }
 
 
-def plan_mesh(doc: dict[str, Any], segment: int = 0) -> dict[str, Any]:
-    """One segment of an ``isosched.plan/v1`` document on the mesh: vertices on tiles, edges.
+def layer_group(layers: list[str]) -> str:
+    """The name of the layer group a tile task computes: the layers' common dotted prefix.
 
-    Vertices sharing a tile are spread around its centre; edges are drawn between vertex
-    positions, their width growing with the bytes they carry.
+    ``["features.9.expand", "features.9.expand.bn"]`` → ``features.9.expand``; layers with no
+    common prefix give the first and last (``conv1…pool``); one layer gives its own id.
+    """
+    if not layers:
+        return "(no layer)"
+    parts = [name.split(".") for name in layers]
+    common: list[str] = []
+    for pieces in zip(*parts, strict=False):
+        if all(p == pieces[0] for p in pieces):
+            common.append(pieces[0])
+        else:
+            break
+    if common:
+        return ".".join(common)
+    return f"{layers[0]}…{layers[-1]}"
+
+
+def _block(group: str) -> str:
+    """The block a layer group belongs to (its first two dotted parts), for colours."""
+    return ".".join(group.split(".")[:2])
+
+
+def plan_mesh(doc: dict[str, Any], segment: int = 0) -> dict[str, Any]:
+    """One segment of an ``isosched.plan/v1`` document on the mesh: its tile graph as placed.
+
+    Vertices sit on their tiles (spread around the centre when several share one), named and
+    coloured by their layer group (:func:`layer_group`); edges are lines whose width grows with
+    the bytes they carry per inference and whose colour is the hops they cross on the mesh.
     """
     seg = doc["segments"][segment]
     w, h = doc["mesh"]
@@ -633,30 +660,65 @@ def plan_mesh(doc: dict[str, Any], segment: int = 0) -> dict[str, Any]:
             else:
                 a = 2 * math.pi * k / len(vids)
                 pos[vid] = (x + 0.25 * math.cos(a), y + 0.25 * math.sin(a))
-    layer_of = {v["id"]: (v.get("layers") or [v["id"]])[0] for v in seg["tile_graph"]["vertices"]}
+    info = {v["id"]: v for v in seg["tile_graph"]["vertices"]}
     grid = [{"x": x, "y": y, "used": (x, y) in on_tile} for x in range(w) for y in range(h)]
-    verts = [
-        {"vertex": vid, "layer": layer_of.get(vid, vid), "x": p[0], "y": p[1]}
-        for vid, p in sorted(pos.items())
-    ]
-    edges = [
-        {
-            "src": e["src"],
-            "dst": e["dst"],
-            "x": pos[e["src"]][0],
-            "y": pos[e["src"]][1],
-            "x2": pos[e["dst"]][0],
-            "y2": pos[e["dst"]][1],
-            "kib": e["bytes"] / 1024,
-        }
-        for e in seg["tile_graph"]["edges"]
-        if e["src"] in pos and e["dst"] in pos
-    ]
+    verts = []
+    for vid, p in sorted(pos.items()):
+        layers = list(info.get(vid, {}).get("layers") or [])
+        group = layer_group(layers) if layers else vid
+        tile = seg["placement"][vid]
+        verts.append(
+            {
+                "vertex": vid,
+                "layer": group,
+                "block": _block(group),
+                "layers": ", ".join(layers[:6])
+                + (f" (+{len(layers) - 6})" if len(layers) > 6 else ""),
+                "cycles": info.get(vid, {}).get("cycles", 0),
+                "tile": f"({tile[0]}, {tile[1]})",
+                "x": p[0],
+                "y": p[1],
+            }
+        )
+    edges = []
+    for e in seg["tile_graph"]["edges"]:
+        if e["src"] not in pos or e["dst"] not in pos:
+            continue
+        (ax, ay), (bx, by) = seg["placement"][e["src"]], seg["placement"][e["dst"]]
+        edges.append(
+            {
+                "src": e["src"],
+                "dst": e["dst"],
+                "x": pos[e["src"]][0],
+                "y": pos[e["src"]][1],
+                "x2": pos[e["dst"]][0],
+                "y2": pos[e["dst"]][1],
+                "kib": e.get("bytes", 0) / 1024,
+                "hops": abs(ax - bx) + abs(ay - by),
+            }
+        )
+    named: set[str] = set()
+    for v in verts:  # name a group once, on its first tile task, to keep the mesh readable
+        v["label"] = "" if v["layer"] in named else v["layer"]
+        named.add(v["layer"])
     sx = {"domain": [-0.5, w - 0.5], "nice": False, "zero": False}
     sy = {"domain": [h - 0.5, -0.5], "nice": False, "zero": False}
-    xe = {"field": "x", "type": "quantitative", "title": "mesh x (tile)", "scale": sx}
-    ye = {"field": "y", "type": "quantitative", "title": "mesh y (tile)", "scale": sy}
-    side = max(240, min(640, 40 * max(w, h)))
+    xe = {
+        "field": "x",
+        "type": "quantitative",
+        "title": "mesh x (tile)",
+        "scale": sx,
+        "axis": {"values": list(range(w)), "grid": False, "format": "d"},
+    }
+    ye = {
+        "field": "y",
+        "type": "quantitative",
+        "title": "mesh y (tile)",
+        "scale": sy,
+        "axis": {"values": list(range(h)), "grid": False, "format": "d"},
+    }
+    side = max(320, min(720, 60 * max(w, h)))
+    hop_bound = int(seg.get("hops", doc.get("hops", 2)))
     return {
         "$schema": SCHEMA,
         "title": (
@@ -668,21 +730,24 @@ def plan_mesh(doc: dict[str, Any], segment: int = 0) -> dict[str, Any]:
         "layer": [
             {
                 "data": {"values": grid},
-                "mark": {"type": "square", "size": max(40, 9000 / max(w, h) ** 2)},
+                "mark": {"type": "square", "size": max(60, 0.55 * (side / max(w, h)) ** 2)},
                 "encoding": {
                     "x": xe,
                     "y": ye,
                     "color": {
-                        "field": "used",
-                        "type": "nominal",
-                        "legend": {"title": "tile used"},
-                        "scale": {"domain": [True, False], "range": ["#dde7f3", "#f4f4f4"]},
+                        "condition": {"test": "datum.used", "value": "#dde7f3"},
+                        "value": "#f4f4f4",
                     },
+                    "tooltip": [
+                        {"field": "x", "title": "tile x"},
+                        {"field": "y", "title": "tile y"},
+                        {"field": "used", "title": "used by this segment"},
+                    ],
                 },
             },
             {
                 "data": {"values": edges},
-                "mark": {"type": "rule", "opacity": 0.6},
+                "mark": {"type": "rule", "opacity": 0.8},
                 "encoding": {
                     "x": xe,
                     "y": ye,
@@ -691,30 +756,51 @@ def plan_mesh(doc: dict[str, Any], segment: int = 0) -> dict[str, Any]:
                     "strokeWidth": {
                         "field": "kib",
                         "type": "quantitative",
-                        "title": "edge (KiB)",
-                        "scale": {"range": [0.5, 4]},
+                        "title": "edge (KiB per inference)",
+                        "scale": {"range": [0.75, 6]},
+                    },
+                    "color": {
+                        "field": "hops",
+                        "type": "ordinal",
+                        "title": "hops on the mesh",
+                        "scale": {
+                            "domain": list(range(hop_bound + 1)),
+                            "scheme": "orangered",
+                        },
                     },
                     "tooltip": [
                         {"field": "src"},
                         {"field": "dst"},
-                        {"field": "kib", "format": ".1f"},
+                        {"field": "kib", "format": ".1f", "title": "KiB per inference"},
+                        {"field": "hops"},
                     ],
                 },
             },
             {
                 "data": {"values": verts},
-                "mark": {"type": "circle", "size": 60, "opacity": 1},
+                "mark": {"type": "circle", "size": 90, "opacity": 1, "stroke": "#fff"},
                 "encoding": {
                     "x": xe,
                     "y": ye,
                     "fill": {
-                        "field": "layer",
+                        "field": "block",
                         "type": "nominal",
-                        "legend": {"title": "layer", "symbolLimit": 24},
+                        "legend": {"title": "layer group", "symbolLimit": 30, "columns": 1},
                         "scale": {"scheme": "tableau20"},
                     },
-                    "tooltip": [{"field": "vertex"}, {"field": "layer"}],
+                    "tooltip": [
+                        {"field": "vertex"},
+                        {"field": "layer", "title": "layer group"},
+                        {"field": "layers"},
+                        {"field": "cycles", "format": ",.0f", "title": "stage cycles"},
+                        {"field": "tile"},
+                    ],
                 },
+            },
+            {
+                "data": {"values": verts},
+                "mark": {"type": "text", "dy": -11, "fontSize": 9, "color": "#333"},
+                "encoding": {"x": xe, "y": ye, "text": {"field": "label"}},
             },
         ],
         "resolve": {"scale": {"color": "independent"}},
