@@ -50,3 +50,21 @@ def test_on_a_terminal_one_live_line_with_fraction_and_eta():
     assert "\r\x1b[K[ 75%] policy 2/2 fcfs: 50/100 jobs released  (ETA " in text
     assert "[ 25%] policy 1/2 isosched: 50/100 jobs released" in text
     assert text.endswith("[100%] policy 2/2 fcfs: 100/100 jobs released\n")
+
+
+def test_segments_of_a_plan_are_one_phase():
+    out = io.StringIO()
+    p = Progress(stream=out, tty=False)
+    for m in [
+        "segment 0 [0/3]: allocating tiles to 5 units (ILP)",
+        "segment 0 [1/3]: 5 units, 16 tiles",
+        "segment 1 [1/3]: allocating tiles to 4 units (ILP)",
+        "segment 1 [2/3]: 4 units, 8 tiles",
+        "segment 2 [2/3]: allocating tiles to 1 units (ILP)",
+        "segment 2 [3/3]: 1 units, 16 tiles",
+    ]:
+        p(m)
+    assert out.getvalue().splitlines() == [
+        "segment 0 [0/3]: allocating tiles to 5 units (ILP)",
+        "segment 2 [3/3]: 1 units, 16 tiles",
+    ]

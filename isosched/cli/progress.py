@@ -2,10 +2,10 @@
 
 The library reports progress as one-line messages; a message that holds counts ``a/b`` (``plans
 2/5: yolov3 ...``, ``policy 1/7 isosched: 90/901 jobs released``) says how far its phase is. The
-phase is the message up to its last count. On a terminal every message rewrites one status line,
-with the fraction done and an ETA from the phase's rate so far. Elsewhere (a log, CI), a counted
-phase prints its first and last message only, and messages without counts print only with
-``verbose``; warnings always print.
+phase is the message up to its last count, digits aside (``segment 3 [`` is ``segment # [``). On
+a terminal every message rewrites one status line, with the fraction done and an ETA from the
+phase's rate so far. Elsewhere (a log, CI), a counted phase prints its first and last message
+only, and messages without counts print only with ``verbose``; warnings always print.
 """
 
 from __future__ import annotations
@@ -30,7 +30,8 @@ def _fraction(msg: str) -> tuple[str, float, float] | None:
     if not counts:
         return None
     *_, m = _COUNT.finditer(msg)
-    phase = msg[: m.start()].rstrip(" :")
+    # digits before the last count do not make a new phase: "segment 3 [" is "segment # ["
+    phase = re.sub(r"\d+", "#", msg[: m.start()].rstrip(" :"))
     a, b = counts[-1]
     inner = min(a / b, 1.0)
     if len(counts) == 1:

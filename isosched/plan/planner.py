@@ -316,6 +316,11 @@ def plan_model(
     out = []
     e = hw.energy
     for seg in segments:
+        if progress is not None:  # before the ILP, so that a long first solve shows its place
+            progress(
+                f"segment {seg.index} [{seg.index}/{len(segments)}]: allocating tiles to "
+                f"{len(seg.units)} units (ILP)"
+            )
         inside = set(seg.layers)
         opts = [unit_options(graph, u, hw, unit_io(graph, u, inside)) for u in seg.units]
         alloc = solve_allocation(
