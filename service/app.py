@@ -246,7 +246,8 @@ def seed_demo(store: Store, runner: Runner) -> str | None:
         return None
     params = {"trace_id": DEMO_TRACE_ID, "hw": "edge-8x8", "policies": list(POLICY_NAMES)}
     replay_id = runner.submit("replay", replay_job, params)
-    # A short horizon keeps the demo sweep to minutes on two cores; the scenario keeps its name.
+    # A short horizon keeps the demo sweep small (4 scales x 7 policies of ~180 jobs each before
+    # scaling); the scenario keeps its name, so the home page files its curves under ad_urban.
     short = {**scenario_doc("ad_urban"), "horizon_ms": DEMO_SWEEP_HORIZON_MS}
     sweep = {
         "scenario": short,
