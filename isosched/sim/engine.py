@@ -562,11 +562,12 @@ class Simulator:
         if charged_us > 0:
             why += f"; decision charged {charged_us:.1f} us"
         js.events.append((self.now, "resume" if resumed else "start", why))
-        for v in victims:
+        for v in victims:  # a kill's victim learns now whom its tiles went to
             vs = self.jobs[v]
             if vs.events and vs.events[-1][1] in ("preempt", "kill"):
-                t, kind, _ = vs.events[-1]
-                vs.events[-1] = (t, kind, self._preempt_why(vs, js))
+                t, kind, why = vs.events[-1]
+                if t == self.now and f" for {js.id} " not in why:
+                    vs.events[-1] = (t, kind, self._preempt_why(vs, js))
 
     def _preempt_why(self, victim: JobState, by: JobState) -> str:
         crit = "critical, " if by.job.critical else ""
