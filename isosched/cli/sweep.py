@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 import os
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from isosched.cli.app import app, emit_json
+from isosched.cli.progress import Progress
 from isosched.errors import IsoschedError
 
 
@@ -79,9 +79,7 @@ def sweep(
             )
     hardware = load_hardware(hw)
 
-    def progress(msg: str) -> None:
-        sys.stderr.write(f"{msg}\n")
-
+    progress = Progress()  # a live line with an ETA on a terminal, a few lines elsewhere
     doc = run_sweep(
         sc,
         hardware,
@@ -94,6 +92,7 @@ def sweep(
         models=load_models(s.model for s in sc.streams),
         cache=PlanCache(),
     )
+    progress.close()
     if as_json:
         emit_json(doc)
         return
