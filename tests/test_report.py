@@ -6,15 +6,16 @@ from isosched.io.hardware_json import load_hardware
 from isosched.io.model_source import load_models
 from isosched.plan import plan_model, plan_to_doc
 from isosched.report import (
+    chip_window,
     critical_by_stream,
     energy_breakdown,
     gantt_window,
+    job_gantt,
     latency_cdf,
     layer_group,
     plan_mesh,
     run_details,
     sweep_lines,
-    tile_gantt,
 )
 from isosched.sim.replay import replay
 from isosched.sim.sweep import sweep
@@ -121,9 +122,14 @@ def test_gantt_window_clips_and_truncates(replayed):
         by_tile[b["tile"]] = b["end_ms"]
     few, cut = gantt_window(d, 0, 10**9, max_bars=5)
     assert len(few) == 5 and cut
-    spec = tile_gantt(bars, 16, 10.0, 40.0)
-    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["bar", "bar"] and titled(spec)
-    assert "truncated" in tile_gantt(few, 16, 0, 100, truncated=True)["title"]
+    jobs, intervals, cut = chip_window(d, 10_000, 40_000)
+    assert not cut and {iv[0] for iv in intervals} == {j["row"] for j in jobs}
+    assert all(10.0 <= iv[2] < iv[3] <= 40.0 for iv in intervals)
+    spec = job_gantt(jobs, intervals, 10.0, 40.0)
+    assert [layer["mark"]["type"] for layer in spec["layer"]][:2] == ["rect", "rect"]
+    assert titled(spec)
+    few_jobs, _, truncated = chip_window(d, 0, 10**9, max_jobs=2)
+    assert len(few_jobs) == 2 and truncated
 
 
 def test_sweep_lines_mark_the_capacity():

@@ -12,7 +12,6 @@ from isosched.report.charts import (
     layer_group,
     plan_mesh,
     sweep_lines,
-    tile_gantt,
 )
 from isosched.report.details import chip_window, gantt_window, run_details
 from isosched.report.perfetto import perfetto_trace
@@ -29,5 +28,4 @@ __all__ = [
     "plan_mesh",
     "run_details",
     "sweep_lines",
-    "tile_gantt",
 ]

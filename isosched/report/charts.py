@@ -28,7 +28,6 @@ __all__ = [
     "plan_mesh",
     "sweep_lines",
     "sweep_points",
-    "tile_gantt",
 ]
 
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
@@ -390,82 +389,6 @@ def sweep_lines(
     if title is None:
         title = f"{y_title.split(' (')[0].capitalize()} against load (dashed: capacity)"
     return _spec(title, layer=layers)
-
-
-def tile_gantt(
-    bars: list[dict[str, Any]], tiles: int, t0_ms: float, t1_ms: float, truncated: bool = False
-) -> dict[str, Any]:
-    """Tiles × time: one colour per job, checkpoints and restores overlaid in grey and black.
-
-    ``bars`` come from :func:`isosched.report.gantt_window`.
-    """
-    runs = [b for b in bars if b["kind"] == "run"]
-    saves = [b for b in bars if b["kind"] != "run"]
-    x = {
-        "field": "start_ms",
-        "type": "quantitative",
-        "title": "time (ms)",
-        "scale": {"domain": [t0_ms, t1_ms]},
-    }
-    y = {
-        "field": "tile",
-        "type": "ordinal",
-        "title": "tile (y × width + x)",
-        "axis": {"labelOverlap": True},
-        "scale": {"domain": list(range(tiles))},
-    }
-    tooltip = [
-        {"field": "job"},
-        {"field": "stream"},
-        {"field": "kind"},
-        {"field": "tile"},
-        {"field": "start_ms", "format": ".3f", "title": "start (ms)"},
-        {"field": "end_ms", "format": ".3f", "title": "end (ms)"},
-    ]
-    title = f"Tiles over time, {t0_ms:g}–{t1_ms:g} ms"
-    if truncated:
-        title += " (truncated: zoom in)"
-    return {
-        "$schema": SCHEMA,
-        "title": title,
-        "width": 900,
-        "height": max(200, min(600, 9 * tiles)),
-        "layer": [
-            {
-                "data": {"values": runs},
-                "mark": {"type": "bar", "clip": True},
-                "encoding": {
-                    "x": x,
-                    "x2": {"field": "end_ms"},
-                    "y": y,
-                    "color": {
-                        "field": "job",
-                        "type": "nominal",
-                        "legend": {"title": "job", "columns": 2, "symbolLimit": 40},
-                        "scale": {"scheme": "tableau20"},
-                    },
-                    "tooltip": tooltip,
-                },
-            },
-            {
-                "data": {"values": saves},
-                "mark": {"type": "bar", "clip": True},
-                "encoding": {
-                    "x": x,
-                    "x2": {"field": "end_ms"},
-                    "y": y,
-                    "color": {
-                        "field": "kind",
-                        "type": "nominal",
-                        "legend": {"title": "preemption"},
-                        "scale": {"domain": ["checkpoint", "restore"], "range": ["#222", "#999"]},
-                    },
-                    "tooltip": tooltip,
-                },
-            },
-        ],
-        "resolve": {"scale": {"color": "independent"}},
-    }
 
 
 #: Fills of the intervals in which a job holds tiles without computing.
