@@ -5,9 +5,10 @@ import io
 from isosched.cli.progress import Progress
 
 MESSAGES = [
-    "plans 1/2: mobilenetv2 on 3 budgets",
+    "plans 0/2: mobilenetv2 on 4x4 tiles (plan, placements, LTS profile)",
     "plan cache: mobilenetv2 on edge-4x4 from memory",
-    "plans 2/2: resnet50 on 3 budgets",
+    "plans 1/2: resnet50 on 4x4 tiles (plan, placements, LTS profile)",
+    "plans 2/2: every model planned on every budget",
     "policy 1/2 isosched: 0/100 jobs released",
     "policy 1/2 isosched: 50/100 jobs released",
     "policy 1/2 isosched: 100/100 jobs released",
@@ -30,8 +31,8 @@ def _feed(**kw):
 def test_off_a_terminal_each_phase_prints_its_first_and_last_line():
     lines = _feed(tty=False).splitlines()
     assert lines == [
-        "plans 1/2: mobilenetv2 on 3 budgets",
-        "plans 2/2: resnet50 on 3 budgets",
+        "plans 0/2: mobilenetv2 on 4x4 tiles (plan, placements, LTS profile)",
+        "plans 2/2: every model planned on every budget",
         "policy 1/2 isosched: 0/100 jobs released",
         "policy 1/2 isosched: 100/100 jobs released",
         "policy 2/2 fcfs: 0/100 jobs released",

@@ -157,16 +157,28 @@ class PlanBook:
         return got
 
     def warm(self, models: set[str], progress: Callable[[str], None] | None = None) -> None:
-        """Compute every plan and profile a replay of ``models`` can look up."""
-        for i, model in enumerate(sorted(models)):
-            if progress is not None:
-                progress(f"plans {i + 1}/{len(models)}: {model} on {len(self.budgets)} budgets")
+        """Compute every plan and profile a replay of ``models`` can look up.
+
+        ``progress`` hears of every (model, budget) before it is planned and profiled, counted
+        ``done/total`` so that a long planning phase shows how far it is.
+        """
+        total = len(models) * len(self.budgets)
+        done = 0
+        for model in sorted(models):
             for shape in self.budgets:
+                if progress is not None:
+                    progress(
+                        f"plans {done}/{total}: {model} on {shape[0]}x{shape[1]} tiles "
+                        "(plan, placements, LTS profile)"
+                    )
+                done += 1
                 self.job_plan(model, shape)
                 self.library(model, shape)
                 k = shape[0] * shape[1]
                 self.lts(model, k, k / self.hw.tiles)
                 self.lts(model, k, 1.0)
+        if progress is not None:
+            progress(f"plans {total}/{total}: every model planned on every budget")
 
     def export(self) -> dict[str, object]:
         """What another process needs to skip planning (picklable)."""
