@@ -109,7 +109,19 @@ function initChip() {
     }, 50);
   });
   draw(d.t0);
-  document.addEventListener("charts-ready", () => draw(Number(slider.value)));
+  document.addEventListener("charts-ready", () => {
+    draw(Number(slider.value));
+    const view = window.__views.gantt;
+    if (!view) return;
+    // a click on a job's bar shows the chip in the middle of that span
+    view.addEventListener("click", (_ev, item) => {
+      const datum = item && item.datum;
+      if (!datum || datum.start_ms === undefined) return;
+      const t = (datum.start_ms + datum.end_ms) / 2;
+      slider.value = t;
+      draw(t);
+    });
+  });
 }
 
 function sortTable(th) {
