@@ -227,6 +227,13 @@ def test_chip_over_time_marks_checkpointing_tiles_and_plays(server, page):
     )
     page.locator("#chip-play").click()  # pause
     assert page.evaluate("window.__views.gantt.signal('now')") > before
+    # a click on a job's bar moves the instant to the middle of that span
+    page.locator("#gantt svg g.mark-rect path").first.click()
+    t = float(page.locator("#chip-time").input_value())
+    here = json.loads(chip_json(page.content()))
+    step = (here["t1"] - here["t0"]) / 1000
+    mids = [(iv[2] + iv[3]) / 2 for iv in here["intervals"]]
+    assert min(abs(t - m) for m in mids) <= step
     assert page.errors == []
 
 
