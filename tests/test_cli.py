@@ -187,3 +187,21 @@ def test_help_has_no_type_placeholders_for_flags(monkeypatch, capsys):
     assert code == 0
     assert "<bool>" not in out
     assert "--perfetto" in out and "-v, --verbose" in out
+
+
+def test_make_run_takes_a_port(tmp_path):
+    """`make run PORT=...` serves on that port (dry run: nothing is installed or started)."""
+    import shutil
+
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    root = Path(__file__).resolve().parent.parent
+    venv = tmp_path / "venv"
+    out = subprocess.run(
+        ["make", "-n", "run", "PORT=8123", f"VENV={venv}"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert f"{venv}/bin/isosched serve --host 127.0.0.1 --port 8123 --demo" in out
