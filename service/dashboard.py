@@ -18,6 +18,7 @@ from isosched.report import (
     latency_cdf,
     perfetto_trace,
     plan_mesh,
+    sweep_capacities,
     sweep_lines,
 )
 from isosched.report.palette import policy_order, stream_colour
@@ -301,7 +302,8 @@ async def sweep_page(request: Request, job_id: str) -> HTMLResponse:
             "satisfaction": sweep_lines(job["result"], "satisfaction"),
             "critical": sweep_lines(job["result"], "critical_satisfaction"),
         }
-    return _page(request, "sweep.html", job=job, charts=charts)
+    capacities = sweep_capacities(job["result"]) if job["state"] == "done" else []
+    return _page(request, "sweep.html", job=job, charts=charts, capacities=capacities)
 
 
 @router.get("/plans/{job_id}", response_class=HTMLResponse)

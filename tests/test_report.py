@@ -15,7 +15,9 @@ from isosched.report import (
     layer_group,
     plan_mesh,
     run_details,
+    sweep_capacities,
     sweep_lines,
+    sweep_points,
 )
 from isosched.sim.replay import replay
 from isosched.sim.sweep import sweep
@@ -176,3 +178,76 @@ def test_plan_mesh_puts_vertices_on_their_tiles():
     assert layer_group(["features.9.expand", "features.9.expand.bn"]) == "features.9.expand"
     assert layer_group(["conv1", "pool1"]) == "conv1…pool1"
     assert layer_group(["input_ids"]) == "input_ids"
+
+
+def test_sweep_reads_v2_intervals_and_censoring_and_v1_alike():
+    """v2 points carry ``*_ci95`` bands and ``lbt_capacity_censored``; v1 sweeps say neither."""
+    v1 = {
+        "schema": "isosched.sweep/v1",
+        "policies": {
+            "fcfs": {
+                "curve": [
+                    {
+                        "scale": 1.0,
+                        "satisfaction": 1.0,
+                        "critical_satisfaction": 1.0,
+                        "lbt_per_s": 9,
+                    },
+                    {
+                        "scale": 2.0,
+                        "satisfaction": 0.5,
+                        "critical_satisfaction": 0.4,
+                        "lbt_per_s": 7,
+                    },
+                ],
+                "lbt_capacity": 1.0,
+            },
+            "isosched": {
+                "curve": [
+                    {
+                        "scale": 1.0,
+                        "satisfaction": 1.0,
+                        "critical_satisfaction": 1.0,
+                        "lbt_per_s": 9,
+                    },
+                    {
+                        "scale": 2.0,
+                        "satisfaction": 1.0,
+                        "critical_satisfaction": 1.0,
+                        "lbt_per_s": 18,
+                    },
+                ],
+                "lbt_capacity": 2.0,
+            },
+        },
+    }
+    caps = {c["policy"]: c for c in sweep_capacities(v1)}
+    assert [c["policy"] for c in sweep_capacities(v1)] == ["isosched", "fcfs"]  # one order
+    assert caps["isosched"]["censored"] and not caps["fcfs"]["censored"]
+    assert caps["isosched"]["best_lbt_per_s"] == 18
+    spec = sweep_lines(v1, "lbt_per_s")
+    band = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "errorband")
+    assert all(v["low"] == v["value"] == v["high"] for v in band["data"]["values"])
+    labels = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    assert {v["label"] for v in labels["data"]["values"]} == {"fcfs: 1×", "isosched: ≥ 2×"}
+    v2 = {
+        "schema": "isosched.sweep/v2",
+        "policies": {
+            "isosched": {
+                "curve": [
+                    {
+                        "scale": 1.0,
+                        "satisfaction": 1.0,
+                        "satisfaction_ci95": [1.0, 1.0],
+                        "lbt_per_s": 9.0,
+                        "lbt_per_s_ci95": [8.5, 9.5],
+                    }
+                ],
+                "lbt_capacity": 1.0,
+                "lbt_capacity_censored": False,
+            }
+        },
+    }
+    assert sweep_capacities(v2)[0]["censored"] is False
+    (point,) = sweep_points(v2, "lbt_per_s")
+    assert (point["low"], point["value"], point["high"]) == (8.5, 9.0, 9.5)

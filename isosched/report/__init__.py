@@ -11,7 +11,9 @@ from isosched.report.charts import (
     latency_cdf,
     layer_group,
     plan_mesh,
+    sweep_capacities,
     sweep_lines,
+    sweep_points,
 )
 from isosched.report.details import chip_window, gantt_window, run_details
 from isosched.report.perfetto import perfetto_trace
@@ -27,5 +29,7 @@ __all__ = [
     "perfetto_trace",
     "plan_mesh",
     "run_details",
+    "sweep_capacities",
     "sweep_lines",
+    "sweep_points",
 ]

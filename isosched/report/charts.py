@@ -26,6 +26,7 @@ __all__ = [
     "latency_cdf",
     "layer_group",
     "plan_mesh",
+    "sweep_capacities",
     "sweep_lines",
     "sweep_points",
 ]
@@ -274,6 +275,25 @@ def sweep_points(doc: dict[str, Any], metric: str) -> list[dict[str, Any]]:
     return out
 
 
+def sweep_capacities(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """Each policy's LBT capacity (load ×), whether it is censored, and its best LBT (jobs/s).
+
+    ``censored`` is the v2 field ``lbt_capacity_censored``; a v1 sweep does not say, and there a
+    capacity at the largest scale tried is censored (the policy still passed there). Policies come
+    in the dashboard's order.
+    """
+    out = []
+    for p in policy_order(doc["policies"]):
+        body = doc["policies"][p]
+        curve = body.get("curve", [])
+        cap = float(body.get("lbt_capacity") or 0.0)
+        largest = max((pt["scale"] for pt in curve), default=0.0)
+        censored = bool(body.get("lbt_capacity_censored", cap > 0 and cap >= largest))
+        best = max((pt.get("lbt_per_s", 0.0) for pt in curve), default=0.0)
+        out.append({"policy": p, "capacity": cap, "censored": censored, "best_lbt_per_s": best})
+    return out
+
+
 def sweep_lines(
     doc: dict[str, Any], metric: str = "lbt_per_s", title: str | None = None
 ) -> dict[str, Any]:
@@ -290,14 +310,7 @@ def sweep_lines(
     values = sweep_points(doc, metric)
     names = list(doc["policies"])
     scales = [v["scale"] for v in values] or [1.0]
-    caps: list[dict[str, Any]] = []
-    for p in policy_order(names):
-        body = doc["policies"][p]
-        cap = body.get("lbt_capacity") or 0.0
-        if cap > 0:
-            # v1 sweeps do not say; there a capacity at the largest scale tried is censored
-            censored = bool(body.get("lbt_capacity_censored", cap >= max(scales)))
-            caps.append({"policy": p, "capacity": cap, "censored": censored})
+    caps = [c for c in sweep_capacities(doc) if c["capacity"] > 0]
     # one label per distinct capacity, naming every policy whose rule falls there
     at: dict[Any, list[str]] = defaultdict(list)
     for c in caps:
