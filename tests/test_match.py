@@ -126,7 +126,7 @@ def test_triangle_at_one_hop_is_impossible():
     tri = TileGraph.from_edges(["a", "b", "c"], [("a", "b"), ("b", "c"), ("a", "c")])
     for engine in ("mcts", "ullmann"):
         r = TileMatcher(mesh_target(6, 6, 1), tri).match(engine=engine, budget_ms=500)
-        assert not r.found and r.proved and "odd cycle" in r.reason
+        assert not r.found and r.proved and r.reason == "impossible" and "odd cycle" in r.detail
     assert TileMatcher(mesh_target(6, 6, 2), tri).match(budget_ms=500).found
 
 
@@ -137,7 +137,7 @@ def test_clique_beyond_tile_degree_is_impossible():
         [(f"k{a}", f"k{b}") for a, b in itertools.combinations(range(14), 2)],
     )
     r = TileMatcher(mesh_target(16, 16, 2), k).match(budget_ms=500)
-    assert not r.found and r.proved and "neighbours" in r.reason
+    assert not r.found and r.proved and r.reason == "impossible" and "neighbours" in r.detail
 
 
 def test_pattern_larger_than_chip_is_impossible():
@@ -145,7 +145,7 @@ def test_pattern_larger_than_chip_is_impossible():
         [f"c{i}" for i in range(20)], [(f"c{i}", f"c{i + 1}") for i in range(19)]
     )
     r = TileMatcher(mesh_target(4, 4, 2, blocked=[(0, 0)]), chain).match(budget_ms=500)
-    assert not r.found and r.proved and "only 15 tiles" in r.reason
+    assert not r.found and r.proved and "only 15 tiles" in r.detail
 
 
 def test_refinement_proves_what_degree_cannot():
@@ -192,7 +192,7 @@ def test_cost_aware_ullmann_is_optimal_against_brute_force():
         ["a", "b", "c", "d"], [("a", "b", 300), ("b", "c", 50), ("a", "c", 10), ("c", "d", 200)]
     )
     r = TileMatcher(target, pattern).match(engine="ullmann", budget_ms=20_000, cost_aware=True)
-    assert r.found and r.reason.startswith("optimal")
+    assert r.found and r.reason == "found" and r.detail.startswith("optimal")
     assert r.cost == pytest.approx(brute_force_min_cost(pattern, target))
     mc = TileMatcher(target, pattern).match(engine="mcts", budget_ms=300, cost_aware=True)
     assert mc.found and mc.cost is not None and r.cost is not None and mc.cost >= r.cost

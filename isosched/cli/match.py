@@ -19,15 +19,28 @@ def match(
     blocked: Annotated[
         Path | None, typer.Option("--blocked", help='File {"tiles": [[x, y], ...]}.')
     ] = None,
-    engine: Annotated[str, typer.Option("--engine", help="mcts or ullmann.")] = "mcts",
+    engine: Annotated[
+        str,
+        typer.Option(
+            "--engine", help="mcts, ullmann, or cp (constraint propagation: proves 'no room')."
+        ),
+    ] = "mcts",
     budget_ms: Annotated[float, typer.Option("--budget-ms", help="Time budget, ms.")] = 1000.0,
+    max_nodes: Annotated[
+        int | None,
+        typer.Option("--max-nodes", min=0, help="Node budget: the same answer on every machine."),
+    ] = None,
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     cost_aware: Annotated[
         bool, typer.Option("--cost-aware", help="Search the whole budget for the cheapest.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
-    """Place PATTERN on a WxH mesh: tiles distinct, unblocked, every edge within HOPS hops."""
+    """Place PATTERN on a WxH mesh: tiles distinct, unblocked, every edge within HOPS hops.
+
+    Exits 0 when a placement was found, 1 when not (reason ``impossible``, ``budget`` or
+    ``cancelled``; the JSON document is printed all the same), 2 on bad input.
+    """
     from isosched.io.match_json import parse_mesh, read_blocked, read_tilegraph
     from isosched.match import ENGINES, MatchInputError, mesh_target
     from isosched.match.placer import place
@@ -52,7 +65,7 @@ def match(
         free,
         w,
         h,
-        node_budget=None,
+        node_budget=max_nodes,
         seed=seed,
         engine=engine,
         budget_ms=budget_ms,
@@ -62,8 +75,13 @@ def match(
     result = answer.match
     if as_json:
         emit_json(result.to_doc())
-        return
-    state = "found" if result.found else "not found"
-    print(f"{state} by {result.engine} in {result.elapsed_ms:.1f} ms: {result.reason}")
-    for vid, (x, y) in result.placement.items():
-        print(f"  {vid:<24} ({x}, {y})")
+    else:
+        state = "found" if result.found else "not found"
+        print(
+            f"{state} by {result.engine} in {result.elapsed_ms:.1f} ms, {result.nodes} nodes: "
+            f"{result.reason} ({result.detail})"
+        )
+        for vid, (x, y) in result.placement.items():
+            print(f"  {vid:<24} ({x}, {y})")
+    if not result.found:
+        raise typer.Exit(1)

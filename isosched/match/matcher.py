@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
 
 from isosched.match.candidates import CandidateRows, candidate_matrix, csr_nbytes, refine
+from isosched.match.cp import CPModel, cp_search
 from isosched.match.mcts import mcts_search
 from isosched.match.search import SearchSpace, SearchStats
 from isosched.match.target import ChipTarget, MatchInputError
@@ -33,14 +34,18 @@ from isosched.tilegraph import TileGraph
 
 __all__ = [
     "ENGINES",
+    "STOP_REASONS",
     "MatchResult",
     "TileMatcher",
     "placement_cost",
     "placement_errors",
 ]
 
-Engine = Literal["mcts", "ullmann"]
-ENGINES: tuple[str, ...] = ("mcts", "ullmann")
+Engine = Literal["mcts", "ullmann", "cp"]
+ENGINES: tuple[str, ...] = ("mcts", "ullmann", "cp")
+#: Why a search stopped (CONTRACTS.md, ``isosched match``): a placement was found, none exists
+#: (proved), the budget ended first (nothing proved), or the caller cancelled it.
+STOP_REASONS: tuple[str, ...] = ("found", "impossible", "budget", "cancelled")
 Coord = tuple[int, int]
 
 #: Build the full candidate matrix (and refine it globally) only below this many entries.
@@ -66,10 +71,20 @@ class MatchResult:
     proved : bool
         When not found: whether the absence of any placement was proved.
     reason : str
-        Why the search stopped.
+        Why the search stopped: one of :data:`STOP_REASONS` (``found``, ``impossible``,
+        ``budget``, ``cancelled``).
     stats : dict
         Search counters (nodes, backtracks and the backjumps among them, rollouts, iterations,
         candidate-matrix memory).
+    detail : str
+        The reason in words (which proof, ``optimal`` when a cost-aware search exhausted its
+        space, ...).
+    partial : dict
+        When not found: the deepest partial placement the search reached (vertex id ->
+        ``(x, y)``; empty when the engine keeps none or placed nothing).
+    wall_limited : bool
+        The wall-time budget, not the node budget, stopped the search (the answer may then
+        differ between machines).
     """
 
     found: bool
@@ -80,6 +95,14 @@ class MatchResult:
     proved: bool = False
     reason: str = ""
     stats: dict[str, Any] = field(default_factory=dict)
+    detail: str = ""
+    partial: dict[str, Coord] = field(default_factory=dict)
+    wall_limited: bool = False
+
+    @property
+    def nodes(self) -> int:
+        """Search nodes the match took."""
+        return int(self.stats.get("nodes", 0))
 
     def to_doc(self) -> dict[str, Any]:
         """The JSON document of ``isosched match --json``."""
@@ -87,10 +110,14 @@ class MatchResult:
             "found": self.found,
             "engine": self.engine,
             "elapsed_ms": round(self.elapsed_ms, 3),
+            "reason": self.reason,
+            "nodes": self.nodes,
             "placement": {k: list(v) for k, v in self.placement.items()},
             "cost": self.cost,
             "proved": self.proved,
-            "reason": self.reason,
+            "detail": self.detail,
+            "wall_limited": self.wall_limited,
+            "partial": {k: list(v) for k, v in self.partial.items()},
             "stats": self.stats,
         }
 
@@ -136,6 +163,19 @@ def placement_cost(
         (ax, ay), (bx, by) = placement[ids[s]], placement[ids[d]]
         cost += comm_weight * b * (abs(ax - bx) + abs(ay - by))
     return cost
+
+
+def _stop_code(outcome: EngineOutcome | None, reason: str, proved: bool) -> str:
+    """The contract's stop reason of an engine outcome."""
+    if outcome is not None and outcome.tiles is not None:
+        return "found"
+    if proved:
+        return "impossible"
+    if outcome is not None and outcome.stop:
+        return outcome.stop
+    if reason == "cancelled":
+        return "cancelled"
+    return "budget"
 
 
 def _odd_cycle(pattern: TileGraph) -> bool:
@@ -240,13 +280,16 @@ class TileMatcher:
         comm_weight: float = 1.0,
         use_matrix: bool | None = None,
         max_nodes: int | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> MatchResult:
         """Search for a placement within ``budget_ms``.
 
         Parameters
         ----------
-        engine : {"mcts", "ullmann"}
-            Search engine.
+        engine : {"mcts", "ullmann", "cp"}
+            Search engine: ``cp`` propagates constraints over bit-set domains and proves
+            infeasibility fastest (the placer's online engine); ``ullmann`` is the plain
+            complete search, ``mcts`` the tree search of the paper.
         budget_ms : float
             Wall-time budget, milliseconds. Every step of either engine (a placement, a
             backtrack, a backjump, a block of refinement) checks it, so the search stops within
@@ -277,33 +320,63 @@ class TileMatcher:
         deadline = t0 + budget_ms / 1000.0
 
         def done(
-            outcome: EngineOutcome | None, reason: str, proved: bool, stats: dict[str, Any]
+            outcome: EngineOutcome | None,
+            reason: str,
+            proved: bool,
+            stats: dict[str, Any],
+            detail: str = "",
         ) -> MatchResult:
             elapsed = (time.perf_counter() - t0) * 1000.0
+            stop = _stop_code(outcome, reason, proved)
+            nodes = int(stats.get("nodes", 0))
+            wall = stop == "budget" and (max_nodes is None or nodes < max_nodes)
+            ids = self.pattern.ids
             if outcome is None or outcome.tiles is None:
-                return MatchResult(False, engine, elapsed, {}, None, proved, reason, stats)
-            coords = {
-                self.pattern.vertices[v].id: self.target.coord(tile)
-                for v, tile in enumerate(outcome.tiles)
-            }
+                partial: dict[str, Coord] = {}
+                if outcome is not None and outcome.partial is not None:
+                    at = self.target.coord
+                    partial = {ids[v]: at(t) for v, t in enumerate(outcome.partial) if t >= 0}
+                return MatchResult(
+                    False,
+                    engine,
+                    elapsed,
+                    {},
+                    None,
+                    proved,
+                    stop,
+                    stats,
+                    detail or reason,
+                    partial,
+                    wall,
+                )
+            coords = {ids[v]: self.target.coord(tile) for v, tile in enumerate(outcome.tiles)}
             errs = placement_errors(self.pattern, self.target, coords)
             if errs:  # a bug, never a user error: refuse to return an invalid placement
                 raise RuntimeError(f"matcher produced an invalid placement: {errs[0]}")
-            return MatchResult(True, engine, elapsed, coords, outcome.cost, False, reason, stats)
+            return MatchResult(
+                True, engine, elapsed, coords, outcome.cost, False, stop, stats, detail or reason
+            )
 
         if len(self.pattern) == 0:
             return done(EngineOutcome([], 0.0, SearchStats(), "empty"), "empty pattern", False, {})
         why = self._precheck()
         if why is not None:
-            return done(None, f"proved: {why}", True, {})
+            return done(None, f"proved: {why}", True, {"nodes": 0})
+        if engine == "cp":
+            return self._match_cp(done, deadline, seed, cost_aware, comm_weight, max_nodes, cancel)
         space, stats, why = self._space(deadline, use_matrix, engine)
         if space is None:
             if why is None:
-                return done(None, BUDGET_REASON, False, stats)
-            return done(None, f"proved: {why}", True, stats)
+                return done(None, BUDGET_REASON, False, {"nodes": 0, **stats})
+            return done(None, f"proved: {why}", True, {"nodes": 0, **stats})
         if engine == "ullmann":
             out = ullmann_search(
-                space, deadline, cost_aware=cost_aware, comm_weight=comm_weight, max_nodes=max_nodes
+                space,
+                deadline,
+                cost_aware=cost_aware,
+                comm_weight=comm_weight,
+                max_nodes=max_nodes,
+                cancel=cancel,
             )
         else:
             out = mcts_search(
@@ -313,6 +386,7 @@ class TileMatcher:
                 cost_aware=cost_aware,
                 comm_weight=comm_weight,
                 max_nodes=max_nodes,
+                cancel=cancel,
             )
         s = out.stats
         stats.update(
@@ -323,8 +397,38 @@ class TileMatcher:
             iterations=s.iterations,
             max_depth=s.max_depth,
         )
-        proved = out.tiles is None and out.reason.startswith("proved")
+        proved = out.tiles is None and (out.reason.startswith("proved") or out.stop == "impossible")
         return done(out, out.reason, proved, stats)
+
+    def _match_cp(
+        self,
+        done: Callable[..., MatchResult],
+        deadline: float,
+        seed: int,
+        cost_aware: bool,
+        comm_weight: float,
+        max_nodes: int | None,
+        cancel: Callable[[], bool] | None,
+    ) -> MatchResult:
+        model = CPModel(self.pattern, self.target, self._hook(), weighted_twins=cost_aware)
+        out = cp_search(
+            model,
+            deadline,
+            seed=seed,
+            cost_aware=cost_aware,
+            comm_weight=comm_weight,
+            max_nodes=max_nodes,
+            cancel=cancel,
+        )
+        s = out.stats
+        stats: dict[str, Any] = {
+            "nodes": s.nodes,
+            "backtracks": s.backtracks,
+            "propagated": int(s.extra.get("propagated", 0)),
+            "restarts": int(s.extra.get("restarts", 0)),
+            "max_depth": s.max_depth,
+        }
+        return done(out, out.reason, out.stop == "impossible", stats)
 
     def subgraph_monomorphisms_iter(
         self, budget_ms: float = math.inf

@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 
 from isosched.match.search import SearchSpace, SearchState, SearchStats
 from isosched.match.ullmann import BUDGET_REASON, EngineOutcome, _cost_of
@@ -61,6 +62,7 @@ def mcts_search(
     noise: float = 1.0,
     rollout_backtracks: int | None = None,
     max_nodes: int | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> EngineOutcome:
     """Search for a placement with MCTS until one is found (or the budget ends, cost-aware).
 
@@ -86,6 +88,8 @@ def mcts_search(
         Backtracks a rollout may spend before the tree tries elsewhere (default 4,000).
     max_nodes : int, optional
         Stop after this many placements over all rollouts (machine-independent budget).
+    cancel : callable, optional
+        Polled once per iteration and per rollout step; true stops the search as cancelled.
     """
     rng = random.Random(seed)
     n = space.n
@@ -104,6 +108,9 @@ def mcts_search(
     while clock() < deadline:
         if max_nodes is not None and stats.nodes >= max_nodes:
             stats.timed_out = True
+            break
+        if cancel is not None and cancel():
+            stats.extra["cancelled"] = 1
             break
         stats.iterations += 1
         node = root
@@ -142,6 +149,7 @@ def mcts_search(
                 max_backtracks=budget,
                 bound=bound if cost_aware and best is not None else None,
                 max_nodes=None if max_nodes is None else max(1, max_nodes - stats.nodes),
+                cancel=cancel,
             )
             try:
                 found = next(gen, None)
@@ -155,6 +163,8 @@ def mcts_search(
             reached = max(rs.max_depth, depth0)
             if rs.timed_out:
                 stats.timed_out = True
+            if rs.extra.get("cancelled"):
+                stats.extra["cancelled"] = 1
         stats.max_depth = max(stats.max_depth, reached)
         if found is not None:
             cost = _cost_of(space, found, comm_weight)
@@ -192,8 +202,17 @@ def mcts_search(
             break
         if best is not None and not cost_aware:
             break
+        if stats.extra.get("cancelled"):
+            break
     if best is not None:
         return EngineOutcome(best, best_cost, stats, "found")
     if stats.exhausted:
-        return EngineOutcome(None, math.inf, stats, "search tree exhausted")
+        # Every subtree was pruned as empty: a proof (docs/matcher.md).
+        out = EngineOutcome(None, math.inf, stats, "proved: search tree exhausted")
+        out.stop = "impossible"
+        return out
+    if stats.extra.get("cancelled"):
+        out = EngineOutcome(None, math.inf, stats, "cancelled")
+        out.stop = "cancelled"
+        return out
     return EngineOutcome(None, math.inf, stats, BUDGET_REASON)

@@ -21,19 +21,31 @@ decision time.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from isosched.match.matcher import MatchResult, TileMatcher
 from isosched.match.target import HeldTile, mesh_target
 from isosched.tilegraph import TileGraph
 
-__all__ = ["Library", "PlacerAnswer", "Victim", "library_images", "place"]
+__all__ = [
+    "ONLINE_ENGINE",
+    "TOO_FEW_TILES",
+    "Library",
+    "PlacerAnswer",
+    "Victim",
+    "library_images",
+    "place",
+]
 
 Coord = tuple[int, int]
 
 #: Wall-time safety net of one online match, ms (node budgets decide; this only stops a hang).
 WALL_SAFETY_MS = 30_000.0
+#: ``PlacerAnswer.detail`` when the pattern has more vertices than there are usable tiles.
+TOO_FEW_TILES = "too few tiles"
+#: The online engine: constraint propagation, which also proves when there is no room.
+ONLINE_ENGINE = "cp"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +103,9 @@ class PlacerAnswer:
     nodes : int
         Matcher search nodes.
     reason : str
-        The online matcher's stop reason (empty for a library hit).
+        Why the answer stopped where it did: ``found`` (a library hit or an online match),
+        ``impossible`` (proved: no placement on these tiles), ``budget`` (the library missed and
+        the online match ran out of nodes, or was not asked for), ``cancelled``.
     wall_ms : float
         Host time spent, milliseconds (reported, never used in a decision).
     wall_limited : bool
@@ -99,6 +113,8 @@ class PlacerAnswer:
         machines; callers report it).
     match : MatchResult or None
         The online matcher's full result, when it ran (or proved there is no room).
+    detail : str
+        The reason in words (:data:`TOO_FEW_TILES` when counting the tiles was proof enough).
     """
 
     found: bool
@@ -112,6 +128,7 @@ class PlacerAnswer:
     wall_ms: float
     wall_limited: bool = False
     match: MatchResult | None = None
+    detail: str = ""
 
 
 def _symmetries(coords: Sequence[Coord]) -> list[list[Coord]]:
@@ -172,9 +189,10 @@ def place(
     node_budget: int | None = 2_000,
     seed: int = 0,
     online: bool = True,
-    engine: str = "mcts",
+    engine: str = ONLINE_ENGINE,
     budget_ms: float = WALL_SAFETY_MS,
     cost_aware: bool | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> PlacerAnswer:
     """Embed ``pattern`` into the free tiles (and, with ``victims``, into theirs at a cost).
 
@@ -199,12 +217,14 @@ def place(
         Matcher seed.
     online : bool
         Run the online match when the library has nothing.
-    engine : {"mcts", "ullmann"}
-        Online engine.
+    engine : {"cp", "mcts", "ullmann"}
+        Online engine (``cp``: propagation with proofs of infeasibility).
     budget_ms : float
         Wall-time budget of the online match, ms (a safety net when ``node_budget`` is set).
     cost_aware : bool, optional
         Search the whole budget for the cheapest placement (default: only with victims).
+    cancel : callable, optional
+        Polled by the online match; true stops it with reason ``cancelled``.
     """
     t0 = time.perf_counter()
     n = len(pattern)
@@ -215,9 +235,9 @@ def place(
     lookups = 0
     if n > usable.bit_count():
         why = f"proved: pattern has {n} vertices but only {usable.bit_count()} tiles are usable"
-        proof = MatchResult(False, engine, _ms(t0), {}, None, True, why, {"nodes": 0})
+        proof = MatchResult(False, engine, _ms(t0), {}, None, True, "impossible", {"nodes": 0}, why)
         return PlacerAnswer(
-            False, (), "none", (), 0.0, 0, 0, "too few tiles", _ms(t0), False, proof
+            False, (), "none", (), 0.0, 0, 0, "impossible", _ms(t0), False, proof, TOO_FEW_TILES
         )
     if library is not None:
         best: tuple[float, int, tuple[int, ...]] | None = None
@@ -226,16 +246,18 @@ def place(
         for mask, tiles in library.images:
             lookups += 1
             if not mask & not_free:
-                return PlacerAnswer(True, tiles, "library", (), 0.0, lookups, 0, "", _ms(t0))
+                return PlacerAnswer(True, tiles, "library", (), 0.0, lookups, 0, "found", _ms(t0))
             if vic and not mask & not_usable:
                 _, cost = _victims_of(mask & not_free, vic)
                 if best is None or cost < best[0]:
                     best = (cost, mask, tiles)
         if best is not None:
             names, cost = _victims_of(best[1] & not_free, vic)
-            return PlacerAnswer(True, best[2], "library", names, cost, lookups, 0, "", _ms(t0))
+            return PlacerAnswer(True, best[2], "library", names, cost, lookups, 0, "found", _ms(t0))
     if not online:
-        return PlacerAnswer(False, (), "none", (), 0.0, lookups, 0, "library miss", _ms(t0))
+        return PlacerAnswer(
+            False, (), "none", (), 0.0, lookups, 0, "budget", _ms(t0), detail="library miss"
+        )
     blocked = []
     held: dict[Coord, HeldTile] = {}
     tile_cost: dict[int, float] = {}
@@ -260,14 +282,24 @@ def place(
         seed=seed,
         cost_aware=bool(held) if cost_aware is None else cost_aware,
         max_nodes=node_budget,
+        cancel=cancel,
     )
-    nodes = int(result.stats.get("nodes", 0))
-    wall_limited = (
-        node_budget is not None and result.reason.startswith("budget") and nodes < node_budget
-    )
+    nodes = result.nodes
+    wall_limited = node_budget is not None and result.wall_limited
     if not result.found:
         return PlacerAnswer(
-            False, (), "none", (), 0.0, lookups, nodes, result.reason, _ms(t0), wall_limited, result
+            False,
+            (),
+            "none",
+            (),
+            0.0,
+            lookups,
+            nodes,
+            result.reason,
+            _ms(t0),
+            wall_limited,
+            result,
+            result.detail,
         )
     tiles = tuple(y * width + x for x, y in (result.placement[v] for v in pattern.ids))
     m = 0
@@ -286,6 +318,7 @@ def place(
         _ms(t0),
         wall_limited,
         result,
+        result.detail,
     )
 
 

@@ -406,6 +406,7 @@ class SearchState:
         bound: Callable[[], float] | None = None,
         backjump: bool = True,
         max_nodes: int | None = None,
+        cancel: Callable[[], bool] | None = None,
     ) -> Generator[list[int], None, None]:
         """Depth-first search from the current depth; yields every complete placement found.
 
@@ -428,6 +429,9 @@ class SearchState:
         max_nodes : int, optional
             Stop once ``stats.nodes`` reaches this many placements (a budget that gives the
             same result on every machine); ``stats.timed_out`` is set.
+        cancel : callable, optional
+            Polled once per step; when it returns true the search stops and
+            ``stats.extra["cancelled"]`` is set.
 
         Notes
         -----
@@ -454,6 +458,9 @@ class SearchState:
                 # placement and one candidate computation, far more than reading the clock.
                 if stats.nodes >= limit >= 0 or clock() > deadline:
                     stats.timed_out = True
+                    return
+                if cancel is not None and cancel():
+                    stats.extra["cancelled"] = 1
                     return
                 v, cands = stack[-1]
                 if cands:

@@ -9,7 +9,7 @@ budget ends.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from isosched.match.search import SearchSpace, SearchState, SearchStats
 
@@ -20,7 +20,12 @@ BUDGET_REASON = "budget exhausted before a placement was found"
 
 
 class EngineOutcome:
-    """What an engine returns: the best placement found (tile per vertex) and why it stopped."""
+    """What an engine returns: the best placement found (tile per vertex) and why it stopped.
+
+    ``reason`` says it in words; ``stop`` is the contract's code (``found``, ``impossible``,
+    ``budget``, ``cancelled``; empty: derive it from ``reason``); ``partial`` is the deepest
+    partial placement reached (tile per vertex, -1 where unplaced), when the engine keeps one.
+    """
 
     def __init__(
         self, tiles: list[int] | None, cost: float, stats: SearchStats, reason: str
@@ -29,6 +34,8 @@ class EngineOutcome:
         self.cost = cost
         self.stats = stats
         self.reason = reason
+        self.stop = ""
+        self.partial: list[int] | None = None
 
 
 def ullmann_iter(
@@ -45,6 +52,7 @@ def ullmann_search(
     cost_aware: bool = False,
     comm_weight: float = 1.0,
     max_nodes: int | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> EngineOutcome:
     """Run the complete engine until a placement is found (or, cost-aware, the best one)."""
     stats = SearchStats()
@@ -55,7 +63,13 @@ def ullmann_search(
     def bound() -> float:
         return best_cost
 
-    gen = state.dfs(deadline, stats, bound=bound if cost_aware else None, max_nodes=max_nodes)
+    gen = state.dfs(
+        deadline,
+        stats,
+        bound=bound if cost_aware else None,
+        max_nodes=max_nodes,
+        cancel=cancel,
+    )
     try:
         for tiles in gen:
             stats.extra["solutions"] = stats.extra.get("solutions", 0) + 1
@@ -71,7 +85,13 @@ def ullmann_search(
             return EngineOutcome(best, best_cost, stats, "optimal: search space exhausted")
         return EngineOutcome(best, best_cost, stats, "found")
     if stats.exhausted:
-        return EngineOutcome(None, math.inf, stats, "proved: no placement exists")
+        out = EngineOutcome(None, math.inf, stats, "proved: no placement exists")
+        out.stop = "impossible"
+        return out
+    if stats.extra.get("cancelled"):
+        out = EngineOutcome(None, math.inf, stats, "cancelled")
+        out.stop = "cancelled"
+        return out
     return EngineOutcome(None, math.inf, stats, BUDGET_REASON)
 
 

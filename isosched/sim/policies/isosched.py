@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 
-from isosched.match.placer import PlacerAnswer, Victim, place
+from isosched.match.placer import TOO_FEW_TILES, PlacerAnswer, Victim, place
 from isosched.plan.multijob import JobDemand, allocate_jobs
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.jobplan import JobPlan, PlacedTiming, placed_timing
@@ -132,7 +132,7 @@ class IsoSched:
         sim.charge(nodes=ans.nodes)
         if ans.wall_limited:
             sim.wall_limited = True
-        if not ans.found and ans.reason != "too few tiles":
+        if not ans.found and ans.detail != TOO_FEW_TILES:
             sim.count("placement_failures")
         return ans
 

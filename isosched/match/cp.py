@@ -1,0 +1,570 @@
+"""The ``cp`` engine: placement as a constraint problem over bit-set domains, with proofs.
+
+Every pattern vertex has a domain: the set of tiles it may still take, one Python ``int``
+(:mod:`isosched.match.bitmesh`). The engine is a complete depth-first search that propagates
+after every assignment, which is what lets it prove quickly that a placement does not exist:
+
+* **Static filtering** (before search): a vertex of degree ``d`` only goes on a tile with at
+  least ``d`` usable neighbours; a vertex with ``k`` vertices within two pattern edges only on a
+  tile with at least ``k`` usable tiles within two links (neighbourhood counting); a vertex of a
+  connected pattern component of ``s`` vertices only on a tile of a connected region of the free
+  area with at least ``s`` tiles (counting free tiles per region).
+* **Distance filtering** from the mesh geometry: when ``v`` goes on tile ``t``, every vertex ``d``
+  pattern edges from ``v`` (``d`` up to :data:`MAX_DIST`) keeps only the tiles within ``d`` links
+  of ``t`` (a ball of the target graph, grown by bit shifts).
+* **All-different**: the tile leaves every other domain; a domain of one tile assigns its vertex
+  (unit propagation); and a counting Hall check over the domains sorted by size fails as soon as
+  ``k`` vertices share fewer than ``k`` tiles (pigeonhole over every prefix).
+* **Symmetry breaking**: vertices with the same neighbours (the slices of a split layer) are
+  interchangeable, so they take tiles in increasing order; a placement that swaps them is the
+  same placement for the scheduler. With costs, only vertices whose edges also carry the same
+  bytes count as interchangeable.
+* **Restarts**: the first run follows the prior (few free neighbours first, short edges); when a
+  run fails more often than its share of a Luby sequence it restarts with a seeded, perturbed
+  value order. Limits grow without bound, so the search stays complete: a run that ends without
+  reaching its limit has exhausted the space (a proof, or optimality when cost-aware).
+
+A node is one branching assignment (assignments implied by propagation are counted apart, as
+``propagated``); budgets count nodes, the wall clock is only a safety stop.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+import time
+from collections.abc import Callable
+
+import numpy as np
+from scipy.sparse import csr_array, identity
+from scipy.sparse.csgraph import connected_components
+
+from isosched.match.bitmesh import BitMesh, mask_of, tiles_of
+from isosched.match.search import SearchStats
+from isosched.match.target import ChipTarget
+from isosched.match.ullmann import EngineOutcome
+from isosched.tilegraph import TileGraph
+
+__all__ = ["CPModel", "cp_search"]
+
+#: Vertices at most this many pattern edges apart constrain each other's tiles by distance.
+MAX_DIST = 3
+#: Above this many vertices, domains are kept only near placed vertices (lazy), and distances
+#: only up to two edges.
+EAGER_LIMIT = 300
+#: Failures allowed to run ``i`` of the restart schedule: ``luby(i) * RESTART_FAILS``.
+RESTART_FAILS = 64
+#: Amplitude of the random perturbation of the value order after a restart.
+NOISE = 2.0
+
+Cancel = Callable[[], bool]
+
+
+def luby(i: int) -> int:
+    """The ``i``-th term (from 1) of the Luby sequence 1, 1, 2, 1, 1, 2, 4, ..."""
+    k = 1
+    while (1 << k) - 1 < i:
+        k += 1
+    while True:
+        if i == (1 << k) - 1:
+            return 1 << (k - 1)
+        i -= (1 << (k - 1)) - 1
+        k = 1
+        while (1 << k) - 1 < i:
+            k += 1
+
+
+class CPModel:
+    """Static data of one pattern/target pair: initial domains, distance layers, twins.
+
+    Parameters
+    ----------
+    pattern, target : TileGraph, ChipTarget
+        The instance.
+    feasible : callable (vertex, tile) -> bool, optional
+        The matcher's semantic hook (disables symmetry breaking: it may tell twins apart).
+    weighted_twins : bool
+        Treat vertices as interchangeable only when their edges carry the same bytes (needed
+        when costs are optimised).
+
+    Attributes
+    ----------
+    proof : str or None
+        Why no placement exists, when static filtering already shows it.
+    """
+
+    def __init__(
+        self,
+        pattern: TileGraph,
+        target: ChipTarget,
+        feasible: Callable[[int, int], bool] | None = None,
+        weighted_twins: bool = False,
+    ) -> None:
+        self.pattern, self.target = pattern, target
+        self.mesh = bm = BitMesh.of(target)
+        self.n = n = len(pattern)
+        self.eager = n <= EAGER_LIMIT
+        self.width = target.width
+        self.tile_cost: list[float] = target.tile_cost.tolist()
+        self.proof: str | None = None
+        indptr, indices = pattern.undirected_csr()
+        ip, ix = indptr.tolist(), indices.tolist()
+        self.padj: list[list[int]] = [ix[ip[v] : ip[v + 1]] for v in range(n)]
+        self.pdeg = pdeg = [len(a) for a in self.padj]
+        weights: dict[tuple[int, int], int] = {}
+        for s, d, b in pattern.edges:
+            if s != d:
+                key = (s, d) if s < d else (d, s)
+                weights[key] = weights.get(key, 0) + b
+        self.padj_w: list[list[tuple[int, int]]] = [
+            [(u, weights[(u, v) if u < v else (v, u)]) for u in self.padj[v]] for v in range(n)
+        ]
+        self.layers, within2 = self._distance_layers(indptr, indices)
+        self.after, self.before = self._twins(feasible is not None, weighted_twins)
+        self.order = self._static_order()
+        self.dom0 = self._initial_domains(target, bm, pdeg, within2, indptr, indices, feasible)
+
+    def _distance_layers(
+        self, indptr: np.ndarray, indices: np.ndarray
+    ) -> tuple[list[list[tuple[int, list[int]]]], np.ndarray]:
+        """Per vertex, ``(d, vertices exactly d edges away)`` for 2 <= d <= the distance cap."""
+        n = self.n
+        layers: list[list[tuple[int, list[int]]]] = [[] for _ in range(n)]
+        a = csr_array((np.ones(len(indices), dtype=np.int32), indices, indptr), shape=(n, n))
+        reach = csr_array(identity(n, dtype=np.int32, format="csr") + a)
+        within2 = np.diff(reach.indptr).astype(np.int64)  # replaced below when d = 2 exists
+        cap = MAX_DIST if self.eager else 2
+        for d in range(2, cap + 1):
+            nxt = csr_array(((reach @ a + reach) > 0).astype(np.int32))
+            new = csr_array(nxt - reach)
+            new.eliminate_zeros()
+            if d == 2:
+                within2 = np.diff(nxt.indptr).astype(np.int64)
+            if new.nnz == 0:
+                break
+            nip, nix = new.indptr.tolist(), new.indices.tolist()
+            for v in range(n):
+                if nip[v + 1] > nip[v]:
+                    layers[v].append((d, nix[nip[v] : nip[v + 1]]))
+            reach = nxt
+        return layers, within2
+
+    def _twins(
+        self, hooked: bool, weighted: bool
+    ) -> tuple[list[tuple[int, ...]], list[tuple[int, ...]]]:
+        """Interchangeable vertices, chained: ``after[v]`` must take a higher tile than ``v``."""
+        n = self.n
+        after: list[tuple[int, ...]] = [() for _ in range(n)]
+        before: list[tuple[int, ...]] = [() for _ in range(n)]
+        if hooked:
+            return after, before
+        groups: dict[tuple[object, ...], list[int]] = {}
+        for v in range(n):
+            if weighted:
+                nb: tuple[object, ...] = tuple(sorted(self.padj_w[v]))
+                closed: tuple[object, ...] = tuple(sorted([*self.padj_w[v], (v, -1)]))
+            else:
+                nb = tuple(self.padj[v])
+                closed = tuple(sorted([*self.padj[v], v]))
+            groups.setdefault(("open", *nb), []).append(v)
+            groups.setdefault(("closed", *closed), []).append(v)
+        taken = [False] * n
+        for key, vs in groups.items():
+            if len(vs) < 2 or any(taken[v] for v in vs):
+                continue
+            if key[0] == "closed" and weighted:
+                # Closed twins are adjacent: their edges must also carry equal bytes to each
+                # other, which the key (their own weight marked -1) does not show; skip them.
+                continue
+            for a, b in itertools.pairwise(vs):
+                after[a] += (b,)
+                before[b] += (a,)
+            for v in vs:
+                taken[v] = True
+        return after, before
+
+    def _static_order(self) -> list[int]:
+        """Order in which a lazy search opens new components: earliest DAG source first."""
+        from isosched.match.search import _topological_rank
+
+        topo = _topological_rank(self.n, self.pattern.edges)
+        order = sorted(range(self.n), key=lambda v: (topo[v], -self.pdeg[v], v))
+        self.rank = [0] * self.n
+        for i, v in enumerate(order):
+            self.rank[v] = i
+        return order
+
+    def _initial_domains(
+        self,
+        target: ChipTarget,
+        bm: BitMesh,
+        pdeg: list[int],
+        within2: np.ndarray,
+        indptr: np.ndarray,
+        indices: np.ndarray,
+        feasible: Callable[[int, int], bool] | None,
+    ) -> list[int]:
+        n = self.n
+        tdeg = target.degree
+        allowed = target.allowed
+        # Usable tiles within two links of each tile, and the size of each tile's free region.
+        a_t = csr_array(
+            (np.ones(len(target.indices), dtype=np.int32), target.indices, target.indptr),
+            shape=(target.size, target.size),
+        )
+        r1 = csr_array(identity(target.size, dtype=np.int32, format="csr") + a_t)
+        t2 = np.diff(csr_array((r1 @ r1) > 0).indptr)
+        _, label = connected_components(a_t, directed=False)
+        region = np.bincount(label[allowed], minlength=label.max() + 1)[label]
+        region[~allowed] = 0
+        a_p = csr_array((np.ones(len(indices), dtype=np.int32), indices, indptr), shape=(n, n))
+        _, plabel = connected_components(a_p, directed=False)
+        psize = np.bincount(plabel)[plabel]
+        cache: dict[tuple[int, int, int], int] = {}
+        dom0 = []
+        pd = np.asarray(pdeg, dtype=np.int64)
+        for v in range(n):
+            key = (int(pd[v]), int(within2[v]), int(psize[v]))
+            m = cache.get(key)
+            if m is None:
+                m = cache[key] = mask_of(
+                    allowed & (tdeg >= key[0]) & (t2 >= key[1]) & (region >= key[2])
+                )
+            if feasible is not None:
+                m = sum(1 << t for t in tiles_of(m) if feasible(v, t))
+            dom0.append(m)
+            if not m and self.proof is None:
+                self.proof = (
+                    f"vertex {self.pattern.vertices[v].id!r} fits no tile (degree {key[0]}, "
+                    f"{key[1]} vertices within two edges, component of {key[2]})"
+                )
+        return dom0
+
+
+class _State:
+    __slots__ = ("active", "cost", "dom", "free", "placed", "tile_of")
+
+    def __init__(
+        self,
+        dom: list[int],
+        tile_of: list[int],
+        free: int,
+        cost: float,
+        active: list[int],
+        placed: int,
+    ) -> None:
+        self.dom, self.tile_of, self.free = dom, tile_of, free
+        self.cost, self.active, self.placed = cost, active, placed
+
+    def copy(self) -> _State:
+        return _State(
+            self.dom[:], self.tile_of[:], self.free, self.cost, self.active[:], self.placed
+        )
+
+
+class _Search:
+    def __init__(
+        self,
+        model: CPModel,
+        deadline: float,
+        seed: int,
+        cost_aware: bool,
+        comm_weight: float,
+        max_nodes: int | None,
+        cancel: Cancel | None,
+    ) -> None:
+        self.m = model
+        self.deadline = deadline
+        self.seed = seed
+        self.cost_aware = cost_aware
+        self.cw = comm_weight if cost_aware else 0.0
+        self.max_nodes = max_nodes if max_nodes is not None else -1
+        self.cancel = cancel
+        self.stats = SearchStats()
+        self.best: list[int] | None = None
+        self.best_cost = math.inf
+        self.partial: list[int] = [-1] * model.n
+        self.partial_n = 0
+        self.stop = ""  # "budget" or "cancelled" when stopped early
+        self.propagated = 0
+        self.fail_why = ""
+
+    # ---- propagation -------------------------------------------------------------------------
+    def assign(self, st: _State, v: int, t: int) -> bool:
+        """Place ``v`` on ``t`` and propagate to a fixed point of the cheap rules."""
+        m = self.m
+        dom, tile_of = st.dom, st.tile_of
+        dom0, padj, layers = m.dom0, m.padj, m.layers
+        after, before = m.after, m.before
+        nbr, ball = m.mesh.nbr, m.mesh.ball
+        cw, w = self.cw, m.width
+        queue = [(v, t)]
+        first = True
+        while queue:
+            v, t = queue.pop()
+            cur = tile_of[v]
+            if cur >= 0:
+                if cur == t:
+                    continue
+                return False
+            bit = 1 << t
+            if not st.free & bit or (dom[v] >= 0 and not dom[v] & bit):
+                return False
+            if not first:
+                self.propagated += 1
+            first = False
+            tile_of[v] = t
+            st.free &= ~bit
+            st.placed += 1
+            dom[v] = bit
+            if self.cost_aware:
+                c = m.tile_cost[t]
+                if cw:
+                    tx, ty = t % w, t // w
+                    for u, b in m.padj_w[v]:
+                        q = tile_of[u]
+                        if q >= 0 and b:
+                            c += cw * b * (abs(tx - q % w) + abs(ty - q // w))
+                st.cost += c
+                if st.cost >= self.best_cost:
+                    return False
+            active = st.active
+            free = st.free
+            nb = nbr[t]
+            for u in padj[v]:
+                if tile_of[u] < 0:
+                    d = dom[u]
+                    if d < 0:
+                        d = dom0[u] & free
+                        active.append(u)
+                    dom[u] = d & nb
+            for dist, us in layers[v]:
+                reach = ball(t, dist)
+                for u in us:
+                    if tile_of[u] < 0:
+                        d = dom[u]
+                        if d < 0:
+                            d = dom0[u] & free
+                            active.append(u)
+                        dom[u] = d & reach
+            for u in after[v]:
+                if tile_of[u] < 0:
+                    d = dom[u]
+                    if d < 0:
+                        d = dom0[u] & free
+                        active.append(u)
+                    dom[u] = d & ~((bit << 1) - 1)
+            for u in before[v]:
+                if tile_of[u] < 0:
+                    d = dom[u]
+                    if d < 0:
+                        d = dom0[u] & free
+                        active.append(u)
+                    dom[u] = d & (bit - 1)
+            keep = []
+            notbit = ~bit
+            for u in active:
+                if tile_of[u] >= 0:
+                    continue
+                d = dom[u] & notbit
+                if not d:
+                    return False
+                dom[u] = d
+                if not d & (d - 1):
+                    queue.append((u, d.bit_length() - 1))
+                keep.append(u)
+            st.active = keep
+        return self.hall(st)
+
+    def hall(self, st: _State) -> bool:
+        """Counting all-different: every k domains together must hold at least k tiles."""
+        dom = st.dom
+        left = self.m.n - st.placed
+        if left > st.free.bit_count():
+            return False
+        doms = sorted((dom[u] for u in st.active), key=int.bit_count)
+        union = 0
+        for k, d in enumerate(doms, 1):
+            union |= d
+            if union.bit_count() < k:
+                return False
+        return True
+
+    # ---- ordering ----------------------------------------------------------------------------
+    def select(self, st: _State) -> int:
+        """Smallest domain first (ties: earliest in topological order)."""
+        d, rank = st.dom, self.m.rank
+        best, key = -1, (1 << 62, 0)
+        for u in st.active:
+            c = d[u].bit_count()
+            k = (c, rank[u])
+            if k < key:
+                best, key = u, k
+        if best >= 0:
+            return best
+        tile_of = st.tile_of
+        return next(v for v in self.m.order if tile_of[v] < 0)
+
+    def values(self, st: _State, v: int, rng: random.Random | None) -> list[int]:
+        """Tiles of ``v``'s domain, best last (few free neighbours, short edges, cheap)."""
+        m = self.m
+        d = st.dom[v]
+        tiles = tiles_of(d if d >= 0 else m.dom0[v] & st.free)
+        if len(tiles) <= 1:
+            return tiles
+        nbr, free, w = m.mesh.nbr, st.free, m.width
+        placed = [st.tile_of[u] for u in m.padj[v] if st.tile_of[u] >= 0]
+        cost = m.tile_cost if self.cost_aware else None
+        keys = []
+        for t in tiles:
+            k = float((nbr[t] & free).bit_count())
+            if placed:
+                tx, ty = t % w, t // w
+                for q in placed:
+                    k += abs(tx - q % w) + abs(ty - q // w)
+            if cost is not None:
+                k += cost[t]
+            if rng is not None:
+                k += NOISE * rng.random()
+            keys.append((k, t))
+        keys.sort(reverse=True)
+        return [t for _, t in keys]
+
+    # ---- search ------------------------------------------------------------------------------
+    def root(self) -> _State | None:
+        m = self.m
+        allowed = m.mesh.allowed
+        if m.eager:
+            st = _State(list(m.dom0), [-1] * m.n, allowed, 0.0, list(range(m.n)), 0)
+            if not self.hall(st):
+                self.fail_why = "counting all-different at the root: too few tiles for a group"
+                return None
+        else:
+            st = _State([-1] * m.n, [-1] * m.n, allowed, 0.0, [], 0)
+        return st
+
+    def out_of_budget(self) -> bool:
+        if self.stats.nodes >= self.max_nodes >= 0 or time.perf_counter() > self.deadline:
+            self.stop = "budget"
+            self.stats.timed_out = True
+            return True
+        if self.cancel is not None and self.cancel():
+            self.stop = "cancelled"
+            return True
+        return False
+
+    def run(self, root: _State, fail_limit: int | None, rng: random.Random | None) -> str:
+        """One run of the search; ``found``, ``exhausted``, ``restart`` or ``stopped``."""
+        m, stats = self.m, self.stats
+        n = m.n
+        v = self.select(root)
+        stack = [(root, v, self.values(root, v, rng))]
+        fails = 0
+        while stack:
+            if self.out_of_budget():
+                return "stopped"
+            st, v, vals = stack[-1]
+            if not vals:
+                stack.pop()
+                continue
+            t = vals.pop()
+            child = st.copy()
+            stats.nodes += 1
+            ok = self.assign(child, v, t)
+            if child.placed > self.partial_n:
+                self.partial_n = child.placed
+                self.partial = child.tile_of[:]
+            if child.placed > stats.max_depth:
+                stats.max_depth = child.placed
+            if not ok:
+                fails += 1
+                stats.backtracks += 1
+                if fail_limit is not None and fails > fail_limit:
+                    return "restart"
+                continue
+            if child.placed == n:
+                if child.cost < self.best_cost or self.best is None:
+                    self.best, self.best_cost = child.tile_of[:], child.cost
+                stats.extra["solutions"] = stats.extra.get("solutions", 0) + 1
+                if not self.cost_aware:
+                    return "found"
+                continue
+            u = self.select(child)
+            stack.append((child, u, self.values(child, u, rng)))
+        return "exhausted"
+
+
+def cp_search(
+    model: CPModel,
+    deadline: float,
+    seed: int = 0,
+    cost_aware: bool = False,
+    comm_weight: float = 1.0,
+    max_nodes: int | None = None,
+    cancel: Cancel | None = None,
+    restarts: bool = True,
+) -> EngineOutcome:
+    """Search ``model`` for a placement (the cheapest, when ``cost_aware``) or prove none exists.
+
+    Parameters
+    ----------
+    model : CPModel
+        The instance.
+    deadline : float
+        ``time.perf_counter()`` value at which to stop (a safety stop; ``max_nodes`` decides).
+    seed : int
+        Seed of the perturbed value orders after restarts.
+    cost_aware : bool
+        Branch and bound on the placement cost until the space is exhausted or the budget ends.
+    comm_weight : float
+        Weight of byte-hops against preemption cost.
+    max_nodes : int, optional
+        Branching assignments allowed.
+    cancel : callable, optional
+        Polled once per node; when it returns true the search stops as ``cancelled``.
+    restarts : bool
+        Restart on a Luby schedule (off: one plain depth-first run).
+
+    Returns
+    -------
+    EngineOutcome
+        ``stop`` is ``found``, ``impossible``, ``budget`` or ``cancelled``; ``partial`` the
+        deepest partial placement reached.
+    """
+    s = _Search(model, deadline, seed, cost_aware, comm_weight, max_nodes, cancel)
+
+    def outcome(stop: str, detail: str) -> EngineOutcome:
+        s.stats.extra["propagated"] = s.propagated
+        out = EngineOutcome(s.best, s.best_cost if s.best else math.inf, s.stats, detail)
+        out.stop = stop
+        out.partial = s.partial
+        return out
+
+    if model.proof is not None:
+        s.stats.exhausted = True
+        return outcome("impossible", f"proved: {model.proof}")
+    root = s.root()
+    if root is None:
+        s.stats.exhausted = True
+        return outcome("impossible", f"proved: {s.fail_why}")
+    i = 0
+    while True:
+        i += 1
+        limit = luby(i) * RESTART_FAILS if restarts else None
+        rng = random.Random(seed * 1_000_003 + i) if i > 1 else None
+        how = s.run(root.copy(), limit, rng)
+        s.stats.extra["restarts"] = i - 1
+        if how == "found":
+            return outcome("found", "found")
+        if how == "exhausted":
+            s.stats.exhausted = True
+            if s.best is not None:
+                return outcome("found", "optimal: search space exhausted")
+            return outcome("impossible", "proved: search space exhausted")
+        if how == "stopped":
+            if s.best is not None:
+                return outcome("found", "found")
+            if s.stop == "cancelled":
+                return outcome("cancelled", "cancelled")
+            return outcome("budget", "budget exhausted before a placement was found")
