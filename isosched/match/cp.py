@@ -36,11 +36,7 @@ import random
 import time
 from collections.abc import Callable
 
-import numpy as np
-from scipy.sparse import csr_array, identity
-from scipy.sparse.csgraph import connected_components
-
-from isosched.match.bitmesh import BitMesh, mask_of, tiles_of
+from isosched.match.bitmesh import BitMesh, tiles_of
 from isosched.match.search import SearchStats
 from isosched.match.target import ChipTarget
 from isosched.match.ullmann import EngineOutcome
@@ -120,34 +116,45 @@ class CPModel:
         self.padj_w: list[list[tuple[int, int]]] = [
             [(u, weights[(u, v) if u < v else (v, u)]) for u in self.padj[v]] for v in range(n)
         ]
-        self.layers, within2 = self._distance_layers(indptr, indices)
+        self.layers, within2 = self._distance_layers()
         self.after, self.before = self._twins(feasible is not None, weighted_twins)
         self.order = self._static_order()
-        self.dom0 = self._initial_domains(target, bm, pdeg, within2, indptr, indices, feasible)
+        self.dom0 = self._initial_domains(bm, pdeg, within2, feasible)
 
-    def _distance_layers(
-        self, indptr: np.ndarray, indices: np.ndarray
-    ) -> tuple[list[list[tuple[int, list[int]]]], np.ndarray]:
-        """Per vertex, ``(d, vertices exactly d edges away)`` for 2 <= d <= the distance cap."""
+    def _distance_layers(self) -> tuple[list[list[tuple[int, list[int]]]], list[int]]:
+        """Vertices exactly ``d`` edges away (2 <= d <= the cap), and counts within two edges.
+
+        Per vertex, ``(d, vertices)`` pairs, and the number of vertices within two edges (itself
+        included); breadth-first over bit sets.
+        """
         n = self.n
-        layers: list[list[tuple[int, list[int]]]] = [[] for _ in range(n)]
-        a = csr_array((np.ones(len(indices), dtype=np.int32), indices, indptr), shape=(n, n))
-        reach = csr_array(identity(n, dtype=np.int32, format="csr") + a)
-        within2 = np.diff(reach.indptr).astype(np.int64)  # replaced below when d = 2 exists
+        adj = [0] * n
+        for v in range(n):
+            m = 0
+            for u in self.padj[v]:
+                m |= 1 << u
+            adj[v] = m
+        self.adjmask = adj
         cap = MAX_DIST if self.eager else 2
-        for d in range(2, cap + 1):
-            nxt = csr_array(((reach @ a + reach) > 0).astype(np.int32))
-            new = csr_array(nxt - reach)
-            new.eliminate_zeros()
-            if d == 2:
-                within2 = np.diff(nxt.indptr).astype(np.int64)
-            if new.nnz == 0:
-                break
-            nip, nix = new.indptr.tolist(), new.indices.tolist()
-            for v in range(n):
-                if nip[v + 1] > nip[v]:
-                    layers[v].append((d, nix[nip[v] : nip[v + 1]]))
-            reach = nxt
+        layers: list[list[tuple[int, list[int]]]] = [[] for _ in range(n)]
+        within2 = [0] * n
+        for v in range(n):
+            seen = adj[v] | (1 << v)
+            front = adj[v]
+            for d in range(2, cap + 1):
+                nxt = 0
+                for u in tiles_of(front):
+                    nxt |= adj[u]
+                nxt &= ~seen
+                seen |= nxt
+                if d == 2:
+                    within2[v] = seen.bit_count()
+                if not nxt:
+                    break
+                layers[v].append((d, tiles_of(nxt)))
+                front = nxt
+            if within2[v] == 0:
+                within2[v] = seen.bit_count()
         return layers, within2
 
     def _twins(
@@ -197,40 +204,56 @@ class CPModel:
 
     def _initial_domains(
         self,
-        target: ChipTarget,
         bm: BitMesh,
         pdeg: list[int],
-        within2: np.ndarray,
-        indptr: np.ndarray,
-        indices: np.ndarray,
+        within2: list[int],
         feasible: Callable[[int, int], bool] | None,
     ) -> list[int]:
         n = self.n
-        tdeg = target.degree
-        allowed = target.allowed
-        # Usable tiles within two links of each tile, and the size of each tile's free region.
-        a_t = csr_array(
-            (np.ones(len(target.indices), dtype=np.int32), target.indices, target.indptr),
-            shape=(target.size, target.size),
-        )
-        r1 = csr_array(identity(target.size, dtype=np.int32, format="csr") + a_t)
-        t2 = np.diff(csr_array((r1 @ r1) > 0).indptr)
-        _, label = connected_components(a_t, directed=False)
-        region = np.bincount(label[allowed], minlength=label.max() + 1)[label]
-        region[~allowed] = 0
-        a_p = csr_array((np.ones(len(indices), dtype=np.int32), indices, indptr), shape=(n, n))
-        _, plabel = connected_components(a_p, directed=False)
-        psize = np.bincount(plabel)[plabel]
+        tiles = tiles_of(bm.allowed)
+        tdeg = {t: bm.nbr[t].bit_count() for t in tiles}
+        t2 = {t: bm.ball(t, 2).bit_count() for t in tiles}
+        # Connected regions of the free area (target graph), by growing balls to a fixed point.
+        region: dict[int, int] = {}
+        left = bm.allowed
+        while left:
+            comp = left & -left
+            while True:
+                grown = bm.link_step(comp)
+                if grown == comp:
+                    break
+                comp = grown
+            size = comp.bit_count()
+            for t in tiles_of(comp):
+                region[t] = size
+            left &= ~comp
+        # Size of each vertex's connected pattern component.
+        psize = [0] * n
+        adj = self.adjmask
+        for v in range(n):
+            if psize[v]:
+                continue
+            comp = 1 << v
+            front = comp
+            while front:
+                nxt = 0
+                for u in tiles_of(front):
+                    nxt |= adj[u]
+                front = nxt & ~comp
+                comp |= nxt
+            for u in tiles_of(comp):
+                psize[u] = comp.bit_count()
         cache: dict[tuple[int, int, int], int] = {}
         dom0 = []
-        pd = np.asarray(pdeg, dtype=np.int64)
         for v in range(n):
-            key = (int(pd[v]), int(within2[v]), int(psize[v]))
+            key = (pdeg[v], within2[v], psize[v])
             m = cache.get(key)
             if m is None:
-                m = cache[key] = mask_of(
-                    allowed & (tdeg >= key[0]) & (t2 >= key[1]) & (region >= key[2])
-                )
+                m = 0
+                for t in tiles:
+                    if tdeg[t] >= key[0] and t2[t] >= key[1] and region[t] >= key[2]:
+                        m |= 1 << t
+                cache[key] = m
             if feasible is not None:
                 m = sum(1 << t for t in tiles_of(m) if feasible(v, t))
             dom0.append(m)

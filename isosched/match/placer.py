@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from isosched.match.matcher import MatchResult, TileMatcher
 from isosched.match.target import HeldTile, mesh_target
@@ -30,6 +30,7 @@ from isosched.tilegraph import TileGraph
 
 __all__ = [
     "ONLINE_ENGINE",
+    "PORTFOLIO",
     "TOO_FEW_TILES",
     "Library",
     "PlacerAnswer",
@@ -44,8 +45,12 @@ Coord = tuple[int, int]
 WALL_SAFETY_MS = 30_000.0
 #: ``PlacerAnswer.detail`` when the pattern has more vertices than there are usable tiles.
 TOO_FEW_TILES = "too few tiles"
-#: The online engine: constraint propagation, which also proves when there is no room.
-ONLINE_ENGINE = "cp"
+#: The portfolio engine of the online match: ``cp`` on the first half of the budget (it proves
+#: when there is no room, and finds many placements), then ``mcts`` on the rest (its rollouts
+#: find placements that the complete search misses within the budget).
+PORTFOLIO = "portfolio"
+#: The online engine.
+ONLINE_ENGINE = PORTFOLIO
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,8 +222,9 @@ def place(
         Matcher seed.
     online : bool
         Run the online match when the library has nothing.
-    engine : {"cp", "mcts", "ullmann"}
-        Online engine (``cp``: propagation with proofs of infeasibility).
+    engine : {"portfolio", "cp", "mcts", "ullmann"}
+        Online engine (``cp``: propagation with proofs of infeasibility; ``portfolio``: ``cp``
+        on half the budget, then ``mcts``).
     budget_ms : float
         Wall-time budget of the online match, ms (a safety net when ``node_budget`` is set).
     cost_aware : bool, optional
@@ -276,15 +282,20 @@ def place(
         else:
             blocked.append(xy)
     target = mesh_target(width, height, hops, blocked=blocked, held=held, priority=1)
-    result = TileMatcher(target, pattern).match(
-        engine=engine,
-        budget_ms=budget_ms,
-        seed=seed,
-        cost_aware=bool(held) if cost_aware is None else cost_aware,
-        max_nodes=node_budget,
-        cancel=cancel,
-    )
-    nodes = result.nodes
+    matcher = TileMatcher(target, pattern)
+    aware = bool(held) if cost_aware is None else cost_aware
+    if engine == PORTFOLIO:
+        result, nodes = _portfolio(matcher, budget_ms, seed, aware, node_budget, cancel)
+    else:
+        result = matcher.match(
+            engine=engine,
+            budget_ms=budget_ms,
+            seed=seed,
+            cost_aware=aware,
+            max_nodes=node_budget,
+            cancel=cancel,
+        )
+        nodes = result.nodes
     wall_limited = node_budget is not None and result.wall_limited
     if not result.found:
         return PlacerAnswer(
@@ -320,6 +331,40 @@ def place(
         result,
         result.detail,
     )
+
+
+def _portfolio(
+    matcher: TileMatcher,
+    budget_ms: float,
+    seed: int,
+    cost_aware: bool,
+    node_budget: int | None,
+    cancel: Callable[[], bool] | None,
+) -> tuple[MatchResult, int]:
+    """``cp`` on half the node (and wall) budget, then ``mcts`` on the rest; total nodes."""
+    t0 = time.perf_counter()
+    half = None if node_budget is None else max(1, node_budget // 2)
+    first = matcher.match(
+        engine="cp",
+        budget_ms=budget_ms / 2,
+        seed=seed,
+        cost_aware=cost_aware,
+        max_nodes=half,
+        cancel=cancel,
+    )
+    if first.reason != "budget" or (node_budget is not None and node_budget - first.nodes <= 0):
+        return first, first.nodes
+    second = matcher.match(
+        engine="mcts",
+        budget_ms=max(0.0, budget_ms - _ms(t0)),
+        seed=seed,
+        cost_aware=cost_aware,
+        max_nodes=None if node_budget is None else node_budget - first.nodes,
+        cancel=cancel,
+    )
+    if not second.found and not second.partial and first.partial:
+        second = replace(second, partial=first.partial)
+    return second, first.nodes + second.nodes
 
 
 def _ms(t0: float) -> float:
