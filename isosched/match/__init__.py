@@ -3,6 +3,7 @@
 from isosched.match.candidates import candidate_matrix, csr_nbytes, refine
 from isosched.match.matcher import (
     ENGINES,
+    STOP_REASONS,
     MatchResult,
     TileMatcher,
     placement_cost,
@@ -14,6 +15,7 @@ from isosched.match.target import ChipTarget, HeldTile, MatchInputError, mesh_ta
 __all__ = [
     "ENGINES",
     "PLANTED_KINDS",
+    "STOP_REASONS",
     "ChipTarget",
     "HeldTile",
     "MatchInputError",
