@@ -28,7 +28,7 @@ from service import dashboard
 from service.local_runner import LocalRunner
 from service.openapi import ErrorBody
 from service.quota import QuotaExceeded
-from service.routers import graphs, hardware, jobs, models, traces
+from service.routers import graphs, hardware, jobs, match, models, traces
 from service.runner import Runner, RunnerBusy
 from service.settings import Settings
 from service.store import Store
@@ -376,6 +376,7 @@ def create_app(
     app.include_router(models.router)
     app.include_router(traces.router)
     app.include_router(jobs.router)
+    app.include_router(match.router)
     app.add_middleware(JsonGuard)
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: bounds the guard too
     return app

@@ -1,0 +1,72 @@
+"""``POST /v1/match``: the placer's answer with its stop reason, in-process."""
+
+import itertools
+
+import pytest
+from fastapi.testclient import TestClient
+
+from isosched.match import mesh_target, placement_errors
+from isosched.tilegraph import TileGraph
+from service.app import create_app
+from service.settings import Settings
+
+TRI = {
+    "schema": "isosched.tilegraph/v1",
+    "vertices": [{"id": "a"}, {"id": "b"}, {"id": "c"}],
+    "edges": [{"src": "a", "dst": "b"}, {"src": "b", "dst": "c"}, {"src": "a", "dst": "c"}],
+}
+
+
+@pytest.fixture
+def client(tmp_path):
+    app = create_app(Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, 1 << 20, workers=1))
+    with TestClient(app) as c:
+        yield c
+    app.state.runner.shutdown()
+
+
+def test_found_with_a_valid_placement(client):
+    r = client.post("/v1/match", json={"pattern": TRI, "mesh": [4, 4], "hops": 2})
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["found"] and doc["reason"] == "found" and isinstance(doc["nodes"], int)
+    target = mesh_target(4, 4, 2)
+    placement = {k: tuple(v) for k, v in doc["placement"].items()}
+    assert placement_errors(TileGraph.from_doc(TRI), target, placement) == []
+
+
+def test_impossible_is_an_answer_not_an_error(client):
+    """A triangle on a bipartite mesh (h = 1): 200, found false, reason impossible."""
+    r = client.post("/v1/match", json={"pattern": TRI, "mesh": [4, 4], "hops": 1})
+    assert r.status_code == 200
+    doc = r.json()
+    assert not doc["found"] and doc["reason"] == "impossible" and doc["proved"]
+    assert doc["placement"] == {}
+
+
+def test_budget_stop_reports_nodes_and_partial(client):
+    """A 12-vertex chain needs more than 3 nodes: a budget of 3 stops at exactly 3."""
+    ids = [f"v{i}" for i in range(12)]
+    chain = TileGraph.from_edges(ids, list(itertools.pairwise(ids))).to_doc()
+    r = client.post(
+        "/v1/match",
+        json={"pattern": chain, "mesh": [8, 8], "hops": 1, "engine": "cp", "max_nodes": 3},
+    )
+    doc = r.json()
+    assert not doc["found"] and doc["reason"] == "budget" and doc["nodes"] == 3
+    assert doc["partial"] and not doc["wall_limited"]
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ({"pattern": TRI, "mesh": [4, 4], "blocked": [[5, 0]]}, "outside the 4x4 mesh"),
+        ({"pattern": {"vertices": 3}, "mesh": [4, 4]}, "vertices"),
+        ({"pattern": TRI, "mesh": [4, 4], "budget_ms": 10_000}, "budget_ms"),
+        ({"pattern": TRI, "mesh": [4, 4], "engine": "vf2"}, "engine"),
+    ],
+)
+def test_bad_input_is_422_naming_the_problem(client, body, message):
+    r = client.post("/v1/match", json=body)
+    assert r.status_code == 422
+    assert message in r.text
