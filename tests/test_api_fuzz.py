@@ -5,8 +5,8 @@ error model for all 4xx), ``Allow`` on 405, invalid data refused. One exception:
 data is accepted" is not asked of the operations whose content has rules no JSON Schema can
 state — a graph without cycles, a valid ONNX file, a trace in release order, a scenario whose
 size after ``scale`` is within the service's limits, a valid tile graph to match, a ``hw`` naming
-stored hardware; they answer 422 naming the rule (docs/reliability.md). Likewise a preset's name is a valid
-``DELETE /v1/hardware/{name}`` but presets are read-only: 405 with ``Allow: GET``.
+stored hardware; they answer 422 naming the rule (docs/reliability.md). Likewise a preset's name
+is a valid ``DELETE /v1/hardware/{name}`` but presets are read-only: 405 with ``Allow: GET``.
 """
 
 import atexit
