@@ -235,3 +235,21 @@ def test_cli_match_exit_status_and_stop_reason(tmp_path):
         doc = json.loads(proc.stdout)
         assert doc["reason"] == reason and doc["found"] == (code == 0)
         assert isinstance(doc["nodes"], int) and doc["engine"] == "cp"
+
+
+def test_placer_portfolio_spends_at_most_its_node_budget():
+    """The portfolio (cp, then mcts) counts the nodes of both and never exceeds the budget."""
+    inst = planted_instance(12, 12, 70, hops=2, blocked_fraction=0.1, kind="transformer", seed=9)
+    free = 0
+    for y in range(12):
+        for x in range(12):
+            if (x, y) not in set(inst.blocked):
+                free |= 1 << (y * 12 + x)
+    for budget in (1, 2, 7, 40, 300):
+        ans = place(inst.pattern, 2, free, 12, 12, node_budget=budget, engine=PORTFOLIO)
+        assert ans.nodes <= budget
+        assert ans.reason in STOP_REASONS
+        if not ans.found:
+            assert ans.reason == "budget" and ans.nodes == budget and not ans.wall_limited
+    again = place(inst.pattern, 2, free, 12, 12, node_budget=300, engine=PORTFOLIO)
+    assert again.tiles == ans.tiles and again.nodes == ans.nodes  # the same answer twice

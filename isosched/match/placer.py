@@ -364,6 +364,8 @@ def _portfolio(
     )
     if not second.found and not second.partial and first.partial:
         second = replace(second, partial=first.partial)
+    if first.wall_limited and not second.wall_limited and not second.found:
+        second = replace(second, wall_limited=True)
     return second, first.nodes + second.nodes
 
 
