@@ -21,6 +21,7 @@ from isosched.match import (
     placement_errors,
     planted_instance,
 )
+from isosched.match import cp as cp_module
 from isosched.match.bitmesh import BitMesh, tiles_of
 from isosched.match.cp import CPModel, luby
 from isosched.match.placer import PORTFOLIO, place
@@ -84,6 +85,27 @@ def test_cp_agrees_with_vf2(inst, seed):
         assert placement_errors(pattern, target, r.placement) == []
     else:
         assert r.reason == "impossible" and r.proved and r.placement == {}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(instances())
+def test_cp_lazy_domains_agree_with_vf2(inst):
+    """With domains kept only near placed vertices (large patterns' mode), same answers."""
+    pattern, target = inst
+    exists = iso.GraphMatcher(
+        target_graph(target), pattern_graph(pattern)
+    ).subgraph_is_monomorphic()
+    saved = cp_module.ACTIVE_LIMIT
+    cp_module.ACTIVE_LIMIT = 0
+    try:
+        r = TileMatcher(target, pattern).match(engine="cp", budget_ms=60_000)
+    finally:
+        cp_module.ACTIVE_LIMIT = saved
+    assert r.found == exists
+    if r.found:
+        assert placement_errors(pattern, target, r.placement) == []
+    else:
+        assert r.reason == "impossible"
 
 
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])

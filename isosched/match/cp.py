@@ -49,6 +49,9 @@ MAX_DIST = 3
 #: Above this many vertices, domains are kept only near placed vertices (lazy), and distances
 #: only up to two edges.
 EAGER_LIMIT = 300
+#: Above this many vertices, the search keeps explicit domains only near placed vertices (the
+#: root's counting check still covers every vertex).
+ACTIVE_LIMIT = 32
 #: Failures allowed to run ``i`` of the restart schedule: ``luby(i) * RESTART_FAILS``.
 RESTART_FAILS = 64
 #: Amplitude of the random perturbation of the value order after a restart.
@@ -463,6 +466,10 @@ class _Search:
             if not self.hall(st):
                 self.fail_why = "counting all-different at the root: too few tiles for a group"
                 return None
+            if m.n > ACTIVE_LIMIT:
+                # Checked once over every vertex; below the root, only the vertices near placed
+                # ones keep explicit domains, so a node costs what the frontier holds.
+                st = _State([-1] * m.n, [-1] * m.n, allowed, 0.0, [], 0)
         else:
             st = _State([-1] * m.n, [-1] * m.n, allowed, 0.0, [], 0)
         return st
