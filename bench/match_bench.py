@@ -23,10 +23,11 @@ placed on chips where random jobs hold rectangles and irregular areas, so that t
 are 1.2-2x the pattern. Each instance is labelled feasible or infeasible by a complete search
 with a long budget (the ``cp`` engine, ``--label-ms``; a peer that finds a placement on an
 instance labelled infeasible is reported as a contradiction). Ours is the run-time placer
-(the plan's own placement translated and mirrored first, then the online match: ``cp`` on half
-the budget, then ``mcts``), also with either engine alone (``ours_cp``, ``ours_mcts``); the
-peers answer the same question on the free tiles. Reported per chip: feasible instances placed
-and infeasible ones proved impossible, within 10 ms and within the cap, with p50/p95 times.
+(the plan's own placement translated and mirrored first, then the online match: ``cp`` on a
+quarter of the budget, then ``mcts``), also with either engine alone (``ours_cp``,
+``ours_mcts``); the peers answer the same question on the free tiles. Reported per chip:
+feasible instances placed and infeasible ones proved impossible, within 10 ms and within the
+cap, with p50/p95 times.
 """
 
 from __future__ import annotations
