@@ -44,9 +44,9 @@ class MatchRequest(BaseModel):
     blocked: list[Coord] = Field(
         default_factory=list, max_length=MAX_SIDE * MAX_SIDE, description="Tiles [x, y] not usable."
     )
-    engine: Literal["portfolio", "cp", "mcts", "ullmann"] = Field(
-        default="portfolio",
-        description="portfolio: cp (proves when there is no room) then mcts, as the simulator.",
+    engine: Literal["cp", "portfolio", "mcts", "ullmann"] = Field(
+        default="cp",
+        description="cp (proves when there is no room; the simulator's), portfolio, mcts, ullmann.",
     )
     budget_ms: float = Field(default=100.0, ge=0, le=MAX_BUDGET_MS, description="Wall budget.")
     max_nodes: int | None = Field(
@@ -82,7 +82,7 @@ async def match(req: MatchRequest) -> dict[str, Any]:
         )
         assert ans.match is not None  # no library: the online match always runs or proves
         doc = ans.match.to_doc()
-        doc["nodes"] = ans.nodes  # all engines of a portfolio
+        doc["nodes"] = ans.nodes  # both engines of a portfolio
         return doc
 
     return await run_in_threadpool(run)
