@@ -51,8 +51,8 @@ TOO_FEW_TILES = "too few tiles"
 PORTFOLIO = "portfolio"
 #: ``cp`` gets 1 / CP_SHARE of the portfolio's node and wall budgets.
 CP_SHARE = 4
-#: The online engine: ``cp``, which proves when there is no room, and measured to place at least
-#: as many online and planted instances as the portfolio and MCTS (docs/performance.md).
+#: The online engine: ``cp``, which proves when there is no room, and places about as many online
+#: instances as the portfolio on 8×8 and more on 16×16 (docs/performance.md).
 ONLINE_ENGINE = "cp"
 
 
