@@ -290,8 +290,11 @@ def test_replay_and_sweep_jobs_with_events(client):
     )
     assert s.status_code == 202
     result = wait_for(client, s.json()["id"])["result"]
-    assert result["schema"] == "isosched.sweep/v1"
-    assert [c["scale"] for c in result["policies"]["hasp"]["curve"]] == [1, 2]
+    assert result["schema"] == "isosched.sweep/v2" and result["seeds"] == 5  # the default
+    hasp = result["policies"]["hasp"]
+    assert [c["scale"] for c in hasp["curve"]] == [1, 2]
+    assert len(hasp["curve"][0]["satisfaction_ci95"]) == 2
+    assert isinstance(hasp["lbt_capacity_censored"], bool)
 
 
 @pytest.mark.parametrize(

@@ -521,6 +521,10 @@ def test_cli_sweep_document(tmp_path):
             "isosched,fcfs",
             "--scales",
             "1,4",
+            "--seeds",
+            "2",
+            "--bisect-steps",
+            "1",
             "--workers",
             "1",
             "--json",
@@ -532,12 +536,16 @@ def test_cli_sweep_document(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
-    assert doc["schema"] == "isosched.sweep/v1"
+    assert doc["schema"] == "isosched.sweep/v2" and doc["seeds"] == 2
     for p in ("isosched", "fcfs"):
-        curve = doc["policies"][p]["curve"]
+        body = doc["policies"][p]
+        curve = body["curve"]
         assert [c["scale"] for c in curve] == [1.0, 4.0]
-        assert {"satisfaction", "critical_satisfaction", "lbt_per_s"} <= set(curve[0])
-        assert doc["policies"][p]["lbt_capacity"] in (0.0, 1.0, 4.0)
+        fields = {"satisfaction", "critical_satisfaction", "lbt_per_s"}
+        assert fields | {f"{f}_ci95" for f in fields} <= set(curve[0])
+        assert len(curve[0]["satisfaction_ci95"]) == 2
+        low, high = body["lbt_capacity_bracket"]
+        assert low == body["lbt_capacity"] and (high is None) == body["lbt_capacity_censored"]
     # without Ray installed, --ray exits 2 saying how to install it (Ray hidden from the import)
     no_ray = (
         "import sys; sys.modules['ray'] = None; from isosched.cli import main; "

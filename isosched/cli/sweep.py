@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -16,7 +15,10 @@ from isosched.errors import IsoschedError
 
 @app.command("sweep")
 def sweep(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file (isosched.scenario/v1).")],
+    scenario: Annotated[
+        str,
+        typer.Argument(help="Scenario file (isosched.scenario/v1) or a shipped scenario's name."),
+    ],
     hw: Annotated[str, typer.Option("--hw", help="Preset name or hardware file.")] = "edge-8x8",
     policy: Annotated[
         str, typer.Option("--policy", help="Policies, comma-separated, or all.")
@@ -24,7 +26,12 @@ def sweep(
     scales: Annotated[
         str, typer.Option("--scales", help="Load scale factors, comma-separated.")
     ] = "0.5,1,1.5,2,3,4",
-    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point.")] = 1,
+    # the defaults are isosched.sim.sweep's DEFAULT_SEEDS and BISECT_STEPS (tests/test_sweep.py)
+    seeds: Annotated[int, typer.Option("--seeds", min=1, help="Seeds per point (0 .. N-1).")] = 5,
+    bisect_steps: Annotated[
+        int,
+        typer.Option("--bisect-steps", min=0, max=12, help="Bisection steps of the capacity."),
+    ] = 3,
     workers: Annotated[
         int, typer.Option("--workers", min=0, help="Local processes (0: one per core).")
     ] = 0,
@@ -41,7 +48,7 @@ def sweep(
     """Replay SCENARIO at every load scale under each policy; report LBT capacity."""
     from isosched.io.hardware_json import load_hardware
     from isosched.io.model_source import load_models
-    from isosched.io.trace_jsonl import read_scenario
+    from isosched.io.scenario_library import load_scenario
     from isosched.plan import PlanCache
     from isosched.sim.policies import parse_policies
     from isosched.sim.sweep import sweep as run_sweep
@@ -69,7 +76,7 @@ def sweep(
     if not factors or not all(math.isfinite(f) and f > 0 for f in factors):
         raise IsoschedError(f"--scales must be finite numbers > 0, got {scales!r}")
     names = parse_policies(policy)
-    sc = read_scenario(scenario)
+    sc = load_scenario(scenario)
     for f in factors:  # every point's trace size, counted before any work
         jobs = expected_jobs(sc, f)
         if jobs > MAX_JOBS:
@@ -91,12 +98,17 @@ def sweep(
         executor=executor,
         models=load_models(s.model for s in sc.streams),
         cache=PlanCache(),
+        bisect_steps=bisect_steps,
     )
     progress.close()
     if as_json:
         emit_json(doc)
         return
-    print(f"{'policy':<10} {'LBT capacity':>13}  satisfaction by scale")
+    print(f"{doc['scenario']} on {doc['hw']}, {doc['seeds']} seeds per point")
+    print(f"{'policy':<10} {'LBT capacity':>14}  mean satisfaction by scale")
     for name, d in doc["policies"].items():
+        cap = f"{'>=' if d['lbt_capacity_censored'] else ''}{d['lbt_capacity']:.3g}"
+        if d["lbt_capacity_below_floor"]:
+            cap = f"<{doc['capacity_floor']:.3g}"
         sats = " ".join(f"{p['scale']:g}:{p['satisfaction']:.3f}" for p in d["curve"])
-        print(f"{name:<10} {d['lbt_capacity']:>13g}  {sats}")
+        print(f"{name:<10} {cap:>14}  {sats}")

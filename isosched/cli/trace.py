@@ -18,7 +18,10 @@ app.add_typer(trace_app, name="trace")
 
 @trace_app.command("gen")
 def trace_gen(
-    scenario: Annotated[Path, typer.Argument(help="Scenario file (isosched.scenario/v1).")],
+    scenario: Annotated[
+        str,
+        typer.Argument(help="Scenario file (isosched.scenario/v1) or a shipped scenario's name."),
+    ],
     output: Annotated[Path, typer.Option("-o", "--output", help="Trace file to write.")],
     seed: Annotated[int, typer.Option("--seed", help="Random seed.")] = 0,
     scale: Annotated[
@@ -26,11 +29,12 @@ def trace_gen(
     ] = 1.0,
 ) -> None:
     """Generate a JSON Lines trace from SCENARIO (seeded, reproducible)."""
-    from isosched.io.trace_jsonl import read_scenario, write_trace
+    from isosched.io.scenario_library import load_scenario
+    from isosched.io.trace_jsonl import write_trace
     from isosched.trace import generate_trace
     from isosched.zoo import zoo_names
 
-    sc = read_scenario(scenario)
+    sc = load_scenario(scenario)
     known = set(zoo_names())
     for s in sc.streams:
         if s.model not in known and not Path(s.model).suffix:

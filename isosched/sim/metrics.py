@@ -8,7 +8,7 @@ from typing import Any
 
 from isosched.sim.engine import JobState, Run
 
-__all__ = ["job_record", "percentile", "summarize"]
+__all__ = ["energy_equal_work_mj", "job_record", "percentile", "summarize"]
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -47,6 +47,24 @@ def job_record(js: JobState) -> dict[str, Any]:
         "intervals": js.intervals,
         "events": [{"t_us": t, "kind": k, "why": why} for t, k, why in js.events],
     }
+
+
+def energy_equal_work_mj(streams: dict[str, dict[str, Any]]) -> float | None:
+    """Energy to complete every released job at this run's own cost per inference, mJ.
+
+    Per stream: (energy of its finished jobs / finished jobs) × released jobs, summed over the
+    streams. A policy that drops a stream's expensive jobs is charged for them at the price it
+    pays for the ones it completes, so policies compare at equal completed work. ``None`` when a
+    stream released jobs and finished none (its price is unknown). Energy spent on jobs that
+    never finished is not in it (it is in ``energy_mj``).
+    """
+    total = 0.0
+    for st in streams.values():
+        if st["jobs"] and not st["finished"]:
+            return None
+        if st["jobs"]:
+            total += st["finished_energy_mj"] / st["finished"] * st["jobs"]
+    return total
 
 
 def summarize(run: Run, isolated_us: dict[str, float] | None = None) -> dict[str, Any]:
@@ -89,9 +107,14 @@ def summarize(run: Run, isolated_us: dict[str, float] | None = None) -> dict[str
             stp = sum(1 / r for r in ratios if r > 0)
     streams: dict[str, dict[str, Any]] = {}
     for j in sorted(jobs, key=lambda j: j.job.stream):
-        st = streams.setdefault(j.job.stream, {"jobs": 0, "met": 0})
+        st = streams.setdefault(
+            j.job.stream, {"jobs": 0, "met": 0, "finished": 0, "finished_energy_mj": 0.0}
+        )
         st["jobs"] += 1
         st["met"] += _met(j)
+        if j.finish_us is not None:
+            st["finished"] += 1
+            st["finished_energy_mj"] += j.energy_pj * 1e-9
     for st in streams.values():
         st["satisfaction"] = st["met"] / st["jobs"]
     charged = [d.charged_us / 1e3 for d in run.decisions]
@@ -119,6 +142,8 @@ def summarize(run: Run, isolated_us: dict[str, float] | None = None) -> dict[str
         ),
         "energy_mj": energy_mj,
         "inferences_per_j": done / (energy_mj * 1e-3) if energy_mj > 0 else 0.0,
+        "energy_per_inference_mj": energy_mj / done if done else None,
+        "energy_equal_work_mj": energy_equal_work_mj(streams),
         "antt": antt,
         "stp": stp,
         "preemptions": sum(j.preemptions for j in jobs),

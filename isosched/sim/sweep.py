@@ -1,12 +1,18 @@
-"""Latency-bound throughput sweeps: replay a scenario at several load scales, find LBT capacity."""
+"""Latency-bound throughput sweeps: replay a scenario at several load scales and seeds.
+
+``isosched.sweep/v2`` (CONTRACTS.md): every point is replayed with several seeds; the curve holds
+the mean and a 95 % Student-t interval over seeds; LBT capacity is refined by bisection between
+the grid points (and below the first one, down to a floor) and flagged when censored.
+"""
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
 import statistics
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
-from typing import Any
+from typing import Any, Protocol
 
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
@@ -15,24 +21,41 @@ from isosched.sim.engine import Simulator
 from isosched.sim.metrics import summarize
 from isosched.sim.planbook import PlanBook
 from isosched.sim.policies import make_policy
+from isosched.sim.stats import mean_ci95
 from isosched.trace.generate import generate_trace
 from isosched.trace.scenario import Scenario
 
 __all__ = [
+    "BISECT_STEPS",
+    "CAPACITY_FLOOR_FRACTION",
+    "DEFAULT_SEEDS",
     "SATISFACTION_TARGET",
     "SWEEP_SCHEMA",
     "Point",
     "PointMap",
+    "PointStore",
     "export_books",
     "import_books",
+    "aggregate",
     "lbt_capacity",
     "plan_book",
     "point_task",
     "sweep",
 ]
 
-SWEEP_SCHEMA = "isosched.sweep/v1"
+SWEEP_SCHEMA = "isosched.sweep/v2"
 SATISFACTION_TARGET = 0.99
+
+#: Seeds per point unless the caller says otherwise.
+DEFAULT_SEEDS = 5
+
+#: Bisection steps between the last passing and the first failing scale: the capacity is known
+#: to 1/2**steps of that interval.
+BISECT_STEPS = 3
+
+#: When the smallest grid scale already fails, the search goes down to this fraction of it;
+#: a policy that fails there too has capacity 0 ("below the floor").
+CAPACITY_FLOOR_FRACTION = 0.125
 
 
 #: Plan books by (chip, models) in this process: filled before a local pool forks, or seeded
@@ -81,6 +104,16 @@ Point = tuple[Scenario, Hardware, str, float, int]
 PointMap = Callable[[Callable[[Point], dict[str, Any]], list[Point]], Iterable[dict[str, Any]]]
 
 
+class PointStore(Protocol):
+    """Results of sweep points kept across runs (a resumable sweep looks them up first)."""
+
+    def get(self, point: Point) -> dict[str, Any] | None:
+        """The stored result of ``point``, or ``None``."""
+
+    def put(self, point: Point, result: dict[str, Any]) -> None:
+        """Store the result of ``point``."""
+
+
 def point_task(args: Point) -> dict[str, Any]:
     """One sweep point from its argument tuple (what an executor maps over)."""
     return run_point(*args)
@@ -90,7 +123,10 @@ _point = point_task
 
 
 def lbt_capacity(curve: list[dict[str, Any]], target: float = SATISFACTION_TARGET) -> float:
-    """Largest scale up to which satisfaction stays at or above ``target`` (0 when none)."""
+    """Largest grid scale up to which mean satisfaction stays at or above ``target`` (0 when none).
+
+    The grid value only: :func:`sweep` refines it by bisection.
+    """
     best = 0.0
     for point in sorted(curve, key=lambda p: p["scale"]):
         if point["satisfaction"] < target:
@@ -99,72 +135,229 @@ def lbt_capacity(curve: list[dict[str, Any]], target: float = SATISFACTION_TARGE
     return best
 
 
+def _mean_or_none(values: list[float | None]) -> float | None:
+    return (
+        None
+        if not values or any(v is None for v in values)
+        else statistics.fmean(v for v in values if v is not None)
+    )
+
+
+def aggregate(scale: float, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """One curve point: means and 95 % intervals over the seeds of ``points`` (one scale).
+
+    Energy per inference is over seeds that finished a job; energy at equal work (see
+    :func:`~isosched.sim.metrics.energy_equal_work_mj`) is ``None`` when a seed has none.
+    Percentiles are means over seeds, ``None`` when one seed's is (a dropped job's).
+    """
+    out: dict[str, Any] = {"scale": scale, "seeds": len(points)}
+    for key, low, high in (
+        ("satisfaction", 0.0, 1.0),
+        ("critical_satisfaction", 0.0, 1.0),
+        ("lbt_per_s", 0.0, None),
+        ("energy_mj", 0.0, None),
+        ("drop_rate", 0.0, 1.0),
+    ):
+        mean, ci = mean_ci95([p[key] for p in points], low, high)
+        out[key] = mean
+        out[f"{key}_ci95"] = ci
+    for key in ("energy_per_inference_mj", "energy_equal_work_mj"):
+        vals = [p[key] for p in points]
+        known = [v for v in vals if v is not None]
+        if key == "energy_equal_work_mj" and len(known) < len(vals):
+            known = []
+        if known:
+            out[key], out[f"{key}_ci95"] = mean_ci95(known, 0.0)
+        else:
+            out[key], out[f"{key}_ci95"] = None, None
+    for key in ("p50_latency_ms", "p99_latency_ms", "p999_latency_ms"):
+        out[key] = _mean_or_none([p[key] for p in points])
+    out["preemptions"] = statistics.fmean(p["preemptions"] for p in points)
+    out["budget_exhausted"] = any(p["budget_exhausted"] for p in points)
+    streams: dict[str, Any] = {}
+    for sid in sorted({s for p in points for s in p["streams"]}):
+        sats = [p["streams"][sid]["satisfaction"] for p in points if sid in p["streams"]]
+        mean, ci = mean_ci95(sats, 0.0, 1.0)
+        streams[sid] = {"satisfaction": mean, "satisfaction_ci95": ci}
+    out["streams"] = streams
+    return out
+
+
+@contextlib.contextmanager
+def _runner(
+    executor: PointMap | None, workers: int
+) -> Iterator[Callable[[list[Point]], Iterable[dict[str, Any]]]]:
+    """A function running a batch of points, results in order (one pool for every batch)."""
+    if executor is not None:
+        yield lambda tasks: executor(point_task, tasks)
+    elif workers > 1:
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+            yield lambda tasks: pool.map(_point, tasks) if len(tasks) > 1 else map(_point, tasks)
+    else:
+        yield lambda tasks: map(_point, tasks)
+
+
 def sweep(
     scenario: Scenario,
     hw: Hardware,
     policies: list[str],
     scales: list[float],
-    seeds: int = 1,
+    seeds: int = DEFAULT_SEEDS,
     workers: int = 2,
     progress: Callable[[str], None] | None = None,
     executor: PointMap | None = None,
     models: Mapping[str, Graph] | None = None,
     cache: PlanCache | None = None,
+    *,
+    bisect_steps: int = BISECT_STEPS,
+    point_cache: PointStore | None = None,
 ) -> dict[str, Any]:
-    """Replay every (policy, scale, seed) point and summarise the curves.
+    """Replay every (policy, scale, seed) point, summarise the curves, bisect the capacity.
 
-    Points run in a local process pool (forked after the profiles are computed, so workers look
-    them up instead of planning again), or through ``executor`` (e.g. the Ray runner, which
-    ships the computed profiles to its workers); the curve averages the seeds of each scale.
-    Results do not depend on where points run.
+    Parameters
+    ----------
+    scenario, hw : Scenario, Hardware
+        What to replay, on which chip.
+    policies : list of str
+        Policy names.
+    scales : list of float
+        Load scale factors of the grid (periods divided by them).
+    seeds : int
+        Seeds 0 .. seeds − 1 per point; every point of every scale uses the same seeds.
+    workers : int
+        Local processes (forked after the plans are loaded, so workers look them up).
+    progress : callable, optional
+        One-line progress messages.
+    executor : PointMap, optional
+        Runs batches of points elsewhere (the Ray runner ships the plans to its workers).
+    models : mapping name -> Graph, optional
+        The scenario's models.
+    cache : PlanCache, optional
+        Where plans come from (on disk: no re-planning per point or per sweep).
+    bisect_steps : int
+        Bisection steps of the capacity search (0: grid value only).
+    point_cache : PointStore, optional
+        Results of points already run (resumable sweeps); new points are stored in it.
+
+    Returns
+    -------
+    dict
+        The ``isosched.sweep/v2`` document. Results do not depend on where points run.
+
+    Notes
+    -----
+    Capacity: the first grid scale whose mean satisfaction is below the target ends the search
+    on the grid; the capacity lies between the scale before it (passing) and it (failing), and
+    ``bisect_steps`` midpoints narrow it down (each replayed with every seed). When the first
+    grid scale fails, the lower end is ``CAPACITY_FLOOR_FRACTION`` × that scale (replayed too);
+    failing there gives capacity 0 with ``lbt_capacity_below_floor``. When the largest grid
+    scale passes, the capacity is that scale with ``lbt_capacity_censored`` (at least that).
+    Bisection assumes satisfaction falls with load between the two bracketing scales.
     """
     names = {s.model for s in scenario.streams}
     book = plan_book(hw, {n: g for n, g in (models or {}).items() if n in names}, cache)
     for n in sorted(names):
         book.graph(n)
     book.warm(names, progress)
-    tasks: list[Point] = [
-        (scenario, hw, p, sc, seed) for p in policies for sc in scales for seed in range(seeds)
-    ]
-    results: list[dict[str, Any]] = []
-    if executor is not None:
-        for i, r in enumerate(executor(point_task, tasks)):
-            results.append(r)
-            if progress is not None:
-                progress(f"point {i + 1}/{len(tasks)}: {r['policy']} x{r['scale']:g}")
-    elif workers > 1 and len(tasks) > 1:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
-            for i, r in enumerate(pool.map(_point, tasks)):
-                results.append(r)
+    grid = sorted(set(scales))
+    results: dict[tuple[str, float, int], dict[str, Any]] = {}
+    done = 0
+
+    with _runner(executor, workers) as run_batch:
+
+        def run(tasks: list[Point], label: str) -> None:
+            nonlocal done
+            todo: list[Point] = []
+            for t in tasks:
+                got = point_cache.get(t) if point_cache is not None else None
+                if got is None:
+                    todo.append(t)
+                else:
+                    results[(t[2], t[3], t[4])] = got
+            if not todo:
+                return
+            # heaviest (largest scale) first: the pool's last points are the short ones
+            todo.sort(key=lambda t: -t[3])
+            for i, r in enumerate(run_batch(todo)):
+                t = todo[i]
+                results[(t[2], t[3], t[4])] = r
+                if point_cache is not None:
+                    point_cache.put(t, r)
+                done += 1
                 if progress is not None:
-                    progress(f"point {i + 1}/{len(tasks)}: {r['policy']} x{r['scale']:g}")
-    else:
-        for i, t in enumerate(tasks):
-            results.append(_point(t))
-            if progress is not None:
-                progress(f"point {i + 1}/{len(tasks)}: {t[2]} x{t[3]:g}")
+                    progress(f"point {i + 1}/{len(todo)}: {t[2]} x{t[3]:g} seed {t[4]} ({label})")
+
+        def curve_point(policy: str, scale: float) -> dict[str, Any]:
+            return aggregate(scale, [results[(policy, scale, s)] for s in range(seeds)])
+
+        def batch(pairs: list[tuple[str, float]]) -> list[Point]:
+            return [(scenario, hw, p, x, s) for p, x in pairs for s in range(seeds)]
+
+        run(batch([(p, x) for p in policies for x in grid]), "grid")
+        curves = {p: [curve_point(p, x) for x in grid] for p in policies}
+        target = SATISFACTION_TARGET
+        # bracket per policy: (lo passing or None, hi failing or None)
+        bracket: dict[str, tuple[float | None, float | None]] = {}
+        for p in policies:
+            fail = next((c["scale"] for c in curves[p] if c["satisfaction"] < target), None)
+            if fail is None:
+                bracket[p] = (grid[-1], None)
+            elif fail == grid[0]:
+                bracket[p] = (None, fail)
+            else:
+                bracket[p] = (grid[grid.index(fail) - 1], fail)
+        probes: dict[str, list[dict[str, Any]]] = {p: [] for p in policies}
+        below_floor: dict[str, bool] = dict.fromkeys(policies, False)
+        floor = grid[0] * CAPACITY_FLOOR_FRACTION
+        low_end = [p for p in policies if bracket[p][0] is None]
+        if low_end and bisect_steps > 0:
+            run(batch([(p, floor) for p in low_end]), "floor")
+            for p in low_end:
+                pt = curve_point(p, floor)
+                probes[p].append(pt)
+                if pt["satisfaction"] >= target:
+                    bracket[p] = (floor, bracket[p][1])
+                else:
+                    below_floor[p] = True
+                    bracket[p] = (None, floor)
+        for step in range(bisect_steps):
+            mids: dict[str, float] = {}
+            for p in policies:
+                lo, hi = bracket[p]
+                if lo is not None and hi is not None:
+                    mids[p] = round((lo + hi) / 2, 9)
+            if not mids:
+                break
+            run(batch(list(mids.items())), f"bisection {step + 1}/{bisect_steps}")
+            for p, mid in mids.items():
+                pt = curve_point(p, mid)
+                probes[p].append(pt)
+                lo, hi = bracket[p]
+                bracket[p] = (mid, hi) if pt["satisfaction"] >= target else (lo, mid)
+
     doc: dict[str, Any] = {
         "schema": SWEEP_SCHEMA,
         "scenario": scenario.name,
         "hw": hw.name,
         "seeds": seeds,
+        "seed_list": list(range(seeds)),
         "target": SATISFACTION_TARGET,
+        "interval": "95 % Student-t interval of the mean over seeds (mean ± t(0.975, n-1)·s/√n), "
+        "clipped to the metric's range; null with one seed",
+        "bisect_steps": bisect_steps,
+        "capacity_floor": floor,
+        "points_run": done,
         "policies": {},
     }
     for p in policies:
-        curve = []
-        for sc in scales:
-            pts = [r for r in results if r["policy"] == p and r["scale"] == sc]
-            curve.append(
-                {
-                    "scale": sc,
-                    "satisfaction": statistics.fmean(r["satisfaction"] for r in pts),
-                    "critical_satisfaction": statistics.fmean(
-                        r["critical_satisfaction"] for r in pts
-                    ),
-                    "lbt_per_s": statistics.fmean(r["lbt_per_s"] for r in pts),
-                    "energy_mj": statistics.fmean(r["energy_mj"] for r in pts),
-                }
-            )
-        doc["policies"][p] = {"curve": curve, "lbt_capacity": lbt_capacity(curve)}
+        lo, hi = bracket[p]
+        doc["policies"][p] = {
+            "curve": curves[p],
+            "bisection": sorted(probes[p], key=lambda c: c["scale"]),
+            "lbt_capacity": lo if lo is not None else 0.0,
+            "lbt_capacity_censored": hi is None,
+            "lbt_capacity_below_floor": below_floor[p],
+            "lbt_capacity_bracket": [lo if lo is not None else 0.0, hi],
+            "budget_exhausted": any(c["budget_exhausted"] for c in curves[p] + probes[p]),
+        }
     return doc

@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from isosched.errors import IsoschedError
 from isosched.sim.policies import POLICY_NAMES, parse_policies
+from isosched.sim.sweep import BISECT_STEPS, DEFAULT_SEEDS
 from isosched.trace import parse_scenario
 from isosched.zoo import zoo_names
 from service.openapi import created, errors
@@ -143,7 +144,7 @@ class SweepRequest(BaseModel):
     scales: list[Annotated[float, Field(gt=0, le=100)]] = Field(
         default=[0.5, 1.0, 2.0, 4.0], min_length=1, max_length=32
     )
-    seeds: int = Field(default=1, ge=1, le=16)
+    seeds: int = Field(default=DEFAULT_SEEDS, ge=1, le=16)
 
 
 @router.post(
@@ -169,8 +170,9 @@ async def submit_sweep(req: SweepRequest, request: Request, response: Response) 
     sc = parse_scenario(doc)  # a bad scenario is 422 now, not a failed job later
     graphs = resolve_models(store, (s.model for s in sc.streams))  # zoo names or graph ids
     # sizes after scale, counted before any work: each point's trace, and all of them
-    total = sum(check_trace_size(sc, x, cfg.max_trace_jobs) for x in req.scales)
-    total *= len(names) * req.seeds
+    sizes = [check_trace_size(sc, x, cfg.max_trace_jobs) for x in req.scales]
+    # the capacity bisection replays up to BISECT_STEPS + 1 more scales, none above the largest
+    total = (sum(sizes) + (BISECT_STEPS + 1) * max(sizes)) * len(names) * req.seeds
     if total > cfg.max_sweep_jobs:
         raise IsoschedError(
             f"the sweep would replay up to {total:,} jobs over its {points} points; this service "

@@ -1,0 +1,73 @@
+"""Wall time of a multi-seed sweep (issue 16: 5 seeds × 6 scales × 7 policies in ≤ 5 min).
+
+Run: ``python bench/sweep_speed.py [--scenario ad_urban] [--hw edge-8x8]
+[--scales 0.5,1,2,4,6,8] [--seeds 5] [--workers 2] [--profile POLICY:SCALE]``.
+
+Plans are loaded from the plan cache and the cache is warmed before timing (the target is "with
+a warm plan cache"). Prints the wall time of the grid plus the capacity bisection, the points
+run, the slowest points (timed one by one afterwards, serially), and the load average, since the
+machine may be shared. ``--profile isosched:8`` prints a cProfile of that one point instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import os
+import pstats
+import time
+
+from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
+from isosched.io.scenario_library import load_scenario
+from isosched.plan import PlanCache
+from isosched.sim import POLICY_NAMES
+from isosched.sim.sweep import plan_book, run_point, sweep
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenario", default="ad_urban")
+    ap.add_argument("--hw", default="edge-8x8")
+    ap.add_argument("--scales", default="0.5,1,2,4,6,8")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--policies", default=",".join(POLICY_NAMES))
+    ap.add_argument("--profile", default=None, help="POLICY:SCALE: profile one point (seed 0)")
+    args = ap.parse_args()
+    sc = load_scenario(args.scenario)
+    hw = load_hardware(args.hw)
+    models = load_models(s.model for s in sc.streams)
+    book = plan_book(hw, models, PlanCache())
+    t0 = time.perf_counter()
+    book.warm({s.model for s in sc.streams}, None)
+    print(f"plan cache warm-up: {time.perf_counter() - t0:.1f} s")
+    if args.profile:
+        policy, scale = args.profile.split(":")
+        prof = cProfile.Profile()
+        prof.enable()
+        run_point(sc, hw, policy, float(scale), 0)
+        prof.disable()
+        pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+        return
+    policies = args.policies.split(",")
+    scales = [float(x) for x in args.scales.split(",")]
+    load0 = os.getloadavg()
+    t0 = time.perf_counter()
+    doc = sweep(sc, hw, policies, scales, args.seeds, workers=args.workers, models=models)
+    wall = time.perf_counter() - t0
+    load1 = os.getloadavg()
+    grid = len(policies) * len(scales) * args.seeds
+    print(
+        f"{sc.name} on {hw.name}: {len(policies)} policies x {len(scales)} scales x "
+        f"{args.seeds} seeds = {grid} grid points + {doc['points_run'] - grid} bisection points"
+    )
+    print(f"wall {wall:.1f} s, {args.workers} workers, load {load0[0]:.1f} -> {load1[0]:.1f}")
+    print("| policy | LBT capacity | censored |")
+    print("|---|---|---|")
+    for p, body in doc["policies"].items():
+        print(f"| {p} | {body['lbt_capacity']:.3g} | {body['lbt_capacity_censored']} |")
+
+
+if __name__ == "__main__":
+    main()
