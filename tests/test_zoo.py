@@ -31,6 +31,10 @@ NAMES = [
     "gpt2",
     "gpt2_xl",
     "llama2_7b",
+    "llama2_7b_decode",
+    "ssd300",
+    "deeplabv3plus",
+    "bevformer_tiny",
 ]
 
 # (model, expected MACs, relative tolerance).
@@ -72,6 +76,12 @@ MACS = [
     # S = 128: every non-embedding weight once per token plus attention scores/values.
     # (The rule of thumb params x tokens = 6.74e9 x 128 = 862 G also counts the embedding.)
     ("llama2_7b", 850_000_871_424, 0.001),
+    # One token: 32 x (4 d^2 + 3 d f) + d V + 32 x 2 L d with L = 512 cached tokens.
+    (
+        "llama2_7b_decode",
+        32 * (4 * 4096**2 + 3 * 4096 * 11008) + 4096 * 32000 + 32 * 2 * 512 * 4096,
+        0.001,
+    ),
 ]
 
 # (model, expected parameters, relative tolerance 5%).
@@ -88,11 +98,13 @@ PARAMS = [
     ("gpt2", 124e6),  # 124 M with the LM head tied to the token embedding
     ("gpt2_xl", 1.56e9),  # 1.56 G (tied LM head)
     ("llama2_7b", 6.74e9),  # Touvron et al.: 6.74 G (untied LM head)
+    ("llama2_7b_decode", 6.74e9),  # the same weights
+    ("ssd300", 26.3e6),  # SSD300 (VGG-16, VOC): 26.3 M, the figure detector surveys quote
 ]
 
 
 def test_zoo_names_in_order() -> None:
-    """The zoo lists exactly the twelve models, in the documented order."""
+    """The zoo lists exactly its models, in the documented order."""
     assert zoo_names() == NAMES
     assert list(ZOO) == NAMES
 

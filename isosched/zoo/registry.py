@@ -17,6 +17,12 @@ from typing import Any
 from isosched.errors import UnknownModelError
 from isosched.graph.model import Graph, parse_graph
 from isosched.io.graph_json import write_graph
+from isosched.zoo.automotive import (
+    build_bevformer_tiny,
+    build_deeplabv3plus,
+    build_llama2_7b_decode,
+    build_ssd300,
+)
 from isosched.zoo.builder import GraphBuilder
 from isosched.zoo.cnn import build_googlenet, build_mobilenetv2, build_resnet50, build_unet
 from isosched.zoo.detection import build_pointpillars, build_yolov3
@@ -171,6 +177,38 @@ _ENTRIES = [
         "arXiv:2307.09288, 2023",
         (1, 128),
         "LLaMA-2-7B prefill of 128 tokens, SwiGLU, RMSNorm, RoPE, untied LM head",
+    ),
+    _entry(
+        "llama2_7b_decode",
+        build_llama2_7b_decode,
+        "Touvron et al., Llama 2: Open Foundation and Fine-Tuned Chat Models, "
+        "arXiv:2307.09288, 2023",
+        (1, 1),
+        "LLaMA-2-7B decode step: one token attending to a 512-token key/value cache",
+    ),
+    _entry(
+        "ssd300",
+        build_ssd300,
+        "Liu et al., SSD: Single Shot MultiBox Detector, ECCV 2016",
+        (1, 3, 300, 300),
+        "SSD300, VGG-16 base, 6 source maps, 8732 default boxes, 21 VOC classes, no NMS",
+    ),
+    _entry(
+        "deeplabv3plus",
+        build_deeplabv3plus,
+        "Chen et al., Encoder-Decoder with Atrous Separable Convolution for Semantic Image "
+        "Segmentation, ECCV 2018",
+        (1, 3, 1024, 2048),
+        "DeepLabv3+, ResNet-50 encoder at output stride 16, ASPP 6/12/18, Cityscapes 19 classes",
+    ),
+    _entry(
+        "bevformer_tiny",
+        build_bevformer_tiny,
+        "Li et al., BEVFormer: Learning Bird's-Eye-View Representation from Multi-Camera "
+        "Images via Spatiotemporal Transformers, ECCV 2022",
+        (1, 3, 480, 4800),
+        "BEVFormer-tiny-class: ResNet-50 on 6 cameras 480x800, 50x50 BEV, 3 encoder and 6 "
+        "decoder layers, 900 queries",
     ),
 ]
 
