@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from isosched.cli import main
+from isosched.zoo import zoo_names
 
 
 def run(monkeypatch, capsys, *args):
@@ -27,7 +28,7 @@ def test_models_list_json(monkeypatch, capsys):
     rows = json.loads(out)
     names = [r["name"] for r in rows]
     assert names[:4] == ["resnet50", "mobilenetv2", "googlenet", "yolov3"]
-    assert len(rows) == 12
+    assert len(rows) == len(zoo_names()) == 16
     assert set(rows[0]) == {"name", "layers", "edges", "macs", "params"}
 
 

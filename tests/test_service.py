@@ -108,7 +108,7 @@ def test_hardware_and_models(client):
     assert client.get("/v1/hardware/edge-8x8").json()["mesh"] == [8, 8]
     assert client.get("/v1/hardware/edge-9x9").status_code == 404
     zoo = client.get("/v1/models").json()
-    assert len(zoo) == 12
+    assert len(zoo) == 16  # the zoo (tests/test_zoo.py lists it)
     assert client.get("/v1/models/resnet50").json()["name"] == "resnet50"
     assert client.get("/v1/models/nonet").status_code == 404
     assert client.get("/v1/graphs", params={"limit": 0}).status_code == 422
