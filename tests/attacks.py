@@ -268,7 +268,8 @@ def main() -> None:
                 (
                     "cancel a sweep (ad_stress, 6 scales, all policies)",
                     lambda: c.post(
-                        "/v1/sweeps", json={"scenario": "ad_stress", "scales": [1, 2, 3, 4, 6, 8]}
+                        "/v1/sweeps",
+                        json={"scenario": "ad_stress", "scales": [1, 2, 3, 4, 6, 8], "seeds": 1},
                     ).json()["id"],
                 ),
                 (

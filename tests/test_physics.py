@@ -123,8 +123,21 @@ def test_plans_read_the_model_input_from_dram(model):
 
 # ---- the "done when" of issue 15: a lone job under every LTS policy near its simple bound ------
 
-HW8 = load_hardware("edge-8x8")  # 64 MiB of SRAM: every zoo model's activations fit on-chip
-ZOO = zoo_names()
+HW8 = load_hardware("edge-8x8")  # 64 MiB of SRAM
+
+
+def _fits_on_chip(name: str) -> bool:
+    """Whether every layer's inputs and output fit in the chip's SRAM at once."""
+    g = load_models([name])[name]
+    by_id = {lay.id: lay for lay in g}
+    live = max(sum(by_id[i].output_bytes for i in lay.inputs) + lay.output_bytes for lay in g)
+    return live <= HW8.tiles * HW8.tile.sram_bytes
+
+
+# The bound below holds where activations need not spill to DRAM: every zoo model but the
+# six-camera BEVFormer-tiny (105 MiB live at its stem), whose spills are compulsory.
+SPILLS = {"bevformer_tiny"}
+ZOO = [n for n in zoo_names() if n not in SPILLS]
 MODELS8 = load_models(ZOO)
 BOOK8 = PlanBook(HW8, MODELS8, PlanCache(disk=False))
 
@@ -146,6 +159,7 @@ def test_a_lone_job_of_every_zoo_model_runs_within_1_25x_of_its_bound(policy):
     bandwidth, so its run (from its start, after the charged decision) is within 1.25× of
     max(compute on the whole chip, compulsory DRAM traffic / bandwidth). Embedding gathers read
     rows, not whole tables, so BERT and GPT-2 run below the (whole-table) bound."""
+    assert not any(_fits_on_chip(n) for n in SPILLS) and _fits_on_chip("yolov3")
     for model in ZOO:
         lone = Job("a#0", "a", model, 0, 10**10, 1, False, None)
         trace = Trace({"schema": "isosched.trace/v1", "seed": 0}, (lone,))

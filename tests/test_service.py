@@ -362,7 +362,7 @@ def test_solver_progress_reaches_the_job_and_its_events(client):
 def test_cancelling_a_running_job_frees_its_worker(tmp_path):
     settings = Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, workers=1)
     with TestClient(create_app(settings)) as client:
-        long = {"scenario": "ad_urban", "scales": [1, 2, 3, 4, 6, 8], "policies": "all"}
+        long = {"scenario": "ad_urban", "scales": [1, 2, 3, 4, 6, 8], "policies": "all", "seeds": 1}
         jid = client.post("/v1/sweeps", json=long).json()["id"]
         t0 = time.time()
         while client.get(f"/v1/jobs/{jid}").json()["progress"] is None:

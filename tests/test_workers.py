@@ -30,7 +30,12 @@ CHAIN = {
 }
 
 #: A sweep that runs for minutes with one worker.
-LONG_SWEEP = {"scenario": "ad_stress", "scales": [1, 2, 3, 4, 6, 8], "policies": "all"}
+LONG_SWEEP = {
+    "scenario": "ad_stress",
+    "scales": [1, 2, 3, 4, 6, 8],
+    "policies": "all",
+    "seeds": 1,
+}
 
 
 def _gone_within(pid: int, seconds: float) -> bool:

@@ -46,6 +46,44 @@ def trace_gen(
     sys.stderr.write(f"{sc.name}: {len(trace.jobs)} jobs over {sc.horizon_ms:g} ms -> {output}\n")
 
 
+@trace_app.command("load")
+def trace_load(
+    scenario: Annotated[
+        str,
+        typer.Argument(help="Scenario file (isosched.scenario/v1) or a shipped scenario's name."),
+    ],
+    hw: Annotated[str, typer.Option("--hw", help="Preset name or hardware file.")] = "edge-8x8",
+    scale: Annotated[
+        float, typer.Option("--scale", min=0.001, help="Load scale: periods divided by it.")
+    ] = 1.0,
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+) -> None:
+    """Offered load of SCENARIO on HW: whole-chip time its streams ask for (no policy run)."""
+    from isosched.io.hardware_json import load_hardware
+    from isosched.io.model_source import load_models
+    from isosched.io.scenario_library import load_scenario
+    from isosched.plan import PlanCache
+    from isosched.sim.load import offered_load
+    from isosched.sim.planbook import PlanBook
+
+    sc = load_scenario(scenario)
+    chip = load_hardware(hw)
+    book = PlanBook(chip, load_models(s.model for s in sc.streams), PlanCache())
+    doc = offered_load(sc, book, scale)
+    if as_json:
+        emit_json(doc)
+        return
+    print(
+        f"{sc.name} on {chip.name} x{scale:g}: utilisation {doc['utilisation']:.3f} "
+        f"(DRAM {doc['dram_utilisation']:.3f})"
+    )
+    for sid, st in doc["streams"].items():
+        print(
+            f"  {sid:<16} {st['model']:<18} {st['rate_hz']:>7.2f} Hz "
+            f"{st['alone_ms']:>8.2f} ms  {st['share']:.3f}"
+        )
+
+
 @trace_app.command("show")
 def trace_show(
     trace: Annotated[Path, typer.Argument(help="Trace file (isosched.trace/v1).")],

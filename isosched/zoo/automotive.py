@@ -144,8 +144,8 @@ def _resnet50_trunk(b: GraphBuilder, x: str, *, output_stride: int = 32) -> tupl
     return low, x
 
 
-def build_deeplabv3plus(height: int = 1024, width: int = 2048, classes: int = 19) -> GraphBuilder:
-    """DeepLabv3+ with a ResNet-50 encoder at output stride 16, Cityscapes resolution.
+def build_deeplabv3plus(height: int = 512, width: int = 1024, classes: int = 19) -> GraphBuilder:
+    """DeepLabv3+ with a ResNet-50 encoder at output stride 16, half Cityscapes resolution.
 
     Encoder: ResNet-50 with layer4 dilated (output stride 16); ASPP of a 1x1 convolution, three
     3x3 convolutions with atrous rates 6, 12 and 18, and image-level pooling, each 256
@@ -157,8 +157,8 @@ def build_deeplabv3plus(height: int = 1024, width: int = 2048, classes: int = 19
     ----------
     L.-C. Chen et al., "Encoder-Decoder with Atrous Separable Convolution for Semantic Image
     Segmentation", ECCV 2018, Fig. 2 and Section 3 (ResNet-50 instead of the paper's Xception
-    or ResNet-101, as in MLPerf Automotive v0.5 and MLPerf Inference's PointPainting;
-    1024x2048 Cityscapes frames, 19 classes).
+    or ResNet-101, as in MLPerf Inference's PointPainting; Cityscapes frames downsampled 2x to
+    512x1024, 19 classes: at 1024x2048 one activation tensor alone is 33 MB).
     """
     b = GraphBuilder("deeplabv3plus")
     x = b.add("input", id="input", shape=[3, height, width])

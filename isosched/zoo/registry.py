@@ -198,8 +198,8 @@ _ENTRIES = [
         build_deeplabv3plus,
         "Chen et al., Encoder-Decoder with Atrous Separable Convolution for Semantic Image "
         "Segmentation, ECCV 2018",
-        (1, 3, 1024, 2048),
-        "DeepLabv3+, ResNet-50 encoder at output stride 16, ASPP 6/12/18, Cityscapes 19 classes",
+        (1, 3, 512, 1024),
+        "DeepLabv3+, ResNet-50 encoder at output stride 16, ASPP 6/12/18, 512x1024, 19 classes",
     ),
     _entry(
         "bevformer_tiny",

@@ -7,12 +7,12 @@ from isosched.sim.engine import Policy
 from isosched.sim.policies.cdmsa import CdMsa
 from isosched.sim.policies.fcfs import Fcfs
 from isosched.sim.policies.hasp import Hasp
-from isosched.sim.policies.isosched import IsoSched
+from isosched.sim.policies.isosched import ABLATIONS, IsoSched
 from isosched.sim.policies.moca import Moca
 from isosched.sim.policies.planaria import Planaria
 from isosched.sim.policies.prema import Prema
 
-__all__ = ["POLICY_NAMES", "make_policy", "parse_policies"]
+__all__ = ["ABLATION_NAMES", "POLICY_NAMES", "make_policy", "parse_policies"]
 
 _POLICIES: dict[str, type] = {
     "isosched": IsoSched,
@@ -25,14 +25,22 @@ _POLICIES: dict[str, type] = {
 }
 POLICY_NAMES: tuple[str, ...] = tuple(_POLICIES)
 
+#: IsoSched with one mechanism switched off (options of the one policy, not copies of it);
+#: named like policies, not part of ``all``.
+ABLATION_NAMES: tuple[str, ...] = tuple(ABLATIONS)
+
 
 def make_policy(name: str) -> Policy:
     """A fresh policy object by name."""
+    if name in ABLATIONS:
+        ablated: Policy = IsoSched(**ABLATIONS[name])
+        return ablated
     try:
         cls = _POLICIES[name]
     except KeyError:
         raise IsoschedError(
-            f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)} or 'all'"
+            f"unknown policy {name!r}; choose from {', '.join(POLICY_NAMES)}, 'all', or an "
+            f"ablation ({', '.join(ABLATION_NAMES)})"
         ) from None
     policy: Policy = cls()
     return policy

@@ -31,6 +31,12 @@ Every placement's work (images tested, matcher nodes, CP-SAT deterministic time)
 in simulated time through the hardware file's ``scheduler`` section. All the online matches of
 one scheduling point share ``DECISION_NODES`` matcher nodes, so a decision's cost is bounded
 however many jobs wait; the rest wait for the next scheduling point.
+
+**Ablations** are options of this one policy (``ABLATIONS`` names them as policies):
+``preempt=False`` never preempts (rule 3 waits); ``library=False`` skips the plan's library
+and places by online match only; ``rectangles=True`` gives every job its plan's whole box as
+an axis-aligned rectangle (either orientation) of free tiles — or of free and victims' tiles,
+the victims being every job the rectangle touches — instead of an arbitrary tile set.
 """
 
 from __future__ import annotations
@@ -44,6 +50,7 @@ from isosched.sim.jobplan import JobPlan, PlacedTiming, placed_timing
 from isosched.sim.policies.common import DEADLINE_SHARE, by_urgency, drain_us, shapes, tss
 
 __all__ = [
+    "ABLATIONS",
     "LOOKAHEAD",
     "MAX_PREEMPTIONS",
     "MISS_PENALTY_US",
@@ -103,14 +110,86 @@ def _bytes(v: JobState) -> tuple[int, int]:
     return seg.state_bytes, seg.weight_bytes
 
 
-class IsoSched:
-    """Preemptive TSS placed by subgraph isomorphism on per-tile occupancy."""
+#: IsoSched's own options.
+DEFAULTS = {"preempt": True, "library": True, "rectangles": False}
 
-    name = "isosched"
+#: Ablation policies: name -> options of :class:`IsoSched`.
+ABLATIONS: dict[str, dict[str, bool]] = {
+    "isosched-no-preempt": {"preempt": False},
+    "isosched-no-library": {"library": False},
+    "isosched-rectangles": {"rectangles": True},
+}
+
+
+def _rectangle(
+    box: tuple[int, int],
+    free: int,
+    width: int,
+    height: int,
+    victims: dict[str, Victim] | None = None,
+) -> PlacerAnswer:
+    """A ``box`` rectangle of tiles (either orientation) for the rectangles ablation.
+
+    The first all-free one in row-major order; else, with ``victims``, the cheapest one over
+    free and victims' tiles, taking every victim it touches.
+    """
+    best: tuple[float, int, tuple[str, ...]] | None = None
+    tested = 0
+    for bw, bh in dict.fromkeys([box, (box[1], box[0])]):
+        if bw > width or bh > height:
+            continue
+        row = (1 << bw) - 1
+        for y in range(height - bh + 1):
+            for x in range(width - bw + 1):
+                mask = 0
+                for dy in range(bh):
+                    mask |= row << ((y + dy) * width + x)
+                tested += 1
+                taken = mask & ~free
+                if not taken:
+                    return _rect_answer(mask, (), 0.0, tested)
+                if not victims:
+                    continue
+                names = tuple(sorted(n for n, v in victims.items() if v.mask & mask))
+                covered = 0
+                for n in names:
+                    covered |= victims[n].mask
+                if taken & ~covered:
+                    continue  # a tile neither free nor a victim's
+                cost = sum(victims[n].cost for n in names)
+                if best is None or cost < best[0]:
+                    best = (cost, mask, names)
+    if best is None:
+        return PlacerAnswer(False, (), "none", (), 0.0, tested, 0, "too few tiles", 0.0)
+    return _rect_answer(best[1], best[2], best[0], tested)
+
+
+def _rect_answer(mask: int, victims: tuple[str, ...], cost: float, tested: int) -> PlacerAnswer:
+    tiles = tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
+    return PlacerAnswer(True, tiles, "library", victims, cost, tested, 0, "", 0.0)
+
+
+class IsoSched:
+    """Preemptive TSS placed by subgraph isomorphism on per-tile occupancy.
+
+    Parameters
+    ----------
+    preempt, library, rectangles : bool
+        Ablation switches (see the module docstring); the defaults are IsoSched itself.
+    """
+
     kind = "tss"
 
-    def __init__(self) -> None:
+    def __init__(
+        self, *, preempt: bool = True, library: bool = True, rectangles: bool = False
+    ) -> None:
         self._nodes_left = DECISION_NODES
+        self.preempt = preempt
+        self.library = library
+        self.rectangles = rectangles
+        options = {"preempt": preempt, "library": library, "rectangles": rectangles}
+        self.name = next((n for n, o in ABLATIONS.items() if {**DEFAULTS, **o} == options), "")
+        self.name = self.name or "isosched"
 
     def _online(
         self,
@@ -155,7 +234,7 @@ class IsoSched:
             p = minimum[head[i].id]
             behind[i] = behind[i + 1] + (p.tiles if p is not None else 0)
         sized = self._multijob(head, minimum, sim) if free_n else {}
-        preempted = False
+        preempted = not self.preempt  # the no-preemption ablation never preempts
         for i, js in enumerate(ready):
             can_preempt = not preempted and lowest is not None and lowest < js.job.priority
             free_n = sim.occupancy.free_tiles
@@ -275,9 +354,17 @@ class IsoSched:
         if not plans:
             return False
         w, h = sim.hw.width, sim.hw.height
+        if self.rectangles:
+            for plan in plans:
+                ans = _rectangle(plan.box, free, w, h)
+                sim.charge(lookups=ans.lookups)
+                if ans.found:
+                    self._start(js, sim, plan, ans)
+                    return True
+            return False
         missed: list[JobPlan] = []
         hit: tuple[JobPlan, PlacerAnswer] | None = None
-        for plan in plans:
+        for plan in plans if self.library else []:
             lib = sim.plans.library(plan.model, plan.box)
             ans = place(plan.pattern, plan.hops, free, w, h, library=lib, online=False)
             sim.charge(lookups=ans.lookups)
@@ -290,6 +377,8 @@ class IsoSched:
         match_us = NODE_BUDGET * sim.hw.scheduler.match_node_ns / 1e3
         est = sim.estimate_us
         after = _remaining_on(js, hit[0]) * est(hit[0].base_timing.pieces) if hit else math.inf
+        if not self.library:
+            missed = plans
         tried = [
             p for p in missed if _remaining_on(js, p) * est(p.base_timing.pieces) + match_us < after
         ][:ONLINE_TRIES]
@@ -364,11 +453,19 @@ class IsoSched:
             victims = {
                 r.id: Victim(occ.held_mask(r.id), self._victim_cost(r, sim, t_run)) for r in runners
             }
-            lib = sim.plans.library(plan.model, plan.box)
-            ans = place(
-                plan.pattern, plan.hops, free, w, h, library=lib, victims=victims, online=False
-            )
-            sim.charge(lookups=ans.lookups, nodes=ans.nodes)
+            if self.rectangles:
+                ans = _rectangle(plan.box, free, w, h, victims)
+                sim.charge(lookups=ans.lookups)
+                if not ans.found:
+                    continue
+            elif self.library:
+                lib = sim.plans.library(plan.model, plan.box)
+                ans = place(
+                    plan.pattern, plan.hops, free, w, h, library=lib, victims=victims, online=False
+                )
+                sim.charge(lookups=ans.lookups, nodes=ans.nodes)
+            else:
+                ans = place(plan.pattern, plan.hops, free, w, h, victims=victims, online=False)
             if not ans.found:
                 got = self._online(sim, plan, free, victims)
                 if got is None or not got.found:
