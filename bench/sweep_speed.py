@@ -60,7 +60,7 @@ def main() -> None:
     grid = len(policies) * len(scales) * args.seeds
     print(
         f"{sc.name} on {hw.name}: {len(policies)} policies x {len(scales)} scales x "
-        f"{args.seeds} seeds = {grid} grid points + {doc['points_run'] - grid} bisection points"
+        f"{args.seeds} seeds = {grid} grid points + {doc['points'] - grid} bisection points"
     )
     print(f"wall {wall:.1f} s, {args.workers} workers, load {load0[0]:.1f} -> {load1[0]:.1f}")
     print("| policy | LBT capacity | censored |")

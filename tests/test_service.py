@@ -242,10 +242,10 @@ def test_scenarios_and_traces(client):
     assert client.get("/v1/scenarios/ad_urban").json()["name"] == "ad_urban"
     assert client.get("/v1/scenarios/nope").status_code == 404
     r = client.post("/v1/traces", json={"scenario": "ad_urban", "seed": 7})
-    assert r.status_code == 201 and r.json()["jobs"] == 901  # as the shipped seed-7 trace
+    assert r.status_code == 201 and r.json()["jobs"] == 1490  # as the shipped seed-7 trace
     tid = r.json()["id"]
     got = client.get(f"/v1/traces/{tid}").json()
-    assert len(got["jobs"]) == 901 and got["header"]["seed"] == 7
+    assert len(got["jobs"]) == 1490 and got["header"]["seed"] == 7
     assert tid in [t["id"] for t in client.get("/v1/traces").json()]
     text = (ROOT / "traces" / "ad_highway.s7.jsonl").read_text()
     up = client.post("/v1/traces", content=text, headers={"content-type": "application/x-ndjson"})

@@ -38,7 +38,18 @@ def fail(message: str) -> None:
 def main() -> None:
     """Console-script entry point: run the app, turning input errors into exit status 2."""
     # Import the command modules for their registrations on ``app``.
-    from isosched.cli import hw, match, models, plan, replay, schema, serve, sweep, trace  # noqa: F401
+    from isosched.cli import (  # noqa: F401
+        hw,
+        match,
+        models,
+        plan,
+        replay,
+        results,
+        schema,
+        serve,
+        sweep,
+        trace,
+    )
 
     try:
         # not standalone: click hands usage errors to us instead of printing a panel

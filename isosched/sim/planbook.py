@@ -121,8 +121,12 @@ class PlanBook:
         key = (model, shape)
         got = self._plans.get(key)
         if got is None:
+            # The TSS planner never reads the LTS dataflow option: plans made with it at its
+            # default serve both physics settings (one plan, one cache entry).
+            flow = self.hw.dataflow.model_copy(update={"lts_activations_via_dram": False})
+            tss_hw = self.hw.model_copy(update={"dataflow": flow})
             plan = self.cache.plan(
-                self.graph(model), sub_hardware(self.hw, shape), match_nodes=PLAN_MATCH_NODES
+                self.graph(model), sub_hardware(tss_hw, shape), match_nodes=PLAN_MATCH_NODES
             )
             got = self._plans[key] = job_plan(plan, self.hw, shape[0] * shape[1], self.graph(model))
         return got

@@ -7,8 +7,6 @@ import math
 import statistics
 from collections.abc import Sequence
 
-from scipy.stats import t as student_t
-
 __all__ = ["CI_LEVEL", "mean_ci95", "t_quantile"]
 
 #: Two-sided confidence level of every ``*_ci95`` interval.
@@ -23,6 +21,8 @@ def t_quantile(dof: int) -> float:
     """
     if dof < 1:
         raise ValueError(f"degrees of freedom must be >= 1, got {dof}")
+    from scipy.stats import t as student_t  # slow to import: only when an interval is made
+
     return round(float(student_t.ppf(0.5 + CI_LEVEL / 2, dof)), 9)
 
 

@@ -267,6 +267,7 @@ def sweep(
 
         def run(tasks: list[Point], label: str) -> None:
             nonlocal done
+            done += len(tasks)
             todo: list[Point] = []
             for t in tasks:
                 got = point_cache.get(t) if point_cache is not None else None
@@ -283,7 +284,6 @@ def sweep(
                 results[(t[2], t[3], t[4])] = r
                 if point_cache is not None:
                     point_cache.put(t, r)
-                done += 1
                 if progress is not None:
                     progress(f"point {i + 1}/{len(todo)}: {t[2]} x{t[3]:g} seed {t[4]} ({label})")
 
@@ -346,7 +346,7 @@ def sweep(
         "clipped to the metric's range; null with one seed",
         "bisect_steps": bisect_steps,
         "capacity_floor": floor,
-        "points_run": done,
+        "points": done,
         "policies": {},
     }
     for p in policies:

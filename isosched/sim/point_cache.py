@@ -1,0 +1,94 @@
+"""Sweep points cached on disk (resumable result regeneration), keyed by content and code.
+
+One JSON file per point, ``<dir>/points/<key[:2]>/<key>.json``, written to a temporary file and
+renamed over the target (atomic). The key hashes the scenario, the hardware, the policy, the
+scale, the seed and the source of the ``isosched`` package (:func:`code_fingerprint`): any code
+change makes every point new. A file that cannot be read is a miss.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import isosched
+from isosched.sim.sweep import Point
+
+__all__ = ["PointCache", "code_fingerprint", "point_key"]
+
+
+@functools.cache
+def code_fingerprint() -> str:
+    """SHA-256 of every ``.py`` file of the ``isosched`` package (paths and contents, sorted)."""
+    root = Path(isosched.__file__).resolve().parent
+    h = hashlib.sha256()
+    for path in sorted(root.rglob("*.py")):
+        h.update(path.relative_to(root).as_posix().encode())
+        h.update(b"\0")
+        h.update(path.read_bytes())
+    return h.hexdigest()
+
+
+def point_key(point: Point) -> str:
+    """Content key of one sweep point."""
+    scenario, hw, policy, scale, seed = point
+    doc = {
+        "scenario": scenario.model_dump(mode="json", by_alias=True),
+        "hw": hw.model_dump(mode="json"),
+        "policy": policy,
+        "scale": repr(float(scale)),
+        "seed": seed,
+        "code": code_fingerprint(),
+    }
+    text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class PointCache:
+    """A :class:`~isosched.sim.sweep.PointStore` in a directory.
+
+    Parameters
+    ----------
+    directory : Path
+        Where the ``points/`` tree lives (created on first write).
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = Path(directory) / "points"
+        self.hits = 0
+        self.stored = 0
+
+    def _path(self, point: Point) -> Path:
+        key = point_key(point)
+        return self.directory / key[:2] / f"{key}.json"
+
+    def get(self, point: Point) -> dict[str, Any] | None:
+        """The stored result of ``point``, or ``None``."""
+        try:
+            doc = json.loads(self._path(point).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return None
+        if not isinstance(doc, dict):
+            return None
+        self.hits += 1
+        return doc
+
+    def put(self, point: Point, result: dict[str, Any]) -> None:
+        """Store the result of ``point`` (atomically)."""
+        path = self._path(point)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                json.dump(result, fh, separators=(",", ":"))
+            os.replace(tmp, path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+        self.stored += 1

@@ -1,0 +1,86 @@
+"""``isosched results``: stamped sweep documents, the generated block, resumption from the cache."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from isosched.io.hardware_json import load_hardware
+from isosched.sim.point_cache import PointCache, point_key
+from isosched.trace import parse_scenario
+
+TINY = {
+    "name": "tiny_results",
+    "horizon_ms": 60,
+    "streams": [
+        {"id": "cam", "model": "mobilenetv2", "period_ms": 20, "deadline_ms": 15,
+         "priority": 9, "critical": True, "source": "test"},
+    ],
+}  # fmt: skip
+
+
+def test_point_keys_follow_content_and_the_cache_round_trips(tmp_path):
+    sc = parse_scenario(TINY)
+    hw = load_hardware("edge-4x4")
+    point = (sc, hw, "fcfs", 1.0, 0)
+    assert point_key(point) == point_key((sc, hw, "fcfs", 1.0, 0))
+    assert point_key(point) != point_key((sc, hw, "fcfs", 1.0, 1))
+    flow = hw.dataflow.model_copy(update={"lts_activations_via_dram": True})
+    assert point_key(point) != point_key(
+        (sc, hw.model_copy(update={"dataflow": flow}), "fcfs", 1.0, 0)
+    )
+    cache = PointCache(tmp_path)
+    assert cache.get(point) is None
+    cache.put(point, {"satisfaction": 1.0})
+    assert cache.get(point) == {"satisfaction": 1.0}
+
+
+def test_results_writes_stamped_data_and_the_block_then_resumes(tmp_path):
+    scenario = tmp_path / "tiny.json"
+    scenario.write_text(json.dumps(TINY))
+    md = tmp_path / "results.md"
+    block = "<!-- results:begin -->\nold\n<!-- results:end -->\n"
+    md.write_text("# Results\n\nhand-written discussion\n" + block + "tail\n")
+    cmd = [
+        sys.executable, "-m", "isosched", "results", "--scenarios", str(scenario),
+        "--hw", "edge-4x4", "--physics", "fair,premise", "--scales", "1,2", "--seeds", "2",
+        "--workers", "1",
+        "--ablations-on", "none", "--data", str(tmp_path / "data"), "--markdown", str(md),
+        "--point-cache", str(tmp_path / "points"),
+    ]  # fmt: skip
+    env = {**os.environ, "ISOSCHED_CACHE_DIR": str(tmp_path / "plans")}
+    first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert first.returncode == 0, first.stderr
+    out = tmp_path / "data" / "premise" / "edge-4x4" / "tiny_results.json"
+    doc = json.loads(out.read_text())
+    assert doc["schema"] == "isosched.results/v1" and doc["physics"] == "premise"
+    assert doc["sweep"]["schema"] == "isosched.sweep/v2" and doc["sweep"]["seeds"] == 2
+    assert set(doc["code"]) == {"commit", "dirty", "isosched_sha256"} and doc["hw_sha256"]
+    assert set(doc["sweep"]["policies"]) == {
+        "isosched",
+        "hasp",
+        "prema",
+        "planaria",
+        "cdmsa",
+        "moca",
+        "fcfs",
+    }
+    index = json.loads((tmp_path / "data" / "index.json").read_text())
+    assert [(e["physics"], e["scenario"]) for e in index] == [
+        ("fair", "tiny_results"),
+        ("premise", "tiny_results"),
+    ]
+    text = md.read_text()
+    assert text.startswith("# Results\n\nhand-written discussion\n") and text.endswith("tail\n")
+    assert "old" not in text and "### tiny_results on edge-4x4 — fair physics" in text
+    assert "LBT capacity (bracket)" in text
+    # a second run finds every point in the cache and writes the same documents
+    second = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    assert second.returncode == 0, second.stderr
+    assert "0 new" in second.stderr
+    again = json.loads(
+        (tmp_path / "data" / "premise" / "edge-4x4" / "tiny_results.json").read_text()
+    )
+    assert again["sweep"] == doc["sweep"]
