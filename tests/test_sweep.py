@@ -68,7 +68,9 @@ def fake_executor(capacities: dict[str, float], seen: list[Point]) -> Any:
     return run
 
 
-def run_fake(capacities: dict[str, float], scales: list[float]) -> tuple[dict[str, Any], list]:
+def run_fake(
+    capacities: dict[str, float], scales: list[float]
+) -> tuple[dict[str, Any], list[Point]]:
     seen: list[Point] = []
     doc = sweep(
         SCENARIO,
