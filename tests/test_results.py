@@ -84,3 +84,8 @@ def test_results_writes_stamped_data_and_the_block_then_resumes(tmp_path):
         (tmp_path / "data" / "premise" / "edge-4x4" / "tiny_results.json").read_text()
     )
     assert again["sweep"] == doc["sweep"]
+    # --render-only rewrites the tables from the data without running a point
+    md.write_text("")
+    render = subprocess.run([*cmd, "--render-only"], capture_output=True, text=True, env=env)
+    assert render.returncode == 0 and "point" not in render.stderr
+    assert "### tiny_results on edge-4x4 — premise physics" in md.read_text()

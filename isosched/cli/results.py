@@ -149,6 +149,9 @@ def results(
     budget_min: Annotated[
         float, typer.Option("--budget-min", min=0, help="Start no sweep after this many minutes.")
     ] = 0.0,
+    render_only: Annotated[
+        bool, typer.Option("--render-only", help="Only rewrite the tables from the data.")
+    ] = False,
 ) -> None:
     """Sweep every scenario x chip x physics x policy; write the data and the tables."""
     names = list(shipped_scenarios()) if scenarios == "all" else scenarios.split(",")
@@ -163,7 +166,7 @@ def results(
     stamp = code_stamp()
     planned = [(p, h, s) for h in chips for p in settings for s in by_name]
     t0 = time.monotonic()
-    for i, (phys, chip, name) in enumerate(planned):
+    for i, (phys, chip, name) in enumerate([] if render_only else planned):
         if budget_min and time.monotonic() - t0 > budget_min * 60:
             sys.stderr.write(
                 f"budget of {budget_min:g} min spent: {len(planned) - i} sweeps not started\n"

@@ -23,12 +23,21 @@ from isosched.sim.sweep import Point
 __all__ = ["PointCache", "code_fingerprint", "point_key"]
 
 
+#: Packages that only present results (command line, tables, charts): not in the fingerprint.
+PRESENTATION = ("cli", "report")
+
+
 @functools.cache
 def code_fingerprint() -> str:
-    """SHA-256 of every ``.py`` file of the ``isosched`` package (paths and contents, sorted)."""
+    """SHA-256 of the ``.py`` files of the ``isosched`` package that can change a result.
+
+    Paths and contents, sorted; the presentation packages (:data:`PRESENTATION`) are left out.
+    """
     root = Path(isosched.__file__).resolve().parent
     h = hashlib.sha256()
     for path in sorted(root.rglob("*.py")):
+        if path.relative_to(root).parts[0] in PRESENTATION:
+            continue
         h.update(path.relative_to(root).as_posix().encode())
         h.update(b"\0")
         h.update(path.read_bytes())
