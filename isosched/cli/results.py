@@ -149,6 +149,9 @@ def results(
     budget_min: Annotated[
         float, typer.Option("--budget-min", min=0, help="Start no sweep after this many minutes.")
     ] = 0.0,
+    bisect_steps: Annotated[
+        int, typer.Option("--bisect-steps", min=0, max=12, help="Capacity bisection steps.")
+    ] = BISECT_STEPS,
     render_only: Annotated[
         bool, typer.Option("--render-only", help="Only rewrite the tables from the data.")
     ] = False,
@@ -193,7 +196,7 @@ def results(
             progress=progress,
             models=models,
             cache=PlanCache(),
-            bisect_steps=BISECT_STEPS,
+            bisect_steps=bisect_steps,
             point_cache=cache,
         )
         load = offered_load(sc, plan_book(hardware, models), 1.0)
