@@ -28,7 +28,9 @@ def test_killing_the_api_during_a_job_and_during_writes_loses_nothing(tmp_path):
         plan = c.post("/v1/plans", json={"graph_id": gid, "hw": "edge-4x4"}).json()["id"]
         done = wait_for(c, plan)
         assert done["state"] == "done"
-        running = c.post("/v1/sweeps", json={"scenario": "ad_urban", "scales": [1, 2, 4, 8]})
+        running = c.post(
+            "/v1/sweeps", json={"scenario": "ad_urban", "scales": [1, 2, 4, 8], "seeds": 1}
+        )
         rid = running.json()["id"]
 
         def upload() -> None:  # writes in flight when the process dies
@@ -68,9 +70,9 @@ def test_killing_the_api_during_a_job_and_during_writes_loses_nothing(tmp_path):
 def test_a_dead_worker_fails_its_job_with_the_reason_and_the_pool_recovers(tmp_path):
     app = create_app(Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, workers=1))
     client = TestClient(app)
-    jid = client.post("/v1/sweeps", json={"scenario": "ad_urban", "scales": [1, 2, 4, 8]}).json()[
-        "id"
-    ]
+    jid = client.post(
+        "/v1/sweeps", json={"scenario": "ad_urban", "scales": [1, 2, 4, 8], "seeds": 1}
+    ).json()["id"]
     t0 = time.time()
     while client.get(f"/v1/jobs/{jid}").json()["progress"] is None:
         assert time.time() - t0 < 60

@@ -76,12 +76,16 @@ def test_two_api_processes_share_jobs(pg_url, tmp_path):
             assert done["state"] == "done"
             assert jid in [j["id"] for j in cb.get("/v1/jobs").json()]
             # a long job on A, cancelled through B: A's worker stops at its next report
-            long = ca.post("/v1/sweeps", json={"scenario": "ad_urban", "scales": [1, 2, 4, 8]})
+            long = ca.post(
+                "/v1/sweeps", json={"scenario": "ad_urban", "scales": [1, 2, 4, 8], "seeds": 1}
+            )
             lid = long.json()["id"]
             assert cb.delete(f"/v1/jobs/{lid}").json()["state"] == "cancelled"
             assert wait_for(ca, lid)["state"] == "cancelled"
             # A dies without a clean stop while a job runs; B fails the job, never leaves it running
-            stuck = ca.post("/v1/sweeps", json={"scenario": "ad_urban", "scales": [1, 2, 4, 8]})
+            stuck = ca.post(
+                "/v1/sweeps", json={"scenario": "ad_urban", "scales": [1, 2, 4, 8], "seeds": 1}
+            )
             sid = stuck.json()["id"]
             a.send_signal(signal.SIGKILL)
             a.wait(timeout=30)

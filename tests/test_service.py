@@ -442,7 +442,7 @@ def test_a_full_queue_answers_429_with_retry_after(tmp_path):
     settings = Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, workers=1, max_pending=1)
     app = create_app(settings)
     client = TestClient(app)
-    long = {"scenario": "ad_urban", "scales": [1, 2, 4, 8]}
+    long = {"scenario": "ad_urban", "scales": [1, 2, 4, 8], "seeds": 1}
     first = client.post("/v1/sweeps", json=long)
     assert first.status_code == 202 and first.json()["state"] == "queued"
     busy = client.post("/v1/plans", json={"model": "resnet50"})
