@@ -99,7 +99,7 @@ def _render(entries: list[dict[str, Any]], planned: list[tuple[str, str, str]]) 
             + ", ".join(f"{s} on {h} ({p})" for p, h, s in missing)
             + "."
         )
-    for physics, hw, scenario in planned:
+    for physics, hw, scenario in [(e["physics"], e["hw"], e["scenario"]) for e in entries]:
         e = have.get((physics, hw, scenario))
         if e is None:
             continue
@@ -219,11 +219,14 @@ def results(
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(entry, indent=1) + "\n", encoding="utf-8")
         progress(f"written {path} ({cache.hits} cached points, {cache.stored} new)")
-    entries = []
-    for p, h, s in planned:
-        path = data / p / h / f"{s}.json"
-        if path.is_file():
-            entries.append(json.loads(path.read_text(encoding="utf-8")))
+    # every sweep in the data directory (earlier runs' too), planned ones in plan order first
+    found = {
+        (f.parent.parent.name, f.parent.name, f.stem): f
+        for f in data.glob("*/*/*.json")
+        if f.parent.parent.parent == data
+    }
+    order = planned + sorted(k for k in found if k not in planned)
+    entries = [json.loads(found[k].read_text(encoding="utf-8")) for k in order if k in found]
     index = [
         {
             "physics": e["physics"],
