@@ -1,5 +1,6 @@
 """Planning: ILP against brute force, LCS invariants, plans of every zoo model, golden numbers."""
 
+import functools
 import itertools
 import json
 import os
@@ -18,6 +19,7 @@ from isosched.match import mesh_target, placement_errors
 from isosched.plan import (
     InfeasibleAllocation,
     Option,
+    Plan,
     build_units,
     placement_library,
     plan_model,
@@ -108,9 +110,20 @@ def test_units_cover_every_layer_and_mac_once(name):
     assert sum(u.macs for u in units) == g.macs
 
 
+@functools.cache
+def zoo_plan(name: str) -> Plan:
+    """The edge-8x8 plan of a zoo model, planned once per test session on first use (each test
+    plans only what it needs, so no one test waits for the whole zoo)."""
+    return plan_model(load_zoo_model(name), HW8, seed=0)
+
+
 @pytest.fixture(scope="module")
 def zoo_plans():
-    return {name: plan_model(load_zoo_model(name), HW8, seed=0) for name in zoo_names()}
+    class Plans:
+        def __getitem__(self, name: str) -> Plan:
+            return zoo_plan(name)
+
+    return Plans()
 
 
 @pytest.mark.parametrize("name", zoo_names())
