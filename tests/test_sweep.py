@@ -181,3 +181,14 @@ def test_cli_trace_gen_and_sweep_take_a_shipped_name(tmp_path):
         check=False,
     )
     assert bad.returncode == 2 and "no shipped scenario" in bad.stderr
+
+
+def test_cli_defaults_are_the_library_defaults():
+    import inspect
+
+    from isosched.cli.sweep import sweep as cli_sweep
+    from isosched.sim.sweep import BISECT_STEPS, DEFAULT_SEEDS
+
+    params = inspect.signature(cli_sweep).parameters
+    assert params["seeds"].default == DEFAULT_SEEDS
+    assert params["bisect_steps"].default == BISECT_STEPS
