@@ -245,10 +245,14 @@ def test_wall_limited_plans_are_not_cached(tmp_path, monkeypatch):
 
 
 def _plan_in_child(directory, barrier):
+    """Plan once beside three other processes: planned here, or read whole from another's
+    finished file (which of the two depends on timing; a torn or half-written file would
+    raise or fail the checks below)."""
     barrier.wait(timeout=60)
     cache = PlanCache(Path(directory))
-    cache.plan(G, HW4)
-    sys.exit(0 if cache.misses == 1 else 3)
+    got = cache.plan(G, HW4)
+    assert got.model == G.name
+    sys.exit(0 if cache.misses + cache.disk_hits == 1 else 3)
 
 
 @pytest.mark.skipif(
