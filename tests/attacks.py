@@ -29,20 +29,7 @@ import psutil
 from tests.servers import serve
 from tests.test_hardening import _bomb
 from tests.test_service import TINY
-
-CHAIN = {
-    "name": "chain1000",
-    "layers": [{"id": "x", "op": "input", "shape": [64]}]
-    + [
-        {
-            "id": f"fc{i}",
-            "op": "linear",
-            "inputs": ["x" if i == 0 else f"fc{i - 1}"],
-            "out_features": 64,
-        }
-        for i in range(1000)
-    ],
-}
+from tests.test_workers import CHAIN
 
 
 def _big_graph(n: int) -> dict[str, Any]:
