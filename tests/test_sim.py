@@ -562,13 +562,14 @@ def test_cli_sweep_document(tmp_path):
 # planner, the engine or a policy shows here; update deliberately, with the reason in the commit.
 GOLDEN_URBAN: dict[str, tuple[int, int, float, int, int]] = {
     # Issue 16: ad_urban re-derived with the six nuScenes cameras (1490 jobs at seed 7); pool
-    # windows clipped to the input (issue 18).
+    # windows clipped to the input (issue 18). Planaria and MoCA: DRAM shares re-split exactly
+    # at every change of demand (issue 16's engine), so resizes meet slightly different progress.
     "isosched": (1490, 1000, 16539.957, 0, 1490),
     "hasp": (1490, 1000, 16539.957, 0, 0),
     "prema": (1490, 1000, 13438.957, 35, 0),
-    "planaria": (1490, 1000, 13552.128, 0, 0),
+    "planaria": (1490, 1000, 13552.048, 0, 0),
     "cdmsa": (1490, 1000, 13409.936, 0, 0),
-    "moca": (1490, 1000, 13552.128, 0, 0),
+    "moca": (1490, 1000, 13552.048, 0, 0),
     "fcfs": (1490, 1000, 13409.936, 0, 0),
 }
 

@@ -82,6 +82,11 @@ class JobState:
     hold_kind: str = "run"
     version: int = 0
     reservation: dict[str, Any] | None = None
+    pos: float = 0.0  # µs done along the pieces' full-bandwidth timeline
+    rate: float = 1.0  # progress along it per µs (the DRAM share's effect)
+    demand_used: float = 0.0  # weighted demand counted in the last bandwidth split
+    vc: bool = False  # progresses on the shared clock (weight 1, in a piece moving DRAM data)
+    off: float = 0.0  # on the shared clock: pos = clock - off
     tokens: float = 0.0  # for token-based policies (PREMA)
     extra: dict[str, Any] = field(default_factory=dict)
     #: What the scheduler did to the job and why: ``(t_us, kind, why)`` with ``kind`` one of
@@ -143,11 +148,41 @@ class Run:
         return [d.wall_ms for d in self.decisions]
 
 
-#: Shares are re-split when a job's DRAM demand moves by more than this (absolute, 0..1), and a
-#: job is re-timed when its share moves by more than this fraction: finer changes would only
-#: multiply events (deterministic either way).
-DEMAND_TOLERANCE = 0.1
-REBALANCE_TOLERANCE = 0.02
+#: Positions within this many µs of a piece's end count as past it (float rounding).
+_EPS = 1e-7
+
+
+@dataclass(frozen=True, slots=True)
+class _Pieces:
+    """A job's pieces, timed with all of the DRAM bandwidth.
+
+    ``times[i]`` µs per piece, ``cum[i]`` the start of piece ``i`` (``cum[n]`` = ``total``),
+    ``dem[i]`` the share of the bandwidth piece ``i`` uses alone, ``free[i]`` the time of the
+    pieces before ``i`` that move no DRAM data.
+    """
+
+    times: list[float]
+    cum: list[float]
+    dem: list[float]
+    free: list[float]
+    total: float
+    moved_us: float  # moving all of its DRAM bytes with all of the bandwidth
+
+    @classmethod
+    def of(cls, pieces: tuple[tuple[float, float], ...], bw: float, div: float) -> _Pieces:
+        """Time ``pieces`` at ``bw`` bytes per cycle, ``div`` cycles per µs."""
+        times, cum, dem, free = [], [0.0], [], [0.0]
+        for c, b in pieces:
+            moved = b / bw
+            t = max(c, moved)
+            d = moved / t if t > 0 else 0.0
+            times.append(t / div)
+            dem.append(d)
+            cum.append(cum[-1] + times[-1])
+            free.append(free[-1] + (times[-1] if d <= 0.0 else 0.0))
+        moved_us = sum(b for _, b in pieces) / bw / div
+        return cls(times, cum, dem, free, max(cum[-1], 1e-12), moved_us)
+
 
 #: Counters every run reports (DESIGN §7; CONTRACTS: replay v2).
 COUNTERS = ("placements", "library_hits", "online_matches", "placement_failures", "preempted_tiles")
@@ -207,7 +242,22 @@ class Simulator:
         self._worked = False
         self._killed_tiles: dict[int, str] = {}  # tiles freed by kills in this decision
         self.wall_limited = False
-        self._full_cache: dict[int, tuple[list[float], float]] = {}
+        self._tables: dict[int, _Pieces] = {}
+        self._bw = hw.dram_bytes_per_cycle
+        self._us_per_cycle = hw.clock_ghz * 1e3  # cycles / this = µs (Hardware.cycles_to_us)
+        self._mut = 0  # bumped by every change of a job's DRAM demand (a cache key)
+        self._total_demand = 0.0  # as of the last re-split
+        self._others: tuple[tuple[int, int], float] = ((-1, -1), 0.0)
+        # The shared clock: every job of weight 1 in a piece that moves DRAM data progresses at
+        # the same rate min(1, 1 / total demand), so they are timed together: position
+        # ``_vc_v`` at ``_vc_t``, rate ``_vc_r``; a heap of (clock value, seq, job, version) of
+        # the ends of their current pieces, and one queued "vclock" event for the earliest.
+        self._vc_v = 0.0
+        self._vc_t = 0.0
+        self._vc_r = 1.0
+        self._vc_heap: list[tuple[float, int, str, int]] = []
+        self._vc_version = 0
+        self._vc_armed = math.inf
         self._estimate_cache: dict[tuple[int, float], float] = {}
         self._rate_keep: list[tuple[tuple[float, float], ...]] = []
         max_rel = max((j.deadline_us - j.release_us for j in trace.jobs), default=0)
@@ -284,8 +334,18 @@ class Simulator:
         """Bring a running job's remaining work up to now and charge its energy."""
         if js.state != "running":
             return
-        if js.pieces:
-            self._advance(js, max(0.0, self.now - js.progress_from_us))
+        if js.vc:
+            tb = self._table(js.pieces)
+            pos = min(tb.total, self._vc_v + self._vc_r * (self.now - self._vc_t) - js.off)
+            if pos > js.pos:
+                before = js.remaining
+                js.pos = pos
+                self._locate(js, tb)
+                js.energy_pj += max(0.0, before - js.remaining) * js.energy_pj_per_inference
+        elif js.pieces:
+            dt = self.now - js.progress_from_us
+            if dt > 0:
+                self._advance(js, dt)
         else:
             done = max(0.0, self.now - js.progress_from_us) / js.latency_us
             done = min(done, js.remaining)
@@ -294,103 +354,178 @@ class Simulator:
         js.progress_from_us = max(self.now, js.progress_from_us)
 
     # ---- progress through pieces (jobs sharing DRAM bandwidth) ------------------------------
-    def _full(self, pieces: tuple[tuple[float, float], ...]) -> tuple[list[float], float]:
-        """Each piece's time with all of the bandwidth, µs, and their sum (cached)."""
+    #
+    # A job's pieces are ``(cycles, DRAM bytes)`` steps; alone with all of the bandwidth, piece
+    # ``i`` takes ``t_i = max(cycles, bytes / bandwidth)``. Bandwidth is split in proportion to
+    # demand (``d_i = w_i · (bytes / bandwidth) / t_i``, weight ``w_i``), so with total demand
+    # ``D`` a piece with DRAM traffic takes ``max(cycles, bytes / (bandwidth · d_i / D))`` =
+    # ``t_i · max(1, D / w_i)``: the job moves through its full-bandwidth timeline at the rate
+    # ``min(1, w_i / D)`` (1 in a piece without DRAM traffic). A job is therefore kept as a
+    # position on that timeline (µs at full bandwidth) and a rate; when ``D`` changes only the
+    # jobs whose rate changes are re-timed, and each job has one pending event: the end of its
+    # current piece.
+    def _table(self, pieces: tuple[tuple[float, float], ...]) -> _Pieces:
+        """Per-piece times, demands and cumulative sums of ``pieces`` (cached)."""
         key = id(pieces)
-        got = self._full_cache.get(key)
+        got = self._tables.get(key)
         if got is None:
-            bw = self.hw.dram_bytes_per_cycle
-            times = [self.hw.cycles_to_us(max(c, b / bw)) for c, b in pieces]
-            got = self._full_cache[key] = (times, max(sum(times), 1e-12))
+            got = self._tables[key] = _Pieces.of(pieces, self._bw, self._us_per_cycle)
             self._rate_keep.append(pieces)  # keeps id(pieces) unique while cached
         return got
 
-    def _piece_us(self, js: JobState, i: int) -> float:
-        """Time of piece ``i`` of ``js`` at its current DRAM share, µs."""
-        c, b = js.pieces[i]
-        bw = self.hw.dram_bytes_per_cycle * max(js.dram_share, 1e-9)
-        return max(self.hw.cycles_to_us(max(c, b / bw)), 1e-9)
+    def _full(self, pieces: tuple[tuple[float, float], ...]) -> tuple[list[float], float]:
+        """Each piece's time with all of the bandwidth, µs, and their sum (cached)."""
+        tb = self._table(pieces)
+        return tb.times, tb.total
 
-    def _remaining_of(self, js: JobState) -> float:
-        times, total = self._full(js.pieces)
-        if js.piece >= len(times):
-            return 0.0
-        return (sum(times[js.piece + 1 :]) + js.piece_left * times[js.piece]) / total
+    def _locate(self, js: JobState, tb: _Pieces) -> None:
+        """Set ``piece``, ``piece_left`` and ``remaining`` from the job's position."""
+        n = len(tb.times)
+        pos = js.pos
+        i = js.piece if js.piece < n else n
+        if i < n and pos < tb.cum[i]:
+            i = 0  # moved back (a new plan): search from the start
+        cum = tb.cum
+        while i < n and pos >= cum[i + 1] - _EPS:
+            i += 1
+        if i != js.piece:
+            self._mut += 1
+        js.piece = i
+        if i >= n:
+            js.piece_left = 1.0
+        else:
+            t = tb.times[i]
+            js.piece_left = min(1.0, max(0.0, (cum[i + 1] - pos) / t)) if t > 0 else 0.0
+        js.remaining = max(0.0, (tb.total - pos) / tb.total)
 
     def _set_progress(self, js: JobState, remaining: float) -> None:
         """Place a job's progress (``remaining`` of the inference) on its pieces."""
-        times, total = self._full(js.pieces)
-        todo = remaining * total
-        js.piece, js.piece_left = len(times), 1.0
-        for i in range(len(times) - 1, -1, -1):
-            if todo <= times[i] + 1e-12:
-                js.piece = i
-                js.piece_left = min(1.0, todo / times[i]) if times[i] > 0 else 0.0
-                break
-            todo -= times[i]
-        else:
-            js.piece, js.piece_left = 0, 1.0
+        tb = self._table(js.pieces)
+        js.pos = (1.0 - remaining) * tb.total
+        js.piece = 0
+        self._locate(js, tb)
         js.remaining = remaining
 
     def _advance(self, js: JobState, elapsed: float) -> None:
-        """Progress ``elapsed`` µs through the pieces at the job's current share."""
+        """Progress ``elapsed`` µs along the pieces at the job's current rate."""
+        tb = self._table(js.pieces)
         before = js.remaining
-        n = len(js.pieces)
-        while elapsed > 0 and js.piece < n:
-            dur = js.piece_left * self._piece_us(js, js.piece)
-            if elapsed + 1e-9 >= dur:
-                elapsed -= dur
-                js.piece += 1
-                js.piece_left = 1.0
-            else:
-                js.piece_left -= elapsed / self._piece_us(js, js.piece)
-                elapsed = 0.0
-        js.remaining = self._remaining_of(js)
+        js.pos = min(tb.total, js.pos + elapsed * js.rate)
+        self._locate(js, tb)
         js.energy_pj += max(0.0, before - js.remaining) * js.energy_pj_per_inference
 
+    def _rate_of(self, js: JobState, total_demand: float) -> float:
+        """Progress rate on the full-bandwidth timeline of the job's current piece."""
+        tb = self._table(js.pieces)
+        if js.piece >= len(tb.times) or tb.dem[js.piece] <= 0.0 or total_demand <= 0.0:
+            return 1.0
+        return min(1.0, js.dram_weight / total_demand)
+
     def _time_left_us(self, js: JobState) -> float:
-        """Time to finish at the job's current share, µs."""
+        """Time to finish at the job's current rate, µs."""
         if not js.pieces:
             return js.remaining_us()
-        if js.piece >= len(js.pieces):
+        tb = self._table(js.pieces)
+        i = js.piece
+        if i >= len(tb.times):
             return 0.0
-        left = js.piece_left * self._piece_us(js, js.piece)
-        return left + sum(self._piece_us(js, i) for i in range(js.piece + 1, len(js.pieces)))
-
-    def _total_us(self, pieces: tuple[tuple[float, float], ...], share: float) -> float:
-        """A whole inference of ``pieces`` at ``share`` (on a fine grid: a policy's estimate)."""
-        q = max(1, round(share * 4096)) / 4096
-        key = (id(pieces), q)
-        got = self._estimate_cache.get(key)
-        if got is None:
-            bw = self.hw.dram_bytes_per_cycle * q
-            got = self._estimate_cache[key] = max(
-                self.hw.cycles_to_us(sum(max(c, b / bw) for c, b in pieces)), 1e-6
-            )
-        return got
+        left = tb.total - js.pos
+        # Pieces without DRAM traffic run at full speed whatever the share.
+        free = tb.free[-1] - tb.free[i + 1]
+        if tb.dem[i] <= 0.0:
+            free += max(0.0, tb.cum[i + 1] - js.pos)
+        rate = max(self._vc_r if js.vc else js.rate, 1e-12)
+        return max(0.0, left - free) / rate + free
 
     def _piece_demand(self, js: JobState) -> float:
         """Share of the bandwidth the job's current piece would use alone."""
-        if not js.pieces or js.piece >= len(js.pieces):
+        if not js.pieces:
             return 0.0
-        c, b = js.pieces[js.piece]
-        bw = self.hw.dram_bytes_per_cycle
-        t = max(c, b / bw)
-        return (b / bw) / t if t > 0 else 0.0
+        tb = self._table(js.pieces)
+        return tb.dem[js.piece] if js.piece < len(tb.dem) else 0.0
 
     def _schedule(self, js: JobState) -> None:
         """Push the job's next event: the end of its current piece, or its finish."""
         js.version += 1
+        self._mut += 1
+        js.vc = False
         if js.pieces:
-            js.latency_us = self._total_us(js.pieces, js.dram_share)
-            if js.piece >= len(js.pieces):
+            tb = self._table(js.pieces)
+            n = len(tb.times)
+            if js.piece >= n:
                 self._push(js.progress_from_us, "finish", js.id, js.version)
+            elif js.preemptions and js.progress_from_us > self.now:
+                # Moving state or weights back in: its demand changes when that ends.
+                self._push(js.progress_from_us, "piece", js.id, js.version)
+            elif js.progress_from_us > self.now:
+                # A decision's charged time before it starts: time it from then.
+                self._push(js.progress_from_us, "piece", js.id, js.version)
+            elif js.dram_weight == 1.0 and tb.dem[js.piece] > 0.0:
+                js.vc = True
+                clock = self._vc_v + self._vc_r * (self.now - self._vc_t)
+                js.off = clock - js.pos
+                end_v = js.off + tb.cum[js.piece + 1]
+                self._seq += 1
+                heapq.heappush(self._vc_heap, (end_v, self._seq, js.id, js.version))
+                if end_v < self._vc_armed:
+                    self._vc_arm()
             else:
-                end = js.progress_from_us + js.piece_left * self._piece_us(js, js.piece)
-                last = js.piece == len(js.pieces) - 1
+                rate = 1.0 if tb.dem[js.piece] <= 0.0 else max(js.rate, 1e-12)
+                end = js.progress_from_us + max(tb.cum[js.piece + 1] - js.pos, 0.0) / rate
+                last = js.piece == n - 1
                 self._push(end, "finish" if last else "piece", js.id, js.version)
+            js.latency_us = self._inference_us(tb, self._vc_r if js.vc else js.rate)
         else:
             self._push(js.progress_from_us + js.remaining_us(), "finish", js.id, js.version)
+
+    def _vc_valid(self, entry: tuple[float, int, str, int]) -> bool:
+        js = self.jobs[entry[2]]
+        return js.vc and js.version == entry[3] and js.state == "running"
+
+    def _vc_arm(self) -> None:
+        """Queue a "vclock" event for the earliest piece end on the shared clock."""
+        heap = self._vc_heap
+        while heap and not self._vc_valid(heap[0]):
+            heapq.heappop(heap)
+        self._vc_version += 1
+        if not heap:
+            self._vc_armed = math.inf
+            return
+        end_v = heap[0][0]
+        self._vc_armed = end_v
+        t = self._vc_t + max(end_v - self._vc_v, 0.0) / self._vc_r
+        self._push(max(t, float(self.now)), "vclock", "", self._vc_version)
+
+    def _vc_fire(self) -> None:
+        """Turn the piece ends reached on the shared clock into the jobs' own events, now."""
+        clock = self._vc_v + self._vc_r * (self.now - self._vc_t)
+        heap = self._vc_heap
+        while heap:
+            end_v, _, jid, version = heap[0]
+            if not self._vc_valid(heap[0]):
+                heapq.heappop(heap)
+                continue
+            t = self._vc_t + max(end_v - self._vc_v, 0.0) / self._vc_r
+            if end_v > clock + _EPS and math.ceil(t - 1e-9) > self.now:
+                break
+            heapq.heappop(heap)
+            js = self.jobs[jid]
+            last = js.piece >= len(js.pieces) - 1
+            self._push(self.now, "finish" if last else "piece", jid, version)
+        self._vc_arm()
+
+    def _vc_set_rate(self, rate: float) -> None:
+        """Change the shared clock's rate from now on."""
+        self._vc_v += self._vc_r * (self.now - self._vc_t)
+        self._vc_t = float(self.now)
+        self._vc_r = rate
+        self._vc_arm()
+
+    @staticmethod
+    def _inference_us(tb: _Pieces, rate: float) -> float:
+        """A whole inference at ``rate`` (what ``latency_us`` reports), µs."""
+        free = tb.free[-1]
+        return max((tb.total - free) / max(rate, 1e-12) + free, 1e-6)
 
     def _coords(self, tiles: Sequence[int]) -> list[list[int]]:
         w = self.hw.width
@@ -449,6 +584,7 @@ class Simulator:
         if js.state != "waiting":
             raise RuntimeError(f"{js.id} cannot start from state {js.state}")
         victims = self._victims_of(js, tiles)
+        self._mut += 1
         self.occupancy.take(tiles, js.id)
         self._holding[js.id] = js
         if pieces is None and timing is not None:
@@ -464,6 +600,7 @@ class Simulator:
             self._set_progress(js, js.remaining)
             js.demand = self._piece_demand(js)
             share = self._share_if_started(js)
+            js.rate = self._rate_of(js, self._demand_now() + js.dram_weight * js.demand)
         else:
             share = len(tiles) / self.hw.tiles if dram_share is None else dram_share
         restore_us = reload_us = 0.0
@@ -595,7 +732,16 @@ class Simulator:
     # ---- DRAM bandwidth, shared by the running jobs -----------------------------------------
     def set_dram_weight(self, js: JobState, weight: float) -> None:
         """Weight of ``js`` in the DRAM bandwidth split (default 1; MoCA throttles with it)."""
-        js.dram_weight = max(weight, 1e-6)
+        weight = max(weight, 1e-6)
+        if weight == js.dram_weight:
+            return
+        self._mut += 1
+        if js.vc:
+            self._sync(js)  # leaves the shared clock: timed on its own from now
+            js.dram_weight = weight
+            js.rate = self._rate_of(js, self._total_demand)
+            self._schedule(js)
+        js.dram_weight = weight
 
     def estimate_us(self, pieces: tuple[tuple[float, float], ...]) -> float:
         """Time of a whole inference of ``pieces`` if it started now, µs.
@@ -605,11 +751,10 @@ class Simulator:
         """
         if not pieces:
             return 0.0
-        _, total = self._full(pieces)
-        bw = self.hw.dram_bytes_per_cycle
-        moved_us = self.hw.cycles_to_us(sum(b for _, b in pieces) / bw)
-        u = min(1.0, moved_us / total)
-        others = sum(d for _, d in self._demands())
+        tb = self._table(pieces)
+        bw = self._bw
+        u = min(1.0, tb.moved_us / tb.total)
+        others = self._demand_now()
         share = u / (u + others) if u > 0 else 1.0
         q = max(1, round(share * 256)) / 256  # a coarse grid: a cache key
         key = (id(pieces), q)
@@ -619,22 +764,42 @@ class Simulator:
             got = self._estimate_cache[key] = self.hw.cycles_to_us(cycles)
         return got
 
+    def _demand_of(self, js: JobState) -> float:
+        """The job's weighted demand for DRAM bandwidth now (0 when it uses none)."""
+        state = js.state
+        if state == "checkpointing":
+            return js.dram_weight  # moving state: all it can
+        if state != "running" or not js.pieces:
+            return 0.0
+        if js.preemptions and js.progress_from_us > self.now:
+            return js.dram_weight  # moving state or weights back in: all it can
+        dem = self._table(js.pieces).dem
+        return js.dram_weight * dem[js.piece] if js.piece < len(dem) else 0.0
+
     def _demands(self, extra: JobState | None = None) -> list[tuple[JobState, float]]:
-        """(job, weighted demand) of every job using DRAM bandwidth now."""
-        out = []
-        for js in self._holding.values():
-            moving = js.state == "running" and js.progress_from_us > self.now and js.preemptions
-            if js.state == "checkpointing" or moving:
-                out.append((js, js.dram_weight * 1.0))  # moving state or weights: all it can
-            elif js.state == "running" and js.pieces:
-                out.append((js, js.dram_weight * self._piece_demand(js)))
+        """(job, weighted demand) of every job holding tiles."""
+        out = [(js, self._demand_of(js)) for js in self._holding.values()]
         if extra is not None:
             out.append((extra, extra.dram_weight * extra.demand))
         return out
 
+    def state_key(self) -> tuple[int, int]:
+        """Changes whenever anything a policy's estimate depends on may have changed.
+
+        ``(now, n)`` with ``n`` counting changes of jobs' progress or DRAM demand: a policy may
+        cache estimates (:meth:`estimate_us`, deadlines) under it for one scheduling point.
+        """
+        return (self.now, self._mut)
+
+    def _demand_now(self) -> float:
+        """Total weighted demand of the jobs holding tiles now (cached until one changes)."""
+        key = (self.now, self._mut)
+        if self._others[0] != key:
+            self._others = (key, sum(self._demand_of(js) for js in self._holding.values()))
+        return self._others[1]
+
     def _share_if_started(self, js: JobState) -> float:
-        demands = self._demands(extra=js)
-        total = sum(d for _, d in demands)
+        total = self._demand_now() + js.dram_weight * js.demand
         return (js.dram_weight * js.demand) / total if total > 0 else 1.0
 
     def _rebalance(self) -> None:
@@ -643,22 +808,40 @@ class Simulator:
         A job's demand is the fraction of the bandwidth it would use alone (its DRAM bytes over
         its time with all of it), times its weight; jobs moving state or weights demand all of
         it. Shares sum to one, so the bandwidth is never exceeded and never left idle while a
-        job could use it (a lone job gets all of it).
+        job could use it (a lone job gets all of it). Jobs whose progress rate changes are
+        re-timed.
         """
         demands = self._demands()
         total = sum(d for _, d in demands)
-        if total <= 0:
-            return
+        self._total_demand = total
+        common = min(1.0, 1.0 / total) if total > 0 else 1.0
+        if common != self._vc_r:
+            self._vc_set_rate(common)
         for js, d in demands:
-            share = d / total
-            if js.state != "running" or not js.pieces:
-                js.dram_share = share
+            js.demand_used = d
+            if js.state == "running" and not js.pieces:
+                continue  # runs at its own latency whatever the others do
+            js.dram_share = d / total if total > 0 else 1.0
+            if js.state != "running" or js.vc:
                 continue
-            if abs(share - js.dram_share) <= REBALANCE_TOLERANCE * js.dram_share:
-                continue  # a change this small would only add events
-            self._sync(js)  # progress so far at the old share
-            js.dram_share = share
-            self._schedule(js)
+            rate = self._rate_of(js, total)
+            if rate != js.rate:
+                self._sync(js)  # progress so far at the old rate
+                js.rate = rate
+                self._schedule(js)
+
+    def _refresh(self) -> None:
+        """Bring every holding job's progress, share and speed up to now (what policies read)."""
+        total = self._total_demand
+        for js in self._holding.values():
+            if js.state == "running":
+                if not js.pieces:
+                    self._sync(js)
+                    continue
+                self._sync(js)
+                rate = self._vc_r if js.vc else js.rate
+                js.latency_us = self._inference_us(self._table(js.pieces), rate)
+            js.dram_share = js.demand_used / total if total > 0 else 1.0
 
     def reserve(self, js: JobState, tiles: Sequence[int], **start_args: Any) -> None:
         """Start ``js`` on ``tiles`` as soon as their owners (checkpointing now) let them go.
@@ -707,6 +890,7 @@ class Simulator:
         self._close_hold(js, self.now)
         js.phases = []
         js.state = "checkpointing"
+        self._mut += 1
         js.hold_kind = "checkpoint"
         js.preemptions += 1
         js.resume_state_bytes = state_bytes
@@ -715,7 +899,10 @@ class Simulator:
         js.energy_pj += energy
         js.checkpoint_pj += energy
         js.version += 1
-        end = self.now + drain_us + self.dram_us(state_bytes, js.dram_share)
+        # While it writes its state it demands all of the bandwidth it can get (its weight).
+        others = max(self._demand_now() - self._demand_of(js), 0.0)
+        share = js.dram_weight / (others + js.dram_weight)
+        end = self.now + drain_us + self.dram_us(state_bytes, share)
         js.extra["checkpoint_end_us"] = math.ceil(end - 1e-9)
         self.count("preempted_tiles", len(js.tiles))
         js.events.append((self.now, "preempt", self._pending_why(js, "checkpointed")))
@@ -741,7 +928,8 @@ class Simulator:
         self._holding.pop(js.id, None)
         js.tiles = ()
         js.remaining = 1.0
-        js.piece, js.piece_left = 0, 1.0
+        js.piece, js.piece_left, js.pos = 0, 1.0, 0.0
+        self._mut += 1
         js.preemptions += 1
         js.restarts += 1
         js.resume_state_bytes = js.resume_weight_bytes = 0
@@ -792,10 +980,13 @@ class Simulator:
     # ---- the loop ----------------------------------------------------------------------
     def _finish(self, js: JobState) -> None:
         self._sync(js)
+        # The event is at the whole µs after the end: whatever rounding left is done too.
+        js.energy_pj += max(0.0, js.remaining) * js.energy_pj_per_inference
         js.remaining = 0.0
         self._close_hold(js, self.now)
         self.occupancy.release(js.id)
         self._holding.pop(js.id, None)
+        self._mut += 1
         js.tiles = ()
         js.state = "done"
         js.finish_us = self.now
@@ -847,6 +1038,7 @@ class Simulator:
         self._start_reserved()
         self._charged_us = 0.0
         self._worked = False
+        self._refresh()
         self.policy.schedule(self)
         self._killed_tiles.clear()
         self._rebalance()
@@ -873,13 +1065,19 @@ class Simulator:
                 break
             heapq.heappop(self._events)
             self.now = t
-            if kind == "wake":
+            if kind == "vclock":
+                if version == self._vc_version:
+                    self._vc_fire()
+                kind = "piece"  # then as the end of a piece: nothing else changed
+            elif kind == "wake":
                 if self._events and self._events[0][0] == t:
                     continue
                 self._decide()
                 continue
-            js = self.jobs[jid]
-            if kind == "release":
+            js = self.jobs.get(jid)  # None for the shared clock's event
+            if js is None:
+                pass
+            elif kind == "release":
                 js.released = True
                 js.state = "waiting"
                 self._waiting[js.id] = js
@@ -888,20 +1086,13 @@ class Simulator:
                     self.progress(f"{self.policy.name}: {released}/{total} jobs released")
                     next_report += 0.1
             elif kind == "piece":
-                # A job moved to its next piece: its demand for DRAM changed, nothing else did.
+                # A job moved to its next piece: its demand for DRAM may change, nothing else did.
                 if version == js.version and js.state == "running":
-                    before = self._piece_demand(js)
                     self._sync(js)
+                    js.rate = self._rate_of(js, self._total_demand)
                     self._schedule(js)
-                    if abs(self._piece_demand(js) - before) > DEMAND_TOLERANCE:
+                    if self._demand_of(js) != js.demand_used:
                         pieces_moved = True
-                if self._events and self._events[0][0] == t:
-                    continue
-                if not policy_due:
-                    if pieces_moved:
-                        self._rebalance()
-                    pieces_moved = False
-                    continue
             elif kind == "finish":
                 if version != js.version or js.state != "running":
                     continue
@@ -912,9 +1103,18 @@ class Simulator:
                 self._close_hold(js, self.now)
                 self.occupancy.release(js.id)
                 self._holding.pop(js.id, None)
+                self._mut += 1
                 js.tiles = ()
                 js.state = "waiting"
                 self._waiting[js.id] = js
+            if kind == "piece":
+                if self._events and self._events[0][0] == t:
+                    continue
+                if not policy_due:
+                    if pieces_moved:
+                        self._rebalance()
+                    pieces_moved = False
+                    continue
             # Several events at one instant: decide once, after the last of them.
             if kind != "piece":
                 policy_due = True

@@ -42,6 +42,7 @@ the victims being every job the rectangle touches — instead of an arbitrary ti
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from isosched.match.placer import TOO_FEW_TILES, PlacerAnswer, Victim, place
 from isosched.plan.multijob import JobDemand, allocate_jobs
@@ -184,6 +185,8 @@ class IsoSched:
         self, *, preempt: bool = True, library: bool = True, rectangles: bool = False
     ) -> None:
         self._nodes_left = DECISION_NODES
+        # Options of a waiting job, reused while nothing they depend on has changed.
+        self._opts: dict[str, tuple[tuple[Any, ...], list[tuple[float, JobPlan]]]] = {}
         self.preempt = preempt
         self.library = library
         self.rectangles = rectangles
@@ -258,6 +261,10 @@ class IsoSched:
     # ---- sizing ------------------------------------------------------------------------
     def _options(self, js: JobState, sim: Simulator) -> list[tuple[float, JobPlan]]:
         """Plans on which the job alone still meets its deadline: (time left µs, plan)."""
+        key = (sim.state_key(), js.version, js.remaining, id(js.plan))
+        got = self._opts.get(js.id)
+        if got is not None and got[0] == key:
+            return got[1]
         slack = js.job.deadline_us - sim.now
         out = []
         for shape in shapes(sim):
@@ -266,6 +273,9 @@ class IsoSched:
             t = _remaining_on(js, plan) * sim.estimate_us(plan.base_timing.pieces)
             if t <= slack:
                 out.append((t, plan))
+        if len(self._opts) > 4096:
+            self._opts.clear()
+        self._opts[js.id] = (key, out)
         return out
 
     def _minimum(self, js: JobState, sim: Simulator) -> JobPlan | None:
