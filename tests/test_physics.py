@@ -169,3 +169,107 @@ def test_a_lone_job_of_every_zoo_model_runs_within_1_25x_of_its_bound(policy):
         assert js.finish_us is not None
         run_us = js.finish_us - interval["start_us"]
         assert run_us <= 1.25 * simple_bound_us(model) + 1, model  # + 1: whole-µs events
+
+
+# ---- DRAM sharing as progress rates (issue 16's engine) ------------------------------------------
+
+
+class Scripted:
+    """Start every released job at once on its own tile, with given pieces and DRAM weights."""
+
+    name = "scripted"
+
+    def __init__(self, pieces: dict[str, tuple[tuple[float, float], ...]], weights=None):
+        self.pieces = pieces
+        self.weights = weights or {}
+
+    def schedule(self, sim):
+        for js in sorted(sim.ready(), key=lambda j: j.id):
+            free = [t for t in range(HW.tiles) if sim.occupancy.owner[t] is None]
+            sim.start(js, free[:1], 1.0, 0.0, pieces=self.pieces[js.id])
+            sim.set_dram_weight(js, self.weights.get(js.id, 1.0))
+
+
+def _finishes(pieces, weights=None):
+    jobs = tuple(job(name, 0, "mobilenetv2") for name in sorted(pieces))
+    trace = Trace({"schema": "isosched.trace/v1", "seed": 0}, jobs)
+    hw = HW.model_copy(
+        update={"scheduler": HW.scheduler.model_copy(update={"decision_ns": 0, "lookup_ns": 0})}
+    )
+    run = Simulator(trace, hw, Scripted(pieces, weights), BOOK).run()
+    return {j.id: j.finish_us for j in run.jobs}
+
+
+CYC = HW.clock_ghz * 1e3  # cycles per µs
+BW = HW.dram_bytes_per_cycle  # bytes per cycle
+
+
+def test_two_memory_bound_jobs_of_equal_weight_move_at_half_speed():
+    """Alone each would take 1000 µs; together each gets half of the bandwidth: 2000 µs."""
+    t = 1000 * CYC
+    got = _finishes({"a#0": ((0.0, BW * t),), "b#0": ((0.0, BW * t),)})
+    assert got == {"a#0": 2000, "b#0": 2000}
+
+
+def test_weights_split_the_bandwidth_and_the_survivor_speeds_up():
+    """Weights 3 and 1: rates 3/4 and 1/4. a ends at 1333.3 µs, when b has done a third of its
+    work; b then runs alone and ends at 1333.3 + 666.7 = 2000 µs."""
+    t = 1000 * CYC
+    got = _finishes({"a#0": ((0.0, BW * t),), "b#0": ((0.0, BW * t),)}, {"a#0": 3.0})
+    assert got["a#0"] == math.ceil(4000 / 3)
+    assert got["b#0"] == pytest.approx(2000, abs=1)
+
+
+def test_a_piece_without_dram_traffic_runs_at_full_speed_beside_a_memory_bound_one():
+    t = 1000 * CYC
+    got = _finishes({"a#0": ((t, 0.0),), "b#0": ((0.0, BW * t),)})
+    assert got == {"a#0": 1000, "b#0": 1000}
+
+
+def test_a_compute_bound_piece_slows_by_the_total_demand():
+    """a: 1000 µs of compute moving half as many bytes as the bandwidth allows (demand 1/2);
+    b: 500 µs of DRAM traffic (demand 1). D = 3/2, both at rate 2/3: b ends at 750 µs, when a
+    has done 500 µs of its 1000; alone again, a ends at 1250 µs."""
+    got = _finishes({"a#0": ((1000 * CYC, BW * 500 * CYC),), "b#0": ((0.0, BW * 500 * CYC),)})
+    assert got["b#0"] == 750
+    assert got["a#0"] == pytest.approx(1250, abs=1)
+
+
+def test_many_pieces_on_the_shared_clock_match_the_piecewise_sum():
+    """Alternating weight loads and pipelines (a TSS job's shape), two jobs offset by one piece:
+    the shared clock's answer equals a step-by-step integration of the rates."""
+    a = tuple((0.0, BW * 100 * CYC) if i % 2 == 0 else (300 * CYC, BW * 30 * CYC) for i in range(8))
+    b = tuple((300 * CYC, BW * 30 * CYC) if i % 2 == 0 else (0.0, BW * 100 * CYC) for i in range(8))
+    got = _finishes({"a#0": a, "b#0": b})
+    want = _integrate({"a#0": a, "b#0": b})
+    for k in got:
+        assert got[k] == pytest.approx(want[k], abs=8)  # at most 1 µs of rounding per piece
+
+
+def _integrate(pieces, dt=0.01):
+    """Reference: advance every job by dt µs at rate min(1, 1/D) (1 without DRAM traffic)."""
+    state = {k: [0, 0.0] for k in pieces}  # piece index, µs done in it (full bandwidth)
+    done: dict[str, float] = {}
+    now = 0.0
+    while len(done) < len(pieces):
+        dem = {}
+        for k, (i, _) in state.items():
+            if k in done:
+                continue
+            c, b = pieces[k][i]
+            full = max(c, b / BW)
+            dem[k] = (b / BW) / full if full > 0 else 0.0
+        total = sum(dem.values())
+        now += dt
+        for k, d in dem.items():
+            rate = 1.0 if d <= 0 else min(1.0, 1.0 / total)
+            i, x = state[k]
+            c, b = pieces[k][i]
+            x += dt * rate
+            if x >= max(c, b / BW) / CYC:
+                i, x = i + 1, 0.0
+                if i == len(pieces[k]):
+                    done[k] = now
+                    continue
+            state[k] = [i, x]
+    return done
