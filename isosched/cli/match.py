@@ -22,7 +22,9 @@ def match(
     engine: Annotated[
         str,
         typer.Option(
-            "--engine", help="mcts, ullmann, or cp (constraint propagation: proves 'no room')."
+            "--engine",
+            help="mcts, ullmann, cp (constraint propagation: proves 'no room'), or cp-py (its "
+            "pure-Python reference).",
         ),
     ] = "mcts",
     budget_ms: Annotated[float, typer.Option("--budget-ms", help="Time budget, ms.")] = 1000.0,

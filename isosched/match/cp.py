@@ -32,9 +32,14 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import random
 import time
 from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
 
 from isosched.match.bitmesh import BitMesh, tiles_of
 from isosched.match.search import SearchStats
@@ -42,7 +47,7 @@ from isosched.match.target import ChipTarget
 from isosched.match.ullmann import EngineOutcome
 from isosched.tilegraph import TileGraph
 
-__all__ = ["CPModel", "cp_search"]
+__all__ = ["CPModel", "compiled_default", "cp_search"]
 
 #: Vertices at most this many pattern edges apart constrain each other's tiles by distance.
 MAX_DIST = 3
@@ -58,6 +63,19 @@ RESTART_FAILS = 64
 NOISE = 2.0
 
 Cancel = Callable[[], bool]
+
+#: Environment switch: ``ISOSCHED_CP=py`` makes ``cp`` run the pure-Python reference.
+ENV_SWITCH = "ISOSCHED_CP"
+
+
+def compiled_default() -> bool:
+    """Whether ``cp`` runs the compiled core (unless ``ISOSCHED_CP=py``)."""
+    return os.environ.get(ENV_SWITCH, "").lower() not in ("py", "python")
+
+
+def _row_tiles(row: npt.NDArray[np.uint64]) -> list[int]:
+    """Tile indices of a word row, ascending."""
+    return tiles_of(int.from_bytes(row.astype("<u8").tobytes(), "little"))
 
 
 def luby(i: int) -> int:
@@ -86,6 +104,9 @@ class CPModel:
     weighted_twins : bool
         Treat vertices as interchangeable only when their edges carry the same bytes (needed
         when costs are optimised).
+    compiled : bool, optional
+        Build the word arrays of the compiled search (:mod:`isosched.match.cpcore`) instead of
+        the Python reference's ``int`` bit sets; by default :func:`compiled_default`.
 
     Attributes
     ----------
@@ -99,6 +120,7 @@ class CPModel:
         target: ChipTarget,
         feasible: Callable[[int, int], bool] | None = None,
         weighted_twins: bool = False,
+        compiled: bool | None = None,
     ) -> None:
         self.pattern, self.target = pattern, target
         self.mesh = bm = BitMesh.of(target)
@@ -119,10 +141,83 @@ class CPModel:
         self.padj_w: list[list[tuple[int, int]]] = [
             [(u, weights[(u, v) if u < v else (v, u)]) for u in self.padj[v]] for v in range(n)
         ]
-        self.layers, within2 = self._distance_layers()
         self.after, self.before = self._twins(feasible is not None, weighted_twins)
         self.order = self._static_order()
-        self.dom0 = self._initial_domains(bm, pdeg, within2, feasible)
+        self.compiled = compiled_default() if compiled is None else compiled
+        self.arrays: dict[str, Any] = {}
+        if self.compiled:
+            self.layers: list[list[tuple[int, list[int]]]] = []
+            self.dom0: list[int] = []
+            self._compiled_setup(indptr, indices, feasible)
+        else:
+            self.layers, within2 = self._distance_layers()
+            self.dom0 = self._initial_domains(bm, pdeg, within2, feasible)
+
+    def _compiled_setup(
+        self,
+        indptr: npt.NDArray[np.int64],
+        indices: npt.NDArray[np.int64],
+        feasible: Callable[[int, int], bool] | None,
+    ) -> None:
+        """The static data as word arrays, by :func:`isosched.match.cpcore.build_arrays`."""
+        from isosched.match import cpcore
+
+        n, target = self.n, self.target
+        cap = MAX_DIST if self.eager else 2
+        (nbr, balls, dom0, lay_ptr, lay_d, lay_uptr, lay_u, pdeg, within2, psize) = (
+            cpcore.build_arrays(
+                n,
+                indptr,
+                indices,
+                target.size,
+                target.allowed,
+                target.indptr,
+                target.indices,
+                cap,
+                cap,
+            )
+        )
+        if feasible is not None:
+            for v in range(n):
+                for t in _row_tiles(dom0[v]):
+                    if not feasible(v, t):
+                        dom0[v, t >> 6] &= ~np.uint64(1 << (t & 63))
+        for v in range(n):
+            if not dom0[v].any():
+                self.proof = (
+                    f"vertex {self.pattern.vertices[v].id!r} fits no tile (degree {pdeg[v]}, "
+                    f"{within2[v]} vertices within two edges, component of {psize[v]})"
+                )
+                break
+
+        def csr(rows: list[tuple[int, ...]]) -> tuple[npt.NDArray[np.int64], ...]:
+            ptr = np.zeros(n + 1, dtype=np.int64)
+            ptr[1:] = np.cumsum([len(r) for r in rows])
+            flat = [u for r in rows for u in r]
+            return ptr, np.asarray(flat, dtype=np.int64)
+
+        aip, aix = csr(self.after)
+        bip, bix = csr(self.before)
+        pw = np.asarray([b for row in self.padj_w for _, b in row], dtype=np.int64)
+        self.arrays = {
+            "nbr": nbr,
+            "balls": balls,
+            "dom0": dom0,
+            "pip": indptr,
+            "pix": indices,
+            "pw": pw,
+            "lay_ptr": lay_ptr,
+            "lay_d": lay_d,
+            "lay_uptr": lay_uptr,
+            "lay_u": lay_u,
+            "aip": aip,
+            "aix": aix,
+            "bip": bip,
+            "bix": bix,
+            "rank": np.asarray(self.rank, dtype=np.int64),
+            "order": np.asarray(self.order, dtype=np.int64),
+            "tile_cost": np.asarray(target.tile_cost, dtype=np.float64),
+        }
 
     def _distance_layers(self) -> tuple[list[list[tuple[int, list[int]]]], list[int]]:
         """Vertices exactly ``d`` edges away (2 <= d <= the cap), and counts within two edges.
@@ -562,6 +657,10 @@ def cp_search(
         ``stop`` is ``found``, ``impossible``, ``budget`` or ``cancelled``; ``partial`` the
         deepest partial placement reached.
     """
+    if model.compiled:
+        return _cp_search_compiled(
+            model, deadline, seed, cost_aware, comm_weight, max_nodes, cancel, restarts
+        )
     s = _Search(model, deadline, seed, cost_aware, comm_weight, max_nodes, cancel)
 
     def outcome(stop: str, detail: str) -> EngineOutcome:
@@ -598,3 +697,186 @@ def cp_search(
             if s.stop == "cancelled":
                 return outcome("cancelled", "cancelled")
             return outcome("budget", "budget exhausted before a placement was found")
+
+
+#: Nodes of the first slice of the compiled search; slices double up to :data:`SLICE_MAX`.
+SLICE_MIN = 8
+SLICE_MAX = 4096
+
+
+def _mt_state(key: int) -> npt.NDArray[np.uint64]:
+    """State of ``random.Random(key)``'s Mersenne Twister after seeding.
+
+    CPython seeds from an ``int`` by ``init_by_array`` over the 32-bit words of ``abs(key)``.
+    """
+    from isosched.match import cpcore
+
+    key = abs(key)
+    words = []
+    while True:
+        words.append(key & 0xFFFFFFFF)
+        key >>= 32
+        if not key:
+            break
+    out: npt.NDArray[np.uint64] = cpcore.mt_seed(np.asarray(words, dtype=np.uint64))
+    return out
+
+
+def _cp_search_compiled(
+    model: CPModel,
+    deadline: float,
+    seed: int,
+    cost_aware: bool,
+    comm_weight: float,
+    max_nodes: int | None,
+    cancel: Cancel | None,
+    restarts: bool,
+) -> EngineOutcome:
+    """:func:`cp_search` on the compiled core: the same answer, nodes and stop reason."""
+    from isosched.match import cpcore as c
+
+    a = model.arrays
+    n, size = model.n, model.target.size
+    w = a["dom0"].shape[1]
+    stats = SearchStats()
+    s = np.zeros(c.NS, dtype=np.int64)
+    f = np.array([0.0, math.inf])
+    best = np.full(n, -1, dtype=np.int64)
+    partial = np.full(n, -1, dtype=np.int64)
+
+    def outcome(stop: str, detail: str) -> EngineOutcome:
+        stats.nodes = int(s[c.S_NODES])
+        stats.backtracks = int(s[c.S_BACKTRACKS])
+        stats.max_depth = int(s[c.S_MAXDEPTH])
+        if s[c.S_SOLUTIONS]:
+            stats.extra["solutions"] = int(s[c.S_SOLUTIONS])
+        stats.extra["propagated"] = int(s[c.S_PROPAGATED])
+        tiles = best.tolist() if s[c.S_HAVE_BEST] else None
+        out = EngineOutcome(tiles, float(f[1]) if tiles else math.inf, stats, detail)
+        out.stop = stop
+        out.partial = partial.tolist()
+        return out
+
+    if model.proof is not None:
+        stats.exhausted = True
+        return outcome("impossible", f"proved: {model.proof}")
+    allowed = np.zeros(w, dtype=np.uint64)
+    for t in np.flatnonzero(model.target.allowed).tolist():
+        allowed[t >> 6] |= np.uint64(1 << (t & 63))
+    dom = np.zeros((n, w), dtype=np.uint64)
+    act = np.zeros(n, dtype=np.uint8)
+    active = np.zeros(n, dtype=np.int64)
+    alen = 0
+    if model.eager:
+        if not c.root_hall(a["dom0"], allowed, n):
+            stats.exhausted = True
+            return outcome(
+                "impossible",
+                "proved: counting all-different at the root: too few tiles for a group",
+            )
+        if n <= ACTIVE_LIMIT:
+            dom[:] = a["dom0"]
+            act[:] = 1
+            active[:] = np.arange(n)
+            alen = n
+    s[c.S_ALEN] = alen
+    free = allowed.copy()
+    tile_of = np.full(n, -1, dtype=np.int64)
+    saved = np.zeros(n, dtype=np.int64)
+    cap_tr = 4 * n + 8
+    tr_u = np.zeros(cap_tr, dtype=np.int64)
+    tr_a = np.zeros(cap_tr, dtype=np.uint8)
+    tr_w = np.zeros((cap_tr, w), dtype=np.uint64)
+    tr_t = np.zeros(n + 1, dtype=np.int64)
+    levels = n + 2
+    lv_var = np.zeros(levels, dtype=np.int64)
+    lv_voff = np.zeros(levels, dtype=np.int64)
+    lv_vlen = np.zeros(levels, dtype=np.int64)
+    lv_dtr = np.zeros(levels, dtype=np.int64)
+    lv_ttr = np.zeros(levels, dtype=np.int64)
+    lv_free = np.zeros((levels, w), dtype=np.uint64)
+    lv_cost = np.zeros(levels, dtype=np.float64)
+    lv_placed = np.zeros(levels, dtype=np.int64)
+    lv_aoff = np.zeros(levels, dtype=np.int64)
+    lv_alen = np.zeros(levels, dtype=np.int64)
+    vbuf = np.zeros(4 * size + 8, dtype=np.int64)
+    abuf = np.zeros(4 * n + 8, dtype=np.int64)
+    tmp = np.zeros(size, dtype=np.int64)
+    keys = np.zeros(size, dtype=np.float64)
+    mt = np.zeros(624, dtype=np.uint64)
+    cw = comm_weight if cost_aware else 0.0
+    budget = max_nodes if max_nodes is not None else -1
+    stop = ""
+
+    def out_of_time() -> bool:
+        nonlocal stop
+        if time.perf_counter() > deadline:
+            stop = "budget"
+            stats.timed_out = True
+            return True
+        if cancel is not None and cancel():
+            stop = "cancelled"
+            return True
+        return False
+
+    i = 0
+    slice_nodes = SLICE_MIN
+    how = -1
+    while True:
+        i += 1
+        s[c.S_RUN] = i
+        s[c.S_LIMIT] = luby(i) * RESTART_FAILS if restarts else -1
+        if i > 1:
+            mt[:] = _mt_state(seed * 1_000_003 + i)
+            s[c.S_MTI] = 624
+        start = True
+        while True:
+            if budget >= 0 and s[c.S_NODES] >= budget:
+                how = c.R_BUDGET
+            elif out_of_time():
+                how = -1
+            else:
+                how = c.search_slice(
+                    start, budget, slice_nodes, s, f, mt, dom, act, tile_of, free, active,
+                    saved, tr_u, tr_a, tr_w, tr_t, lv_var, lv_voff, lv_vlen, lv_dtr, lv_ttr,
+                    lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, vbuf, abuf, best, partial,
+                    tmp, keys, a["dom0"], a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
+                    a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
+                    a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
+                    model.width, NOISE,
+                )  # fmt: skip
+                start = False
+            if how == c.R_SLICE:
+                slice_nodes = min(2 * slice_nodes, SLICE_MAX)
+                continue
+            if how == c.R_GROW:
+                if s[c.S_DTR] + n + 1 > len(tr_u):
+                    m = 2 * len(tr_u)
+                    tr_u = np.resize(tr_u, m)
+                    tr_a = np.resize(tr_a, m)
+                    tr_w = np.concatenate([tr_w, np.zeros_like(tr_w)])
+                if s[c.S_VTOP] + size > len(vbuf):
+                    vbuf = np.concatenate([vbuf, np.zeros_like(vbuf)])
+                if len(abuf) < (s[c.S_DEPTH] + 2) * n:
+                    abuf = np.concatenate([abuf, np.zeros_like(abuf)])
+                continue
+            break
+        stats.extra["restarts"] = i - 1
+        if how == c.R_FOUND:
+            return outcome("found", "found")
+        if how == c.R_EXHAUSTED:
+            stats.exhausted = True
+            if s[c.S_HAVE_BEST]:
+                return outcome("found", "optimal: search space exhausted")
+            return outcome("impossible", "proved: search space exhausted")
+        if how == c.R_RESTART:
+            continue
+        # stopped: the node budget, the wall clock or the cancel hook
+        if how == c.R_BUDGET:
+            stop = "budget"
+            stats.timed_out = True
+        if s[c.S_HAVE_BEST]:
+            return outcome("found", "found")
+        if stop == "cancelled":
+            return outcome("cancelled", "cancelled")
+        return outcome("budget", "budget exhausted before a placement was found")

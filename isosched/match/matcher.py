@@ -41,8 +41,8 @@ __all__ = [
     "placement_errors",
 ]
 
-Engine = Literal["mcts", "ullmann", "cp"]
-ENGINES: tuple[str, ...] = ("mcts", "ullmann", "cp")
+Engine = Literal["mcts", "ullmann", "cp", "cp-py"]
+ENGINES: tuple[str, ...] = ("mcts", "ullmann", "cp", "cp-py")
 #: Why a search stopped (CONTRACTS.md, ``isosched match``): a placement was found, none exists
 #: (proved), the budget ended first (nothing proved), or the caller cancelled it.
 STOP_REASONS: tuple[str, ...] = ("found", "impossible", "budget", "cancelled")
@@ -286,10 +286,12 @@ class TileMatcher:
 
         Parameters
         ----------
-        engine : {"mcts", "ullmann", "cp"}
+        engine : {"mcts", "ullmann", "cp", "cp-py"}
             Search engine: ``cp`` propagates constraints over bit-set domains and proves
-            infeasibility fastest (the placer's online engine); ``ullmann`` is the plain
-            complete search, ``mcts`` the tree search of the paper.
+            infeasibility fastest (the placer's online engine; compiled, unless
+            ``ISOSCHED_CP=py``); ``cp-py`` is its pure-Python reference, which gives the same
+            answers; ``ullmann`` is the plain complete search, ``mcts`` the tree search of the
+            paper.
         budget_ms : float
             Wall-time budget, milliseconds. Every step of either engine (a placement, a
             backtrack, a backjump, a block of refinement) checks it, so the search stops within
@@ -362,8 +364,11 @@ class TileMatcher:
         why = self._precheck()
         if why is not None:
             return done(None, f"proved: {why}", True, {"nodes": 0})
-        if engine == "cp":
-            return self._match_cp(done, deadline, seed, cost_aware, comm_weight, max_nodes, cancel)
+        if engine in ("cp", "cp-py"):
+            compiled = None if engine == "cp" else False
+            return self._match_cp(
+                done, deadline, seed, cost_aware, comm_weight, max_nodes, cancel, compiled
+            )
         space, stats, why = self._space(deadline, use_matrix, engine)
         if space is None:
             if why is None:
@@ -409,8 +414,11 @@ class TileMatcher:
         comm_weight: float,
         max_nodes: int | None,
         cancel: Callable[[], bool] | None,
+        compiled: bool | None = None,
     ) -> MatchResult:
-        model = CPModel(self.pattern, self.target, self._hook(), weighted_twins=cost_aware)
+        model = CPModel(
+            self.pattern, self.target, self._hook(), weighted_twins=cost_aware, compiled=compiled
+        )
         out = cp_search(
             model,
             deadline,

@@ -1,0 +1,939 @@
+"""The compiled core of the ``cp`` engine (numba): the same search over fixed-width word sets.
+
+A set of tiles is a row of ``W = ceil(tiles / 64)`` unsigned 64-bit words (an 8×8 chip's domain is
+one word, a 16×16 chip's four). :mod:`isosched.match.cp` holds the reference, in pure Python over
+``int`` bit sets; this module repeats it step for step, so that the two give the same answer, the
+same node counts and the same stop reason for the same node budget (tests/test_match_cpcore.py
+checks it with hypothesis). What differs is only how state is kept:
+
+* the Python search copies its state (every domain) at every node; here one state is changed in
+  place and a trail records each domain's words before its first change at a node, so undoing a
+  node restores exactly what the copy would have kept;
+* the search runs in slices of at most a given number of nodes and returns to Python between
+  slices (which checks the wall clock and the cancel hook, as the Python loop does per node), and
+  to grow its buffers; it resumes where it stopped, so slicing never changes an answer;
+* the random value order after a restart draws from the same Mersenne Twister as Python's
+  ``random.Random(seed)``: the generator's state is seeded by Python (``init_by_array``, the same
+  key) and numbers are drawn here with ``random()``'s 53-bit recipe.
+
+Setup (initial domains, distance layers, balls of the target graph) is compiled too.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.extending import intrinsic
+
+__all__ = ["build_arrays", "search_slice"]
+
+ONE = np.uint64(1)
+ZERO = np.uint64(0)
+ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+M32 = np.uint64(0xFFFFFFFF)
+
+# Scalar slots of the resumable search (an int64 array).
+S_RUN = 0  # restart index i (0: not started)
+S_DEPTH = 1
+S_FAILS = 2
+S_NODES = 3
+S_BACKTRACKS = 4
+S_MAXDEPTH = 5
+S_PROPAGATED = 6
+S_PARTIAL_N = 7
+S_SOLUTIONS = 8
+S_STAMP = 9
+S_HAVE_BEST = 10
+S_DTR = 11  # domain trail length
+S_TTR = 12  # assignment trail length
+S_VTOP = 13  # values buffer length
+S_ATOP = 14  # saved-active buffer length
+S_PLACED = 15
+S_ALEN = 16  # current active list length
+S_MTI = 17  # Mersenne Twister position
+S_LIMIT = 18  # fail limit of the current run (-1: none)
+NS = 19
+
+# Return codes.
+R_SLICE = 0
+R_FOUND = 1
+R_EXHAUSTED = 2
+R_BUDGET = 3
+R_GROW = 4
+R_RESTART = 5
+
+
+def _ctpop_impl(typingctx: Any, src: Any) -> Any:
+    sig = types.uint64(types.uint64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+def _cttz_impl(typingctx: Any, src: Any) -> Any:
+    sig = types.uint64(types.uint64)
+
+    def codegen(context: Any, builder: Any, signature: Any, args: Any) -> Any:
+        return builder.cttz(args[0], ir.Constant(ir.IntType(1), 0))
+
+    return sig, codegen
+
+
+#: Population count and trailing zeros of a ``uint64`` (LLVM's ``ctpop`` and ``cttz``).
+_ctpop: Any = intrinsic(_ctpop_impl)
+_cttz: Any = intrinsic(_cttz_impl)
+
+
+@njit(cache=True, inline="always")
+def _pc_impl(x: Any) -> Any:
+    return np.int64(_ctpop(x))
+
+
+@njit(cache=True, inline="always")
+def _tz_impl(x: Any) -> Any:
+    return np.int64(_cttz(x))
+
+
+_pc: Any = _pc_impl
+_tz: Any = _tz_impl
+
+
+@njit(cache=True, inline="always")
+def popcount(row: Any) -> int:
+    c = 0
+    for i in range(row.shape[0]):
+        c += _pc(row[i])
+    return c
+
+
+@njit(cache=True)
+def tiles_of_row(row: Any, out: Any) -> int:
+    """Tile indices of a word row into ``out``, ascending; returns how many."""
+    k = 0
+    for i in range(row.shape[0]):
+        x = row[i]
+        while x != ZERO:
+            b = np.int64(_cttz(x))
+            out[k] = i * 64 + b
+            k += 1
+            x &= x - ONE
+    return k
+
+
+# ---- the Mersenne Twister of Python's ``random`` (generation only; seeded by Python) ----------
+
+
+@njit(cache=True)
+def _mt_next(mt: Any, s: Any) -> Any:
+    n, m = 624, 397
+    if s[S_MTI] >= n:
+        upper, lower = np.uint64(0x80000000), np.uint64(0x7FFFFFFF)
+        mag = np.uint64(0x9908B0DF)
+        for kk in range(n):
+            y = (mt[kk] & upper) | (mt[(kk + 1) % n] & lower)
+            v = mt[(kk + m) % n] ^ (y >> ONE)
+            if y & ONE:
+                v ^= mag
+            mt[kk] = v
+        s[S_MTI] = 0
+    y = mt[s[S_MTI]]
+    s[S_MTI] += 1
+    y ^= y >> np.uint64(11)
+    y ^= (y << np.uint64(7)) & np.uint64(0x9D2C5680)
+    y ^= (y << np.uint64(15)) & np.uint64(0xEFC60000)
+    y ^= y >> np.uint64(18)
+    return y & M32
+
+
+@njit(cache=True)
+def mt_seed(key: Any) -> Any:
+    """Mersenne Twister state after ``init_by_array(key)``.
+
+    It is what ``random.seed(int)`` does with the 32-bit words of the integer (written from the
+    published reference algorithm).
+    """
+    n = 624
+    mt = np.empty(n, dtype=np.uint64)
+    mt[0] = np.uint64(19650218)
+    for i in range(1, n):
+        p = mt[i - 1]
+        mt[i] = (np.uint64(1812433253) * (p ^ (p >> np.uint64(30))) + np.uint64(i)) & M32
+    i, j = 1, 0
+    kl = key.shape[0]
+    for _ in range(max(n, kl)):
+        p = mt[i - 1]
+        mt[i] = (
+            (mt[i] ^ (((p ^ (p >> np.uint64(30))) * np.uint64(1664525)) & M32))
+            + key[j]
+            + np.uint64(j)
+        ) & M32
+        i += 1
+        j += 1
+        if i >= n:
+            mt[0] = mt[n - 1]
+            i = 1
+        if j >= kl:
+            j = 0
+    for _ in range(n - 1):
+        p = mt[i - 1]
+        mt[i] = (
+            (mt[i] ^ (((p ^ (p >> np.uint64(30))) * np.uint64(1566083941)) & M32)) - np.uint64(i)
+        ) & M32
+        i += 1
+        if i >= n:
+            mt[0] = mt[n - 1]
+            i = 1
+    mt[0] = np.uint64(0x80000000)
+    return mt
+
+
+@njit(cache=True)
+def _mt_random(mt: Any, s: Any) -> float:
+    a = _mt_next(mt, s) >> np.uint64(5)
+    b = _mt_next(mt, s) >> np.uint64(6)
+    return (float(a) * 67108864.0 + float(b)) * (1.0 / 9007199254740992.0)
+
+
+# ---- setup -------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def build_arrays(
+    n: int,
+    pip: Any,
+    pix: Any,
+    size: int,
+    allowed: Any,
+    tip: Any,
+    tix: Any,
+    cap: int,
+    maxd: int,
+) -> Any:
+    """Neighbour rows, balls, distance layers and initial domains, as the Python model has them.
+
+    Returns ``nbr (size, W)``, ``balls (maxd + 1, size, W)``, ``dom0 (n, W)``, layer CSR
+    (``lay_ptr``, ``lay_d``, ``lay_uptr``, ``lay_u``) and per vertex ``pdeg``, ``within2``,
+    ``psize`` (the keys of the static filter, for the proof message).
+    """
+    w = (size + 63) // 64
+    nbr = np.zeros((size, w), dtype=np.uint64)
+    for t in range(size):
+        if allowed[t]:
+            for k in range(tip[t], tip[t + 1]):
+                u = tix[k]
+                nbr[t, u >> 6] |= ONE << np.uint64(u & 63)
+    balls = np.zeros((maxd + 1, size, w), dtype=np.uint64)
+    mark = np.zeros(size, dtype=np.int64)
+    front = np.empty(size, dtype=np.int64)
+    nxt = np.empty(size, dtype=np.int64)
+    stamp = 0
+    for t in range(size):
+        balls[0, t, t >> 6] = ONE << np.uint64(t & 63)
+        if not allowed[t]:
+            continue
+        stamp += 1
+        mark[t] = stamp
+        nf = 1
+        front[0] = t
+        for d in range(1, maxd + 1):
+            for i in range(w):
+                balls[d, t, i] = balls[d - 1, t, i]
+            nn = 0
+            for j in range(nf):
+                u = front[j]
+                for i in range(w):
+                    balls[d, t, i] |= nbr[u, i]
+                for k in range(tip[u], tip[u + 1]):
+                    x = tix[k]
+                    if mark[x] != stamp:
+                        mark[x] = stamp
+                        nxt[nn] = x
+                        nn += 1
+            for j in range(nn):
+                front[j] = nxt[j]
+            nf = nn
+    # target degree, tiles within two links, size of the free region
+    tdeg = np.zeros(size, dtype=np.int64)
+    t2 = np.zeros(size, dtype=np.int64)
+    region = np.zeros(size, dtype=np.int64)
+    for t in range(size):
+        if allowed[t]:
+            tdeg[t] = popcount(nbr[t])
+            t2[t] = popcount(balls[min(2, maxd), t])
+    comp = np.full(size, -1, dtype=np.int64)
+    queue = np.empty(size, dtype=np.int64)
+    for t in range(size):
+        if not allowed[t] or comp[t] >= 0:
+            continue
+        comp[t] = t
+        queue[0] = t
+        qn, qi = 1, 0
+        while qi < qn:
+            u = queue[qi]
+            qi += 1
+            for k in range(tip[u], tip[u + 1]):
+                x = tix[k]
+                if comp[x] < 0:
+                    comp[x] = t
+                    queue[qn] = x
+                    qn += 1
+        for j in range(qn):
+            region[queue[j]] = qn
+    # pattern: degrees, component sizes, distance layers, counts within two edges
+    pdeg = np.empty(n, dtype=np.int64)
+    for v in range(n):
+        pdeg[v] = pip[v + 1] - pip[v]
+    psize = np.zeros(n, dtype=np.int64)
+    pq = np.empty(n, dtype=np.int64)
+    for v in range(n):
+        if psize[v]:
+            continue
+        psize[v] = -1
+        pq[0] = v
+        qn, qi = 1, 0
+        while qi < qn:
+            u = pq[qi]
+            qi += 1
+            for k in range(pip[u], pip[u + 1]):
+                x = pix[k]
+                if psize[x] == 0:
+                    psize[x] = -1
+                    pq[qn] = x
+                    qn += 1
+        for j in range(qn):
+            psize[pq[j]] = qn
+    within2 = np.zeros(n, dtype=np.int64)
+    pmark = np.zeros(n, dtype=np.int64)
+    pfront = np.empty(n, dtype=np.int64)
+    pnext = np.empty(n, dtype=np.int64)
+    lay_ptr = np.zeros(n + 1, dtype=np.int64)
+    cnt_e = 0
+    cnt_u = 0
+    # two passes: count, then fill
+    for fill in range(2):
+        if fill == 1:
+            lay_d = np.empty(cnt_e, dtype=np.int64)
+            lay_uptr = np.zeros(cnt_e + 1, dtype=np.int64)
+            lay_u = np.empty(cnt_u, dtype=np.int64)
+        e = 0
+        eu = 0
+        pmark[:] = 0
+        for v in range(n):
+            if fill == 1:
+                lay_ptr[v] = e
+            pstamp = v + 1
+            pmark[v] = pstamp
+            seen = 1
+            nf = 0
+            for k in range(pip[v], pip[v + 1]):
+                x = pix[k]
+                if pmark[x] != pstamp:
+                    pmark[x] = pstamp
+                    pfront[nf] = x
+                    nf += 1
+                    seen += 1
+            for d in range(2, cap + 1):
+                nn = 0
+                for j in range(nf):
+                    u = pfront[j]
+                    for k in range(pip[u], pip[u + 1]):
+                        x = pix[k]
+                        if pmark[x] != pstamp:
+                            pmark[x] = pstamp
+                            pnext[nn] = x
+                            nn += 1
+                seen += nn
+                if d == 2:
+                    within2[v] = seen
+                if nn == 0:
+                    break
+                if fill == 1:
+                    lay_d[e] = d
+                    lay_uptr[e] = eu
+                    srt = np.sort(pnext[:nn])
+                    for j in range(nn):
+                        lay_u[eu + j] = srt[j]
+                e += 1
+                eu += nn
+                for j in range(nn):
+                    pfront[j] = pnext[j]
+                nf = nn
+            if within2[v] == 0:
+                within2[v] = seen
+        if fill == 0:
+            cnt_e, cnt_u = e, eu
+        else:
+            lay_ptr[n] = e
+            lay_uptr[e] = eu
+    dom0 = np.zeros((n, w), dtype=np.uint64)
+    for v in range(n):
+        a, b, c = pdeg[v], within2[v], psize[v]
+        for t in range(size):
+            if allowed[t] and tdeg[t] >= a and t2[t] >= b and region[t] >= c:
+                dom0[v, t >> 6] |= ONE << np.uint64(t & 63)
+    return nbr, balls, dom0, lay_ptr, lay_d, lay_uptr, lay_u, pdeg, within2, psize
+
+
+# ---- search ------------------------------------------------------------------------------------
+
+
+@njit(cache=True)
+def _save(u: int, dom: Any, act: Any, saved: Any, s: Any, tr_u: Any, tr_a: Any, tr_w: Any) -> None:
+    if saved[u] == s[S_STAMP]:
+        return
+    saved[u] = s[S_STAMP]
+    k = s[S_DTR]
+    tr_u[k] = u
+    tr_a[k] = act[u]
+    for i in range(dom.shape[1]):
+        tr_w[k, i] = dom[u, i]
+    s[S_DTR] = k + 1
+
+
+@njit(cache=True)
+def _activate(
+    u: int,
+    dom: Any,
+    act: Any,
+    dom0: Any,
+    free: Any,
+    active: Any,
+    s: Any,
+) -> None:
+    for i in range(dom.shape[1]):
+        dom[u, i] = dom0[u, i] & free[i]
+    act[u] = 1
+    active[s[S_ALEN]] = u
+    s[S_ALEN] += 1
+
+
+@njit(cache=True)
+def _hall(dom: Any, active: Any, s: Any, free: Any, n: int) -> bool:
+    left = n - s[S_PLACED]
+    if left > popcount(free):
+        return False
+    na = s[S_ALEN]
+    cnt = np.empty(na, dtype=np.int64)
+    for j in range(na):
+        cnt[j] = popcount(dom[active[j]])
+    order = np.argsort(cnt, kind="mergesort")
+    w = dom.shape[1]
+    union = np.zeros(w, dtype=np.uint64)
+    for k in range(na):
+        u = active[order[k]]
+        c = 0
+        for i in range(w):
+            union[i] |= dom[u, i]
+            c += _pc(union[i])
+        if c < k + 1:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _assign(
+    v0: int,
+    t0: int,
+    dom: Any,
+    act: Any,
+    tile_of: Any,
+    free: Any,
+    active: Any,
+    s: Any,
+    f: Any,
+    saved: Any,
+    tr_u: Any,
+    tr_a: Any,
+    tr_w: Any,
+    tr_t: Any,
+    dom0: Any,
+    nbr: Any,
+    balls: Any,
+    pip: Any,
+    pix: Any,
+    pw: Any,
+    lay_ptr: Any,
+    lay_d: Any,
+    lay_uptr: Any,
+    lay_u: Any,
+    aip: Any,
+    aix: Any,
+    bip: Any,
+    bix: Any,
+    tile_cost: Any,
+    cost_aware: bool,
+    cw: float,
+    width: int,
+    n: int,
+) -> bool:
+    w = dom.shape[1]
+    s[S_STAMP] += 1
+    qv = np.empty(n + 1, dtype=np.int64)
+    qt = np.empty(n + 1, dtype=np.int64)
+    qv[0] = v0
+    qt[0] = t0
+    qn = 1
+    first = True
+    while qn > 0:
+        qn -= 1
+        v = qv[qn]
+        t = qt[qn]
+        cur = tile_of[v]
+        if cur >= 0:
+            if cur == t:
+                continue
+            return False
+        wi = t >> 6
+        bit = ONE << np.uint64(t & 63)
+        if (free[wi] & bit) == ZERO:
+            return False
+        if act[v] and (dom[v, wi] & bit) == ZERO:
+            return False
+        if not first:
+            s[S_PROPAGATED] += 1
+        first = False
+        tile_of[v] = t
+        tr_t[s[S_TTR]] = v
+        s[S_TTR] += 1
+        free[wi] &= ~bit
+        s[S_PLACED] += 1
+        _save(v, dom, act, saved, s, tr_u, tr_a, tr_w)
+        for i in range(w):
+            dom[v, i] = ZERO
+        dom[v, wi] = bit
+        act[v] = 1
+        if cost_aware:
+            c = tile_cost[t]
+            if cw:
+                tx, ty = t % width, t // width
+                for k in range(pip[v], pip[v + 1]):
+                    u = pix[k]
+                    q = tile_of[u]
+                    b = pw[k]
+                    if q >= 0 and b:
+                        c += cw * b * (abs(tx - q % width) + abs(ty - q // width))
+            f[0] += c
+            if f[0] >= f[1]:
+                return False
+        for k in range(pip[v], pip[v + 1]):
+            u = pix[k]
+            if tile_of[u] < 0:
+                _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                if not act[u]:
+                    _activate(u, dom, act, dom0, free, active, s)
+                for i in range(w):
+                    dom[u, i] &= nbr[t, i]
+        for e in range(lay_ptr[v], lay_ptr[v + 1]):
+            dist = lay_d[e]
+            for k in range(lay_uptr[e], lay_uptr[e + 1]):
+                u = lay_u[k]
+                if tile_of[u] < 0:
+                    _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                    if not act[u]:
+                        _activate(u, dom, act, dom0, free, active, s)
+                    for i in range(w):
+                        dom[u, i] &= balls[dist, t, i]
+        sh = np.uint64(t & 63)
+        for k in range(aip[v], aip[v + 1]):
+            u = aix[k]
+            if tile_of[u] < 0:
+                _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                if not act[u]:
+                    _activate(u, dom, act, dom0, free, active, s)
+                # tiles above t only
+                for i in range(wi):
+                    dom[u, i] = ZERO
+                dom[u, wi] &= ~(((bit << ONE) - ONE) if sh < np.uint64(63) else ALL)
+        for k in range(bip[v], bip[v + 1]):
+            u = bix[k]
+            if tile_of[u] < 0:
+                _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                if not act[u]:
+                    _activate(u, dom, act, dom0, free, active, s)
+                # tiles below t only
+                dom[u, wi] &= bit - ONE
+                for i in range(wi + 1, w):
+                    dom[u, i] = ZERO
+        keep = 0
+        notbit = ~bit
+        for j in range(s[S_ALEN]):
+            u = active[j]
+            if tile_of[u] >= 0:
+                continue
+            d = dom[u, wi] & notbit
+            if dom[u, wi] != d:
+                _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                dom[u, wi] = d
+            c = 0
+            last: Any = -1
+            for i in range(w):
+                x = dom[u, i]
+                if x != ZERO:
+                    c += _pc(x)
+                    last = i * 64 + _tz(x)
+            if c == 0:
+                return False
+            if c == 1:
+                if qn >= qv.shape[0]:
+                    qv2 = np.empty(2 * qv.shape[0], dtype=np.int64)
+                    qt2 = np.empty(2 * qv.shape[0], dtype=np.int64)
+                    qv2[:qn] = qv[:qn]
+                    qt2[:qn] = qt[:qn]
+                    qv, qt = qv2, qt2
+                qv[qn] = u
+                qt[qn] = last
+                qn += 1
+            active[keep] = u
+            keep += 1
+        s[S_ALEN] = keep
+    return _hall(dom, active, s, free, n)
+
+
+@njit(cache=True)
+def _select(dom: Any, active: Any, s: Any, rank: Any, order: Any, tile_of: Any) -> Any:
+    best = -1
+    bc, br = 1 << 62, 0
+    for j in range(s[S_ALEN]):
+        u = active[j]
+        c = popcount(dom[u])
+        if c < bc or (c == bc and rank[u] < br):
+            best, bc, br = u, c, rank[u]
+    if best >= 0:
+        return best
+    for v in order:
+        if tile_of[v] < 0:
+            return v
+    return -1
+
+
+@njit(cache=True)
+def _values(
+    v: int,
+    dom: Any,
+    act: Any,
+    dom0: Any,
+    free: Any,
+    tile_of: Any,
+    nbr: Any,
+    pip: Any,
+    pix: Any,
+    tile_cost: Any,
+    cost_aware: bool,
+    width: int,
+    use_rng: bool,
+    noise: float,
+    mt: Any,
+    s: Any,
+    vbuf: Any,
+    off: int,
+    tmp: Any,
+    keys: Any,
+) -> int:
+    """Tiles of ``v``'s domain into ``vbuf[off:]``, best last; returns how many."""
+    w = dom.shape[1]
+    row = np.empty(w, dtype=np.uint64)
+    if act[v]:
+        for i in range(w):
+            row[i] = dom[v, i]
+    else:
+        for i in range(w):
+            row[i] = dom0[v, i] & free[i]
+    k = tiles_of_row(row, tmp)
+    if k <= 1:
+        for j in range(k):
+            vbuf[off + j] = tmp[j]
+        return k
+    np_ = 0
+    placed = np.empty(pip[v + 1] - pip[v], dtype=np.int64)
+    for e in range(pip[v], pip[v + 1]):
+        q = tile_of[pix[e]]
+        if q >= 0:
+            placed[np_] = q
+            np_ += 1
+    for j in range(k):
+        t = tmp[j]
+        c = 0
+        for i in range(w):
+            c += _pc(nbr[t, i] & free[i])
+        kk = float(c)
+        if np_:
+            tx, ty = t % width, t // width
+            for a in range(np_):
+                q = placed[a]
+                kk += abs(tx - q % width) + abs(ty - q // width)
+        if cost_aware:
+            kk += tile_cost[t]
+        if use_rng:
+            kk += noise * _mt_random(mt, s)
+        keys[j] = kk
+    srt = np.argsort(keys[:k], kind="mergesort")
+    # Python sorts (key, tile) descending and pops from the end: the stable ascending order,
+    # reversed, is the same list.
+    for j in range(k):
+        vbuf[off + j] = tmp[srt[k - 1 - j]]
+    return k
+
+
+@njit(cache=True)
+def _undo(
+    lvl: int,
+    dom: Any,
+    act: Any,
+    tile_of: Any,
+    free: Any,
+    active: Any,
+    s: Any,
+    f: Any,
+    tr_u: Any,
+    tr_a: Any,
+    tr_w: Any,
+    tr_t: Any,
+    lv_dtr: Any,
+    lv_ttr: Any,
+    lv_free: Any,
+    lv_cost: Any,
+    lv_placed: Any,
+    lv_aoff: Any,
+    lv_alen: Any,
+    abuf: Any,
+) -> None:
+    w = dom.shape[1]
+    mark = lv_dtr[lvl]
+    for k in range(s[S_DTR] - 1, mark - 1, -1):
+        u = tr_u[k]
+        act[u] = tr_a[k]
+        for i in range(w):
+            dom[u, i] = tr_w[k, i]
+    s[S_DTR] = mark
+    mark = lv_ttr[lvl]
+    for k in range(s[S_TTR] - 1, mark - 1, -1):
+        tile_of[tr_t[k]] = -1
+    s[S_TTR] = mark
+    for i in range(w):
+        free[i] = lv_free[lvl, i]
+    f[0] = lv_cost[lvl]
+    s[S_PLACED] = lv_placed[lvl]
+    a0, na = lv_aoff[lvl], lv_alen[lvl]
+    for j in range(na):
+        active[j] = abuf[a0 + j]
+    s[S_ALEN] = na
+
+
+@njit(cache=True)
+def root_hall(dom0: Any, free: Any, n: int) -> bool:
+    """The counting all-different over every vertex's initial domain (the eager root)."""
+    s = np.zeros(NS, dtype=np.int64)
+    active = np.arange(n)
+    s[S_ALEN] = n
+    return _hall(dom0, active, s, free, n)
+
+
+@njit(cache=True)
+def search_slice(
+    start: bool,
+    max_nodes: int,
+    slice_nodes: int,
+    s: Any,
+    f: Any,
+    mt: Any,
+    dom: Any,
+    act: Any,
+    tile_of: Any,
+    free: Any,
+    active: Any,
+    saved: Any,
+    tr_u: Any,
+    tr_a: Any,
+    tr_w: Any,
+    tr_t: Any,
+    lv_var: Any,
+    lv_voff: Any,
+    lv_vlen: Any,
+    lv_dtr: Any,
+    lv_ttr: Any,
+    lv_free: Any,
+    lv_cost: Any,
+    lv_placed: Any,
+    lv_aoff: Any,
+    lv_alen: Any,
+    vbuf: Any,
+    abuf: Any,
+    best: Any,
+    partial: Any,
+    tmp: Any,
+    keys: Any,
+    dom0: Any,
+    nbr: Any,
+    balls: Any,
+    pip: Any,
+    pix: Any,
+    pw: Any,
+    lay_ptr: Any,
+    lay_d: Any,
+    lay_uptr: Any,
+    lay_u: Any,
+    aip: Any,
+    aix: Any,
+    bip: Any,
+    bix: Any,
+    rank: Any,
+    order: Any,
+    tile_cost: Any,
+    cost_aware: bool,
+    cw: float,
+    width: int,
+    noise: float,
+) -> int:
+    """Run the search from where it stopped until it ends, or for ``slice_nodes`` more nodes.
+
+    Returns ``R_SLICE`` (call again), ``R_GROW`` (grow the buffers, call again), ``R_FOUND``,
+    ``R_EXHAUSTED``, ``R_BUDGET`` (``max_nodes`` reached) or ``R_RESTART`` (the run failed more
+    often than its limit; the state is back at the root).
+    """
+    n = dom.shape[0]
+    size = nbr.shape[0]
+    w = dom.shape[1]
+    use_rng = s[S_RUN] > 1
+    if start:
+        v = _select(dom, active, s, rank, order, tile_of)
+        k = _values(
+            v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
+            use_rng, noise, mt, s, vbuf, 0, tmp, keys,
+        )  # fmt: skip
+        lv_var[0] = v
+        lv_voff[0] = 0
+        lv_vlen[0] = k
+        lv_aoff[0] = 0
+        lv_alen[0] = 0
+        s[S_VTOP] = k
+        s[S_DEPTH] = 1
+        s[S_FAILS] = 0
+    stop_at = s[S_NODES] + slice_nodes
+    while s[S_DEPTH] > 0:
+        if max_nodes >= 0 and s[S_NODES] >= max_nodes:
+            return R_BUDGET
+        if s[S_NODES] >= stop_at:
+            return R_SLICE
+        top = s[S_DEPTH] - 1
+        if lv_vlen[top] == 0:
+            if top > 0:
+                _undo(
+                    top, dom, act, tile_of, free, active, s, f, tr_u, tr_a, tr_w, tr_t,
+                    lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
+                )  # fmt: skip
+            s[S_VTOP] = lv_voff[top]
+            s[S_DEPTH] = top
+            continue
+        child = top + 1
+        abase = lv_aoff[top] + lv_alen[top]
+        if (
+            s[S_DTR] + n + 1 > tr_u.shape[0]
+            or abase + n > abuf.shape[0]
+            or s[S_VTOP] + size > vbuf.shape[0]
+        ):
+            return R_GROW
+        lv_vlen[top] -= 1
+        t = vbuf[lv_voff[top] + lv_vlen[top]]
+        v = lv_var[top]
+        # what undoing the child restores
+        lv_dtr[child] = s[S_DTR]
+        lv_ttr[child] = s[S_TTR]
+        for i in range(w):
+            lv_free[child, i] = free[i]
+        lv_cost[child] = f[0]
+        lv_placed[child] = s[S_PLACED]
+        lv_aoff[child] = abase
+        na = s[S_ALEN]
+        lv_alen[child] = na
+        for j in range(na):
+            abuf[abase + j] = active[j]
+        s[S_NODES] += 1
+        ok = _assign(
+            v, t, dom, act, tile_of, free, active, s, f, saved, tr_u, tr_a, tr_w, tr_t, dom0,
+            nbr, balls, pip, pix, pw, lay_ptr, lay_d, lay_uptr, lay_u, aip, aix, bip, bix,
+            tile_cost, cost_aware, cw, width, n,
+        )  # fmt: skip
+        placed = s[S_PLACED]
+        if placed > s[S_PARTIAL_N]:
+            s[S_PARTIAL_N] = placed
+            for u in range(n):
+                partial[u] = tile_of[u]
+        if placed > s[S_MAXDEPTH]:
+            s[S_MAXDEPTH] = placed
+        if not ok:
+            _undo(
+                child, dom, act, tile_of, free, active, s, f, tr_u, tr_a, tr_w, tr_t,
+                lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
+            )  # fmt: skip
+            s[S_FAILS] += 1
+            s[S_BACKTRACKS] += 1
+            if s[S_LIMIT] >= 0 and s[S_FAILS] > s[S_LIMIT]:
+                _unwind(
+                    dom, act, tile_of, free, active, s, f, tr_u, tr_a, tr_w, tr_t,
+                    lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
+                )  # fmt: skip
+                return R_RESTART
+            continue
+        if placed == n:
+            if f[0] < f[1] or s[S_HAVE_BEST] == 0:
+                for u in range(n):
+                    best[u] = tile_of[u]
+                f[1] = f[0]
+                s[S_HAVE_BEST] = 1
+            s[S_SOLUTIONS] += 1
+            if not cost_aware:
+                return R_FOUND
+            _undo(
+                child, dom, act, tile_of, free, active, s, f, tr_u, tr_a, tr_w, tr_t,
+                lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
+            )  # fmt: skip
+            continue
+        u = _select(dom, active, s, rank, order, tile_of)
+        off = s[S_VTOP]
+        k = _values(
+            u, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
+            use_rng, noise, mt, s, vbuf, off, tmp, keys,
+        )  # fmt: skip
+        lv_var[child] = u
+        lv_voff[child] = off
+        lv_vlen[child] = k
+        s[S_VTOP] = off + k
+        s[S_DEPTH] = child + 1
+    return R_EXHAUSTED
+
+
+@njit(cache=True)
+def _unwind(
+    dom: Any,
+    act: Any,
+    tile_of: Any,
+    free: Any,
+    active: Any,
+    s: Any,
+    f: Any,
+    tr_u: Any,
+    tr_a: Any,
+    tr_w: Any,
+    tr_t: Any,
+    lv_dtr: Any,
+    lv_ttr: Any,
+    lv_free: Any,
+    lv_cost: Any,
+    lv_placed: Any,
+    lv_aoff: Any,
+    lv_alen: Any,
+    abuf: Any,
+) -> None:
+    """Back to the root state (the end of a run)."""
+    if s[S_DEPTH] > 1:
+        _undo(
+            1, dom, act, tile_of, free, active, s, f, tr_u, tr_a, tr_w, tr_t,
+            lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
+        )  # fmt: skip
+    s[S_DEPTH] = 0
+    s[S_VTOP] = 0
