@@ -1,0 +1,164 @@
+"""The compiled ``cp`` core against its pure-Python reference: the same answers, step for step.
+
+Same placement, same node, backtrack and propagation counts, same stop reason and partial
+placement, for every node budget, seed, cost setting and domain mode; and the same static data
+(initial domains, distance layers, balls of the target graph).
+"""
+
+import math
+import random
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from isosched.match import TileMatcher, cpcore, mesh_target, planted_instance
+from isosched.match import cp as cp_module
+from isosched.match.bitmesh import BitMesh
+from isosched.match.cp import CPModel, cp_search
+from isosched.tilegraph import TileGraph
+from tests.test_match_cp import instances
+
+
+def outcome_key(model_args, compiled, **kw):
+    pattern, target = model_args
+    model = CPModel(pattern, target, weighted_twins=kw.get("cost_aware", False), compiled=compiled)
+    out = cp_search(model, math.inf, **kw)
+    s = out.stats
+    return (
+        out.stop,
+        out.reason,
+        out.tiles,
+        out.cost,
+        out.partial,
+        s.nodes,
+        s.backtracks,
+        s.max_depth,
+        s.exhausted,
+        s.timed_out,
+        sorted(s.extra.items()),
+    )
+
+
+def row_int(row):
+    return int.from_bytes(np.asarray(row, dtype="<u8").tobytes(), "little")
+
+
+@st.composite
+def wide_instances(draw):
+    """Small patterns on meshes of more than one 64-bit word (up to 12×12)."""
+    n = draw(st.integers(2, 14))
+    edges = set()
+    for v in range(1, n):  # connected: a random tree, plus a few chords
+        edges.add((draw(st.integers(0, v - 1)), v))
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    edges |= set(draw(st.lists(st.sampled_from(pairs), max_size=n)))
+    w, h = draw(st.integers(5, 12)), draw(st.integers(6, 12))
+    hops = draw(st.integers(1, 3))
+    tiles = [(x, y) for x in range(w) for y in range(h)]
+    blocked = draw(st.lists(st.sampled_from(tiles), unique=True, max_size=2 * len(tiles) // 3))
+    ids = [f"v{i}" for i in range(n)]
+    pattern = TileGraph.from_edges(ids, [(f"v{a}", f"v{b}", 64) for a, b in sorted(edges)])
+    return pattern, mesh_target(w, h, hops, blocked)
+
+
+SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@SETTINGS
+@given(
+    st.one_of(instances(), wide_instances()),
+    st.integers(0, 20),
+    st.sampled_from([None, 1, 7, 60]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_compiled_cp_gives_the_reference_answer(inst, seed, max_nodes, cost_aware, lazy):
+    saved = cp_module.ACTIVE_LIMIT
+    if lazy:
+        cp_module.ACTIVE_LIMIT = 0
+    try:
+        kw = {"seed": seed, "max_nodes": max_nodes, "cost_aware": cost_aware}
+        assert outcome_key(inst, True, **kw) == outcome_key(inst, False, **kw)
+    finally:
+        cp_module.ACTIVE_LIMIT = saved
+
+
+@SETTINGS
+@given(st.one_of(instances(), wide_instances()))
+def test_compiled_setup_equals_the_reference(inst):
+    pattern, target = inst
+    ref = CPModel(pattern, target, compiled=False)
+    comp = CPModel(pattern, target, compiled=True)
+    assert comp.proof == ref.proof
+    a = comp.arrays
+    assert [row_int(r) for r in a["dom0"]] == ref.dom0
+    layers = []
+    for v in range(ref.n):
+        row = []
+        for e in range(a["lay_ptr"][v], a["lay_ptr"][v + 1]):
+            us = a["lay_u"][a["lay_uptr"][e] : a["lay_uptr"][e + 1]].tolist()
+            row.append((int(a["lay_d"][e]), us))
+        layers.append(row)
+    assert layers == ref.layers
+    bm = BitMesh.of(target)
+    for t in range(target.size):
+        if target.allowed[t]:
+            assert row_int(a["nbr"][t]) == bm.nbr[t]
+            for d in range(a["balls"].shape[0]):
+                assert row_int(a["balls"][d, t]) == bm.ball(t, d)
+
+
+@pytest.mark.parametrize(
+    ("kind", "side", "n", "seed", "max_nodes", "cost_aware"),
+    [
+        ("transformer", 14, 110, 5, 3000, False),  # restarts, four words
+        ("multibranch", 14, 110, 7, 400, True),
+        ("transformer", 12, 60, 2, 3000, False),
+        ("chain", 20, 200, 1, 2000, True),
+    ],
+)
+def test_compiled_cp_on_planted_instances(kind, side, n, seed, max_nodes, cost_aware):
+    inst = planted_instance(side, side, n, hops=2, blocked_fraction=0.1, kind=kind, seed=seed)
+    target = mesh_target(side, side, 2, inst.blocked)
+    kw = {"seed": 3, "max_nodes": max_nodes, "cost_aware": cost_aware}
+    a = outcome_key((inst.pattern, target), True, **kw)
+    assert a == outcome_key((inst.pattern, target), False, **kw)
+
+
+def test_compiled_cp_lazy_mode_and_hook(monkeypatch):
+    """Lazy domains (above EAGER_LIMIT) and a semantic hook give the reference's answer."""
+    monkeypatch.setattr(cp_module, "EAGER_LIMIT", 20)
+    inst = planted_instance(12, 12, 60, hops=2, blocked_fraction=0.1, kind="multibranch", seed=4)
+    target = mesh_target(12, 12, 2, inst.blocked)
+
+    class Even(TileMatcher):
+        def semantic_feasibility(self, vertex: int, tile: int) -> bool:
+            return vertex != 3 or tile % 2 == 0
+
+    docs = []
+    for engine in ("cp", "cp-py"):
+        r = Even(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=2000)
+        d = r.to_doc()
+        del d["elapsed_ms"], d["engine"]
+        docs.append(d)
+    assert docs[0] == docs[1]
+    assert docs[0]["found"]
+
+
+def test_mersenne_twister_matches_python_random():
+    for key in (0, 7, 3_000_011, 2**40 + 3, 2**70 + 5):
+        mt = cp_module._mt_state(key)
+        s = np.zeros(cpcore.NS, dtype=np.int64)
+        s[cpcore.S_MTI] = 624
+        r = random.Random(key)
+        assert [cpcore._mt_random(mt, s) for _ in range(700)] == [r.random() for _ in range(700)]
+
+
+def test_env_switch_selects_the_reference(monkeypatch):
+    inst = planted_instance(8, 8, 20, hops=2, blocked_fraction=0.1, kind="chain", seed=1)
+    target = mesh_target(8, 8, 2, inst.blocked)
+    assert CPModel(inst.pattern, target).compiled
+    monkeypatch.setenv(cp_module.ENV_SWITCH, "py")
+    assert not CPModel(inst.pattern, target).compiled
