@@ -182,13 +182,11 @@ class CPModel:
                 for t in _row_tiles(dom0[v]):
                     if not feasible(v, t):
                         dom0[v, t >> 6] &= ~np.uint64(1 << (t & 63))
-        for v in range(n):
-            if not dom0[v].any():
-                self.proof = (
-                    f"vertex {self.pattern.vertices[v].id!r} fits no tile (degree {pdeg[v]}, "
-                    f"{within2[v]} vertices within two edges, component of {psize[v]})"
-                )
-                break
+        for v in np.flatnonzero(~dom0.any(axis=1)).tolist()[:1]:
+            self.proof = (
+                f"vertex {self.pattern.vertices[v].id!r} fits no tile (degree {pdeg[v]}, "
+                f"{within2[v]} vertices within two edges, component of {psize[v]})"
+            )
 
         def csr(rows: list[tuple[int, ...]]) -> tuple[npt.NDArray[np.int64], ...]:
             ptr = np.zeros(n + 1, dtype=np.int64)
@@ -700,7 +698,7 @@ def cp_search(
 
 
 #: Nodes of the first slice of the compiled search; slices double up to :data:`SLICE_MAX`.
-SLICE_MIN = 8
+SLICE_MIN = 64
 SLICE_MAX = 4096
 
 
@@ -783,7 +781,7 @@ def _cp_search_compiled(
     free = allowed.copy()
     tile_of = np.full(n, -1, dtype=np.int64)
     saved = np.zeros(n, dtype=np.int64)
-    cap_tr = 4 * n + 8
+    cap_tr = n * min(n, 64) + 64
     tr_u = np.zeros(cap_tr, dtype=np.int64)
     tr_a = np.zeros(cap_tr, dtype=np.uint8)
     tr_w = np.zeros((cap_tr, w), dtype=np.uint64)
@@ -851,9 +849,8 @@ def _cp_search_compiled(
                 continue
             if how == c.R_GROW:
                 if s[c.S_DTR] + n + 1 > len(tr_u):
-                    m = 2 * len(tr_u)
-                    tr_u = np.resize(tr_u, m)
-                    tr_a = np.resize(tr_a, m)
+                    tr_u = np.concatenate([tr_u, np.zeros_like(tr_u)])
+                    tr_a = np.concatenate([tr_a, np.zeros_like(tr_a)])
                     tr_w = np.concatenate([tr_w, np.zeros_like(tr_w)])
                 if s[c.S_VTOP] + size > len(vbuf):
                     vbuf = np.concatenate([vbuf, np.zeros_like(vbuf)])

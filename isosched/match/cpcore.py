@@ -413,19 +413,33 @@ def _activate(
 
 
 @njit(cache=True)
-def _hall(dom: Any, active: Any, s: Any, free: Any, n: int) -> bool:
+def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any) -> bool:
     left = n - s[S_PLACED]
     if left > popcount(free):
         return False
     na = s[S_ALEN]
-    cnt = np.empty(na, dtype=np.int64)
+    cnt = wk[0]
+    idx = wk[1]
     for j in range(na):
         cnt[j] = popcount(dom[active[j]])
-    order = np.argsort(cnt, kind="mergesort")
+    if na > 48:
+        order = np.argsort(cnt[:na], kind="mergesort")
+        for j in range(na):
+            idx[j] = order[j]
+    else:
+        # stable insertion sort by count (the Python reference sorts stably)
+        for j in range(na):
+            c = cnt[j]
+            k = j
+            while k > 0 and cnt[idx[k - 1]] > c:
+                idx[k] = idx[k - 1]
+                k -= 1
+            idx[k] = j
     w = dom.shape[1]
-    union = np.zeros(w, dtype=np.uint64)
+    for i in range(w):
+        union[i] = ZERO
     for k in range(na):
-        u = active[order[k]]
+        u = active[idx[k]]
         c = 0
         for i in range(w):
             union[i] |= dom[u, i]
@@ -470,11 +484,13 @@ def _assign(
     cw: float,
     width: int,
     n: int,
+    wk: Any,
+    union: Any,
 ) -> bool:
     w = dom.shape[1]
     s[S_STAMP] += 1
-    qv = np.empty(n + 1, dtype=np.int64)
-    qt = np.empty(n + 1, dtype=np.int64)
+    qv = wk[2]
+    qt = wk[3]
     qv[0] = v0
     qt[0] = t0
     qn = 1
@@ -591,7 +607,7 @@ def _assign(
             active[keep] = u
             keep += 1
         s[S_ALEN] = keep
-    return _hall(dom, active, s, free, n)
+    return _hall(dom, active, s, free, n, wk, union)
 
 
 @njit(cache=True)
@@ -633,10 +649,12 @@ def _values(
     off: int,
     tmp: Any,
     keys: Any,
+    wk: Any,
+    union: Any,
 ) -> int:
     """Tiles of ``v``'s domain into ``vbuf[off:]``, best last; returns how many."""
     w = dom.shape[1]
-    row = np.empty(w, dtype=np.uint64)
+    row = union
     if act[v]:
         for i in range(w):
             row[i] = dom[v, i]
@@ -649,7 +667,7 @@ def _values(
             vbuf[off + j] = tmp[j]
         return k
     np_ = 0
-    placed = np.empty(pip[v + 1] - pip[v], dtype=np.int64)
+    placed = wk[0]
     for e in range(pip[v], pip[v + 1]):
         q = tile_of[pix[e]]
         if q >= 0:
@@ -730,7 +748,9 @@ def root_hall(dom0: Any, free: Any, n: int) -> bool:
     s = np.zeros(NS, dtype=np.int64)
     active = np.arange(n)
     s[S_ALEN] = n
-    return _hall(dom0, active, s, free, n)
+    wk = np.zeros((2, n), dtype=np.int64)
+    union = np.zeros(dom0.shape[1], dtype=np.uint64)
+    return _hall(dom0, active, s, free, n, wk, union)
 
 
 @njit(cache=True)
@@ -799,11 +819,14 @@ def search_slice(
     size = nbr.shape[0]
     w = dom.shape[1]
     use_rng = s[S_RUN] > 1
+    # work rows: counts and order (Hall), the propagation queue, placed neighbours (values)
+    wk = np.empty((4, max(size, 2 * n + 2)), dtype=np.int64)
+    union = np.empty(w, dtype=np.uint64)
     if start:
         v = _select(dom, active, s, rank, order, tile_of)
         k = _values(
             v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, mt, s, vbuf, 0, tmp, keys,
+            use_rng, noise, mt, s, vbuf, 0, tmp, keys, wk, union,
         )  # fmt: skip
         lv_var[0] = v
         lv_voff[0] = 0
@@ -856,7 +879,7 @@ def search_slice(
         ok = _assign(
             v, t, dom, act, tile_of, free, active, s, f, saved, tr_u, tr_a, tr_w, tr_t, dom0,
             nbr, balls, pip, pix, pw, lay_ptr, lay_d, lay_uptr, lay_u, aip, aix, bip, bix,
-            tile_cost, cost_aware, cw, width, n,
+            tile_cost, cost_aware, cw, width, n, wk, union,
         )  # fmt: skip
         placed = s[S_PLACED]
         if placed > s[S_PARTIAL_N]:
@@ -897,7 +920,7 @@ def search_slice(
         off = s[S_VTOP]
         k = _values(
             u, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, mt, s, vbuf, off, tmp, keys,
+            use_rng, noise, mt, s, vbuf, off, tmp, keys, wk, union,
         )  # fmt: skip
         lv_var[child] = u
         lv_voff[child] = off
