@@ -123,7 +123,6 @@ class CPModel:
         compiled: bool | None = None,
     ) -> None:
         self.pattern, self.target = pattern, target
-        self.mesh = bm = BitMesh.of(target)
         self.n = n = len(pattern)
         self.eager = n <= EAGER_LIMIT
         self.width = target.width
@@ -151,7 +150,12 @@ class CPModel:
             self._compiled_setup(indptr, indices, feasible)
         else:
             self.layers, within2 = self._distance_layers()
-            self.dom0 = self._initial_domains(bm, pdeg, within2, feasible)
+            self.dom0 = self._initial_domains(self.mesh, pdeg, within2, feasible)
+
+    @property
+    def mesh(self) -> BitMesh:
+        """The target's ``int`` bit sets (the reference's; built once per target)."""
+        return BitMesh.of(self.target)
 
     def _compiled_setup(
         self,
