@@ -111,6 +111,15 @@ def popcount(row: Any) -> int:
     return c
 
 
+@njit(cache=True, inline="always")
+def rowpop(rows: Any, u: int) -> int:
+    """Population count of row ``u`` of a 2-D word array (no view, no reference count)."""
+    c = 0
+    for i in range(rows.shape[1]):
+        c += _pc(rows[u, i])
+    return c
+
+
 @njit(cache=True)
 def tiles_of_row(row: Any, out: Any) -> int:
     """Tile indices of a word row into ``out``, ascending; returns how many."""
@@ -382,7 +391,7 @@ def build_arrays(
 # ---- search ------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _save(u: int, dom: Any, act: Any, saved: Any, s: Any, tr_u: Any, tr_a: Any, tr_w: Any) -> None:
     if saved[u] == s[S_STAMP]:
         return
@@ -395,7 +404,7 @@ def _save(u: int, dom: Any, act: Any, saved: Any, s: Any, tr_u: Any, tr_a: Any, 
     s[S_DTR] = k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _activate(
     u: int,
     dom: Any,
@@ -421,7 +430,7 @@ def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any)
     cnt = wk[0]
     idx = wk[1]
     for j in range(na):
-        cnt[j] = popcount(dom[active[j]])
+        cnt[j] = rowpop(dom, active[j])
     if na > 48:
         order = np.argsort(cnt[:na], kind="mergesort")
         for j in range(na):
@@ -610,13 +619,13 @@ def _assign(
     return _hall(dom, active, s, free, n, wk, union)
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _select(dom: Any, active: Any, s: Any, rank: Any, order: Any, tile_of: Any) -> Any:
     best = -1
     bc, br = 1 << 62, 0
     for j in range(s[S_ALEN]):
         u = active[j]
-        c = popcount(dom[u])
+        c = rowpop(dom, u)
         if c < bc or (c == bc and rank[u] < br):
             best, bc, br = u, c, rank[u]
     if best >= 0:
@@ -689,15 +698,27 @@ def _values(
         if use_rng:
             kk += noise * _mt_random(mt, s)
         keys[j] = kk
-    srt = np.argsort(keys[:k], kind="mergesort")
     # Python sorts (key, tile) descending and pops from the end: the stable ascending order,
     # reversed, is the same list.
+    if k > 64:
+        srt = np.argsort(keys[:k], kind="mergesort")
+        for j in range(k):
+            vbuf[off + j] = tmp[srt[k - 1 - j]]
+        return k
+    idx = wk[1]
     for j in range(k):
-        vbuf[off + j] = tmp[srt[k - 1 - j]]
+        c = keys[j]
+        m = j
+        while m > 0 and keys[idx[m - 1]] > c:
+            idx[m] = idx[m - 1]
+            m -= 1
+        idx[m] = j
+    for j in range(k):
+        vbuf[off + j] = tmp[idx[k - 1 - j]]
     return k
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _undo(
     lvl: int,
     dom: Any,
