@@ -26,6 +26,11 @@ after every assignment, which is what lets it prove quickly that a placement doe
 
 A node is one branching assignment (assignments implied by propagation are counted apart, as
 ``propagated``); budgets count nodes, the wall clock is only a safety stop.
+
+The search below, over Python ``int`` bit sets, is the reference. By default :func:`cp_search`
+runs the same search compiled (:mod:`isosched.match.cpcore`, numba, word arrays), which gives
+the same placement, node counts and stop reason; ``CPModel(..., compiled=False)``, the matcher's
+``engine="cp-py"`` or ``ISOSCHED_CP=py`` select the reference.
 """
 
 from __future__ import annotations
