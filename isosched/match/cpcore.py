@@ -391,36 +391,6 @@ def build_arrays(
 # ---- search ------------------------------------------------------------------------------------
 
 
-@njit(cache=True, inline="always")
-def _save(u: int, dom: Any, act: Any, saved: Any, s: Any, tr_u: Any, tr_a: Any, tr_w: Any) -> None:
-    if saved[u] == s[S_STAMP]:
-        return
-    saved[u] = s[S_STAMP]
-    k = s[S_DTR]
-    tr_u[k] = u
-    tr_a[k] = act[u]
-    for i in range(dom.shape[1]):
-        tr_w[k, i] = dom[u, i]
-    s[S_DTR] = k + 1
-
-
-@njit(cache=True, inline="always")
-def _activate(
-    u: int,
-    dom: Any,
-    act: Any,
-    dom0: Any,
-    free: Any,
-    active: Any,
-    s: Any,
-) -> None:
-    for i in range(dom.shape[1]):
-        dom[u, i] = dom0[u, i] & free[i]
-    act[u] = 1
-    active[s[S_ALEN]] = u
-    s[S_ALEN] += 1
-
-
 @njit(cache=True)
 def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any) -> bool:
     left = n - s[S_PLACED]
@@ -498,6 +468,9 @@ def _assign(
 ) -> bool:
     w = dom.shape[1]
     s[S_STAMP] += 1
+    stamp = s[S_STAMP]
+    ntr = s[S_DTR]
+    alen = s[S_ALEN]
     qv = wk[2]
     qt = wk[3]
     qv[0] = v0
@@ -512,12 +485,18 @@ def _assign(
         if cur >= 0:
             if cur == t:
                 continue
+            s[S_DTR] = ntr
+            s[S_ALEN] = alen
             return False
         wi = t >> 6
         bit = ONE << np.uint64(t & 63)
         if (free[wi] & bit) == ZERO:
+            s[S_DTR] = ntr
+            s[S_ALEN] = alen
             return False
         if act[v] and (dom[v, wi] & bit) == ZERO:
+            s[S_DTR] = ntr
+            s[S_ALEN] = alen
             return False
         if not first:
             s[S_PROPAGATED] += 1
@@ -527,7 +506,13 @@ def _assign(
         s[S_TTR] += 1
         free[wi] &= ~bit
         s[S_PLACED] += 1
-        _save(v, dom, act, saved, s, tr_u, tr_a, tr_w)
+        if saved[v] != stamp:  # the trail: v's words before its first change
+            saved[v] = stamp
+            tr_u[ntr] = v
+            tr_a[ntr] = act[v]
+            for i in range(w):
+                tr_w[ntr, i] = dom[v, i]
+            ntr += 1
         for i in range(w):
             dom[v, i] = ZERO
         dom[v, wi] = bit
@@ -544,13 +529,25 @@ def _assign(
                         c += cw * b * (abs(tx - q % width) + abs(ty - q // width))
             f[0] += c
             if f[0] >= f[1]:
+                s[S_DTR] = ntr
+                s[S_ALEN] = alen
                 return False
         for k in range(pip[v], pip[v + 1]):
             u = pix[k]
             if tile_of[u] < 0:
-                _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                if saved[u] != stamp:  # the trail: u's words before its first change
+                    saved[u] = stamp
+                    tr_u[ntr] = u
+                    tr_a[ntr] = act[u]
+                    for i in range(w):
+                        tr_w[ntr, i] = dom[u, i]
+                    ntr += 1
                 if not act[u]:
-                    _activate(u, dom, act, dom0, free, active, s)
+                    for i in range(w):  # explicit domain, in the active list
+                        dom[u, i] = dom0[u, i] & free[i]
+                    act[u] = 1
+                    active[alen] = u
+                    alen += 1
                 for i in range(w):
                     dom[u, i] &= nbr[t, i]
         for e in range(lay_ptr[v], lay_ptr[v + 1]):
@@ -558,18 +555,38 @@ def _assign(
             for k in range(lay_uptr[e], lay_uptr[e + 1]):
                 u = lay_u[k]
                 if tile_of[u] < 0:
-                    _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                    if saved[u] != stamp:  # the trail: u's words before its first change
+                        saved[u] = stamp
+                        tr_u[ntr] = u
+                        tr_a[ntr] = act[u]
+                        for i in range(w):
+                            tr_w[ntr, i] = dom[u, i]
+                        ntr += 1
                     if not act[u]:
-                        _activate(u, dom, act, dom0, free, active, s)
+                        for i in range(w):  # explicit domain, in the active list
+                            dom[u, i] = dom0[u, i] & free[i]
+                        act[u] = 1
+                        active[alen] = u
+                        alen += 1
                     for i in range(w):
                         dom[u, i] &= balls[dist, t, i]
         sh = np.uint64(t & 63)
         for k in range(aip[v], aip[v + 1]):
             u = aix[k]
             if tile_of[u] < 0:
-                _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                if saved[u] != stamp:  # the trail: u's words before its first change
+                    saved[u] = stamp
+                    tr_u[ntr] = u
+                    tr_a[ntr] = act[u]
+                    for i in range(w):
+                        tr_w[ntr, i] = dom[u, i]
+                    ntr += 1
                 if not act[u]:
-                    _activate(u, dom, act, dom0, free, active, s)
+                    for i in range(w):  # explicit domain, in the active list
+                        dom[u, i] = dom0[u, i] & free[i]
+                    act[u] = 1
+                    active[alen] = u
+                    alen += 1
                 # tiles above t only
                 for i in range(wi):
                     dom[u, i] = ZERO
@@ -577,22 +594,38 @@ def _assign(
         for k in range(bip[v], bip[v + 1]):
             u = bix[k]
             if tile_of[u] < 0:
-                _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                if saved[u] != stamp:  # the trail: u's words before its first change
+                    saved[u] = stamp
+                    tr_u[ntr] = u
+                    tr_a[ntr] = act[u]
+                    for i in range(w):
+                        tr_w[ntr, i] = dom[u, i]
+                    ntr += 1
                 if not act[u]:
-                    _activate(u, dom, act, dom0, free, active, s)
+                    for i in range(w):  # explicit domain, in the active list
+                        dom[u, i] = dom0[u, i] & free[i]
+                    act[u] = 1
+                    active[alen] = u
+                    alen += 1
                 # tiles below t only
                 dom[u, wi] &= bit - ONE
                 for i in range(wi + 1, w):
                     dom[u, i] = ZERO
         keep = 0
         notbit = ~bit
-        for j in range(s[S_ALEN]):
+        for j in range(alen):
             u = active[j]
             if tile_of[u] >= 0:
                 continue
             d = dom[u, wi] & notbit
             if dom[u, wi] != d:
-                _save(u, dom, act, saved, s, tr_u, tr_a, tr_w)
+                if saved[u] != stamp:  # the trail: u's words before its first change
+                    saved[u] = stamp
+                    tr_u[ntr] = u
+                    tr_a[ntr] = act[u]
+                    for i in range(w):
+                        tr_w[ntr, i] = dom[u, i]
+                    ntr += 1
                 dom[u, wi] = d
             c = 0
             last: Any = -1
@@ -602,6 +635,8 @@ def _assign(
                     c += _pc(x)
                     last = i * 64 + _tz(x)
             if c == 0:
+                s[S_DTR] = ntr
+                s[S_ALEN] = alen
                 return False
             if c == 1:
                 if qn >= qv.shape[0]:
@@ -615,7 +650,9 @@ def _assign(
                 qn += 1
             active[keep] = u
             keep += 1
-        s[S_ALEN] = keep
+        alen = keep
+    s[S_DTR] = ntr
+    s[S_ALEN] = alen
     return _hall(dom, active, s, free, n, wk, union)
 
 
