@@ -335,17 +335,13 @@ class Simulator:
         if js.state != "running":
             return
         if js.vc:
-            tb = self._table(js.pieces)
-            pos = min(tb.total, self._vc_v + self._vc_r * (self.now - self._vc_t) - js.off)
+            pos = self._clock() - js.off
             if pos > js.pos:
-                before = js.remaining
-                js.pos = pos
-                self._locate(js, tb)
-                js.energy_pj += max(0.0, before - js.remaining) * js.energy_pj_per_inference
+                self._move_to(js, pos)
         elif js.pieces:
             dt = self.now - js.progress_from_us
             if dt > 0:
-                self._advance(js, dt)
+                self._move_to(js, js.pos + dt * js.rate)
         else:
             done = max(0.0, self.now - js.progress_from_us) / js.latency_us
             done = min(done, js.remaining)
@@ -372,11 +368,6 @@ class Simulator:
             got = self._tables[key] = _Pieces.of(pieces, self._bw, self._us_per_cycle)
             self._rate_keep.append(pieces)  # keeps id(pieces) unique while cached
         return got
-
-    def _full(self, pieces: tuple[tuple[float, float], ...]) -> tuple[list[float], float]:
-        """Each piece's time with all of the bandwidth, µs, and their sum (cached)."""
-        tb = self._table(pieces)
-        return tb.times, tb.total
 
     def _locate(self, js: JobState, tb: _Pieces) -> None:
         """Set ``piece``, ``piece_left`` and ``remaining`` from the job's position."""
@@ -406,13 +397,21 @@ class Simulator:
         self._locate(js, tb)
         js.remaining = remaining
 
-    def _advance(self, js: JobState, elapsed: float) -> None:
-        """Progress ``elapsed`` µs along the pieces at the job's current rate."""
+    def _move_to(self, js: JobState, pos: float) -> None:
+        """Move the job to ``pos`` on its timeline and charge the energy of the work done."""
         tb = self._table(js.pieces)
         before = js.remaining
-        js.pos = min(tb.total, js.pos + elapsed * js.rate)
+        js.pos = min(tb.total, pos)
         self._locate(js, tb)
         js.energy_pj += max(0.0, before - js.remaining) * js.energy_pj_per_inference
+
+    def _clock(self) -> float:
+        """The shared clock's value now."""
+        return self._vc_v + self._vc_r * (self.now - self._vc_t)
+
+    def _rate_now(self, js: JobState) -> float:
+        """The job's progress rate now (the shared clock's, if it runs on it)."""
+        return self._vc_r if js.vc else js.rate
 
     def _rate_of(self, js: JobState, total_demand: float) -> float:
         """Progress rate on the full-bandwidth timeline of the job's current piece."""
@@ -434,7 +433,7 @@ class Simulator:
         free = tb.free[-1] - tb.free[i + 1]
         if tb.dem[i] <= 0.0:
             free += max(0.0, tb.cum[i + 1] - js.pos)
-        rate = max(self._vc_r if js.vc else js.rate, 1e-12)
+        rate = max(self._rate_now(js), 1e-12)
         return max(0.0, left - free) / rate + free
 
     def _piece_demand(self, js: JobState) -> float:
@@ -462,8 +461,7 @@ class Simulator:
                 self._push(js.progress_from_us, "piece", js.id, js.version)
             elif js.dram_weight == 1.0 and tb.dem[js.piece] > 0.0:
                 js.vc = True
-                clock = self._vc_v + self._vc_r * (self.now - self._vc_t)
-                js.off = clock - js.pos
+                js.off = self._clock() - js.pos
                 end_v = js.off + tb.cum[js.piece + 1]
                 self._seq += 1
                 heapq.heappush(self._vc_heap, (end_v, self._seq, js.id, js.version))
@@ -474,7 +472,7 @@ class Simulator:
                 end = js.progress_from_us + max(tb.cum[js.piece + 1] - js.pos, 0.0) / rate
                 last = js.piece == n - 1
                 self._push(end, "finish" if last else "piece", js.id, js.version)
-            js.latency_us = self._inference_us(tb, self._vc_r if js.vc else js.rate)
+            js.latency_us = self._inference_us(tb, self._rate_now(js))
         else:
             self._push(js.progress_from_us + js.remaining_us(), "finish", js.id, js.version)
 
@@ -498,7 +496,7 @@ class Simulator:
 
     def _vc_fire(self) -> None:
         """Turn the piece ends reached on the shared clock into the jobs' own events, now."""
-        clock = self._vc_v + self._vc_r * (self.now - self._vc_t)
+        clock = self._clock()
         heap = self._vc_heap
         while heap:
             end_v, _, jid, version = heap[0]
@@ -834,13 +832,11 @@ class Simulator:
         """Bring every holding job's progress, share and speed up to now (what policies read)."""
         total = self._total_demand
         for js in self._holding.values():
+            self._sync(js)
+            if js.state == "running" and not js.pieces:
+                continue  # runs at its own latency; its share is its own
             if js.state == "running":
-                if not js.pieces:
-                    self._sync(js)
-                    continue
-                self._sync(js)
-                rate = self._vc_r if js.vc else js.rate
-                js.latency_us = self._inference_us(self._table(js.pieces), rate)
+                js.latency_us = self._inference_us(self._table(js.pieces), self._rate_now(js))
             js.dram_share = js.demand_used / total if total > 0 else 1.0
 
     def reserve(self, js: JobState, tiles: Sequence[int], **start_args: Any) -> None:
