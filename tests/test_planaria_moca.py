@@ -330,3 +330,58 @@ def test_profiles_are_computed_once_per_model_and_pod_count(monkeypatch, policy)
     assert len(run.decisions) > 50
     assert len(calls) <= 2 * 16  # two models, at most 16 pod counts each
     assert len(calls) == len(set(book._lts_cost))
+
+
+@pytest.mark.parametrize("policy", ["planaria", "moca"])
+def test_batched_candidates_equal_the_per_job_search_and_charge_the_same(monkeypatch, policy):
+    """The compiled pass gives every job the candidate and the lookups its own search would."""
+    fast = planaria.Planaria._candidates
+    calls = []
+
+    def checked(self, sim, jobs, npods):
+        before = sim._charged_us
+        want = [self._candidate(sim, js, npods) for js in jobs]
+        charged = sim._charged_us - before
+        sim._charged_us = before
+        got = fast(self, sim, jobs, npods)
+        assert got == want
+        assert sim._charged_us - before == charged
+        calls.append(len(jobs))
+        return got
+
+    monkeypatch.setattr(planaria.Planaria, "_candidates", checked)
+    sc = parse_scenario(
+        {
+            "name": "mixed",
+            "horizon_ms": 60,
+            "streams": [
+                {
+                    "id": "cam",
+                    "model": "mobilenetv2",
+                    "period_ms": 0.5,
+                    "deadline_ms": 6,
+                    "priority": 3,
+                    "critical": True,
+                },
+                {"id": "det", "model": "yolov3", "period_ms": 8, "deadline_ms": 40, "priority": 2},
+                {
+                    "id": "seg",
+                    "model": "segformer_b0",
+                    "period_ms": 4,
+                    "deadline_ms": 20,
+                    "priority": 1,
+                },
+                {
+                    "id": "bg",
+                    "model": "resnet50",
+                    "period_ms": 0.5,
+                    "deadline_ms": 30,
+                    "priority": 1,
+                },
+            ],
+        }
+    )
+    run = simulate(generate_trace(sc, seed=3), policy).run()
+    assert max(calls) >= 5  # contended: several jobs sized at once
+    assert any(r.state == "done" for r in run.jobs)
+    assert any(r.state == "dropped" for r in run.jobs)

@@ -26,7 +26,7 @@ from __future__ import annotations
 import heapq
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -320,6 +320,24 @@ class Simulator:
             self._worked = True
         self._charged_us += us
         return self._charged_us
+
+    def charge_lookups(self, counts: Iterable[int]) -> float:
+        """``charge(lookups=k)`` for every ``k`` of ``counts`` in turn (the same sum, faster).
+
+        Returns the decision's total so far, µs.
+        """
+        s = self.hw.scheduler
+        ns = s.lookup_ns
+        zero = 0 * s.match_node_ns + 0.0 * s.cpsat_ns_per_dtime  # as charge() adds them
+        total = self._charged_us
+        for k in counts:
+            us = (k * ns + zero) / 1e3
+            if not self._worked:
+                us += s.decision_ns / 1e3
+                self._worked = True
+            total += us
+        self._charged_us = total
+        return total
 
     def count(self, name: str, n: int = 1) -> None:
         """Add to one of the run's counters (``placements``, ``library_hits``, ...)."""

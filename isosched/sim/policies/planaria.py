@@ -39,8 +39,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from functools import lru_cache
+from typing import NamedTuple
+
+import numpy as np
+from numba import njit
 
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.policies.common import Shape, rect_positions, shapes
@@ -73,9 +76,10 @@ ESTIMATED_SHARE = False
 BOUNDARY_TOL_US = 1.0
 
 
-@dataclass(frozen=True, slots=True)
-class Candidate:
+class Candidate(NamedTuple):
     """A job competing for pods at one scheduling point.
+
+    A named tuple: one is built per job at every scheduling point, so it must be cheap to make.
 
     Attributes
     ----------
@@ -114,7 +118,7 @@ def _give_back(
 ) -> None:
     """Fix rounding: over-allocation back from the lowest priorities, leftovers to the highest."""
     over = sum(targets.values()) - capacity
-    by_prio = sorted(cands, key=lambda c: (c.priority, scores[c.id], c.id))
+    by_prio = sorted(cands, key=lambda c: (c.priority, scores[c.id], c.id)) if over > 0 else []
     while over > 0:
         took = False
         for c in by_prio:
@@ -264,6 +268,48 @@ def time_to_us(js: JobState, sim: Simulator, done: float) -> float:
     return hw.cycles_to_us(cycles)
 
 
+@njit(cache=True)
+def _min_pods(
+    table: np.ndarray, row: np.ndarray, left: np.ndarray, slack: np.ndarray, slack_share: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """:meth:`Planaria._candidate`'s binary search for many jobs (0 pods: even all are too slow).
+
+    ``table[row[i]]`` is job i's latency on 1..npods pods, µs; ``left`` its remaining fraction
+    and ``slack`` its time to the deadline, µs. Returns the minimal pods, the remaining time on
+    them and on every pod (µs), and the profiles each search looked up.
+    """
+    n = left.shape[0]
+    npods = table.shape[1]
+    pods = np.zeros(n, dtype=np.int64)
+    rem_min = np.full(n, np.inf)
+    rem_all = np.empty(n)
+    looked = np.ones(n, dtype=np.int64)
+    for i in range(n):
+        lat = table[row[i]]
+        budget = slack_share * slack[i]
+        ra = left[i] * lat[npods - 1]
+        rem_all[i] = ra
+        if ra > budget:
+            continue
+        lo = 1
+        hi = npods
+        rh = ra
+        k = 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            r = left[i] * lat[mid - 1]
+            k += 1
+            if r <= budget:
+                hi = mid
+                rh = r
+            else:
+                lo = mid + 1
+        pods[i] = hi
+        rem_min[i] = rh
+        looked[i] = k
+    return pods, rem_min, rem_all, looked
+
+
 class Planaria:
     """Pods re-divided at every scheduling point; jobs grow, shrink and yield at layer bounds."""
 
@@ -280,6 +326,12 @@ class Planaria:
         self._pod_tiles = 1
         self._left: dict[str, float] = {}
         self._lat_table: dict[tuple[str, int], tuple[float, ...]] = {}
+        # _candidates' profile table: one row per model (latency on 1..npods pods, µs), and the
+        # DRAM demand of each model on k pods (filled as needed).
+        self._rows_npods = 0
+        self._rows: dict[str, int] = {}
+        self._table: np.ndarray = np.empty((0, 0))
+        self._dem_rows: list[list[float | None]] = []
 
     # ---- profiles (cached by the plan book; every look-up is charged) ---------------------
     def latencies(self, sim: Simulator, model: str, npods: int) -> tuple[float, ...]:
@@ -394,6 +446,55 @@ class Planaria:
         d = self.demand(sim, js.job.model, tiles) if self.needs_demand else 0.0
         return Candidate(js.job.job, js.job.priority, hi, rem_hi, rem_all, slack, d)
 
+    def _candidates(self, sim: Simulator, jobs: Sequence[JobState], npods: int) -> list[Candidate]:
+        """:meth:`_candidate` of every job in ``jobs``, in one compiled pass.
+
+        The same binary searches over the same profiles, with the same lookups charged in the
+        same order: the results are identical to calling :meth:`_candidate` per job (the tests
+        compare them).
+        """
+        if ESTIMATED_SHARE or not jobs:
+            return [self._candidate(sim, js, npods) for js in jobs]
+        if self._rows_npods != npods:
+            self._rows_npods, self._rows, self._table = npods, {}, np.empty((0, npods))
+            self._dem_rows = []
+        rows = self._rows
+        models = [js.job.model for js in jobs]
+        for model in models:
+            if model not in rows:  # a model not seen yet: one more row of profiles
+                rows[model] = len(rows)
+                self._table = np.vstack([self._table, [self.latencies(sim, model, npods)]])
+                self._dem_rows.append([None] * (npods + 1))
+        now = sim.now
+        slacks = [js.job.deadline_us - now for js in jobs]
+        left = self._left
+        pods, rem_min, rem_all, looked = _min_pods(
+            self._table,
+            np.array([rows[m] for m in models], dtype=np.int64),
+            np.array([left[js.id] for js in jobs], dtype=np.float64),
+            np.array(slacks, dtype=np.float64),
+            SLACK_SHARE,
+        )
+        sim.charge_lookups(looked.tolist())
+        out: list[Candidate] = []
+        append = out.append
+        demand = self.needs_demand
+        for js, model, k, rmin, rall, slack in zip(
+            jobs, models, pods.tolist(), rem_min.tolist(), rem_all.tolist(), slacks, strict=True
+        ):
+            job = js.job
+            if k == 0:
+                append(Candidate(job.job, job.priority, None, math.inf, rall, slack))
+            elif demand:
+                dem = self._dem_rows[rows[model]]
+                d = dem[k]
+                if d is None:
+                    d = dem[k] = self.demand(sim, model, k * self._pod_tiles)
+                append(Candidate(job.job, job.priority, k, rmin, rall, slack, d))
+            else:
+                append(Candidate(job.job, job.priority, k, rmin, rall, slack))
+        return out
+
     def order(self, sim: Simulator) -> Order | None:
         """How minima are handed out when they do not all fit (Planaria: by score)."""
         return None
@@ -453,7 +554,7 @@ class Planaria:
             sim.sync(js)  # progress up to now: boundaries, checkpoint sizes, remaining work
         self._left = {js.id: js.remaining for js in running}
         self._left.update({js.id: js.remaining for js in ready})
-        cands = [self._candidate(sim, js, npods) for js in [*running, *ready]]
+        cands = self._candidates(sim, [*running, *ready], npods)
         targets, order = allocate(cands, capacity, self.order(sim))
         mins = {c.id: c.min_pods for c in cands}
         # Shrink or stop the running jobs that give pods up, each at its layer boundary.
