@@ -42,7 +42,12 @@ def runs() -> dict[str, Run]:
 
 
 def test_ablations_are_named_policies_outside_all():
-    assert ABLATION_NAMES == ("isosched-no-preempt", "isosched-no-library", "isosched-rectangles")
+    assert ABLATION_NAMES == (
+        "isosched-no-preempt",
+        "isosched-no-library",
+        "isosched-rectangles",
+        "isosched-no-lcs",
+    )
     assert not set(ABLATION_NAMES) & set(POLICY_NAMES)
     assert parse_policies("isosched,isosched-rectangles") == ["isosched", "isosched-rectangles"]
     assert "isosched-no-preempt" not in parse_policies("all")
@@ -72,3 +77,21 @@ def test_rectangles_hold_whole_rectangles(runs):
             area = (max(xs) - min(xs) + 1) * (max(ys) - min(ys) + 1)
             assert area == len(iv["tiles"]), (js.id, iv)
     assert summarize(runs["isosched-rectangles"])["placements"] > 0
+
+
+def test_no_lcs_runs_on_the_single_tile_plans_only(monkeypatch):
+    asked: list[bool] = []
+    real = PlanBook.job_plan
+
+    def spy(self, model, shape, lcs=True):
+        asked.append(lcs)
+        return real(self, model, shape, lcs)
+
+    monkeypatch.setattr(PlanBook, "job_plan", spy)
+    run = Simulator(contended(), HW, make_policy("isosched-no-lcs"), BOOK).run()
+    assert asked and not any(asked)
+    full = summarize(Simulator(contended(), HW, make_policy("isosched"), BOOK).run())
+    ablated = summarize(run)
+    assert ablated["placements"] > 0
+    # One layer per tile leaves the pipeline unbalanced: the same jobs take longer.
+    assert ablated["mean_finished_latency_ms"] > full["mean_finished_latency_ms"]

@@ -369,3 +369,32 @@ def test_cut_segments_equals_brute_force():
 def test_latency_cuts_beat_greedy_cuts(zoo_plans, name):
     greedy = plan_model(load_zoo_model(name), HW8, optimal_cuts=False)
     assert zoo_plans[name].latency_ms <= greedy.latency_ms
+
+
+@pytest.mark.parametrize("name", ["mobilenetv2", "resnet50", "yolov3", "bert_base"])
+def test_without_lcs_every_unit_has_one_tile_of_its_own(name):
+    """The "no LCS" ablation: no split over tiles, no shared tile, still a valid plan."""
+    g = load_zoo_model(name)
+    hw = load_hardware("edge-4x4")
+    plan = plan_model(g, hw, lcs=False, match_nodes=2_000)
+    with_lcs = plan_model(g, hw, match_nodes=2_000)
+    for seg in plan.segments:
+        tg = seg.tile_graph
+        assert len(tg) == len(seg.segment.units) <= hw.tiles
+        for opts in seg.options:
+            assert len(opts) == 1 and opts[0].quarters == 4 and opts[0].mode in ("rows", "stream")
+        units = {tuple(u.layers) for u in seg.segment.units}
+        assert {tuple(v.layers) for v in tg.vertices} == units  # one vertex per unit, whole
+        target = mesh_target(hw.width, hw.height, seg.placement.hops)
+        assert placement_errors(tg, target, seg.placement.placement) == []
+    assert {lay for s in plan.segments for lay in s.segment.layers} == {lay.id for lay in g}
+    # LCS balances the pipeline: without it, the plan is never faster.
+    assert plan.latency_ms >= with_lcs.latency_ms
+
+
+def test_the_lcs_switch_keeps_existing_cache_keys():
+    from isosched.plan.cache import plan_key
+
+    g = load_zoo_model("mobilenetv2")
+    assert plan_key(g, HW4) == plan_key(g, HW4, lcs=True)
+    assert plan_key(g, HW4) != plan_key(g, HW4, lcs=False)

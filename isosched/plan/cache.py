@@ -54,6 +54,10 @@ _FORMAT = "isosched.plan-cache/1"
 #: (a plan they cut short is never cached) and the progress callback.
 _NOT_IN_KEY = frozenset({"progress", "ilp_time_limit_s", "match_budget_ms"})
 
+#: Arguments added to ``plan_model`` after plans were first cached, left out of the key at their
+#: default (which plans as before), so that existing cache entries stay valid.
+_KEY_ONLY_OFF_DEFAULT = {"lcs": True}
+
 Progress = Callable[[str], None]
 
 
@@ -121,7 +125,8 @@ def _plan_arguments(plan_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """``plan_model``'s keyword arguments that make a plan's identity, defaults filled in.
 
     So ``hops=2`` and no ``hops`` give the same key; the wall-clock safety nets and
-    ``progress`` are left out.
+    ``progress`` are left out, and so are arguments added later while at their default
+    (``lcs=True``).
 
     Raises
     ------
@@ -134,7 +139,9 @@ def _plan_arguments(plan_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     return {
         k: v
         for k, v in bound.arguments.items()
-        if k not in _NOT_IN_KEY and k not in ("graph", "hw")
+        if k not in _NOT_IN_KEY
+        and k not in ("graph", "hw")
+        and not (k in _KEY_ONLY_OFF_DEFAULT and v == _KEY_ONLY_OFF_DEFAULT[k])
     }
 
 

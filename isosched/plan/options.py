@@ -24,7 +24,14 @@ from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 from isosched.plan.units import Unit
 
-__all__ = ["Option", "UnitIO", "tile_counts", "unit_io", "unit_options"]
+__all__ = [
+    "Option",
+    "UnitIO",
+    "single_tile_options",
+    "tile_counts",
+    "unit_io",
+    "unit_options",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,3 +188,17 @@ def unit_options(
         if not kept or o.cycles < kept[-1].cycles:
             kept.append(o)
     return kept
+
+
+def single_tile_options(graph: Graph, unit: Unit, hw: Hardware, io: UnitIO) -> list[Option]:
+    """The one option of ``unit`` without Layer Concatenate and Split: one whole tile.
+
+    No split over several tiles and no share of a tile: the unit's ``rows`` option on one tile,
+    or, when its weights and data do not fit one tile's SRAM, its weights streamed from DRAM
+    on one tile (the "no LCS" ablation).
+    """
+    # On one tile, ``rows`` and ``channels`` need the same SRAM; when neither fits (nor then a
+    # share), unit_options streams the weights.
+    one = [o for o in unit_options(graph, unit, hw, io, max_tiles=1) if o.mode != "share"]
+    assert len(one) == 1 and one[0].quarters == 4, one
+    return one

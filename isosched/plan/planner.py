@@ -14,7 +14,7 @@ from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 from isosched.plan.ilp import AllocationResult, min_stage_by_threshold, solve_allocation
 from isosched.plan.lcs import build_tile_graph
-from isosched.plan.options import Option, unit_io, unit_options
+from isosched.plan.options import Option, single_tile_options, unit_io, unit_options
 from isosched.plan.placement import SegmentPlacement, place_tile_graph
 from isosched.plan.units import (
     Segment,
@@ -238,6 +238,7 @@ def plan_model(
     seed: int = 0,
     progress: Progress | None = None,
     optimal_cuts: bool = True,
+    lcs: bool = True,
 ) -> Plan:
     """Plan ``graph`` on ``hw``.
 
@@ -265,6 +266,10 @@ def plan_model(
         Cut segments by dynamic programming over estimated latency (default) instead of
         greedily (longest segments first). The DP's work is counted first; beyond
         :data:`MAX_CUT_WORK` the cut is greedy all the same (and progress says so).
+    lcs : bool
+        Layer Concatenate and Split (default). ``False`` is the "no LCS" ablation: every unit
+        on exactly one tile of its own — no split over several tiles, no sharing of a tile
+        with other light units — its weights streamed from DRAM when they do not fit.
 
     Raises
     ------
@@ -290,8 +295,9 @@ def plan_model(
     everything = {lay.id for lay in graph}
     resident = []
     every = max(1, len(units) // 10)
+    options = unit_options if lcs else single_tile_options
     for k, u in enumerate(units, start=1):
-        resident.append(unit_options(graph, u, hw, unit_io(graph, u, everything)))
+        resident.append(options(graph, u, hw, unit_io(graph, u, everything)))
         if progress is not None and len(units) >= 100 and (k % every == 0 or k == len(units)):
             progress(f"allocation options: {k}/{len(units)} units")
     _check_cycles(graph, hw, units, resident)
@@ -322,7 +328,7 @@ def plan_model(
                 f"{len(seg.units)} units (ILP)"
             )
         inside = set(seg.layers)
-        opts = [unit_options(graph, u, hw, unit_io(graph, u, inside)) for u in seg.units]
+        opts = [options(graph, u, hw, unit_io(graph, u, inside)) for u in seg.units]
         alloc = solve_allocation(
             opts,
             4 * hw.tiles,

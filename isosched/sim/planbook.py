@@ -98,8 +98,8 @@ class PlanBook:
         self.budgets: list[Shape] = region_shapes(
             hw.width, hw.height, smallest=min(MIN_BUDGET_TILES, hw.tiles)
         )
-        self._plans: dict[tuple[str, Shape], JobPlan] = {}
-        self._libraries: dict[tuple[str, Shape], Library] = {}
+        self._plans: dict[tuple[str, Shape, bool], JobPlan] = {}
+        self._libraries: dict[tuple[str, Shape, bool], Library] = {}
         self._lts: dict[tuple[str, int, float], Profile] = {}
         self._lts_cost: dict[tuple[str, int], JobCost] = {}
 
@@ -116,27 +116,31 @@ class PlanBook:
         except KeyError:
             raise IsoschedError(f"no graph for model {model!r} was given to the replay") from None
 
-    def job_plan(self, model: str, shape: Shape) -> JobPlan:
-        """The TSS plan of ``model`` for a ``shape`` box."""
-        key = (model, shape)
+    def job_plan(self, model: str, shape: Shape, lcs: bool = True) -> JobPlan:
+        """The TSS plan of ``model`` for a ``shape`` box (``lcs=False``: the "no LCS" plan)."""
+        key = (model, shape, lcs)
         got = self._plans.get(key)
         if got is None:
             # The TSS planner never reads the LTS dataflow option: plans made with it at its
             # default serve both physics settings (one plan, one cache entry).
             flow = self.hw.dataflow.model_copy(update={"lts_activations_via_dram": False})
             tss_hw = self.hw.model_copy(update={"dataflow": flow})
-            plan = self.cache.plan(
-                self.graph(model), sub_hardware(tss_hw, shape), match_nodes=PLAN_MATCH_NODES
-            )
+            sub = sub_hardware(tss_hw, shape)
+            if lcs:
+                plan = self.cache.plan(self.graph(model), sub, match_nodes=PLAN_MATCH_NODES)
+            else:
+                plan = self.cache.plan(
+                    self.graph(model), sub, match_nodes=PLAN_MATCH_NODES, lcs=False
+                )
             got = self._plans[key] = job_plan(plan, self.hw, shape[0] * shape[1], self.graph(model))
         return got
 
-    def library(self, model: str, shape: Shape) -> Library:
+    def library(self, model: str, shape: Shape, lcs: bool = True) -> Library:
         """Images of the plan's placement on the chip (the preemption-ready library)."""
-        key = (model, shape)
+        key = (model, shape, lcs)
         got = self._libraries.get(key)
         if got is None:
-            jp = self.job_plan(model, shape)
+            jp = self.job_plan(model, shape, lcs)
             got = self._libraries[key] = library_images(jp.base, self.hw.width, self.hw.height)
         return got
 
@@ -160,11 +164,17 @@ class PlanBook:
             )
         return got
 
-    def warm(self, models: set[str], progress: Callable[[str], None] | None = None) -> None:
+    def warm(
+        self,
+        models: set[str],
+        progress: Callable[[str], None] | None = None,
+        no_lcs: bool = False,
+    ) -> None:
         """Compute every plan and profile a replay of ``models`` can look up.
 
         ``progress`` hears of every (model, budget) before it is planned and profiled, counted
-        ``done/total`` so that a long planning phase shows how far it is.
+        ``done/total`` so that a long planning phase shows how far it is. ``no_lcs`` also
+        plans the "no LCS" ablation's plans.
         """
         total = len(models) * len(self.budgets)
         done = 0
@@ -181,6 +191,9 @@ class PlanBook:
                 k = shape[0] * shape[1]
                 self.lts(model, k, k / self.hw.tiles)
                 self.lts(model, k, 1.0)
+                if no_lcs:
+                    self.job_plan(model, shape, lcs=False)
+                    self.library(model, shape, lcs=False)
         if progress is not None:
             progress(f"plans {total}/{total}: every model planned on every budget")
 

@@ -12,7 +12,7 @@ from isosched.plan.cache import PlanCache
 from isosched.sim.engine import Run, Simulator
 from isosched.sim.metrics import summarize
 from isosched.sim.planbook import PlanBook
-from isosched.sim.policies import make_policy
+from isosched.sim.policies import make_policy, needs_no_lcs_plans
 from isosched.trace.generate import Trace
 
 __all__ = ["REPLAY_SCHEMA", "isolated_latencies", "policy_kind", "replay"]
@@ -60,7 +60,7 @@ def replay(
     names = {j.model for j in trace.jobs}
     for m in sorted(names):
         plans.graph(m)
-    plans.warm(names, progress)
+    plans.warm(names, progress, no_lcs=any(needs_no_lcs_plans(p) for p in policies))
     runs: dict[str, Run] = {}
     horizon_us = trace.header.get("horizon_us")
     doc: dict[str, Any] = {

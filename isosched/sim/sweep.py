@@ -20,7 +20,7 @@ from isosched.plan.cache import PlanCache
 from isosched.sim.engine import Simulator
 from isosched.sim.metrics import summarize
 from isosched.sim.planbook import PlanBook
-from isosched.sim.policies import make_policy
+from isosched.sim.policies import make_policy, needs_no_lcs_plans
 from isosched.sim.stats import mean_ci95
 from isosched.trace.generate import generate_trace
 from isosched.trace.scenario import Scenario
@@ -258,7 +258,7 @@ def sweep(
     book = plan_book(hw, {n: g for n, g in (models or {}).items() if n in names}, cache)
     for n in sorted(names):
         book.graph(n)
-    book.warm(names, progress)
+    book.warm(names, progress, no_lcs=any(needs_no_lcs_plans(p) for p in policies))
     grid = sorted(set(scales))
     results: dict[tuple[str, float, int], dict[str, Any]] = {}
     done = 0

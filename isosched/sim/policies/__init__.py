@@ -12,7 +12,13 @@ from isosched.sim.policies.moca import Moca
 from isosched.sim.policies.planaria import Planaria
 from isosched.sim.policies.prema import Prema
 
-__all__ = ["ABLATION_NAMES", "POLICY_NAMES", "make_policy", "parse_policies"]
+__all__ = [
+    "ABLATION_NAMES",
+    "POLICY_NAMES",
+    "make_policy",
+    "needs_no_lcs_plans",
+    "parse_policies",
+]
 
 _POLICIES: dict[str, type] = {
     "isosched": IsoSched,
@@ -44,6 +50,11 @@ def make_policy(name: str) -> Policy:
         ) from None
     policy: Policy = cls()
     return policy
+
+
+def needs_no_lcs_plans(name: str) -> bool:
+    """Whether policy ``name`` places jobs on the "no LCS" plans (warm them before replays)."""
+    return ABLATIONS.get(name, {}).get("lcs") is False
 
 
 def parse_policies(text: str) -> list[str]:

@@ -36,7 +36,10 @@ however many jobs wait; the rest wait for the next scheduling point.
 ``preempt=False`` never preempts (rule 3 waits); ``library=False`` skips the plan's library
 and places by online match only; ``rectangles=True`` gives every job its plan's whole box as
 an axis-aligned rectangle (either orientation) of free tiles — or of free and victims' tiles,
-the victims being every job the rectangle touches — instead of an arbitrary tile set.
+the victims being every job the rectangle touches — instead of an arbitrary tile set;
+``lcs=False`` plans every budget without Layer Concatenate and Split (each compute layer on one
+tile of its own, :func:`~isosched.plan.options.single_tile_options`) and schedules as IsoSched
+does otherwise.
 """
 
 from __future__ import annotations
@@ -48,7 +51,7 @@ from isosched.match.placer import TOO_FEW_TILES, PlacerAnswer, Victim, place
 from isosched.plan.multijob import JobDemand, allocate_jobs
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.jobplan import JobPlan, PlacedTiming, placed_timing
-from isosched.sim.policies.common import DEADLINE_SHARE, by_urgency, drain_us, shapes, tss
+from isosched.sim.policies.common import DEADLINE_SHARE, by_urgency, drain_us, shapes
 
 __all__ = [
     "ABLATIONS",
@@ -112,13 +115,14 @@ def _bytes(v: JobState) -> tuple[int, int]:
 
 
 #: IsoSched's own options.
-DEFAULTS = {"preempt": True, "library": True, "rectangles": False}
+DEFAULTS = {"preempt": True, "library": True, "rectangles": False, "lcs": True}
 
 #: Ablation policies: name -> options of :class:`IsoSched`.
 ABLATIONS: dict[str, dict[str, bool]] = {
     "isosched-no-preempt": {"preempt": False},
     "isosched-no-library": {"library": False},
     "isosched-rectangles": {"rectangles": True},
+    "isosched-no-lcs": {"lcs": False},
 }
 
 
@@ -182,7 +186,12 @@ class IsoSched:
     kind = "tss"
 
     def __init__(
-        self, *, preempt: bool = True, library: bool = True, rectangles: bool = False
+        self,
+        *,
+        preempt: bool = True,
+        library: bool = True,
+        rectangles: bool = False,
+        lcs: bool = True,
     ) -> None:
         self._nodes_left = DECISION_NODES
         # Options of a waiting job, reused while nothing they depend on has changed.
@@ -190,7 +199,8 @@ class IsoSched:
         self.preempt = preempt
         self.library = library
         self.rectangles = rectangles
-        options = {"preempt": preempt, "library": library, "rectangles": rectangles}
+        self.lcs = lcs
+        options = {"preempt": preempt, "library": library, "rectangles": rectangles, "lcs": lcs}
         self.name = next((n for n, o in ABLATIONS.items() if {**DEFAULTS, **o} == options), "")
         self.name = self.name or "isosched"
 
@@ -268,7 +278,7 @@ class IsoSched:
         slack = js.job.deadline_us - sim.now
         out = []
         for shape in shapes(sim):
-            plan = tss(js, sim, shape)
+            plan = sim.plans.job_plan(js.job.model, shape, self.lcs)
             # At the DRAM share it would get beside the running jobs.
             t = _remaining_on(js, plan) * sim.estimate_us(plan.base_timing.pieces)
             if t <= slack:
@@ -375,7 +385,7 @@ class IsoSched:
         missed: list[JobPlan] = []
         hit: tuple[JobPlan, PlacerAnswer] | None = None
         for plan in plans if self.library else []:
-            lib = sim.plans.library(plan.model, plan.box)
+            lib = sim.plans.library(plan.model, plan.box, self.lcs)
             ans = place(plan.pattern, plan.hops, free, w, h, library=lib, online=False)
             sim.charge(lookups=ans.lookups)
             if ans.found:
@@ -469,7 +479,7 @@ class IsoSched:
                 if not ans.found:
                     continue
             elif self.library:
-                lib = sim.plans.library(plan.model, plan.box)
+                lib = sim.plans.library(plan.model, plan.box, self.lcs)
                 ans = place(
                     plan.pattern, plan.hops, free, w, h, library=lib, victims=victims, online=False
                 )
