@@ -1,12 +1,14 @@
 """Wall time of a multi-seed sweep (issue 16: 5 seeds × 6 scales × 7 policies in ≤ 5 min).
 
 Run: ``python bench/sweep_speed.py [--scenario ad_urban] [--hw edge-8x8]
-[--scales 0.5,1,2,4,6,8] [--seeds 5] [--workers 2] [--profile POLICY:SCALE]``.
+[--scales 0.5,1,2,4,6,8] [--seeds 5] [--workers 2] [--profile POLICY:SCALE]
+[--time POLICY:SCALE,... [--repeat N]]``.
 
 Plans are loaded from the plan cache and the cache is warmed before timing (the target is "with
 a warm plan cache"). Prints the wall time of the grid plus the capacity bisection, the points
 run, the slowest points (timed one by one afterwards, serially), and the load average, since the
-machine may be shared. ``--profile isosched:8`` prints a cProfile of that one point instead.
+machine may be shared. ``--profile isosched:8`` prints a cProfile of that one point instead;
+``--time planaria:8,moca:8`` times those points alone (run it at two commits to compare).
 """
 
 from __future__ import annotations
@@ -34,6 +36,13 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--policies", default=",".join(POLICY_NAMES))
     ap.add_argument("--profile", default=None, help="POLICY:SCALE: profile one point (seed 0)")
+    ap.add_argument(
+        "--time",
+        default=None,
+        help="POLICY:SCALE[,...]: wall time of these points (seed 0), one after the other, "
+        "best of --repeat",
+    )
+    ap.add_argument("--repeat", type=int, default=1)
     args = ap.parse_args()
     sc = load_scenario(args.scenario)
     hw = load_hardware(args.hw)
@@ -49,6 +58,20 @@ def main() -> None:
         run_point(sc, hw, policy, float(scale), 0)
         prof.disable()
         pstats.Stats(prof).sort_stats("cumulative").print_stats(30)
+        return
+    if args.time:
+        for item in args.time.split(","):
+            policy, scale = item.split(":")
+            best = float("inf")
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                m = run_point(sc, hw, policy, float(scale), 0)
+                best = min(best, time.perf_counter() - t0)
+            print(
+                f"{policy} x{scale}: {best:.1f} s (satisfaction {m['satisfaction']:.4f}, "
+                f"load {os.getloadavg()[0]:.1f})",
+                flush=True,
+            )
         return
     policies = args.policies.split(",")
     scales = [float(x) for x in args.scales.split(",")]
