@@ -783,14 +783,18 @@ class Simulator:
     def _demand_of(self, js: JobState) -> float:
         """The job's weighted demand for DRAM bandwidth now (0 when it uses none)."""
         state = js.state
+        if state == "running":
+            pieces = js.pieces
+            if not pieces:
+                return 0.0
+            if js.preemptions and js.progress_from_us > self.now:
+                return js.dram_weight  # moving state or weights back in: all it can
+            dem = (self._tables.get(id(pieces)) or self._table(pieces)).dem  # the hot path
+            i = js.piece
+            return js.dram_weight * dem[i] if i < len(dem) else 0.0
         if state == "checkpointing":
             return js.dram_weight  # moving state: all it can
-        if state != "running" or not js.pieces:
-            return 0.0
-        if js.preemptions and js.progress_from_us > self.now:
-            return js.dram_weight  # moving state or weights back in: all it can
-        dem = self._table(js.pieces).dem
-        return js.dram_weight * dem[js.piece] if js.piece < len(dem) else 0.0
+        return 0.0
 
     def _demands(self, extra: JobState | None = None) -> list[tuple[JobState, float]]:
         """(job, weighted demand) of every job holding tiles."""
