@@ -2,7 +2,10 @@
 
 import math
 
+import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import isosched.sim.planbook as planbook
 import isosched.sim.policies.moca as moca
@@ -333,23 +336,28 @@ def test_profiles_are_computed_once_per_model_and_pod_count(monkeypatch, policy)
 
 
 @pytest.mark.parametrize("policy", ["planaria", "moca"])
-def test_batched_candidates_equal_the_per_job_search_and_charge_the_same(monkeypatch, policy):
-    """The compiled pass gives every job the candidate and the lookups its own search would."""
-    fast = planaria.Planaria._candidates
+def test_compiled_division_equals_the_reference_and_charges_the_same(monkeypatch, policy):
+    """Sizing and allocation compiled give every job the pods, order and lookups of the
+    per-job searches and :func:`allocate` (the reference), at every scheduling point."""
+    fast = planaria.Planaria._divide
     calls = []
 
-    def checked(self, sim, jobs, npods):
+    def checked(self, sim, jobs, npods, capacity):
         before = sim._charged_us
-        want = [self._candidate(sim, js, npods) for js in jobs]
+        cands = [self._candidate(sim, js, npods) for js in jobs]
         charged = sim._charged_us - before
+        want_targets, want_order = allocate(cands, capacity, self.order(sim))
         sim._charged_us = before
-        got = fast(self, sim, jobs, npods)
-        assert got == want
+        assert self._candidates(sim, jobs, npods) == cands
+        sim._charged_us = before
+        targets, order, mins = fast(self, sim, jobs, npods, capacity)
         assert sim._charged_us - before == charged
+        assert (targets, order) == (want_targets, want_order)
+        assert mins == {c.id: c.min_pods for c in cands}
         calls.append(len(jobs))
-        return got
+        return targets, order, mins
 
-    monkeypatch.setattr(planaria.Planaria, "_candidates", checked)
+    monkeypatch.setattr(planaria.Planaria, "_divide", checked)
     sc = parse_scenario(
         {
             "name": "mixed",
@@ -385,3 +393,52 @@ def test_batched_candidates_equal_the_per_job_search_and_charge_the_same(monkeyp
     assert max(calls) >= 5  # contended: several jobs sized at once
     assert any(r.state == "done" for r in run.jobs)
     assert any(r.state == "dropped" for r in run.jobs)
+
+
+def _arrays(cs):
+    return (
+        np.array([c.priority for c in cs], dtype=np.int64),
+        np.array([c.min_pods or 0 for c in cs], dtype=np.int64),
+        np.array([c.rem_min_us for c in cs], dtype=np.float64),
+        np.array([c.rem_all_us for c in cs], dtype=np.float64),
+        np.array([c.slack_us for c in cs], dtype=np.float64),
+        np.array([c.demand for c in cs], dtype=np.float64),
+    )
+
+
+_cands = st.lists(
+    st.tuples(
+        st.integers(1, 4),  # priority: few values, so ties happen
+        st.one_of(st.none(), st.integers(1, 6)),  # minimal pods
+        st.sampled_from([0.0, 50.0, 100.0, 250.0, 1000.0, 1e9]),  # remaining on the minimum
+        st.sampled_from([0.5, 1.0, 40.0, 100.0, 3e3]),  # remaining on every pod
+        st.sampled_from([-5.0, 0.0, 100.0, 400.0, 1e6]),  # slack
+        st.sampled_from([0.0, 0.2, 0.5, 0.9]),  # DRAM demand
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    raw=_cands,
+    capacity=st.integers(0, 20),
+    memory_aware=st.booleans(),
+    names=st.permutations(range(12)),
+)
+def test_compiled_allocation_equals_the_reference(raw, capacity, memory_aware, names):
+    from isosched.sim.policies.podalloc import allocate_arrays
+
+    cs = [  # ids in another order than the list's, so that id ties are really broken by id
+        Candidate(f"j{names[i]:02d}", p, m, r if m is not None else math.inf, a, s, d)
+        for i, (p, m, r, a, s, d) in enumerate(raw)
+    ]
+    order = memory_aware_order if memory_aware else None
+    want_targets, want_order = allocate(cs, capacity, order)
+    rank = [0] * len(cs)
+    for r, i in enumerate(sorted(range(len(cs)), key=lambda i: cs[i].id)):
+        rank[i] = r
+    got, idx = allocate_arrays(*_arrays(cs), np.array(rank), capacity, memory_aware)
+    assert {c.id: int(t) for c, t in zip(cs, got, strict=True)} == want_targets
+    assert [cs[i].id for i in idx] == want_order

@@ -152,6 +152,10 @@ class Moca(Planaria):
         """Memory-aware admission when the minima do not all fit."""
         return memory_aware_order
 
+    def compiled_order(self) -> bool | None:
+        """The compiled allocation applies the memory-aware order (:meth:`order`)."""
+        return True if type(self).order is Moca.order else None
+
     def score(self, sim: Simulator, js: JobState) -> float:
         """Dynamic score: priority × predicted latency / latency target (module docstring)."""
         left = time_to_us(js, sim, 1.0)

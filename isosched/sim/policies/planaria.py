@@ -47,6 +47,7 @@ from numba import njit
 
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.policies.common import Shape, rect_positions, shapes
+from isosched.sim.policies.podalloc import allocate_arrays
 
 __all__ = [
     "BOUNDARY_TOL_US",
@@ -332,6 +333,9 @@ class Planaria:
         self._rows: dict[str, int] = {}
         self._table: np.ndarray = np.empty((0, 0))
         self._dem_rows: list[list[float | None]] = []
+        # Rank of every job id among the sorted ids (ties in the compiled allocation).
+        self._rank: dict[str, int] = {}
+        self._rank_of: object = None
 
     # ---- profiles (cached by the plan book; every look-up is charged) ---------------------
     def latencies(self, sim: Simulator, model: str, npods: int) -> tuple[float, ...]:
@@ -446,15 +450,16 @@ class Planaria:
         d = self.demand(sim, js.job.model, tiles) if self.needs_demand else 0.0
         return Candidate(js.job.job, js.job.priority, hi, rem_hi, rem_all, slack, d)
 
-    def _candidates(self, sim: Simulator, jobs: Sequence[JobState], npods: int) -> list[Candidate]:
-        """:meth:`_candidate` of every job in ``jobs``, in one compiled pass.
+    def _sizes(
+        self, sim: Simulator, jobs: Sequence[JobState], npods: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[float], np.ndarray]:
+        """:meth:`_candidate`'s numbers for every job of ``jobs``, in one compiled pass.
 
         The same binary searches over the same profiles, with the same lookups charged in the
-        same order: the results are identical to calling :meth:`_candidate` per job (the tests
-        compare them).
+        same order. Returns the minimal pods (0: none), the remaining time on them and on every
+        pod (µs), the slacks (µs) and the DRAM demands on the minimal pods (0 unless
+        ``needs_demand``).
         """
-        if ESTIMATED_SHARE or not jobs:
-            return [self._candidate(sim, js, npods) for js in jobs]
         if self._rows_npods != npods:
             self._rows_npods, self._rows, self._table = npods, {}, np.empty((0, npods))
             self._dem_rows = []
@@ -476,24 +481,83 @@ class Planaria:
             SLACK_SHARE,
         )
         sim.charge_lookups(looked.tolist())
-        out: list[Candidate] = []
-        append = out.append
-        demand = self.needs_demand
-        for js, model, k, rmin, rall, slack in zip(
-            jobs, models, pods.tolist(), rem_min.tolist(), rem_all.tolist(), slacks, strict=True
-        ):
-            job = js.job
-            if k == 0:
-                append(Candidate(job.job, job.priority, None, math.inf, rall, slack))
-            elif demand:
-                dem = self._dem_rows[rows[model]]
-                d = dem[k]
-                if d is None:
-                    d = dem[k] = self.demand(sim, model, k * self._pod_tiles)
-                append(Candidate(job.job, job.priority, k, rmin, rall, slack, d))
-            else:
-                append(Candidate(job.job, job.priority, k, rmin, rall, slack))
-        return out
+        demand = np.zeros(len(jobs))
+        if self.needs_demand:
+            for i, (model, k) in enumerate(zip(models, pods.tolist(), strict=True)):
+                if k:
+                    dem = self._dem_rows[rows[model]]
+                    d = dem[k]
+                    if d is None:
+                        d = dem[k] = self.demand(sim, model, k * self._pod_tiles)
+                    demand[i] = d
+        return pods, rem_min, rem_all, slacks, demand
+
+    def _candidates(self, sim: Simulator, jobs: Sequence[JobState], npods: int) -> list[Candidate]:
+        """:meth:`_candidate` of every job in ``jobs`` (by :meth:`_sizes`; the tests compare)."""
+        if ESTIMATED_SHARE or not jobs:
+            return [self._candidate(sim, js, npods) for js in jobs]
+        pods, rem_min, rem_all, slacks, demand = self._sizes(sim, jobs, npods)
+        return [
+            Candidate(js.job.job, js.job.priority, None, math.inf, rall, slack)
+            if k == 0
+            else Candidate(js.job.job, js.job.priority, k, rmin, rall, slack, d)
+            for js, k, rmin, rall, slack, d in zip(
+                jobs,
+                pods.tolist(),
+                rem_min.tolist(),
+                rem_all.tolist(),
+                slacks,
+                demand.tolist(),
+                strict=True,
+            )
+        ]
+
+    def compiled_order(self) -> bool | None:
+        """Which order :func:`~isosched.sim.policies.podalloc.allocate_arrays` can apply.
+
+        False: by score (Planaria's :meth:`order`); True: MoCA's memory-aware admission;
+        None: no compiled equivalent (an overridden :meth:`order`).
+        """
+        return False if type(self).order is Planaria.order else None
+
+    def _divide(
+        self, sim: Simulator, jobs: list[JobState], npods: int, capacity: int
+    ) -> tuple[dict[str, int], list[str], dict[str, int | None]]:
+        """Pods per job, the order they are handed out, and each job's minimal pods.
+
+        :func:`allocate` over :meth:`_candidates`, or its compiled copy over :meth:`_sizes`
+        when there is one (the same answers; the tests compare).
+        """
+        memory_aware = self.compiled_order()
+        if ESTIMATED_SHARE or memory_aware is None or not jobs:
+            cands = self._candidates(sim, jobs, npods)
+            targets, order = allocate(cands, capacity, self.order(sim))
+            return targets, order, {c.id: c.min_pods for c in cands}
+        pods, rem_min, rem_all, slacks, demand = self._sizes(sim, jobs, npods)
+        if self._rank_of is not sim.jobs:
+            self._rank = {jid: i for i, jid in enumerate(sorted(sim.jobs))}
+            self._rank_of = sim.jobs
+        rank = self._rank
+        got, order_idx = allocate_arrays(
+            np.array([js.job.priority for js in jobs], dtype=np.int64),
+            pods,
+            rem_min,
+            rem_all,
+            np.array(slacks, dtype=np.float64),
+            demand,
+            np.array([rank[js.id] for js in jobs], dtype=np.int64),
+            capacity,
+            memory_aware,
+        )
+        ids = [js.job.job for js in jobs]
+        mins: dict[str, int | None] = {
+            jid: (k or None) for jid, k in zip(ids, pods.tolist(), strict=True)
+        }
+        return (
+            dict(zip(ids, got.tolist(), strict=True)),
+            [ids[i] for i in order_idx.tolist()],
+            mins,
+        )
 
     def order(self, sim: Simulator) -> Order | None:
         """How minima are handed out when they do not all fit (Planaria: by score)."""
@@ -554,9 +618,7 @@ class Planaria:
             sim.sync(js)  # progress up to now: boundaries, checkpoint sizes, remaining work
         self._left = {js.id: js.remaining for js in running}
         self._left.update({js.id: js.remaining for js in ready})
-        cands = self._candidates(sim, [*running, *ready], npods)
-        targets, order = allocate(cands, capacity, self.order(sim))
-        mins = {c.id: c.min_pods for c in cands}
+        targets, order, mins = self._divide(sim, [*running, *ready], npods, capacity)
         # Shrink or stop the running jobs that give pods up, each at its layer boundary.
         for js in sorted(running, key=lambda j: j.id):
             t, mine = targets.get(js.id, 0), owned[js.id]
