@@ -439,6 +439,9 @@ def test_compiled_allocation_equals_the_reference(raw, capacity, memory_aware, n
     rank = [0] * len(cs)
     for r, i in enumerate(sorted(range(len(cs)), key=lambda i: cs[i].id)):
         rank[i] = r
-    got, idx = allocate_arrays(*_arrays(cs), np.array(rank), capacity, memory_aware)
+    prio, minp, rem_min, rem_all, slack, demand = _arrays(cs)
+    got, idx = allocate_arrays(
+        prio, minp, rem_min, rem_all, slack, demand, np.array(rank), capacity, memory_aware
+    )
     assert {c.id: int(t) for c, t in zip(cs, got, strict=True)} == want_targets
     assert [cs[i].id for i in idx] == want_order
