@@ -21,8 +21,12 @@ after every assignment, which is what lets it prove quickly that a placement doe
   bytes count as interchangeable.
 * **Restarts**: the first run follows the prior (few free neighbours first, short edges); when a
   run fails more often than its share of a Luby sequence it restarts with a seeded, perturbed
-  value order. Limits grow without bound, so the search stays complete: a run that ends without
-  reaching its limit has exhausted the space (a proof, or optimality when cost-aware).
+  value order, and a seeded tie-break among the vertices of equal domain size. Limits grow
+  without bound, so the search stays complete: a run that ends without reaching its limit has
+  exhausted the space (a proof, or optimality when cost-aware).
+* **Nogoods at restarts**: the tiles of the first branching vertex that a run refuted completely
+  (tried and failed before the restart) leave that vertex's domain for every later run, so a
+  restart never repeats a finished subtree, and proofs accumulate across runs.
 
 A node is one branching assignment (assignments implied by propagation are counted apart, as
 ``propagated``); budgets count nodes, the wall clock is only a safety stop.
@@ -66,6 +70,9 @@ ACTIVE_LIMIT = 32
 RESTART_FAILS = 64
 #: Amplitude of the random perturbation of the value order after a restart.
 NOISE = 2.0
+#: Amplitude of the random tie-break of the variable order after a restart (below 1: it only
+#: orders vertices of equal domain size).
+TIE_NOISE = 0.999
 
 Cancel = Callable[[], bool]
 
@@ -81,6 +88,17 @@ def compiled_default() -> bool:
 def _row_tiles(row: npt.NDArray[np.uint64]) -> list[int]:
     """Tile indices of a word row, ascending."""
     return tiles_of(int.from_bytes(row.astype("<u8").tobytes(), "little"))
+
+
+def tie_breaks(seed: int, run: int, n: int) -> list[float]:
+    """Per-vertex additions to the domain size in the variable order of restart ``run``.
+
+    The first run adds nothing; later ones a seeded random number below :data:`TIE_NOISE`.
+    """
+    if run <= 1:
+        return [0.0] * n
+    rng = random.Random(2 * (seed * 1_000_003 + run) + 1)
+    return [TIE_NOISE * rng.random() for _ in range(n)]
 
 
 def luby(i: int) -> int:
@@ -417,13 +435,17 @@ class _Search:
         self.stop = ""  # "budget" or "cancelled" when stopped early
         self.propagated = 0
         self.fail_why = ""
+        #: The initial domains less the root nogoods of earlier runs.
+        self.dom0 = list(model.dom0)
+        self.tie = [0.0] * model.n
+        self.nogoods = 0
 
     # ---- propagation -------------------------------------------------------------------------
     def assign(self, st: _State, v: int, t: int) -> bool:
         """Place ``v`` on ``t`` and propagate to a fixed point of the cheap rules."""
         m = self.m
         dom, tile_of = st.dom, st.tile_of
-        dom0, padj, layers = m.dom0, m.padj, m.layers
+        dom0, padj, layers = self.dom0, m.padj, m.layers
         after, before = m.after, m.before
         nbr, ball = m.mesh.nbr, m.mesh.ball
         cw, w = self.cw, m.width
@@ -521,11 +543,11 @@ class _Search:
 
     # ---- ordering ----------------------------------------------------------------------------
     def select(self, st: _State) -> int:
-        """Smallest domain first (ties: earliest in topological order)."""
-        d, rank = st.dom, self.m.rank
-        best, key = -1, (1 << 62, 0)
+        """Smallest domain first (ties: the run's tie-break, then earliest in topological order)."""
+        d, rank, tie = st.dom, self.m.rank, self.tie
+        best, key = -1, (1e300, 0)
         for u in st.active:
-            c = d[u].bit_count()
+            c = d[u].bit_count() + tie[u]
             k = (c, rank[u])
             if k < key:
                 best, key = u, k
@@ -538,7 +560,7 @@ class _Search:
         """Tiles of ``v``'s domain, best last (few free neighbours, short edges, cheap)."""
         m = self.m
         d = st.dom[v]
-        tiles = tiles_of(d if d >= 0 else m.dom0[v] & st.free)
+        tiles = tiles_of(d if d >= 0 else self.dom0[v] & st.free)
         if len(tiles) <= 1:
             return tiles
         nbr, free, w = m.mesh.nbr, st.free, m.width
@@ -587,11 +609,15 @@ class _Search:
         return False
 
     def run(self, root: _State, fail_limit: int | None, rng: random.Random | None) -> str:
-        """One run of the search; ``found``, ``exhausted``, ``restart`` or ``stopped``."""
+        """One run of the search; ``found``, ``exhausted``, ``restart`` or ``stopped``.
+
+        ``root`` is never changed but by the nogoods a restart records.
+        """
         m, stats = self.m, self.stats
         n = m.n
-        v = self.select(root)
-        stack = [(root, v, self.values(root, v, rng))]
+        v0 = self.select(root)
+        root_vals = self.values(root, v0, rng)
+        stack = [(root, v0, root_vals[:])]
         fails = 0
         while stack:
             if self.out_of_budget():
@@ -613,6 +639,14 @@ class _Search:
                 fails += 1
                 stats.backtracks += 1
                 if fail_limit is not None and fails > fail_limit:
+                    # root values tried before the one in progress (all, when a root value
+                    # failed) are refuted: later runs never take them again
+                    left = len(stack[0][2]) + (1 if len(stack) > 1 else 0)
+                    for t in root_vals[left:]:
+                        self.nogoods += 1
+                        self.dom0[v0] &= ~(1 << t)
+                        if root.dom[v0] >= 0:
+                            root.dom[v0] &= ~(1 << t)
                     return "restart"
                 continue
             if child.placed == n:
@@ -689,8 +723,10 @@ def cp_search(
         i += 1
         limit = luby(i) * RESTART_FAILS if restarts else None
         rng = random.Random(seed * 1_000_003 + i) if i > 1 else None
-        how = s.run(root.copy(), limit, rng)
+        s.tie = tie_breaks(seed, i, model.n) if restarts else s.tie
+        how = s.run(root, limit, rng)
         s.stats.extra["restarts"] = i - 1
+        s.stats.extra["nogoods"] = s.nogoods
         if how == "found":
             return outcome("found", "found")
         if how == "exhausted":
@@ -771,18 +807,19 @@ def _cp_search_compiled(
     for t in np.flatnonzero(model.target.allowed).tolist():
         allowed[t >> 6] |= np.uint64(1 << (t & 63))
     dom = np.zeros((n, w), dtype=np.uint64)
+    dom0 = a["dom0"].copy()  # less the root nogoods of earlier runs
     act = np.zeros(n, dtype=np.uint8)
     active = np.zeros(n, dtype=np.int64)
     alen = 0
     if model.eager:
-        if not c.root_hall(a["dom0"], allowed, n):
+        if not c.root_hall(dom0, allowed, n):
             stats.exhausted = True
             return outcome(
                 "impossible",
                 "proved: counting all-different at the root: too few tiles for a group",
             )
         if n <= ACTIVE_LIMIT:
-            dom[:] = a["dom0"]
+            dom[:] = dom0
             act[:] = 1
             active[:] = np.arange(n)
             alen = n
@@ -836,6 +873,8 @@ def _cp_search_compiled(
         if i > 1:
             mt[:] = _mt_state(seed * 1_000_003 + i)
             s[c.S_MTI] = 624
+        if restarts or i == 1:
+            tie = np.asarray(tie_breaks(seed, i, n), dtype=np.float64)
         start = True
         while True:
             if budget >= 0 and s[c.S_NODES] >= budget:
@@ -847,10 +886,10 @@ def _cp_search_compiled(
                     start, budget, slice_nodes, s, f, mt, dom, act, tile_of, free, active,
                     saved, tr_u, tr_a, tr_w, tr_t, lv_var, lv_voff, lv_vlen, lv_dtr, lv_ttr,
                     lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, vbuf, abuf, best, partial,
-                    tmp, keys, a["dom0"], a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
+                    tmp, keys, dom0, a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
                     a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
                     a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
-                    model.width, NOISE,
+                    model.width, NOISE, tie,
                 )  # fmt: skip
                 start = False
             if how == c.R_SLICE:
@@ -868,6 +907,7 @@ def _cp_search_compiled(
                 continue
             break
         stats.extra["restarts"] = i - 1
+        stats.extra["nogoods"] = int(s[c.S_NOGOODS])
         if how == c.R_FOUND:
             return outcome("found", "found")
         if how == c.R_EXHAUSTED:

@@ -55,7 +55,9 @@ S_PLACED = 15
 S_ALEN = 16  # current active list length
 S_MTI = 17  # Mersenne Twister position
 S_LIMIT = 18  # fail limit of the current run (-1: none)
-NS = 19
+S_ROOTK = 19  # values of the root level of the current run
+S_NOGOODS = 20  # root values refuted by earlier runs
+NS = 21
 
 # Return codes.
 R_SLICE = 0
@@ -657,12 +659,12 @@ def _assign(
 
 
 @njit(cache=True, inline="always")
-def _select(dom: Any, active: Any, s: Any, rank: Any, order: Any, tile_of: Any) -> Any:
+def _select(dom: Any, active: Any, s: Any, rank: Any, order: Any, tile_of: Any, tie: Any) -> Any:
     best = -1
-    bc, br = 1 << 62, 0
+    bc, br = 1e300, 0
     for j in range(s[S_ALEN]):
         u = active[j]
-        c = rowpop(dom, u)
+        c = rowpop(dom, u) + tie[u]
         if c < bc or (c == bc and rank[u] < br):
             best, bc, br = u, c, rank[u]
     if best >= 0:
@@ -866,6 +868,7 @@ def search_slice(
     cw: float,
     width: int,
     noise: float,
+    tie: Any,
 ) -> int:
     """Run the search from where it stopped until it ends, or for ``slice_nodes`` more nodes.
 
@@ -881,7 +884,7 @@ def search_slice(
     wk = np.empty((4, max(size, 2 * n + 2)), dtype=np.int64)
     union = np.empty(w, dtype=np.uint64)
     if start:
-        v = _select(dom, active, s, rank, order, tile_of)
+        v = _select(dom, active, s, rank, order, tile_of, tie)
         k = _values(
             v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
             use_rng, noise, mt, s, vbuf, 0, tmp, keys, wk, union,
@@ -892,6 +895,7 @@ def search_slice(
         lv_aoff[0] = 0
         lv_alen[0] = 0
         s[S_VTOP] = k
+        s[S_ROOTK] = k
         s[S_DEPTH] = 1
         s[S_FAILS] = 0
     stop_at = s[S_NODES] + slice_nodes
@@ -954,10 +958,21 @@ def search_slice(
             s[S_FAILS] += 1
             s[S_BACKTRACKS] += 1
             if s[S_LIMIT] >= 0 and s[S_FAILS] > s[S_LIMIT]:
+                # root values tried before the one in progress (all, when a root value
+                # failed) are refuted: later runs never take them again
+                first = lv_vlen[0] + (1 if top > 0 else 0)
+                v0 = lv_var[0]
+                for j in range(first, s[S_ROOTK]):
+                    t0 = vbuf[j]
+                    s[S_NOGOODS] += 1
+                    dom0[v0, t0 >> 6] &= ~(ONE << np.uint64(t0 & 63))
                 _unwind(
                     dom, act, tile_of, free, active, s, f, tr_u, tr_a, tr_w, tr_t,
                     lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
                 )  # fmt: skip
+                if act[v0]:
+                    for i in range(w):
+                        dom[v0, i] &= dom0[v0, i]
                 return R_RESTART
             continue
         if placed == n:
@@ -974,7 +989,7 @@ def search_slice(
                 lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
             )  # fmt: skip
             continue
-        u = _select(dom, active, s, rank, order, tile_of)
+        u = _select(dom, active, s, rank, order, tile_of, tie)
         off = s[S_VTOP]
         k = _values(
             u, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
