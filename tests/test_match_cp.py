@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import math
 import subprocess
 import sys
 
@@ -23,8 +24,10 @@ from isosched.match import (
 )
 from isosched.match import cp as cp_module
 from isosched.match.bitmesh import BitMesh, tiles_of
-from isosched.match.cp import CPModel, luby
+from isosched.match.cp import CPModel, cp_search, luby
 from isosched.match.placer import PORTFOLIO, place
+from isosched.match.target import ChipTarget
+from isosched.match.ullmann import EngineOutcome
 from isosched.tilegraph import TileGraph
 
 CLI = [sys.executable, "-m", "isosched", "match"]
@@ -71,6 +74,24 @@ def instances(draw, max_n=8):
     return pattern, mesh_target(w, h, hops, blocked)
 
 
+@st.composite
+def wide_instances(draw):
+    """Small patterns on meshes of more than one 64-bit word (up to 12×12)."""
+    n = draw(st.integers(2, 14))
+    edges = set()
+    for v in range(1, n):  # connected: a random tree, plus a few chords
+        edges.add((draw(st.integers(0, v - 1)), v))
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    edges |= set(draw(st.lists(st.sampled_from(pairs), max_size=n)))
+    w, h = draw(st.integers(5, 12)), draw(st.integers(6, 12))
+    hops = draw(st.integers(1, 3))
+    tiles = [(x, y) for x in range(w) for y in range(h)]
+    blocked = draw(st.lists(st.sampled_from(tiles), unique=True, max_size=2 * len(tiles) // 3))
+    ids = [f"v{i}" for i in range(n)]
+    pattern = TileGraph.from_edges(ids, [(f"v{a}", f"v{b}", 64) for a, b in sorted(edges)])
+    return pattern, mesh_target(w, h, hops, blocked)
+
+
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(instances(), st.integers(0, 50))
 def test_cp_agrees_with_vf2(inst, seed):
@@ -87,6 +108,75 @@ def test_cp_agrees_with_vf2(inst, seed):
         assert placement_errors(pattern, target, r.placement) == []
     else:
         assert r.reason == "impossible" and r.proved and r.placement == {}
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.one_of(instances(), wide_instances()), st.integers(0, 50), st.sampled_from(["cp", "cp-py"])
+)
+def test_cp_restarting_at_every_failure_agrees_with_vf2(inst, seed, engine):
+    """A restart after (almost) every failure: many root nogoods and varied orders, and still
+    a placement exactly when VF2 finds one, and a proof otherwise."""
+    pattern, target = inst
+    exists = iso.GraphMatcher(
+        target_graph(target), pattern_graph(pattern)
+    ).subgraph_is_monomorphic()
+    saved = cp_module.RESTART_FAILS
+    cp_module.RESTART_FAILS = 1
+    try:
+        r = TileMatcher(target, pattern).match(engine=engine, budget_ms=60_000, seed=seed)
+    finally:
+        cp_module.RESTART_FAILS = saved
+    assert r.found == exists
+    if r.found:
+        assert placement_errors(pattern, target, r.placement) == []
+    else:
+        assert r.reason == "impossible" and r.proved
+
+
+def odd_cycle_on_a_grid() -> tuple[TileGraph, ChipTarget]:
+    """A 7-cycle on a 6x6 mesh at one hop: no placement (a grid has no odd cycle), and no
+    filter of ``cp`` sees it (the matcher's bipartite precheck does), so the search proves it."""
+    ids = [f"v{i}" for i in range(7)]
+    pattern = TileGraph.from_edges(ids, [(f"v{i}", f"v{(i + 1) % 7}", 64) for i in range(7)])
+    return pattern, mesh_target(6, 6, 1, [])
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_root_nogoods_make_a_proof_several_times_shorter(compiled, monkeypatch):
+    """Root tiles refuted by a run stay out of later runs: the proof fits a budget that the
+    same restarts without nogoods (the search before them) exhaust, and VF2 agrees."""
+    pattern, target = odd_cycle_on_a_grid()
+    assert not iso.GraphMatcher(
+        target_graph(target), pattern_graph(pattern)
+    ).subgraph_is_monomorphic()
+
+    def search(max_nodes: int | None) -> EngineOutcome:
+        return cp_search(CPModel(pattern, target, compiled=compiled), math.inf, max_nodes=max_nodes)
+
+    r = search(3_000)
+    assert r.stop == "impossible" and r.stats.exhausted
+    assert r.stats.extra["nogoods"] > 0 and r.stats.extra["restarts"] > 0
+    monkeypatch.setattr(cp_module, "ROOT_NOGOODS", False)
+    assert search(3_000).stop == "budget"
+    full = search(None)
+    assert full.stop == "impossible" and full.stats.extra["nogoods"] == 0
+    assert full.stats.nodes > 3 * r.stats.nodes
+
+
+@pytest.mark.parametrize("engine", ["cp", "cp-py"])
+def test_varied_orders_at_restarts_find_what_the_fixed_order_misses(engine, monkeypatch):
+    """A planted transformer that the restarts with a fixed variable order and no nogoods (the
+    search before them) do not place within 300 nodes; the varied order does."""
+    inst = planted_instance(8, 8, 30, hops=2, blocked_fraction=0.1, kind="transformer", seed=0)
+    target = mesh_target(8, 8, 2, inst.blocked)
+    r = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=300)
+    assert r.found and r.stats["restarts"] > 0
+    assert placement_errors(inst.pattern, target, r.placement) == []
+    monkeypatch.setattr(cp_module, "TIE_NOISE", 0.0)
+    monkeypatch.setattr(cp_module, "ROOT_NOGOODS", False)
+    old = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=300)
+    assert old.reason == "budget"
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

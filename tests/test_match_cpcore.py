@@ -17,8 +17,7 @@ from isosched.match import TileMatcher, cpcore, mesh_target, planted_instance
 from isosched.match import cp as cp_module
 from isosched.match.bitmesh import BitMesh
 from isosched.match.cp import CPModel, cp_search
-from isosched.tilegraph import TileGraph
-from tests.test_match_cp import instances
+from tests.test_match_cp import instances, wide_instances
 
 
 def outcome_key(model_args, compiled, **kw):
@@ -45,24 +44,6 @@ def row_int(row):
     return int.from_bytes(np.asarray(row, dtype="<u8").tobytes(), "little")
 
 
-@st.composite
-def wide_instances(draw):
-    """Small patterns on meshes of more than one 64-bit word (up to 12×12)."""
-    n = draw(st.integers(2, 14))
-    edges = set()
-    for v in range(1, n):  # connected: a random tree, plus a few chords
-        edges.add((draw(st.integers(0, v - 1)), v))
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    edges |= set(draw(st.lists(st.sampled_from(pairs), max_size=n)))
-    w, h = draw(st.integers(5, 12)), draw(st.integers(6, 12))
-    hops = draw(st.integers(1, 3))
-    tiles = [(x, y) for x in range(w) for y in range(h)]
-    blocked = draw(st.lists(st.sampled_from(tiles), unique=True, max_size=2 * len(tiles) // 3))
-    ids = [f"v{i}" for i in range(n)]
-    pattern = TileGraph.from_edges(ids, [(f"v{a}", f"v{b}", 64) for a, b in sorted(edges)])
-    return pattern, mesh_target(w, h, hops, blocked)
-
-
 SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
 
 
@@ -73,16 +54,21 @@ SETTINGS = settings(max_examples=120, deadline=None, suppress_health_check=list(
     st.sampled_from([1, 7, 60, 2000]),
     st.booleans(),
     st.booleans(),
+    st.sampled_from([1, 2, cp_module.RESTART_FAILS]),
 )
-def test_compiled_cp_gives_the_reference_answer(inst, seed, max_nodes, cost_aware, lazy):
-    saved = cp_module.ACTIVE_LIMIT
+def test_compiled_cp_gives_the_reference_answer(
+    inst, seed, max_nodes, cost_aware, lazy, restart_fails
+):
+    """Also with restarts after (almost) every failure: root nogoods and varied orders."""
+    saved = cp_module.ACTIVE_LIMIT, cp_module.RESTART_FAILS
     if lazy:
         cp_module.ACTIVE_LIMIT = 0
+    cp_module.RESTART_FAILS = restart_fails
     try:
         kw = {"seed": seed, "max_nodes": max_nodes, "cost_aware": cost_aware}
         assert outcome_key(inst, True, **kw) == outcome_key(inst, False, **kw)
     finally:
-        cp_module.ACTIVE_LIMIT = saved
+        cp_module.ACTIVE_LIMIT, cp_module.RESTART_FAILS = saved
 
 
 @SETTINGS

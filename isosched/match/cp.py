@@ -45,6 +45,7 @@ import os
 import random
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -73,6 +74,8 @@ NOISE = 2.0
 #: Amplitude of the random tie-break of the variable order after a restart (below 1: it only
 #: orders vertices of equal domain size).
 TIE_NOISE = 0.999
+#: Keep the root nogoods of each restart (off only to measure what they bring).
+ROOT_NOGOODS = True
 
 Cancel = Callable[[], bool]
 
@@ -409,24 +412,36 @@ class _State:
         )
 
 
+@dataclass(frozen=True)
+class _Limits:
+    """What one :func:`cp_search` call asks of either implementation (see its parameters)."""
+
+    deadline: float
+    seed: int
+    cost_aware: bool
+    comm_weight: float
+    max_nodes: int | None
+    cancel: Cancel | None
+    restarts: bool
+
+    def fail_limit(self, run: int) -> int | None:
+        """Failures allowed to restart ``run`` (``None``: no restarts)."""
+        return luby(run) * RESTART_FAILS if self.restarts else None
+
+    def rng_key(self, run: int) -> int:
+        """Seed of the perturbed value order of restart ``run`` (from 2)."""
+        return self.seed * 1_000_003 + run
+
+
 class _Search:
-    def __init__(
-        self,
-        model: CPModel,
-        deadline: float,
-        seed: int,
-        cost_aware: bool,
-        comm_weight: float,
-        max_nodes: int | None,
-        cancel: Cancel | None,
-    ) -> None:
+    def __init__(self, model: CPModel, lim: _Limits) -> None:
         self.m = model
-        self.deadline = deadline
-        self.seed = seed
-        self.cost_aware = cost_aware
-        self.cw = comm_weight if cost_aware else 0.0
-        self.max_nodes = max_nodes if max_nodes is not None else -1
-        self.cancel = cancel
+        self.deadline = lim.deadline
+        self.seed = lim.seed
+        self.cost_aware = lim.cost_aware
+        self.cw = lim.comm_weight if lim.cost_aware else 0.0
+        self.max_nodes = lim.max_nodes if lim.max_nodes is not None else -1
+        self.cancel = lim.cancel
         self.stats = SearchStats()
         self.best: list[int] | None = None
         self.best_cost = math.inf
@@ -642,7 +657,7 @@ class _Search:
                     # root values tried before the one in progress (all, when a root value
                     # failed) are refuted: later runs never take them again
                     left = len(stack[0][2]) + (1 if len(stack) > 1 else 0)
-                    for t in root_vals[left:]:
+                    for t in root_vals[left:] if ROOT_NOGOODS else ():
                         self.nogoods += 1
                         self.dom0[v0] &= ~(1 << t)
                         if root.dom[v0] >= 0:
@@ -698,11 +713,10 @@ def cp_search(
         ``stop`` is ``found``, ``impossible``, ``budget`` or ``cancelled``; ``partial`` the
         deepest partial placement reached.
     """
+    lim = _Limits(deadline, seed, cost_aware, comm_weight, max_nodes, cancel, restarts)
     if model.compiled:
-        return _cp_search_compiled(
-            model, deadline, seed, cost_aware, comm_weight, max_nodes, cancel, restarts
-        )
-    s = _Search(model, deadline, seed, cost_aware, comm_weight, max_nodes, cancel)
+        return _cp_search_compiled(model, lim)
+    s = _Search(model, lim)
 
     def outcome(stop: str, detail: str) -> EngineOutcome:
         s.stats.extra["propagated"] = s.propagated
@@ -721,10 +735,9 @@ def cp_search(
     i = 0
     while True:
         i += 1
-        limit = luby(i) * RESTART_FAILS if restarts else None
-        rng = random.Random(seed * 1_000_003 + i) if i > 1 else None
-        s.tie = tie_breaks(seed, i, model.n) if restarts else s.tie
-        how = s.run(root, limit, rng)
+        rng = random.Random(lim.rng_key(i)) if i > 1 else None
+        s.tie = tie_breaks(seed, i, model.n)
+        how = s.run(root, lim.fail_limit(i), rng)
         s.stats.extra["restarts"] = i - 1
         s.stats.extra["nogoods"] = s.nogoods
         if how == "found":
@@ -765,18 +778,11 @@ def _mt_state(key: int) -> npt.NDArray[np.uint64]:
     return out
 
 
-def _cp_search_compiled(
-    model: CPModel,
-    deadline: float,
-    seed: int,
-    cost_aware: bool,
-    comm_weight: float,
-    max_nodes: int | None,
-    cancel: Cancel | None,
-    restarts: bool,
-) -> EngineOutcome:
+def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     """:func:`cp_search` on the compiled core: the same answer, nodes and stop reason."""
     from isosched.match import cpcore as c
+
+    deadline, cancel, cost_aware = lim.deadline, lim.cancel, lim.cost_aware
 
     a = model.arrays
     n, size = model.n, model.target.size
@@ -848,8 +854,8 @@ def _cp_search_compiled(
     tmp = np.zeros(size, dtype=np.int64)
     keys = np.zeros(size, dtype=np.float64)
     mt = np.zeros(624, dtype=np.uint64)
-    cw = comm_weight if cost_aware else 0.0
-    budget = max_nodes if max_nodes is not None else -1
+    cw = lim.comm_weight if cost_aware else 0.0
+    budget = lim.max_nodes if lim.max_nodes is not None else -1
     stop = ""
 
     def out_of_time() -> bool:
@@ -869,12 +875,13 @@ def _cp_search_compiled(
     while True:
         i += 1
         s[c.S_RUN] = i
-        s[c.S_LIMIT] = luby(i) * RESTART_FAILS if restarts else -1
+        limit = lim.fail_limit(i)
+        s[c.S_LIMIT] = -1 if limit is None else limit
+        s[c.S_KEEP_NOGOODS] = ROOT_NOGOODS
         if i > 1:
-            mt[:] = _mt_state(seed * 1_000_003 + i)
+            mt[:] = _mt_state(lim.rng_key(i))
             s[c.S_MTI] = 624
-        if restarts or i == 1:
-            tie = np.asarray(tie_breaks(seed, i, n), dtype=np.float64)
+        tie = np.asarray(tie_breaks(lim.seed, i, n), dtype=np.float64)
         start = True
         while True:
             if budget >= 0 and s[c.S_NODES] >= budget:

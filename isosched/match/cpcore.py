@@ -57,7 +57,8 @@ S_MTI = 17  # Mersenne Twister position
 S_LIMIT = 18  # fail limit of the current run (-1: none)
 S_ROOTK = 19  # values of the root level of the current run
 S_NOGOODS = 20  # root values refuted by earlier runs
-NS = 21
+S_KEEP_NOGOODS = 21  # 1: keep them
+NS = 22
 
 # Return codes.
 R_SLICE = 0
@@ -961,6 +962,8 @@ def search_slice(
                 # root values tried before the one in progress (all, when a root value
                 # failed) are refuted: later runs never take them again
                 first = lv_vlen[0] + (1 if top > 0 else 0)
+                if not s[S_KEEP_NOGOODS]:
+                    first = s[S_ROOTK]
                 v0 = lv_var[0]
                 for j in range(first, s[S_ROOTK]):
                     t0 = vbuf[j]

@@ -434,6 +434,7 @@ class TileMatcher:
             "backtracks": s.backtracks,
             "propagated": int(s.extra.get("propagated", 0)),
             "restarts": int(s.extra.get("restarts", 0)),
+            "nogoods": int(s.extra.get("nogoods", 0)),
             "max_depth": s.max_depth,
         }
         return done(out, out.reason, out.stop == "impossible", stats)
