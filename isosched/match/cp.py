@@ -21,7 +21,8 @@ after every assignment, which is what lets it prove quickly that a placement doe
   bytes count as interchangeable.
 * **Restarts**: the first run follows the prior (few free neighbours first, short edges); when a
   run fails more often than its share of a Luby sequence it restarts with a seeded, perturbed
-  value order, and a seeded tie-break among the vertices of equal domain size. Limits grow
+  value order (perturbed in proportion to the target's degree: the keys count neighbours), and a
+  seeded tie-break among the vertices of equal domain size. Limits grow
   without bound, so the search stays complete: a run that ends without reaching its limit has
   exhausted the space (a proof, or optimality when cost-aware).
 * **Nogoods at restarts**: the tiles of the first branching vertex that a run refuted completely
@@ -69,8 +70,13 @@ EAGER_LIMIT = 300
 ACTIVE_LIMIT = 32
 #: Failures allowed to run ``i`` of the restart schedule: ``luby(i) * RESTART_FAILS``.
 RESTART_FAILS = 64
-#: Amplitude of the random perturbation of the value order after a restart.
+#: Amplitude of the random perturbation of the value order after a restart, for a target whose
+#: tiles have at most :data:`NOISE_DEGREE` links; it grows with the square of the target's
+#: largest degree, since a value's key counts its free neighbours (at six hops a tile has up to
+#: 84 links, and a fixed amplitude would leave the order after a restart almost what it was).
 NOISE = 2.0
+#: The degree at which the perturbation is :data:`NOISE`: an inner tile at two hops.
+NOISE_DEGREE = 12
 #: Amplitude of the random tie-break of the variable order after a restart (below 1: it only
 #: orders vertices of equal domain size).
 TIE_NOISE = 0.999
@@ -91,6 +97,11 @@ def compiled_default() -> bool:
 def _row_tiles(row: npt.NDArray[np.uint64]) -> list[int]:
     """Tile indices of a word row, ascending."""
     return tiles_of(int.from_bytes(row.astype("<u8").tobytes(), "little"))
+
+
+def restart_noise(model: CPModel) -> float:
+    """Amplitude of the value-order perturbation after a restart (see :data:`NOISE`)."""
+    return NOISE * (max(1, model.max_degree) / NOISE_DEGREE) ** 2
 
 
 def tie_breaks(seed: int, run: int, n: int) -> list[float]:
@@ -167,6 +178,9 @@ class CPModel:
             [(u, weights[(u, v) if u < v else (v, u)]) for u in self.padj[v]] for v in range(n)
         ]
         self.after, self.before = self._twins(feasible is not None, weighted_twins)
+        deg = np.diff(target.indptr)[target.allowed]
+        #: Largest number of links of a usable tile.
+        self.max_degree = int(deg.max()) if deg.size else 0
         self.order = self._static_order()
         self.compiled = compiled_default() if compiled is None else compiled
         self.arrays: dict[str, Any] = {}
@@ -453,6 +467,7 @@ class _Search:
         #: The initial domains less the root nogoods of earlier runs.
         self.dom0 = list(model.dom0)
         self.tie = [0.0] * model.n
+        self.noise = restart_noise(model)
         self.nogoods = 0
 
     # ---- propagation -------------------------------------------------------------------------
@@ -591,7 +606,7 @@ class _Search:
             if cost is not None:
                 k += cost[t]
             if rng is not None:
-                k += NOISE * rng.random()
+                k += self.noise * rng.random()
             keys.append((k, t))
         keys.sort(reverse=True)
         return [t for _, t in keys]
@@ -896,7 +911,7 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     tmp, keys, dom0, a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
                     a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
                     a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
-                    model.width, NOISE, tie,
+                    model.width, restart_noise(model), tie,
                 )  # fmt: skip
                 start = False
             if how == c.R_SLICE:
