@@ -5,6 +5,8 @@ import json
 import math
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import networkx as nx
 import pytest
@@ -49,6 +51,23 @@ def pattern_graph(p):
     g.add_nodes_from(range(len(p)))
     g.add_edges_from((s, d) for s, d, _ in p.edges if s != d)
     return g
+
+
+def monomorphism_exists(pattern, target) -> bool:
+    """The oracle: whether networkx VF2 finds a monomorphism of the pattern into the target."""
+    matcher = iso.GraphMatcher(target_graph(target), pattern_graph(pattern))
+    return bool(matcher.subgraph_is_monomorphic())
+
+
+@contextmanager
+def patched(name: str, value: object) -> Iterator[None]:
+    """``cp``'s module constant ``name`` set to ``value`` for the block (hypothesis-safe)."""
+    saved = getattr(cp_module, name)
+    setattr(cp_module, name, value)
+    try:
+        yield
+    finally:
+        setattr(cp_module, name, saved)
 
 
 @st.composite
@@ -97,9 +116,7 @@ def wide_instances(draw):
 def test_cp_agrees_with_vf2(inst, seed):
     """cp finds a valid placement exactly when VF2 finds a monomorphism, and proves the rest."""
     pattern, target = inst
-    exists = iso.GraphMatcher(
-        target_graph(target), pattern_graph(pattern)
-    ).subgraph_is_monomorphic()
+    exists = monomorphism_exists(pattern, target)
     r = TileMatcher(target, pattern).match(engine="cp", budget_ms=60_000, seed=seed)
     assert r.found == exists
     assert r.reason in STOP_REASONS
@@ -118,15 +135,9 @@ def test_cp_restarting_at_every_failure_agrees_with_vf2(inst, seed, engine):
     """A restart after (almost) every failure: many root nogoods and varied orders, and still
     a placement exactly when VF2 finds one, and a proof otherwise."""
     pattern, target = inst
-    exists = iso.GraphMatcher(
-        target_graph(target), pattern_graph(pattern)
-    ).subgraph_is_monomorphic()
-    saved = cp_module.RESTART_FAILS
-    cp_module.RESTART_FAILS = 1
-    try:
+    exists = monomorphism_exists(pattern, target)
+    with patched("RESTART_FAILS", 1):
         r = TileMatcher(target, pattern).match(engine=engine, budget_ms=60_000, seed=seed)
-    finally:
-        cp_module.RESTART_FAILS = saved
     assert r.found == exists
     if r.found:
         assert placement_errors(pattern, target, r.placement) == []
@@ -147,9 +158,7 @@ def test_root_nogoods_make_a_proof_several_times_shorter(compiled, monkeypatch):
     """Root tiles refuted by a run stay out of later runs: the proof fits a budget that the
     same restarts without nogoods (the search before them) exhaust, and VF2 agrees."""
     pattern, target = odd_cycle_on_a_grid()
-    assert not iso.GraphMatcher(
-        target_graph(target), pattern_graph(pattern)
-    ).subgraph_is_monomorphic()
+    assert not monomorphism_exists(pattern, target)
 
     def search(max_nodes: int | None) -> EngineOutcome:
         return cp_search(CPModel(pattern, target, compiled=compiled), math.inf, max_nodes=max_nodes)
@@ -184,15 +193,9 @@ def test_varied_orders_at_restarts_find_what_the_fixed_order_misses(engine, monk
 def test_cp_lazy_domains_agree_with_vf2(inst):
     """With domains kept only near placed vertices (large patterns' mode), same answers."""
     pattern, target = inst
-    exists = iso.GraphMatcher(
-        target_graph(target), pattern_graph(pattern)
-    ).subgraph_is_monomorphic()
-    saved = cp_module.ACTIVE_LIMIT
-    cp_module.ACTIVE_LIMIT = 0
-    try:
+    exists = monomorphism_exists(pattern, target)
+    with patched("ACTIVE_LIMIT", 0):
         r = TileMatcher(target, pattern).match(engine="cp", budget_ms=60_000)
-    finally:
-        cp_module.ACTIVE_LIMIT = saved
     assert r.found == exists
     if r.found:
         assert placement_errors(pattern, target, r.placement) == []
