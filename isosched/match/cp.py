@@ -94,6 +94,30 @@ def compiled_default() -> bool:
     return os.environ.get(ENV_SWITCH, "").lower() not in ("py", "python")
 
 
+_warmed = False
+
+
+def warm() -> None:
+    """Load the compiled core once per process, before any search's clock starts.
+
+    numba loads the core from its on-disk cache at its first call (about 1.5 s here), or
+    compiles it on a fresh install (15–20 s); a search would otherwise spend that out of its
+    wall-time budget. Two tiny searches (one found, one proved impossible) touch every compiled
+    function. Nothing happens when ``cp`` runs the Python reference (``ISOSCHED_CP=py``).
+    """
+    global _warmed
+    if _warmed or not compiled_default():
+        return
+    _warmed = True
+    from isosched.match.target import mesh_target
+    from isosched.tilegraph import TileVertex
+
+    chain = TileGraph(tuple(TileVertex(x) for x in "abc"), ((0, 1, 1), (1, 2, 1)))
+    cp_search(CPModel(chain, mesh_target(2, 2, 1), compiled=True), math.inf, cost_aware=True)
+    triangle = TileGraph(chain.vertices, ((0, 1, 1), (1, 2, 1), (0, 2, 1)))
+    cp_search(CPModel(triangle, mesh_target(3, 3, 1), compiled=True), math.inf, max_nodes=1000)
+
+
 def _row_tiles(row: npt.NDArray[np.uint64]) -> list[int]:
     """Tile indices of a word row, ascending."""
     return tiles_of(int.from_bytes(row.astype("<u8").tobytes(), "little"))

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+from isosched.match.cp import warm as warm_cp
 from isosched.match.matcher import MatchResult, TileMatcher
 from isosched.match.target import HeldTile, mesh_target
 from isosched.tilegraph import TileGraph
@@ -235,6 +236,8 @@ def place(
     cancel : callable, optional
         Polled by the online match; true stops it with reason ``cancelled``.
     """
+    if online and engine in ("cp", PORTFOLIO):
+        warm_cp()  # load the compiled core before the clock starts (once per process)
     t0 = time.perf_counter()
     n = len(pattern)
     vic = dict(victims or {})
