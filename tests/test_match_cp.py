@@ -167,7 +167,6 @@ def test_root_nogoods_make_a_proof_several_times_shorter(compiled, monkeypatch):
     assert r.stop == "impossible" and r.stats.exhausted
     assert r.stats.extra["nogoods"] > 0 and r.stats.extra["restarts"] > 0
     monkeypatch.setattr(cp_module, "ROOT_NOGOODS", False)
-    monkeypatch.setattr(cp_module, "PATH_NOGOODS", False)
     assert search(3_000).stop == "budget"
     full = search(None)
     assert full.stop == "impossible" and full.stats.extra["nogoods"] == 0
@@ -185,99 +184,8 @@ def test_varied_orders_at_restarts_find_what_the_fixed_order_misses(engine, monk
     assert placement_errors(inst.pattern, target, r.placement) == []
     monkeypatch.setattr(cp_module, "TIE_NOISE", 0.0)
     monkeypatch.setattr(cp_module, "ROOT_NOGOODS", False)
-    monkeypatch.setattr(cp_module, "PATH_NOGOODS", False)
     old = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=300)
     assert old.reason == "budget"
-
-
-def cycle_with_tail(k: int, tail: int, side: int) -> tuple[TileGraph, ChipTarget]:
-    """A ``k``-cycle (odd: no placement on a grid) with a path of ``tail`` vertices hanging off
-    it, on a ``side`` x ``side`` mesh at one hop; only search proves it."""
-    ids = [f"v{i}" for i in range(k + tail)]
-    edges = [(f"v{i}", f"v{(i + 1) % k}", 64) for i in range(k)]
-    edges += [(f"v{k - 1 if i == k else i - 1}", f"v{i}", 64) for i in range(k, k + tail)]
-    return TileGraph.from_edges(ids, edges), mesh_target(side, side, 1, [])
-
-
-@pytest.mark.parametrize("compiled", [True, False])
-def test_path_nogoods_prove_what_root_nogoods_alone_miss(compiled, monkeypatch):
-    """The refuted subtrees below the root, kept as nogoods on their decision paths, shorten a
-    proof that root nogoods alone (the search before them) do not finish within the budget."""
-    pattern, target = cycle_with_tail(9, 4, 6)
-    assert not monomorphism_exists(pattern, target)
-
-    def search() -> EngineOutcome:
-        model = CPModel(pattern, target, compiled=compiled)
-        return cp_search(model, math.inf, max_nodes=20_000)
-
-    r = search()
-    assert r.stop == "impossible" and r.stats.exhausted
-    assert r.stats.extra["path_nogoods"] > 0
-    monkeypatch.setattr(cp_module, "PATH_NOGOODS", False)
-    old = search()
-    assert old.stop == "budget" and old.stats.extra["path_nogoods"] == 0
-
-
-def search_recording_nogoods(
-    pattern: TileGraph, target: ChipTarget, compiled: bool, seed: int
-) -> tuple[EngineOutcome, list[tuple[list[int], list[int]]]]:
-    """``cp`` restarting after every failure, symmetry breaking off (a hook: every placement
-    must survive), and the path nogoods it recorded as (vertices, tiles)."""
-    seen: list[tuple[list[int], list[int]]] = []
-    owner: type = cp_module._CompiledNogoods if compiled else cp_module._Search
-    name = "add" if compiled else "add_nogood"
-    add = getattr(owner, name)
-
-    def spy(self: object, vs: list[int], ts: list[int], *rest: object) -> None:
-        seen.append((list(vs), list(ts)))
-        add(self, vs, ts, *rest)
-
-    setattr(owner, name, spy)
-    try:
-        with patched("RESTART_FAILS", 1):
-            model = CPModel(pattern, target, feasible=lambda v, t: True, compiled=compiled)
-            r = cp_search(model, math.inf, seed=seed, max_nodes=5_000)
-    finally:
-        setattr(owner, name, add)
-    return r, seen
-
-
-def assert_no_placement_takes_a_nogood(
-    pattern: TileGraph, target: ChipTarget, seen: list[tuple[list[int], list[int]]]
-) -> bool:
-    """Every placement VF2 enumerates avoids every nogood; whether any placement exists."""
-    gm = iso.GraphMatcher(target_graph(target), pattern_graph(pattern))
-    found = False
-    for m in itertools.islice(gm.subgraph_monomorphisms_iter(), LIMIT):
-        found = True
-        tile = {v: t for t, v in m.items()}
-        for vs, ts in seen:
-            assert not all(tile[v] == t for v, t in zip(vs, ts, strict=True)), (vs, ts)
-    return found
-
-
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
-@given(st.one_of(instances(), wide_instances()), st.integers(0, 50), st.booleans())
-def test_path_nogoods_never_exclude_a_placement(inst, seed, compiled):
-    """Each path nogood recorded (vertex-on-tile decisions) is taken at once by no placement
-    that VF2 enumerates, and the answer agrees with VF2."""
-    pattern, target = inst
-    r, seen = search_recording_nogoods(pattern, target, compiled, seed)
-    found = assert_no_placement_takes_a_nogood(pattern, target, seen)
-    if r.stop != "budget":
-        assert (r.stop == "found") == found
-
-
-@pytest.mark.parametrize("compiled", [True, False])
-def test_path_nogoods_of_a_search_with_many_failures_keep_every_placement(compiled):
-    """A planted instance where restarts after every failure record a few path nogoods
-    before a placement is found; none excludes any of its 128 placements (a nogood that also
-    took the value in progress at some level would exclude some)."""
-    inst = planted_instance(6, 6, 14, hops=1, blocked_fraction=0.1, kind="transformer", seed=8)
-    target = mesh_target(6, 6, 1, inst.blocked)
-    r, seen = search_recording_nogoods(inst.pattern, target, compiled, seed=8)
-    assert r.stop == "found" and len(seen) >= 3
-    assert assert_no_placement_takes_a_nogood(inst.pattern, target, seen)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -300,10 +208,9 @@ def test_cp_lazy_domains_agree_with_vf2(inst):
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
-@given(instances(max_n=5), st.integers(0, 3), st.sampled_from([1, cp_module.RESTART_FAILS]))
-def test_cp_cost_aware_is_optimal_against_brute_force(inst, costly, restart_fails):
-    """Branch and bound with preemption costs reaches the cheapest placement (brute force), also
-    restarting after every failure (nogoods recorded under a bound stay valid as it tightens)."""
+@given(instances(max_n=5), st.integers(0, 3))
+def test_cp_cost_aware_is_optimal_against_brute_force(inst, costly):
+    """Branch and bound with preemption costs reaches the cheapest placement (brute force)."""
     pattern, target0 = inst
     w, h = target0.width, target0.height
     blocked = [target0.coord(t) for t in range(target0.size) if not target0.allowed[t]]
@@ -320,8 +227,7 @@ def test_cp_cost_aware_is_optimal_against_brute_force(inst, costly, restart_fail
         c = placement_cost(pattern, target, coords)
         best = c if best is None else min(best, c)
     assume(count < LIMIT)  # the brute force must see every placement
-    with patched("RESTART_FAILS", restart_fails):
-        r = TileMatcher(target, pattern).match(engine="cp", budget_ms=60_000, cost_aware=True)
+    r = TileMatcher(target, pattern).match(engine="cp", budget_ms=60_000, cost_aware=True)
     if best is None:
         assert not r.found and r.reason == "impossible"
         return

@@ -27,10 +27,7 @@ after every assignment, which is what lets it prove quickly that a placement doe
   exhausted the space (a proof, or optimality when cost-aware).
 * **Nogoods at restarts**: the tiles of the first branching vertex that a run refuted completely
   (tried and failed before the restart) leave that vertex's domain for every later run, so a
-  restart never repeats a finished subtree, and proofs accumulate across runs. Below the root,
-  each value refuted at a level of the run's decision path becomes a nogood clause (the
-  decisions above it, and it), propagated in later runs by two watched literals: when every
-  literal of a clause but one holds, the last one's tile leaves its vertex's domain.
+  restart never repeats a finished subtree, and proofs accumulate across runs.
 
 A node is one branching assignment (assignments implied by propagation are counted apart, as
 ``propagated``); budgets count nodes, the wall clock is only a safety stop.
@@ -85,10 +82,6 @@ NOISE_DEGREE = 12
 TIE_NOISE = 0.999
 #: Keep the root nogoods of each restart (off only to measure what they bring).
 ROOT_NOGOODS = True
-#: Keep the nogoods below the root too: at each restart, the decisions of the path to every
-#: subtree refuted so far become a nogood, propagated in later runs by two watched literals
-#: (off only to measure what they bring).
-PATH_NOGOODS = True
 
 Cancel = Callable[[], bool]
 
@@ -476,15 +469,6 @@ class _Search:
         self.tie = [0.0] * model.n
         self.noise = restart_noise(model)
         self.nogoods = 0
-        # Path nogoods: clause c forbids ``tile_of[ng_v[c][p]] == ng_t[c][p]`` for every p at
-        # once; it watches the literals at positions ``ng_w[c]``, and ``watch[v * size + t]``
-        # lists the watches ``2 c + slot`` on literal (v, t), oldest first.
-        self.size = model.target.size
-        self.ng_v: list[list[int]] = []
-        self.ng_t: list[list[int]] = []
-        self.ng_w: list[list[int]] = []
-        self.watch: dict[int, list[int]] = {}
-        self.path_nogoods = 0
 
     # ---- propagation -------------------------------------------------------------------------
     def assign(self, st: _State, v: int, t: int) -> bool:
@@ -558,8 +542,6 @@ class _Search:
                         d = dom0[u] & free
                         active.append(u)
                     dom[u] = d & (bit - 1)
-            if self.ng_v and not self.nogood_step(st, v, t):
-                return False
             keep = []
             notbit = ~bit
             for u in active:
@@ -574,79 +556,6 @@ class _Search:
                 keep.append(u)
             st.active = keep
         return self.hall(st)
-
-    def nogood_step(self, st: _State, v: int, t: int) -> bool:
-        """Visit the path nogoods watching ``v`` on ``t`` (just placed); false on a conflict.
-
-        A watch moves to another literal of its clause that does not hold; when none is left,
-        the other watched literal's tile leaves its vertex's domain (an explicit domain is made
-        for it, as the other rules do; emptiness and units are the caller's to see).
-        """
-        lit = v * self.size + t
-        wl = self.watch.get(lit)
-        if not wl:
-            return True
-        tile_of, dom, dom0, active, free = st.tile_of, st.dom, self.dom0, st.active, st.free
-        ng_v, ng_t, ng_w, watch, size = self.ng_v, self.ng_t, self.ng_w, self.watch, self.size
-        kept: list[int] = []
-        for j, e in enumerate(wl):
-            c, slot = e >> 1, e & 1
-            cv, ct, cw = ng_v[c], ng_t[c], ng_w[c]
-            me, o = cw[slot], cw[1 - slot]
-            for p in range(len(cv)):
-                if p != me and p != o and tile_of[cv[p]] != ct[p]:
-                    cw[slot] = p
-                    watch.setdefault(cv[p] * size + ct[p], []).append(e)
-                    break
-            else:
-                kept.append(e)
-                x, y = cv[o], ct[o]
-                q = tile_of[x]
-                if q == y:
-                    watch[lit] = kept + wl[j + 1 :]
-                    return False
-                if q < 0:
-                    d = dom[x]
-                    if d < 0:
-                        d = dom0[x] & free
-                        active.append(x)
-                    dom[x] = d & ~(1 << y)
-        watch[lit] = kept
-        return True
-
-    def add_nogood(self, vs: list[int], ts: list[int]) -> None:
-        """Record a path nogood (at least two literals), watching its last two."""
-        c = len(self.ng_v)
-        k = len(vs)
-        self.ng_v.append(vs)
-        self.ng_t.append(ts)
-        self.ng_w.append([k - 2, k - 1])
-        for slot in (0, 1):
-            p = k - 2 + slot
-            self.watch.setdefault(vs[p] * self.size + ts[p], []).append(2 * c + slot)
-        self.path_nogoods += 1
-
-    def record(self, stack: list[tuple[_State, int, list[int], list[int]]]) -> None:
-        """At a restart: the values refuted at each level of the path become nogoods.
-
-        At the root they leave the first vertex's domain (root nogoods); below it, each is a
-        clause of the decisions above it and the refuted value.
-        """
-        top = len(stack) - 1
-        pv: list[int] = []
-        pt: list[int] = []
-        for i, (_, v, vals, orig) in enumerate(stack):
-            k = len(vals) + (1 if i < top else 0)
-            if i == 0:
-                for t in orig[k:] if ROOT_NOGOODS else ():
-                    self.nogoods += 1
-                    self.dom0[v] &= ~(1 << t)
-            elif PATH_NOGOODS:
-                for t in orig[k:]:
-                    self.add_nogood([*pv, v], [*pt, t])
-            if i < top:
-                pv.append(v)
-                pt.append(orig[len(vals)])
 
     def hall(self, st: _State) -> bool:
         """Counting all-different: every k domains together must hold at least k tiles."""
@@ -738,12 +647,12 @@ class _Search:
         n = m.n
         v0 = self.select(root)
         root_vals = self.values(root, v0, rng)
-        stack = [(root, v0, root_vals[:], root_vals)]
+        stack = [(root, v0, root_vals[:])]
         fails = 0
         while stack:
             if self.out_of_budget():
                 return "stopped"
-            st, v, vals, _ = stack[-1]
+            st, v, vals = stack[-1]
             if not vals:
                 stack.pop()
                 continue
@@ -760,11 +669,14 @@ class _Search:
                 fails += 1
                 stats.backtracks += 1
                 if fail_limit is not None and fails > fail_limit:
-                    # values tried before the one in progress at each level (all, at the
-                    # level of the failure) are refuted: later runs never take them again
-                    self.record(stack)
-                    if root.dom[v0] >= 0:
-                        root.dom[v0] &= self.dom0[v0]
+                    # root values tried before the one in progress (all, when a root value
+                    # failed) are refuted: later runs never take them again
+                    left = len(stack[0][2]) + (1 if len(stack) > 1 else 0)
+                    for t in root_vals[left:] if ROOT_NOGOODS else ():
+                        self.nogoods += 1
+                        self.dom0[v0] &= ~(1 << t)
+                        if root.dom[v0] >= 0:
+                            root.dom[v0] &= ~(1 << t)
                     return "restart"
                 continue
             if child.placed == n:
@@ -775,8 +687,7 @@ class _Search:
                     return "found"
                 continue
             u = self.select(child)
-            vals = self.values(child, u, rng)
-            stack.append((child, u, vals, vals[:]))
+            stack.append((child, u, self.values(child, u, rng)))
         return "exhausted"
 
 
@@ -844,7 +755,6 @@ def cp_search(
         how = s.run(root, lim.fail_limit(i), rng)
         s.stats.extra["restarts"] = i - 1
         s.stats.extra["nogoods"] = s.nogoods
-        s.stats.extra["path_nogoods"] = s.path_nogoods
         if how == "found":
             return outcome("found", "found")
         if how == "exhausted":
@@ -881,85 +791,6 @@ def _mt_state(key: int) -> npt.NDArray[np.uint64]:
             break
     out: npt.NDArray[np.uint64] = cpcore.mt_seed(np.asarray(words, dtype=np.uint64))
     return out
-
-
-class _CompiledNogoods:
-    """The path nogoods of the compiled search, as flat arrays (see :mod:`~.cpcore`).
-
-    Recorded here between runs, in the reference's order (:meth:`_Search.record`); the watch
-    lists are allocated at the first nogood.
-    """
-
-    def __init__(self, n: int, size: int) -> None:
-        self.n, self.size = n, size
-        self.v = np.zeros(1, dtype=np.int64)
-        self.t = np.zeros(1, dtype=np.int64)
-        self.ptr = np.zeros(2, dtype=np.int64)
-        self.w = np.zeros(2, dtype=np.int64)
-        self.next = np.zeros(2, dtype=np.int64)
-        self.head = np.full(1, -1, dtype=np.int64)
-        self.tail = np.full(1, -1, dtype=np.int64)
-        self.nc = 0
-        self.nl = 0
-
-    def add(self, vs: list[int], ts: list[int], s: npt.NDArray[np.int64]) -> None:
-        """Record one clause, watching its last two literals (as the reference)."""
-        from isosched.match import cpcore as c
-
-        k, nc, nl = len(vs), self.nc, self.nl
-        if self.head.shape[0] == 1:
-            self.head = np.full(self.n * self.size, -1, dtype=np.int64)
-            self.tail = np.full(self.n * self.size, -1, dtype=np.int64)
-        if nl + k > self.v.shape[0]:
-            grow = max(nl + k, 2 * self.v.shape[0])
-            self.v = np.resize(self.v, grow)
-            self.t = np.resize(self.t, grow)
-        if nc + 2 > self.ptr.shape[0]:
-            grow = 2 * self.ptr.shape[0]
-            self.ptr = np.resize(self.ptr, grow)
-            self.w = np.resize(self.w, 2 * grow)
-            self.next = np.resize(self.next, 2 * grow)
-        self.v[nl : nl + k] = vs
-        self.t[nl : nl + k] = ts
-        self.ptr[nc + 1] = nl + k
-        for slot in (0, 1):
-            e = 2 * nc + slot
-            self.w[e] = k - 2 + slot
-            lit = vs[k - 2 + slot] * self.size + ts[k - 2 + slot]
-            self.next[e] = -1
-            if self.tail[lit] < 0:
-                self.head[lit] = e
-            else:
-                self.next[self.tail[lit]] = e
-            self.tail[lit] = e
-        self.nc, self.nl = nc + 1, nl + k
-        s[c.S_NC] = self.nc
-
-    def record(
-        self,
-        s: npt.NDArray[np.int64],
-        lv_var: npt.NDArray[np.int64],
-        lv_voff: npt.NDArray[np.int64],
-        lv_vlen: npt.NDArray[np.int64],
-        vbuf: npt.NDArray[np.int64],
-    ) -> None:
-        """The nogoods below the root of the run that just restarted (the core kept its path)."""
-        from isosched.match import cpcore as c
-
-        top = int(s[c.S_TOP])
-        if top == 0:
-            return
-        var, off, vlen = lv_var.tolist(), lv_voff.tolist(), lv_vlen.tolist()
-        pv = [var[0]]
-        pt = [int(vbuf[off[0] + vlen[0]])]
-        for i in range(1, top + 1):
-            end = off[i + 1] if i < top else int(s[c.S_TOPEND])
-            k = vlen[i] + (1 if i < top else 0)
-            for t in vbuf[off[i] + k : end].tolist():
-                self.add([*pv, var[i]], [*pt, t], s)
-            if i < top:
-                pv.append(var[i])
-                pt.append(int(vbuf[off[i] + vlen[i]]))
 
 
 def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
@@ -1038,7 +869,6 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     tmp = np.zeros(size, dtype=np.int64)
     keys = np.zeros(size, dtype=np.float64)
     mt = np.zeros(624, dtype=np.uint64)
-    ng = _CompiledNogoods(n, size)
     cw = lim.comm_weight if cost_aware else 0.0
     budget = lim.max_nodes if lim.max_nodes is not None else -1
     stop = ""
@@ -1081,8 +911,7 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     tmp, keys, dom0, a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
                     a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
                     a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
-                    model.width, restart_noise(model), tie, ng.v, ng.t, ng.ptr, ng.w, ng.head,
-                    ng.tail, ng.next,
+                    model.width, restart_noise(model), tie,
                 )  # fmt: skip
                 start = False
             if how == c.R_SLICE:
@@ -1099,11 +928,8 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     abuf = np.concatenate([abuf, np.zeros_like(abuf)])
                 continue
             break
-        if how == c.R_RESTART and PATH_NOGOODS:
-            ng.record(s, lv_var, lv_voff, lv_vlen, vbuf)
         stats.extra["restarts"] = i - 1
         stats.extra["nogoods"] = int(s[c.S_NOGOODS])
-        stats.extra["path_nogoods"] = int(s[c.S_NC])
         if how == c.R_FOUND:
             return outcome("found", "found")
         if how == c.R_EXHAUSTED:

@@ -12,10 +12,6 @@ checks it with hypothesis). What differs is only how state is kept:
 * the search runs in slices of at most a given number of nodes and returns to Python between
   slices (which checks the wall clock and the cancel hook, as the Python loop does per node), and
   to grow its buffers; it resumes where it stopped, so slicing never changes an answer;
-* the path nogoods are kept in flat arrays (clause ``c``'s literals at ``ng_ptr[c]:ng_ptr[c + 1]``
-  of ``ng_v``/``ng_t``, its watched positions at ``ng_w[2 c]``, ``ng_w[2 c + 1]``) and each
-  literal's watches in a linked list (``whead``/``wtail``/``wnext``) kept in the order of the
-  reference's Python lists; they are recorded by Python between runs;
 * the random value order after a restart draws from the same Mersenne Twister as Python's
   ``random.Random(seed)``: the generator's state is seeded by Python (``init_by_array``, the same
   key) and numbers are drawn here with ``random()``'s 53-bit recipe.
@@ -62,10 +58,7 @@ S_LIMIT = 18  # fail limit of the current run (-1: none)
 S_ROOTK = 19  # values of the root level of the current run
 S_NOGOODS = 20  # root values refuted by earlier runs
 S_KEEP_NOGOODS = 21  # 1: keep them
-S_NC = 22  # path nogoods recorded (clauses in the ng_* arrays)
-S_TOP = 23  # depth of the last run's path when it restarted (its deepest level)
-S_TOPEND = 24  # end of that level's values in vbuf
-NS = 25
+NS = 22
 
 # Return codes.
 R_SLICE = 0
@@ -475,16 +468,8 @@ def _assign(
     n: int,
     wk: Any,
     union: Any,
-    ng_v: Any,
-    ng_t: Any,
-    ng_ptr: Any,
-    ng_w: Any,
-    whead: Any,
-    wtail: Any,
-    wnext: Any,
 ) -> bool:
     w = dom.shape[1]
-    size = nbr.shape[0]
     s[S_STAMP] += 1
     stamp = s[S_STAMP]
     ntr = s[S_DTR]
@@ -629,63 +614,6 @@ def _assign(
                 dom[u, wi] &= bit - ONE
                 for i in range(wi + 1, w):
                     dom[u, i] = ZERO
-        if s[S_NC] > 0:
-            # path nogoods watching (v, t): move each watch to a literal that does not hold,
-            # or, when none is left, take the other watched literal's tile from its vertex
-            lit = v * size + t
-            prev = -1
-            e = whead[lit]
-            while e >= 0:
-                nxt = wnext[e]
-                cl = e >> 1
-                slot = e & 1
-                base = ng_ptr[cl]
-                me = ng_w[2 * cl + slot]
-                o = ng_w[2 * cl + 1 - slot]
-                moved = False
-                for p in range(ng_ptr[cl + 1] - base):
-                    if p != me and p != o and tile_of[ng_v[base + p]] != ng_t[base + p]:
-                        ng_w[2 * cl + slot] = p
-                        if prev < 0:
-                            whead[lit] = nxt
-                        else:
-                            wnext[prev] = nxt
-                        if wtail[lit] == e:
-                            wtail[lit] = prev
-                        lit2 = ng_v[base + p] * size + ng_t[base + p]
-                        wnext[e] = -1
-                        if wtail[lit2] < 0:
-                            whead[lit2] = e
-                        else:
-                            wnext[wtail[lit2]] = e
-                        wtail[lit2] = e
-                        moved = True
-                        break
-                if not moved:
-                    prev = e
-                    xv = ng_v[base + o]
-                    yt = ng_t[base + o]
-                    q = tile_of[xv]
-                    if q == yt:
-                        s[S_DTR] = ntr
-                        s[S_ALEN] = alen
-                        return False
-                    if q < 0:
-                        if saved[xv] != stamp:  # the trail: x's words before its first change
-                            saved[xv] = stamp
-                            tr_u[ntr] = xv
-                            tr_a[ntr] = act[xv]
-                            for i in range(w):
-                                tr_w[ntr, i] = dom[xv, i]
-                            ntr += 1
-                        if not act[xv]:
-                            for i in range(w):  # explicit domain, in the active list
-                                dom[xv, i] = dom0[xv, i] & free[i]
-                            act[xv] = 1
-                            active[alen] = xv
-                            alen += 1
-                        dom[xv, yt >> 6] &= ~(ONE << np.uint64(yt & 63))
-                e = nxt
         keep = 0
         notbit = ~bit
         for j in range(alen):
@@ -942,13 +870,6 @@ def search_slice(
     width: int,
     noise: float,
     tie: Any,
-    ng_v: Any,
-    ng_t: Any,
-    ng_ptr: Any,
-    ng_w: Any,
-    whead: Any,
-    wtail: Any,
-    wnext: Any,
 ) -> int:
     """Run the search from where it stopped until it ends, or for ``slice_nodes`` more nodes.
 
@@ -1021,8 +942,7 @@ def search_slice(
         ok = _assign(
             v, t, dom, act, tile_of, free, active, s, f, saved, tr_u, tr_a, tr_w, tr_t, dom0,
             nbr, balls, pip, pix, pw, lay_ptr, lay_d, lay_uptr, lay_u, aip, aix, bip, bix,
-            tile_cost, cost_aware, cw, width, n, wk, union, ng_v, ng_t, ng_ptr, ng_w, whead,
-            wtail, wnext,
+            tile_cost, cost_aware, cw, width, n, wk, union,
         )  # fmt: skip
         placed = s[S_PLACED]
         if placed > s[S_PARTIAL_N]:
@@ -1049,9 +969,6 @@ def search_slice(
                     t0 = vbuf[j]
                     s[S_NOGOODS] += 1
                     dom0[v0, t0 >> 6] &= ~(ONE << np.uint64(t0 & 63))
-                # the path below the root, for Python to record its nogoods
-                s[S_TOP] = top
-                s[S_TOPEND] = s[S_VTOP]
                 _unwind(
                     dom, act, tile_of, free, active, s, f, tr_u, tr_a, tr_w, tr_t,
                     lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
