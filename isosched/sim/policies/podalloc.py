@@ -85,8 +85,9 @@ def _give_back(
 
 
 @njit(cache=True)
-def _memory_aware(pairs: np.ndarray, prio: np.ndarray, minp: np.ndarray,
-                  demand: np.ndarray, capacity: int) -> np.ndarray:  # fmt: skip
+def _memory_aware(
+    pairs: np.ndarray, prio: np.ndarray, minp: np.ndarray, demand: np.ndarray, capacity: int
+) -> np.ndarray:
     """MoCA's admission order (``moca.memory_aware_order``) of the score-sorted ``pairs``."""
     rest = list(pairs)
     out = np.empty(pairs.shape[0], dtype=np.int64)
