@@ -125,13 +125,12 @@ class PlanBook:
             # default serve both physics settings (one plan, one cache entry).
             flow = self.hw.dataflow.model_copy(update={"lts_activations_via_dram": False})
             tss_hw = self.hw.model_copy(update={"dataflow": flow})
-            sub = sub_hardware(tss_hw, shape)
-            if lcs:
-                plan = self.cache.plan(self.graph(model), sub, match_nodes=PLAN_MATCH_NODES)
-            else:
-                plan = self.cache.plan(
-                    self.graph(model), sub, match_nodes=PLAN_MATCH_NODES, lcs=False
-                )
+            plan = self.cache.plan(  # lcs=True leaves the cache key as it was before the switch
+                self.graph(model),
+                sub_hardware(tss_hw, shape),
+                match_nodes=PLAN_MATCH_NODES,
+                lcs=lcs,
+            )
             got = self._plans[key] = job_plan(plan, self.hw, shape[0] * shape[1], self.graph(model))
         return got
 
