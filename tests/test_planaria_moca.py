@@ -445,3 +445,44 @@ def test_compiled_allocation_equals_the_reference(raw, capacity, memory_aware, n
     )
     assert {c.id: int(t) for c, t in zip(cs, got, strict=True)} == want_targets
     assert [cs[i].id for i in idx] == want_order
+
+
+# ---- compiled walks over a job's pieces ---------------------------------------------------------
+
+_pieces = st.lists(
+    st.tuples(
+        st.sampled_from([0.0, 0.1, 0.2, 0.7, 500.0, 1e4 + 0.3, 123456.7]),  # cycles
+        st.sampled_from([0.0, 0.3, 64.0, 1e5, 3.3e6]),  # DRAM bytes
+    ),
+    min_size=1,
+    max_size=14,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    _pieces,
+    st.data(),
+    st.sampled_from([1e-12, 0.1, 0.37, 1.0]),  # DRAM share
+    st.sampled_from([0.05, 0.5, 1.0]),  # piece left
+    st.sampled_from([0.0, 0.3, 0.99]),  # done so far
+)
+def test_compiled_piece_walks_equal_the_reference(pieces, data, share, left, done):
+    """``time_to_us`` and MoCA's ``need`` compiled give the plain-Python answers bit for bit
+    (ties between turning points included: the sample values repeat)."""
+    sim = simulate(trace_of(job("u#0", 0, 10**6, "resnet50")), "moca")
+    js = sim.jobs["u#0"]
+    js.state, js.pieces = "running", tuple(pieces)
+    js.piece = data.draw(st.integers(0, len(pieces)))
+    js.piece_left, js.remaining, js.dram_share = left, 1.0 - done, share
+    for target in (1.0, min(1.0, done + 0.2)):
+        assert planaria.time_to_us(js, sim, target) == planaria.time_to_us_reference(
+            js, sim, target
+        )
+    policy = sim.policy
+    assert isinstance(policy, Moca)
+    for deadline in (1, 2, 50, 2_000, 10**5, 10**7):
+        js.job = job("u#0", 0, deadline, "resnet50")
+        for start in (0.0, deadline - 1e-3, deadline - 2e-4):  # budgets down to a cycle or less
+            js.progress_from_us = start
+            assert policy.need(sim, js) == moca.need_reference(sim, js)

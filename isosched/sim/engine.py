@@ -92,11 +92,13 @@ class JobState:
     #: What the scheduler did to the job and why: ``(t_us, kind, why)`` with ``kind`` one of
     #: ``start``, ``resume``, ``preempt``, ``kill``, ``finish``, ``drop``.
     events: list[tuple[int, str, str]] = field(default_factory=list)
+    #: Job id (``job.job``; a plain attribute: read on every hot path).
+    id: str = field(init=False, repr=False, compare=False)
+    #: Position of the job's id among the trace's ids sorted (a stable tie-break; -1 unset).
+    rank: int = field(default=-1, repr=False, compare=False)
 
-    @property
-    def id(self) -> str:
-        """Job id."""
-        return self.job.job
+    def __post_init__(self) -> None:
+        self.id = self.job.job
 
     def remaining_us(self, latency_us: float | None = None) -> float:
         """Time left on an allocation with ``latency_us`` per inference (default: current)."""
@@ -232,6 +234,8 @@ class Simulator:
         self.now = 0
         self.occupancy = Occupancy(hw.width, hw.height)
         self.jobs: dict[str, JobState] = {j.job: JobState(j) for j in trace.jobs}
+        for i, jid in enumerate(sorted(self.jobs)):
+            self.jobs[jid].rank = i
         self._events: list[tuple[int, int, str, str, int]] = []
         self._seq = 0
         self._waiting: dict[str, JobState] = {}  # released, holding no tiles, not done

@@ -30,10 +30,20 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from isosched.sim.engine import JobState, Simulator
-from isosched.sim.policies.planaria import Candidate, Order, Planaria, time_to_us
+import numpy as np
+from numba import njit
 
-__all__ = ["KEEP_SHARE", "THROTTLE", "Moca", "bandwidth_shares", "memory_aware_order"]
+from isosched.sim.engine import JobState, Simulator
+from isosched.sim.policies.planaria import Candidate, Order, Planaria, piece_arrays, time_to_us
+
+__all__ = [
+    "KEEP_SHARE",
+    "THROTTLE",
+    "Moca",
+    "bandwidth_shares",
+    "memory_aware_order",
+    "need_reference",
+]
 
 #: Throttle DRAM bandwidth for jobs at risk (False: the engine's demand split only). Tuned with
 #: ``bench/tune.py`` on ad_urban at ×4, ×6, ×8, ×10: equal up to ×8; at ×10 0.738 vs 0.693.
@@ -141,6 +151,86 @@ def piece_demand(js: JobState, sim: Simulator) -> float:
     return (b / bw) / t if t > 0 else 0.0
 
 
+def need_reference(sim: Simulator, js: JobState) -> float | None:
+    """:meth:`Moca.need` in plain Python, without the charge (the tests compare)."""
+    end_us = js.job.deadline_us - max(float(sim.now), js.progress_from_us)
+    if js.piece >= len(js.pieces):
+        return 0.0
+    if end_us <= 0:
+        return None
+    budget = end_us / sim.hw.cycles_to_us(1.0)  # cycles
+    bw = sim.hw.dram_bytes_per_cycle
+    c0, b0 = js.pieces[js.piece]
+    rest = [(c0 * js.piece_left, b0 * js.piece_left), *js.pieces[js.piece + 1 :]]
+    turn = sorted((b / (bw * c) if c > 0 else (math.inf if b > 0 else 0.0), c, b) for c, b in rest)
+    compute = 0.0  # cycles of the pieces already compute-bound
+    moved = sum(b for _, _, b in turn)  # bytes of the others
+    lo = 0.0
+    for k in range(len(turn) + 1):
+        hi = turn[k][0] if k < len(turn) else math.inf
+        room = budget - compute
+        if room > 0:
+            share = max(lo, moved / (bw * room) if moved > 0 else 0.0)
+            if share < hi or k == len(turn):
+                return share if share <= 1.0 + 1e-12 else None
+        if k < len(turn):
+            compute += turn[k][1]
+            moved -= turn[k][2]
+        lo = hi
+    return None
+
+
+@njit(cache=True)
+def _need_share(
+    arr: np.ndarray, piece: int, piece_left: float, budget: float, bw: float
+) -> float:  # pragma: no cover - compiled
+    """:func:`need_reference`'s search from the current piece (-1: no share does)."""
+    m = arr.shape[1] - piece
+    t = np.empty(m)
+    c = np.empty(m)
+    b = np.empty(m)
+    for k in range(m):
+        ck = arr[0, piece + k]
+        bk = arr[1, piece + k]
+        if k == 0:
+            ck = ck * piece_left
+            bk = bk * piece_left
+        c[k] = ck
+        b[k] = bk
+        if ck > 0:
+            t[k] = bk / (bw * ck)
+        elif bk > 0:
+            t[k] = np.inf
+        else:
+            t[k] = 0.0
+    # Sort (t, c, b) lexicographically, as Python sorts the tuples (insertion sort: m is small).
+    for k in range(1, m):
+        tk, ck, bk = t[k], c[k], b[k]
+        j = k - 1
+        while j >= 0 and (t[j] > tk or (t[j] == tk and (c[j] > ck or (c[j] == ck and b[j] > bk)))):
+            t[j + 1], c[j + 1], b[j + 1] = t[j], c[j], b[j]
+            j -= 1
+        t[j + 1], c[j + 1], b[j + 1] = tk, ck, bk
+    compute = 0.0
+    moved = 0.0
+    for k in range(m):
+        moved += b[k]
+    lo = 0.0
+    for k in range(m + 1):
+        hi = t[k] if k < m else np.inf
+        room = budget - compute
+        if room > 0:
+            share = moved / (bw * room) if moved > 0 else 0.0
+            share = max(lo, share)
+            if share < hi or k == m:
+                return share if share <= 1.0 + 1e-12 else -1.0
+        if k < m:
+            compute += c[k]
+            moved -= b[k]
+        lo = hi
+    return -1.0
+
+
 class Moca(Planaria):
     """Planaria's pods with memory-aware admission and DRAM bandwidth throttling."""
 
@@ -167,7 +257,8 @@ class Moca(Planaria):
 
         Its remaining time at share ``s`` is ``Σ max(cycles, bytes / (bandwidth × s))`` over
         the rest of its pieces: between two consecutive turning points (the shares at which
-        pieces become compute-bound) it is ``C + B / (bandwidth × s)``, solved for ``s``.
+        pieces become compute-bound) it is ``C + B / (bandwidth × s)``, solved for ``s``
+        (compiled; :func:`need_reference` is the same in plain Python).
         """
         sim.charge(lookups=1)
         end_us = js.job.deadline_us - max(float(sim.now), js.progress_from_us)
@@ -177,26 +268,9 @@ class Moca(Planaria):
             return None
         budget = end_us / sim.hw.cycles_to_us(1.0)  # cycles
         bw = sim.hw.dram_bytes_per_cycle
-        c0, b0 = js.pieces[js.piece]
-        rest = [(c0 * js.piece_left, b0 * js.piece_left), *js.pieces[js.piece + 1 :]]
-        turn = sorted(
-            (b / (bw * c) if c > 0 else (math.inf if b > 0 else 0.0), c, b) for c, b in rest
-        )
-        compute = 0.0  # cycles of the pieces already compute-bound
-        moved = sum(b for _, _, b in turn)  # bytes of the others
-        lo = 0.0
-        for k in range(len(turn) + 1):
-            hi = turn[k][0] if k < len(turn) else math.inf
-            room = budget - compute
-            if room > 0:
-                share = max(lo, moved / (bw * room) if moved > 0 else 0.0)
-                if share < hi or k == len(turn):
-                    return share if share <= 1.0 + 1e-12 else None
-            if k < len(turn):
-                compute += turn[k][1]
-                moved -= turn[k][2]
-            lo = hi
-        return None
+        arr, _ = piece_arrays(js.pieces, bw)
+        share = _need_share(arr, js.piece, js.piece_left, budget, bw)
+        return None if share < 0.0 else share
 
     def schedule(self, sim: Simulator) -> None:
         """Divide the pods as Planaria, then throttle DRAM bandwidth (module docstring)."""

@@ -234,9 +234,44 @@ def done_now(js: JobState) -> float:
     return 1.0 - js.remaining
 
 
-@lru_cache(maxsize=4096)
-def _full_cycles(pieces: tuple[tuple[float, float], ...], bw: float) -> tuple[float, ...]:
-    return tuple(max(c, b / bw) for c, b in pieces)
+#: Per pieces tuple (by identity; the tuple is kept alive in the value): its cycles, DRAM bytes
+#: and full-bandwidth cycles as rows of one array, and the sum of the last (sequential).
+_ARRAYS: dict[int, tuple[tuple[tuple[float, float], ...], float, np.ndarray, float]] = {}
+
+
+def piece_arrays(pieces: tuple[tuple[float, float], ...], bw: float) -> tuple[np.ndarray, float]:
+    """``[cycles, bytes, max(cycles, bytes / bw)]`` per piece (3 × n) and the last row's sum."""
+    got = _ARRAYS.get(id(pieces))
+    if got is None or got[0] is not pieces or got[1] != bw:
+        if len(_ARRAYS) > 65536:
+            _ARRAYS.clear()
+        full = [max(c, b / bw) for c, b in pieces]
+        arr = np.array(
+            [[c for c, _ in pieces], [b for _, b in pieces], full], dtype=np.float64
+        ).reshape(3, len(pieces))
+        got = _ARRAYS[id(pieces)] = (pieces, bw, arr, sum(full))
+    return got[2], got[3]
+
+
+@njit(cache=True)
+def _time_to_cycles(
+    arr: np.ndarray, piece: int, left: float, todo: float, bw: float, share: float
+) -> float:  # pragma: no cover - compiled
+    """:func:`time_to_us`'s walk over the pieces, in cycles (the same operations in order)."""
+    cycles = 0.0
+    for i in range(piece, arr.shape[1]):
+        full = arr[2, i]
+        if full <= 0:
+            left = 1.0
+            continue
+        now_c = max(arr[0, i], arr[1, i] / (bw * share))
+        if todo <= left * full + 1e-12:
+            cycles += todo / full * now_c
+            break
+        cycles += left * now_c
+        todo -= left * full
+        left = 1.0
+    return cycles
 
 
 def time_to_us(js: JobState, sim: Simulator, done: float) -> float:
@@ -249,8 +284,20 @@ def time_to_us(js: JobState, sim: Simulator, done: float) -> float:
         return max(0.0, done - done_now(js)) * js.latency_us
     hw = sim.hw
     bw = hw.dram_bytes_per_cycle
+    arr, total = piece_arrays(js.pieces, bw)
+    todo = max(0.0, done - done_now(js)) * total
     share = max(js.dram_share, 1e-9)
-    full = _full_cycles(js.pieces, bw)
+    return hw.cycles_to_us(_time_to_cycles(arr, js.piece, js.piece_left, todo, bw, share))
+
+
+def time_to_us_reference(js: JobState, sim: Simulator, done: float) -> float:
+    """:func:`time_to_us` in plain Python (the tests compare)."""
+    if not js.pieces:
+        return max(0.0, done - done_now(js)) * js.latency_us
+    hw = sim.hw
+    bw = hw.dram_bytes_per_cycle
+    share = max(js.dram_share, 1e-9)
+    full = [max(c, b / bw) for c, b in js.pieces]
     todo = max(0.0, done - done_now(js)) * sum(full)
     cycles = 0.0
     left = js.piece_left
@@ -325,17 +372,20 @@ class Planaria:
         self._demand: dict[tuple[str, int], float] = {}
         self._woken: set[int] = set()
         self._pod_tiles = 1
-        self._left: dict[str, float] = {}
         self._lat_table: dict[tuple[str, int], tuple[float, ...]] = {}
         # _candidates' profile table: one row per model (latency on 1..npods pods, µs), and the
-        # DRAM demand of each model on k pods (filled as needed).
+        # DRAM demand of each model on 0..npods pods.
         self._rows_npods = 0
         self._rows: dict[str, int] = {}
         self._table: np.ndarray = np.empty((0, 0))
-        self._dem_rows: list[list[float | None]] = []
-        # Rank of every job id among the sorted ids (ties in the compiled allocation).
-        self._rank: dict[str, int] = {}
+        self._dem_table: np.ndarray = np.empty((0, 1))
+        # Per run (``_rank_of`` is its ``sim.jobs``), indexed by JobState.rank: priorities,
+        # deadlines (µs), models and their profile rows (-1: not yet).
         self._rank_of: object = None
+        self._g_prio: np.ndarray = np.empty(0, dtype=np.int64)
+        self._g_deadline: np.ndarray = np.empty(0)
+        self._g_model: list[str] = []
+        self._g_row: np.ndarray = np.empty(0, dtype=np.int64)
 
     # ---- profiles (cached by the plan book; every look-up is charged) ---------------------
     def latencies(self, sim: Simulator, model: str, npods: int) -> tuple[float, ...]:
@@ -395,7 +445,7 @@ class Planaria:
         if not js.pieces or js.piece >= len(js.pieces):
             return work * js.latency_us
         bw = sim.hw.dram_bytes_per_cycle
-        total = sum(_full_cycles(js.pieces, bw))
+        _, total = piece_arrays(js.pieces, bw)
         c, b = js.pieces[js.piece]
         full = max(c, b / bw)
         rate = max(c, b / (bw * max(js.dram_share, 1e-9))) / full if full > 0 else 1.0
@@ -428,7 +478,7 @@ class Planaria:
             def lat(k: int) -> float:
                 return table[k - 1]
 
-        left = self._left[js.id]
+        left = js.remaining
         slack = js.job.deadline_us - sim.now
         budget = SLACK_SHARE * slack
         rem_all = left * lat(npods)
@@ -450,53 +500,71 @@ class Planaria:
         d = self.demand(sim, js.job.model, tiles) if self.needs_demand else 0.0
         return Candidate(js.job.job, js.job.priority, hi, rem_hi, rem_all, slack, d)
 
-    def _sizes(
-        self, sim: Simulator, jobs: Sequence[JobState], npods: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, Sequence[float], np.ndarray]:
-        """:meth:`_candidate`'s numbers for every job of ``jobs``, in one compiled pass.
+    def _index(self, sim: Simulator, jobs: Sequence[JobState], npods: int) -> np.ndarray:
+        """The jobs' ranks (:attr:`JobState.rank`), every model given its row of profiles.
 
-        The same binary searches over the same profiles, with the same lookups charged in the
-        same order. Returns the minimal pods (0: none), the remaining time on them and on every
-        pod (µs), the slacks (µs) and the DRAM demands on the minimal pods (0 unless
-        ``needs_demand``).
+        Per run, the jobs' priorities, deadlines and profile rows are kept in arrays indexed by
+        rank, so that a scheduling point gathers them for all jobs at once.
         """
         if self._rows_npods != npods:
             self._rows_npods, self._rows, self._table = npods, {}, np.empty((0, npods))
-            self._dem_rows = []
-        rows = self._rows
-        models = [js.job.model for js in jobs]
-        for model in models:
-            if model not in rows:  # a model not seen yet: one more row of profiles
-                rows[model] = len(rows)
+            self._dem_table = np.empty((0, npods + 1))
+            self._rank_of = None
+        if self._rank_of is not sim.jobs:
+            ordered = sorted(sim.jobs.values(), key=lambda j: j.rank)
+            self._g_prio = np.array([j.job.priority for j in ordered], dtype=np.int64)
+            self._g_deadline = np.array([j.job.deadline_us for j in ordered], dtype=np.float64)
+            self._g_model = [j.job.model for j in ordered]
+            self._g_row = np.full(len(ordered), -1, dtype=np.int64)
+            self._rank_of = sim.jobs
+        idx = np.fromiter((js.rank for js in jobs), np.int64, len(jobs))
+        missing = np.flatnonzero(self._g_row[idx] < 0)
+        for i in missing.tolist():  # in the jobs' order: models get rows as they appear
+            model = self._g_model[idx[i]]
+            row = self._rows.get(model)
+            if row is None:  # a model not seen yet: one more row of profiles
+                row = self._rows[model] = len(self._rows)
                 self._table = np.vstack([self._table, [self.latencies(sim, model, npods)]])
-                self._dem_rows.append([None] * (npods + 1))
-        now = sim.now
-        slacks = [js.job.deadline_us - now for js in jobs]
-        left = self._left
+                dem = [0.0]
+                if self.needs_demand:
+                    dem += [
+                        self.demand(sim, model, k * self._pod_tiles) for k in range(1, npods + 1)
+                    ]
+                else:
+                    dem += [0.0] * npods
+                self._dem_table = np.vstack([self._dem_table, [dem]])
+            self._g_row[idx[i]] = row
+        return idx
+
+    def _sizes(
+        self, sim: Simulator, jobs: Sequence[JobState], npods: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """:meth:`_candidate`'s numbers for every job of ``jobs``, in one compiled pass.
+
+        The same binary searches over the same profiles, with the same lookups charged in the
+        same order. Returns the jobs' ranks, the minimal pods (0: none), the remaining time on
+        them and on every pod (µs), the slacks (µs) and the DRAM demands on the minimal pods (0
+        unless ``needs_demand``).
+        """
+        idx = self._index(sim, jobs, npods)
+        rows = self._g_row[idx]
+        slack = self._g_deadline[idx] - sim.now
         pods, rem_min, rem_all, looked = _min_pods(
             self._table,
-            np.array([rows[m] for m in models], dtype=np.int64),
-            np.array([left[js.id] for js in jobs], dtype=np.float64),
-            np.array(slacks, dtype=np.float64),
+            rows,
+            np.fromiter((js.remaining for js in jobs), np.float64, len(jobs)),
+            slack,
             SLACK_SHARE,
         )
         sim.charge_lookups(looked.tolist())
-        demand = np.zeros(len(jobs))
-        if self.needs_demand:
-            for i, (model, k) in enumerate(zip(models, pods.tolist(), strict=True)):
-                if k:
-                    dem = self._dem_rows[rows[model]]
-                    d = dem[k]
-                    if d is None:
-                        d = dem[k] = self.demand(sim, model, k * self._pod_tiles)
-                    demand[i] = d
-        return pods, rem_min, rem_all, slacks, demand
+        demand = self._dem_table[rows, pods]  # column 0 (no pods) is 0
+        return idx, pods, rem_min, rem_all, slack, demand
 
     def _candidates(self, sim: Simulator, jobs: Sequence[JobState], npods: int) -> list[Candidate]:
         """:meth:`_candidate` of every job in ``jobs`` (by :meth:`_sizes`; the tests compare)."""
         if ESTIMATED_SHARE or not jobs:
             return [self._candidate(sim, js, npods) for js in jobs]
-        pods, rem_min, rem_all, slacks, demand = self._sizes(sim, jobs, npods)
+        _, pods, rem_min, rem_all, slacks, demand = self._sizes(sim, jobs, npods)
         return [
             Candidate(js.job.job, js.job.priority, None, math.inf, rall, slack)
             if k == 0
@@ -506,7 +574,7 @@ class Planaria:
                 pods.tolist(),
                 rem_min.tolist(),
                 rem_all.tolist(),
-                slacks,
+                slacks.tolist(),
                 demand.tolist(),
                 strict=True,
             )
@@ -533,19 +601,15 @@ class Planaria:
             cands = self._candidates(sim, jobs, npods)
             targets, order = allocate(cands, capacity, self.order(sim))
             return targets, order, {c.id: c.min_pods for c in cands}
-        pods, rem_min, rem_all, slacks, demand = self._sizes(sim, jobs, npods)
-        if self._rank_of is not sim.jobs:
-            self._rank = {jid: i for i, jid in enumerate(sorted(sim.jobs))}
-            self._rank_of = sim.jobs
-        rank = self._rank
+        idx, pods, rem_min, rem_all, slacks, demand = self._sizes(sim, jobs, npods)
         got, order_idx = allocate_arrays(
-            np.array([js.job.priority for js in jobs], dtype=np.int64),
+            self._g_prio[idx],
             pods,
             rem_min,
             rem_all,
-            np.array(slacks, dtype=np.float64),
+            slacks,
             demand,
-            np.array([rank[js.id] for js in jobs], dtype=np.int64),
+            idx,
             capacity,
             memory_aware,
         )
@@ -616,8 +680,6 @@ class Planaria:
         capacity = len(free) + sum(len(v) for v in owned.values())
         for js in running:
             sim.sync(js)  # progress up to now: boundaries, checkpoint sizes, remaining work
-        self._left = {js.id: js.remaining for js in running}
-        self._left.update({js.id: js.remaining for js in ready})
         targets, order, mins = self._divide(sim, [*running, *ready], npods, capacity)
         # Shrink or stop the running jobs that give pods up, each at its layer boundary.
         for js in sorted(running, key=lambda j: j.id):
