@@ -339,7 +339,7 @@ def test_profiles_are_computed_once_per_model_and_pod_count(monkeypatch, policy)
 def test_compiled_division_equals_the_reference_and_charges_the_same(monkeypatch, policy):
     """Sizing and allocation compiled give every job the pods, order and lookups of the
     per-job searches and :func:`allocate` (the reference), at every scheduling point."""
-    fast = planaria.Planaria._divide
+    fast = planaria.Planaria._division
     calls = []
 
     def checked(self, sim, jobs, npods, capacity):
@@ -352,12 +352,13 @@ def test_compiled_division_equals_the_reference_and_charges_the_same(monkeypatch
         sim._charged_us = before
         targets, order, mins = fast(self, sim, jobs, npods, capacity)
         assert sim._charged_us - before == charged
-        assert (targets, order) == (want_targets, want_order)
-        assert mins == {c.id: c.min_pods for c in cands}
+        assert {js.id: t for js, t in zip(jobs, targets, strict=True)} == want_targets
+        assert [jobs[i].id for i in order] == want_order
+        assert [k or None for k in mins] == [c.min_pods for c in cands]
         calls.append(len(jobs))
         return targets, order, mins
 
-    monkeypatch.setattr(planaria.Planaria, "_divide", checked)
+    monkeypatch.setattr(planaria.Planaria, "_division", checked)
     sc = parse_scenario(
         {
             "name": "mixed",

@@ -800,13 +800,6 @@ class Simulator:
             return js.dram_weight  # moving state: all it can
         return 0.0
 
-    def _demands(self, extra: JobState | None = None) -> list[tuple[JobState, float]]:
-        """(job, weighted demand) of every job holding tiles."""
-        out = [(js, self._demand_of(js)) for js in self._holding.values()]
-        if extra is not None:
-            out.append((extra, extra.dram_weight * extra.demand))
-        return out
-
     def state_key(self) -> tuple[int, int]:
         """Changes whenever anything a policy's estimate depends on may have changed.
 
@@ -835,18 +828,42 @@ class Simulator:
         job could use it (a lone job gets all of it). Jobs whose progress rate changes are
         re-timed.
         """
-        demands = self._demands()
-        total = sum(d for _, d in demands)
+        # _demand_of() inlined (the hot path): the same demands in the same order.
+        now = self.now
+        tables = self._tables
+        holding = list(self._holding.values())
+        ds: list[float] = []
+        for js in holding:
+            state = js.state
+            if state == "running":
+                pieces = js.pieces
+                if not pieces:
+                    d = 0.0
+                elif js.preemptions and js.progress_from_us > now:
+                    d = js.dram_weight
+                else:
+                    dem = (tables.get(id(pieces)) or self._table(pieces)).dem
+                    i = js.piece
+                    d = js.dram_weight * dem[i] if i < len(dem) else 0.0
+            elif state == "checkpointing":
+                d = js.dram_weight
+            else:
+                d = 0.0
+            ds.append(d)
+        total = sum(ds)
         self._total_demand = total
         common = min(1.0, 1.0 / total) if total > 0 else 1.0
         if common != self._vc_r:
             self._vc_set_rate(common)
-        for js, d in demands:
+        for js, d in zip(holding, ds, strict=True):
             js.demand_used = d
-            if js.state == "running" and not js.pieces:
+            if js.state != "running":
+                js.dram_share = d / total if total > 0 else 1.0
+                continue
+            if not js.pieces:
                 continue  # runs at its own latency whatever the others do
             js.dram_share = d / total if total > 0 else 1.0
-            if js.state != "running" or js.vc:
+            if js.vc:
                 continue
             rate = self._rate_of(js, total)
             if rate != js.rate:

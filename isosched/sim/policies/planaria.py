@@ -588,19 +588,26 @@ class Planaria:
         """
         return False if type(self).order is Planaria.order else None
 
-    def _divide(
+    def _division(
         self, sim: Simulator, jobs: list[JobState], npods: int, capacity: int
-    ) -> tuple[dict[str, int], list[str], dict[str, int | None]]:
-        """Pods per job, the order they are handed out, and each job's minimal pods.
+    ) -> tuple[list[int], list[int], list[int]]:
+        """Pods per job, the order they are handed out and the minimal pods, by position.
 
-        :func:`allocate` over :meth:`_candidates`, or its compiled copy over :meth:`_sizes`
-        when there is one (the same answers; the tests compare).
+        ``targets[i]`` pods for ``jobs[i]``, ``order`` the positions in hand-out order,
+        ``mins[i]`` its minimal pods (0: none meets its deadline). :func:`allocate` over
+        :meth:`_candidates`, or its compiled copy over :meth:`_sizes` when there is one (the
+        same answers; the tests compare).
         """
         memory_aware = self.compiled_order()
         if ESTIMATED_SHARE or memory_aware is None or not jobs:
             cands = self._candidates(sim, jobs, npods)
-            targets, order = allocate(cands, capacity, self.order(sim))
-            return targets, order, {c.id: c.min_pods for c in cands}
+            by_id, ids = allocate(cands, capacity, self.order(sim))
+            pos = {js.id: i for i, js in enumerate(jobs)}
+            return (
+                [by_id[js.id] for js in jobs],
+                [pos[jid] for jid in ids],
+                [c.min_pods or 0 for c in cands],
+            )
         idx, pods, rem_min, rem_all, slacks, demand = self._sizes(sim, jobs, npods)
         got, order_idx = allocate_arrays(
             self._g_prio[idx],
@@ -613,15 +620,7 @@ class Planaria:
             capacity,
             memory_aware,
         )
-        ids = [js.job.job for js in jobs]
-        mins: dict[str, int | None] = {
-            jid: (k or None) for jid, k in zip(ids, pods.tolist(), strict=True)
-        }
-        return (
-            dict(zip(ids, got.tolist(), strict=True)),
-            [ids[i] for i in order_idx.tolist()],
-            mins,
-        )
+        return got.tolist(), order_idx.tolist(), pods.tolist()
 
     def order(self, sim: Simulator) -> Order | None:
         """How minima are handed out when they do not all fit (Planaria: by score)."""
@@ -680,10 +679,12 @@ class Planaria:
         capacity = len(free) + sum(len(v) for v in owned.values())
         for js in running:
             sim.sync(js)  # progress up to now: boundaries, checkpoint sizes, remaining work
-        targets, order, mins = self._divide(sim, [*running, *ready], npods, capacity)
+        jobs = [*running, *ready]
+        targets, order, mins = self._division(sim, jobs, npods, capacity)
         # Shrink or stop the running jobs that give pods up, each at its layer boundary.
-        for js in sorted(running, key=lambda j: j.id):
-            t, mine = targets.get(js.id, 0), owned[js.id]
+        for r in sorted(range(len(running)), key=lambda r: running[r].id):
+            js = running[r]
+            t, mine = targets[r], owned[js.id]
             if t >= len(mine):
                 continue
             when = self.ready_at(sim, js)
@@ -693,14 +694,17 @@ class Planaria:
                 self._stop(sim, js)
             else:
                 self._resize(sim, js, [x for i in mine[:t] for x in pods[i][1]])
-        # Grow running jobs and start waiting ones onto free pods, highest score first.
+        # Grow running jobs and start waiting ones onto free pods, highest score first (a job
+        # given no pods does nothing here).
         avail = occ.available_mask
         free = [i for i, (m, _) in enumerate(pods) if m & avail == m]
-        for jid in order:
-            js = sim.jobs[jid]
-            t = targets.get(jid, 0)
+        for k in order:
+            t = targets[k]
+            if t == 0:
+                continue
+            js = jobs[k]
             if js.state == "running":
-                mine = owned.get(jid, [])
+                mine = owned.get(js.id, [])
                 if t <= len(mine) or not free:
                     continue
                 when = self.ready_at(sim, js)
@@ -709,8 +713,8 @@ class Planaria:
                     continue
                 gain, free = free[: t - len(mine)], free[t - len(mine) :]
                 self._resize(sim, js, [x for i in sorted(mine + gain) for x in pods[i][1]])
-            elif js.state == "waiting" and t > 0:
-                need = min(t, mins.get(jid) or t)
+            elif js.state == "waiting":
+                need = min(t, mins[k] or t)
                 if len(free) < need:
                     continue
                 take, free = free[:t], free[t:]
