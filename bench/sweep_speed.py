@@ -6,9 +6,10 @@ Run: ``python bench/sweep_speed.py [--scenario ad_urban] [--hw edge-8x8]
 
 Plans are loaded from the plan cache and the cache is warmed before timing (the target is "with
 a warm plan cache"). Prints the wall time of the grid plus the capacity bisection, the points
-run, the slowest points (timed one by one afterwards, serially), and the load average, since the
-machine may be shared. ``--profile isosched:8`` prints a cProfile of that one point instead;
-``--time planaria:8,moca:8`` times those points alone (run it at two commits to compare).
+run, the load average (the machine may be shared) and the CPU time of the pool's workers (less
+sensitive to other load than the wall time). ``--profile isosched:8`` prints a cProfile of that
+one point instead; ``--time planaria:8,moca:8`` times those points alone (run it at two commits
+to compare).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import cProfile
 import os
 import pstats
+import resource
 import time
 
 from isosched.io.hardware_json import load_hardware
@@ -76,9 +78,12 @@ def main() -> None:
     policies = args.policies.split(",")
     scales = [float(x) for x in args.scales.split(",")]
     load0 = os.getloadavg()
+    cpu0 = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     doc = sweep(sc, hw, policies, scales, args.seeds, workers=args.workers, models=models)
     wall = time.perf_counter() - t0
+    cpu1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
     load1 = os.getloadavg()
     grid = len(policies) * len(scales) * args.seeds
     print(
@@ -86,6 +91,9 @@ def main() -> None:
         f"{args.seeds} seeds = {grid} grid points + {doc['points'] - grid} bisection points"
     )
     print(f"wall {wall:.1f} s, {args.workers} workers, load {load0[0]:.1f} -> {load1[0]:.1f}")
+    # CPU time of the pool's workers (counted when the pool is joined; 0 with --workers 1, when
+    # the points run in this process): less sensitive to a shared machine than the wall time.
+    print(f"workers' CPU {cpu:.1f} s ({cpu / max(args.workers, 1):.1f} s per worker)")
     print("| policy | LBT capacity | censored |")
     print("|---|---|---|")
     for p, body in doc["policies"].items():
