@@ -486,4 +486,4 @@ def test_compiled_piece_walks_equal_the_reference(pieces, data, share, left, don
         js.job = job("u#0", 0, deadline, "resnet50")
         for start in (0.0, deadline - 1e-3, deadline - 2e-4):  # budgets down to a cycle or less
             js.progress_from_us = start
-            assert policy.need(sim, js) == moca.need_reference(sim, js)
+            assert policy.need(sim, js) == moca.need_share(sim, js, compiled=False)

@@ -42,7 +42,7 @@ __all__ = [
     "Moca",
     "bandwidth_shares",
     "memory_aware_order",
-    "need_reference",
+    "need_share",
 ]
 
 #: Throttle DRAM bandwidth for jobs at risk (False: the engine's demand split only). Tuned with
@@ -151,8 +151,11 @@ def piece_demand(js: JobState, sim: Simulator) -> float:
     return (b / bw) / t if t > 0 else 0.0
 
 
-def need_reference(sim: Simulator, js: JobState) -> float | None:
-    """:meth:`Moca.need` in plain Python, without the charge (the tests compare)."""
+def need_share(sim: Simulator, js: JobState, compiled: bool = True) -> float | None:
+    """:meth:`Moca.need` without its charge.
+
+    ``compiled=False`` searches in plain Python: the reference the tests compare with.
+    """
     end_us = js.job.deadline_us - max(float(sim.now), js.progress_from_us)
     if js.piece >= len(js.pieces):
         return 0.0
@@ -160,6 +163,10 @@ def need_reference(sim: Simulator, js: JobState) -> float | None:
         return None
     budget = end_us / sim.hw.cycles_to_us(1.0)  # cycles
     bw = sim.hw.dram_bytes_per_cycle
+    if compiled:
+        arr, _ = piece_arrays(js.pieces, bw)
+        share = _need_share(arr, js.piece, js.piece_left, budget, bw)
+        return None if share < 0.0 else share
     c0, b0 = js.pieces[js.piece]
     rest = [(c0 * js.piece_left, b0 * js.piece_left), *js.pieces[js.piece + 1 :]]
     turn = sorted((b / (bw * c) if c > 0 else (math.inf if b > 0 else 0.0), c, b) for c, b in rest)
@@ -184,7 +191,7 @@ def need_reference(sim: Simulator, js: JobState) -> float | None:
 def _need_share(
     arr: np.ndarray, piece: int, piece_left: float, budget: float, bw: float
 ) -> float:  # pragma: no cover - compiled
-    """:func:`need_reference`'s search from the current piece (-1: no share does)."""
+    """:func:`need_share`'s search in plain Python, compiled (-1: no share does)."""
     m = arr.shape[1] - piece
     t = np.empty(m)
     c = np.empty(m)
@@ -258,19 +265,10 @@ class Moca(Planaria):
         Its remaining time at share ``s`` is ``Σ max(cycles, bytes / (bandwidth × s))`` over
         the rest of its pieces: between two consecutive turning points (the shares at which
         pieces become compute-bound) it is ``C + B / (bandwidth × s)``, solved for ``s``
-        (compiled; :func:`need_reference` is the same in plain Python).
+        (compiled; :func:`need_share` with ``compiled=False`` is the same in plain Python).
         """
         sim.charge(lookups=1)
-        end_us = js.job.deadline_us - max(float(sim.now), js.progress_from_us)
-        if js.piece >= len(js.pieces):
-            return 0.0
-        if end_us <= 0:
-            return None
-        budget = end_us / sim.hw.cycles_to_us(1.0)  # cycles
-        bw = sim.hw.dram_bytes_per_cycle
-        arr, _ = piece_arrays(js.pieces, bw)
-        share = _need_share(arr, js.piece, js.piece_left, budget, bw)
-        return None if share < 0.0 else share
+        return need_share(sim, js)
 
     def schedule(self, sim: Simulator) -> None:
         """Divide the pods as Planaria, then throttle DRAM bandwidth (module docstring)."""

@@ -518,6 +518,8 @@ class Planaria:
             self._g_row = np.full(len(ordered), -1, dtype=np.int64)
             self._rank_of = sim.jobs
         idx = np.fromiter((js.rank for js in jobs), np.int64, len(jobs))
+        if len(idx) and idx.min() < 0:
+            raise ValueError("a job without a rank: job states come from a Simulator")
         missing = np.flatnonzero(self._g_row[idx] < 0)
         for i in missing.tolist():  # in the jobs' order: models get rows as they appear
             model = self._g_model[idx[i]]
