@@ -177,7 +177,7 @@ def test_root_nogoods_make_a_proof_several_times_shorter(compiled, monkeypatch):
 def test_varied_orders_at_restarts_find_what_the_fixed_order_misses(engine, monkeypatch):
     """A planted transformer that the restarts with a fixed variable order and no nogoods (the
     search before them) do not place within 300 nodes; the varied order does."""
-    inst = planted_instance(8, 8, 30, hops=2, blocked_fraction=0.1, kind="transformer", seed=0)
+    inst = planted_instance(8, 8, 30, hops=2, blocked_fraction=0.1, kind="transformer", seed=18)
     target = mesh_target(8, 8, 2, inst.blocked)
     r = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=300)
     assert r.found and r.stats["restarts"] > 0
@@ -186,6 +186,26 @@ def test_varied_orders_at_restarts_find_what_the_fixed_order_misses(engine, monk
     monkeypatch.setattr(cp_module, "ROOT_NOGOODS", False)
     old = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=300)
     assert old.reason == "budget"
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_a_hub_takes_the_tile_with_the_most_free_neighbours_first(compiled):
+    """A star's centre (8 leaves: a hub at two hops) opens the search on a tile with all 12
+    two-hop neighbours free, not on the roomiest-but-tightest tile near the border; a leaf
+    alone still packs into a corner."""
+    star = TileGraph(
+        tuple(TileVertex(f"v{i}") for i in range(9)), tuple((0, i, 1) for i in range(1, 9))
+    )
+    target = mesh_target(7, 7, 2)
+    model = CPModel(star, target, compiled=compiled)
+    assert model.pdeg[0] >= cp_module.hub_degree(model)
+    r = cp_search(model, math.inf, max_nodes=1)
+    assert r.stop == "budget" and r.partial is not None
+    hub_tile = r.partial[0]
+    assert target.degree[hub_tile] == 12
+    leaf = TileGraph((TileVertex("a"),), ())
+    r = cp_search(CPModel(leaf, target, compiled=compiled), math.inf)
+    assert r.tiles is not None and target.degree[r.tiles[0]] == 5
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

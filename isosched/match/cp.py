@@ -19,7 +19,10 @@ after every assignment, which is what lets it prove quickly that a placement doe
   interchangeable, so they take tiles in increasing order; a placement that swaps them is the
   same placement for the scheduler. With costs, only vertices whose edges also carry the same
   bytes count as interchangeable.
-* **Restarts**: the first run follows the prior (few free neighbours first, short edges); when a
+* **Value order**: few free neighbours first (packing the free area from its edges), short edges;
+  a hub (a vertex with many pattern neighbours, :func:`hub_degree`) takes the tiles with the
+  most free neighbours first instead, which leaves room around it for its neighbours.
+* **Restarts**: the first run follows the prior (the value order above); when a
   run fails more often than its share of a Luby sequence it restarts with a seeded, perturbed
   value order (perturbed in proportion to the target's degree: the keys count neighbours), and a
   seeded tie-break among the vertices of equal domain size. Limits grow
@@ -126,6 +129,20 @@ def _row_tiles(row: npt.NDArray[np.uint64]) -> list[int]:
 def restart_noise(model: CPModel) -> float:
     """Amplitude of the value-order perturbation after a restart (see :data:`NOISE`)."""
     return NOISE * (max(1, model.max_degree) / NOISE_DEGREE) ** 2
+
+
+#: A vertex with at least this share of the target's largest degree in pattern neighbours is a
+#: hub: it prefers tiles with many free neighbours (room for its neighbours), where every other
+#: vertex prefers few (packing the free area from its edges).
+HUB_SHARE = 0.3
+#: ... and at least this many pattern neighbours (at two hops, a planted transformer's vertices of
+#: degree 4-5 pack better from the edges).
+HUB_MIN = 6
+
+
+def hub_degree(model: CPModel) -> int:
+    """Pattern degree from which a vertex prefers tiles with many free neighbours."""
+    return max(HUB_MIN, math.ceil(HUB_SHARE * model.max_degree))
 
 
 def tie_breaks(seed: int, run: int, n: int) -> list[float]:
@@ -492,6 +509,7 @@ class _Search:
         self.dom0 = list(model.dom0)
         self.tie = [0.0] * model.n
         self.noise = restart_noise(model)
+        self.hub = hub_degree(model)
         self.nogoods = 0
 
     # ---- propagation -------------------------------------------------------------------------
@@ -611,7 +629,7 @@ class _Search:
         return next(v for v in self.m.order if tile_of[v] < 0)
 
     def values(self, st: _State, v: int, rng: random.Random | None) -> list[int]:
-        """Tiles of ``v``'s domain, best last (few free neighbours, short edges, cheap)."""
+        """Tiles of ``v``'s domain, best last (few free neighbours, a hub many; short edges)."""
         m = self.m
         d = st.dom[v]
         tiles = tiles_of(d if d >= 0 else self.dom0[v] & st.free)
@@ -620,9 +638,10 @@ class _Search:
         nbr, free, w = m.mesh.nbr, st.free, m.width
         placed = [st.tile_of[u] for u in m.padj[v] if st.tile_of[u] >= 0]
         cost = m.tile_cost if self.cost_aware else None
+        sign = 1.0 if m.pdeg[v] < self.hub else -1.0
         keys = []
         for t in tiles:
-            k = float((nbr[t] & free).bit_count())
+            k = sign * (nbr[t] & free).bit_count()
             if placed:
                 tx, ty = t % w, t // w
                 for q in placed:
@@ -935,7 +954,7 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     tmp, keys, dom0, a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
                     a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
                     a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
-                    model.width, restart_noise(model), tie,
+                    model.width, restart_noise(model), tie, hub_degree(model),
                 )  # fmt: skip
                 start = False
             if how == c.R_SLICE:

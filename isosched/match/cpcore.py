@@ -692,6 +692,7 @@ def _values(
     width: int,
     use_rng: bool,
     noise: float,
+    hub_deg: int,
     mt: Any,
     s: Any,
     vbuf: Any,
@@ -727,7 +728,7 @@ def _values(
         c = 0
         for i in range(w):
             c += _pc(nbr[t, i] & free[i])
-        kk = float(c)
+        kk = float(c) if pip[v + 1] - pip[v] < hub_deg else -float(c)  # a hub: many first
         if np_:
             tx, ty = t % width, t // width
             for a in range(np_):
@@ -870,6 +871,7 @@ def search_slice(
     width: int,
     noise: float,
     tie: Any,
+    hub_deg: int,
 ) -> int:
     """Run the search from where it stopped until it ends, or for ``slice_nodes`` more nodes.
 
@@ -888,7 +890,7 @@ def search_slice(
         v = _select(dom, active, s, rank, order, tile_of, tie)
         k = _values(
             v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, mt, s, vbuf, 0, tmp, keys, wk, union,
+            use_rng, noise, hub_deg, mt, s, vbuf, 0, tmp, keys, wk, union,
         )  # fmt: skip
         lv_var[0] = v
         lv_voff[0] = 0
@@ -996,7 +998,7 @@ def search_slice(
         off = s[S_VTOP]
         k = _values(
             u, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, mt, s, vbuf, off, tmp, keys, wk, union,
+            use_rng, noise, hub_deg, mt, s, vbuf, off, tmp, keys, wk, union,
         )  # fmt: skip
         lv_var[child] = u
         lv_voff[child] = off
