@@ -177,7 +177,7 @@ def test_root_nogoods_make_a_proof_several_times_shorter(compiled, monkeypatch):
 def test_varied_orders_at_restarts_find_what_the_fixed_order_misses(engine, monkeypatch):
     """A planted transformer that the restarts with a fixed variable order and no nogoods (the
     search before them) do not place within 300 nodes; the varied order does."""
-    inst = planted_instance(8, 8, 30, hops=2, blocked_fraction=0.1, kind="transformer", seed=18)
+    inst = planted_instance(8, 8, 32, hops=2, blocked_fraction=0.1, kind="transformer", seed=9)
     target = mesh_target(8, 8, 2, inst.blocked)
     r = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=300)
     assert r.found and r.stats["restarts"] > 0
@@ -185,6 +185,20 @@ def test_varied_orders_at_restarts_find_what_the_fixed_order_misses(engine, monk
     monkeypatch.setattr(cp_module, "TIE_NOISE", 0.0)
     monkeypatch.setattr(cp_module, "ROOT_NOGOODS", False)
     old = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=300)
+    assert old.reason == "budget"
+
+
+@pytest.mark.parametrize("engine", ["cp", "cp-py"])
+def test_the_root_value_in_progress_at_a_restart_goes_last(engine, monkeypatch):
+    """A planted transformer whose restarts, without demoting the root value they stopped in,
+    keep returning to it and miss within 3,000 nodes (18,881 to the placement); with it, placed."""
+    inst = planted_instance(8, 8, 36, hops=2, blocked_fraction=0.2, kind="transformer", seed=6)
+    target = mesh_target(8, 8, 2, inst.blocked)
+    r = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=3000)
+    assert r.found and r.stats["restarts"] > 0
+    assert placement_errors(inst.pattern, target, r.placement) == []
+    monkeypatch.setattr(cp_module, "ROOT_DEMOTE", False)
+    old = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=3000)
     assert old.reason == "budget"
 
 

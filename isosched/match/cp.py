@@ -30,7 +30,10 @@ after every assignment, which is what lets it prove quickly that a placement doe
   exhausted the space (a proof, or optimality when cost-aware).
 * **Nogoods at restarts**: the tiles of the first branching vertex that a run refuted completely
   (tried and failed before the restart) leave that vertex's domain for every later run, so a
-  restart never repeats a finished subtree, and proofs accumulate across runs.
+  restart never repeats a finished subtree, and proofs accumulate across runs. The root tile in
+  progress at the restart (not refuted: its subtree was left unfinished) goes after every untried
+  tile in later runs, so that restarts do not keep returning to one trap whose refutation is
+  longer than a run (a pocket of the free area that seats a vertex but not its neighbours).
 
 A node is one branching assignment (assignments implied by propagation are counted apart, as
 ``propagated``); budgets count nodes, the wall clock is only a safety stop.
@@ -85,6 +88,10 @@ NOISE_DEGREE = 12
 TIE_NOISE = 0.999
 #: Keep the root nogoods of each restart (off only to measure what they bring).
 ROOT_NOGOODS = True
+#: Put the root value in progress at a restart after the untried ones in later runs.
+ROOT_DEMOTE = True
+#: Key added per demotion (larger than any key: demoted values come after every other).
+DEMOTE = 1e6
 
 Cancel = Callable[[], bool]
 
@@ -510,6 +517,8 @@ class _Search:
         self.tie = [0.0] * model.n
         self.noise = restart_noise(model)
         self.hub = hub_degree(model)
+        #: Root values in progress at earlier restarts (vertex, tile) -> how often.
+        self.demoted: dict[tuple[int, int], int] = {}
         self.nogoods = 0
 
     # ---- propagation -------------------------------------------------------------------------
@@ -628,7 +637,9 @@ class _Search:
         tile_of = st.tile_of
         return next(v for v in self.m.order if tile_of[v] < 0)
 
-    def values(self, st: _State, v: int, rng: random.Random | None) -> list[int]:
+    def values(
+        self, st: _State, v: int, rng: random.Random | None, at_root: bool = False
+    ) -> list[int]:
         """Tiles of ``v``'s domain, best last (few free neighbours, a hub many; short edges)."""
         m = self.m
         d = st.dom[v]
@@ -650,6 +661,8 @@ class _Search:
                 k += cost[t]
             if rng is not None:
                 k += self.noise * rng.random()
+            if at_root and self.demoted:
+                k += DEMOTE * self.demoted.get((v, t), 0)
             keys.append((k, t))
         keys.sort(reverse=True)
         return [t for _, t in keys]
@@ -689,7 +702,7 @@ class _Search:
         m, stats = self.m, self.stats
         n = m.n
         v0 = self.select(root)
-        root_vals = self.values(root, v0, rng)
+        root_vals = self.values(root, v0, rng, at_root=True)
         stack = [(root, v0, root_vals[:])]
         fails = 0
         while stack:
@@ -715,6 +728,10 @@ class _Search:
                     # root values tried before the one in progress (all, when a root value
                     # failed) are refuted: later runs never take them again
                     left = len(stack[0][2]) + (1 if len(stack) > 1 else 0)
+                    if len(stack) > 1 and ROOT_DEMOTE:
+                        # the root value in progress goes after the untried ones next time
+                        key = (v0, root_vals[left - 1])
+                        self.demoted[key] = self.demoted.get(key, 0) + 1
                     for t in root_vals[left:] if ROOT_NOGOODS else ():
                         self.nogoods += 1
                         self.dom0[v0] &= ~(1 << t)
@@ -912,6 +929,7 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     tmp = np.zeros(size, dtype=np.int64)
     keys = np.zeros(size, dtype=np.float64)
     mt = np.zeros(624, dtype=np.uint64)
+    pen = np.zeros((n, size), dtype=np.float64)  # root values demoted at restarts
     cw = lim.comm_weight if cost_aware else 0.0
     budget = lim.max_nodes if lim.max_nodes is not None else -1
     stop = ""
@@ -954,7 +972,8 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     tmp, keys, dom0, a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
                     a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
                     a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
-                    model.width, restart_noise(model), tie, hub_degree(model),
+                    model.width, restart_noise(model), tie, hub_degree(model), pen,
+                    DEMOTE if ROOT_DEMOTE else 0.0,
                 )  # fmt: skip
                 start = False
             if how == c.R_SLICE:

@@ -693,6 +693,8 @@ def _values(
     use_rng: bool,
     noise: float,
     hub_deg: int,
+    pen: Any,
+    at_root: bool,
     mt: Any,
     s: Any,
     vbuf: Any,
@@ -738,6 +740,8 @@ def _values(
             kk += tile_cost[t]
         if use_rng:
             kk += noise * _mt_random(mt, s)
+        if at_root:
+            kk += pen[v, t]
         keys[j] = kk
     # Python sorts (key, tile) descending and pops from the end: the stable ascending order,
     # reversed, is the same list.
@@ -872,6 +876,8 @@ def search_slice(
     noise: float,
     tie: Any,
     hub_deg: int,
+    pen: Any,
+    demote: float,
 ) -> int:
     """Run the search from where it stopped until it ends, or for ``slice_nodes`` more nodes.
 
@@ -890,7 +896,7 @@ def search_slice(
         v = _select(dom, active, s, rank, order, tile_of, tie)
         k = _values(
             v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, hub_deg, mt, s, vbuf, 0, tmp, keys, wk, union,
+            use_rng, noise, hub_deg, pen, True, mt, s, vbuf, 0, tmp, keys, wk, union,
         )  # fmt: skip
         lv_var[0] = v
         lv_voff[0] = 0
@@ -967,6 +973,9 @@ def search_slice(
                 if not s[S_KEEP_NOGOODS]:
                     first = s[S_ROOTK]
                 v0 = lv_var[0]
+                if top > 0 and demote > 0.0:
+                    # the root value in progress goes after the untried ones next time
+                    pen[v0, vbuf[lv_vlen[0]]] += demote
                 for j in range(first, s[S_ROOTK]):
                     t0 = vbuf[j]
                     s[S_NOGOODS] += 1
@@ -998,7 +1007,7 @@ def search_slice(
         off = s[S_VTOP]
         k = _values(
             u, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, hub_deg, mt, s, vbuf, off, tmp, keys, wk, union,
+            use_rng, noise, hub_deg, pen, False, mt, s, vbuf, off, tmp, keys, wk, union,
         )  # fmt: skip
         lv_var[child] = u
         lv_voff[child] = off
