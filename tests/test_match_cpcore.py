@@ -17,6 +17,7 @@ from isosched.match import TileMatcher, cpcore, mesh_target, planted_instance
 from isosched.match import cp as cp_module
 from isosched.match.bitmesh import BitMesh
 from isosched.match.cp import CPModel, cp_search
+from isosched.tilegraph import TileGraph, TileVertex
 from tests.test_match_cp import instances, wide_instances
 
 
@@ -148,3 +149,22 @@ def test_env_switch_selects_the_reference(monkeypatch):
     assert CPModel(inst.pattern, target).compiled
     monkeypatch.setenv(cp_module.ENV_SWITCH, "py")
     assert not CPModel(inst.pattern, target).compiled
+
+
+def test_hundreds_of_root_demotions_agree(monkeypatch):
+    """A restart after every failure on a 7-cycle at one hop (no placement: a grid has no odd
+    cycle) demotes hundreds of root tiles, past the compiled core's first buffer of 64: the same
+    proof, nodes and restarts as the reference."""
+    monkeypatch.setattr(cp_module, "RESTART_FAILS", 1)
+    ring = TileGraph(
+        tuple(TileVertex(f"v{i}") for i in range(7)), tuple((i, (i + 1) % 7, 1) for i in range(7))
+    )
+    target = mesh_target(6, 6, 1)
+    got = [
+        cp_search(CPModel(ring, target, compiled=compiled), math.inf, max_nodes=20_000)
+        for compiled in (True, False)
+    ]
+    assert got[0].stop == got[1].stop == "impossible"
+    assert got[0].stats.extra["restarts"] > 64
+    assert got[0].stats.nodes == got[1].stats.nodes
+    assert got[0].stats.extra == got[1].stats.extra

@@ -929,7 +929,8 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     tmp = np.zeros(size, dtype=np.int64)
     keys = np.zeros(size, dtype=np.float64)
     mt = np.zeros(624, dtype=np.uint64)
-    pen = np.zeros((n, size), dtype=np.float64)  # root values demoted at restarts
+    dem = np.zeros((64, 2), dtype=np.int64)  # root (vertex, tile) demoted at restarts
+    pent = np.zeros(size, dtype=np.float64)
     cw = lim.comm_weight if cost_aware else 0.0
     budget = lim.max_nodes if lim.max_nodes is not None else -1
     stop = ""
@@ -972,8 +973,8 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     tmp, keys, dom0, a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
                     a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
                     a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
-                    model.width, restart_noise(model), tie, hub_degree(model), pen,
-                    DEMOTE if ROOT_DEMOTE else 0.0,
+                    model.width, restart_noise(model), tie, hub_degree(model), dem,
+                    pent, DEMOTE if ROOT_DEMOTE else 0.0,
                 )  # fmt: skip
                 start = False
             if how == c.R_SLICE:
@@ -988,6 +989,8 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     vbuf = np.concatenate([vbuf, np.zeros_like(vbuf)])
                 if len(abuf) < (s[c.S_DEPTH] + 2) * n:
                     abuf = np.concatenate([abuf, np.zeros_like(abuf)])
+                if s[c.S_NDEM] >= len(dem):
+                    dem = np.concatenate([dem, np.zeros_like(dem)])
                 continue
             break
         stats.extra["restarts"] = i - 1

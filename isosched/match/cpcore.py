@@ -58,7 +58,8 @@ S_LIMIT = 18  # fail limit of the current run (-1: none)
 S_ROOTK = 19  # values of the root level of the current run
 S_NOGOODS = 20  # root values refuted by earlier runs
 S_KEEP_NOGOODS = 21  # 1: keep them
-NS = 22
+S_NDEM = 22  # root values demoted at restarts (rows of ``dem``)
+NS = 23
 
 # Return codes.
 R_SLICE = 0
@@ -693,8 +694,9 @@ def _values(
     use_rng: bool,
     noise: float,
     hub_deg: int,
-    pen: Any,
-    at_root: bool,
+    dem: Any,
+    pent: Any,
+    demote: float,
     mt: Any,
     s: Any,
     vbuf: Any,
@@ -718,6 +720,10 @@ def _values(
         for j in range(k):
             vbuf[off + j] = tmp[j]
         return k
+    if demote > 0.0:  # the root's demoted tiles of v, per tile (cleared below)
+        for e in range(s[S_NDEM]):
+            if dem[e, 0] == v:
+                pent[dem[e, 1]] += demote
     np_ = 0
     placed = wk[0]
     for e in range(pip[v], pip[v + 1]):
@@ -740,9 +746,12 @@ def _values(
             kk += tile_cost[t]
         if use_rng:
             kk += noise * _mt_random(mt, s)
-        if at_root:
-            kk += pen[v, t]
+        if demote > 0.0:
+            kk += pent[t]
         keys[j] = kk
+    if demote > 0.0:
+        for e in range(s[S_NDEM]):
+            pent[dem[e, 1]] = 0.0
     # Python sorts (key, tile) descending and pops from the end: the stable ascending order,
     # reversed, is the same list.
     if k > 64:
@@ -876,7 +885,8 @@ def search_slice(
     noise: float,
     tie: Any,
     hub_deg: int,
-    pen: Any,
+    dem: Any,
+    pent: Any,
     demote: float,
 ) -> int:
     """Run the search from where it stopped until it ends, or for ``slice_nodes`` more nodes.
@@ -896,7 +906,7 @@ def search_slice(
         v = _select(dom, active, s, rank, order, tile_of, tie)
         k = _values(
             v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, hub_deg, pen, True, mt, s, vbuf, 0, tmp, keys, wk, union,
+            use_rng, noise, hub_deg, dem, pent, demote, mt, s, vbuf, 0, tmp, keys, wk, union,
         )  # fmt: skip
         lv_var[0] = v
         lv_voff[0] = 0
@@ -928,6 +938,7 @@ def search_slice(
         if (
             s[S_DTR] + n + 1 > tr_u.shape[0]
             or abase + n > abuf.shape[0]
+            or s[S_NDEM] >= dem.shape[0]
             or s[S_VTOP] + size > vbuf.shape[0]
         ):
             return R_GROW
@@ -975,7 +986,9 @@ def search_slice(
                 v0 = lv_var[0]
                 if top > 0 and demote > 0.0:
                     # the root value in progress goes after the untried ones next time
-                    pen[v0, vbuf[lv_vlen[0]]] += demote
+                    dem[s[S_NDEM], 0] = v0
+                    dem[s[S_NDEM], 1] = vbuf[lv_vlen[0]]
+                    s[S_NDEM] += 1
                 for j in range(first, s[S_ROOTK]):
                     t0 = vbuf[j]
                     s[S_NOGOODS] += 1
@@ -1007,7 +1020,7 @@ def search_slice(
         off = s[S_VTOP]
         k = _values(
             u, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, hub_deg, pen, False, mt, s, vbuf, off, tmp, keys, wk, union,
+            use_rng, noise, hub_deg, dem, pent, 0.0, mt, s, vbuf, off, tmp, keys, wk, union,
         )  # fmt: skip
         lv_var[child] = u
         lv_voff[child] = off
