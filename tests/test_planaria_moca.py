@@ -266,8 +266,8 @@ def _throttle_run(monkeypatch, throttle):
     class Recording(Simulator):
         """Records the background job's share and weight whenever the bandwidth is re-split."""
 
-        def _rebalance(self):
-            super()._rebalance()
+        def _rebalance(self, incremental=False):
+            super()._rebalance(incremental)
             u, bg = self.jobs["u#0"], self.jobs["bg#0"]
             if u.state == "running" and bg.state == "running":
                 shares.append((bg.dram_share, bg.dram_weight))

@@ -678,6 +678,29 @@ def _replay_bytes(trace):
     return json.dumps(doc, sort_keys=True), files, doc
 
 
+def test_incremental_bandwidth_split_equals_the_full_one(monkeypatch):
+    """Between scheduling points the engine re-splits DRAM bandwidth from the demands that may
+    have changed only: every such split is checked against a full one, and every policy's
+    replay equals its replay with full splits only."""
+    trace = _contended_trace()
+    full = Simulator._rebalance
+    calls = []
+
+    def counted(self, incremental=False):
+        calls.append(incremental)
+        full(self, incremental)
+
+    monkeypatch.setattr(Simulator, "_rebalance", counted)
+    monkeypatch.setattr(Simulator, "_check_split", True)
+    checked, files1, _ = _replay_bytes(trace)
+    assert calls.count(True) > 1000
+    monkeypatch.setattr(Simulator, "_check_split", False)
+    monkeypatch.setattr(Simulator, "_rebalance", lambda self, incremental=False: full(self))
+    plain, files2, _ = _replay_bytes(trace)
+    assert checked == plain
+    assert files1 == files2
+
+
 def test_replay_is_byte_identical_when_a_core_is_saturated():
     """The same contended trace twice, the second while another process spins on a core: the
     job records and metrics (wall-time fields aside) are identical, and IsoSched preempted."""

@@ -215,6 +215,9 @@ class Simulator:
         Drop jobs that are not running when their deadline passes (they count as missed).
     """
 
+    #: Check every incremental re-split of the bandwidth against a full one (tests).
+    _check_split = False
+
     def __init__(
         self,
         trace: Trace,
@@ -251,6 +254,13 @@ class Simulator:
         self._us_per_cycle = hw.clock_ghz * 1e3  # cycles / this = µs (Hardware.cycles_to_us)
         self._mut = 0  # bumped by every change of a job's DRAM demand (a cache key)
         self._total_demand = 0.0  # as of the last re-split
+        # The last re-split's holding jobs, their demands and positions, valid while nobody
+        # takes or lets go of tiles (``_hold_ver``); ``_dirty``: jobs whose piece changed or
+        # that had a piece event since (their demand may differ). See _rebalance.
+        self._split: tuple[list[JobState], list[float], dict[str, int]] | None = None
+        self._split_ver = -1
+        self._hold_ver = 0
+        self._dirty: list[JobState] = []
         self._others: tuple[tuple[int, int], float] = ((-1, -1), 0.0)
         # The shared clock: every job of weight 1 in a piece that moves DRAM data progresses at
         # the same rate min(1, 1 / total demand), so they are timed together: position
@@ -403,6 +413,7 @@ class Simulator:
             i += 1
         if i != js.piece:
             self._mut += 1
+            self._dirty.append(js)
         js.piece = i
         if i >= n:
             js.piece_left = 1.0
@@ -607,6 +618,7 @@ class Simulator:
         self._mut += 1
         self.occupancy.take(tiles, js.id)
         self._holding[js.id] = js
+        self._hold_ver += 1
         if pieces is None and timing is not None:
             pieces = timing.pieces
         restarted = False
@@ -819,15 +831,8 @@ class Simulator:
         total = self._demand_now() + js.dram_weight * js.demand
         return (js.dram_weight * js.demand) / total if total > 0 else 1.0
 
-    def _rebalance(self) -> None:
-        """Split DRAM bandwidth among the running jobs in proportion to their demand.
-
-        A job's demand is the fraction of the bandwidth it would use alone (its DRAM bytes over
-        its time with all of it), times its weight; jobs moving state or weights demand all of
-        it. Shares sum to one, so the bandwidth is never exceeded and never left idle while a
-        job could use it (a lone job gets all of it). Jobs whose progress rate changes are
-        re-timed.
-        """
+    def _split_demands(self) -> tuple[list[JobState], list[float]]:
+        """The jobs holding tiles and their weighted DRAM demands (:meth:`_demand_of`)."""
         # _demand_of() inlined (the hot path): the same demands in the same order.
         now = self.now
         tables = self._tables
@@ -850,6 +855,35 @@ class Simulator:
             else:
                 d = 0.0
             ds.append(d)
+        return holding, ds
+
+    def _rebalance(self, incremental: bool = False) -> None:
+        """Split DRAM bandwidth among the running jobs in proportion to their demand.
+
+        A job's demand is the fraction of the bandwidth it would use alone (its DRAM bytes over
+        its time with all of it), times its weight; jobs moving state or weights demand all of
+        it. Shares sum to one, so the bandwidth is never exceeded and never left idle while a
+        job could use it (a lone job gets all of it). Jobs whose progress rate changes are
+        re-timed. ``incremental``: between scheduling points, only the demands that may have
+        changed are recomputed (the same answer; ``_check_split`` makes it compare).
+        """
+        dirty, self._dirty = self._dirty, []
+        split = self._split
+        if incremental and split is not None and self._split_ver == self._hold_ver:
+            # Only the jobs whose piece changed, or that had a piece event, since the last
+            # re-split can demand something else (everything else changes only at a scheduling
+            # point, which re-splits in full): the same demands, in the same order.
+            holding, ds, pos = split
+            for js in dirty:
+                i = pos.get(js.id)
+                if i is not None:
+                    ds[i] = self._demand_of(js)
+            if self._check_split:
+                assert ds == [self._demand_of(js) for js in self._holding.values()]
+        else:
+            holding, ds = self._split_demands()
+            self._split = (holding, ds, {js.id: i for i, js in enumerate(holding)})
+            self._split_ver = self._hold_ver
         total = sum(ds)
         self._total_demand = total
         common = min(1.0, 1.0 / total) if total > 0 else 1.0
@@ -965,6 +999,7 @@ class Simulator:
         js.events.append((self.now, "kill", self._pending_why(js, "killed (progress lost)")))
         self.occupancy.release(js.id)
         self._holding.pop(js.id, None)
+        self._hold_ver += 1
         js.tiles = ()
         js.remaining = 1.0
         js.piece, js.piece_left, js.pos = 0, 1.0, 0.0
@@ -1025,6 +1060,7 @@ class Simulator:
         self._close_hold(js, self.now)
         self.occupancy.release(js.id)
         self._holding.pop(js.id, None)
+        self._hold_ver += 1
         self._mut += 1
         js.tiles = ()
         js.state = "done"
@@ -1128,6 +1164,7 @@ class Simulator:
                 # A job moved to its next piece: its demand for DRAM may change, nothing else did.
                 if version == js.version and js.state == "running":
                     self._sync(js)
+                    self._dirty.append(js)  # its demand may change even in the same piece
                     js.rate = self._rate_of(js, self._total_demand)
                     self._schedule(js)
                     if self._demand_of(js) != js.demand_used:
@@ -1142,6 +1179,7 @@ class Simulator:
                 self._close_hold(js, self.now)
                 self.occupancy.release(js.id)
                 self._holding.pop(js.id, None)
+                self._hold_ver += 1
                 self._mut += 1
                 js.tiles = ()
                 js.state = "waiting"
@@ -1151,7 +1189,7 @@ class Simulator:
                     continue
                 if not policy_due:
                     if pieces_moved:
-                        self._rebalance()
+                        self._rebalance(incremental=True)
                     pieces_moved = False
                     continue
             # Several events at one instant: decide once, after the last of them.
