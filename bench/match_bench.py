@@ -49,7 +49,14 @@ import networkx as nx
 from isosched.match import TileMatcher, mesh_target, placement_errors, planted_instance
 from isosched.match.bitmesh import mask_of
 from isosched.match.matcher import MatchResult
-from isosched.match.placer import ONLINE_ENGINE, PORTFOLIO, library_images, place
+from isosched.match.placer import (
+    ONLINE_ENGINE,
+    PORTFOLIO,
+    Library,
+    PlacerAnswer,
+    library_images,
+    place,
+)
 from isosched.match.target import ChipTarget
 from isosched.tilegraph import TileGraph, TileVertex
 
@@ -367,23 +374,27 @@ def _free_target(inst: OnlineInstance) -> ChipTarget:
     return mesh_target(inst.width, inst.height, inst.hops, blocked)
 
 
-def _ours(inst: OnlineInstance, cap_ms: float, engine: str = ONLINE_ENGINE) -> Outcome:
-    """The run-time placer: library images of the plan's placement, then an online match."""
-    # The simulator's plan book keeps each plan's library: built before the clock starts.
-    lib = library_images(inst.base, inst.width, inst.height)
-    t0 = time.perf_counter()
-    ans = place(
+def place_online(inst: OnlineInstance, lib: Library, **budget: Any) -> PlacerAnswer:
+    """The run-time placer on ``inst`` with the plan's library ``lib`` (``budget``: the placer's
+    ``node_budget``/``budget_ms``/``engine``/``seed`` keywords)."""
+    return place(
         inst.pattern,
         inst.hops,
         inst.free,
         inst.width,
         inst.height,
         library=lib,
-        node_budget=None,
-        budget_ms=cap_ms,
-        engine=engine,
         cost_aware=False,
+        **budget,
     )
+
+
+def _ours(inst: OnlineInstance, cap_ms: float, engine: str = ONLINE_ENGINE) -> Outcome:
+    """The run-time placer: library images of the plan's placement, then an online match."""
+    # The simulator's plan book keeps each plan's library: built before the clock starts.
+    lib = library_images(inst.base, inst.width, inst.height)
+    t0 = time.perf_counter()
+    ans = place_online(inst, lib, node_budget=None, budget_ms=cap_ms, engine=engine)
     ms = (time.perf_counter() - t0) * 1e3
     if ans.found:
         w = inst.width

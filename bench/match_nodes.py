@@ -21,8 +21,8 @@ import argparse
 import json
 from typing import Any
 
-from bench.match_bench import ONLINE_CHIPS, online_instances
-from isosched.match.placer import library_images, place
+from bench.match_bench import ONLINE_CHIPS, online_instances, place_online
+from isosched.match.placer import library_images
 
 BUDGETS = (500, 1_000, 3_000, 10_000, 30_000)
 
@@ -57,18 +57,7 @@ def main() -> None:
         for inst in insts:
             lib = library_images(inst.base, inst.width, inst.height)
             for mseed in [int(x) for x in args.matcher_seeds.split(",")]:
-                ans = place(
-                    inst.pattern,
-                    inst.hops,
-                    inst.free,
-                    inst.width,
-                    inst.height,
-                    library=lib,
-                    node_budget=top,
-                    seed=mseed,
-                    engine="cp",
-                    cost_aware=False,
-                )
+                ans = place_online(inst, lib, node_budget=top, seed=mseed, engine="cp")
                 rows.append(
                     {
                         "seed": seed,

@@ -477,8 +477,8 @@ def test_compiled_piece_walks_equal_the_reference(pieces, data, share, left, don
     js.piece = data.draw(st.integers(0, len(pieces)))
     js.piece_left, js.remaining, js.dram_share = left, 1.0 - done, share
     for target in (1.0, min(1.0, done + 0.2)):
-        assert planaria.time_to_us(js, sim, target) == planaria.time_to_us_reference(
-            js, sim, target
+        assert planaria.time_to_us(js, sim, target) == planaria.time_to_us(
+            js, sim, target, compiled=False
         )
     policy = sim.policy
     assert isinstance(policy, Moca)

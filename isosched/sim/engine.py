@@ -833,28 +833,8 @@ class Simulator:
 
     def _split_demands(self) -> tuple[list[JobState], list[float]]:
         """The jobs holding tiles and their weighted DRAM demands (:meth:`_demand_of`)."""
-        # _demand_of() inlined (the hot path): the same demands in the same order.
-        now = self.now
-        tables = self._tables
         holding = list(self._holding.values())
-        ds: list[float] = []
-        for js in holding:
-            state = js.state
-            if state == "running":
-                pieces = js.pieces
-                if not pieces:
-                    d = 0.0
-                elif js.preemptions and js.progress_from_us > now:
-                    d = js.dram_weight
-                else:
-                    dem = (tables.get(id(pieces)) or self._table(pieces)).dem
-                    i = js.piece
-                    d = js.dram_weight * dem[i] if i < len(dem) else 0.0
-            elif state == "checkpointing":
-                d = js.dram_weight
-            else:
-                d = 0.0
-            ds.append(d)
+        ds = [self._demand_of(js) for js in holding]
         return holding, ds
 
     def _rebalance(self, incremental: bool = False) -> None:

@@ -274,29 +274,22 @@ def _time_to_cycles(
     return cycles
 
 
-def time_to_us(js: JobState, sim: Simulator, done: float) -> float:
+def time_to_us(js: JobState, sim: Simulator, done: float, compiled: bool = True) -> float:
     """Time a running job needs, at its current DRAM share, to reach ``done`` of its inference.
 
     Progress is measured in full-bandwidth time (the engine's ``remaining``); the job's pieces
     run at ``max(cycles, bytes / (bandwidth × share))``. ``js`` must be synced.
+    ``compiled=False`` walks the pieces in plain Python: the reference the tests compare with.
     """
     if not js.pieces:
         return max(0.0, done - done_now(js)) * js.latency_us
     hw = sim.hw
     bw = hw.dram_bytes_per_cycle
-    arr, total = piece_arrays(js.pieces, bw)
-    todo = max(0.0, done - done_now(js)) * total
     share = max(js.dram_share, 1e-9)
-    return hw.cycles_to_us(_time_to_cycles(arr, js.piece, js.piece_left, todo, bw, share))
-
-
-def time_to_us_reference(js: JobState, sim: Simulator, done: float) -> float:
-    """:func:`time_to_us` in plain Python (the tests compare)."""
-    if not js.pieces:
-        return max(0.0, done - done_now(js)) * js.latency_us
-    hw = sim.hw
-    bw = hw.dram_bytes_per_cycle
-    share = max(js.dram_share, 1e-9)
+    if compiled:
+        arr, total = piece_arrays(js.pieces, bw)
+        todo = max(0.0, done - done_now(js)) * total
+        return hw.cycles_to_us(_time_to_cycles(arr, js.piece, js.piece_left, todo, bw, share))
     full = [max(c, b / bw) for c, b in js.pieces]
     todo = max(0.0, done - done_now(js)) * sum(full)
     cycles = 0.0
