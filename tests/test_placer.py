@@ -94,3 +94,36 @@ def test_complete_online_match_agrees_with_networkx(free, pattern):
     else:
         assert ans.match.proved
     assert ans.found == _exists(pattern, 4, 4, 1, free)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.integers(1, 9),
+    st.integers(1, 9),
+    st.integers(1, 6),
+    st.integers(0, (1 << 81) - 1),
+    st.lists(st.tuples(st.integers(0, (1 << 81) - 1), st.floats(0, 10)), max_size=3),
+)
+def test_online_target_is_the_labelled_mesh(w, h, hops, free, vics):
+    """The placer's target (built from bit masks) equals ``mesh_target`` of the same labels."""
+    from isosched.match.placer import _labelled_target
+    from isosched.match.target import HeldTile
+
+    victims = {f"j{i}": Victim(m, c) for i, (m, c) in enumerate(vics)}
+    got, held_any = _labelled_target(w, h, hops, free, victims)
+    cost: dict[int, float] = {}
+    for v in victims.values():
+        cost.update({t: v.cost for t in range(w * h) if v.mask >> t & 1})
+    blocked, held = [], {}
+    for t in range(w * h):
+        if free >> t & 1:
+            continue
+        if t in cost:
+            held[(t % w, t // w)] = HeldTile(0, cost[t])
+        else:
+            blocked.append((t % w, t // w))
+    want = mesh_target(w, h, hops, blocked=blocked, held=held, priority=1)
+    assert held_any == bool(held)
+    for field in ("allowed", "tile_cost", "indptr", "indices"):
+        a, b = getattr(got, field), getattr(want, field)
+        assert a.dtype == b.dtype and (a == b).all(), field

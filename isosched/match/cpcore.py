@@ -241,35 +241,26 @@ def build_arrays(
                 u = tix[k]
                 nbr[t, u >> 6] |= ONE << np.uint64(u & 63)
     balls = np.zeros((maxd + 1, size, w), dtype=np.uint64)
-    mark = np.zeros(size, dtype=np.int64)
     front = np.empty(size, dtype=np.int64)
-    nxt = np.empty(size, dtype=np.int64)
-    stamp = 0
+    ring = np.empty(w, dtype=np.uint64)
     for t in range(size):
         balls[0, t, t >> 6] = ONE << np.uint64(t & 63)
         if not allowed[t]:
             continue
-        stamp += 1
-        mark[t] = stamp
         nf = 1
         front[0] = t
         for d in range(1, maxd + 1):
+            # ball d = ball d-1 and the links of the tiles first reached at d-1 (its ring)
             for i in range(w):
                 balls[d, t, i] = balls[d - 1, t, i]
-            nn = 0
             for j in range(nf):
                 u = front[j]
                 for i in range(w):
                     balls[d, t, i] |= nbr[u, i]
-                for k in range(tip[u], tip[u + 1]):
-                    x = tix[k]
-                    if mark[x] != stamp:
-                        mark[x] = stamp
-                        nxt[nn] = x
-                        nn += 1
-            for j in range(nn):
-                front[j] = nxt[j]
-            nf = nn
+            if d < maxd:
+                for i in range(w):
+                    ring[i] = balls[d, t, i] & ~balls[d - 1, t, i]
+                nf = tiles_of_row(ring, front)
     # target degree, tiles within two links, size of the free region
     tdeg = np.zeros(size, dtype=np.int64)
     t2 = np.zeros(size, dtype=np.int64)

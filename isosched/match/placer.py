@@ -24,9 +24,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 
+import numpy as np
+import numpy.typing as npt
+
 from isosched.match.cp import warm as warm_cp
 from isosched.match.matcher import MatchResult, TileMatcher
-from isosched.match.target import HeldTile, mesh_target
+from isosched.match.target import ChipTarget, masked_target
 from isosched.tilegraph import TileGraph
 
 __all__ = [
@@ -270,26 +273,9 @@ def place(
         return PlacerAnswer(
             False, (), "none", (), 0.0, lookups, 0, "budget", _ms(t0), detail="library miss"
         )
-    blocked = []
-    held: dict[Coord, HeldTile] = {}
-    tile_cost: dict[int, float] = {}
-    for v in vic.values():
-        m = v.mask
-        while m:
-            low = m & -m
-            tile_cost[low.bit_length() - 1] = v.cost
-            m ^= low
-    for t in range(width * height):
-        xy = (t % width, t // width)
-        if free_mask >> t & 1:
-            continue
-        if t in tile_cost:
-            held[xy] = HeldTile(0, tile_cost[t])
-        else:
-            blocked.append(xy)
-    target = mesh_target(width, height, hops, blocked=blocked, held=held, priority=1)
+    target, held = _labelled_target(width, height, hops, free_mask, vic)
     matcher = TileMatcher(target, pattern)
-    aware = bool(held) if cost_aware is None else cost_aware
+    aware = held if cost_aware is None else cost_aware
     if engine == PORTFOLIO:
         result, nodes = _portfolio(matcher, budget_ms, seed, aware, node_budget, cancel)
     else:
@@ -339,6 +325,27 @@ def place(
     )
 
 
+def _labelled_target(
+    width: int, height: int, hops: int, free_mask: int, victims: Mapping[str, Victim]
+) -> tuple[ChipTarget, bool]:
+    """The online match's target: free tiles, victims' tiles at their cost, the rest blocked.
+
+    Returns the target and whether it holds a victim's tile. A tile of two victims costs what
+    the later one says; a free tile costs nothing, whoever else claims it.
+    """
+    size = width * height
+    free = _tiles(free_mask, size)
+    held = np.zeros(size, dtype=bool)
+    tile_cost = np.zeros(size, dtype=np.float64)
+    for v in victims.values():
+        mine = _tiles(v.mask, size)
+        tile_cost[mine] = v.cost
+        held |= mine
+    held &= ~free
+    tile_cost[~held] = 0.0
+    return masked_target(width, height, hops, free | held, tile_cost), bool(held.any())
+
+
 def _portfolio(
     matcher: TileMatcher,
     budget_ms: float,
@@ -378,6 +385,13 @@ def _portfolio(
     if first.wall_limited and not second.wall_limited and not second.found:
         second = replace(second, wall_limited=True)
     return second, first.nodes + second.nodes
+
+
+def _tiles(mask: int, size: int) -> npt.NDArray[np.bool_]:
+    """Bit set ``mask`` as one bool per tile (bits at and above ``size`` ignored)."""
+    raw = (mask & ((1 << size) - 1)).to_bytes((size + 7) // 8, "little")
+    bits = np.unpackbits(np.frombuffer(raw, dtype=np.uint8), bitorder="little")
+    return bits[:size].astype(bool)
 
 
 def _ms(t0: float) -> float:

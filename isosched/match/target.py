@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 import numpy.typing as npt
 
 from isosched.errors import IsoschedError
 
-__all__ = ["ChipTarget", "HeldTile", "MatchInputError", "mesh_target"]
+__all__ = ["ChipTarget", "HeldTile", "MatchInputError", "masked_target", "mesh_target"]
 
 Coord = tuple[int, int]
 
@@ -153,25 +154,61 @@ def mesh_target(
             cost[y * width + x] = ht.cost
         else:
             allowed[y * width + x] = False
-    # Vectorised neighbourhood: one pass per (dx, dy) offset with 1 <= |dx| + |dy| <= hops.
+    return masked_target(width, height, hops, allowed, cost)
+
+
+@lru_cache(maxsize=32)
+def _mesh_links(
+    width: int, height: int, hops: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Every link of the full mesh within ``hops``, as ``(source, destination)`` sorted by both.
+
+    Kept per mesh and hop bound (read-only): a target only drops the links of unusable tiles.
+    """
+    n = width * height
     xs = np.arange(n, dtype=np.int64) % width
     ys = np.arange(n, dtype=np.int64) // width
     rows, cols = [], []
+    # one pass per (dx, dy) offset with 1 <= |dx| + |dy| <= hops
     for dx in range(-hops, hops + 1):
         for dy in range(-(hops - abs(dx)), hops - abs(dx) + 1):
             if dx == 0 and dy == 0:
                 continue
             nx, ny = xs + dx, ys + dy
-            ok = allowed & (nx >= 0) & (nx < width) & (ny >= 0) & (ny < height)
-            src = np.nonzero(ok)[0]
-            dst = ny[src] * width + nx[src]
-            keep = allowed[dst]
-            rows.append(src[keep])
-            cols.append(dst[keep])
+            src = np.nonzero((nx >= 0) & (nx < width) & (ny >= 0) & (ny < height))[0]
+            rows.append(src)
+            cols.append(ny[src] * width + nx[src])
     r = np.concatenate(rows) if rows else np.zeros(0, dtype=np.int64)
     c = np.concatenate(cols) if cols else np.zeros(0, dtype=np.int64)
     order = np.lexsort((c, r))
     r, c = r[order], c[order]
+    r.flags.writeable = False
+    c.flags.writeable = False
+    return r, c
+
+
+def masked_target(
+    width: int,
+    height: int,
+    hops: int,
+    allowed: npt.NDArray[np.bool_],
+    tile_cost: npt.NDArray[np.float64],
+) -> ChipTarget:
+    """The target of a W×H mesh from per-tile arrays (the run-time placer's path; unchecked).
+
+    Parameters
+    ----------
+    width, height, hops : int
+        Mesh size and hop bound, already validated (:func:`mesh_target` checks them).
+    allowed : ndarray of bool, shape (W·H,)
+        Usable tiles.
+    tile_cost : ndarray of float, shape (W·H,)
+        Preemption cost of each tile (0 for free tiles).
+    """
+    n = width * height
+    r, c = _mesh_links(width, height, hops)
+    keep = allowed[r] & allowed[c]
+    c = c[keep]
     indptr = np.zeros(n + 1, dtype=np.int64)
-    np.add.at(indptr, r + 1, 1)
-    return ChipTarget(width, height, hops, allowed, cost, np.cumsum(indptr), c)
+    indptr[1:] = np.cumsum(np.bincount(r[keep], minlength=n))
+    return ChipTarget(width, height, hops, allowed, tile_cost, indptr, c)
