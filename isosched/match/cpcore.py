@@ -397,9 +397,22 @@ def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any)
     for j in range(na):
         cnt[j] = rowpop(dom, active[j])
     if na > 48:
-        order = np.argsort(cnt[:na], kind="mergesort")
+        # stable counting sort by count (sizes are at most the tiles of the chip)
+        top = 0
         for j in range(na):
-            idx[j] = order[j]
+            if cnt[j] > top:
+                top = cnt[j]
+        pos = wk[2]
+        for c in range(top + 2):
+            pos[c] = 0
+        for j in range(na):
+            pos[cnt[j] + 1] += 1
+        for c in range(1, top + 2):
+            pos[c] += pos[c - 1]
+        for j in range(na):
+            c = cnt[j]
+            idx[pos[c]] = j
+            pos[c] += 1
     else:
         # stable insertion sort by count (the Python reference sorts stably)
         for j in range(na):
@@ -814,7 +827,7 @@ def root_hall(dom0: Any, free: Any, n: int) -> bool:
     s = np.zeros(NS, dtype=np.int64)
     active = np.arange(n)
     s[S_ALEN] = n
-    wk = np.zeros((2, n), dtype=np.int64)
+    wk = np.zeros((3, max(n, dom0.shape[1] * 64 + 2)), dtype=np.int64)
     union = np.zeros(dom0.shape[1], dtype=np.uint64)
     return _hall(dom0, active, s, free, n, wk, union)
 
@@ -891,7 +904,7 @@ def search_slice(
     w = dom.shape[1]
     use_rng = s[S_RUN] > 1
     # work rows: counts and order (Hall), the propagation queue, placed neighbours (values)
-    wk = np.empty((4, max(size, 2 * n + 2)), dtype=np.int64)
+    wk = np.empty((4, max(size + 2, 2 * n + 2)), dtype=np.int64)
     union = np.empty(w, dtype=np.uint64)
     if start:
         v = _select(dom, active, s, rank, order, tile_of, tie)
