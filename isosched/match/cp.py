@@ -830,9 +830,14 @@ def cp_search(
             return outcome("budget", "budget exhausted before a placement was found")
 
 
-#: Nodes of the first slice of the compiled search; slices double up to :data:`SLICE_MAX`.
+#: Nodes of the first slice of the compiled search; slices double up to :data:`SLICE_MAX`
+#: (between slices Python checks the wall clock and the cancel hook: at most a few hundred
+#: microseconds apart on a 16×16 chip).
 SLICE_MIN = 64
-SLICE_MAX = 4096
+SLICE_MAX = 128
+#: Largest seed magnitude whose restarts the compiled core sets up itself (its keys stay within
+#: 63 bits); larger seeds return to Python at every restart, with the same answers.
+INCORE_SEED = 1 << 31
 
 
 def _mt_state(key: int) -> npt.NDArray[np.uint64]:
@@ -864,7 +869,11 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     w = a["dom0"].shape[1]
     stats = SearchStats()
     s = np.zeros(c.NS, dtype=np.int64)
-    f = np.array([0.0, math.inf])
+    f = np.array([0.0, math.inf, TIE_NOISE])
+    # restarts set up inside the compiled core (no return to Python between runs)
+    s[c.S_INCORE] = lim.restarts and abs(lim.seed) < INCORE_SEED
+    s[c.S_SEED] = lim.seed if s[c.S_INCORE] else 0
+    s[c.S_FAILBASE] = RESTART_FAILS
     best = np.full(n, -1, dtype=np.int64)
     partial = np.full(n, -1, dtype=np.int64)
 
@@ -993,7 +1002,7 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     dem = np.concatenate([dem, np.zeros_like(dem)])
                 continue
             break
-        stats.extra["restarts"] = i - 1
+        stats.extra["restarts"] = int(s[c.S_RUN]) - 1
         stats.extra["nogoods"] = int(s[c.S_NOGOODS])
         if how == c.R_FOUND:
             return outcome("found", "found")

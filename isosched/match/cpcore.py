@@ -11,7 +11,9 @@ checks it with hypothesis). What differs is only how state is kept:
   node restores exactly what the copy would have kept;
 * the search runs in slices of at most a given number of nodes and returns to Python between
   slices (which checks the wall clock and the cancel hook, as the Python loop does per node), and
-  to grow its buffers; it resumes where it stopped, so slicing never changes an answer;
+  to grow its buffers; it resumes where it stopped, so slicing never changes an answer; restarts
+  are set up here too (the next run's failure limit, tie-breaks and random stream, drawn as the
+  Python driver draws them), so a restart costs no return to Python;
 * the random value order after a restart draws from the same Mersenne Twister as Python's
   ``random.Random(seed)``: the generator's state is seeded by Python (``init_by_array``, the same
   key) and numbers are drawn here with ``random()``'s 53-bit recipe.
@@ -59,7 +61,10 @@ S_ROOTK = 19  # values of the root level of the current run
 S_NOGOODS = 20  # root values refuted by earlier runs
 S_KEEP_NOGOODS = 21  # 1: keep them
 S_NDEM = 22  # root values demoted at restarts (rows of ``dem``)
-NS = 23
+S_INCORE = 23  # 1: restarts happen here, without returning to Python
+S_SEED = 24  # the search's seed (for the restarts made here)
+S_FAILBASE = 25  # failures per Luby unit (for the restarts made here)
+NS = 26
 
 # Return codes.
 R_SLICE = 0
@@ -210,6 +215,54 @@ def _mt_random(mt: Any, s: Any) -> float:
     a = _mt_next(mt, s) >> np.uint64(5)
     b = _mt_next(mt, s) >> np.uint64(6)
     return (float(a) * 67108864.0 + float(b)) * (1.0 / 9007199254740992.0)
+
+
+@njit(cache=True)
+def mt_seed_int(key: int) -> Any:
+    """Mersenne Twister state of ``random.Random(key)`` for ``0 <= key < 2**63``."""
+    lo = np.uint64(key) & M32
+    hi = np.uint64(key) >> np.uint64(32)
+    if hi == ZERO:
+        words = np.empty(1, dtype=np.uint64)
+        words[0] = lo
+    else:
+        words = np.empty(2, dtype=np.uint64)
+        words[0] = lo
+        words[1] = hi
+    return mt_seed(words)
+
+
+@njit(cache=True)
+def luby(i: int) -> int:
+    """The ``i``-th term (from 1) of the Luby sequence (:func:`isosched.match.cp.luby`)."""
+    k = 1
+    while (1 << k) - 1 < i:
+        k += 1
+    while True:
+        if i == (1 << k) - 1:
+            return 1 << (k - 1)
+        i -= (1 << (k - 1)) - 1
+        k = 1
+        while (1 << k) - 1 < i:
+            k += 1
+
+
+@njit(cache=True)
+def _next_run(s: Any, f: Any, mt: Any, tie: Any, n: int) -> None:
+    """Set up the next run of the restart schedule, as the Python driver does between runs.
+
+    Its failure limit, its tie-break draws and its value-order generator.
+    """
+    run = s[S_RUN] + 1
+    s[S_RUN] = run
+    s[S_LIMIT] = luby(run) * s[S_FAILBASE]
+    key = s[S_SEED] * 1_000_003 + run
+    mt[:] = mt_seed_int(abs(2 * key + 1))  # random.Random of cp.tie_breaks
+    s[S_MTI] = 624
+    for u in range(n):
+        tie[u] = f[2] * _mt_random(mt, s)
+    mt[:] = mt_seed_int(abs(key))  # random.Random(rng_key(run)) of the value order
+    s[S_MTI] = 624
 
 
 # ---- setup -------------------------------------------------------------------------------------
@@ -833,6 +886,59 @@ def root_hall(dom0: Any, free: Any, n: int) -> bool:
 
 
 @njit(cache=True)
+def _open_run(
+    dom: Any,
+    act: Any,
+    dom0: Any,
+    free: Any,
+    tile_of: Any,
+    active: Any,
+    s: Any,
+    mt: Any,
+    nbr: Any,
+    pip: Any,
+    pix: Any,
+    rank: Any,
+    order: Any,
+    tie: Any,
+    tile_cost: Any,
+    cost_aware: bool,
+    width: int,
+    use_rng: bool,
+    noise: float,
+    hub_deg: int,
+    dem: Any,
+    pent: Any,
+    demote: float,
+    vbuf: Any,
+    tmp: Any,
+    keys: Any,
+    wk: Any,
+    union: Any,
+    lv_var: Any,
+    lv_voff: Any,
+    lv_vlen: Any,
+    lv_aoff: Any,
+    lv_alen: Any,
+) -> None:
+    """The root level of a run: its branching vertex and that vertex's values."""
+    v = _select(dom, active, s, rank, order, tile_of, tie)
+    k = _values(
+        v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
+        use_rng, noise, hub_deg, dem, pent, demote, mt, s, vbuf, 0, tmp, keys, wk, union,
+    )  # fmt: skip
+    lv_var[0] = v
+    lv_voff[0] = 0
+    lv_vlen[0] = k
+    lv_aoff[0] = 0
+    lv_alen[0] = 0
+    s[S_VTOP] = k
+    s[S_ROOTK] = k
+    s[S_DEPTH] = 1
+    s[S_FAILS] = 0
+
+
+@njit(cache=True)
 def search_slice(
     start: bool,
     max_nodes: int,
@@ -897,7 +1003,9 @@ def search_slice(
 
     Returns ``R_SLICE`` (call again), ``R_GROW`` (grow the buffers, call again), ``R_FOUND``,
     ``R_EXHAUSTED``, ``R_BUDGET`` (``max_nodes`` reached) or ``R_RESTART`` (the run failed more
-    often than its limit; the state is back at the root).
+    often than its limit; the state is back at the root). With ``s[S_INCORE]`` set, a restart
+    sets up the next run here instead (:func:`_next_run`, what the Python driver would do) and
+    goes on: ``R_RESTART`` is never returned.
     """
     n = dom.shape[0]
     size = nbr.shape[0]
@@ -907,20 +1015,11 @@ def search_slice(
     wk = np.empty((4, max(size + 2, 2 * n + 2)), dtype=np.int64)
     union = np.empty(w, dtype=np.uint64)
     if start:
-        v = _select(dom, active, s, rank, order, tile_of, tie)
-        k = _values(
-            v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, hub_deg, dem, pent, demote, mt, s, vbuf, 0, tmp, keys, wk, union,
+        _open_run(
+            dom, act, dom0, free, tile_of, active, s, mt, nbr, pip, pix, rank, order, tie,
+            tile_cost, cost_aware, width, use_rng, noise, hub_deg, dem, pent, demote, vbuf,
+            tmp, keys, wk, union, lv_var, lv_voff, lv_vlen, lv_aoff, lv_alen,
         )  # fmt: skip
-        lv_var[0] = v
-        lv_voff[0] = 0
-        lv_vlen[0] = k
-        lv_aoff[0] = 0
-        lv_alen[0] = 0
-        s[S_VTOP] = k
-        s[S_ROOTK] = k
-        s[S_DEPTH] = 1
-        s[S_FAILS] = 0
     stop_at = s[S_NODES] + slice_nodes
     while s[S_DEPTH] > 0:
         if max_nodes >= 0 and s[S_NODES] >= max_nodes:
@@ -1004,7 +1103,17 @@ def search_slice(
                 if act[v0]:
                     for i in range(w):
                         dom[v0, i] &= dom0[v0, i]
-                return R_RESTART
+                if not s[S_INCORE]:
+                    return R_RESTART
+                _next_run(s, f, mt, tie, n)
+                use_rng = True
+                _open_run(
+                    dom, act, dom0, free, tile_of, active, s, mt, nbr, pip, pix, rank, order,
+                    tie, tile_cost, cost_aware, width, use_rng, noise, hub_deg, dem, pent,
+                    demote, vbuf, tmp, keys, wk, union, lv_var, lv_voff, lv_vlen, lv_aoff,
+                    lv_alen,
+                )  # fmt: skip
+                continue
             continue
         if placed == n:
             if f[0] < f[1] or s[S_HAVE_BEST] == 0:
