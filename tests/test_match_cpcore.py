@@ -180,3 +180,16 @@ def test_compiled_restart_schedule_is_the_reference_one():
         mt = cpcore.mt_seed_int(key)
         rng = random.Random(key)
         assert [cpcore._mt_random(mt, s) for _ in range(700)] == [rng.random() for _ in range(700)]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+@given(st.one_of(instances(), wide_instances()), st.integers(0, 5))
+def test_compiled_cp_with_a_queue_that_keeps_filling(inst, seed):
+    """A full propagation queue is grown and its node run again: the same answer, step for step."""
+    saved = cp_module.QUEUE_LEN
+    cp_module.QUEUE_LEN = 1
+    try:
+        kw = {"seed": seed, "max_nodes": 500}
+        assert outcome_key(inst, True, **kw) == outcome_key(inst, False, **kw)
+    finally:
+        cp_module.QUEUE_LEN = saved

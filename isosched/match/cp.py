@@ -838,6 +838,9 @@ SLICE_MAX = 128
 #: Largest seed magnitude whose restarts the compiled core sets up itself (its keys stay within
 #: 63 bits); larger seeds return to Python at every restart, with the same answers.
 INCORE_SEED = 1 << 31
+#: Initial length of the compiled search's propagation queue (``None``: enough for every
+#: instance met so far; a full queue is grown and the node run again, with the same answer).
+QUEUE_LEN: int | None = None
 
 
 def _mt_state(key: int) -> npt.NDArray[np.uint64]:
@@ -940,6 +943,10 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     mt = np.zeros(624, dtype=np.uint64)
     dem = np.zeros((64, 2), dtype=np.int64)  # root (vertex, tile) demoted at restarts
     pent = np.zeros(size, dtype=np.float64)
+    # the propagation queue (vertex, tile), grown when full
+    qlen = QUEUE_LEN if QUEUE_LEN is not None else max(size + 2, 2 * n + 2)
+    qv = np.zeros(qlen, dtype=np.int64)
+    qt = np.zeros(qlen, dtype=np.int64)
     cw = lim.comm_weight if cost_aware else 0.0
     budget = lim.max_nodes if lim.max_nodes is not None else -1
     stop = ""
@@ -983,7 +990,7 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
                     a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
                     model.width, restart_noise(model), tie, hub_degree(model), dem,
-                    pent, DEMOTE if ROOT_DEMOTE else 0.0,
+                    pent, DEMOTE if ROOT_DEMOTE else 0.0, qv, qt,
                 )  # fmt: skip
                 start = False
             if how == c.R_SLICE:
@@ -1000,6 +1007,10 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     abuf = np.concatenate([abuf, np.zeros_like(abuf)])
                 if s[c.S_NDEM] >= len(dem):
                     dem = np.concatenate([dem, np.zeros_like(dem)])
+                if s[c.S_QFULL]:
+                    s[c.S_QFULL] = 0
+                    qv = np.concatenate([qv, np.zeros_like(qv)])
+                    qt = np.concatenate([qt, np.zeros_like(qt)])
                 continue
             break
         stats.extra["restarts"] = int(s[c.S_RUN]) - 1

@@ -64,7 +64,8 @@ S_NDEM = 22  # root values demoted at restarts (rows of ``dem``)
 S_INCORE = 23  # 1: restarts happen here, without returning to Python
 S_SEED = 24  # the search's seed (for the restarts made here)
 S_FAILBASE = 25  # failures per Luby unit (for the restarts made here)
-NS = 26
+S_QFULL = 26  # 1: the propagation queue overflowed (grow it and run the node again)
+NS = 27
 
 # Return codes.
 R_SLICE = 0
@@ -526,14 +527,14 @@ def _assign(
     n: int,
     wk: Any,
     union: Any,
+    qv: Any,
+    qt: Any,
 ) -> bool:
     w = dom.shape[1]
     s[S_STAMP] += 1
     stamp = s[S_STAMP]
     ntr = s[S_DTR]
     alen = s[S_ALEN]
-    qv = wk[2]
-    qt = wk[3]
     qv[0] = v0
     qt[0] = t0
     qn = 1
@@ -701,11 +702,12 @@ def _assign(
                 return False
             if c == 1:
                 if qn >= qv.shape[0]:
-                    qv2 = np.empty(2 * qv.shape[0], dtype=np.int64)
-                    qt2 = np.empty(2 * qv.shape[0], dtype=np.int64)
-                    qv2[:qn] = qv[:qn]
-                    qt2[:qn] = qt[:qn]
-                    qv, qt = qv2, qt2
+                    # full: the caller undoes this node and runs it again with a longer queue
+                    # (growing it here would cost every node: the loop's arrays could change)
+                    s[S_QFULL] = 1
+                    s[S_DTR] = ntr
+                    s[S_ALEN] = alen
+                    return False
                 qv[qn] = u
                 qt[qn] = last
                 qn += 1
@@ -998,10 +1000,13 @@ def search_slice(
     dem: Any,
     pent: Any,
     demote: float,
+    qv: Any,
+    qt: Any,
 ) -> int:
     """Run the search from where it stopped until it ends, or for ``slice_nodes`` more nodes.
 
-    Returns ``R_SLICE`` (call again), ``R_GROW`` (grow the buffers, call again), ``R_FOUND``,
+    Returns ``R_SLICE`` (call again), ``R_GROW`` (grow the buffers, the propagation queue
+    ``qv``/``qt`` when ``s[S_QFULL]`` is set, and call again), ``R_FOUND``,
     ``R_EXHAUSTED``, ``R_BUDGET`` (``max_nodes`` reached) or ``R_RESTART`` (the run failed more
     often than its limit; the state is back at the root). With ``s[S_INCORE]`` set, a restart
     sets up the next run here instead (:func:`_next_run`, what the Python driver would do) and
@@ -1011,8 +1016,8 @@ def search_slice(
     size = nbr.shape[0]
     w = dom.shape[1]
     use_rng = s[S_RUN] > 1
-    # work rows: counts and order (Hall), the propagation queue, placed neighbours (values)
-    wk = np.empty((4, max(size + 2, 2 * n + 2)), dtype=np.int64)
+    # work rows: counts, order and positions (Hall), placed neighbours (values)
+    wk = np.empty((3, max(size + 2, 2 * n + 2)), dtype=np.int64)
     union = np.empty(w, dtype=np.uint64)
     if start:
         _open_run(
@@ -1061,11 +1066,22 @@ def search_slice(
         for j in range(na):
             abuf[abase + j] = active[j]
         s[S_NODES] += 1
+        prop0 = s[S_PROPAGATED]
         ok = _assign(
             v, t, dom, act, tile_of, free, active, s, f, saved, tr_u, tr_a, tr_w, tr_t, dom0,
             nbr, balls, pip, pix, pw, lay_ptr, lay_d, lay_uptr, lay_u, aip, aix, bip, bix,
-            tile_cost, cost_aware, cw, width, n, wk, union,
+            tile_cost, cost_aware, cw, width, n, wk, union, qv, qt,
         )  # fmt: skip
+        if s[S_QFULL]:
+            # as if the node had not run: the caller grows the queue and calls again
+            _undo(
+                child, dom, act, tile_of, free, active, s, f, tr_u, tr_a, tr_w, tr_t,
+                lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
+            )  # fmt: skip
+            s[S_NODES] -= 1
+            s[S_PROPAGATED] = prop0
+            lv_vlen[top] += 1
+            return R_GROW
         placed = s[S_PLACED]
         if placed > s[S_PARTIAL_N]:
             s[S_PARTIAL_N] = placed
