@@ -7,6 +7,7 @@ status 2 with a one-line reason and the service into an HTTP 4xx answer.
 from __future__ import annotations
 
 __all__ = [
+    "BudgetExceededError",
     "GraphError",
     "HardwareError",
     "IsoschedError",
@@ -28,3 +29,11 @@ class HardwareError(IsoschedError):
 
 class UnknownModelError(IsoschedError):
     """A model name is neither in the zoo nor a readable graph file."""
+
+
+class BudgetExceededError(IsoschedError):
+    """A long operation reached its wall-time safety net before it finished.
+
+    Raised instead of returning a cut-short result that would depend on the machine's speed;
+    the work can be retried with a larger budget or on a less loaded machine.
+    """

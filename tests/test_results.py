@@ -89,3 +89,31 @@ def test_results_writes_stamped_data_and_the_block_then_resumes(tmp_path):
     render = subprocess.run([*cmd, "--render-only"], capture_output=True, text=True, env=env)
     assert render.returncode == 0 and "point" not in render.stderr
     assert "### tiny_results on edge-4x4 — premise physics" in md.read_text()
+
+
+def test_a_point_cut_short_by_the_wall_safety_net_fails_the_sweep_and_is_never_stored(
+    tmp_path, monkeypatch
+):
+    from isosched.errors import BudgetExceededError
+    from isosched.io.model_source import load_models
+    from isosched.plan import PlanCache
+    from isosched.sim import sweep as sweep_mod
+
+    sc = parse_scenario(TINY)
+    hw = load_hardware("edge-4x4")
+    cache = PointCache(tmp_path)
+    common = {"models": load_models(["mobilenetv2"]), "cache": PlanCache(disk=False)}
+    # a zero budget stops the replay at its first event: the stand-in for a hang
+    monkeypatch.setattr(sweep_mod, "POINT_WALL_BUDGET_S", 0.0)
+    try:
+        sweep_mod.sweep(sc, hw, ["fcfs"], [1.0], 2, 1, point_cache=cache, **common)
+    except BudgetExceededError as exc:
+        assert "fcfs at x1, seed" in str(exc) and "edge-4x4" in str(exc)
+    else:
+        raise AssertionError("a cut-short point was used")
+    assert cache.get((sc, hw, "fcfs", 1.0, 0)) is None
+    assert cache.get((sc, hw, "fcfs", 1.0, 1)) is None
+    # with the safety net out of the way the same sweep runs and stores its points
+    monkeypatch.setattr(sweep_mod, "POINT_WALL_BUDGET_S", 3600.0)
+    sweep_mod.sweep(sc, hw, ["fcfs"], [1.0], 2, 1, point_cache=cache, **common)
+    assert cache.get((sc, hw, "fcfs", 1.0, 0)) is not None

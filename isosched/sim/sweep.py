@@ -14,8 +14,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
+from isosched.errors import BudgetExceededError
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
+from isosched.match.placer import WALL_SAFETY_MS
 from isosched.plan.cache import PlanCache
 from isosched.sim.engine import Simulator
 from isosched.sim.metrics import summarize
@@ -29,6 +31,7 @@ __all__ = [
     "BISECT_STEPS",
     "CAPACITY_FLOOR_FRACTION",
     "DEFAULT_SEEDS",
+    "POINT_WALL_BUDGET_S",
     "SATISFACTION_TARGET",
     "SWEEP_SCHEMA",
     "Point",
@@ -56,6 +59,11 @@ BISECT_STEPS = 3
 #: When the smallest grid scale already fails, the search goes down to this fraction of it;
 #: a policy that fails there too has capacity 0 ("below the floor").
 CAPACITY_FLOOR_FRACTION = 0.125
+
+#: Wall-time safety net of one point, s: it only stops a hang. A point cut short by it (or by
+#: the placer's own net) would depend on the machine's speed and load, so :func:`run_point`
+#: raises instead of returning it, and no sweep or point cache ever holds such a result.
+POINT_WALL_BUDGET_S = 3600.0
 
 
 #: Plan books by (chip, models) in this process: filled before a local pool forks, or seeded
@@ -88,14 +96,28 @@ def import_books(books: list[tuple[Hardware, dict[str, Graph], dict[str, object]
 def run_point(
     scenario: Scenario, hw: Hardware, policy: str, scale: float, seed: int
 ) -> dict[str, Any]:
-    """Metrics of one (policy, scale, seed) point (its plan book must exist in this process)."""
+    """Metrics of one (policy, scale, seed) point (its plan book must exist in this process).
+
+    Raises
+    ------
+    BudgetExceededError
+        When a wall-time safety net cut the replay short (its result would not be reproducible).
+    """
     key = (hw, tuple(sorted({s.model for s in scenario.streams})))
     book = _BOOKS.get(key)
     if book is None:
         raise RuntimeError("sweep point run without its plan book: call sweep() or import_books()")
     trace = generate_trace(scenario, seed=seed, scale=scale)
-    m = summarize(Simulator(trace, hw, make_policy(policy), book).run())
-    return {"policy": policy, "scale": scale, "seed": seed, **m}
+    sim = Simulator(trace, hw, make_policy(policy), book, wall_budget_s=POINT_WALL_BUDGET_S)
+    run = sim.run()
+    if run.budget_exhausted:
+        raise BudgetExceededError(
+            f"{policy} at x{scale:g}, seed {seed}, on {hw.name}: the replay was cut short by a "
+            f"wall-time safety net after {run.wall_ms / 1e3:.0f} s (the point's limit is "
+            f"{POINT_WALL_BUDGET_S:g} s, an online match's {WALL_SAFETY_MS / 1e3:g} s); its "
+            "result would depend on this machine's speed, so the sweep stops instead of using it"
+        )
+    return {"policy": policy, "scale": scale, "seed": seed, **summarize(run)}
 
 
 Point = tuple[Scenario, Hardware, str, float, int]
