@@ -117,3 +117,38 @@ def test_a_point_cut_short_by_the_wall_safety_net_fails_the_sweep_and_is_never_s
     monkeypatch.setattr(sweep_mod, "POINT_WALL_BUDGET_S", 3600.0)
     sweep_mod.sweep(sc, hw, ["fcfs"], [1.0], 2, 1, point_cache=cache, **common)
     assert cache.get((sc, hw, "fcfs", 1.0, 0)) is not None
+
+
+def _doc(physics, scenario, caps):
+    """A results document whose policies have the given capacities (number, ">=x" or "<")."""
+    policies = {}
+    for name, cap in caps.items():
+        censored = isinstance(cap, str) and cap.startswith(">=")
+        below = cap == "<"
+        value = float(cap[2:]) if censored else 0.0 if below else float(cap)
+        policies[name] = {
+            "lbt_capacity": value,
+            "lbt_capacity_censored": censored,
+            "lbt_capacity_below_floor": below,
+            "lbt_capacity_bracket": [value, value + 0.25],
+        }
+    sweep = {"policies": policies, "capacity_floor": 0.0625}
+    return {"physics": physics, "hw": "edge-8x8", "scenario": scenario, "sweep": sweep}
+
+
+def test_the_scoreboard_ranks_censored_above_bisected_above_below_floor_and_tallies_by_physics():
+    from isosched.report.tables import scoreboard
+
+    entries = [
+        _doc("premise", "b", {"isosched": "<", "hasp": "<", "prema": 1.0}),
+        _doc("fair", "ad_urban", {"isosched": 1.5, "hasp": 1.62, "prema": ">=8"}),
+        _doc("fair", "a", {"isosched": ">=8", "hasp": 7.75, "prema": ">=8"}),
+    ]
+    rows = scoreboard(entries).splitlines()
+    assert rows[0] == "| scenario | chip | physics | isosched | hasp | prema |"
+    # fair first, then by scenario; the tuning scenario is marked
+    assert rows[2] == "| a | edge-8x8 | fair | ≥ 8 | 7.75 **W** | ≥ 8 T |"
+    assert rows[3] == "| ad_urban (tuning) | edge-8x8 | fair | 1.5 | 1.62 **L** | ≥ 8 **L** |"
+    assert rows[4] == "| b | edge-8x8 | premise | < 0.0625 | < 0.0625 T | 1 **L** |"
+    assert rows[5] == "| **fair: wins / ties / losses** | | | | 1 / 0 / 1 | 0 / 1 / 1 |"
+    assert rows[6] == "| **premise: wins / ties / losses** | | | | 0 / 1 / 0 | 0 / 0 / 1 |"

@@ -30,7 +30,7 @@ from isosched.io.model_source import load_models
 from isosched.io.scenario_library import SCENARIO_DIR, load_scenario, shipped_scenarios
 from isosched.plan import PlanCache
 from isosched.plan.cache import default_cache_dir
-from isosched.report.tables import PHYSICS, sweep_tables
+from isosched.report.tables import PHYSICS, scoreboard, sweep_tables
 from isosched.sim.load import offered_load
 from isosched.sim.point_cache import PointCache, code_fingerprint
 from isosched.sim.policies import ABLATION_NAMES, POLICY_NAMES
@@ -92,6 +92,18 @@ def _render(entries: list[dict[str, Any]], planned: list[tuple[str, str, str]]) 
             + ", ".join(f"{s} on {h} ({p})" for p, h, s in missing)
             + "."
         )
+    if entries:
+        out.append("")
+        out.append("### Scoreboard: IsoSched's LBT capacity against each baseline")
+        out.append("")
+        out.append(
+            "One row per table below; a cell is the baseline's capacity (load scale) and "
+            "IsoSched's outcome against it: **W** IsoSched's is higher, T equal, **L** lower "
+            "(≥: censored, passing every grid scale; <: below the floor). Read the discussion "
+            "in each table's section for why."
+        )
+        out.append("")
+        out.append(scoreboard(entries).rstrip())
     for physics, hw, scenario in [(e["physics"], e["hw"], e["scenario"]) for e in entries]:
         e = have.get((physics, hw, scenario))
         if e is None:

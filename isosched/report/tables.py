@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["PHYSICS", "capacity_cell", "sweep_tables"]
+__all__ = ["BASELINES", "PHYSICS", "capacity_cell", "capacity_rank", "scoreboard", "sweep_tables"]
 
 #: Physics settings results are shown under: name -> one-line description.
 PHYSICS = {
@@ -13,6 +13,10 @@ PHYSICS = {
     "premise": "the paper's premise: every LTS intermediate tensor goes through DRAM "
     "(`dataflow.lts_activations_via_dram`)",
 }
+
+
+#: The baselines IsoSched is compared with, in the order of the scoreboard's columns.
+BASELINES = ("hasp", "prema", "planaria", "cdmsa", "moca", "fcfs")
 
 
 def _num(x: float | None, fmt: str = ".3f") -> str:
@@ -78,4 +82,71 @@ def sweep_tables(doc: dict[str, Any], reference_scale: float = 1.0) -> str:
             f"{c['satisfaction']:.3f} ({c['critical_satisfaction']:.3f})" for c in body["curve"]
         ]
         lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def capacity_rank(doc: dict[str, Any], policy: str) -> tuple[int, float]:
+    """An orderable form of a policy's LBT capacity in ``doc``.
+
+    Below the floor < any bisected capacity < censored (a censored policy passed every grid
+    scale, which every other policy failed somewhere); equal ranks are ties.
+    """
+    body = doc["policies"][policy]
+    if body["lbt_capacity_censored"]:
+        return (2, float(body["lbt_capacity"]))
+    if body["lbt_capacity_below_floor"]:
+        return (0, 0.0)
+    return (1, float(body["lbt_capacity_bracket"][0]))
+
+
+def _short(doc: dict[str, Any], policy: str) -> str:
+    body = doc["policies"][policy]
+    if body["lbt_capacity_censored"]:
+        return f"≥ {body['lbt_capacity']:g}"
+    if body["lbt_capacity_below_floor"]:
+        return f"< {doc['capacity_floor']:g}"
+    return f"{body['lbt_capacity_bracket'][0]:.3g}"
+
+
+def scoreboard(entries: Sequence[dict[str, Any]], tuning: str = "ad_urban") -> str:
+    """IsoSched's LBT capacity against each baseline's, one row per results table.
+
+    ``entries`` are ``isosched.results/v1`` documents. A cell is the baseline's capacity and
+    IsoSched's outcome against it: **W** (IsoSched higher), T (equal), **L** (lower); the last
+    rows count them per physics setting. Rows of the tuning scenario are marked.
+    """
+    docs = [e for e in entries if "isosched" in e["sweep"]["policies"]]
+    cols = [b for b in BASELINES if any(b in e["sweep"]["policies"] for e in docs)]
+    lines = [
+        "| scenario | chip | physics | isosched | " + " | ".join(cols) + " |",
+        "|---|---|---|---|" + "---|" * len(cols),
+    ]
+    order = {"fair": 0, "premise": 1}
+    docs.sort(key=lambda e: (order.get(e["physics"], 2), e["physics"], e["hw"], e["scenario"]))
+    tally: dict[str, dict[str, list[int]]] = {}
+    for e in docs:
+        sw = e["sweep"]
+        mine = capacity_rank(sw, "isosched")
+        counts = tally.setdefault(e["physics"], {b: [0, 0, 0] for b in cols})
+        cells = []
+        for b in cols:
+            if b not in sw["policies"]:
+                cells.append("–")
+                continue
+            theirs = capacity_rank(sw, b)
+            k = 0 if mine > theirs else 1 if mine == theirs else 2
+            counts[b][k] += 1
+            cells.append(f"{_short(sw, b)} {('**W**', 'T', '**L**')[k]}")
+        name = e["scenario"] + (" (tuning)" if e["scenario"] == tuning else "")
+        lines.append(
+            f"| {name} | {e['hw']} | {e['physics']} | {_short(sw, 'isosched')} | "
+            + " | ".join(cells)
+            + " |"
+        )
+    for physics, counts in tally.items():
+        lines.append(
+            f"| **{physics}: wins / ties / losses** | | | | "
+            + " | ".join(f"{w} / {t} / {l_}" for w, t, l_ in counts.values())
+            + " |"
+        )
     return "\n".join(lines) + "\n"
