@@ -40,6 +40,7 @@ def main() -> None:
     # Import the command modules for their registrations on ``app``.
     from isosched.cli import (  # noqa: F401
         hw,
+        jobs,
         match,
         models,
         plan,
