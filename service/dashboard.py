@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,7 @@ from isosched.report import (
     sweep_lines,
 )
 from isosched.report.palette import policy_order, stream_colour
+from isosched.report.tables import PHYSICS, capacity_cell, scoreboard_rows
 from isosched.sim.policies import POLICY_NAMES
 from isosched.zoo import zoo_names
 from service.routers.traces import shipped
@@ -304,6 +306,68 @@ async def sweep_page(request: Request, job_id: str) -> HTMLResponse:
         }
     capacities = sweep_capacities(job["result"]) if job["state"] == "done" else []
     return _page(request, "sweep.html", job=job, charts=charts, capacities=capacities)
+
+
+#: Results documents read by the pages, by path: (mtime_ns, size, document).
+_RESULTS: dict[Path, tuple[int, int, Any]] = {}
+
+
+def _read_results(path: Path) -> Any:
+    """A JSON file of the results data, read again only when it changed."""
+    st = path.stat()
+    got = _RESULTS.get(path)
+    if got is None or got[:2] != (st.st_mtime_ns, st.st_size):
+        got = _RESULTS[path] = (st.st_mtime_ns, st.st_size, json.loads(path.read_text()))
+    return got[2]
+
+
+def _results(request: Request) -> tuple[Path | None, list[dict[str, Any]]]:
+    """The results directory and the entries of its index (none when it has no index)."""
+    root: Path | None = request.app.state.settings.results_dir
+    if root is None or not (root / "index.json").is_file():
+        return root, []
+    return root, list(_read_results(root / "index.json"))
+
+
+@router.get("/results", response_class=HTMLResponse)
+async def results_page(request: Request) -> HTMLResponse:
+    """The shipped results: IsoSched's capacity against each baseline, one row per table."""
+    root, index = _results(request)
+    docs = [
+        _read_results(root / e["physics"] / e["hw"] / f"{e['scenario']}.json")
+        for e in index
+        if root is not None
+    ]
+    return _page(request, "results.html", root=root, board=scoreboard_rows(docs) if docs else None)
+
+
+@router.get("/results/{physics}/{hw}/{scenario}", response_class=HTMLResponse)
+async def results_table_page(
+    request: Request, physics: str, hw: str, scenario: str
+) -> HTMLResponse:
+    """One results table: capacities with their brackets, curves against load with intervals."""
+    root, index = _results(request)
+    if root is None or not any(
+        (e["physics"], e["hw"], e["scenario"]) == (physics, hw, scenario) for e in index
+    ):
+        raise HTTPException(404, f"no results for {scenario} on {hw} under the {physics} physics")
+    doc = _read_results(root / physics / hw / f"{scenario}.json")
+    sweep = doc["sweep"]
+    charts = {
+        "lbt": sweep_lines(sweep, "lbt_per_s"),
+        "satisfaction": sweep_lines(sweep, "satisfaction"),
+        "critical": sweep_lines(sweep, "critical_satisfaction"),
+    }
+    capacities = [{**c, "cell": capacity_cell(sweep, c["policy"])} for c in sweep_capacities(sweep)]
+    return _page(
+        request,
+        "results_table.html",
+        doc=doc,
+        sweep=sweep,
+        physics_text=(lambda t: t[:1].upper() + t[1:])(PHYSICS.get(physics, physics)),
+        charts=charts,
+        capacities=capacities,
+    )
 
 
 @router.get("/plans/{job_id}", response_class=HTMLResponse)

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["Settings"]
+__all__ = ["Settings", "default_results_dir"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,9 @@ class Settings:
     max_stored_bytes : int
         Bytes the database may hold before uploads and job submissions are refused with 413
         (``ISOSCHED_MAX_STORED_BYTES``, default 4 GiB; 0: no limit).
+    results_dir : Path or None
+        The data of ``isosched results`` shown at ``/results`` (``ISOSCHED_RESULTS_DIR``, default
+        the repository's ``docs/results-data`` when the package runs from a checkout).
     """
 
     database_url: str
@@ -58,6 +61,7 @@ class Settings:
     max_sweep_jobs: int = 2_000_000
     job_timeout_s: float = 3600.0
     max_stored_bytes: int = 4 * 1024**3
+    results_dir: Path | None = None
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -73,6 +77,7 @@ class Settings:
         sweep_jobs = int(os.environ.get("ISOSCHED_MAX_SWEEP_JOBS", 2_000_000))
         timeout = float(os.environ.get("ISOSCHED_JOB_TIMEOUT_S", 3600))
         stored = int(os.environ.get("ISOSCHED_MAX_STORED_BYTES", 4 * 1024**3))
+        results = os.environ.get("ISOSCHED_RESULTS_DIR")
         return cls(
             url,
             data_dir,
@@ -85,4 +90,13 @@ class Settings:
             sweep_jobs,
             timeout,
             stored,
+            Path(results) if results else default_results_dir(),
         )
+
+
+def default_results_dir() -> Path | None:
+    """``docs/results-data`` of the checkout the package runs from, if there is one."""
+    import isosched
+
+    path = Path(isosched.__file__).resolve().parents[1] / "docs" / "results-data"
+    return path if (path / "index.json").is_file() else None

@@ -53,7 +53,8 @@ def _require_browser():
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     _require_browser()
-    proc, base = serve(tmp_path_factory.mktemp("browser"))
+    results = {"ISOSCHED_RESULTS_DIR": str(ROOT / "docs" / "results-data")}
+    proc, base = serve(tmp_path_factory.mktemp("browser"), env=results)
     try:
         with httpx.Client(base_url=base, timeout=30) as c:
             tid = c.post("/v1/traces", json={"scenario": SMALL_SCENARIO, "seed": 2}).json()["id"]
@@ -130,6 +131,7 @@ def visit(page, url, name):
         ("sweep", "/sweeps/{sweep}", 3),
         ("home", "/", 2),
         ("plan", "/plans/{plan}", 1),
+        ("results-table", "/results/fair/edge-8x8/ad_urban", 3),
     ],
 )
 def test_pages_render_charts_without_console_errors(server, page, name, path, charts):
@@ -140,6 +142,18 @@ def test_pages_render_charts_without_console_errors(server, page, name, path, ch
     for svg in page.locator("div.chart svg").all():  # axis titles and a legend on every chart
         assert svg.locator("g.role-axis-title").count() >= 1
         assert svg.locator("g.role-legend").count() >= 1
+
+
+def test_results_scoreboard_links_to_its_tables(server, page):
+    base, _ = server
+    visit(page, base + "/results", "results")
+    link = page.locator('table.scoreboard a[href="/results/fair/edge-8x8/ad_urban"]')
+    assert link.count() == 1
+    link.click()
+    page.wait_for_url(f"{base}/results/fair/edge-8x8/ad_urban")
+    page.wait_for_function("window.__chartsReady === true")
+    assert page.locator("div.chart svg").count() == 3
+    assert page.errors == []
 
 
 def test_home_and_sorting(server, page):

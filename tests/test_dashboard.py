@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
@@ -177,3 +178,51 @@ def chip_json(html):
     found = re.search(r'id="chip-data">(.*?)</script>', html, re.S)
     assert found is not None
     return found.group(1)
+
+
+RESULTS = Path(__file__).resolve().parent.parent / "docs" / "results-data"
+
+
+@pytest.fixture(scope="module")
+def results_site(tmp_path_factory):
+    root = tmp_path_factory.mktemp("results")
+    app = create_app(Settings(f"sqlite:///{root / 'db.sqlite'}", root, results_dir=RESULTS))
+    yield TestClient(app)
+    app.state.runner.shutdown()
+
+
+def test_results_page_shows_the_scoreboard_of_the_shipped_data(results_site):
+    page = results_site.get("/results", headers=HTML)
+    assert page.status_code == 200
+    index = json.loads((RESULTS / "index.json").read_text())
+    with_isosched = [e for e in index if "isosched" in e["lbt_capacity"]]
+    # one linked row per table, and a tally row per physics setting
+    for e in with_isosched:
+        assert f'href="/results/{e["physics"]}/{e["hw"]}/{e["scenario"]}"' in page.text
+    assert page.text.count("wins / ties / losses") == len({e["physics"] for e in with_isosched})
+    assert '<a href="/results">Results</a>' in page.text  # in the navigation
+
+
+def test_a_results_table_page_has_capacities_and_three_charts(results_site):
+    e = json.loads((RESULTS / "index.json").read_text())[0]
+    page = results_site.get(f"/results/{e['physics']}/{e['hw']}/{e['scenario']}", headers=HTML)
+    assert page.status_code == 200
+    assert len(specs(page.text)) == 3
+    assert e["code"]["commit"][:12] in page.text
+    for policy, cap in e["lbt_capacity"].items():
+        assert f"<td>{policy}</td>" in page.text
+        assert f'data-value="{cap["value"]}"' in page.text
+    nosuch = results_site.get(f"/results/{e['physics']}/{e['hw']}/nosuch", headers=HTML)
+    assert nosuch.status_code == 404 and "text/html" in nosuch.headers["content-type"]
+
+
+def test_results_page_without_data_says_how_to_make_it(tmp_path):
+    app = create_app(Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, results_dir=None))
+    try:
+        page = TestClient(app).get("/results", headers=HTML)
+        assert page.status_code == 200 and "isosched results" in page.text
+        assert (
+            TestClient(app).get("/results/fair/edge-8x8/ad_urban", headers=HTML).status_code == 404
+        )
+    finally:
+        app.state.runner.shutdown()

@@ -5,7 +5,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-__all__ = ["BASELINES", "PHYSICS", "capacity_cell", "capacity_rank", "scoreboard", "sweep_tables"]
+__all__ = [
+    "BASELINES",
+    "PHYSICS",
+    "capacity_cell",
+    "capacity_rank",
+    "scoreboard",
+    "scoreboard_rows",
+    "sweep_tables",
+]
 
 #: Physics settings results are shown under: name -> one-line description.
 PHYSICS = {
@@ -108,42 +116,69 @@ def _short(doc: dict[str, Any], policy: str) -> str:
     return f"{body['lbt_capacity_bracket'][0]:.3g}"
 
 
-def scoreboard(entries: Sequence[dict[str, Any]], tuning: str = "ad_urban") -> str:
+def scoreboard_rows(entries: Sequence[dict[str, Any]], tuning: str = "ad_urban") -> dict[str, Any]:
     """IsoSched's LBT capacity against each baseline's, one row per results table.
 
-    ``entries`` are ``isosched.results/v1`` documents. A cell is the baseline's capacity and
-    IsoSched's outcome against it: **W** (IsoSched higher), T (equal), **L** (lower); the last
-    rows count them per physics setting. Rows of the tuning scenario are marked.
+    ``entries`` are ``isosched.results/v1`` documents (those without ``isosched`` are left
+    out). Returns ``columns`` (the baselines present), ``rows`` (fair first, then by chip and
+    scenario; each with ``scenario``, ``hw``, ``physics``, ``tuning``, ``isosched`` (its capacity
+    as text) and ``cells``: per column ``None`` or ``(capacity text, outcome)``, the outcome
+    ``"W"`` (IsoSched higher), ``"T"`` (equal) or ``"L"`` (lower)) and ``tally``: per physics,
+    per column, ``[wins, ties, losses]``.
     """
     docs = [e for e in entries if "isosched" in e["sweep"]["policies"]]
     cols = [b for b in BASELINES if any(b in e["sweep"]["policies"] for e in docs)]
-    lines = [
-        "| scenario | chip | physics | isosched | " + " | ".join(cols) + " |",
-        "|---|---|---|---|" + "---|" * len(cols),
-    ]
     order = {"fair": 0, "premise": 1}
     docs.sort(key=lambda e: (order.get(e["physics"], 2), e["physics"], e["hw"], e["scenario"]))
+    rows: list[dict[str, Any]] = []
     tally: dict[str, dict[str, list[int]]] = {}
     for e in docs:
         sw = e["sweep"]
         mine = capacity_rank(sw, "isosched")
         counts = tally.setdefault(e["physics"], {b: [0, 0, 0] for b in cols})
-        cells = []
+        cells: list[tuple[str, str] | None] = []
         for b in cols:
             if b not in sw["policies"]:
-                cells.append("–")
+                cells.append(None)
                 continue
             theirs = capacity_rank(sw, b)
             k = 0 if mine > theirs else 1 if mine == theirs else 2
             counts[b][k] += 1
-            cells.append(f"{_short(sw, b)} {('**W**', 'T', '**L**')[k]}")
-        name = e["scenario"] + (" (tuning)" if e["scenario"] == tuning else "")
-        lines.append(
-            f"| {name} | {e['hw']} | {e['physics']} | {_short(sw, 'isosched')} | "
-            + " | ".join(cells)
-            + " |"
+            cells.append((_short(sw, b), "WTL"[k]))
+        rows.append(
+            {
+                "scenario": e["scenario"],
+                "hw": e["hw"],
+                "physics": e["physics"],
+                "tuning": e["scenario"] == tuning,
+                "isosched": _short(sw, "isosched"),
+                "cells": cells,
+            }
         )
-    for physics, counts in tally.items():
+    return {"columns": cols, "rows": rows, "tally": tally}
+
+
+def scoreboard(entries: Sequence[dict[str, Any]], tuning: str = "ad_urban") -> str:
+    """:func:`scoreboard_rows` as a Markdown table.
+
+    A cell is the baseline's capacity and IsoSched's outcome against it: **W** (IsoSched
+    higher), T (equal), **L** (lower); the last rows count them per physics setting. Rows of the
+    tuning scenario are marked.
+    """
+    board = scoreboard_rows(entries, tuning)
+    cols = board["columns"]
+    mark = {"W": "**W**", "T": "T", "L": "**L**"}
+    lines = [
+        "| scenario | chip | physics | isosched | " + " | ".join(cols) + " |",
+        "|---|---|---|---|" + "---|" * len(cols),
+    ]
+    for r in board["rows"]:
+        cells = ["–" if c is None else f"{c[0]} {mark[c[1]]}" for c in r["cells"]]
+        name = r["scenario"] + (" (tuning)" if r["tuning"] else "")
+        lines.append(
+            f"| {name} | {r['hw']} | {r['physics']} | {r['isosched']} | " + " | ".join(cells) + " |"
+        )
+    for physics, counts in board["tally"].items():
         lines.append(
             f"| **{physics}: wins / ties / losses** | | | | "
             + " | ".join(f"{w} / {t} / {l_}" for w, t, l_ in counts.values())
