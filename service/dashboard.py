@@ -313,31 +313,34 @@ _RESULTS: dict[Path, tuple[int, int, Any]] = {}
 
 
 def _read_results(path: Path) -> Any:
-    """A JSON file of the results data, read again only when it changed."""
-    st = path.stat()
-    got = _RESULTS.get(path)
-    if got is None or got[:2] != (st.st_mtime_ns, st.st_size):
-        got = _RESULTS[path] = (st.st_mtime_ns, st.st_size, json.loads(path.read_text()))
+    """A JSON file of the results data, read again only when it changed; ``None`` if unreadable."""
+    try:
+        st = path.stat()
+        got = _RESULTS.get(path)
+        if got is None or got[:2] != (st.st_mtime_ns, st.st_size):
+            got = _RESULTS[path] = (st.st_mtime_ns, st.st_size, json.loads(path.read_text()))
+    except (OSError, ValueError):
+        return None
     return got[2]
 
 
 def _results(request: Request) -> tuple[Path | None, list[dict[str, Any]]]:
     """The results directory and the entries of its index (none when it has no index)."""
     root: Path | None = request.app.state.settings.results_dir
-    if root is None or not (root / "index.json").is_file():
-        return root, []
-    return root, list(_read_results(root / "index.json"))
+    index = _read_results(root / "index.json") if root is not None else None
+    return root, list(index) if isinstance(index, list) else []
 
 
 @router.get("/results", response_class=HTMLResponse)
 async def results_page(request: Request) -> HTMLResponse:
     """The shipped results: IsoSched's capacity against each baseline, one row per table."""
     root, index = _results(request)
-    docs = [
+    found = (
         _read_results(root / e["physics"] / e["hw"] / f"{e['scenario']}.json")
         for e in index
         if root is not None
-    ]
+    )
+    docs = [d for d in found if d is not None]  # a table listed but unreadable is left out
     return _page(request, "results.html", root=root, board=scoreboard_rows(docs) if docs else None)
 
 
@@ -352,6 +355,8 @@ async def results_table_page(
     ):
         raise HTTPException(404, f"no results for {scenario} on {hw} under the {physics} physics")
     doc = _read_results(root / physics / hw / f"{scenario}.json")
+    if doc is None:
+        raise HTTPException(404, f"the results of {scenario} on {hw} ({physics}) are unreadable")
     sweep = doc["sweep"]
     charts = {
         "lbt": sweep_lines(sweep, "lbt_per_s"),

@@ -226,3 +226,29 @@ def test_results_page_without_data_says_how_to_make_it(tmp_path):
         )
     finally:
         app.state.runner.shutdown()
+
+
+def test_results_pages_survive_a_missing_or_broken_table(tmp_path):
+    data = tmp_path / "data"
+    (data / "fair" / "edge-8x8").mkdir(parents=True)
+    index = json.loads((RESULTS / "index.json").read_text())
+    good = index[0]
+    src = RESULTS / good["physics"] / good["hw"] / f"{good['scenario']}.json"
+    dst = data / good["physics"] / good["hw"] / f"{good['scenario']}.json"
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    dst.write_text(src.read_text())
+    broken = {**good, "scenario": "broken"}
+    (dst.parent / "broken.json").write_text("{not json")
+    missing = {**good, "scenario": "missing"}
+    (data / "index.json").write_text(json.dumps([good, broken, missing]))
+    app = create_app(Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path, results_dir=data))
+    try:
+        client = TestClient(app)
+        page = client.get("/results", headers=HTML)
+        assert page.status_code == 200 and f'/{good["scenario"]}"' in page.text
+        assert "/broken" not in page.text and "/missing" not in page.text
+        for name in ("broken", "missing"):
+            got = client.get(f"/results/{good['physics']}/{good['hw']}/{name}", headers=HTML)
+            assert got.status_code == 404
+    finally:
+        app.state.runner.shutdown()
