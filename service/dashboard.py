@@ -23,7 +23,12 @@ from isosched.report import (
     sweep_lines,
 )
 from isosched.report.palette import policy_order, stream_colour
-from isosched.report.tables import PHYSICS, capacity_cell, scoreboard_rows
+from isosched.report.tables import (
+    PHYSICS,
+    capacity_cell,
+    scoreboard_rows,
+    stream_satisfaction,
+)
 from isosched.sim.policies import POLICY_NAMES
 from isosched.zoo import zoo_names
 from service.routers.traces import shipped
@@ -346,9 +351,17 @@ async def results_page(request: Request) -> HTMLResponse:
 
 @router.get("/results/{physics}/{hw}/{scenario}", response_class=HTMLResponse)
 async def results_table_page(
-    request: Request, physics: str, hw: str, scenario: str
+    request: Request,
+    physics: str,
+    hw: str,
+    scenario: str,
+    scale: Annotated[float | None, Query(gt=0, le=1e6)] = None,
 ) -> HTMLResponse:
-    """One results table: capacities with their brackets, curves against load with intervals."""
+    """One results table: capacities, curves against load, satisfaction by stream.
+
+    Capacities with their brackets, curves with their intervals, and every stream's satisfaction
+    at one grid scale (``scale``; default: the first at which the policies part).
+    """
     root, index = _results(request)
     if root is None or not any(
         (e["physics"], e["hw"], e["scenario"]) == (physics, hw, scenario) for e in index
@@ -364,6 +377,11 @@ async def results_table_page(
         "critical": sweep_lines(sweep, "critical_satisfaction"),
     }
     capacities = [{**c, "cell": capacity_cell(sweep, c["policy"])} for c in sweep_capacities(sweep)]
+    try:
+        at, stream_policies, stream_rows = stream_satisfaction(sweep, scale)
+    except ValueError as exc:
+        raise HTTPException(404, str(exc)) from None
+    grid = [c["scale"] for c in next(iter(sweep["policies"].values()))["curve"]]
     return _page(
         request,
         "results_table.html",
@@ -372,6 +390,10 @@ async def results_table_page(
         physics_text=(lambda t: t[:1].upper() + t[1:])(PHYSICS.get(physics, physics)),
         charts=charts,
         capacities=capacities,
+        at=at,
+        grid=grid,
+        stream_policies=stream_policies,
+        stream_rows=stream_rows,
     )
 
 

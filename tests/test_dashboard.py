@@ -252,3 +252,27 @@ def test_results_pages_survive_a_missing_or_broken_table(tmp_path):
             assert got.status_code == 404
     finally:
         app.state.runner.shutdown()
+
+
+def test_results_table_shows_every_stream_where_the_policies_part(results_site):
+    doc = json.loads((RESULTS / "fair" / "edge-8x8" / "ad_urban.json").read_text())["sweep"]
+    iso = {c["scale"]: c for c in doc["policies"]["isosched"]["curve"]}
+    # by default the first grid scale at which some policy misses 99 %
+    grid = sorted(iso)
+    part = next(
+        x
+        for x in grid
+        if any(
+            {c["scale"]: c for c in b["curve"]}[x]["satisfaction"] < 0.99
+            for b in doc["policies"].values()
+        )
+    )
+    page = results_site.get("/results/fair/edge-8x8/ad_urban", headers=HTML).text
+    assert f"Satisfaction by stream at ×{part:g}" in page
+    for sid, got in iso[part]["streams"].items():
+        assert f"<td>{sid}</td>" in page
+        assert f'data-value="{got["satisfaction"]}"' in page
+    other = results_site.get("/results/fair/edge-8x8/ad_urban?scale=1", headers=HTML).text
+    assert "Satisfaction by stream at ×1 " in other
+    bad = results_site.get("/results/fair/edge-8x8/ad_urban?scale=3.3", headers=HTML)
+    assert bad.status_code == 404 and "not a grid scale" in bad.text

@@ -185,3 +185,45 @@ def scoreboard(entries: Sequence[dict[str, Any]], tuning: str = "ad_urban") -> s
             + " |"
         )
     return "\n".join(lines) + "\n"
+
+
+def stream_satisfaction(
+    doc: dict[str, Any], scale: float | None = None
+) -> tuple[float, list[str], list[dict[str, Any]]]:
+    """Mean satisfaction of every stream under every policy at one grid scale of a sweep.
+
+    ``scale`` ``None``: the first grid scale at which some policy misses the target (where the
+    policies part), else the largest. Returns the scale, the policies and one row per stream:
+    ``stream`` and ``cells`` (per policy ``None`` or ``(mean, [low, high])``).
+
+    Raises
+    ------
+    ValueError
+        If ``scale`` is not a grid scale of the sweep.
+    """
+    policies = list(doc["policies"])
+    curves = {p: {c["scale"]: c for c in doc["policies"][p]["curve"]} for p in policies}
+    grid = sorted({x for cs in curves.values() for x in cs})
+    if scale is None:
+        target = doc.get("target", 0.99)
+        parts = [
+            x
+            for x in grid
+            if any(x in cs and cs[x]["satisfaction"] < target for cs in curves.values())
+        ]
+        scale = parts[0] if parts else grid[-1]
+    elif scale not in grid:
+        raise ValueError(
+            f"scale {scale:g} is not a grid scale ({', '.join(f'{x:g}' for x in grid)})"
+        )
+    streams = sorted({s for cs in curves.values() if scale in cs for s in cs[scale]["streams"]})
+    rows = []
+    for sid in streams:
+        cells: list[tuple[float, Any] | None] = []
+        for p in policies:
+            got = curves[p].get(scale, {}).get("streams", {}).get(sid)
+            cells.append(
+                None if got is None else (got["satisfaction"], got.get("satisfaction_ci95"))
+            )
+        rows.append({"stream": sid, "cells": cells})
+    return scale, policies, rows
