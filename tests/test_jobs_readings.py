@@ -93,3 +93,10 @@ def test_cli_reads_what_replay_wrote(tmp_path):
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     assert text.returncode == 0 and "cam" in text.stdout and "run50" in text.stdout
+    # a directory stands for every record file in it
+    whole = subprocess.run(
+        [*env_cmd, "jobs", str(tmp_path / "out"), "--json"], capture_output=True, text=True
+    )
+    assert whole.returncode == 0 and json.loads(whole.stdout) == doc
+    empty = subprocess.run([*env_cmd, "jobs", str(tmp_path)], capture_output=True, text=True)
+    assert empty.returncode == 2 and "no *.jobs.jsonl" in empty.stderr

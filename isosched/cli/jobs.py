@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from isosched.cli.app import app, emit_json
+from isosched.errors import IsoschedError
 
 
 def _cell(x: float | None, fmt: str = ".2f") -> str:
@@ -18,7 +19,9 @@ def _cell(x: float | None, fmt: str = ".2f") -> str:
 def jobs(
     files: Annotated[
         list[Path],
-        typer.Argument(help="Per-job records: DIR/<policy>.jobs.jsonl from isosched replay."),
+        typer.Argument(
+            help="Per-job records (DIR/<policy>.jobs.jsonl from isosched replay), or DIR for all."
+        ),
     ],
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
 ) -> None:
@@ -31,8 +34,14 @@ def jobs(
     """
     from isosched.report.jobs import read_job_records, stream_readings
 
+    paths: list[Path] = []
+    for given in files:
+        found = sorted(given.glob("*.jobs.jsonl")) if given.is_dir() else [given]
+        if not found:
+            raise IsoschedError(f"{given}: no *.jobs.jsonl files (isosched replay --jobs-out DIR)")
+        paths += found
     doc: dict[str, Any] = {"schema": "isosched.jobs-readings/v1", "files": {}}
-    for path in files:
+    for path in paths:
         doc["files"][str(path)] = stream_readings(read_job_records(path))
     if as_json:
         emit_json(doc)
