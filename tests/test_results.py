@@ -152,3 +152,29 @@ def test_the_scoreboard_ranks_censored_above_bisected_above_below_floor_and_tall
     assert rows[4] == "| b | edge-8x8 | premise | < 0.0625 | < 0.0625 T | 1 **L** |"
     assert rows[5] == "| **fair: wins / ties / losses** | | | | 1 / 0 / 1 | 0 / 1 / 1 |"
     assert rows[6] == "| **premise: wins / ties / losses** | | | | 0 / 1 / 0 | 0 / 0 / 1 |"
+
+
+def test_stream_satisfaction_defaults_to_where_the_policies_part():
+    from isosched.report.tables import stream_satisfaction
+
+    def curve(sats):
+        return [
+            {"scale": x, "satisfaction": s, "streams": {"cam": {"satisfaction": s}}}
+            for x, s in sats
+        ]
+
+    doc = {
+        "target": 0.99,
+        "policies": {
+            "isosched": {"curve": curve([(1, 1.0), (2, 0.995), (4, 0.5)])},
+            "hasp": {"curve": curve([(1, 1.0), (2, 0.98), (4, 0.4)])},
+        },
+    }
+    at, policies, rows = stream_satisfaction(doc)
+    assert at == 2 and policies == ["isosched", "hasp"]
+    assert rows == [{"stream": "cam", "cells": [(0.995, None), (0.98, None)]}]
+    assert stream_satisfaction(doc, 4)[0] == 4
+    import pytest
+
+    with pytest.raises(ValueError, match="not a grid scale"):
+        stream_satisfaction(doc, 3)

@@ -12,6 +12,7 @@ __all__ = [
     "capacity_rank",
     "scoreboard",
     "scoreboard_rows",
+    "stream_satisfaction",
     "sweep_tables",
 ]
 
