@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from isosched.io.hardware_json import load_hardware
 from isosched.sim.point_cache import PointCache, point_key
 from isosched.trace import parse_scenario
@@ -174,7 +176,5 @@ def test_stream_satisfaction_defaults_to_where_the_policies_part():
     assert at == 2 and policies == ["isosched", "hasp"]
     assert rows == [{"stream": "cam", "cells": [(0.995, None), (0.98, None)]}]
     assert stream_satisfaction(doc, 4)[0] == 4
-    import pytest
-
     with pytest.raises(ValueError, match="not a grid scale"):
         stream_satisfaction(doc, 3)
