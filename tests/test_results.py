@@ -178,3 +178,18 @@ def test_stream_satisfaction_defaults_to_where_the_policies_part():
     assert stream_satisfaction(doc, 4)[0] == 4
     with pytest.raises(ValueError, match="not a grid scale"):
         stream_satisfaction(doc, 3)
+
+
+def test_the_tier_table_puts_the_tiers_side_by_side_per_chip():
+    from isosched.report.tables import tier_table
+
+    entries = [
+        _doc("fair", "tier_xl", {"isosched": 0.875, "hasp": 0.445}),
+        _doc("fair", "tier_s", {"isosched": ">=8", "hasp": ">=8"}),
+        _doc("premise", "tier_l", {"isosched": 1.5, "hasp": "<"}),
+        _doc("fair", "ad_urban", {"isosched": 1.5, "hasp": 1.62}),
+    ]
+    rows = tier_table(entries).splitlines()
+    assert rows[0] == "| policy | edge-8x8 S | edge-8x8 XL |"
+    assert rows[2:] == ["| isosched | ≥ 8 | 0.875 |", "| hasp | ≥ 8 | 0.445 |"]
+    assert tier_table([entries[-1]]) == ""

@@ -30,7 +30,7 @@ from isosched.io.model_source import load_models
 from isosched.io.scenario_library import SCENARIO_DIR, load_scenario, shipped_scenarios
 from isosched.plan import PlanCache
 from isosched.plan.cache import default_cache_dir
-from isosched.report.tables import PHYSICS, scoreboard, sweep_tables
+from isosched.report.tables import PHYSICS, scoreboard, sweep_tables, tier_table
 from isosched.sim.load import offered_load
 from isosched.sim.point_cache import PointCache, code_fingerprint
 from isosched.sim.policies import ABLATION_NAMES, POLICY_NAMES
@@ -104,6 +104,17 @@ def _render(entries: list[dict[str, Any]], planned: list[tuple[str, str, str]]) 
         )
         out.append("")
         out.append(scoreboard(entries).rstrip())
+        tiers = tier_table(entries)
+        if tiers:
+            out.append("")
+            out.append("### Capacity across task complexity (tiers S to XL, fair physics)")
+            out.append("")
+            out.append(
+                "The same mix of streams with growing models (docs/traces.md); LBT capacity "
+                "(load scale) per policy, one column per chip and tier."
+            )
+            out.append("")
+            out.append(tiers.rstrip())
     for physics, hw, scenario in [(e["physics"], e["hw"], e["scenario"]) for e in entries]:
         e = have.get((physics, hw, scenario))
         if e is None:

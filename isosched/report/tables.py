@@ -14,6 +14,7 @@ __all__ = [
     "scoreboard_rows",
     "stream_satisfaction",
     "sweep_tables",
+    "tier_table",
 ]
 
 #: Physics settings results are shown under: name -> one-line description.
@@ -228,3 +229,34 @@ def stream_satisfaction(
             )
         rows.append({"stream": sid, "cells": cells})
     return scale, policies, rows
+
+
+#: The task-complexity tiers of the scenario library, smallest models first.
+TIERS = ("tier_s", "tier_m", "tier_l", "tier_xl")
+
+
+def tier_table(entries: Sequence[dict[str, Any]], physics: str = "fair") -> str:
+    """Every policy's LBT capacity across the complexity tiers, one column per (chip, tier).
+
+    The paper claims IsoSched's lead over HASP "across varying task complexities"; this table
+    puts the tiers side by side. Empty when no tier was run under ``physics``.
+    """
+    got = {
+        (e["hw"], e["scenario"]): e["sweep"]
+        for e in entries
+        if e["physics"] == physics and e["scenario"] in TIERS
+    }
+    if not got:
+        return ""
+    cols = sorted(got, key=lambda k: (k[0], TIERS.index(k[1])))
+    policies = [p for p in ("isosched", *BASELINES) if any(p in got[c]["policies"] for c in cols)]
+    lines = [
+        "| policy | "
+        + " | ".join(f"{hw} {t.removeprefix('tier_').upper()}" for hw, t in cols)
+        + " |",
+        "|---|" + "---|" * len(cols),
+    ]
+    for p in policies:
+        cells = [_short(got[c], p) if p in got[c]["policies"] else "–" for c in cols]
+        lines.append(f"| {p} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
