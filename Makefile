@@ -6,12 +6,16 @@ PORT ?= 8000
 HOST ?= 127.0.0.1
 BIN := $(VENV)/bin
 
-.PHONY: run test lint typecheck unit bench zoo clean
+.PHONY: run test lint typecheck unit bench zoo clean native
+
+# The simulator's hot modules compiled with mypyc (isosched/native.py): rebuilt when a source of
+# the simulator changes; without a C compiler or mypy everything runs as pure Python.
+NATIVE_SOURCES := $(wildcard isosched/native.py isosched/sim/*.py isosched/sim/policies/*.py)
 
 $(BIN)/.installed-run: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[native]'
 	touch $@
 
 $(BIN)/.installed-dev: pyproject.toml
@@ -20,8 +24,14 @@ $(BIN)/.installed-dev: pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $@ $(BIN)/.installed-run
 
+isosched/_native.json: $(BIN)/.installed-run $(NATIVE_SOURCES)
+	-$(BIN)/python -m isosched.native_build
+
+## native: compile the simulator's hot modules (mypyc; the same results, about twice as fast)
+native: isosched/_native.json
+
 ## run: the service on $(HOST):$(PORT) (default 127.0.0.1:8000) with the zoo and an ad_urban replay
-run: $(BIN)/.installed-run
+run: $(BIN)/.installed-run native
 	$(BIN)/isosched serve --host $(HOST) --port $(PORT) --demo
 
 ## test: ruff, mypy and pytest
@@ -34,7 +44,7 @@ lint: $(BIN)/.installed-dev
 typecheck: $(BIN)/.installed-dev
 	$(BIN)/mypy
 
-unit: $(BIN)/.installed-dev
+unit: $(BIN)/.installed-dev native
 	$(BIN)/python -m pytest -q
 
 ## bench: the benchmarks in bench/ (needs the bench extra for peers)
@@ -47,4 +57,5 @@ zoo: $(BIN)/.installed-run
 	$(BIN)/isosched models build models
 
 clean:
+	-$(BIN)/python -m isosched.native_build clean
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import isosched.sim.engine as engine
 import isosched.sim.planbook as planbook
 import isosched.sim.policies.moca as moca
 import isosched.sim.policies.planaria as planaria
@@ -240,7 +241,8 @@ def test_need_is_the_smallest_share_that_meets_the_deadline():
 
     policy = sim.policy
     assert isinstance(policy, Moca)
-    for deadline in (left_us(1.0) * 0.9, left_us(1.0) * 1.01, left_us(0.5), left_us(0.2) * 1.3):
+    for raw in (left_us(1.0) * 0.9, left_us(1.0) * 1.01, left_us(0.5), left_us(0.2) * 1.3):
+        deadline = math.ceil(raw)  # deadlines are whole µs (Job.deadline_us: int)
         js.job = job("u#0", 0, deadline, "resnet50")
         need = policy.need(sim, js)
         if left_us(1.0) > deadline:
@@ -263,16 +265,14 @@ def _throttle_run(monkeypatch, throttle):
     )
     shares: list[tuple[float, float]] = []
 
-    class Recording(Simulator):
-        """Records the background job's share and weight whenever the bandwidth is re-split."""
+    def record(sim, incremental):
+        """The background job's share and weight whenever the bandwidth is re-split."""
+        u, bg = sim.jobs["u#0"], sim.jobs["bg#0"]
+        if u.state == "running" and bg.state == "running":
+            shares.append((bg.dram_share, bg.dram_weight))
 
-        def _rebalance(self, incremental=False):
-            super()._rebalance(incremental)
-            u, bg = self.jobs["u#0"], self.jobs["bg#0"]
-            if u.state == "running" and bg.state == "running":
-                shares.append((bg.dram_share, bg.dram_weight))
-
-    run = Recording(trace, HW, make_policy("moca"), BOOK).run()
+    monkeypatch.setattr(engine, "AFTER_SPLIT", record)
+    run = Simulator(trace, HW, make_policy("moca"), BOOK).run()
     return {j.id: j for j in run.jobs}, shares
 
 
@@ -358,7 +358,7 @@ def test_compiled_division_equals_the_reference_and_charges_the_same(monkeypatch
         calls.append(len(jobs))
         return targets, order, mins
 
-    monkeypatch.setattr(planaria.Planaria, "_division", checked)
+    monkeypatch.setattr(planaria, "DIVISION_HOOK", checked)
     sc = parse_scenario(
         {
             "name": "mixed",

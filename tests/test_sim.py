@@ -682,21 +682,19 @@ def test_incremental_bandwidth_split_equals_the_full_one(monkeypatch):
     """Between scheduling points the engine re-splits DRAM bandwidth from the demands that may
     have changed only: every such split is checked against a full one, and every policy's
     replay equals its replay with full splits only."""
+    from isosched.sim import engine
+
     trace = _contended_trace()
-    full = Simulator._rebalance
     calls = []
-
-    def counted(self, incremental=False):
-        calls.append(incremental)
-        full(self, incremental)
-
-    monkeypatch.setattr(Simulator, "_rebalance", counted)
-    monkeypatch.setattr(Simulator, "_check_split", True)
+    monkeypatch.setattr(engine, "AFTER_SPLIT", lambda sim, incremental: calls.append(incremental))
+    monkeypatch.setattr(engine, "CHECK_SPLIT", True)
     checked, files1, _ = _replay_bytes(trace)
     assert calls.count(True) > 1000
-    monkeypatch.setattr(Simulator, "_check_split", False)
-    monkeypatch.setattr(Simulator, "_rebalance", lambda self, incremental=False: full(self))
+    monkeypatch.setattr(engine, "CHECK_SPLIT", False)
+    monkeypatch.setattr(engine, "INCREMENTAL_SPLITS", False)
+    calls.clear()
     plain, files2, _ = _replay_bytes(trace)
+    assert calls and not any(calls)
     assert checked == plain
     assert files1 == files2
 

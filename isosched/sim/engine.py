@@ -186,6 +186,13 @@ class _Pieces:
         return cls(times, cum, dem, free, max(cum[-1], 1e-12), moved_us)
 
 
+#: Tests only (read when a Simulator is made, so they can be set on a compiled engine):
+#: check every incremental re-split of the bandwidth against a full one; allow incremental
+#: re-splits at all; call ``AFTER_SPLIT(sim, incremental)`` after every re-split.
+CHECK_SPLIT = False
+INCREMENTAL_SPLITS = True
+AFTER_SPLIT: Callable[[Simulator, bool], None] | None = None
+
 #: Counters every run reports (DESIGN §7; CONTRACTS: replay v2).
 COUNTERS = ("placements", "library_hits", "online_matches", "placement_failures", "preempted_tiles")
 
@@ -215,9 +222,6 @@ class Simulator:
         Drop jobs that are not running when their deadline passes (they count as missed).
     """
 
-    #: Check every incremental re-split of the bandwidth against a full one (tests).
-    _check_split = False
-
     def __init__(
         self,
         trace: Trace,
@@ -231,6 +235,9 @@ class Simulator:
     ) -> None:
         self.trace = trace
         self.drop_late = drop_late
+        self._check_split = CHECK_SPLIT
+        self._incremental_ok = INCREMENTAL_SPLITS
+        self._after_split = AFTER_SPLIT
         self.hw = hw
         self.plans = plans
         self.policy = policy
@@ -845,8 +852,9 @@ class Simulator:
         it. Shares sum to one, so the bandwidth is never exceeded and never left idle while a
         job could use it (a lone job gets all of it). Jobs whose progress rate changes are
         re-timed. ``incremental``: between scheduling points, only the demands that may have
-        changed are recomputed (the same answer; ``_check_split`` makes it compare).
+        changed are recomputed (the same answer; ``CHECK_SPLIT`` makes it compare).
         """
+        incremental = incremental and self._incremental_ok
         dirty, self._dirty = self._dirty, []
         split = self._split
         if incremental and split is not None and self._split_ver == self._hold_ver:
@@ -884,6 +892,8 @@ class Simulator:
                 self._sync(js)  # progress so far at the old rate
                 js.rate = rate
                 self._schedule(js)
+        if self._after_split is not None:
+            self._after_split(self, incremental)
 
     def _refresh(self) -> None:
         """Bring every holding job's progress, share and speed up to now (what policies read)."""

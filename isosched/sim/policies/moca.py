@@ -30,11 +30,9 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
-from numba import njit
-
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.policies.planaria import Candidate, Order, Planaria, piece_arrays, time_to_us
+from isosched.sim.policies.podalloc import _need_share
 
 __all__ = [
     "KEEP_SHARE",
@@ -185,57 +183,6 @@ def need_share(sim: Simulator, js: JobState, compiled: bool = True) -> float | N
             moved -= turn[k][2]
         lo = hi
     return None
-
-
-@njit(cache=True)
-def _need_share(
-    arr: np.ndarray, piece: int, piece_left: float, budget: float, bw: float
-) -> float:  # pragma: no cover - compiled
-    """:func:`need_share`'s search in plain Python, compiled (-1: no share does)."""
-    m = arr.shape[1] - piece
-    t = np.empty(m)
-    c = np.empty(m)
-    b = np.empty(m)
-    for k in range(m):
-        ck = arr[0, piece + k]
-        bk = arr[1, piece + k]
-        if k == 0:
-            ck = ck * piece_left
-            bk = bk * piece_left
-        c[k] = ck
-        b[k] = bk
-        if ck > 0:
-            t[k] = bk / (bw * ck)
-        elif bk > 0:
-            t[k] = np.inf
-        else:
-            t[k] = 0.0
-    # Sort (t, c, b) lexicographically, as Python sorts the tuples (insertion sort: m is small).
-    for k in range(1, m):
-        tk, ck, bk = t[k], c[k], b[k]
-        j = k - 1
-        while j >= 0 and (t[j] > tk or (t[j] == tk and (c[j] > ck or (c[j] == ck and b[j] > bk)))):
-            t[j + 1], c[j + 1], b[j + 1] = t[j], c[j], b[j]
-            j -= 1
-        t[j + 1], c[j + 1], b[j + 1] = tk, ck, bk
-    compute = 0.0
-    moved = 0.0
-    for k in range(m):
-        moved += b[k]
-    lo = 0.0
-    for k in range(m + 1):
-        hi = t[k] if k < m else np.inf
-        room = budget - compute
-        if room > 0:
-            share = moved / (bw * room) if moved > 0 else 0.0
-            share = max(lo, share)
-            if share < hi or k == m:
-                return share if share <= 1.0 + 1e-12 else -1.0
-        if k < m:
-            compute += c[k]
-            moved -= b[k]
-        lo = hi
-    return -1.0
 
 
 class Moca(Planaria):

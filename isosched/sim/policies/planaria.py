@@ -43,11 +43,10 @@ from functools import lru_cache
 from typing import NamedTuple
 
 import numpy as np
-from numba import njit
 
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.policies.common import Shape, rect_positions, shapes
-from isosched.sim.policies.podalloc import allocate_arrays
+from isosched.sim.policies.podalloc import _min_pods, _time_to_cycles, allocate_arrays
 
 __all__ = [
     "BOUNDARY_TOL_US",
@@ -72,6 +71,11 @@ SLACK_SHARE = 0.25
 #: DRAM now (``Simulator.estimate_us``, as IsoSched predicts); False: at the pods' share of the
 #: bandwidth (the artifact's per-subarray-count profiles).
 ESTIMATED_SHARE = False
+
+#: Tests only: called instead of ``Planaria._division`` at every scheduling point (the same
+#: arguments, the same answer expected), so the compiled division can be checked in whole
+#: replays on a compiled module (whose methods cannot be patched).
+DIVISION_HOOK: Callable[..., tuple[list[int], list[int], list[int]]] | None = None
 
 #: A job this close past a layer boundary (µs of its work) is at it (event times are whole µs).
 BOUNDARY_TOL_US = 1.0
@@ -253,27 +257,6 @@ def piece_arrays(pieces: tuple[tuple[float, float], ...], bw: float) -> tuple[np
     return got[2], got[3]
 
 
-@njit(cache=True)
-def _time_to_cycles(
-    arr: np.ndarray, piece: int, left: float, todo: float, bw: float, share: float
-) -> float:  # pragma: no cover - compiled
-    """:func:`time_to_us`'s walk over the pieces, in cycles (the same operations in order)."""
-    cycles = 0.0
-    for i in range(piece, arr.shape[1]):
-        full = arr[2, i]
-        if full <= 0:
-            left = 1.0
-            continue
-        now_c = max(arr[0, i], arr[1, i] / (bw * share))
-        if todo <= left * full + 1e-12:
-            cycles += todo / full * now_c
-            break
-        cycles += left * now_c
-        todo -= left * full
-        left = 1.0
-    return cycles
-
-
 def time_to_us(js: JobState, sim: Simulator, done: float, compiled: bool = True) -> float:
     """Time a running job needs, at its current DRAM share, to reach ``done`` of its inference.
 
@@ -307,48 +290,6 @@ def time_to_us(js: JobState, sim: Simulator, done: float, compiled: bool = True)
         todo -= left * full[i]
         left = 1.0
     return hw.cycles_to_us(cycles)
-
-
-@njit(cache=True)
-def _min_pods(
-    table: np.ndarray, row: np.ndarray, left: np.ndarray, slack: np.ndarray, slack_share: float
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
-    """:meth:`Planaria._candidate`'s binary search for many jobs (0 pods: even all are too slow).
-
-    ``table[row[i]]`` is job i's latency on 1..npods pods, µs; ``left`` its remaining fraction
-    and ``slack`` its time to the deadline, µs. Returns the minimal pods, the remaining time on
-    them and on every pod (µs), and the profiles each search looked up.
-    """
-    n = left.shape[0]
-    npods = table.shape[1]
-    pods = np.zeros(n, dtype=np.int64)
-    rem_min = np.full(n, np.inf)
-    rem_all = np.empty(n)
-    looked = np.ones(n, dtype=np.int64)
-    for i in range(n):
-        lat = table[row[i]]
-        budget = slack_share * slack[i]
-        ra = left[i] * lat[npods - 1]
-        rem_all[i] = ra
-        if ra > budget:
-            continue
-        lo = 1
-        hi = npods
-        rh = ra
-        k = 1
-        while lo < hi:
-            mid = (lo + hi) // 2
-            r = left[i] * lat[mid - 1]
-            k += 1
-            if r <= budget:
-                hi = mid
-                rh = r
-            else:
-                lo = mid + 1
-        pods[i] = hi
-        rem_min[i] = rh
-        looked[i] = k
-    return pods, rem_min, rem_all, looked
 
 
 class Planaria:
@@ -675,7 +616,11 @@ class Planaria:
         for js in running:
             sim.sync(js)  # progress up to now: boundaries, checkpoint sizes, remaining work
         jobs = [*running, *ready]
-        targets, order, mins = self._division(sim, jobs, npods, capacity)
+        divide = DIVISION_HOOK
+        if divide is None:
+            targets, order, mins = self._division(sim, jobs, npods, capacity)
+        else:
+            targets, order, mins = divide(self, sim, jobs, npods, capacity)
         # Shrink or stop the running jobs that give pods up, each at its layer boundary.
         for r in sorted(range(len(running)), key=lambda r: running[r].id):
             js = running[r]

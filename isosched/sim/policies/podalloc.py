@@ -1,4 +1,10 @@
-"""Planaria's pod allocation over arrays, compiled (numba): the same rules as ``allocate``.
+"""The LTS pod policies' compiled kernels (numba).
+
+Planaria's pod allocation over arrays (the same rules as ``allocate``), Planaria's pod sizing
+and boundary walk, MoCA's share search.
+
+They live apart from the policies' modules, which are compiled ahead of time by mypyc
+(``isosched.native``): a function cannot be both.
 
 :func:`~isosched.sim.policies.planaria.allocate` is the reference: readable, over
 :class:`~isosched.sim.policies.planaria.Candidate` objects, with MoCA's admission order as a
@@ -196,3 +202,117 @@ def allocate_arrays(
         targets[c] = give
         avail -= give
     return targets, worst_first
+
+
+@njit(cache=True)
+def _time_to_cycles(
+    arr: np.ndarray, piece: int, left: float, todo: float, bw: float, share: float
+) -> float:  # pragma: no cover - compiled
+    """:func:`time_to_us`'s walk over the pieces, in cycles (the same operations in order)."""
+    cycles = 0.0
+    for i in range(piece, arr.shape[1]):
+        full = arr[2, i]
+        if full <= 0:
+            left = 1.0
+            continue
+        now_c = max(arr[0, i], arr[1, i] / (bw * share))
+        if todo <= left * full + 1e-12:
+            cycles += todo / full * now_c
+            break
+        cycles += left * now_c
+        todo -= left * full
+        left = 1.0
+    return cycles
+
+
+@njit(cache=True)
+def _min_pods(
+    table: np.ndarray, row: np.ndarray, left: np.ndarray, slack: np.ndarray, slack_share: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:  # pragma: no cover - compiled
+    """:meth:`Planaria._candidate`'s binary search for many jobs (0 pods: even all are too slow).
+
+    ``table[row[i]]`` is job i's latency on 1..npods pods, µs; ``left`` its remaining fraction
+    and ``slack`` its time to the deadline, µs. Returns the minimal pods, the remaining time on
+    them and on every pod (µs), and the profiles each search looked up.
+    """
+    n = left.shape[0]
+    npods = table.shape[1]
+    pods = np.zeros(n, dtype=np.int64)
+    rem_min = np.full(n, np.inf)
+    rem_all = np.empty(n)
+    looked = np.ones(n, dtype=np.int64)
+    for i in range(n):
+        lat = table[row[i]]
+        budget = slack_share * slack[i]
+        ra = left[i] * lat[npods - 1]
+        rem_all[i] = ra
+        if ra > budget:
+            continue
+        lo = 1
+        hi = npods
+        rh = ra
+        k = 1
+        while lo < hi:
+            mid = (lo + hi) // 2
+            r = left[i] * lat[mid - 1]
+            k += 1
+            if r <= budget:
+                hi = mid
+                rh = r
+            else:
+                lo = mid + 1
+        pods[i] = hi
+        rem_min[i] = rh
+        looked[i] = k
+    return pods, rem_min, rem_all, looked
+
+
+@njit(cache=True)
+def _need_share(
+    arr: np.ndarray, piece: int, piece_left: float, budget: float, bw: float
+) -> float:  # pragma: no cover - compiled
+    """:func:`need_share`'s search in plain Python, compiled (-1: no share does)."""
+    m = arr.shape[1] - piece
+    t = np.empty(m)
+    c = np.empty(m)
+    b = np.empty(m)
+    for k in range(m):
+        ck = arr[0, piece + k]
+        bk = arr[1, piece + k]
+        if k == 0:
+            ck = ck * piece_left
+            bk = bk * piece_left
+        c[k] = ck
+        b[k] = bk
+        if ck > 0:
+            t[k] = bk / (bw * ck)
+        elif bk > 0:
+            t[k] = np.inf
+        else:
+            t[k] = 0.0
+    # Sort (t, c, b) lexicographically, as Python sorts the tuples (insertion sort: m is small).
+    for k in range(1, m):
+        tk, ck, bk = t[k], c[k], b[k]
+        j = k - 1
+        while j >= 0 and (t[j] > tk or (t[j] == tk and (c[j] > ck or (c[j] == ck and b[j] > bk)))):
+            t[j + 1], c[j + 1], b[j + 1] = t[j], c[j], b[j]
+            j -= 1
+        t[j + 1], c[j + 1], b[j + 1] = tk, ck, bk
+    compute = 0.0
+    moved = 0.0
+    for k in range(m):
+        moved += b[k]
+    lo = 0.0
+    for k in range(m + 1):
+        hi = t[k] if k < m else np.inf
+        room = budget - compute
+        if room > 0:
+            share = moved / (bw * room) if moved > 0 else 0.0
+            share = max(lo, share)
+            if share < hi or k == m:
+                return share if share <= 1.0 + 1e-12 else -1.0
+        if k < m:
+            compute += c[k]
+            moved -= b[k]
+        lo = hi
+    return -1.0
