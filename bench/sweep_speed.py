@@ -2,7 +2,8 @@
 
 Run: ``python bench/sweep_speed.py [--scenario ad_urban] [--hw edge-8x8]
 [--scales 0.5,1,2,4,6,8] [--seeds 5] [--workers 2] [--profile POLICY:SCALE]
-[--time POLICY:SCALE,... [--repeat N]]``.
+[--time POLICY:SCALE,... [--repeat N]]``; ``ISOSCHED_PURE_PYTHON=1`` times the pure-Python
+simulator instead of the mypyc build.
 
 Plans are loaded from the plan cache and the cache is warmed before timing (the target is "with
 a warm plan cache"). Prints the wall time of the grid plus the capacity bisection, the points
@@ -21,6 +22,7 @@ import pstats
 import resource
 import time
 
+from isosched import native
 from isosched.io.hardware_json import load_hardware
 from isosched.io.model_source import load_models
 from isosched.io.scenario_library import load_scenario
@@ -91,6 +93,11 @@ def main() -> None:
         f"{args.seeds} seeds = {grid} grid points + {doc['points'] - grid} bisection points"
     )
     print(f"wall {wall:.1f} s, {args.workers} workers, load {load0[0]:.1f} -> {load1[0]:.1f}")
+    compiled = native.compiled_modules()
+    print(
+        f"simulator: {'compiled (mypyc)' if compiled else 'pure Python'}, "
+        f"{len(compiled)}/{len(native.NATIVE_MODULES)} modules compiled"
+    )
     # CPU time of the pool's workers (counted when the pool is joined; 0 with --workers 1, when
     # the points run in this process): less sensitive to a shared machine than the wall time.
     print(f"workers' CPU {cpu:.1f} s ({cpu / max(args.workers, 1):.1f} s per worker)")

@@ -96,7 +96,7 @@ def test_the_source_finder_loads_py_files_of_the_group_only():
     finder = native._SourceFinder()
     spec = finder.find_spec("isosched.sim.engine", None)
     assert spec is not None and str(spec.origin).endswith("isosched/sim/engine.py")
-    assert finder.find_spec("isosched.sim.policies.planaria", None) is None
+    assert finder.find_spec("isosched.sim.policies.podalloc", None) is None  # numba kernels
     assert finder.find_spec("json", None) is None
 
 

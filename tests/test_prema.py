@@ -189,15 +189,22 @@ def test_checkpoint_otherwise_and_the_resumed_job_pays_its_restore():
 # ---- Algorithm 2: tokens, threshold, shortest candidate ---------------------------------------
 
 
-class Recording(Prema):
-    """PREMA that records every job's tokens after each decision."""
+class Recording:
+    """PREMA that records every job's tokens after each decision (a wrapper: the policy's
+    class may be compiled, and a compiled class cannot be subclassed from Python)."""
 
     def __init__(self, **kw):
-        super().__init__(**kw)
+        self.inner = Prema(**kw)
+        self.name = self.inner.name
+        self.kind = self.inner.kind
         self.seen: dict[int, dict[str, float]] = {}
 
+    @property
+    def log(self):
+        return self.inner.log
+
     def schedule(self, sim):
-        super().schedule(sim)
+        self.inner.schedule(sim)
         self.seen[sim.now] = {
             js.id: js.tokens
             for js in sim.jobs.values()
