@@ -16,7 +16,11 @@ checks it with hypothesis). What differs is only how state is kept:
   Python driver draws them), so a restart costs no return to Python;
 * the random value order after a restart draws from the same Mersenne Twister as Python's
   ``random.Random(seed)``: the generator's state is seeded by Python (``init_by_array``, the same
-  key) and numbers are drawn here with ``random()``'s 53-bit recipe.
+  key) and numbers are drawn here with ``random()``'s 53-bit recipe;
+* the functions called at every node and given dozens of arrays (:func:`_assign`, :func:`_hall`,
+  :func:`_values`) are compiled without numba's reference counting (``_nrt=False``): they
+  allocate nothing, and counting references to each array argument, two atomic operations per
+  array per call, cost about a sixth of a node.
 
 Setup (initial domains, distance layers, balls of the target graph) is compiled too.
 """
@@ -440,7 +444,7 @@ def build_arrays(
 # ---- search ------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any) -> bool:
     left = n - s[S_PLACED]
     if left > popcount(free):
@@ -490,7 +494,7 @@ def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any)
     return True
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _assign(
     v0: int,
     t0: int,
@@ -736,7 +740,7 @@ def _select(dom: Any, active: Any, s: Any, rank: Any, order: Any, tile_of: Any, 
     return -1
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _values(
     v: int,
     dom: Any,
@@ -813,22 +817,61 @@ def _values(
             pent[dem[e, 1]] = 0.0
     # Python sorts (key, tile) descending and pops from the end: the stable ascending order,
     # reversed, is the same list.
-    if k > 64:
-        srt = np.argsort(keys[:k], kind="mergesort")
-        for j in range(k):
-            vbuf[off + j] = tmp[srt[k - 1 - j]]
-        return k
     idx = wk[1]
-    for j in range(k):
-        c = keys[j]
-        m = j
-        while m > 0 and keys[idx[m - 1]] > c:
-            idx[m] = idx[m - 1]
-            m -= 1
-        idx[m] = j
+    if k > 64:
+        _merge_order(keys, k, idx, wk[2])
+    else:
+        for j in range(k):
+            c = keys[j]
+            m = j
+            while m > 0 and keys[idx[m - 1]] > c:
+                idx[m] = idx[m - 1]
+                m -= 1
+            idx[m] = j
     for j in range(k):
         vbuf[off + j] = tmp[idx[k - 1 - j]]
     return k
+
+
+@njit(cache=True, _nrt=False)
+def _merge_order(keys: Any, k: int, idx: Any, buf: Any) -> None:
+    """``idx[:k]``: the stable ascending order of ``keys[:k]`` (bottom-up merge sort, in place).
+
+    The order ``np.argsort(kind="mergesort")`` gives (a stable order is unique), without
+    allocating: ``buf`` holds at least ``k`` entries.
+    """
+    for j in range(k):
+        idx[j] = j
+    width = 1
+    src, dst = idx, buf
+    flips = 0
+    while width < k:
+        for lo in range(0, k, 2 * width):
+            mid = min(lo + width, k)
+            hi = min(lo + 2 * width, k)
+            a, b, o = lo, mid, lo
+            while a < mid and b < hi:
+                if keys[src[b]] < keys[src[a]]:
+                    dst[o] = src[b]
+                    b += 1
+                else:  # ties keep the left run first: stable
+                    dst[o] = src[a]
+                    a += 1
+                o += 1
+            while a < mid:
+                dst[o] = src[a]
+                a += 1
+                o += 1
+            while b < hi:
+                dst[o] = src[b]
+                b += 1
+                o += 1
+        src, dst = dst, src
+        flips += 1
+        width *= 2
+    if flips % 2:  # the sorted run is in buf
+        for j in range(k):
+            idx[j] = buf[j]
 
 
 @njit(cache=True, inline="always")
