@@ -947,6 +947,8 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     qlen = QUEUE_LEN if QUEUE_LEN is not None else max(size + 2, 2 * n + 2)
     qv = np.zeros(qlen, dtype=np.int64)
     qt = np.zeros(qlen, dtype=np.int64)
+    wk = np.zeros((3, max(size + 2, 2 * n + 2)), dtype=np.int64)  # the search's work rows
+    union = np.zeros(w, dtype=np.uint64)
     cw = lim.comm_weight if cost_aware else 0.0
     budget = lim.max_nodes if lim.max_nodes is not None else -1
     stop = ""
@@ -990,7 +992,7 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
                     a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
                     model.width, restart_noise(model), tie, hub_degree(model), dem,
-                    pent, DEMOTE if ROOT_DEMOTE else 0.0, qv, qt,
+                    pent, DEMOTE if ROOT_DEMOTE else 0.0, qv, qt, wk, union,
                 )  # fmt: skip
                 start = False
             if how == c.R_SLICE:

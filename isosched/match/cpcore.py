@@ -17,10 +17,13 @@ checks it with hypothesis). What differs is only how state is kept:
 * the random value order after a restart draws from the same Mersenne Twister as Python's
   ``random.Random(seed)``: the generator's state is seeded by Python (``init_by_array``, the same
   key) and numbers are drawn here with ``random()``'s 53-bit recipe;
-* the functions called at every node and given dozens of arrays (:func:`_assign`, :func:`_hall`,
-  :func:`_values`) are compiled without numba's reference counting (``_nrt=False``): they
-  allocate nothing, and counting references to each array argument, two atomic operations per
-  array per call, cost about a sixth of a node.
+* a node makes no function call: what runs at every node (:func:`_assign`, :func:`_hall`,
+  :func:`_values`, :func:`_select`, :func:`_undo`) is inlined into :func:`search_slice`, which is
+  compiled without numba's reference counting (``_nrt=False``) and allocates nothing (its work
+  rows come from Python). A call passing some forty arrays cost a third of a node: each array's
+  fields copied, and its reference count raised and lowered (two atomic operations) per call.
+  Calls of more than 30 arguments cannot be inlined (Python passes them as ``*args``), so the
+  pattern's CSR arrays go to :func:`_assign` as one tuple.
 
 Setup (initial domains, distance layers, balls of the target graph) is compiled too.
 """
@@ -180,14 +183,20 @@ def mt_seed(key: Any) -> Any:
     It is what ``random.seed(int)`` does with the 32-bit words of the integer (written from the
     published reference algorithm).
     """
+    mt = np.empty(624, dtype=np.uint64)
+    _init_by_array(mt, key, key.shape[0])
+    return mt
+
+
+@njit(cache=True)
+def _init_by_array(mt: Any, key: Any, kl: int) -> None:
+    """``mt`` (624 words) seeded in place by the first ``kl`` words of ``key`` (array or tuple)."""
     n = 624
-    mt = np.empty(n, dtype=np.uint64)
     mt[0] = np.uint64(19650218)
     for i in range(1, n):
         p = mt[i - 1]
         mt[i] = (np.uint64(1812433253) * (p ^ (p >> np.uint64(30))) + np.uint64(i)) & M32
     i, j = 1, 0
-    kl = key.shape[0]
     for _ in range(max(n, kl)):
         p = mt[i - 1]
         mt[i] = (
@@ -212,7 +221,6 @@ def mt_seed(key: Any) -> Any:
             mt[0] = mt[n - 1]
             i = 1
     mt[0] = np.uint64(0x80000000)
-    return mt
 
 
 @njit(cache=True)
@@ -225,16 +233,17 @@ def _mt_random(mt: Any, s: Any) -> float:
 @njit(cache=True)
 def mt_seed_int(key: int) -> Any:
     """Mersenne Twister state of ``random.Random(key)`` for ``0 <= key < 2**63``."""
+    mt = np.empty(624, dtype=np.uint64)
+    _seed_int_into(mt, key)
+    return mt
+
+
+@njit(cache=True)
+def _seed_int_into(mt: Any, key: int) -> None:
+    """:func:`mt_seed_int` into ``mt`` in place (restarts made in the core allocate nothing)."""
     lo = np.uint64(key) & M32
     hi = np.uint64(key) >> np.uint64(32)
-    if hi == ZERO:
-        words = np.empty(1, dtype=np.uint64)
-        words[0] = lo
-    else:
-        words = np.empty(2, dtype=np.uint64)
-        words[0] = lo
-        words[1] = hi
-    return mt_seed(words)
+    _init_by_array(mt, (lo, hi), 1 if hi == ZERO else 2)
 
 
 @njit(cache=True)
@@ -262,11 +271,11 @@ def _next_run(s: Any, f: Any, mt: Any, tie: Any, n: int) -> None:
     s[S_RUN] = run
     s[S_LIMIT] = luby(run) * s[S_FAILBASE]
     key = s[S_SEED] * 1_000_003 + run
-    mt[:] = mt_seed_int(abs(2 * key + 1))  # random.Random of cp.tie_breaks
+    _seed_int_into(mt, abs(2 * key + 1))  # random.Random of cp.tie_breaks
     s[S_MTI] = 624
     for u in range(n):
         tie[u] = f[2] * _mt_random(mt, s)
-    mt[:] = mt_seed_int(abs(key))  # random.Random(rng_key(run)) of the value order
+    _seed_int_into(mt, abs(key))  # random.Random(rng_key(run)) of the value order
     s[S_MTI] = 624
 
 
@@ -444,7 +453,7 @@ def build_arrays(
 # ---- search ------------------------------------------------------------------------------------
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always")
 def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any) -> bool:
     left = n - s[S_PLACED]
     if left > popcount(free):
@@ -494,7 +503,7 @@ def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any)
     return True
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always")
 def _assign(
     v0: int,
     t0: int,
@@ -513,17 +522,7 @@ def _assign(
     dom0: Any,
     nbr: Any,
     balls: Any,
-    pip: Any,
-    pix: Any,
-    pw: Any,
-    lay_ptr: Any,
-    lay_d: Any,
-    lay_uptr: Any,
-    lay_u: Any,
-    aip: Any,
-    aix: Any,
-    bip: Any,
-    bix: Any,
+    g: Any,
     tile_cost: Any,
     cost_aware: bool,
     cw: float,
@@ -534,6 +533,9 @@ def _assign(
     qv: Any,
     qt: Any,
 ) -> bool:
+    # the pattern's CSR arrays, passed as one tuple: a call of more than 30 arguments cannot be
+    # inlined (Python passes them as *args)
+    pip, pix, pw, lay_ptr, lay_d, lay_uptr, lay_u, aip, aix, bip, bix = g
     w = dom.shape[1]
     s[S_STAMP] += 1
     stamp = s[S_STAMP]
@@ -740,7 +742,7 @@ def _select(dom: Any, active: Any, s: Any, rank: Any, order: Any, tile_of: Any, 
     return -1
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, inline="always")
 def _values(
     v: int,
     dom: Any,
@@ -930,7 +932,7 @@ def root_hall(dom0: Any, free: Any, n: int) -> bool:
     return _hall(dom0, active, s, free, n, wk, union)
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _open_run(
     dom: Any,
     act: Any,
@@ -983,7 +985,7 @@ def _open_run(
     s[S_FAILS] = 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def search_slice(
     start: bool,
     max_nodes: int,
@@ -1045,6 +1047,8 @@ def search_slice(
     demote: float,
     qv: Any,
     qt: Any,
+    wk: Any,
+    union: Any,
 ) -> int:
     """Run the search from where it stopped until it ends, or for ``slice_nodes`` more nodes.
 
@@ -1053,15 +1057,15 @@ def search_slice(
     ``R_EXHAUSTED``, ``R_BUDGET`` (``max_nodes`` reached) or ``R_RESTART`` (the run failed more
     often than its limit; the state is back at the root). With ``s[S_INCORE]`` set, a restart
     sets up the next run here instead (:func:`_next_run`, what the Python driver would do) and
-    goes on: ``R_RESTART`` is never returned.
+    goes on: ``R_RESTART`` is never returned. ``wk`` (``3 × max(tiles + 2, 2n + 2)`` int64:
+    counts, order and positions of the Hall check, placed neighbours of the value order) and
+    ``union`` (one word row) are work rows; nothing is allocated here.
     """
     n = dom.shape[0]
     size = nbr.shape[0]
     w = dom.shape[1]
     use_rng = s[S_RUN] > 1
-    # work rows: counts, order and positions (Hall), placed neighbours (values)
-    wk = np.empty((3, max(size + 2, 2 * n + 2)), dtype=np.int64)
-    union = np.empty(w, dtype=np.uint64)
+    g = (pip, pix, pw, lay_ptr, lay_d, lay_uptr, lay_u, aip, aix, bip, bix)
     if start:
         _open_run(
             dom, act, dom0, free, tile_of, active, s, mt, nbr, pip, pix, rank, order, tie,
@@ -1112,8 +1116,7 @@ def search_slice(
         prop0 = s[S_PROPAGATED]
         ok = _assign(
             v, t, dom, act, tile_of, free, active, s, f, saved, tr_u, tr_a, tr_w, tr_t, dom0,
-            nbr, balls, pip, pix, pw, lay_ptr, lay_d, lay_uptr, lay_u, aip, aix, bip, bix,
-            tile_cost, cost_aware, cw, width, n, wk, union, qv, qt,
+            nbr, balls, g, tile_cost, cost_aware, cw, width, n, wk, union, qv, qt,
         )  # fmt: skip
         if s[S_QFULL]:
             # as if the node had not run: the caller grows the queue and calls again
@@ -1202,7 +1205,7 @@ def search_slice(
     return R_EXHAUSTED
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _unwind(
     dom: Any,
     act: Any,
