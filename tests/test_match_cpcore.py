@@ -196,12 +196,23 @@ def test_compiled_cp_with_a_queue_that_keeps_filling(inst, seed):
 
 
 @settings(max_examples=200, deadline=None)
-@given(st.lists(st.sampled_from([0.0, 0.5, 1.0, 2.0, -1.0, 3.25]), min_size=0, max_size=300))
-def test_merge_order_is_numpys_stable_argsort(values):
+@given(
+    st.lists(
+        st.one_of(
+            st.sampled_from([0.0, -0.0, 0.5, 1.0, 2.0, -1.0, -3.25, 1e300, -1e-300, 7.0]),
+            st.floats(allow_nan=False, width=64),
+        ),
+        min_size=1,
+        max_size=400,
+    )
+)
+def test_stable_order_is_numpys_stable_argsort(values):
     """The value order's sort without allocation: numpy's stable order, ties included."""
     keys = np.asarray([*values, 9.0], dtype=np.float64)  # a slot past k must not be read
     k = len(values)
     idx = np.full(k + 1, -1, dtype=np.int64)
     buf = np.full(k + 1, -1, dtype=np.int64)
-    cpcore._merge_order(keys, k, idx, buf)
+    rk = np.zeros(k + 1, dtype=np.uint64)
+    cnt = np.zeros(257, dtype=np.int64)
+    cpcore._stable_order(keys, k, idx, buf, rk, cnt)
     assert idx[:k].tolist() == np.argsort(keys[:k], kind="mergesort").tolist()

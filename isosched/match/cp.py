@@ -947,8 +947,10 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     qlen = QUEUE_LEN if QUEUE_LEN is not None else max(size + 2, 2 * n + 2)
     qv = np.zeros(qlen, dtype=np.int64)
     qt = np.zeros(qlen, dtype=np.int64)
-    wk = np.zeros((3, max(size + 2, 2 * n + 2)), dtype=np.int64)  # the search's work rows
+    # the search's work rows
+    wk = np.zeros((4, max(size + 2, 2 * n + 2, 258)), dtype=np.int64)
     union = np.zeros(w, dtype=np.uint64)
+    rk = np.zeros(size, dtype=np.uint64)
     cw = lim.comm_weight if cost_aware else 0.0
     budget = lim.max_nodes if lim.max_nodes is not None else -1
     stop = ""
@@ -988,7 +990,7 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
                     start, budget, slice_nodes, s, f, mt, dom, act, tile_of, free, active,
                     saved, tr_u, tr_a, tr_w, tr_t, lv_var, lv_voff, lv_vlen, lv_dtr, lv_ttr,
                     lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, vbuf, abuf, best, partial,
-                    tmp, keys, dom0, a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
+                    tmp, keys, rk, dom0, a["nbr"], a["balls"], a["pip"], a["pix"], a["pw"],
                     a["lay_ptr"], a["lay_d"], a["lay_uptr"], a["lay_u"], a["aip"], a["aix"],
                     a["bip"], a["bix"], a["rank"], a["order"], a["tile_cost"], cost_aware, cw,
                     model.width, restart_noise(model), tie, hub_degree(model), dem,

@@ -768,6 +768,7 @@ def _values(
     off: int,
     tmp: Any,
     keys: Any,
+    rk: Any,
     wk: Any,
     union: Any,
 ) -> int:
@@ -821,7 +822,7 @@ def _values(
     # reversed, is the same list.
     idx = wk[1]
     if k > 64:
-        _merge_order(keys, k, idx, wk[2])
+        _stable_order(keys, k, idx, wk[2], rk, wk[3])
     else:
         for j in range(k):
             c = keys[j]
@@ -836,41 +837,42 @@ def _values(
 
 
 @njit(cache=True, _nrt=False)
-def _merge_order(keys: Any, k: int, idx: Any, buf: Any) -> None:
-    """``idx[:k]``: the stable ascending order of ``keys[:k]`` (bottom-up merge sort, in place).
+def _stable_order(keys: Any, k: int, idx: Any, buf: Any, rk: Any, cnt: Any) -> None:
+    """``idx[:k]``: the stable ascending order of ``keys[:k]`` (floats, no NaN), without allocating.
 
-    The order ``np.argsort(kind="mergesort")`` gives (a stable order is unique), without
-    allocating: ``buf`` holds at least ``k`` entries.
+    The order ``np.argsort(kind="mergesort")`` gives (a stable order is unique; ``-0.0`` and
+    ``0.0`` tie): a least-significant-digit radix sort, eight passes of a byte, over the keys' bits
+    mapped to unsigned integers in the same order (a comparison sort of a whole chip's tiles
+    mispredicted about every other comparison). ``buf`` and ``rk`` (uint64) hold ``k`` entries,
+    ``cnt`` 257.
     """
+    sign = np.uint64(0x8000000000000000)
+    kb = keys.view(np.uint64)
     for j in range(k):
+        b = kb[j]
+        if b == sign:  # -0.0 is 0.0
+            b = ZERO
+        rk[j] = ~b if b & sign else b | sign
         idx[j] = j
-    width = 1
     src, dst = idx, buf
     flips = 0
-    while width < k:
-        for lo in range(0, k, 2 * width):
-            mid = min(lo + width, k)
-            hi = min(lo + 2 * width, k)
-            a, b, o = lo, mid, lo
-            while a < mid and b < hi:
-                if keys[src[b]] < keys[src[a]]:
-                    dst[o] = src[b]
-                    b += 1
-                else:  # ties keep the left run first: stable
-                    dst[o] = src[a]
-                    a += 1
-                o += 1
-            while a < mid:
-                dst[o] = src[a]
-                a += 1
-                o += 1
-            while b < hi:
-                dst[o] = src[b]
-                b += 1
-                o += 1
+    for p in range(8):
+        sh = np.uint64(8 * p)
+        for d in range(257):
+            cnt[d] = 0
+        for j in range(k):
+            cnt[np.int64((rk[src[j]] >> sh) & np.uint64(255)) + 1] += 1
+        if cnt[np.int64((rk[src[0]] >> sh) & np.uint64(255)) + 1] == k:
+            continue  # one digit for all: the order stands
+        for d in range(1, 257):
+            cnt[d] += cnt[d - 1]
+        for j in range(k):
+            x = src[j]
+            d = np.int64((rk[x] >> sh) & np.uint64(255))
+            dst[cnt[d]] = x
+            cnt[d] += 1
         src, dst = dst, src
         flips += 1
-        width *= 2
     if flips % 2:  # the sorted run is in buf
         for j in range(k):
             idx[j] = buf[j]
@@ -960,6 +962,7 @@ def _open_run(
     vbuf: Any,
     tmp: Any,
     keys: Any,
+    rk: Any,
     wk: Any,
     union: Any,
     lv_var: Any,
@@ -972,7 +975,7 @@ def _open_run(
     v = _select(dom, active, s, rank, order, tile_of, tie)
     k = _values(
         v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-        use_rng, noise, hub_deg, dem, pent, demote, mt, s, vbuf, 0, tmp, keys, wk, union,
+        use_rng, noise, hub_deg, dem, pent, demote, mt, s, vbuf, 0, tmp, keys, rk, wk, union,
     )  # fmt: skip
     lv_var[0] = v
     lv_voff[0] = 0
@@ -1019,6 +1022,7 @@ def search_slice(
     partial: Any,
     tmp: Any,
     keys: Any,
+    rk: Any,
     dom0: Any,
     nbr: Any,
     balls: Any,
@@ -1057,9 +1061,11 @@ def search_slice(
     ``R_EXHAUSTED``, ``R_BUDGET`` (``max_nodes`` reached) or ``R_RESTART`` (the run failed more
     often than its limit; the state is back at the root). With ``s[S_INCORE]`` set, a restart
     sets up the next run here instead (:func:`_next_run`, what the Python driver would do) and
-    goes on: ``R_RESTART`` is never returned. ``wk`` (``3 × max(tiles + 2, 2n + 2)`` int64:
-    counts, order and positions of the Hall check, placed neighbours of the value order) and
-    ``union`` (one word row) are work rows; nothing is allocated here.
+    goes on: ``R_RESTART`` is never returned. ``wk`` (``4 × max(tiles + 2, 2n + 2, 258)``
+    int64: counts, order and positions of the Hall check, placed neighbours, order and digit
+    counts of the value order) and
+    ``union`` (one word row) are work rows, ``rk`` (one uint64 per tile) too; nothing is
+    allocated here.
     """
     n = dom.shape[0]
     size = nbr.shape[0]
@@ -1070,7 +1076,7 @@ def search_slice(
         _open_run(
             dom, act, dom0, free, tile_of, active, s, mt, nbr, pip, pix, rank, order, tie,
             tile_cost, cost_aware, width, use_rng, noise, hub_deg, dem, pent, demote, vbuf,
-            tmp, keys, wk, union, lv_var, lv_voff, lv_vlen, lv_aoff, lv_alen,
+            tmp, keys, rk, wk, union, lv_var, lv_voff, lv_vlen, lv_aoff, lv_alen,
         )  # fmt: skip
     stop_at = s[S_NODES] + slice_nodes
     while s[S_DEPTH] > 0:
@@ -1172,7 +1178,7 @@ def search_slice(
                 _open_run(
                     dom, act, dom0, free, tile_of, active, s, mt, nbr, pip, pix, rank, order,
                     tie, tile_cost, cost_aware, width, use_rng, noise, hub_deg, dem, pent,
-                    demote, vbuf, tmp, keys, wk, union, lv_var, lv_voff, lv_vlen, lv_aoff,
+                    demote, vbuf, tmp, keys, rk, wk, union, lv_var, lv_voff, lv_vlen, lv_aoff,
                     lv_alen,
                 )  # fmt: skip
                 continue
@@ -1195,7 +1201,7 @@ def search_slice(
         off = s[S_VTOP]
         k = _values(
             u, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
-            use_rng, noise, hub_deg, dem, pent, 0.0, mt, s, vbuf, off, tmp, keys, wk, union,
+            use_rng, noise, hub_deg, dem, pent, 0.0, mt, s, vbuf, off, tmp, keys, rk, wk, union,
         )  # fmt: skip
         lv_var[child] = u
         lv_voff[child] = off
