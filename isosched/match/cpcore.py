@@ -74,6 +74,11 @@ S_FAILBASE = 25  # failures per Luby unit (for the restarts made here)
 S_QFULL = 26  # 1: the propagation queue overflowed (grow it and run the node again)
 NS = 27
 
+#: Word rows longer than this are counted in the propagation pass without a branch per word
+#: (vectorised; the tile of a singleton found afterwards): most of their words are zero at a few
+#: hops. Up to four words (a 16×16 chip) a branch per word measured faster.
+WIDE = 4
+
 # Return codes.
 R_SLICE = 0
 R_FOUND = 1
@@ -697,16 +702,25 @@ def _assign(
                 dom[u, wi] = d
             c = 0
             last: Any = -1
-            for i in range(w):
-                x = dom[u, i]
-                if x != ZERO:
-                    c += _pc(x)
-                    last = i * 64 + _tz(x)
+            if w > WIDE:
+                for i in range(w):  # no branch: vectorised
+                    c += _pc(dom[u, i])
+            else:
+                for i in range(w):
+                    x = dom[u, i]
+                    if x != ZERO:
+                        c += _pc(x)
+                        last = i * 64 + _tz(x)
             if c == 0:
                 s[S_DTR] = ntr
                 s[S_ALEN] = alen
                 return False
             if c == 1:
+                if w > WIDE:
+                    for i in range(w):
+                        x = dom[u, i]
+                        if x != ZERO:
+                            last = i * 64 + _tz(x)
                 if qn >= qv.shape[0]:
                     # full: the caller undoes this node and runs it again with a longer queue
                     # (growing it here would cost every node: the loop's arrays could change)
