@@ -30,7 +30,8 @@ Setup (initial domains, distance layers, balls of the target graph) is compiled 
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
 
 import numpy as np
 from llvmlite import ir
@@ -43,6 +44,19 @@ ONE = np.uint64(1)
 ZERO = np.uint64(0)
 ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
 M32 = np.uint64(0xFFFFFFFF)
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _njit_uncounted(fn: _F) -> _F:
+    """``njit(cache=True)`` without numba's reference counting (``_nrt=False``).
+
+    For functions that allocate nothing and run at every node (see the module's notes); numba's
+    type stubs do not list the option.
+    """
+    out: _F = cast(Any, njit)(cache=True, _nrt=False)(fn)
+    return out
+
 
 # Scalar slots of the resumable search (an int64 array).
 S_RUN = 0  # restart index i (0: not started)
@@ -850,7 +864,7 @@ def _values(
     return k
 
 
-@njit(cache=True, _nrt=False)
+@_njit_uncounted
 def _stable_order(keys: Any, k: int, idx: Any, buf: Any, rk: Any, cnt: Any) -> None:
     """``idx[:k]``: the stable ascending order of ``keys[:k]`` (floats, no NaN), without allocating.
 
@@ -882,9 +896,9 @@ def _stable_order(keys: Any, k: int, idx: Any, buf: Any, rk: Any, cnt: Any) -> N
             cnt[d] += cnt[d - 1]
         for j in range(k):
             x = src[j]
-            d = np.int64((rk[x] >> sh) & np.uint64(255))
-            dst[cnt[d]] = x
-            cnt[d] += 1
+            dg = np.int64((rk[x] >> sh) & np.uint64(255))
+            dst[cnt[dg]] = x
+            cnt[dg] += 1
         src, dst = dst, src
         flips += 1
     if flips % 2:  # the sorted run is in buf
@@ -948,7 +962,7 @@ def root_hall(dom0: Any, free: Any, n: int) -> bool:
     return _hall(dom0, active, s, free, n, wk, union)
 
 
-@njit(cache=True, _nrt=False)
+@_njit_uncounted
 def _open_run(
     dom: Any,
     act: Any,
@@ -1002,7 +1016,7 @@ def _open_run(
     s[S_FAILS] = 0
 
 
-@njit(cache=True, _nrt=False)
+@_njit_uncounted
 def search_slice(
     start: bool,
     max_nodes: int,
@@ -1225,7 +1239,7 @@ def search_slice(
     return R_EXHAUSTED
 
 
-@njit(cache=True, _nrt=False)
+@_njit_uncounted
 def _unwind(
     dom: Any,
     act: Any,
