@@ -20,8 +20,8 @@ checks it with hypothesis). What differs is only how state is kept:
 * a node makes no function call: what runs at every node (:func:`_assign`, :func:`_hall`,
   :func:`_values`, :func:`_select`, :func:`_undo`) is inlined into :func:`search_slice`, which is
   compiled without numba's reference counting (``_nrt=False``) and allocates nothing (its work
-  rows come from Python). A call passing some forty arrays cost a third of a node: each array's
-  fields copied, and its reference count raised and lowered (two atomic operations) per call.
+  rows come from Python). A call passing some forty arrays cost about a third of a node: each
+  array's fields copied, and its reference count raised and lowered (two atomic operations).
   Calls of more than 30 arguments cannot be inlined (Python passes them as ``*args``), so the
   pattern's CSR arrays go to :func:`_assign` as one tuple.
 
@@ -871,8 +871,8 @@ def _stable_order(keys: Any, k: int, idx: Any, buf: Any, rk: Any, cnt: Any) -> N
     The order ``np.argsort(kind="mergesort")`` gives (a stable order is unique; ``-0.0`` and
     ``0.0`` tie): a least-significant-digit radix sort, eight passes of a byte, over the keys' bits
     mapped to unsigned integers in the same order (a comparison sort of a whole chip's tiles
-    mispredicted about every other comparison). ``buf`` and ``rk`` (uint64) hold ``k`` entries,
-    ``cnt`` 257.
+    mispredicted about every other comparison). ``buf`` (int64) and ``rk`` (uint64) hold at least
+    ``k`` entries, ``cnt`` 257.
     """
     sign = np.uint64(0x8000000000000000)
     kb = keys.view(np.uint64)
@@ -1089,11 +1089,12 @@ def search_slice(
     ``R_EXHAUSTED``, ``R_BUDGET`` (``max_nodes`` reached) or ``R_RESTART`` (the run failed more
     often than its limit; the state is back at the root). With ``s[S_INCORE]`` set, a restart
     sets up the next run here instead (:func:`_next_run`, what the Python driver would do) and
-    goes on: ``R_RESTART`` is never returned. ``wk`` (``4 × max(tiles + 2, 2n + 2, 258)``
-    int64: counts, order and positions of the Hall check, placed neighbours, order and digit
-    counts of the value order) and
-    ``union`` (one word row) are work rows, ``rk`` (one uint64 per tile) too; nothing is
-    allocated here.
+    goes on: ``R_RESTART`` is never returned.
+
+    Nothing is allocated here; the work rows come from Python: ``wk`` (``4 × max(tiles + 2,
+    2n + 2, 258)`` int64: counts, order and positions of the Hall check; placed neighbours, order
+    and digit counts of the value order), ``union`` (one word row) and ``rk`` (one uint64 per
+    tile: the value order's sort keys).
     """
     n = dom.shape[0]
     size = nbr.shape[0]
