@@ -48,13 +48,26 @@ M32 = np.uint64(0xFFFFFFFF)
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
+def _nrt_option() -> bool:
+    """Whether this numba takes the (private) ``_nrt`` option; else plain ``njit`` is used."""
+    try:
+        from numba.core.cpu import CPUTargetOptions
+    except ImportError:  # pragma: no cover - another numba layout
+        return False
+    return hasattr(CPUTargetOptions, "_nrt")
+
+
 def _njit_uncounted(fn: _F) -> _F:
     """``njit(cache=True)`` without numba's reference counting (``_nrt=False``).
 
     For functions that allocate nothing and run at every node (see the module's notes); numba's
-    type stubs do not list the option.
+    type stubs do not list the option. A numba without the option compiles them with reference
+    counting: slower, the same answers.
     """
-    out: _F = cast(Any, njit)(cache=True, _nrt=False)(fn)
+    options: dict[str, Any] = {"cache": True}
+    if _nrt_option():
+        options["_nrt"] = False
+    out: _F = cast(Any, njit)(**options)(fn)
     return out
 
 
