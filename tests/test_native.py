@@ -13,6 +13,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 
@@ -48,7 +49,7 @@ REPLAY = textwrap.dedent(
 )
 
 
-def _replay(pure: bool) -> dict:
+def _replay(pure: bool) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k != native.PURE_ENV}
     if pure:
         env[native.PURE_ENV] = "1"
@@ -56,7 +57,8 @@ def _replay(pure: bool) -> dict:
         [sys.executable, "-c", REPLAY], env=env, capture_output=True, text=True, timeout=1200
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout)
+    out: dict[str, Any] = json.loads(done.stdout)
+    return out
 
 
 def test_compiled_replays_are_byte_identical_to_the_pure_sources():

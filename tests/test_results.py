@@ -104,11 +104,13 @@ def test_a_point_cut_short_by_the_wall_safety_net_fails_the_sweep_and_is_never_s
     sc = parse_scenario(TINY)
     hw = load_hardware("edge-4x4")
     cache = PointCache(tmp_path)
-    common = {"models": load_models(["mobilenetv2"]), "cache": PlanCache(disk=False)}
+    models, plans = load_models(["mobilenetv2"]), PlanCache(disk=False)
     # a zero budget stops the replay at its first event: the stand-in for a hang
     monkeypatch.setattr(sweep_mod, "POINT_WALL_BUDGET_S", 0.0)
     try:
-        sweep_mod.sweep(sc, hw, ["fcfs"], [1.0], 2, 1, point_cache=cache, **common)
+        sweep_mod.sweep(
+            sc, hw, ["fcfs"], [1.0], 2, 1, models=models, cache=plans, point_cache=cache
+        )
     except BudgetExceededError as exc:
         assert "fcfs at x1, seed" in str(exc) and "edge-4x4" in str(exc)
     else:
@@ -117,7 +119,7 @@ def test_a_point_cut_short_by_the_wall_safety_net_fails_the_sweep_and_is_never_s
     assert cache.get((sc, hw, "fcfs", 1.0, 1)) is None
     # with the safety net out of the way the same sweep runs and stores its points
     monkeypatch.setattr(sweep_mod, "POINT_WALL_BUDGET_S", 3600.0)
-    sweep_mod.sweep(sc, hw, ["fcfs"], [1.0], 2, 1, point_cache=cache, **common)
+    sweep_mod.sweep(sc, hw, ["fcfs"], [1.0], 2, 1, models=models, cache=plans, point_cache=cache)
     assert cache.get((sc, hw, "fcfs", 1.0, 0)) is not None
 
 
