@@ -76,10 +76,16 @@ def _digest(path: Path) -> str:
 
 
 def _built_from_current_sources() -> bool:
-    """Whether a build exists and every compiled module's source is the one it was built from."""
+    """Whether a whole build exists, built from the current sources of every compiled module.
+
+    A group with a file missing would mix compiled and interpreted copies of a class.
+    """
     try:
         record = json.loads(_RECORD.read_text(encoding="utf-8"))
         sources = record["sources"]
+        built = {Path(f) for f in record["files"]}
+        if not all((_PACKAGE.parent / f).exists() for f in built):
+            return False
         return all(sources.get(m) == _digest(source_of(m)) for m in NATIVE_MODULES)
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
@@ -173,7 +179,10 @@ def build(quiet: bool = True) -> list[Path]:
     written = _extensions()
     if len(written) != len(NATIVE_MODULES) + 1:
         raise RuntimeError(f"mypyc build wrote {len(written)} extensions; running pure Python")
-    record = {"sources": {m: _digest(source_of(m)) for m in NATIVE_MODULES}}
+    record = {
+        "sources": {m: _digest(source_of(m)) for m in NATIVE_MODULES},
+        "files": [p.relative_to(_PACKAGE.parent).as_posix() for p in written],
+    }
     _RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n", encoding="utf-8")
     return written
 

@@ -82,11 +82,16 @@ def test_compiled_replays_are_byte_identical_to_the_pure_sources():
 def test_a_source_edited_after_the_build_runs_every_module_from_source(tmp_path, monkeypatch):
     record = tmp_path / "_native.json"
     sources = {m: native._digest(native.source_of(m)) for m in native.NATIVE_MODULES}
-    record.write_text(json.dumps({"sources": sources}))
+    files = ["isosched/native.py"]  # stands for the build's extension files (they exist)
+    record.write_text(json.dumps({"sources": sources, "files": files}))
     monkeypatch.setattr(native, "_RECORD", record)
     assert native._built_from_current_sources()
     stale = {**sources, "isosched.sim.engine": "0" * 64}  # as if engine.py changed since
-    record.write_text(json.dumps({"sources": stale}))
+    record.write_text(json.dumps({"sources": stale, "files": files}))
+    assert not native._built_from_current_sources()
+    # a file of the build gone: the group runs from source rather than half compiled
+    gone = ["isosched/native.py", "isosched/sim/engine.nonexistent.so"]
+    record.write_text(json.dumps({"sources": sources, "files": gone}))
     assert not native._built_from_current_sources()
     record.write_text("{not json")
     assert not native._built_from_current_sources()
