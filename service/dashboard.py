@@ -313,6 +313,11 @@ async def sweep_page(request: Request, job_id: str) -> HTMLResponse:
     return _page(request, "sweep.html", job=job, charts=charts, capacities=capacities)
 
 
+def _sentence(text: str) -> str:
+    """``text`` with its first letter in upper case (the rest as it is: "LTS" stays)."""
+    return text[:1].upper() + text[1:]
+
+
 #: Results documents read by the pages, by path: (mtime_ns, size, document).
 _RESULTS: dict[Path, tuple[int, int, Any]] = {}
 
@@ -387,7 +392,7 @@ async def results_table_page(
         "results_table.html",
         doc=doc,
         sweep=sweep,
-        physics_text=(lambda t: t[:1].upper() + t[1:])(PHYSICS.get(physics, physics)),
+        physics_text=_sentence(PHYSICS.get(physics, physics)),
         charts=charts,
         capacities=capacities,
         at=at,
