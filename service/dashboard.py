@@ -334,6 +334,12 @@ def _read_results(path: Path) -> Any:
     return got[2]
 
 
+def _table(root: Path | None, physics: str, hw: str, scenario: str) -> Path:
+    """Where one results table's document lives (an index lists it only when ``root`` is set)."""
+    assert root is not None
+    return root / physics / hw / f"{scenario}.json"
+
+
 def _results(request: Request) -> tuple[Path | None, list[dict[str, Any]]]:
     """The results directory and the entries of its index (none when it has no index)."""
     root: Path | None = request.app.state.settings.results_dir
@@ -345,11 +351,7 @@ def _results(request: Request) -> tuple[Path | None, list[dict[str, Any]]]:
 async def results_page(request: Request) -> HTMLResponse:
     """The shipped results: IsoSched's capacity against each baseline, one row per table."""
     root, index = _results(request)
-    found = (
-        _read_results(root / e["physics"] / e["hw"] / f"{e['scenario']}.json")
-        for e in index
-        if root is not None
-    )
+    found = (_read_results(_table(root, e["physics"], e["hw"], e["scenario"])) for e in index)
     docs = [d for d in found if d is not None]  # a table listed but unreadable is left out
     return _page(request, "results.html", root=root, board=scoreboard_rows(docs) if docs else None)
 
@@ -372,7 +374,7 @@ async def results_table_page(
         (e["physics"], e["hw"], e["scenario"]) == (physics, hw, scenario) for e in index
     ):
         raise HTTPException(404, f"no results for {scenario} on {hw} under the {physics} physics")
-    doc = _read_results(root / physics / hw / f"{scenario}.json")
+    doc = _read_results(_table(root, physics, hw, scenario))
     if doc is None:
         raise HTTPException(404, f"the results of {scenario} on {hw} ({physics}) are unreadable")
     sweep = doc["sweep"]

@@ -45,11 +45,11 @@ def capacity_cell(doc: dict[str, Any], policy: str) -> str:
     """
     body = doc["policies"][policy]
     if body["lbt_capacity_censored"]:
-        return f"≥ {body['lbt_capacity']:g} (censored)"
+        return f"{_short(doc, policy)} (censored)"
     if body["lbt_capacity_below_floor"]:
-        return f"< {doc['capacity_floor']:g} (below floor)"
+        return f"{_short(doc, policy)} (below floor)"
     lo, hi = body["lbt_capacity_bracket"]
-    return f"{lo:.3g} ({lo:.3g}–{hi:.3g})"
+    return f"{_short(doc, policy)} ({lo:.3g}–{hi:.3g})"
 
 
 def sweep_tables(doc: dict[str, Any], reference_scale: float = 1.0) -> str:
