@@ -325,7 +325,16 @@ class Simulator:
         """Time to move ``nbytes`` through a ``share`` of the DRAM bandwidth, µs."""
         if nbytes <= 0:
             return 0.0
-        return self.hw.cycles_to_us(nbytes / (self.hw.dram_bytes_per_cycle * max(share, 1e-9)))
+        return self.cycles_to_us(nbytes / (self._bw * max(share, 1e-9)))
+
+    @property
+    def dram_bytes_per_cycle(self) -> float:
+        """``hw.dram_bytes_per_cycle``, read once (the policies' hot paths ask it often)."""
+        return self._bw
+
+    def cycles_to_us(self, cycles: float) -> float:
+        """``hw.cycles_to_us``, the same division, without the call into the model, µs."""
+        return cycles / self._us_per_cycle
 
     def wake_at(self, t_us: float) -> None:
         """Make ``t_us`` a scheduling point (a policy's timer)."""
@@ -800,7 +809,7 @@ class Simulator:
         got = self._estimate_cache.get(key)
         if got is None:
             cycles = sum(max(c, b / (bw * q)) for c, b in pieces)
-            got = self._estimate_cache[key] = self.hw.cycles_to_us(cycles)
+            got = self._estimate_cache[key] = self.cycles_to_us(cycles)
         return got
 
     def _demand_of(self, js: JobState) -> float:

@@ -99,6 +99,7 @@ class PlanBook:
             hw.width, hw.height, smallest=min(MIN_BUDGET_TILES, hw.tiles)
         )
         self._plans: dict[tuple[str, Shape, bool], JobPlan] = {}
+        self._by_budget: dict[tuple[str, bool], tuple[JobPlan, ...]] = {}
         self._libraries: dict[tuple[str, Shape, bool], Library] = {}
         self._lts: dict[tuple[str, int, float], Profile] = {}
         self._lts_cost: dict[tuple[str, int], JobCost] = {}
@@ -132,6 +133,18 @@ class PlanBook:
                 lcs=lcs,
             )
             got = self._plans[key] = job_plan(plan, self.hw, shape[0] * shape[1], self.graph(model))
+        return got
+
+    def job_plans(self, model: str, lcs: bool = True) -> tuple[JobPlan, ...]:
+        """The TSS plans of ``model`` for every budget, in the order of ``budgets``.
+
+        One look-up for what a policy sizing a job asks of every budget in turn.
+        """
+        got = self._by_budget.get((model, lcs))
+        if got is None:
+            got = self._by_budget[(model, lcs)] = tuple(
+                self.job_plan(model, shape, lcs) for shape in self.budgets
+            )
         return got
 
     def library(self, model: str, shape: Shape, lcs: bool = True) -> Library:

@@ -8,6 +8,7 @@ the grid points (and below the first one, down to a floor) and flagged when cens
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing as mp
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -65,6 +66,12 @@ CAPACITY_FLOOR_FRACTION = 0.125
 #: raises instead of returning it, and no sweep or point cache ever holds such a result.
 POINT_WALL_BUDGET_S = 3600.0
 
+#: Allocations between two young-generation collections of the cyclic GC while a point replays
+#: (Python's default is 700). A replay allocates millions of short-lived tuples and floats and
+#: makes little cyclic garbage; at the default, every collection also walks the plan book.
+#: Memory management only: results do not depend on it.
+GC_YOUNG_THRESHOLD = 50_000
+
 
 #: Plan books by (chip, models) in this process: filled before a local pool forks, or seeded
 #: from the driver's export on a Ray worker, so points look plans up instead of planning.
@@ -109,7 +116,8 @@ def run_point(
         raise RuntimeError("sweep point run without its plan book: call sweep() or import_books()")
     trace = generate_trace(scenario, seed=seed, scale=scale)
     sim = Simulator(trace, hw, make_policy(policy), book, wall_budget_s=POINT_WALL_BUDGET_S)
-    run = sim.run()
+    with _few_collections():
+        run = sim.run()
     if run.budget_exhausted:
         raise BudgetExceededError(
             f"{policy} at x{scale:g}, seed {seed}, on {hw.name}: the replay was cut short by a "
@@ -118,6 +126,28 @@ def run_point(
             "result would depend on this machine's speed, so the sweep stops instead of using it"
         )
     return {"policy": policy, "scale": scale, "seed": seed, **summarize(run)}
+
+
+@contextlib.contextmanager
+def _few_collections() -> Iterator[None]:
+    """Raise the GC's young-generation threshold to ``GC_YOUNG_THRESHOLD`` for a block."""
+    old = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, old[1], old[2])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
+def _freeze_heap() -> None:
+    """Move every live object (models, plan books) out of the GC's reach.
+
+    Called once the plan books are warm, before the pool forks: the workers' collections then
+    skip them (a replay's collections walked them again and again). Garbage is collected
+    first, so nothing unreachable is kept.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 Point = tuple[Scenario, Hardware, str, float, int]
@@ -281,6 +311,7 @@ def sweep(
     for n in sorted(names):
         book.graph(n)
     book.warm(names, progress, no_lcs=any(needs_no_lcs_plans(p) for p in policies))
+    _freeze_heap()
     grid = sorted(set(scales))
     results: dict[tuple[str, float, int], dict[str, Any]] = {}
     done = 0

@@ -504,7 +504,7 @@ class CdMsa:
     ) -> None:
         """Running jobs, most urgent first, take the free arrays of a larger gang around them."""
         sim = pt.sim
-        pause = sim.hw.cycles_to_us(sim.hw.preemption.drain_cycles)
+        pause = sim.cycles_to_us(sim.hw.preemption.drain_cycles)
         for j in sorted(sim.running(), key=key):
             if pt.free_arrays() == 0:
                 return

@@ -81,12 +81,11 @@ def drain_us(js: JobState, sim: Simulator) -> float:
     data-tile boundary, at worst). LTS: the drain plus the mean layer time (the next layer
     boundary, on average).
     """
-    hw = sim.hw
-    base = hw.cycles_to_us(hw.preemption.drain_cycles)
+    base = sim.cycles_to_us(sim.hw.preemption.drain_cycles)
     sim.sync(js)
     if js.plan is not None:
         seg = js.plan.segments[js.current_segment()]
-        return base + hw.cycles_to_us(seg.ii_cycles)
+        return base + sim.cycles_to_us(seg.ii_cycles)
     layers = max(1, len(sim.plans.graph(js.job.model)))
     return base + js.latency_us / layers
 
@@ -101,7 +100,7 @@ def lts_state_bytes(js: JobState, sim: Simulator) -> int:
         return 0
     sim.sync(js)
     p = sim.plans.lts(js.job.model, len(js.tiles), 1.0)
-    return p.state_bytes(1.0 - js.remaining, sim.hw.dram_bytes_per_cycle)
+    return p.state_bytes(1.0 - js.remaining, sim.dram_bytes_per_cycle)
 
 
 def start_tss(

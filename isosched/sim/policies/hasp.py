@@ -64,7 +64,6 @@ from isosched.sim.policies.common import (
     rect_positions,
     shapes,
     start_tss,
-    tss,
 )
 
 __all__ = ["ADMISSION", "LOOKAHEAD", "RESERVE", "ROOM_AT", "RUNNERS", "STRICT", "TRIES", "Hasp"]
@@ -207,8 +206,7 @@ class Hasp:
         """(time at the share it would get now, plan) of every box it makes its deadline on."""
         slack = js.job.deadline_us - sim.now
         out = []
-        for shape in shapes(sim):
-            plan = tss(js, sim, shape)
+        for plan in sim.plans.job_plans(js.job.model):
             t = self._estimate(sim, plan.base_timing.pieces)
             if t <= slack:
                 out.append((t, plan))
@@ -399,8 +397,8 @@ class Hasp:
         if key in self._boxes:
             return self._boxes[key]
         fits = []
-        for shape in shapes(sim):
-            pieces = sim.plans.job_plan(model, shape).base_timing.pieces
+        for shape, plan in zip(shapes(sim), sim.plans.job_plans(model), strict=True):
+            pieces = plan.base_timing.pieces
             u = self._price.demand(pieces, sim)
             t = self._price.time_us(pieces, u / (u + load) if u > 0 else 1.0, sim)
             if t <= window:
@@ -461,7 +459,7 @@ class _Pricing:
         got = self.demands.get(id(pieces))
         if got is not None and got[0] is pieces:
             return got[1]
-        bw = sim.hw.dram_bytes_per_cycle
+        bw = sim.dram_bytes_per_cycle
         total = sum(max(c, b / bw) for c, b in pieces)
         moved = sum(b for _, b in pieces) / bw
         d = min(1.0, moved / total) if total > 0 else 0.0
@@ -474,7 +472,7 @@ class _Pricing:
         got = self.times.get((id(pieces), q))
         if got is not None and got[0] is pieces:
             return got[1]
-        bw = sim.hw.dram_bytes_per_cycle * q / 256
-        t = sim.hw.cycles_to_us(sum(max(c, b / bw) for c, b in pieces))
+        bw = sim.dram_bytes_per_cycle * q / 256
+        t = sim.cycles_to_us(sum(max(c, b / bw) for c, b in pieces))
         self.times[(id(pieces), q)] = (pieces, t)
         return t

@@ -51,7 +51,7 @@ from isosched.match.placer import TOO_FEW_TILES, PlacerAnswer, Victim, place
 from isosched.plan.multijob import JobDemand, allocate_jobs
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.jobplan import JobPlan, PlacedTiming, placed_timing
-from isosched.sim.policies.common import DEADLINE_SHARE, by_urgency, drain_us, shapes
+from isosched.sim.policies.common import DEADLINE_SHARE, by_urgency, drain_us
 
 __all__ = [
     "ABLATIONS",
@@ -277,8 +277,7 @@ class IsoSched:
             return got[1]
         slack = js.job.deadline_us - sim.now
         out = []
-        for shape in shapes(sim):
-            plan = sim.plans.job_plan(js.job.model, shape, self.lcs)
+        for plan in sim.plans.job_plans(js.job.model, self.lcs):
             # At the DRAM share it would get beside the running jobs.
             t = _remaining_on(js, plan) * sim.estimate_us(plan.base_timing.pieces)
             if t <= slack:

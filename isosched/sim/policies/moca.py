@@ -144,7 +144,7 @@ def piece_demand(js: JobState, sim: Simulator) -> float:
     if js.piece >= len(js.pieces):
         return 0.0
     c, b = js.pieces[js.piece]
-    bw = sim.hw.dram_bytes_per_cycle
+    bw = sim.dram_bytes_per_cycle
     t = max(c, b / bw)
     return (b / bw) / t if t > 0 else 0.0
 
@@ -159,8 +159,8 @@ def need_share(sim: Simulator, js: JobState, compiled: bool = True) -> float | N
         return 0.0
     if end_us <= 0:
         return None
-    budget = end_us / sim.hw.cycles_to_us(1.0)  # cycles
-    bw = sim.hw.dram_bytes_per_cycle
+    budget = end_us / sim.cycles_to_us(1.0)  # cycles
+    bw = sim.dram_bytes_per_cycle
     if compiled:
         arr, _ = piece_arrays(js.pieces, bw)
         share = _need_share(arr, js.piece, js.piece_left, budget, bw)
@@ -270,5 +270,5 @@ class Moca(Planaria):
         if js.piece >= len(js.pieces):
             return math.inf
         c, b = js.pieces[js.piece]
-        cycles = js.piece_left * max(c, b / (sim.hw.dram_bytes_per_cycle * max(share, 1e-9)))
-        return max(float(sim.now), js.progress_from_us) + sim.hw.cycles_to_us(cycles)
+        cycles = js.piece_left * max(c, b / (sim.dram_bytes_per_cycle * max(share, 1e-9)))
+        return max(float(sim.now), js.progress_from_us) + sim.cycles_to_us(cycles)

@@ -266,13 +266,12 @@ def time_to_us(js: JobState, sim: Simulator, done: float, compiled: bool = True)
     """
     if not js.pieces:
         return max(0.0, done - done_now(js)) * js.latency_us
-    hw = sim.hw
-    bw = hw.dram_bytes_per_cycle
+    bw = sim.dram_bytes_per_cycle
     share = max(js.dram_share, 1e-9)
     if compiled:
         arr, total = piece_arrays(js.pieces, bw)
         todo = max(0.0, done - done_now(js)) * total
-        return hw.cycles_to_us(_time_to_cycles(arr, js.piece, js.piece_left, todo, bw, share))
+        return sim.cycles_to_us(_time_to_cycles(arr, js.piece, js.piece_left, todo, bw, share))
     full = [max(c, b / bw) for c, b in js.pieces]
     todo = max(0.0, done - done_now(js)) * sum(full)
     cycles = 0.0
@@ -289,7 +288,7 @@ def time_to_us(js: JobState, sim: Simulator, done: float, compiled: bool = True)
         cycles += left * now_c
         todo -= left * full[i]
         left = 1.0
-    return hw.cycles_to_us(cycles)
+    return sim.cycles_to_us(cycles)
 
 
 class Planaria:
@@ -352,7 +351,7 @@ class Planaria:
         got = self._demand.get(key)
         if got is None:
             p = sim.plans.lts(model, tiles, 1.0)
-            bw = sim.hw.dram_bytes_per_cycle
+            bw = sim.dram_bytes_per_cycle
             full = sum(max(c, b / bw) for c, b in p.pieces)
             moved = sum(b for _, b in p.pieces)
             got = self._demand[key] = min(1.0, moved / bw / full) if full > 0 else 0.0
@@ -378,12 +377,12 @@ class Planaria:
         """Time ``work`` (fraction of the inference) took at the current piece's rate, µs."""
         if not js.pieces or js.piece >= len(js.pieces):
             return work * js.latency_us
-        bw = sim.hw.dram_bytes_per_cycle
+        bw = sim.dram_bytes_per_cycle
         _, total = piece_arrays(js.pieces, bw)
         c, b = js.pieces[js.piece]
         full = max(c, b / bw)
         rate = max(c, b / (bw * max(js.dram_share, 1e-9))) / full if full > 0 else 1.0
-        return sim.hw.cycles_to_us(work * total * rate)
+        return sim.cycles_to_us(work * total * rate)
 
     def _wake(self, sim: Simulator, t: float) -> None:
         key = math.ceil(t - 1e-9)
@@ -579,19 +578,19 @@ class Planaria:
         pause_us = 0.0
         if len(tiles) < old:
             prof = sim.plans.lts(js.job.model, old, 1.0)
-            state = prof.state_bytes(done_now(js), sim.hw.dram_bytes_per_cycle)
+            state = prof.state_bytes(done_now(js), sim.dram_bytes_per_cycle)
             pw, ph = pod_shape(sim)
             cycles = state / old / sim.hw.noc.link_bytes_per_cycle + sim.hw.noc.hop_cycles * (
                 pw + ph
             )
-            pause_us = sim.hw.cycles_to_us(cycles)
+            pause_us = sim.cycles_to_us(cycles)
         sim.resize(js, tiles, p.latency_us, p.energy_pj, pause_us=pause_us, pieces=p.pieces)
 
     def _stop(self, sim: Simulator, js: JobState) -> None:
         """Preempt ``js`` at its layer boundary: checkpoint its on-chip activations."""
         prof = sim.plans.lts(js.job.model, len(js.tiles), 1.0)
-        state = prof.state_bytes(done_now(js), sim.hw.dram_bytes_per_cycle)
-        drain = sim.hw.cycles_to_us(sim.hw.preemption.drain_cycles)
+        state = prof.state_bytes(done_now(js), sim.dram_bytes_per_cycle)
+        drain = sim.cycles_to_us(sim.hw.preemption.drain_cycles)
         sim.preempt(js, drain, state_bytes=state, weight_bytes=0)
 
     # ---- the policy --------------------------------------------------------------------------

@@ -264,7 +264,7 @@ class Prema:
         """Activations the running job holds on-chip at its current layer boundary, bytes."""
         p = sim.plans.lts(js.job.model, len(js.tiles), 1.0)
         done = 1.0 - Prema.remaining_fraction(js, sim)
-        return p.state_bytes(done, sim.hw.dram_bytes_per_cycle)
+        return p.state_bytes(done, sim.dram_bytes_per_cycle)
 
     def _wake_at_next_level(self, sim: Simulator, threshold: int) -> None:
         """Wake when a waiting job's tokens first reach a level that can change the choice.
