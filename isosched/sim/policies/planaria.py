@@ -319,6 +319,7 @@ class Planaria:
         self._g_deadline: np.ndarray = np.empty(0)
         self._g_model: list[str] = []
         self._g_row: np.ndarray = np.empty(0, dtype=np.int64)
+        self._g_known: list[bool] = []  # whether _g_row holds the rank's row
 
     # ---- profiles (cached by the plan book; every look-up is charged) ---------------------
     def latencies(self, sim: Simulator, model: str, npods: int) -> tuple[float, ...]:
@@ -449,13 +450,16 @@ class Planaria:
             self._g_deadline = np.array([j.job.deadline_us for j in ordered], dtype=np.float64)
             self._g_model = [j.job.model for j in ordered]
             self._g_row = np.full(len(ordered), -1, dtype=np.int64)
+            self._g_known = [False] * len(ordered)
             self._rank_of = sim.jobs
-        idx = np.fromiter((js.rank for js in jobs), np.int64, len(jobs))
-        if len(idx) and idx.min() < 0:
+        ranks = [js.rank for js in jobs]
+        if ranks and min(ranks) < 0:
             raise ValueError("a job without a rank: job states come from a Simulator")
-        missing = np.flatnonzero(self._g_row[idx] < 0)
-        for i in missing.tolist():  # in the jobs' order: models get rows as they appear
-            model = self._g_model[idx[i]]
+        known = self._g_known
+        for r in ranks:  # in the jobs' order: models get rows as they appear
+            if known[r]:
+                continue
+            model = self._g_model[r]
             row = self._rows.get(model)
             if row is None:  # a model not seen yet: one more row of profiles
                 row = self._rows[model] = len(self._rows)
@@ -468,8 +472,9 @@ class Planaria:
                 else:
                     dem += [0.0] * npods
                 self._dem_table = np.vstack([self._dem_table, [dem]])
-            self._g_row[idx[i]] = row
-        return idx
+            self._g_row[r] = row
+            known[r] = True
+        return np.array(ranks, dtype=np.int64)
 
     def _sizes(
         self, sim: Simulator, jobs: Sequence[JobState], npods: int
@@ -487,7 +492,7 @@ class Planaria:
         pods, rem_min, rem_all, looked = _min_pods(
             self._table,
             rows,
-            np.fromiter((js.remaining for js in jobs), np.float64, len(jobs)),
+            np.array([js.remaining for js in jobs], dtype=np.float64),
             slack,
             SLACK_SHARE,
         )
