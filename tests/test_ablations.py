@@ -81,13 +81,18 @@ def test_rectangles_hold_whole_rectangles(runs):
 
 def test_no_lcs_runs_on_the_single_tile_plans_only(monkeypatch):
     asked: list[bool] = []
-    real = PlanBook.job_plan
+    real, real_all = PlanBook.job_plan, PlanBook.job_plans
 
     def spy(self, model, shape, lcs=True):
         asked.append(lcs)
         return real(self, model, shape, lcs)
 
+    def spy_all(self, model, lcs=True):
+        asked.append(lcs)
+        return real_all(self, model, lcs)
+
     monkeypatch.setattr(PlanBook, "job_plan", spy)
+    monkeypatch.setattr(PlanBook, "job_plans", spy_all)
     run = Simulator(contended(), HW, make_policy("isosched-no-lcs"), BOOK).run()
     assert asked and not any(asked)
     full = summarize(Simulator(contended(), HW, make_policy("isosched"), BOOK).run())

@@ -713,3 +713,19 @@ def test_replay_is_byte_identical_when_a_core_is_saturated():
     assert first == second
     assert files1 == files2
     assert doc["policies"]["isosched"]["preemptions"] > 0
+
+
+def test_plans_of_every_budget_are_the_book_s_plans_in_budget_order():
+    plans = BOOK.job_plans("mobilenetv2")
+    assert [p.box for p in plans] == [tuple(s) for s in BOOK.budgets]
+    assert all(
+        p is BOOK.job_plan("mobilenetv2", s) for p, s in zip(plans, BOOK.budgets, strict=True)
+    )
+    assert BOOK.job_plans("mobilenetv2") is plans  # one look-up after the first
+
+
+def test_simulator_hardware_shortcuts_give_the_models_numbers_exactly():
+    sim = simulate(trace_of(), "fcfs")
+    assert sim.dram_bytes_per_cycle == HW.dram_bytes_per_cycle
+    for cycles in (0.0, 1.0, 3.0, 12_345.678, 1e12 / 7):
+        assert sim.cycles_to_us(cycles) == HW.cycles_to_us(cycles)
