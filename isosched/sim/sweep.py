@@ -140,11 +140,12 @@ def _few_collections() -> Iterator[None]:
 
 
 def _freeze_heap() -> None:
-    """Move every live object (models, plan books) out of the GC's reach.
+    """Move every live object (models, plan books) out of the GC's reach, in this process.
 
-    Called once the plan books are warm, before the pool forks: the workers' collections then
-    skip them (a replay's collections walked them again and again). Garbage is collected
-    first, so nothing unreachable is kept.
+    The local pool's initializer: a worker forked after the plan books are warm freezes what it
+    inherited, so its collections skip the books (a replay's collections walked them again and
+    again). Garbage is collected first, so nothing unreachable is kept. The driver's own heap
+    is left alone (it may be a long-lived service worker).
     """
     gc.collect()
     gc.freeze()
@@ -243,7 +244,9 @@ def _runner(
     if executor is not None:
         yield lambda tasks: executor(point_task, tasks)
     elif workers > 1:
-        with ProcessPoolExecutor(workers, mp_context=mp.get_context("fork")) as pool:
+        with ProcessPoolExecutor(
+            workers, mp_context=mp.get_context("fork"), initializer=_freeze_heap
+        ) as pool:
             yield lambda tasks: pool.map(_point, tasks) if len(tasks) > 1 else map(_point, tasks)
     else:
         yield lambda tasks: map(_point, tasks)
@@ -311,7 +314,6 @@ def sweep(
     for n in sorted(names):
         book.graph(n)
     book.warm(names, progress, no_lcs=any(needs_no_lcs_plans(p) for p in policies))
-    _freeze_heap()
     grid = sorted(set(scales))
     results: dict[tuple[str, float, int], dict[str, Any]] = {}
     done = 0
