@@ -56,7 +56,7 @@ def main() -> None:
     t0 = time.perf_counter()
     book.warm({s.model for s in sc.streams}, None)
     print(f"plan cache warm-up: {time.perf_counter() - t0:.1f} s")
-    # As sweep() does before its pool forks: the warm plan book out of the collector's walks.
+    # As the sweep's pool workers do: the warm plan book out of the collector's walks.
     gc.collect()
     gc.freeze()
     if args.profile:
