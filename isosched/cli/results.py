@@ -272,4 +272,7 @@ def results(
     else:
         text = text + ("\n" if text else "") + block
     markdown.write_text(text, encoding="utf-8")
-    sys.stderr.write(f"{len(entries)}/{len(planned)} sweeps in {markdown}\n")
+    done = sum(1 for k in planned if k in found)
+    sys.stderr.write(
+        f"{done}/{len(planned)} planned sweeps done; {len(entries)} tables in {markdown}\n"
+    )
