@@ -93,22 +93,29 @@ def instances(draw, max_n=8):
     return pattern, mesh_target(w, h, hops, blocked)
 
 
-@st.composite
-def wide_instances(draw):
-    """Small patterns on meshes of more than one 64-bit word (up to 12×12)."""
-    n = draw(st.integers(2, 14))
+def draw_mesh_instance(draw, max_n, widths, heights, blocked_share):
+    """A connected pattern of 2..``max_n`` vertices (a random tree plus a few chords) and a
+    ``w × h`` mesh (``w``, ``h`` in the given ranges) with up to ``blocked_share`` of it blocked."""
+    n = draw(st.integers(2, max_n))
     edges = set()
     for v in range(1, n):  # connected: a random tree, plus a few chords
         edges.add((draw(st.integers(0, v - 1)), v))
     pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
     edges |= set(draw(st.lists(st.sampled_from(pairs), max_size=n)))
-    w, h = draw(st.integers(5, 12)), draw(st.integers(6, 12))
+    w, h = draw(st.integers(*widths)), draw(st.integers(*heights))
     hops = draw(st.integers(1, 3))
     tiles = [(x, y) for x in range(w) for y in range(h)]
-    blocked = draw(st.lists(st.sampled_from(tiles), unique=True, max_size=2 * len(tiles) // 3))
+    most = blocked_share[0] * len(tiles) // blocked_share[1]
+    blocked = draw(st.lists(st.sampled_from(tiles), unique=True, max_size=most))
     ids = [f"v{i}" for i in range(n)]
     pattern = TileGraph.from_edges(ids, [(f"v{a}", f"v{b}", 64) for a, b in sorted(edges)])
     return pattern, mesh_target(w, h, hops, blocked)
+
+
+@st.composite
+def wide_instances(draw):
+    """Small patterns on meshes of more than one 64-bit word (up to 12×12)."""
+    return draw_mesh_instance(draw, 14, (5, 12), (6, 12), (2, 3))
 
 
 @settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])

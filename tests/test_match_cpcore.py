@@ -18,7 +18,7 @@ from isosched.match import cp as cp_module
 from isosched.match.bitmesh import BitMesh
 from isosched.match.cp import CPModel, cp_search
 from isosched.tilegraph import TileGraph, TileVertex
-from tests.test_match_cp import instances, wide_instances
+from tests.test_match_cp import draw_mesh_instance, instances, wide_instances
 
 
 def outcome_key(model_args, compiled, **kw):
@@ -221,19 +221,7 @@ def test_stable_order_is_numpys_stable_argsort(values):
 @st.composite
 def sparse_wide_instances(draw):
     """Small patterns on meshes of five to nine words, most of each domain's words zero."""
-    n = draw(st.integers(2, 16))
-    edges = set()
-    for v in range(1, n):  # connected: a random tree, plus a few chords
-        edges.add((draw(st.integers(0, v - 1)), v))
-    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
-    edges |= set(draw(st.lists(st.sampled_from(pairs), max_size=n)))
-    w, h = draw(st.integers(17, 24)), draw(st.integers(17, 24))
-    hops = draw(st.integers(1, 3))
-    tiles = [(x, y) for x in range(w) for y in range(h)]
-    blocked = draw(st.lists(st.sampled_from(tiles), unique=True, max_size=len(tiles) // 2))
-    ids = [f"v{i}" for i in range(n)]
-    pattern = TileGraph.from_edges(ids, [(f"v{a}", f"v{b}", 64) for a, b in sorted(edges)])
-    return pattern, mesh_target(w, h, hops, blocked)
+    return draw_mesh_instance(draw, 16, (17, 24), (17, 24), (1, 2))
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
