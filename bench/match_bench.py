@@ -21,9 +21,10 @@ last line of the output counts such runs.
 bert_base and gpt2 on edge-8x8 and datacenter-16x16; ``--plans-dir`` keeps the plan documents)
 placed on chips where random jobs hold rectangles and irregular areas, so that the free tiles
 are 1.2-2x the pattern. Each instance is labelled feasible or infeasible by a complete search
-with a long budget (the ``cp`` engine, ``--label-ms``; a peer that finds a placement on an
-instance labelled infeasible is reported as a contradiction). Ours is the run-time placer
-(the plan's own placement translated and mirrored first, then the online match with ``cp``), also
+with a long budget (the ``cp`` engine, then ``repair`` and ``mcts``, ``--label-ms`` each; a peer
+that finds a placement on an instance labelled infeasible is reported as a contradiction). Ours
+is the run-time placer (the plan's own placement translated and mirrored first, then the online
+match with ``cp+repair``), also with ``cp`` alone (``ours_cp``, the placer's engine before),
 with the portfolio (``cp`` on a quarter of the budget, then ``mcts``) and with ``mcts`` alone
 (``ours_portfolio``, ``ours_mcts``); the peers answer the same question on the free tiles.
 Reported per chip: feasible instances placed and infeasible ones proved impossible, within 10 ms
@@ -50,6 +51,7 @@ from isosched.match import TileMatcher, mesh_target, placement_errors, planted_i
 from isosched.match.bitmesh import mask_of
 from isosched.match.matcher import MatchResult
 from isosched.match.placer import (
+    HYBRID,
     ONLINE_ENGINE,
     PORTFOLIO,
     Library,
@@ -197,8 +199,9 @@ def _cell(got: list[Outcome], notes: dict[str, int]) -> str:
 def _match_planted(
     target: ChipTarget, pattern: TileGraph, engine: str, cap_ms: float, seed: int
 ) -> MatchResult:
-    """Our engine on a planted instance: an engine of the matcher, or the placer's portfolio."""
-    if engine != PORTFOLIO:
+    """Our engine on a planted instance: an engine of the matcher, or the placer's portfolio or
+    hybrid."""
+    if engine not in (PORTFOLIO, HYBRID):
         return TileMatcher(target, pattern).match(engine=engine, budget_ms=cap_ms, seed=seed)
     t0 = time.perf_counter()
     free = mask_of(target.allowed)
@@ -211,7 +214,7 @@ def _match_planted(
         node_budget=None,
         budget_ms=cap_ms,
         seed=seed,
-        engine=PORTFOLIO,
+        engine=engine,
         cost_aware=False,
     )
     assert ans.match is not None
@@ -426,6 +429,7 @@ def run_online(args: argparse.Namespace) -> None:
     engines = [
         "ours",
         "ours_10ms",
+        "ours_cp",
         "ours_portfolio",
         "ours_mcts",
         "ours_cp_py",
@@ -440,6 +444,8 @@ def run_online(args: argparse.Namespace) -> None:
         got: dict[str, Outcome] = {
             "ours": _ours(inst, args.cap_ms),
             "ours_10ms": _ours(inst, 10.0),
+            # the placer with cp alone (its online engine before the hybrid)
+            "ours_cp": _ours(inst, args.cap_ms, engine="cp"),
             "ours_portfolio": _ours(inst, args.cap_ms, engine=PORTFOLIO),
             "ours_mcts": _ours(inst, args.cap_ms, engine="mcts"),
             # the pure-Python reference of cp (the same answers, slower: the compiled core's gain)
@@ -449,7 +455,7 @@ def run_online(args: argparse.Namespace) -> None:
         # verified placement (ours are checked, a peer's mapping is an embedding) shows
         # feasibility, and the MCTS engine gets the long budget too before "unknown".
         label = "unknown"
-        for engine in ("cp", "mcts"):
+        for engine in ("cp", "repair", "mcts"):
             r = TileMatcher(target, inst.pattern).match(
                 engine=engine, budget_ms=args.label_ms, seed=0
             )
@@ -457,7 +463,7 @@ def run_online(args: argparse.Namespace) -> None:
                 label = "feasible" if r.found else "infeasible"
                 break
         peers = _peers(inst.pattern, target)
-        for name in engines[5:]:
+        for name in engines:
             if name in peers:
                 got[name] = run_capped(peers[name], cap_s)
         if label == "unknown" and any(o.status == "solved" for o in got.values()):
@@ -564,7 +570,10 @@ def main() -> None:
     ap.add_argument("--json", dest="json_out", default=None)
     ap.add_argument("--online", action="store_true", help="the online regime (issue 17)")
     ap.add_argument(
-        "--engine", default=ONLINE_ENGINE, help="ours on planted instances: cp, portfolio, mcts"
+        "--engine",
+        default="cp",
+        help="ours on planted instances: cp (default), cp+repair (the placer's online engine), "
+        "portfolio, mcts",
     )
     ap.add_argument("--chips", default="edge-8x8,datacenter-16x16")
     ap.add_argument("--plans-dir", default="/tmp/isosched-bench-plans")

@@ -28,6 +28,8 @@ from isosched.match.candidates import CandidateRows, candidate_matrix, csr_nbyte
 from isosched.match.cp import CPModel, cp_search
 from isosched.match.cp import warm as warm_cp
 from isosched.match.mcts import mcts_search
+from isosched.match.repair import repair_search, step_nodes
+from isosched.match.repair import warm as warm_repair
 from isosched.match.search import SearchSpace, SearchStats
 from isosched.match.target import ChipTarget, MatchInputError
 from isosched.match.ullmann import BUDGET_REASON, EngineOutcome, ullmann_iter, ullmann_search
@@ -42,8 +44,8 @@ __all__ = [
     "placement_errors",
 ]
 
-Engine = Literal["mcts", "ullmann", "cp", "cp-py"]
-ENGINES: tuple[str, ...] = ("mcts", "ullmann", "cp", "cp-py")
+Engine = Literal["mcts", "ullmann", "cp", "cp-py", "repair"]
+ENGINES: tuple[str, ...] = ("mcts", "ullmann", "cp", "cp-py", "repair")
 #: Why a search stopped (CONTRACTS.md, ``isosched match``): a placement was found, none exists
 #: (proved), the budget ended first (nothing proved), or the caller cancelled it.
 STOP_REASONS: tuple[str, ...] = ("found", "impossible", "budget", "cancelled")
@@ -164,6 +166,12 @@ def placement_cost(
         (ax, ay), (bx, by) = placement[ids[s]], placement[ids[d]]
         cost += comm_weight * b * (abs(ax - bx) + abs(ay - by))
     return cost
+
+
+def _cost_of(pattern: TileGraph, target: ChipTarget, tiles: list[int], comm_weight: float) -> float:
+    """:func:`placement_cost` of a tile-per-vertex placement."""
+    at = {pattern.ids[v]: target.coord(t) for v, t in enumerate(tiles)}
+    return placement_cost(pattern, target, at, comm_weight)
 
 
 def _stop_code(outcome: EngineOutcome | None, reason: str, proved: bool) -> str:
@@ -287,12 +295,13 @@ class TileMatcher:
 
         Parameters
         ----------
-        engine : {"mcts", "ullmann", "cp", "cp-py"}
+        engine : {"mcts", "ullmann", "cp", "cp-py", "repair"}
             Search engine: ``cp`` propagates constraints over bit-set domains and proves
             infeasibility fastest (the placer's online engine; compiled, unless
             ``ISOSCHED_CP=py``); ``cp-py`` is its pure-Python reference, which gives the same
             answers; ``ullmann`` is the plain complete search, ``mcts`` the tree search of the
-            paper.
+            paper; ``repair`` a local search over complete placements (min-conflicts; it never
+            proves, and ignores tile costs; a step counts as ``ceil(tiles / 256)`` nodes).
         budget_ms : float
             Wall-time budget, milliseconds. Every step of either engine (a placement, a
             backtrack, a backjump, a block of refinement) checks it, so the search stops within
@@ -321,6 +330,8 @@ class TileMatcher:
             raise MatchInputError(f"budget_ms must be a finite number >= 0, got {budget_ms}")
         if engine == "cp":
             warm_cp()  # load the compiled core outside the budget (once per process)
+        elif engine == "repair":
+            warm_repair()
         t0 = time.perf_counter()
         deadline = t0 + budget_ms / 1000.0
 
@@ -372,6 +383,8 @@ class TileMatcher:
             return self._match_cp(
                 done, deadline, seed, cost_aware, comm_weight, max_nodes, cancel, compiled
             )
+        if engine == "repair":
+            return self._match_repair(done, deadline, seed, comm_weight, max_nodes, cancel)
         space, stats, why = self._space(deadline, use_matrix, engine)
         if space is None:
             if why is None:
@@ -441,6 +454,41 @@ class TileMatcher:
             "max_depth": s.max_depth,
         }
         return done(out, out.reason, out.stop == "impossible", stats)
+
+    def _match_repair(
+        self,
+        done: Callable[..., MatchResult],
+        deadline: float,
+        seed: int,
+        comm_weight: float,
+        max_nodes: int | None,
+        cancel: Callable[[], bool] | None,
+    ) -> MatchResult:
+        weight = step_nodes(int(np.count_nonzero(self.target.allowed)))
+        out = repair_search(
+            self.pattern,
+            self.target,
+            deadline,
+            seed=seed % 2**31,
+            max_steps=None if max_nodes is None else max_nodes // weight,
+            cancel=cancel,
+        )
+        stats: dict[str, Any] = {
+            "nodes": out.steps * weight,
+            "steps": out.steps,
+            "runs": out.runs,
+            "excess": out.excess,
+        }
+        tiles = list(out.tiles) if out.tiles is not None else None
+        res = EngineOutcome(tiles, 0.0, SearchStats(), "")
+        if tiles is not None:
+            res.cost = _cost_of(self.pattern, self.target, tiles, comm_weight)
+            return done(res, "found", False, stats, "found by local repair")
+        res.stop = out.stop
+        res.partial = list(out.partial)
+        reason = "cancelled" if out.stop == "cancelled" else BUDGET_REASON
+        detail = f"least excess {out.excess} hop(s) over {out.runs} run(s); nothing proved"
+        return done(res, reason, False, stats, detail)
 
     def subgraph_monomorphisms_iter(
         self, budget_ms: float = math.inf

@@ -29,11 +29,13 @@ import numpy.typing as npt
 
 from isosched.match.cp import warm as warm_cp
 from isosched.match.matcher import MatchResult, TileMatcher
+from isosched.match.repair import warm as warm_repair
 from isosched.match.target import ChipTarget, masked_target
 from isosched.tilegraph import TileGraph
 
 __all__ = [
     "ONLINE_ENGINE",
+    "HYBRID",
     "PORTFOLIO",
     "TOO_FEW_TILES",
     "Library",
@@ -55,9 +57,17 @@ TOO_FEW_TILES = "too few tiles"
 PORTFOLIO = "portfolio"
 #: ``cp`` gets 1 / CP_SHARE of the portfolio's node and wall budgets.
 CP_SHARE = 4
-#: The online engine: ``cp``, which proves when there is no room, and places about as many online
-#: instances as the portfolio on 8×8 and more on 16×16 (docs/performance.md).
-ONLINE_ENGINE = "cp"
+#: The hybrid engine: ``cp`` and ``repair`` (local search) in turns, ``cp`` first. Turn k of each
+#: gets ``HYBRID_FIRST × 2^k`` nodes (a repair step counts as a node) and seed ``seed + k``; ``cp``
+#: proves "no room" and finds most placements within its first turn, repair finds the ones on
+#: fragmented free areas that send ``cp`` into long subtrees (docs/performance.md). With victims
+#: (a cost-aware search) it is ``cp`` alone: repair ignores costs.
+HYBRID = "cp+repair"
+#: Nodes of the hybrid's first ``cp`` turn, and steps of its first repair turn.
+HYBRID_FIRST = 1_000
+#: The online engine: the hybrid, whose first turn is ``cp``'s (so within ``HYBRID_FIRST`` nodes it
+#: is ``cp``, answer for answer).
+ONLINE_ENGINE = HYBRID
 
 
 @dataclass(frozen=True, slots=True)
@@ -229,9 +239,10 @@ def place(
         Matcher seed.
     online : bool
         Run the online match when the library has nothing.
-    engine : {"cp", "portfolio", "mcts", "ullmann"}
-        Online engine (``cp``: propagation with proofs of infeasibility; ``portfolio``: ``cp``
-        on a quarter of the budget, then ``mcts``).
+    engine : {"cp+repair", "cp", "repair", "portfolio", "mcts", "ullmann"}
+        Online engine (``cp+repair``: ``cp`` and local repair in turns, see :data:`HYBRID`;
+        ``cp``: propagation with proofs of infeasibility; ``portfolio``: ``cp`` on a quarter of
+        the budget, then ``mcts``).
     budget_ms : float
         Wall-time budget of the online match, ms (a safety net when ``node_budget`` is set).
     cost_aware : bool, optional
@@ -239,8 +250,10 @@ def place(
     cancel : callable, optional
         Polled by the online match; true stops it with reason ``cancelled``.
     """
-    if online and engine in ("cp", PORTFOLIO):
+    if online and engine in ("cp", PORTFOLIO, HYBRID):
         warm_cp()  # load the compiled core before the clock starts (once per process)
+    if online and engine in ("repair", HYBRID):
+        warm_repair()
     t0 = time.perf_counter()
     n = len(pattern)
     vic = dict(victims or {})
@@ -278,6 +291,8 @@ def place(
     aware = held if cost_aware is None else cost_aware
     if engine == PORTFOLIO:
         result, nodes = _portfolio(matcher, budget_ms, seed, aware, node_budget, cancel)
+    elif engine == HYBRID:
+        result, nodes = _hybrid(matcher, budget_ms, seed, aware, node_budget, cancel)
     else:
         result = matcher.match(
             engine=engine,
@@ -385,6 +400,78 @@ def _portfolio(
     if first.wall_limited and not second.wall_limited and not second.found:
         second = replace(second, wall_limited=True)
     return second, first.nodes + second.nodes
+
+
+def _hybrid(
+    matcher: TileMatcher,
+    budget_ms: float,
+    seed: int,
+    cost_aware: bool,
+    node_budget: int | None,
+    cancel: Callable[[], bool] | None,
+) -> tuple[MatchResult, int]:
+    """``cp`` and ``repair`` in turns of ``HYBRID_FIRST × 2^k`` nodes (see :data:`HYBRID`).
+
+    Returns the answer and the nodes of every turn. A turn that finds, proves, is cancelled or
+    meets the wall clock ends the search; so does the node budget.
+    """
+    t0 = time.perf_counter()
+    if cost_aware:
+        only = matcher.match(
+            engine="cp",
+            budget_ms=budget_ms,
+            seed=seed,
+            cost_aware=True,
+            max_nodes=node_budget,
+            cancel=cancel,
+        )
+        return only, only.nodes
+    used = {"cp": 0, "repair": 0}
+    turns = 0
+    partial: dict[str, Coord] = {}
+    out: MatchResult | None = None
+    k = 0
+    while True:
+        for engine in ("cp", "repair"):
+            total = used["cp"] + used["repair"]
+            left = None if node_budget is None else node_budget - total
+            if out is not None and ((left is not None and left <= 0) or _ms(t0) >= budget_ms):
+                return _merged(out, used, turns, partial, left is None or left > 0), total
+            turn = HYBRID_FIRST << k
+            out = matcher.match(
+                engine=engine,
+                budget_ms=max(0.0, budget_ms - _ms(t0)),
+                seed=seed + k,
+                cost_aware=False,
+                max_nodes=turn if left is None else min(turn, left),
+                cancel=cancel,
+            )
+            used[engine] += out.nodes
+            turns += 1
+            if len(out.partial) > len(partial):
+                partial = out.partial
+            if out.reason != "budget" or out.wall_limited:
+                return _merged(out, used, turns, partial, out.wall_limited), sum(used.values())
+        k += 1
+
+
+def _merged(
+    out: MatchResult,
+    used: dict[str, int],
+    turns: int,
+    partial: dict[str, Coord],
+    wall_limited: bool,
+) -> MatchResult:
+    """The hybrid's answer: the last turn's, with every turn's work and the deepest partial."""
+    stats = {
+        **out.stats,
+        "nodes": used["cp"] + used["repair"],
+        "cp_nodes": used["cp"],
+        "repair_steps": used["repair"],
+        "turns": turns,
+    }
+    keep = {} if out.found else partial
+    return replace(out, stats=stats, partial=keep, wall_limited=wall_limited and not out.found)
 
 
 def _tiles(mask: int, size: int) -> npt.NDArray[np.bool_]:

@@ -1,0 +1,467 @@
+"""Min-conflicts repair: a local search over complete placements (the ``repair`` engine).
+
+The complete engines (``cp``, ``ullmann``) extend a partial placement one vertex at a time and
+backtrack; on a fragmented free area at five or six hops their first choices can doom a subtree
+that takes tens of thousands of nodes to leave. A local search sidesteps that: every pattern
+vertex always has a tile, and the search moves one vertex at a time (to a free tile, or by
+swapping tiles with another vertex) to reduce the *excess* of the placement, the sum over the
+pattern's edges of how many hops each spans beyond the bound. Excess 0 is a valid placement.
+
+* **Start.** Vertices are placed in breadth-first order from a root, each on the usable tile that
+  adds the least excess with its placed neighbours (ties by distance, then at random); the first
+  on the tile nearest the usable area's centroid.
+* **Step.** A vertex with excess (the first one after a random position) moves to the tile, or
+  swaps with the vertex on the tile, that lowers the total excess most (ties at random). The tile
+  a vertex just left is taboo to it for :data:`TABU` steps; one step in :data:`NOISE_PER_MILLE`
+  moves it to a random tile instead (a random walk that leaves plateaus).
+* **Restarts.** A run ends after ``base × Luby(run)`` steps without an answer (the Luby sequence
+  1, 1, 2, 1, 1, 2, 4, ...); the next one starts again from a random root with its own random
+  stream.
+
+It never proves that no placement exists (a stop is ``found``, ``budget`` or ``cancelled``), so
+the placer runs it between turns of ``cp``, which does (:mod:`isosched.match.placer`). A step
+evaluates every usable tile for one vertex: it costs about as much as a ``cp`` node on a 16×16
+chip, and counts as one node of a budget per 256 usable tiles (:func:`step_nodes`). The random
+stream is a 32-bit xorshift in plain integer arithmetic, so the kernel gives the same answer
+compiled (numba) and interpreted; the interpreted kernel is the reference (``ISOSCHED_CP=py``,
+the switch of :mod:`isosched.match.cp`).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from isosched.match.target import ChipTarget
+from isosched.tilegraph import TileGraph
+
+__all__ = [
+    "NOISE_PER_MILLE",
+    "RUN_BASE",
+    "STEP_TILES",
+    "TABU",
+    "RepairOutcome",
+    "repair_search",
+    "step_nodes",
+]
+
+IntArray = npt.NDArray[np.int64]
+
+#: The tile a vertex left is taboo to it for this many steps.
+TABU = 10
+#: Steps (per thousand) that move the chosen vertex to a random tile.
+NOISE_PER_MILLE = 20
+#: Steps of a run are ``RUN_BASE × Luby(run)``.
+RUN_BASE = 500
+#: A step counts as one node of a budget per this many usable tiles (or part of it).
+STEP_TILES = 256
+#: Steps per call of the kernel; the driver checks the wall clock and the cancel hook between.
+SLICE = 256
+M32 = 0xFFFFFFFF
+
+# Scalar slots of the resumable kernel's state (an int64 array).
+R_RAND = 0  # xorshift32 state of the current run
+R_STEPS = 1  # steps taken over all runs
+R_RUN = 2  # current run (0-based)
+R_LEFT = 3  # steps left in the current run (0: start a new run)
+R_TOTAL = 4  # excess of the current placement
+R_BEST = 5  # least excess seen
+R_SEED = 6
+R_BASE = 7
+R_FOUND = 8  # 1 once a placement of excess 0 is held
+R_SIZE = 9
+
+
+def step_nodes(tiles: int) -> int:
+    """Nodes of a budget that one step on ``tiles`` usable tiles counts as (at least 1).
+
+    A step evaluates every usable tile for one vertex, so its cost grows with the chip; a ``cp``
+    node's much less. On chips of up to 256 tiles a step costs about a ``cp`` node (2-4 µs).
+    """
+    return max(1, -(-tiles // STEP_TILES))
+
+
+def _kernel(
+    indptr: IntArray,
+    nbr: IntArray,
+    sx: IntArray,
+    sy: IntArray,
+    hops: int,
+    st: IntArray,
+    pos: IntArray,
+    occ: IntArray,
+    exc: IntArray,
+    taboo_v: IntArray,
+    taboo_until: IntArray,
+    best: IntArray,
+    order: IntArray,
+    max_steps: int,
+) -> None:
+    """Run up to ``max_steps`` steps (runs restart inside); state lives in the arrays.
+
+    Written for numba and for the interpreter alike: integers only, no calls but ``abs``,
+    ``max`` and ``range``.
+    """
+    n = indptr.size - 1
+    m = sx.size
+    done = 0
+    while done < max_steps and st[R_FOUND] == 0:
+        if st[R_LEFT] == 0:
+            # ---- a new run: its stream, a root, the greedy start ----
+            run = st[R_RUN]
+            rs = (st[R_SEED] * 1000003 + run * 7919 + 12345) & M32
+            if rs == 0:
+                rs = 1
+            # Luby(run + 1), as isosched.match.cp.luby computes it
+            i = run + 1
+            k = 1
+            while (1 << k) - 1 < i:
+                k += 1
+            while i != (1 << k) - 1:
+                i -= (1 << (k - 1)) - 1
+                k = 1
+                while (1 << k) - 1 < i:
+                    k += 1
+            st[R_LEFT] = st[R_BASE] * (1 << (k - 1))
+            for v in range(n):
+                pos[v] = -1
+            for s in range(m):
+                occ[s] = -1
+                taboo_v[s] = -1
+                taboo_until[s] = 0
+            root = 0
+            if run > 0:
+                rs ^= (rs << 13) & M32
+                rs ^= rs >> 17
+                rs ^= (rs << 5) & M32
+                root = rs % n
+            # breadth-first order from the root, then from each unreached vertex (occ[v] = -2
+            # marks vertex v as reached: a pattern has no more vertices than there are tiles)
+            tail = 0
+            for r0 in range(n):
+                r = (root + r0) % n
+                if occ[r] == -2:
+                    continue
+                occ[r] = -2
+                order[tail] = r
+                tail += 1
+                head = tail - 1
+                while head < tail:
+                    v = order[head]
+                    head += 1
+                    for q in range(indptr[v], indptr[v + 1]):
+                        u = nbr[q]
+                        if occ[u] != -2:
+                            occ[u] = -2
+                            order[tail] = u
+                            tail += 1
+            for s in range(m):
+                occ[s] = -1
+            cx2 = 0
+            cy2 = 0
+            for s in range(m):
+                cx2 += sx[s]
+                cy2 += sy[s]
+            for j in range(n):
+                v = order[j]
+                bc = -1
+                bs = -1
+                ties = 0
+                for s in range(m):
+                    if occ[s] >= 0:
+                        continue
+                    c = 0
+                    placed = 0
+                    for q in range(indptr[v], indptr[v + 1]):
+                        p = pos[nbr[q]]
+                        if p >= 0:
+                            d = abs(sx[s] - sx[p]) + abs(sy[s] - sy[p])
+                            c += 4096 * max(0, d - hops) + d
+                            placed += 1
+                    if placed == 0:  # nearest the centroid (coordinates scaled by m)
+                        c = abs(sx[s] * m - cx2) + abs(sy[s] * m - cy2)
+                    if bs < 0 or c < bc:
+                        bc = c
+                        bs = s
+                        ties = 1
+                    elif c == bc:
+                        ties += 1
+                        rs ^= (rs << 13) & M32
+                        rs ^= rs >> 17
+                        rs ^= (rs << 5) & M32
+                        if rs % ties == 0:
+                            bs = s
+                pos[v] = bs
+                occ[bs] = v
+            total = 0
+            for v in range(n):
+                c = 0
+                for q in range(indptr[v], indptr[v + 1]):
+                    p = pos[nbr[q]]
+                    c += max(0, abs(sx[pos[v]] - sx[p]) + abs(sy[pos[v]] - sy[p]) - hops)
+                exc[v] = c
+                total += c
+            st[R_TOTAL] = total // 2
+            st[R_RAND] = rs
+            st[R_RUN] = run + 1
+            st[R_STEPS] += 1
+            done += 1
+        else:
+            # ---- one step ----
+            rs = st[R_RAND]
+            step = st[R_STEPS]
+            rs ^= (rs << 13) & M32
+            rs ^= rs >> 17
+            rs ^= (rs << 5) & M32
+            start = rs % n
+            x = -1
+            for j in range(n):
+                v = (start + j) % n
+                if exc[v] > 0:
+                    x = v
+                    break
+            px = pos[x]
+            rs ^= (rs << 13) & M32
+            rs ^= rs >> 17
+            rs ^= (rs << 5) & M32
+            bs = -1
+            if rs % 1000 < NOISE_PER_MILLE:
+                rs ^= (rs << 13) & M32
+                rs ^= rs >> 17
+                rs ^= (rs << 5) & M32
+                bs = rs % m
+            else:
+                bd = 0
+                ties = 0
+                for s in range(m):
+                    if s == px or (taboo_v[s] == x and taboo_until[s] > step):
+                        continue
+                    y = occ[s]
+                    dx = 0
+                    for q in range(indptr[x], indptr[x + 1]):
+                        u = nbr[q]
+                        p = px if u == y else pos[u]
+                        dx += max(0, abs(sx[s] - sx[p]) + abs(sy[s] - sy[p]) - hops)
+                    delta = dx - exc[x]
+                    if y >= 0:
+                        dy = 0
+                        for q in range(indptr[y], indptr[y + 1]):
+                            u = nbr[q]
+                            p = s if u == x else pos[u]
+                            dy += max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
+                        delta += dy - exc[y]
+                    if bs < 0 or delta < bd:
+                        bd = delta
+                        bs = s
+                        ties = 1
+                    elif delta == bd:
+                        ties += 1
+                        rs ^= (rs << 13) & M32
+                        rs ^= rs >> 17
+                        rs ^= (rs << 5) & M32
+                        if rs % ties == 0:
+                            bs = s
+            st[R_RAND] = rs
+            st[R_STEPS] = step + 1
+            st[R_LEFT] -= 1
+            done += 1
+            if bs >= 0 and bs != px:
+                y = occ[bs]
+                taboo_v[px] = x
+                taboo_until[px] = step + 1 + TABU
+                pos[x] = bs
+                occ[bs] = x
+                occ[px] = y
+                if y >= 0:
+                    pos[y] = px
+                # the excess of the moved vertices and of their neighbours
+                for w in (x, y):
+                    if w < 0:
+                        continue
+                    for q in range(indptr[w], indptr[w + 1]):
+                        u = nbr[q]
+                        c = 0
+                        for q2 in range(indptr[u], indptr[u + 1]):
+                            p = pos[nbr[q2]]
+                            c += max(0, abs(sx[pos[u]] - sx[p]) + abs(sy[pos[u]] - sy[p]) - hops)
+                        exc[u] = c
+                    c = 0
+                    for q in range(indptr[w], indptr[w + 1]):
+                        p = pos[nbr[q]]
+                        c += max(0, abs(sx[pos[w]] - sx[p]) + abs(sy[pos[w]] - sy[p]) - hops)
+                    exc[w] = c
+                total = 0
+                for v in range(n):
+                    total += exc[v]
+                st[R_TOTAL] = total // 2
+        if st[R_TOTAL] < st[R_BEST]:
+            st[R_BEST] = st[R_TOTAL]
+            for v in range(n):
+                best[v] = pos[v] if exc[v] == 0 else -1
+        if st[R_TOTAL] == 0:
+            st[R_FOUND] = 1
+            for v in range(n):
+                best[v] = pos[v]
+
+
+_compiled: Callable[..., None] | None = None
+
+
+def _compiled_kernel() -> Callable[..., None]:
+    """The kernel compiled by numba (cached on disk; loaded once per process)."""
+    global _compiled
+    if _compiled is None:
+        from numba import njit
+
+        _compiled = njit(cache=True)(_kernel)
+    return _compiled
+
+
+def _use_compiled(compiled: bool | None) -> bool:
+    if compiled is not None:
+        return compiled
+    return os.environ.get("ISOSCHED_CP", "").lower() != "py"
+
+
+def warm() -> None:
+    """Load the compiled kernel before a clock starts (a no-op for the reference)."""
+    if _use_compiled(None):
+        _run_kernel(True, *_tiny())
+
+
+def _tiny() -> tuple[Any, ...]:
+    indptr = np.array([0, 1, 2], dtype=np.int64)
+    nbr = np.array([1, 0], dtype=np.int64)
+    xy = np.array([0, 1], dtype=np.int64)
+    return indptr, nbr, xy, np.zeros(2, dtype=np.int64), 1
+
+
+@dataclass(frozen=True, slots=True)
+class RepairOutcome:
+    """What a repair search ended with.
+
+    Attributes
+    ----------
+    tiles : tuple of int or None
+        Tile index per pattern vertex, when a placement was found.
+    partial : tuple of int
+        The lowest-excess placement seen, restricted to vertices with no stretched edge (``-1``
+        for the others): a valid partial placement.
+    stop : str
+        ``found``, ``budget`` or ``cancelled``.
+    steps, runs : int
+        Steps (a run's greedy start counts as one) and runs.
+    excess : int
+        Least total excess seen (hops beyond the bound, summed over the edges).
+    wall_limited : bool
+        The wall clock, not the step budget, ended it.
+    """
+
+    tiles: tuple[int, ...] | None
+    partial: tuple[int, ...]
+    stop: str
+    steps: int
+    runs: int
+    excess: int
+    wall_limited: bool = False
+
+
+def _run_kernel(compiled: bool, indptr: Any, nbr: Any, sx: Any, sy: Any, hops: int) -> None:
+    n = indptr.size - 1
+    st, bufs = _state(n, sx.size, 0, RUN_BASE)
+    fn: Callable[..., None] = _compiled_kernel() if compiled else _kernel
+    fn(indptr, nbr, sx, sy, hops, st, *bufs, 2)
+
+
+def _state(n: int, m: int, seed: int, base: int) -> tuple[IntArray, tuple[IntArray, ...]]:
+    st = np.zeros(R_SIZE, dtype=np.int64)
+    st[R_SEED] = seed
+    st[R_BASE] = base
+    st[R_BEST] = np.iinfo(np.int64).max
+    bufs = (
+        np.full(n, -1, dtype=np.int64),  # pos
+        np.full(m, -1, dtype=np.int64),  # occ
+        np.zeros(n, dtype=np.int64),  # exc
+        np.full(m, -1, dtype=np.int64),  # taboo_v
+        np.zeros(m, dtype=np.int64),  # taboo_until
+        np.full(n, -1, dtype=np.int64),  # best
+        np.zeros(max(n, m), dtype=np.int64),  # order
+    )
+    return st, bufs
+
+
+def pattern_csr(pattern: TileGraph) -> tuple[IntArray, IntArray]:
+    """Undirected CSR of the pattern (no self loops, no repeated neighbours)."""
+    indptr, indices = pattern.undirected_csr()
+    return np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64)
+
+
+def repair_search(
+    pattern: TileGraph,
+    target: ChipTarget,
+    deadline: float,
+    *,
+    seed: int = 0,
+    max_steps: int | None = None,
+    cancel: Callable[[], bool] | None = None,
+    compiled: bool | None = None,
+    base: int = RUN_BASE,
+) -> RepairOutcome:
+    """Search for a placement of ``pattern`` on ``target``'s usable tiles by local repair.
+
+    Parameters
+    ----------
+    pattern, target : TileGraph, ChipTarget
+        What to place, and where (every allowed tile is usable; tile costs are ignored).
+    deadline : float
+        ``time.perf_counter()`` value after which the search stops (a safety net when
+        ``max_steps`` is set; checked every :data:`SLICE` steps).
+    seed : int
+        Random seed (``0 <= seed < 2**31``): the same seed and steps give the same answer.
+    max_steps : int, optional
+        Step budget (``None``: only the deadline bounds it).
+    cancel : callable, optional
+        Polled between slices; true stops the search with ``cancelled``.
+    compiled : bool, optional
+        Force the compiled kernel or the interpreted reference (default: compiled unless
+        ``ISOSCHED_CP=py``).
+    base : int
+        Steps of a run before the Luby factor.
+    """
+    if not 0 <= seed < 2**31:
+        raise ValueError(f"seed must be in [0, 2**31), got {seed}")
+    n = len(pattern)
+    slots = np.flatnonzero(target.allowed).astype(np.int64)
+    if n == 0 or n > slots.size:
+        return RepairOutcome(None, (-1,) * n, "budget", 0, 0, 0)
+    indptr, nbr = pattern_csr(pattern)
+    sx = slots % target.width
+    sy = slots // target.width
+    st, bufs = _state(n, int(slots.size), seed, max(1, base))
+    fn: Callable[..., None] = _compiled_kernel() if _use_compiled(compiled) else _kernel
+    stop = "budget"
+    wall = False
+    while st[R_FOUND] == 0:
+        left = SLICE if max_steps is None else min(SLICE, max_steps - int(st[R_STEPS]))
+        if left <= 0:
+            break
+        if cancel is not None and cancel():
+            stop = "cancelled"
+            break
+        if time.perf_counter() > deadline:
+            wall = True
+            break
+        fn(indptr, nbr, sx, sy, target.hops, st, *bufs, left)
+    best = bufs[5]
+    steps, runs, excess = int(st[R_STEPS]), int(st[R_RUN]), int(st[R_BEST])
+    if st[R_FOUND]:
+        tiles = tuple(int(slots[p]) for p in best)
+        return RepairOutcome(tiles, tiles, "found", steps, runs, 0)
+    partial = tuple(int(slots[p]) if p >= 0 else -1 for p in best)
+    return RepairOutcome(None, partial, stop, steps, runs, max(0, excess), wall)

@@ -1,0 +1,215 @@
+"""The ``repair`` engine (local search) and the placer's ``cp+repair`` hybrid."""
+
+import time
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from isosched.match import (
+    STOP_REASONS,
+    TileMatcher,
+    mesh_target,
+    placement_errors,
+    planted_instance,
+)
+from isosched.match import repair as rp
+from isosched.match.cp import luby
+from isosched.match.placer import HYBRID, HYBRID_FIRST, ONLINE_ENGINE, Victim, place
+from isosched.tilegraph import TileGraph
+from tests.test_match_cp import draw_mesh_instance
+
+
+@st.composite
+def small_instances(draw):
+    """Connected patterns of up to 12 vertices on meshes of up to 8×8, some tiles blocked."""
+    return draw_mesh_instance(draw, 12, (2, 8), (2, 8), (1, 3))
+
+
+def _free_mask(width, height, blocked):
+    out = 0
+    for y in range(height):
+        for x in range(width):
+            if (x, y) not in set(blocked):
+                out |= 1 << (y * width + x)
+    return out
+
+
+def _valid_partial(pattern, target, tiles):
+    """Whether a tile-per-vertex partial placement (-1: unplaced) keeps every constraint."""
+    ids = pattern.ids
+    placed = {ids[v]: target.coord(t) for v, t in enumerate(tiles) if t >= 0}
+    sub = TileGraph.from_edges(
+        list(placed),
+        [(ids[s], ids[d]) for s, d, _ in pattern.edges if ids[s] in placed and ids[d] in placed],
+    )
+    return placement_errors(sub, target, placed) == []
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_instances(), st.integers(0, 2**31 - 1), st.integers(0, 120), st.integers(1, 40))
+def test_compiled_kernel_gives_the_references_answer(inst, seed, steps, base):
+    """The numba kernel and the interpreted one: the same placement, partial, steps and runs."""
+    pattern, target = inst
+    far = time.perf_counter() + 600
+    got = [
+        rp.repair_search(pattern, target, far, seed=seed, max_steps=steps, compiled=c, base=base)
+        for c in (True, False)
+    ]
+    assert got[0] == got[1]
+    out = got[0]
+    assert out.steps <= steps and out.stop in ("found", "budget")
+    if out.tiles is not None:
+        coords = {pattern.ids[v]: target.coord(t) for v, t in enumerate(out.tiles)}
+        assert placement_errors(pattern, target, coords) == []
+    assert _valid_partial(pattern, target, out.partial)
+
+
+def test_runs_follow_the_luby_sequence():
+    """Run r (from 1) gets base × Luby(r) steps, as cp's restarts do."""
+    pattern, target = planted_instance(8, 8, 30, hops=2, kind="chain", seed=1).pattern, None
+    target = mesh_target(8, 8, 2)
+    indptr, nbr = rp.pattern_csr(pattern)
+    slots = np.flatnonzero(target.allowed).astype(np.int64)
+    for run in range(12):
+        st_, bufs = rp._state(len(pattern), slots.size, 5, 7)
+        st_[rp.R_RUN] = run
+        rp._kernel(indptr, nbr, slots % 8, slots // 8, 2, st_, *bufs, 1)
+        assert st_[rp.R_RUN] == run + 1
+        assert st_[rp.R_LEFT] == 7 * luby(run + 1)
+
+
+def test_repair_places_a_loose_instance_and_says_how():
+    """At four hops a planted pattern is placed within a few hundred steps, the same each time."""
+    inst = planted_instance(12, 12, 70, hops=4, blocked_fraction=0.2, kind="multibranch", seed=3)
+    target = mesh_target(12, 12, 4, inst.blocked)
+    answers = [
+        TileMatcher(target, inst.pattern).match(
+            engine="repair", budget_ms=60_000, seed=2, max_nodes=5_000
+        )
+        for _ in range(2)
+    ]
+    r = answers[0]
+    assert r.found and r.reason == "found" and r.engine == "repair" and not r.proved
+    assert r.stats["steps"] == r.nodes <= 5_000 and r.stats["excess"] == 0
+    assert r.placement == answers[1].placement and r.nodes == answers[1].nodes
+    assert placement_errors(inst.pattern, target, r.placement) == []
+
+
+def test_repair_never_proves_and_keeps_a_valid_partial():
+    """K(2,3) at one hop has no placement on a mesh (two tiles share at most two neighbours),
+    and no precheck says so: repair stops on its budget, with a valid partial placement."""
+    ids = ["a", "b", "x", "y", "z"]
+    edges = [(s, d) for s in "ab" for d in "xyz"]
+    pattern = TileGraph.from_edges(ids, edges)
+    target = mesh_target(4, 4, 1)
+    r = TileMatcher(target, pattern).match(engine="repair", budget_ms=60_000, max_nodes=300)
+    assert not r.found and not r.proved and r.reason == "budget" and not r.wall_limited
+    assert r.nodes == 300 and r.stats["excess"] > 0 and r.partial
+    sub_ids = list(r.partial)
+    sub = TileGraph.from_edges(sub_ids, [(s, d) for s, d in edges if {s, d} <= set(sub_ids)])
+    assert placement_errors(sub, target, r.partial) == []
+
+
+def test_repair_stops_on_the_wall_clock_and_says_so():
+    inst = planted_instance(12, 12, 80, hops=2, kind="transformer", seed=4)
+    target = mesh_target(12, 12, 2, inst.blocked)
+    r = TileMatcher(target, inst.pattern).match(engine="repair", budget_ms=0.0)
+    assert not r.found and r.reason == "budget" and r.wall_limited
+
+
+def test_a_step_counts_as_more_nodes_on_large_chips():
+    assert rp.step_nodes(1) == rp.step_nodes(256) == 1
+    assert rp.step_nodes(257) == 2 and rp.step_nodes(1936) == 8
+    inst = planted_instance(20, 20, 60, hops=3, kind="chain", seed=1)
+    target = mesh_target(20, 20, 3, inst.blocked)
+    r = TileMatcher(target, inst.pattern).match(
+        engine="repair", budget_ms=60_000, max_nodes=7, seed=1
+    )
+    assert r.nodes == 2 * r.stats["steps"] and r.nodes <= 7
+
+
+# ---- the placer's hybrid -------------------------------------------------------------------
+
+
+def test_the_placers_online_engine_is_the_hybrid():
+    assert ONLINE_ENGINE == HYBRID == "cp+repair"
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_hybrid_within_its_first_turn_is_cp_answer_for_answer(seed):
+    """Up to ``HYBRID_FIRST`` nodes the hybrid is cp: the simulator's 150-node matches are
+    unchanged by it."""
+    inst = planted_instance(12, 12, 60, hops=2, blocked_fraction=0.1, kind="transformer", seed=seed)
+    free = _free_mask(12, 12, inst.blocked)
+    for budget in (1, 150, HYBRID_FIRST):
+        a = place(inst.pattern, 2, free, 12, 12, node_budget=budget, engine="cp", seed=seed)
+        b = place(inst.pattern, 2, free, 12, 12, node_budget=budget, engine=HYBRID, seed=seed)
+        assert (a.found, a.tiles, a.nodes, a.reason, a.detail) == (
+            b.found,
+            b.tiles,
+            b.nodes,
+            b.reason,
+            b.detail,
+        )
+        assert a.match is not None and b.match is not None
+        assert a.match.partial == b.match.partial
+
+
+def test_hybrid_turns_spend_at_most_the_budget_and_count_their_work():
+    """Past cp's first turn, repair gets its turn; the nodes of every turn are counted."""
+    inst = planted_instance(16, 16, 120, hops=2, blocked_fraction=0.1, kind="transformer", seed=8)
+    free = _free_mask(16, 16, inst.blocked)
+    for budget in (HYBRID_FIRST + 1, 2 * HYBRID_FIRST + 17, 5_000):
+        ans = place(inst.pattern, 2, free, 16, 16, node_budget=budget, engine=HYBRID)
+        assert ans.nodes <= budget and ans.reason in STOP_REASONS
+        assert ans.match is not None
+        stats = ans.match.stats
+        if "turns" in stats:
+            assert stats["cp_nodes"] + stats["repair_steps"] == ans.nodes
+        if not ans.found:
+            assert ans.reason == "budget" and ans.nodes == budget and not ans.wall_limited
+            assert stats["turns"] >= 2 and stats["repair_steps"] > 0
+    again = place(inst.pattern, 2, free, 16, 16, node_budget=5_000, engine=HYBRID)
+    assert (again.tiles, again.nodes, again.reason) == (ans.tiles, ans.nodes, ans.reason)
+
+
+def test_hybrid_answer_from_a_repair_turn(monkeypatch):
+    """With 2-node first turns, cp and repair alternate until repair places the pattern: the
+    answer is repair's (verified), with every turn's work counted."""
+    import isosched.match.placer as placer_module
+
+    monkeypatch.setattr(placer_module, "HYBRID_FIRST", 2)
+    inst = planted_instance(12, 12, 70, hops=4, blocked_fraction=0.2, kind="multibranch", seed=1)
+    free = _free_mask(12, 12, inst.blocked)
+    ans = place(inst.pattern, 4, free, 12, 12, node_budget=5_000, engine=HYBRID)
+    assert ans.found and ans.source == "online" and ans.match is not None
+    stats = ans.match.stats
+    assert ans.match.engine == "repair" and stats["turns"] % 2 == 0 and stats["turns"] > 2
+    # turns of 2, 4, 8, ... nodes: cp had all of its turns, repair its last one in part
+    cp_turns = stats["turns"] // 2
+    assert stats["cp_nodes"] <= sum(2 << k for k in range(cp_turns))
+    assert stats["cp_nodes"] + stats["repair_steps"] == ans.nodes
+    target = mesh_target(12, 12, 4, inst.blocked)
+    coords = {v: (t % 12, t // 12) for v, t in zip(inst.pattern.ids, ans.tiles, strict=True)}
+    assert placement_errors(inst.pattern, target, coords) == []
+
+
+def test_hybrid_proves_no_room_like_cp():
+    """Proofs come from cp's turns: a clique of five at one hop is impossible."""
+    ids = [f"k{i}" for i in range(5)]
+    pattern = TileGraph.from_edges(ids, [(a, b) for a in ids for b in ids if a < b])
+    ans = place(pattern, 1, (1 << 64) - 1, 8, 8, node_budget=50_000, engine=HYBRID)
+    assert not ans.found and ans.reason == "impossible"
+
+
+def test_hybrid_with_victims_is_cps_cost_aware_search():
+    """Repair ignores tile costs, so with victims the hybrid runs cp alone, cheapest first."""
+    inst = planted_instance(8, 8, 20, hops=2, blocked_fraction=0.0, kind="chain", seed=2)
+    free = _free_mask(8, 8, [(x, y) for x in range(8) for y in range(8) if x < 4])
+    held = ((1 << 64) - 1) & ~free
+    victims = {"j1": Victim(held, 5.0)}
+    a = place(inst.pattern, 2, free, 8, 8, victims=victims, node_budget=3_000, engine="cp")
+    b = place(inst.pattern, 2, free, 8, 8, victims=victims, node_budget=3_000, engine=HYBRID)
+    assert (a.tiles, a.nodes, a.reason, a.cost) == (b.tiles, b.nodes, b.reason, b.cost)
