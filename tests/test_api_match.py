@@ -70,3 +70,23 @@ def test_bad_input_is_422_naming_the_problem(client, body, message):
     r = client.post("/v1/match", json=body)
     assert r.status_code == 422
     assert message in r.text
+
+
+def test_match_default_engine_is_the_placers_hybrid(client):
+    """Without ``engine``, the service answers with the placer's online engine (cp+repair)."""
+    chain = {
+        "schema": "isosched.tilegraph/v1",
+        "vertices": [{"id": v} for v in "abcd"],
+        "edges": [{"src": a, "dst": b} for a, b in ("ab", "bc", "cd")],
+    }
+    r = client.post(
+        "/v1/match", json={"pattern": chain, "mesh": [4, 4], "hops": 1, "max_nodes": 50}
+    )
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["found"] and doc["reason"] == "found" and doc["engine"] in ("cp", "repair")
+    r = client.post(
+        "/v1/match",
+        json={"pattern": chain, "mesh": [4, 4], "hops": 1, "engine": "repair", "max_nodes": 50},
+    )
+    assert r.status_code == 200 and r.json()["engine"] == "repair"

@@ -48,13 +48,26 @@ def _valid_partial(pattern, target, tiles):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(small_instances(), st.integers(0, 2**31 - 1), st.integers(0, 120), st.integers(1, 40))
-def test_compiled_kernel_gives_the_references_answer(inst, seed, steps, base):
-    """The numba kernel and the interpreted one: the same placement, partial, steps and runs."""
+@given(
+    small_instances(),
+    st.integers(0, 2**31 - 1),
+    st.integers(0, 120),
+    st.integers(1, 40),
+    st.data(),
+)
+def test_compiled_kernel_gives_the_references_answer(inst, seed, steps, base, data):
+    """The numba kernel and the interpreted one: the same placement, partial, steps and runs
+    (with and without a start: any tiles, some unusable or repeated, which are ignored)."""
     pattern, target = inst
+    start = data.draw(
+        st.none()
+        | st.lists(st.integers(-1, target.size), min_size=len(pattern), max_size=len(pattern))
+    )
     far = time.perf_counter() + 600
     got = [
-        rp.repair_search(pattern, target, far, seed=seed, max_steps=steps, compiled=c, base=base)
+        rp.repair_search(
+            pattern, target, far, seed=seed, max_steps=steps, compiled=c, base=base, start=start
+        )
         for c in (True, False)
     ]
     assert got[0] == got[1]
@@ -95,6 +108,21 @@ def test_repair_places_a_loose_instance_and_says_how():
     assert r.stats["steps"] == r.nodes <= 5_000 and r.stats["excess"] == 0
     assert r.placement == answers[1].placement and r.nodes == answers[1].nodes
     assert placement_errors(inst.pattern, target, r.placement) == []
+
+
+def test_repair_completes_the_start_it_is_given():
+    """Started from a valid placement, repair returns it after its first step (the start)."""
+    inst = planted_instance(10, 10, 40, hops=2, blocked_fraction=0.1, kind="transformer", seed=6)
+    target = mesh_target(10, 10, 2, inst.blocked)
+    r = TileMatcher(target, inst.pattern).match(engine="cp", budget_ms=60_000, max_nodes=50_000)
+    assert r.found
+    tiles = [y * 10 + x for x, y in (r.placement[v] for v in inst.pattern.ids)]
+    out = rp.repair_search(inst.pattern, target, time.perf_counter() + 60, start=tiles)
+    assert out.tiles == tuple(tiles) and out.steps == 1
+    again = TileMatcher(target, inst.pattern).match(
+        engine="repair", budget_ms=60_000, max_nodes=5, start=r.placement
+    )
+    assert again.found and again.placement == r.placement and again.nodes == 1
 
 
 def test_repair_never_proves_and_keeps_a_valid_partial():

@@ -23,8 +23,8 @@ def match(
         str,
         typer.Option(
             "--engine",
-            help="mcts, ullmann, cp (constraint propagation: proves 'no room'), or cp-py (its "
-            "pure-Python reference).",
+            help="mcts, ullmann, cp (constraint propagation: proves 'no room'), cp-py (its "
+            "pure-Python reference), or repair (local search: finds, never proves).",
         ),
     ] = "mcts",
     budget_ms: Annotated[float, typer.Option("--budget-ms", help="Time budget, ms.")] = 1000.0,

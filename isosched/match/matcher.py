@@ -290,6 +290,7 @@ class TileMatcher:
         use_matrix: bool | None = None,
         max_nodes: int | None = None,
         cancel: Callable[[], bool] | None = None,
+        start: Mapping[str, Coord] | None = None,
     ) -> MatchResult:
         """Search for a placement within ``budget_ms``.
 
@@ -318,6 +319,9 @@ class TileMatcher:
         max_nodes : int, optional
             Also stop after this many placements (``stats["nodes"]`` never exceeds it): unlike
             the wall-time budget, it gives the same answer on every machine.
+        start : mapping, optional
+            ``repair`` only: a partial placement (vertex id -> ``(x, y)``) that its first run
+            keeps and completes, e.g. the ``partial`` of a ``cp`` answer.
 
         Raises
         ------
@@ -384,7 +388,7 @@ class TileMatcher:
                 done, deadline, seed, cost_aware, comm_weight, max_nodes, cancel, compiled
             )
         if engine == "repair":
-            return self._match_repair(done, deadline, seed, comm_weight, max_nodes, cancel)
+            return self._match_repair(done, deadline, seed, comm_weight, max_nodes, cancel, start)
         space, stats, why = self._space(deadline, use_matrix, engine)
         if space is None:
             if why is None:
@@ -463,8 +467,17 @@ class TileMatcher:
         comm_weight: float,
         max_nodes: int | None,
         cancel: Callable[[], bool] | None,
+        start: Mapping[str, Coord] | None,
     ) -> MatchResult:
         weight = step_nodes(int(np.count_nonzero(self.target.allowed)))
+        w = self.target.width
+        first = None
+        if start:
+            first = [-1] * len(self.pattern)
+            for v, vid in enumerate(self.pattern.ids):
+                if vid in start:
+                    x, y = start[vid]
+                    first[v] = y * w + x if 0 <= x < w and 0 <= y < self.target.height else -1
         out = repair_search(
             self.pattern,
             self.target,
@@ -472,6 +485,7 @@ class TileMatcher:
             seed=seed % 2**31,
             max_steps=None if max_nodes is None else max_nodes // weight,
             cancel=cancel,
+            start=first,
         )
         stats: dict[str, Any] = {
             "nodes": out.steps * weight,

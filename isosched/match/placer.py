@@ -58,8 +58,9 @@ PORTFOLIO = "portfolio"
 #: ``cp`` gets 1 / CP_SHARE of the portfolio's node and wall budgets.
 CP_SHARE = 4
 #: The hybrid engine: ``cp`` and ``repair`` (local search) in turns, ``cp`` first. Turn k of each
-#: gets ``HYBRID_FIRST × 2^k`` nodes (a repair step counts as a node) and seed ``seed + k``; ``cp``
-#: proves "no room" and finds most placements within its first turn, repair finds the ones on
+#: gets ``HYBRID_FIRST × 2^k`` nodes (a repair step counts as a node) and seed ``seed + k``; a
+#: repair turn starts from the deepest partial placement of the ``cp`` turn before it. ``cp``
+#: proves "no room" and finds most placements within its first turn; repair finds the ones on
 #: fragmented free areas that send ``cp`` into long subtrees (docs/performance.md). With victims
 #: (a cost-aware search) it is ``cp`` alone: repair ignores costs.
 HYBRID = "cp+repair"
@@ -429,6 +430,7 @@ def _hybrid(
     used = {"cp": 0, "repair": 0}
     turns = 0
     partial: dict[str, Coord] = {}
+    last_cp: dict[str, Coord] = {}  # the latest cp turn's deepest partial: repair's start
     out: MatchResult | None = None
     k = 0
     while True:
@@ -445,9 +447,12 @@ def _hybrid(
                 cost_aware=False,
                 max_nodes=turn if left is None else min(turn, left),
                 cancel=cancel,
+                start=last_cp if engine == "repair" else None,
             )
             used[engine] += out.nodes
             turns += 1
+            if engine == "cp":
+                last_cp = out.partial
             if len(out.partial) > len(partial):
                 partial = out.partial
             if out.reason != "budget" or out.wall_limited:

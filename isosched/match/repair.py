@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +58,7 @@ TABU = 10
 #: Steps (per thousand) that move the chosen vertex to a random tile.
 NOISE_PER_MILLE = 20
 #: Steps of a run are ``RUN_BASE × Luby(run)``.
-RUN_BASE = 500
+RUN_BASE = 1_000
 #: A step counts as one node of a budget per this many usable tiles (or part of it).
 STEP_TILES = 256
 #: Steps per call of the kernel; the driver checks the wall clock and the cancel hook between.
@@ -75,7 +75,10 @@ R_BEST = 5  # least excess seen
 R_SEED = 6
 R_BASE = 7
 R_FOUND = 8  # 1 once a placement of excess 0 is held
-R_SIZE = 9
+R_START = 9  # 1: the first run starts from the given partial placement
+R_NOISE = 10  # NOISE_PER_MILLE
+R_TABU = 11  # TABU
+R_SIZE = 12
 
 
 def step_nodes(tiles: int) -> int:
@@ -101,6 +104,7 @@ def _kernel(
     taboo_until: IntArray,
     best: IntArray,
     order: IntArray,
+    start: IntArray,
     max_steps: int,
 ) -> None:
     """Run up to ``max_steps`` steps (runs restart inside); state lives in the arrays.
@@ -163,6 +167,11 @@ def _kernel(
                             tail += 1
             for s in range(m):
                 occ[s] = -1
+            if run == 0 and st[R_START] == 1:
+                for v in range(n):
+                    if start[v] >= 0:
+                        pos[v] = start[v]
+                        occ[start[v]] = v
             cx2 = 0
             cy2 = 0
             for s in range(m):
@@ -170,6 +179,8 @@ def _kernel(
                 cy2 += sy[s]
             for j in range(n):
                 v = order[j]
+                if pos[v] >= 0:
+                    continue
                 bc = -1
                 bs = -1
                 ties = 0
@@ -219,10 +230,10 @@ def _kernel(
             rs ^= (rs << 13) & M32
             rs ^= rs >> 17
             rs ^= (rs << 5) & M32
-            start = rs % n
+            first = rs % n
             x = -1
             for j in range(n):
-                v = (start + j) % n
+                v = (first + j) % n
                 if exc[v] > 0:
                     x = v
                     break
@@ -231,7 +242,7 @@ def _kernel(
             rs ^= rs >> 17
             rs ^= (rs << 5) & M32
             bs = -1
-            if rs % 1000 < NOISE_PER_MILLE:
+            if rs % 1000 < st[R_NOISE]:
                 rs ^= (rs << 13) & M32
                 rs ^= rs >> 17
                 rs ^= (rs << 5) & M32
@@ -274,7 +285,7 @@ def _kernel(
             if bs >= 0 and bs != px:
                 y = occ[bs]
                 taboo_v[px] = x
-                taboo_until[px] = step + 1 + TABU
+                taboo_until[px] = step + 1 + st[R_TABU]
                 pos[x] = bs
                 occ[bs] = x
                 occ[px] = y
@@ -384,6 +395,8 @@ def _state(n: int, m: int, seed: int, base: int) -> tuple[IntArray, tuple[IntArr
     st[R_SEED] = seed
     st[R_BASE] = base
     st[R_BEST] = np.iinfo(np.int64).max
+    st[R_NOISE] = NOISE_PER_MILLE
+    st[R_TABU] = TABU
     bufs = (
         np.full(n, -1, dtype=np.int64),  # pos
         np.full(m, -1, dtype=np.int64),  # occ
@@ -392,6 +405,7 @@ def _state(n: int, m: int, seed: int, base: int) -> tuple[IntArray, tuple[IntArr
         np.zeros(m, dtype=np.int64),  # taboo_until
         np.full(n, -1, dtype=np.int64),  # best
         np.zeros(max(n, m), dtype=np.int64),  # order
+        np.full(n, -1, dtype=np.int64),  # start
     )
     return st, bufs
 
@@ -412,6 +426,7 @@ def repair_search(
     cancel: Callable[[], bool] | None = None,
     compiled: bool | None = None,
     base: int = RUN_BASE,
+    start: Sequence[int] | None = None,
 ) -> RepairOutcome:
     """Search for a placement of ``pattern`` on ``target``'s usable tiles by local repair.
 
@@ -433,6 +448,10 @@ def repair_search(
         ``ISOSCHED_CP=py``).
     base : int
         Steps of a run before the Luby factor.
+    start : sequence of int, optional
+        Tile per vertex (``-1``: none) that the first run keeps before its greedy start: e.g.
+        the deepest partial placement of a complete search. Tiles that are not usable, or
+        taken twice, are ignored.
     """
     if not 0 <= seed < 2**31:
         raise ValueError(f"seed must be in [0, 2**31), got {seed}")
@@ -444,6 +463,15 @@ def repair_search(
     sx = slots % target.width
     sy = slots // target.width
     st, bufs = _state(n, int(slots.size), seed, max(1, base))
+    if start is not None:
+        slot_of = np.full(target.size, -1, dtype=np.int64)
+        slot_of[slots] = np.arange(slots.size)
+        taken: set[int] = set()
+        for v, t in enumerate(start):
+            if 0 <= t < target.size and slot_of[t] >= 0 and t not in taken:
+                bufs[7][v] = slot_of[t]
+                taken.add(t)
+        st[R_START] = 1
     fn: Callable[..., None] = _compiled_kernel() if _use_compiled(compiled) else _kernel
     stop = "budget"
     wall = False

@@ -44,9 +44,10 @@ class MatchRequest(BaseModel):
     blocked: list[Coord] = Field(
         default_factory=list, max_length=MAX_SIDE * MAX_SIDE, description="Tiles [x, y] not usable."
     )
-    engine: Literal["cp", "portfolio", "mcts", "ullmann"] = Field(
-        default="cp",
-        description="cp (proves when there is no room; the simulator's), portfolio, mcts, ullmann.",
+    engine: Literal["cp+repair", "cp", "repair", "portfolio", "mcts", "ullmann"] = Field(
+        default="cp+repair",
+        description="cp+repair (the placer's online engine: cp, which proves when there is no "
+        "room, and local repair in turns), cp, repair, portfolio, mcts, ullmann.",
     )
     budget_ms: float = Field(default=100.0, ge=0, le=MAX_BUDGET_MS, description="Wall budget.")
     max_nodes: int | None = Field(
@@ -82,7 +83,7 @@ async def match(req: MatchRequest) -> dict[str, Any]:
         )
         assert ans.match is not None  # no library: the online match always runs or proves
         doc = ans.match.to_doc()
-        doc["nodes"] = ans.nodes  # both engines of a portfolio
+        doc["nodes"] = ans.nodes  # every engine of a portfolio or of the hybrid's turns
         return doc
 
     return await run_in_threadpool(run)
