@@ -59,6 +59,7 @@ from isosched.match.placer import (
     library_images,
     place,
 )
+from isosched.match.repair import warm as warm_repair
 from isosched.match.target import ChipTarget
 from isosched.tilegraph import TileGraph, TileVertex
 
@@ -223,11 +224,12 @@ def _match_planted(
 
 
 def _warm_up() -> None:
-    """Load the compiled matcher core (numba's cache, or a first compile) before any clock."""
+    """Load the compiled matcher cores (numba's cache, or a first compile) before any clock."""
     target = mesh_target(4, 4, 2)
     pattern = TileGraph.from_edges(["a", "b", "c"], [("a", "b"), ("b", "c")])
     for seed in (0, 1):
         TileMatcher(target, pattern).match(engine="cp", budget_ms=60_000, seed=seed)
+    warm_repair()
 
 
 def side_for(n: int, blocked: float, density: float = 0.6) -> int:
