@@ -8,9 +8,9 @@ match``: *embed this pattern into these tiles (free ones, and preemptible ones a
    with one ``&``. Rotations and reflections keep every hop distance, so every image is valid.
    Free images come first; with victims allowed, the cheapest image over free plus preemptible
    tiles wins (a victim's cost counts once, however many of its tiles are taken).
-2. **Online match.** Only when the library has nothing: the matcher (MCTS over CSR) on the
-   labelled tiles — free, preemptible at their cost, blocked — with a budget counted in search
-   nodes, so the answer is the same on every machine. A wall-time cap is only a safety net; if it
+2. **Online match.** Only when the library has nothing: the matcher on the labelled tiles —
+   free, preemptible at their cost, blocked — with :data:`ONLINE_ENGINE` (``cp`` and local repair
+   in turns) and a budget counted in search nodes, so the answer is the same on every machine. A wall-time cap is only a safety net; if it
    ever fires, the answer says so (``wall_limited``).
 
 The answer is an arbitrary tile set (one tile per pattern vertex), not a rectangle, with where it

@@ -105,6 +105,9 @@ def _kernel(
     best: IntArray,
     order: IntArray,
     start: IntArray,
+    acc: IntArray,
+    cy: IntArray,
+    mark: IntArray,
     max_steps: int,
 ) -> None:
     """Run up to ``max_steps`` steps (runs restart inside); state lives in the arrays.
@@ -248,25 +251,36 @@ def _kernel(
                 rs ^= (rs << 5) & M32
                 bs = rs % m
             else:
+                # delta(s) = acc[s] - exc[x] + (C[y] - exc[y] + 2 [y ~ x] exc(d(s, px)) if a
+                # vertex y holds s): acc[s] is x's excess on s with its neighbours where they
+                # are, C[y] is y's excess on px with its neighbours where they are (x's edge,
+                # if any, is then 0 long on both sides and its term is added back)
+                for s in range(m):
+                    acc[s] = 0
+                for q in range(indptr[x], indptr[x + 1]):
+                    u = nbr[q]
+                    mark[u] = 1
+                    ux = sx[pos[u]]
+                    uy = sy[pos[u]]
+                    for s in range(m):
+                        acc[s] += max(0, abs(sx[s] - ux) + abs(sy[s] - uy) - hops)
+                for v in range(n):
+                    c = 0
+                    for q in range(indptr[v], indptr[v + 1]):
+                        p = pos[nbr[q]]
+                        c += max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
+                    cy[v] = c - exc[v]
                 bd = 0
                 ties = 0
                 for s in range(m):
                     if s == px or (taboo_v[s] == x and taboo_until[s] > step):
                         continue
                     y = occ[s]
-                    dx = 0
-                    for q in range(indptr[x], indptr[x + 1]):
-                        u = nbr[q]
-                        p = px if u == y else pos[u]
-                        dx += max(0, abs(sx[s] - sx[p]) + abs(sy[s] - sy[p]) - hops)
-                    delta = dx - exc[x]
+                    delta = acc[s] - exc[x]
                     if y >= 0:
-                        dy = 0
-                        for q in range(indptr[y], indptr[y + 1]):
-                            u = nbr[q]
-                            p = s if u == x else pos[u]
-                            dy += max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
-                        delta += dy - exc[y]
+                        delta += cy[y]
+                        if mark[y] == 1:
+                            delta += 2 * max(0, abs(sx[s] - sx[px]) + abs(sy[s] - sy[px]) - hops)
                     if bs < 0 or delta < bd:
                         bd = delta
                         bs = s
@@ -278,6 +292,8 @@ def _kernel(
                         rs ^= (rs << 5) & M32
                         if rs % ties == 0:
                             bs = s
+                for q in range(indptr[x], indptr[x + 1]):
+                    mark[nbr[q]] = 0
             st[R_RAND] = rs
             st[R_STEPS] = step + 1
             st[R_LEFT] -= 1
@@ -406,6 +422,9 @@ def _state(n: int, m: int, seed: int, base: int) -> tuple[IntArray, tuple[IntArr
         np.full(n, -1, dtype=np.int64),  # best
         np.zeros(max(n, m), dtype=np.int64),  # order
         np.full(n, -1, dtype=np.int64),  # start
+        np.zeros(m, dtype=np.int64),  # acc
+        np.zeros(n, dtype=np.int64),  # cy
+        np.zeros(n, dtype=np.int64),  # mark
     )
     return st, bufs
 
