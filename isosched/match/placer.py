@@ -10,8 +10,9 @@ match``: *embed this pattern into these tiles (free ones, and preemptible ones a
    tiles wins (a victim's cost counts once, however many of its tiles are taken).
 2. **Online match.** Only when the library has nothing: the matcher on the labelled tiles —
    free, preemptible at their cost, blocked — with :data:`ONLINE_ENGINE` (``cp`` and local repair
-   in turns) and a budget counted in search nodes, so the answer is the same on every machine. A wall-time cap is only a safety net; if it
-   ever fires, the answer says so (``wall_limited``).
+   in turns) and a budget counted in search nodes, so the answer is the same on every machine.
+   A wall-time cap is only a safety net; if it ever fires, the answer says so
+   (``wall_limited``).
 
 The answer is an arbitrary tile set (one tile per pattern vertex), not a rectangle, with where it
 came from and the work it took (images tested, matcher nodes), which the simulator charges as
@@ -64,8 +65,10 @@ CP_SHARE = 4
 #: fragmented free areas that send ``cp`` into long subtrees (docs/performance.md). With victims
 #: (a cost-aware search) it is ``cp`` alone: repair ignores costs.
 HYBRID = "cp+repair"
-#: Nodes of the hybrid's first ``cp`` turn, and steps of its first repair turn.
+#: Nodes of the hybrid's first ``cp`` turn.
 HYBRID_FIRST = 1_000
+#: Nodes of the hybrid's first repair turn.
+HYBRID_REPAIR_FIRST = 1_000
 #: The online engine: the hybrid, whose first turn is ``cp``'s (so within ``HYBRID_FIRST`` nodes it
 #: is ``cp``, answer for answer).
 ONLINE_ENGINE = HYBRID
@@ -439,7 +442,7 @@ def _hybrid(
             left = None if node_budget is None else node_budget - total
             if out is not None and ((left is not None and left <= 0) or _ms(t0) >= budget_ms):
                 return _merged(out, used, turns, partial, left is None or left > 0), total
-            turn = HYBRID_FIRST << k
+            turn = (HYBRID_FIRST if engine == "cp" else HYBRID_REPAIR_FIRST) << k
             out = matcher.match(
                 engine=engine,
                 budget_ms=max(0.0, budget_ms - _ms(t0)),
