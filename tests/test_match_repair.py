@@ -211,6 +211,7 @@ def test_hybrid_answer_from_a_repair_turn(monkeypatch):
     import isosched.match.placer as placer_module
 
     monkeypatch.setattr(placer_module, "HYBRID_FIRST", 2)
+    monkeypatch.setattr(placer_module, "HYBRID_REPAIR_FIRST", 2)
     inst = planted_instance(12, 12, 70, hops=4, blocked_fraction=0.2, kind="multibranch", seed=1)
     free = _free_mask(12, 12, inst.blocked)
     ans = place(inst.pattern, 4, free, 12, 12, node_budget=5_000, engine=HYBRID)

@@ -10,7 +10,7 @@ pattern's edges of how many hops each spans beyond the bound. Excess 0 is a vali
 * **Start.** Vertices are placed in breadth-first order from a root, each on the usable tile that
   adds the least excess with its placed neighbours (ties by distance, then at random); the first
   on the tile nearest the usable area's centroid.
-* **Step.** A vertex with excess (the first one after a random position) moves to the tile, or
+* **Step.** A vertex with excess (drawn uniformly) moves to the tile, or
   swaps with the vertex on the tile, that lowers the total excess most (ties at random). The tile
   a vertex just left is taboo to it for :data:`TABU` steps; one step in :data:`NOISE_PER_MILLE`
   moves it to a random tile instead (a random walk that leaves plateaus).
@@ -233,13 +233,19 @@ def _kernel(
             rs ^= (rs << 13) & M32
             rs ^= rs >> 17
             rs ^= (rs << 5) & M32
-            first = rs % n
-            x = -1
-            for j in range(n):
-                v = (first + j) % n
+            # a vertex with excess, uniformly at random
+            cnt = 0
+            for v in range(n):
                 if exc[v] > 0:
-                    x = v
-                    break
+                    cnt += 1
+            want = rs % cnt
+            x = -1
+            for v in range(n):
+                if exc[v] > 0:
+                    if want == 0:
+                        x = v
+                        break
+                    want -= 1
             px = pos[x]
             rs ^= (rs << 13) & M32
             rs ^= rs >> 17
