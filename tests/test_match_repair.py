@@ -158,6 +158,8 @@ def test_a_step_counts_as_more_nodes_on_large_chips():
         engine="repair", budget_ms=60_000, max_nodes=7, seed=1
     )
     assert r.nodes == 2 * r.stats["steps"] and r.nodes <= 7
+    # three steps (6 nodes) spend the budget of 7: the step budget, not the clock, stopped it
+    assert r.found or (r.reason == "budget" and r.stats["steps"] == 3 and not r.wall_limited)
 
 
 # ---- the placer's hybrid -------------------------------------------------------------------
@@ -225,6 +227,20 @@ def test_hybrid_answer_from_a_repair_turn(monkeypatch):
     target = mesh_target(12, 12, 4, inst.blocked)
     coords = {v: (t % 12, t // 12) for v, t in zip(inst.pattern.ids, ans.tiles, strict=True)}
     assert placement_errors(inst.pattern, target, coords) == []
+
+
+def test_hybrid_goes_on_past_a_repair_turn_on_a_large_chip(monkeypatch):
+    """On more than 256 tiles a repair step counts as several nodes, so a repair turn may leave a
+    few of its nodes unspent: that is not the wall clock, and the next cp turn runs."""
+    import isosched.match.placer as placer_module
+
+    monkeypatch.setattr(placer_module, "HYBRID_FIRST", 100)
+    monkeypatch.setattr(placer_module, "HYBRID_REPAIR_FIRST", 100)
+    inst = planted_instance(24, 24, 300, hops=2, blocked_fraction=0.1, kind="transformer", seed=3)
+    free = _free_mask(24, 24, inst.blocked)
+    ans = place(inst.pattern, 2, free, 24, 24, node_budget=None, budget_ms=60_000, engine=HYBRID)
+    assert ans.found and not ans.wall_limited and ans.match is not None
+    assert ans.match.stats["turns"] > 2  # cp's first turn of 100 nodes cannot place 300 vertices
 
 
 def test_hybrid_proves_no_room_like_cp():

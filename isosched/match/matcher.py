@@ -345,11 +345,14 @@ class TileMatcher:
             proved: bool,
             stats: dict[str, Any],
             detail: str = "",
+            wall_limited: bool | None = None,
         ) -> MatchResult:
             elapsed = (time.perf_counter() - t0) * 1000.0
             stop = _stop_code(outcome, reason, proved)
             nodes = int(stats.get("nodes", 0))
             wall = stop == "budget" and (max_nodes is None or nodes < max_nodes)
+            if wall_limited is not None:  # the engine knows (repair's steps may not fill nodes)
+                wall = stop == "budget" and wall_limited
             ids = self.pattern.ids
             if outcome is None or outcome.tiles is None:
                 partial: dict[str, Coord] = {}
@@ -502,7 +505,7 @@ class TileMatcher:
         res.partial = list(out.partial)
         reason = "cancelled" if out.stop == "cancelled" else BUDGET_REASON
         detail = f"least excess {out.excess} hop(s) over {out.runs} run(s); nothing proved"
-        return done(res, reason, False, stats, detail)
+        return done(res, reason, False, stats, detail, out.wall_limited)
 
     def subgraph_monomorphisms_iter(
         self, budget_ms: float = math.inf
