@@ -592,8 +592,8 @@ def main() -> None:
     ap.add_argument("--online", action="store_true", help="the online regime (issue 17)")
     ap.add_argument(
         "--engine",
-        default="cp",
-        help="ours on planted instances: cp (default), cp+repair (the placer's online engine), "
+        default=ONLINE_ENGINE,
+        help="ours on planted instances: cp+repair (default: the placer's online engine), cp, "
         "portfolio, mcts",
     )
     ap.add_argument("--chips", default="edge-8x8,datacenter-16x16")

@@ -236,11 +236,11 @@ def test_hybrid_goes_on_past_a_repair_turn_on_a_large_chip(monkeypatch):
 
     monkeypatch.setattr(placer_module, "HYBRID_FIRST", 100)
     monkeypatch.setattr(placer_module, "HYBRID_REPAIR_FIRST", 100)
-    inst = planted_instance(24, 24, 300, hops=2, blocked_fraction=0.1, kind="transformer", seed=3)
+    inst = planted_instance(24, 24, 200, hops=2, blocked_fraction=0.1, kind="transformer", seed=3)
     free = _free_mask(24, 24, inst.blocked)
     ans = place(inst.pattern, 2, free, 24, 24, node_budget=None, budget_ms=60_000, engine=HYBRID)
     assert ans.found and not ans.wall_limited and ans.match is not None
-    assert ans.match.stats["turns"] > 2  # cp's first turn of 100 nodes cannot place 300 vertices
+    assert ans.match.stats["turns"] > 2  # cp's first turn of 100 nodes cannot place 200 vertices
 
 
 def test_hybrid_proves_no_room_like_cp():
@@ -260,3 +260,16 @@ def test_hybrid_with_victims_is_cps_cost_aware_search():
     a = place(inst.pattern, 2, free, 8, 8, victims=victims, node_budget=3_000, engine="cp")
     b = place(inst.pattern, 2, free, 8, 8, victims=victims, node_budget=3_000, engine=HYBRID)
     assert (a.tiles, a.nodes, a.reason, a.cost) == (b.tiles, b.nodes, b.reason, b.cost)
+
+
+def test_hybrid_leaves_large_patterns_to_cp():
+    """Above HYBRID_MAX_VERTICES the hybrid is cp alone, answer for answer, past its first turn."""
+    from isosched.match.placer import HYBRID_MAX_VERTICES
+
+    inst = planted_instance(24, 24, 300, hops=2, blocked_fraction=0.1, kind="transformer", seed=3)
+    assert len(inst.pattern) > HYBRID_MAX_VERTICES
+    free = _free_mask(24, 24, inst.blocked)
+    a = place(inst.pattern, 2, free, 24, 24, node_budget=5_000, engine="cp")
+    b = place(inst.pattern, 2, free, 24, 24, node_budget=5_000, engine=HYBRID)
+    assert (a.found, a.tiles, a.nodes, a.reason) == (b.found, b.tiles, b.nodes, b.reason)
+    assert b.match is not None and "turns" not in b.match.stats

@@ -63,12 +63,17 @@ CP_SHARE = 4
 #: repair turn starts from the deepest partial placement of the ``cp`` turn before it. ``cp``
 #: proves "no room" and finds most placements within its first turn; repair finds the ones on
 #: fragmented free areas that send ``cp`` into long subtrees (docs/performance.md). With victims
-#: (a cost-aware search) it is ``cp`` alone: repair ignores costs.
+#: (a cost-aware search), and above :data:`HYBRID_MAX_VERTICES`, it is ``cp`` alone: repair
+#: ignores costs.
 HYBRID = "cp+repair"
 #: Nodes of the hybrid's first ``cp`` turn.
 HYBRID_FIRST = 1_000
 #: Nodes of the hybrid's first repair turn.
 HYBRID_REPAIR_FIRST = 1_000
+#: Patterns with more vertices get ``cp`` alone from the hybrid. The online question is about 16-256
+#: vertices; on larger planted patterns (500 and 1,000 vertices, h = 2) repair placed nothing that
+#: ``cp`` had not, and the turns' fresh starts cost ``cp`` its progress (docs/performance.md).
+HYBRID_MAX_VERTICES = 256
 #: The online engine: the hybrid, whose first turn is ``cp``'s (so within ``HYBRID_FIRST`` nodes it
 #: is ``cp``, answer for answer).
 ONLINE_ENGINE = HYBRID
@@ -420,12 +425,12 @@ def _hybrid(
     meets the wall clock ends the search; so does the node budget.
     """
     t0 = time.perf_counter()
-    if cost_aware:
+    if cost_aware or len(matcher.pattern) > HYBRID_MAX_VERTICES:
         only = matcher.match(
             engine="cp",
             budget_ms=budget_ms,
             seed=seed,
-            cost_aware=True,
+            cost_aware=cost_aware,
             max_nodes=node_budget,
             cancel=cancel,
         )
