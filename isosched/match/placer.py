@@ -419,10 +419,12 @@ def _hybrid(
     node_budget: int | None,
     cancel: Callable[[], bool] | None,
 ) -> tuple[MatchResult, int]:
-    """``cp`` and ``repair`` in turns of ``HYBRID_FIRST × 2^k`` nodes (see :data:`HYBRID`).
+    """``cp`` and ``repair`` in turns (see :data:`HYBRID`).
 
-    Returns the answer and the nodes of every turn. A turn that finds, proves, is cancelled or
-    meets the wall clock ends the search; so does the node budget.
+    Turn k gets ``HYBRID_FIRST × 2^k`` nodes for ``cp``, ``HYBRID_REPAIR_FIRST × 2^k`` for repair;
+    with victims or above ``HYBRID_MAX_VERTICES`` vertices, ``cp`` runs alone. Returns the answer
+    and the nodes of every turn. A turn that finds, proves, is cancelled or meets the wall clock
+    ends the search; so does the node budget.
     """
     t0 = time.perf_counter()
     if cost_aware or len(matcher.pattern) > HYBRID_MAX_VERTICES:
