@@ -273,3 +273,21 @@ def test_hybrid_leaves_large_patterns_to_cp():
     b = place(inst.pattern, 2, free, 24, 24, node_budget=5_000, engine=HYBRID)
     assert (a.found, a.tiles, a.nodes, a.reason) == (b.found, b.tiles, b.nodes, b.reason)
     assert b.match is not None and "turns" not in b.match.stats
+
+
+@pytest.mark.parametrize("engine", ["cp", "cp-py"])
+def test_a_matcher_reuses_cps_model_with_the_same_answers(engine):
+    """The hybrid runs cp in turns on one matcher, which keeps cp's static model: every search
+    on it answers as a search on a fresh matcher does (the model is only read)."""
+    inst = planted_instance(12, 12, 60, hops=2, blocked_fraction=0.1, kind="transformer", seed=4)
+    target = mesh_target(12, 12, 2, inst.blocked)
+    kept = TileMatcher(target, inst.pattern)
+    for seed in (0, 1, 2, 0):
+        for budget in (40, 400):
+            docs = []
+            for m in (kept, TileMatcher(target, inst.pattern)):
+                d = m.match(engine=engine, budget_ms=60_000, seed=seed, max_nodes=budget).to_doc()
+                del d["elapsed_ms"]
+                docs.append(d)
+            assert docs[0] == docs[1]
+    assert len(kept._cp_models) == 1

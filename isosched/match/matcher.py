@@ -226,6 +226,9 @@ class TileMatcher:
     def __init__(self, target: ChipTarget, pattern: TileGraph) -> None:
         self.target = target
         self.pattern = pattern
+        # cp's static model per (cost-aware, compiled): searches only read it, so a second
+        # search on this matcher (the placer's hybrid runs cp in turns) skips its setup
+        self._cp_models: dict[tuple[bool, bool | None], CPModel] = {}
 
     def semantic_feasibility(self, vertex: int, tile: int) -> bool:
         """Whether pattern vertex ``vertex`` (index) may sit on ``tile`` (index); default yes."""
@@ -439,9 +442,14 @@ class TileMatcher:
         cancel: Callable[[], bool] | None,
         compiled: bool | None = None,
     ) -> MatchResult:
-        model = CPModel(
-            self.pattern, self.target, self._hook(), weighted_twins=cost_aware, compiled=compiled
-        )
+        key = (cost_aware, compiled)
+        model = self._cp_models.get(key)
+        if model is None:
+            hook = self._hook()
+            model = CPModel(
+                self.pattern, self.target, hook, weighted_twins=cost_aware, compiled=compiled
+            )
+            self._cp_models[key] = model
         out = cp_search(
             model,
             deadline,
