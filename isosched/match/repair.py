@@ -29,15 +29,14 @@ the switch of :mod:`isosched.match.cp`).
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
+from isosched.match.cp import compiled_default
 from isosched.match.target import ChipTarget
 from isosched.tilegraph import TileGraph
 
@@ -357,22 +356,27 @@ def _compiled_kernel() -> Callable[..., None]:
 
 
 def _use_compiled(compiled: bool | None) -> bool:
-    if compiled is not None:
-        return compiled
-    return os.environ.get("ISOSCHED_CP", "").lower() != "py"
+    return compiled_default() if compiled is None else compiled
+
+
+_warmed = False
 
 
 def warm() -> None:
-    """Load the compiled kernel before a clock starts (a no-op for the reference)."""
-    if _use_compiled(None):
-        _run_kernel(True, *_tiny())
+    """Load the compiled kernel once per process, before any clock starts.
 
-
-def _tiny() -> tuple[Any, ...]:
+    numba reads its disk cache at the first call; nothing happens for the reference
+    (``ISOSCHED_CP=py``).
+    """
+    global _warmed
+    if _warmed or not compiled_default():
+        return
+    _warmed = True
     indptr = np.array([0, 1, 2], dtype=np.int64)
     nbr = np.array([1, 0], dtype=np.int64)
+    st, bufs = _state(2, 2, 0, RUN_BASE)
     xy = np.array([0, 1], dtype=np.int64)
-    return indptr, nbr, xy, np.zeros(2, dtype=np.int64), 1
+    _compiled_kernel()(indptr, nbr, xy, np.zeros(2, dtype=np.int64), 1, st, *bufs, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -403,13 +407,6 @@ class RepairOutcome:
     runs: int
     excess: int
     wall_limited: bool = False
-
-
-def _run_kernel(compiled: bool, indptr: Any, nbr: Any, sx: Any, sy: Any, hops: int) -> None:
-    n = indptr.size - 1
-    st, bufs = _state(n, sx.size, 0, RUN_BASE)
-    fn: Callable[..., None] = _compiled_kernel() if compiled else _kernel
-    fn(indptr, nbr, sx, sy, hops, st, *bufs, 2)
 
 
 def _state(n: int, m: int, seed: int, base: int) -> tuple[IntArray, tuple[IntArray, ...]]:
