@@ -87,7 +87,7 @@ def test_runs_follow_the_luby_sequence():
     indptr, nbr = rp.pattern_csr(pattern)
     slots = np.flatnonzero(target.allowed).astype(np.int64)
     for run in range(12):
-        st_, bufs = rp._state(len(pattern), slots.size, 5, 7)
+        st_, bufs = rp._state(slots.size, 5, 7, indptr, nbr)
         st_[rp.R_RUN] = run
         kernel: Any = rp._kernel  # the interpreted kernel; state in the arrays
         kernel(indptr, nbr, slots % 8, slots // 8, 2, st_, *bufs, 1)

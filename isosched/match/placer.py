@@ -270,6 +270,7 @@ def place(
     for v in vic.values():
         usable |= v.mask
     lookups = 0
+    geo: tuple[int, tuple[int, ...]] | None = None  # the image on most usable tiles
     if n > usable.bit_count():
         why = f"proved: pattern has {n} vertices but only {usable.bit_count()} tiles are usable"
         proof = MatchResult(False, engine, _ms(t0), {}, None, True, "impossible", {"nodes": 0}, why)
@@ -284,6 +285,9 @@ def place(
             lookups += 1
             if not mask & not_free:
                 return PlacerAnswer(True, tiles, "library", (), 0.0, lookups, 0, "found", _ms(t0))
+            on = (mask & usable).bit_count()
+            if geo is None or on > geo[0]:
+                geo = (on, tiles)
             if vic and not mask & not_usable:
                 _, cost = _victims_of(mask & not_free, vic)
                 if best is None or cost < best[0]:
@@ -301,7 +305,14 @@ def place(
     if engine == PORTFOLIO:
         result, nodes = _portfolio(matcher, budget_ms, seed, aware, node_budget, cancel)
     elif engine == HYBRID:
-        result, nodes = _hybrid(matcher, budget_ms, seed, aware, node_budget, cancel)
+        start = None
+        if geo is not None:
+            start = {
+                v: (t % width, t // width)
+                for v, t in zip(pattern.ids, geo[1], strict=True)
+                if usable >> t & 1
+            }
+        result, nodes = _hybrid(matcher, budget_ms, seed, aware, node_budget, cancel, start)
     else:
         result = matcher.match(
             engine=engine,
@@ -418,6 +429,7 @@ def _hybrid(
     cost_aware: bool,
     node_budget: int | None,
     cancel: Callable[[], bool] | None,
+    geometric: Mapping[str, Coord] | None = None,
 ) -> tuple[MatchResult, int]:
     """``cp`` and ``repair`` in turns (see :data:`HYBRID`).
 
@@ -444,12 +456,20 @@ def _hybrid(
     out: MatchResult | None = None
     k = 0
     while True:
-        for engine in ("cp", "repair"):
+        # turn 0 with a geometric start: cp's root (proofs), repair from the image, then as usual
+        seq = ("root", "geometric", "cp", "repair") if k == 0 and geometric else ("cp", "repair")
+        for step in seq:
+            engine = "repair" if step in ("repair", "geometric") else "cp"
             total = used["cp"] + used["repair"]
             left = None if node_budget is None else node_budget - total
             if out is not None and ((left is not None and left <= 0) or _ms(t0) >= budget_ms):
                 return _merged(out, used, turns, partial, left is None or left > 0), total
-            turn = (HYBRID_FIRST if engine == "cp" else HYBRID_REPAIR_FIRST) << k
+            turn = (
+                0
+                if step == "root"
+                else (HYBRID_FIRST if engine == "cp" else HYBRID_REPAIR_FIRST) << k
+            )
+            start = geometric if step == "geometric" else last_cp if step == "repair" else None
             out = matcher.match(
                 engine=engine,
                 budget_ms=max(0.0, budget_ms - _ms(t0)),
@@ -457,7 +477,7 @@ def _hybrid(
                 cost_aware=False,
                 max_nodes=turn if left is None else min(turn, left),
                 cancel=cancel,
-                start=last_cp if engine == "repair" else None,
+                start=start,
             )
             used[engine] += out.nodes
             turns += 1

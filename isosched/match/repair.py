@@ -56,6 +56,8 @@ IntArray = npt.NDArray[np.int64]
 TABU = 10
 #: Steps (per thousand) that move the chosen vertex to a random tile.
 NOISE_PER_MILLE = 20
+#: Weight added to the stretched edges of a vertex that no move improves (0: no weighting).
+WEIGHT_STEP = 1
 #: Steps of a run are ``RUN_BASE × Luby(run)``.
 RUN_BASE = 1_000
 #: A step counts as one node of a budget per this many usable tiles (or part of it).
@@ -77,7 +79,8 @@ R_FOUND = 8  # 1 once a placement of excess 0 is held
 R_START = 9  # 1: the first run starts from the given partial placement
 R_NOISE = 10  # NOISE_PER_MILLE
 R_TABU = 11  # TABU
-R_SIZE = 12
+R_WEIGHT = 12  # WEIGHT_STEP (0: every edge weighs 1 throughout)
+R_SIZE = 13
 
 
 def step_nodes(tiles: int) -> int:
@@ -107,6 +110,9 @@ def _kernel(
     acc: IntArray,
     cy: IntArray,
     mark: IntArray,
+    wq: IntArray,
+    rev: IntArray,
+    uexc: IntArray,
     max_steps: int,
 ) -> None:
     """Run up to ``max_steps`` steps (runs restart inside); state lives in the arrays.
@@ -141,6 +147,8 @@ def _kernel(
                 occ[s] = -1
                 taboo_v[s] = -1
                 taboo_until[s] = 0
+            for q in range(nbr.size):
+                wq[q] = 1
             root = 0
             if run > 0:
                 rs ^= (rs << 13) & M32
@@ -215,10 +223,14 @@ def _kernel(
             total = 0
             for v in range(n):
                 c = 0
+                cw = 0
                 for q in range(indptr[v], indptr[v + 1]):
                     p = pos[nbr[q]]
-                    c += max(0, abs(sx[pos[v]] - sx[p]) + abs(sy[pos[v]] - sy[p]) - hops)
-                exc[v] = c
+                    e = max(0, abs(sx[pos[v]] - sx[p]) + abs(sy[pos[v]] - sy[p]) - hops)
+                    c += e
+                    cw += wq[q] * e
+                uexc[v] = c
+                exc[v] = cw
                 total += c
             st[R_TOTAL] = total // 2
             st[R_RAND] = rs
@@ -250,6 +262,7 @@ def _kernel(
             rs ^= rs >> 17
             rs ^= (rs << 5) & M32
             bs = -1
+            bd = 0
             if rs % 1000 < st[R_NOISE]:
                 rs ^= (rs << 13) & M32
                 rs ^= rs >> 17
@@ -264,18 +277,18 @@ def _kernel(
                     acc[s] = 0
                 for q in range(indptr[x], indptr[x + 1]):
                     u = nbr[q]
-                    mark[u] = 1
+                    mark[u] = wq[q]
+                    wu = wq[q]
                     ux = sx[pos[u]]
                     uy = sy[pos[u]]
                     for s in range(m):
-                        acc[s] += max(0, abs(sx[s] - ux) + abs(sy[s] - uy) - hops)
+                        acc[s] += wu * max(0, abs(sx[s] - ux) + abs(sy[s] - uy) - hops)
                 for v in range(n):
                     c = 0
                     for q in range(indptr[v], indptr[v + 1]):
                         p = pos[nbr[q]]
-                        c += max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
+                        c += wq[q] * max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
                     cy[v] = c - exc[v]
-                bd = 0
                 ties = 0
                 for s in range(m):
                     if s == px or (taboo_v[s] == x and taboo_until[s] > step):
@@ -284,8 +297,9 @@ def _kernel(
                     delta = acc[s] - exc[x]
                     if y >= 0:
                         delta += cy[y]
-                        if mark[y] == 1:
-                            delta += 2 * max(0, abs(sx[s] - sx[px]) + abs(sy[s] - sy[px]) - hops)
+                        if mark[y] > 0:
+                            e = max(0, abs(sx[s] - sx[px]) + abs(sy[s] - sy[px]) - hops)
+                            delta += 2 * mark[y] * e
                     if bs < 0 or delta < bd:
                         bd = delta
                         bs = s
@@ -299,6 +313,27 @@ def _kernel(
                             bs = s
                 for q in range(indptr[x], indptr[x + 1]):
                     mark[nbr[q]] = 0
+                if st[R_WEIGHT] > 0 and bd >= 0:
+                    # stuck: x's stretched edges weigh more from now on (breakout)
+                    for q in range(indptr[x], indptr[x + 1]):
+                        u = nbr[q]
+                        if abs(sx[px] - sx[pos[u]]) + abs(sy[px] - sy[pos[u]]) > hops:
+                            wq[q] += st[R_WEIGHT]
+                            wq[rev[q]] += st[R_WEIGHT]
+                    for q in range(indptr[x], indptr[x + 1]):
+                        u = nbr[q]
+                        cw = 0
+                        for q2 in range(indptr[u], indptr[u + 1]):
+                            p = pos[nbr[q2]]
+                            e = max(0, abs(sx[pos[u]] - sx[p]) + abs(sy[pos[u]] - sy[p]) - hops)
+                            cw += wq[q2] * e
+                        exc[u] = cw
+                    cw = 0
+                    for q in range(indptr[x], indptr[x + 1]):
+                        p = pos[nbr[q]]
+                        e = max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
+                        cw += wq[q] * e
+                    exc[x] = cw
             st[R_RAND] = rs
             st[R_STEPS] = step + 1
             st[R_LEFT] -= 1
@@ -319,23 +354,31 @@ def _kernel(
                     for q in range(indptr[w], indptr[w + 1]):
                         u = nbr[q]
                         c = 0
+                        cw = 0
                         for q2 in range(indptr[u], indptr[u + 1]):
                             p = pos[nbr[q2]]
-                            c += max(0, abs(sx[pos[u]] - sx[p]) + abs(sy[pos[u]] - sy[p]) - hops)
-                        exc[u] = c
+                            e = max(0, abs(sx[pos[u]] - sx[p]) + abs(sy[pos[u]] - sy[p]) - hops)
+                            c += e
+                            cw += wq[q2] * e
+                        uexc[u] = c
+                        exc[u] = cw
                     c = 0
+                    cw = 0
                     for q in range(indptr[w], indptr[w + 1]):
                         p = pos[nbr[q]]
-                        c += max(0, abs(sx[pos[w]] - sx[p]) + abs(sy[pos[w]] - sy[p]) - hops)
-                    exc[w] = c
+                        e = max(0, abs(sx[pos[w]] - sx[p]) + abs(sy[pos[w]] - sy[p]) - hops)
+                        c += e
+                        cw += wq[q] * e
+                    uexc[w] = c
+                    exc[w] = cw
                 total = 0
                 for v in range(n):
-                    total += exc[v]
+                    total += uexc[v]
                 st[R_TOTAL] = total // 2
         if st[R_TOTAL] < st[R_BEST]:
             st[R_BEST] = st[R_TOTAL]
             for v in range(n):
-                best[v] = pos[v] if exc[v] == 0 else -1
+                best[v] = pos[v] if uexc[v] == 0 else -1
         if st[R_TOTAL] == 0:
             st[R_FOUND] = 1
             for v in range(n):
@@ -374,7 +417,7 @@ def warm() -> None:
     _warmed = True
     indptr = np.array([0, 1, 2], dtype=np.int64)
     nbr = np.array([1, 0], dtype=np.int64)
-    st, bufs = _state(2, 2, 0, RUN_BASE)
+    st, bufs = _state(2, 0, RUN_BASE, indptr, nbr)
     xy = np.array([0, 1], dtype=np.int64)
     _compiled_kernel()(indptr, nbr, xy, np.zeros(2, dtype=np.int64), 1, st, *bufs, 2)
 
@@ -409,13 +452,18 @@ class RepairOutcome:
     wall_limited: bool = False
 
 
-def _state(n: int, m: int, seed: int, base: int) -> tuple[IntArray, tuple[IntArray, ...]]:
+def _state(
+    m: int, seed: int, base: int, indptr: IntArray, nbr: IntArray
+) -> tuple[IntArray, tuple[IntArray, ...]]:
+    """The kernel's state and buffers for a pattern (CSR ``indptr``, ``nbr``) on ``m`` tiles."""
+    n = indptr.size - 1
     st = np.zeros(R_SIZE, dtype=np.int64)
     st[R_SEED] = seed
     st[R_BASE] = base
     st[R_BEST] = np.iinfo(np.int64).max
     st[R_NOISE] = NOISE_PER_MILLE
     st[R_TABU] = TABU
+    st[R_WEIGHT] = WEIGHT_STEP
     bufs = (
         np.full(n, -1, dtype=np.int64),  # pos
         np.full(m, -1, dtype=np.int64),  # occ
@@ -428,8 +476,20 @@ def _state(n: int, m: int, seed: int, base: int) -> tuple[IntArray, tuple[IntArr
         np.zeros(m, dtype=np.int64),  # acc
         np.zeros(n, dtype=np.int64),  # cy
         np.zeros(n, dtype=np.int64),  # mark
+        np.ones(nbr.size, dtype=np.int64),  # wq
+        _reverse(indptr, nbr),  # rev
+        np.zeros(n, dtype=np.int64),  # uexc
     )
     return st, bufs
+
+
+def _reverse(indptr: IntArray, nbr: IntArray) -> IntArray:
+    """``rev[q]``: the position of entry ``q``'s edge in its other end's neighbour list."""
+    n = indptr.size - 1
+    src = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    key = src * n + nbr
+    order = np.argsort(key, kind="stable")
+    return order[np.searchsorted(key[order], nbr * n + src)].astype(np.int64)
 
 
 def pattern_csr(pattern: TileGraph) -> tuple[IntArray, IntArray]:
@@ -484,7 +544,7 @@ def repair_search(
     indptr, nbr = pattern_csr(pattern)
     sx = slots % target.width
     sy = slots // target.width
-    st, bufs = _state(n, int(slots.size), seed, max(1, base))
+    st, bufs = _state(int(slots.size), seed, max(1, base), indptr, nbr)
     if start is not None:
         slot_of = np.full(target.size, -1, dtype=np.int64)
         slot_of[slots] = np.arange(slots.size)
