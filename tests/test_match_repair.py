@@ -291,3 +291,88 @@ def test_a_matcher_reuses_cps_model_with_the_same_answers(engine):
                 docs.append(d)
             assert docs[0] == docs[1]
     assert len(kept._cp_models) == 1
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_instances())
+def test_each_neighbour_entry_knows_its_twin(inst):
+    """``rev[q]`` is the entry of the same edge in the other end's list (the breakout weights of
+    both ends move together)."""
+    pattern = inst[0]
+    indptr, nbr = rp.pattern_csr(pattern)
+    rev = rp._reverse(indptr, nbr)
+    src = np.repeat(np.arange(len(pattern)), np.diff(indptr))
+    assert (nbr[rev] == src).all() and (src[rev] == nbr).all()
+    assert (rev[rev] == np.arange(nbr.size)).all()
+
+
+def test_breakout_weights_keep_the_excess_books_straight():
+    """After every slice of a tight search: each vertex's plain and weighted excess are what its
+    edges say, an edge weighs the same at both ends, the total is the plain one, and some edges
+    were weighted up (the search got stuck and broke out)."""
+    inst = planted_instance(8, 8, 40, hops=1, blocked_fraction=0.2, kind="transformer", seed=4)
+    target = mesh_target(8, 8, 1, inst.blocked)
+    indptr, nbr = rp.pattern_csr(inst.pattern)
+    slots = np.flatnonzero(target.allowed).astype(np.int64)
+    sx, sy = slots % 8, slots // 8
+    st_, bufs = rp._state(slots.size, 3, 50, indptr, nbr)
+    pos, exc, wq, rev, uexc = bufs[0], bufs[2], bufs[11], bufs[12], bufs[13]
+    kernel: Any = rp._kernel
+    heavier = False
+    for _ in range(12):
+        kernel(indptr, nbr, sx, sy, 1, st_, *bufs, 25)
+        if st_[rp.R_FOUND]:
+            break
+        src = np.repeat(np.arange(len(inst.pattern)), np.diff(indptr))
+        stretch = np.maximum(
+            0, np.abs(sx[pos[src]] - sx[pos[nbr]]) + np.abs(sy[pos[src]] - sy[pos[nbr]]) - 1
+        )
+        assert (uexc == np.bincount(src, stretch, len(pos)).astype(np.int64)).all()
+        assert (exc == np.bincount(src, wq * stretch, len(pos)).astype(np.int64)).all()
+        assert (wq == wq[rev]).all() and (wq >= 1).all()
+        assert st_[rp.R_TOTAL] == uexc.sum() // 2
+        heavier |= bool((wq > 1).any())
+    assert heavier
+
+
+def test_hybrid_starts_repair_from_the_plans_image_on_most_usable_tiles(monkeypatch):
+    """With a library that misses, the hybrid's geometric start is the image on the most usable
+    tiles, keeping the vertices on usable tiles only."""
+    import isosched.match.placer as placer_module
+
+    inst = planted_instance(8, 8, 40, hops=3, blocked_fraction=0.0, kind="multibranch", seed=5)
+    ids = inst.pattern.ids
+    base = [inst.planted[v] for v in ids]
+    lib = placer_module.library_images(base, 8, 8)
+    first_mask, first_tiles = lib.images[0]
+    hole = first_tiles[0]
+    free = ((1 << 64) - 1) & ~(1 << hole)
+    for mask, _ in lib.images:  # block one tile of every image, so that the library misses
+        if not mask & ~free:
+            free &= ~(1 << (mask & -mask).bit_length() - 1)
+    seen: dict[str, Any] = {}
+    real = placer_module._hybrid
+
+    def spy(*args: Any) -> Any:
+        seen["start"] = args[-1]
+        return real(*args)
+
+    monkeypatch.setattr(placer_module, "_hybrid", spy)
+    ans = place(inst.pattern, 3, free, 8, 8, library=lib, node_budget=5_000, engine=HYBRID)
+    on = max((m & free).bit_count() for m, _ in lib.images)
+    best = next(tiles for m, tiles in lib.images if (m & free).bit_count() == on)
+    want = {v: (t % 8, t // 8) for v, t in zip(ids, best, strict=True) if free >> t & 1}
+    assert seen["start"] == want and len(want) == on < len(ids)
+    assert ans.found and ans.source == "online" and ans.match is not None
+    assert ans.match.engine == "repair" and ans.match.stats["cp_nodes"] == 0
+    assert ans.match.stats["turns"] == 2  # cp's root, then repair from the image
+
+
+def test_hybrid_without_a_library_starts_with_cp():
+    """No library, no geometric start: the hybrid's first turn is cp's (the simulator's case)."""
+    inst = planted_instance(12, 12, 90, hops=2, blocked_fraction=0.1, kind="transformer", seed=1)
+    free = _free_mask(12, 12, inst.blocked)
+    ans = place(inst.pattern, 2, free, 12, 12, node_budget=HYBRID_FIRST + 500, engine=HYBRID)
+    assert ans.match is not None and ans.reason == "budget"
+    stats = ans.match.stats
+    assert (stats["turns"], stats["cp_nodes"], stats["repair_steps"]) == (2, HYBRID_FIRST, 500)

@@ -10,7 +10,9 @@ match``: *embed this pattern into these tiles (free ones, and preemptible ones a
    tiles wins (a victim's cost counts once, however many of its tiles are taken).
 2. **Online match.** Only when the library has nothing: the matcher on the labelled tiles —
    free, preemptible at their cost, blocked — with :data:`ONLINE_ENGINE` (``cp`` and local repair
-   in turns) and a budget counted in search nodes, so the answer is the same on every machine.
+   in turns; the first repair turn starts from the library image on the most usable tiles, the
+   geometric first try's near miss) and a budget counted in search nodes, so the answer is the
+   same on every machine.
    A wall-time cap is only a safety net; if it ever fires, the answer says so
    (``wall_limited``).
 
@@ -62,9 +64,11 @@ CP_SHARE = 4
 #: gets ``HYBRID_FIRST × 2^k`` nodes (a repair step counts as a node) and seed ``seed + k``; a
 #: repair turn starts from the deepest partial placement of the ``cp`` turn before it. ``cp``
 #: proves "no room" and finds most placements within its first turn; repair finds the ones on
-#: fragmented free areas that send ``cp`` into long subtrees (docs/performance.md). With victims
-#: (a cost-aware search), and above :data:`HYBRID_MAX_VERTICES`, it is ``cp`` alone: repair
-#: ignores costs.
+#: fragmented free areas that send ``cp`` into long subtrees (docs/performance.md). With a
+#: library that missed (the geometric first try), turn 0 is ``cp``'s root alone (no node: the
+#: proofs that need no search), then repair from the library image on the most usable tiles, then
+#: ``cp`` and repair as above. With victims (a cost-aware search), and above
+#: :data:`HYBRID_MAX_VERTICES`, it is ``cp`` alone: repair ignores costs.
 HYBRID = "cp+repair"
 #: Nodes of the hybrid's first ``cp`` turn.
 HYBRID_FIRST = 1_000
@@ -74,8 +78,8 @@ HYBRID_REPAIR_FIRST = 1_000
 #: vertices; on larger planted patterns (500 and 1,000 vertices, h = 2) repair placed nothing that
 #: ``cp`` had not, and the turns' fresh starts cost ``cp`` its progress (docs/performance.md).
 HYBRID_MAX_VERTICES = 256
-#: The online engine: the hybrid, whose first turn is ``cp``'s (so within ``HYBRID_FIRST`` nodes it
-#: is ``cp``, answer for answer).
+#: The online engine: the hybrid. Without a library its first turn is ``cp``'s, so within
+#: ``HYBRID_FIRST`` nodes it is ``cp``, answer for answer (the simulator's online matches).
 ONLINE_ENGINE = HYBRID
 
 
@@ -270,7 +274,7 @@ def place(
     for v in vic.values():
         usable |= v.mask
     lookups = 0
-    geo: tuple[int, tuple[int, ...]] | None = None  # the image on most usable tiles
+    geo: tuple[int, tuple[int, ...]] | None = None  # (usable tiles, tiles): the nearest miss
     if n > usable.bit_count():
         why = f"proved: pattern has {n} vertices but only {usable.bit_count()} tiles are usable"
         proof = MatchResult(False, engine, _ms(t0), {}, None, True, "impossible", {"nodes": 0}, why)
@@ -434,9 +438,11 @@ def _hybrid(
     """``cp`` and ``repair`` in turns (see :data:`HYBRID`).
 
     Turn k gets ``HYBRID_FIRST × 2^k`` nodes for ``cp``, ``HYBRID_REPAIR_FIRST × 2^k`` for repair;
-    with victims or above ``HYBRID_MAX_VERTICES`` vertices, ``cp`` runs alone. Returns the answer
-    and the nodes of every turn. A turn that finds, proves, is cancelled or meets the wall clock
-    ends the search; so does the node budget.
+    with victims or above ``HYBRID_MAX_VERTICES`` vertices, ``cp`` runs alone. Given a
+    ``geometric`` start (tiles of some vertices, e.g. the plan's image), turn 0 first runs
+    ``cp``'s root (no node) and a repair turn from that start. Returns the answer and the nodes of
+    every turn. A turn that finds, proves, is cancelled or meets the wall clock ends the search;
+    so does the node budget.
     """
     t0 = time.perf_counter()
     if cost_aware or len(matcher.pattern) > HYBRID_MAX_VERTICES:

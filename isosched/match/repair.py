@@ -11,9 +11,15 @@ pattern's edges of how many hops each spans beyond the bound. Excess 0 is a vali
   adds the least excess with its placed neighbours (ties by distance, then at random); the first
   on the tile nearest the usable area's centroid.
 * **Step.** A vertex with excess (drawn uniformly) moves to the tile, or
-  swaps with the vertex on the tile, that lowers the total excess most (ties at random). The tile
-  a vertex just left is taboo to it for :data:`TABU` steps; one step in :data:`NOISE_PER_MILLE`
-  moves it to a random tile instead (a random walk that leaves plateaus).
+  swaps with the vertex on the tile, that lowers the total *weighted* excess most (ties at
+  random). The tile a vertex just left is taboo to it for :data:`TABU` steps; one step in
+  :data:`NOISE_PER_MILLE` moves it to a random tile instead (a random walk that leaves plateaus).
+* **Breakout weights.** Every edge weighs 1 at the start of a run. When no move lowers the chosen
+  vertex's weighted excess (a local minimum for it), each of its stretched edges weighs
+  :data:`WEIGHT_STEP` more from then on, so that edges that stay stretched come to dominate the
+  score and the search moves elsewhere to relieve them (Morris's breakout method). The weights
+  steer the search only: "found" is excess 0, and the partial and the reported excess are the
+  plain ones.
 * **Restarts.** A run ends after ``base × Luby(run)`` steps without an answer (the Luby sequence
   1, 1, 2, 1, 1, 2, 4, ...); the next one starts again from a random root with its own random
   stream.
@@ -45,6 +51,7 @@ __all__ = [
     "RUN_BASE",
     "STEP_TILES",
     "TABU",
+    "WEIGHT_STEP",
     "RepairOutcome",
     "repair_search",
     "step_nodes",
