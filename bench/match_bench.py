@@ -24,7 +24,8 @@ are 1.2-2x the pattern. Each instance is labelled feasible or infeasible by a co
 with a long budget (the ``cp`` engine, then ``repair`` and ``mcts``, ``--label-ms`` each; a peer
 that finds a placement on an instance labelled infeasible is reported as a contradiction). Ours
 is the run-time placer (the plan's own placement translated and mirrored first, then the online
-match with ``cp+repair``), also with ``cp`` alone (``ours_cp``, the placer's engine before),
+match with ``cp+repair``, whose first repair turn starts from the image on the most free tiles),
+also with ``cp`` alone (``ours_cp``, the placer's engine before),
 with the portfolio (``cp`` on a quarter of the budget, then ``mcts``) and with ``mcts`` alone
 (``ours_portfolio``, ``ours_mcts``); the peers answer the same question on the free tiles.
 Reported per chip: feasible instances placed and infeasible ones proved impossible, within 10 ms

@@ -67,6 +67,9 @@ class TileGraph:
     vertices: tuple[TileVertex, ...]
     edges: tuple[tuple[int, int, int], ...]
     _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    _csr: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = field(
+        init=False, repr=False, compare=False, default=None
+    )
 
     def __post_init__(self) -> None:
         index: dict[str, int] = {}
@@ -114,7 +117,15 @@ class TileGraph:
         """Undirected adjacency as CSR ``(indptr, indices)``, no self loops, no duplicates.
 
         Placement constraints are symmetric (a hop distance), so the matcher ignores direction.
+        Computed once per graph (the online placer asks for it at every turn); each call returns
+        fresh copies.
         """
+        if self._csr is None:
+            object.__setattr__(self, "_csr", self._undirected_csr())
+        assert self._csr is not None
+        return self._csr[0].copy(), self._csr[1].copy()
+
+    def _undirected_csr(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
         n = len(self.vertices)
         if not self.edges:
             return np.zeros(n + 1, dtype=np.int64), np.zeros(0, dtype=np.int64)

@@ -229,6 +229,7 @@ class TileMatcher:
         # cp's static model per (cost-aware, compiled): searches only read it, so a second
         # search on this matcher (the placer's hybrid runs cp in turns) skips its setup
         self._cp_models: dict[tuple[bool, bool | None], CPModel] = {}
+        self._prechecked: tuple[str | None] | None = None  # (reason,) once computed
 
     def semantic_feasibility(self, vertex: int, tile: int) -> bool:
         """Whether pattern vertex ``vertex`` (index) may sit on ``tile`` (index); default yes."""
@@ -239,7 +240,12 @@ class TileMatcher:
         return self.semantic_feasibility if overridden else None
 
     def _precheck(self) -> str | None:
-        """A reason no placement can exist, found without search, or ``None``."""
+        """A reason no placement can exist, found without search, or ``None`` (once per matcher)."""
+        if self._prechecked is None:
+            self._prechecked = (self._precheck_once(),)
+        return self._prechecked[0]
+
+    def _precheck_once(self) -> str | None:
         n, t = len(self.pattern), self.target
         free = int(t.allowed.sum())
         if n > free:
