@@ -363,7 +363,53 @@ def test_hybrid_starts_repair_from_the_plans_image_on_most_usable_tiles(monkeypa
     assert seen["start"] == want and len(want) == on < len(ids)
     assert ans.found and ans.source == "online" and ans.match is not None
     assert ans.match.engine == "repair" and ans.match.stats["cp_nodes"] == 0
-    assert ans.match.stats["turns"] == 2  # cp's root, then repair from the image
+    # the glance (repair from the image) places it: no cp model was built
+    assert ans.match.stats["turns"] == 1 and ans.nodes <= placer_module.HYBRID_GLANCE
+
+
+def test_hybrid_turns_with_a_geometric_start(monkeypatch):
+    """With a library that missed: a glance from the image, cp's root (no node), repair from the
+    image, then cp and repair (from cp's partial) as without one."""
+    import isosched.match.placer as placer_module
+
+    inst = planted_instance(10, 10, 60, hops=2, blocked_fraction=0.0, kind="transformer", seed=2)
+    ids = inst.pattern.ids
+    lib = placer_module.library_images([inst.planted[v] for v in ids], 10, 10)
+    free = (1 << 100) - 1
+    for mask, _ in lib.images:  # two tiles of every image blocked
+        for _ in range(2):
+            if mask & free:
+                free &= ~(1 << ((mask & free) & -(mask & free)).bit_length() - 1)
+    calls: list[tuple[str, int | None, bool]] = []
+    real = TileMatcher.match
+
+    def spy(self: TileMatcher, *args: Any, **kw: Any) -> Any:
+        out = real(self, *args, **kw)
+        start = kw.get("start")
+        calls.append((kw["engine"], kw["max_nodes"], bool(start) and start == geo[0]))
+        return out
+
+    geo: list[Any] = [None]
+    real_hybrid = placer_module._hybrid
+
+    def keep(*args: Any) -> Any:
+        geo[0] = args[-1]
+        return real_hybrid(*args)
+
+    monkeypatch.setattr(TileMatcher, "match", spy)
+    monkeypatch.setattr(placer_module, "_hybrid", keep)
+    g, first = placer_module.HYBRID_GLANCE, HYBRID_FIRST
+    budget = g + 2 * first + 10
+    ans = place(inst.pattern, 2, free, 10, 10, library=lib, node_budget=budget, engine=HYBRID)
+    want = [
+        ("repair", g, True),
+        ("cp", 0, False),
+        ("repair", first, True),
+        ("cp", first, False),
+        ("repair", 10, False),  # from cp's partial, on what is left of the budget
+    ]
+    assert geo[0] and calls == want
+    assert ans.match is not None and ans.reason == "budget" and ans.nodes == budget
 
 
 def test_hybrid_without_a_library_starts_with_cp():

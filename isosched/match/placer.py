@@ -65,11 +65,14 @@ CP_SHARE = 4
 #: repair turn starts from the deepest partial placement of the ``cp`` turn before it. ``cp``
 #: proves "no room" and finds most placements within its first turn; repair finds the ones on
 #: fragmented free areas that send ``cp`` into long subtrees (docs/performance.md). With a
-#: library that missed (the geometric first try), turn 0 is ``cp``'s root alone (no node: the
-#: proofs that need no search), then repair from the library image on the most usable tiles, then
-#: ``cp`` and repair as above. With victims (a cost-aware search), and above
-#: :data:`HYBRID_MAX_VERTICES`, it is ``cp`` alone: repair ignores costs.
+#: library that missed (the geometric first try), turn 0 is a glance (:data:`HYBRID_GLANCE` repair
+#: steps from the library image on the most usable tiles: most easy instances end there, before
+#: ``cp`` builds its model), ``cp``'s root alone (no node: the proofs that need no search), repair
+#: from the image again, then ``cp`` and repair as above. With victims (a cost-aware search),
+#: and above :data:`HYBRID_MAX_VERTICES`, it is ``cp`` alone: repair ignores costs.
 HYBRID = "cp+repair"
+#: Repair steps of the hybrid's glance from the geometric start (about 0.1-0.2 ms).
+HYBRID_GLANCE = 64
 #: Nodes of the hybrid's first ``cp`` turn.
 HYBRID_FIRST = 1_000
 #: Nodes of the hybrid's first repair turn.
@@ -440,9 +443,9 @@ def _hybrid(
     Turn k gets ``HYBRID_FIRST × 2^k`` nodes for ``cp``, ``HYBRID_REPAIR_FIRST × 2^k`` for repair;
     with victims or above ``HYBRID_MAX_VERTICES`` vertices, ``cp`` runs alone. Given a
     ``geometric`` start (tiles of some vertices, e.g. the plan's image), turn 0 first runs
-    ``cp``'s root (no node) and a repair turn from that start. Returns the answer and the nodes of
-    every turn. A turn that finds, proves, is cancelled or meets the wall clock ends the search;
-    so does the node budget.
+    ``HYBRID_GLANCE`` repair steps from it, ``cp``'s root (no node) and a repair turn from it.
+    Returns the answer and the nodes of every turn. A turn that finds, proves, is cancelled or
+    meets the wall clock ends the search; so does the node budget.
     """
     t0 = time.perf_counter()
     if cost_aware or len(matcher.pattern) > HYBRID_MAX_VERTICES:
@@ -463,9 +466,13 @@ def _hybrid(
     k = 0
     while True:
         # turn 0 with a geometric start: cp's root (proofs), repair from the image, then as usual
-        seq = ("root", "geometric", "cp", "repair") if k == 0 and geometric else ("cp", "repair")
+        seq: tuple[str, ...] = ("cp", "repair")
+        if k == 0 and geometric:
+            seq = ("root", "geometric", "cp", "repair")
+            if HYBRID_GLANCE:
+                seq = ("glance", *seq)
         for step in seq:
-            engine = "repair" if step in ("repair", "geometric") else "cp"
+            engine = "repair" if step in ("repair", "geometric", "glance") else "cp"
             total = used["cp"] + used["repair"]
             left = None if node_budget is None else node_budget - total
             if out is not None and ((left is not None and left <= 0) or _ms(t0) >= budget_ms):
@@ -473,9 +480,17 @@ def _hybrid(
             turn = (
                 0
                 if step == "root"
+                else HYBRID_GLANCE
+                if step == "glance"
                 else (HYBRID_FIRST if engine == "cp" else HYBRID_REPAIR_FIRST) << k
             )
-            start = geometric if step == "geometric" else last_cp if step == "repair" else None
+            start = (
+                geometric
+                if step in ("geometric", "glance")
+                else last_cp
+                if step == "repair"
+                else None
+            )
             out = matcher.match(
                 engine=engine,
                 budget_ms=max(0.0, budget_ms - _ms(t0)),
