@@ -288,13 +288,15 @@ def place(
         best: tuple[float, int, tuple[int, ...]] | None = None
         not_free = ~free_mask
         not_usable = ~usable
+        nearest = online and engine == HYBRID  # keep the nearest miss for the hybrid's start
         for mask, tiles in library.images:
             lookups += 1
             if not mask & not_free:
                 return PlacerAnswer(True, tiles, "library", (), 0.0, lookups, 0, "found", _ms(t0))
-            on = (mask & usable).bit_count()
-            if geo is None or on > geo[0]:
-                geo = (on, tiles)
+            if nearest:
+                on = (mask & usable).bit_count()
+                if geo is None or on > geo[0]:
+                    geo = (on, tiles)
             if vic and not mask & not_usable:
                 _, cost = _victims_of(mask & not_free, vic)
                 if best is None or cost < best[0]:
