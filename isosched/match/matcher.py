@@ -16,6 +16,7 @@ go from pattern vertex ids to tile coordinates ``(x, y)``, the direction a place
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -229,7 +230,6 @@ class TileMatcher:
         # cp's static model per (cost-aware, compiled): searches only read it, so a second
         # search on this matcher (the placer's hybrid runs cp in turns) skips its setup
         self._cp_models: dict[tuple[bool, bool | None], CPModel] = {}
-        self._prechecked: tuple[str | None] | None = None  # (reason,) once computed
 
     def semantic_feasibility(self, vertex: int, tile: int) -> bool:
         """Whether pattern vertex ``vertex`` (index) may sit on ``tile`` (index); default yes."""
@@ -239,13 +239,9 @@ class TileMatcher:
         overridden = type(self).semantic_feasibility is not TileMatcher.semantic_feasibility
         return self.semantic_feasibility if overridden else None
 
-    def _precheck(self) -> str | None:
+    @functools.cached_property
+    def _precheck_reason(self) -> str | None:
         """A reason no placement can exist, found without search, or ``None`` (once per matcher)."""
-        if self._prechecked is None:
-            self._prechecked = (self._precheck_once(),)
-        return self._prechecked[0]
-
-    def _precheck_once(self) -> str | None:
         n, t = len(self.pattern), self.target
         free = int(t.allowed.sum())
         if n > free:
@@ -391,7 +387,7 @@ class TileMatcher:
 
         if len(self.pattern) == 0:
             return done(EngineOutcome([], 0.0, SearchStats(), "empty"), "empty pattern", False, {})
-        why = self._precheck()
+        why = self._precheck_reason
         if why is not None:
             return done(None, f"proved: {why}", True, {"nodes": 0})
         if engine in ("cp", "cp-py"):
@@ -528,7 +524,7 @@ class TileMatcher:
         if len(self.pattern) == 0:
             yield {}
             return
-        if self._precheck() is not None:
+        if self._precheck_reason is not None:
             return
         deadline = time.perf_counter() + budget_ms / 1000.0
         space, _, _ = self._space(deadline, None)

@@ -474,25 +474,14 @@ def _hybrid(
             if HYBRID_GLANCE:
                 seq = ("glance", *seq)
         for step in seq:
-            engine = "repair" if step in ("repair", "geometric", "glance") else "cp"
+            engine = "cp" if step in ("root", "cp") else "repair"
             total = used["cp"] + used["repair"]
             left = None if node_budget is None else node_budget - total
             if out is not None and ((left is not None and left <= 0) or _ms(t0) >= budget_ms):
                 return _merged(out, used, turns, partial, left is None or left > 0), total
-            turn = (
-                0
-                if step == "root"
-                else HYBRID_GLANCE
-                if step == "glance"
-                else (HYBRID_FIRST if engine == "cp" else HYBRID_REPAIR_FIRST) << k
-            )
-            start = (
-                geometric
-                if step in ("geometric", "glance")
-                else last_cp
-                if step == "repair"
-                else None
-            )
+            full = (HYBRID_FIRST if engine == "cp" else HYBRID_REPAIR_FIRST) << k
+            turn = {"root": 0, "glance": HYBRID_GLANCE}.get(step, full)
+            start = {"glance": geometric, "geometric": geometric, "repair": last_cp}.get(step)
             out = matcher.match(
                 engine=engine,
                 budget_ms=max(0.0, budget_ms - _ms(t0)),

@@ -321,26 +321,16 @@ def _kernel(
                 for q in range(indptr[x], indptr[x + 1]):
                     mark[nbr[q]] = 0
                 if st[R_WEIGHT] > 0 and bd >= 0:
-                    # stuck: x's stretched edges weigh more from now on (breakout)
+                    # stuck: x's stretched edges weigh more from now on (breakout); each adds
+                    # its stretch once more per weight step to the excess of both its ends
                     for q in range(indptr[x], indptr[x + 1]):
                         u = nbr[q]
-                        if abs(sx[px] - sx[pos[u]]) + abs(sy[px] - sy[pos[u]]) > hops:
+                        e = max(0, abs(sx[px] - sx[pos[u]]) + abs(sy[px] - sy[pos[u]]) - hops)
+                        if e > 0:
                             wq[q] += st[R_WEIGHT]
                             wq[rev[q]] += st[R_WEIGHT]
-                    for q in range(indptr[x], indptr[x + 1]):
-                        u = nbr[q]
-                        cw = 0
-                        for q2 in range(indptr[u], indptr[u + 1]):
-                            p = pos[nbr[q2]]
-                            e = max(0, abs(sx[pos[u]] - sx[p]) + abs(sy[pos[u]] - sy[p]) - hops)
-                            cw += wq[q2] * e
-                        exc[u] = cw
-                    cw = 0
-                    for q in range(indptr[x], indptr[x + 1]):
-                        p = pos[nbr[q]]
-                        e = max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
-                        cw += wq[q] * e
-                    exc[x] = cw
+                            exc[x] += st[R_WEIGHT] * e
+                            exc[u] += st[R_WEIGHT] * e
             st[R_RAND] = rs
             st[R_STEPS] = step + 1
             st[R_LEFT] -= 1
