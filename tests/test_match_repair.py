@@ -316,7 +316,7 @@ def test_breakout_weights_keep_the_excess_books_straight():
     slots = np.flatnonzero(target.allowed).astype(np.int64)
     sx, sy = slots % 8, slots // 8
     st_, bufs = rp._state(slots.size, 3, 50, indptr, nbr)
-    pos, exc, wq, rev, uexc = bufs[0], bufs[2], bufs[11], bufs[12], bufs[13]
+    pos, exc, wq, rev, uexc = bufs[0], bufs[2], bufs[10], bufs[11], bufs[12]
     kernel: Any = rp._kernel
     heavier = False
     for _ in range(12):

@@ -115,7 +115,6 @@ def _kernel(
     order: IntArray,
     start: IntArray,
     acc: IntArray,
-    cy: IntArray,
     mark: IntArray,
     wq: IntArray,
     rev: IntArray,
@@ -290,12 +289,6 @@ def _kernel(
                     uy = sy[pos[u]]
                     for s in range(m):
                         acc[s] += wu * max(0, abs(sx[s] - ux) + abs(sy[s] - uy) - hops)
-                for v in range(n):
-                    c = 0
-                    for q in range(indptr[v], indptr[v + 1]):
-                        p = pos[nbr[q]]
-                        c += wq[q] * max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
-                    cy[v] = c - exc[v]
                 ties = 0
                 for s in range(m):
                     if s == px or (taboo_v[s] == x and taboo_until[s] > step):
@@ -303,7 +296,16 @@ def _kernel(
                     y = occ[s]
                     delta = acc[s] - exc[x]
                     if y >= 0:
-                        delta += cy[y]
+                        # C[y] - exc[y] >= -exc[y] and the edge term >= 0: a tile whose bound
+                        # already exceeds the best delta can neither win nor tie, so C[y] is
+                        # only computed for the others (the same scan, draws and answer)
+                        if bs >= 0 and delta - exc[y] > bd:
+                            continue
+                        c = 0
+                        for q in range(indptr[y], indptr[y + 1]):
+                            p = pos[nbr[q]]
+                            c += wq[q] * max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
+                        delta += c - exc[y]
                         if mark[y] > 0:
                             e = max(0, abs(sx[s] - sx[px]) + abs(sy[s] - sy[px]) - hops)
                             delta += 2 * mark[y] * e
@@ -344,26 +346,28 @@ def _kernel(
                 occ[px] = y
                 if y >= 0:
                     pos[y] = px
-                # the excess of the moved vertices and of their neighbours
+                # the excess of the moved vertices, recounted, and of their other neighbours,
+                # by the change of their edge to the moved vertex (y went from bs to px)
                 for w in (x, y):
                     if w < 0:
                         continue
+                    was = px if w == x else bs
+                    now = pos[w]
                     for q in range(indptr[w], indptr[w + 1]):
                         u = nbr[q]
-                        c = 0
-                        cw = 0
-                        for q2 in range(indptr[u], indptr[u + 1]):
-                            p = pos[nbr[q2]]
-                            e = max(0, abs(sx[pos[u]] - sx[p]) + abs(sy[pos[u]] - sy[p]) - hops)
-                            c += e
-                            cw += wq[q2] * e
-                        uexc[u] = c
-                        exc[u] = cw
+                        if u in (x, y):
+                            continue
+                        pu = pos[u]
+                        e0 = max(0, abs(sx[was] - sx[pu]) + abs(sy[was] - sy[pu]) - hops)
+                        e1 = max(0, abs(sx[now] - sx[pu]) + abs(sy[now] - sy[pu]) - hops)
+                        if e1 != e0:
+                            uexc[u] += e1 - e0
+                            exc[u] += wq[rev[q]] * (e1 - e0)
                     c = 0
                     cw = 0
                     for q in range(indptr[w], indptr[w + 1]):
                         p = pos[nbr[q]]
-                        e = max(0, abs(sx[pos[w]] - sx[p]) + abs(sy[pos[w]] - sy[p]) - hops)
+                        e = max(0, abs(sx[now] - sx[p]) + abs(sy[now] - sy[p]) - hops)
                         c += e
                         cw += wq[q] * e
                     uexc[w] = c
@@ -471,7 +475,6 @@ def _state(
         np.zeros(max(n, m), dtype=np.int64),  # order
         np.full(n, -1, dtype=np.int64),  # start
         np.zeros(m, dtype=np.int64),  # acc
-        np.zeros(n, dtype=np.int64),  # cy
         np.zeros(n, dtype=np.int64),  # mark
         np.ones(nbr.size, dtype=np.int64),  # wq
         _reverse(indptr, nbr),  # rev
