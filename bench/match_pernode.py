@@ -1,4 +1,5 @@
-"""Cost of a node of the compiled ``cp`` search, in µs, on fixed instance sets (timed).
+"""Cost of a node of the compiled ``cp`` search (or a step of ``repair``), in µs, on fixed
+instance sets (timed).
 
 Run: ``python -m bench.match_pernode SET`` from the repository root, where ``SET`` is
 
@@ -11,11 +12,15 @@ Run: ``python -m bench.match_pernode SET`` from the repository root, where ``SET
   ``datacenter-16x16`` / ``edge-8x8`` (``--seed``, 17 by default; plans from ``--plans-dir``),
   3,000-node budgets, matcher seed 0.
 
-Each instance's model is built before the clock; ``cp_search`` (its Python driver included) is
+``--engine repair`` times the compiled ``repair`` kernel instead (``repair_search``, a step per
+node, the same budgets and seeds, from its own greedy start).
+
+Each instance's model is built before the clock; the search (its Python driver included) is
 timed ``--repeat`` times and the best kept. Printed: instances, nodes and µs per node, per group
-(online 16×16 by hop bound); ``--json FILE`` keeps per instance the stop reason, the node,
-backtrack and propagation counts, the placement and the time, so that two versions of the core
-can be checked to search node for node alike. Compare versions by running them alternately, back
+(online 16×16 by hop bound); ``--json FILE`` keeps per instance the stop reason, the node counts
+(``cp``: backtracks and propagations too), the placement (repair: the partial one) and the time,
+so that two versions of an engine can be checked to search node for node alike. Compare versions
+by running them alternately, back
 to back, on the same machine.
 """
 
@@ -31,6 +36,7 @@ from typing import Any
 from bench.match_bench import _free_target, online_instances, side_for
 from isosched.match import ChipTarget, mesh_target, planted_instance
 from isosched.match.cp import CPModel, cp_search
+from isosched.match.repair import repair_search
 from isosched.tilegraph import TileGraph
 
 Case = tuple[str, TileGraph, ChipTarget, int, int]  # name, pattern, target, seed, node budget
@@ -67,6 +73,7 @@ def main() -> None:
     ap.add_argument("--plans-dir", default="/tmp/isosched-bench-plans")
     ap.add_argument("--seed", type=int, default=17, help="instance seed of the online sets")
     ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--engine", choices=["cp", "repair"], default="cp")
     args = ap.parse_args()
     if args.set.startswith("planted"):
         cases = planted_cases(args.set == "planted1000")
@@ -75,26 +82,30 @@ def main() -> None:
         cases = online_cases(chip, args.plans_dir, args.seed)
     _, pattern, target, _, _ = cases[0]
     cp_search(CPModel(pattern, target), math.inf, max_nodes=100)  # load the compiled core
+    repair_search(pattern, target, math.inf, max_steps=100)
     rows: list[dict[str, Any]] = []
     for name, pattern, target, seed, budget in cases:
-        model = CPModel(pattern, target)
         best = math.inf
-        for _ in range(args.repeat):
-            t0 = time.perf_counter()
-            out = cp_search(model, math.inf, seed=seed, max_nodes=budget)
-            best = min(best, time.perf_counter() - t0)
-        rows.append(
-            {
-                "name": name,
-                "hops": target.hops,
+        if args.engine == "repair":
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                rep = repair_search(pattern, target, math.inf, seed=seed, max_steps=budget)
+                best = min(best, time.perf_counter() - t0)
+            row = {"stop": rep.stop, "nodes": rep.steps, "runs": rep.runs, "tiles": rep.partial}
+        else:
+            model = CPModel(pattern, target)
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                out = cp_search(model, math.inf, seed=seed, max_nodes=budget)
+                best = min(best, time.perf_counter() - t0)
+            row = {
                 "stop": out.stop,
                 "nodes": out.stats.nodes,
                 "backtracks": out.stats.backtracks,
                 "extra": sorted(out.stats.extra.items()),
                 "tiles": out.tiles,
-                "s": best,
             }
-        )
+        rows.append({"name": name, "hops": target.hops, **row, "s": best})
     groups: dict[str, Callable[[dict[str, Any]], bool]] = {"all": lambda r: True}
     if args.set == "online16":
         groups = {

@@ -94,7 +94,8 @@ def step_nodes(tiles: int) -> int:
     """Nodes of a budget that one step on ``tiles`` usable tiles counts as (at least 1).
 
     A step evaluates every usable tile for one vertex, so its cost grows with the chip; a ``cp``
-    node's much less. On chips of up to 256 tiles a step costs about a ``cp`` node (2-4 µs).
+    node's much less. On chips of up to 256 tiles a step costs about a ``cp`` node (1-3 µs on
+    16×16).
     """
     return max(1, -(-tiles // STEP_TILES))
 
