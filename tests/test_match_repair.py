@@ -335,6 +335,73 @@ def test_breakout_weights_keep_the_excess_books_straight():
     assert heavier
 
 
+def _weighted_total(indptr, nbr, wq, pos, sx, sy, hops):
+    """Sum over the pattern's edges (each once) of weight × hops beyond the bound."""
+    src = np.repeat(np.arange(len(pos)), np.diff(indptr))
+    stretch = np.maximum(
+        0, np.abs(sx[pos[src]] - sx[pos[nbr]]) + np.abs(sy[pos[src]] - sy[pos[nbr]]) - hops
+    )
+    return int((wq * stretch).sum()) // 2
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.sampled_from(["chain", "multibranch", "transformer"]),
+    st.integers(12, 30),
+    st.integers(0, 50),
+    st.integers(0, 2**31 - 1),
+    st.integers(0, 200),
+)
+def test_a_step_takes_a_best_move(kind, n, inst_seed, seed, warmup):
+    """With no noise, a step moves (or swaps) the chosen vertex to a tile that lowers the
+    weighted excess most among the allowed tiles, as scoring every tile in full says: the scan's
+    bound skips only tiles that cannot win. (Tight instances, one hop on a 6×6 mesh with blocked
+    tiles, so that the search is still stepping after the warm-up.)"""
+    inst = planted_instance(6, 6, n, hops=1, blocked_fraction=0.1, kind=kind, seed=inst_seed)
+    pattern, target = inst.pattern, mesh_target(6, 6, 1, inst.blocked)
+    indptr, nbr = rp.pattern_csr(pattern)
+    slots = np.flatnonzero(target.allowed).astype(np.int64)
+    if len(pattern) > slots.size:
+        return
+    sx, sy, hops = slots % target.width, slots // target.width, target.hops
+    st_, bufs = rp._state(slots.size, seed, 10**6, indptr, nbr)
+    pos, _, exc, taboo_v, taboo_until = bufs[:5]
+    wq = bufs[10]
+    kernel: Any = rp._kernel
+    kernel(indptr, nbr, sx, sy, hops, st_, *bufs, 1 + warmup)  # a start, then some steps
+    st_[rp.R_NOISE] = 0
+    for _ in range(5):
+        if st_[rp.R_FOUND]:
+            return
+        before, weights, step = pos.copy(), wq.copy(), int(st_[rp.R_STEPS])
+        tv, tu = taboo_v.copy(), taboo_until.copy()
+        movers = [v for v in range(len(pos)) if exc[v] > 0]
+        kernel(indptr, nbr, sx, sy, hops, st_, *bufs, 1)
+        moved = [v for v in range(len(pos)) if pos[v] != before[v]]
+        realised = _weighted_total(indptr, nbr, weights, pos, sx, sy, hops) - _weighted_total(
+            indptr, nbr, weights, before, sx, sy, hops
+        )
+        if not moved:
+            continue  # every other tile taboo to the chosen vertex
+        best_of = {}
+        for x in movers:
+            deltas = []
+            for s in range(slots.size):
+                if s == before[x] or (tv[s] == x and tu[s] > step):
+                    continue
+                trial = before.copy()
+                y = int(np.flatnonzero(before == s)[0]) if (before == s).any() else -1
+                trial[x] = s
+                if y >= 0:
+                    trial[y] = before[x]
+                deltas.append(
+                    _weighted_total(indptr, nbr, weights, trial, sx, sy, hops)
+                    - _weighted_total(indptr, nbr, weights, before, sx, sy, hops)
+                )
+            best_of[x] = min(deltas) if deltas else None
+        assert any(x in best_of and best_of[x] == realised for x in moved), (best_of, realised)
+
+
 def test_hybrid_starts_repair_from_the_plans_image_on_most_usable_tiles(monkeypatch):
     """With a library that misses, the hybrid's geometric start is the image on the most usable
     tiles, keeping the vertices on usable tiles only."""
