@@ -67,6 +67,7 @@ class TileGraph:
     vertices: tuple[TileVertex, ...]
     edges: tuple[tuple[int, int, int], ...]
     _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
+    _ids: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _csr: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = field(
         init=False, repr=False, compare=False, default=None
     )
@@ -86,6 +87,7 @@ class TileGraph:
                     f"edge {self.vertices[s].id}->{self.vertices[d].id}: negative bytes {b}"
                 )
         object.__setattr__(self, "_index", index)
+        object.__setattr__(self, "_ids", tuple(index))
 
     @classmethod
     def from_edges(
@@ -106,8 +108,8 @@ class TileGraph:
 
     @property
     def ids(self) -> list[str]:
-        """Vertex ids in index order."""
-        return [v.id for v in self.vertices]
+        """Vertex ids in index order (a fresh list)."""
+        return list(self._ids)
 
     def index(self, vertex_id: str) -> int:
         """Index of a vertex id."""

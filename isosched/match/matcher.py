@@ -29,7 +29,7 @@ from isosched.match.candidates import CandidateRows, candidate_matrix, csr_nbyte
 from isosched.match.cp import CPModel, cp_search
 from isosched.match.cp import warm as warm_cp
 from isosched.match.mcts import mcts_search
-from isosched.match.repair import repair_search, step_nodes
+from isosched.match.repair import RepairModel, repair_search, step_nodes
 from isosched.match.repair import warm as warm_repair
 from isosched.match.search import SearchSpace, SearchStats
 from isosched.match.target import ChipTarget, MatchInputError
@@ -171,7 +171,8 @@ def placement_cost(
 
 def _cost_of(pattern: TileGraph, target: ChipTarget, tiles: list[int], comm_weight: float) -> float:
     """:func:`placement_cost` of a tile-per-vertex placement."""
-    at = {pattern.ids[v]: target.coord(t) for v, t in enumerate(tiles)}
+    ids = pattern.ids
+    at = {ids[v]: target.coord(t) for v, t in enumerate(tiles)}
     return placement_cost(pattern, target, at, comm_weight)
 
 
@@ -254,6 +255,11 @@ class TileMatcher:
         if t.hops == 1 and _odd_cycle(self.pattern):
             return "the pattern has an odd cycle, and a mesh at 1 hop is bipartite"
         return None
+
+    @functools.cached_property
+    def _repair_model(self) -> RepairModel:
+        """Repair's static arrays, kept for the searches of this matcher (the hybrid's turns)."""
+        return RepairModel.of(self.pattern, self.target)
 
     def _space(
         self, deadline: float, use_matrix: bool | None, engine: str = "ullmann"
@@ -482,7 +488,8 @@ class TileMatcher:
         cancel: Callable[[], bool] | None,
         start: Mapping[str, Coord] | None,
     ) -> MatchResult:
-        weight = step_nodes(int(np.count_nonzero(self.target.allowed)))
+        model = self._repair_model
+        weight = step_nodes(int(model.slots.size))
         w = self.target.width
         first = None
         if start:
@@ -499,6 +506,7 @@ class TileMatcher:
             max_steps=None if max_nodes is None else max_nodes // weight,
             cancel=cancel,
             start=first,
+            model=model,
         )
         stats: dict[str, Any] = {
             "nodes": out.steps * weight,

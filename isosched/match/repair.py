@@ -49,6 +49,7 @@ from isosched.tilegraph import TileGraph
 __all__ = [
     "NOISE_PER_MILLE",
     "RUN_BASE",
+    "RepairModel",
     "STEP_TILES",
     "TABU",
     "WEIGHT_STEP",
@@ -455,9 +456,12 @@ class RepairOutcome:
 
 
 def _state(
-    m: int, seed: int, base: int, indptr: IntArray, nbr: IntArray
+    m: int, seed: int, base: int, indptr: IntArray, nbr: IntArray, rev: IntArray | None = None
 ) -> tuple[IntArray, tuple[IntArray, ...]]:
-    """The kernel's state and buffers for a pattern (CSR ``indptr``, ``nbr``) on ``m`` tiles."""
+    """The kernel's state and buffers for a pattern (CSR ``indptr``, ``nbr``) on ``m`` tiles.
+
+    ``rev`` (:func:`_reverse` of the CSR, which the kernel only reads) is computed when not given.
+    """
     n = indptr.size - 1
     st = np.zeros(R_SIZE, dtype=np.int64)
     st[R_SEED] = seed
@@ -478,7 +482,7 @@ def _state(
         np.zeros(m, dtype=np.int64),  # acc
         np.zeros(n, dtype=np.int64),  # mark
         np.ones(nbr.size, dtype=np.int64),  # wq
-        _reverse(indptr, nbr),  # rev
+        _reverse(indptr, nbr) if rev is None else rev,  # rev
         np.zeros(n, dtype=np.int64),  # uexc
     )
     return st, bufs
@@ -499,6 +503,48 @@ def pattern_csr(pattern: TileGraph) -> tuple[IntArray, IntArray]:
     return np.asarray(indptr, dtype=np.int64), np.asarray(indices, dtype=np.int64)
 
 
+@dataclass(frozen=True, slots=True)
+class RepairModel:
+    """Static arrays of one pattern/target pair; searches only read them.
+
+    Attributes
+    ----------
+    indptr, nbr, rev : ndarray of int64
+        The pattern's undirected CSR and each entry's twin (:func:`_reverse`).
+    slots : ndarray of int64
+        The usable tiles, in index order (a slot is a position in it).
+    sx, sy : ndarray of int64
+        Each slot's coordinates.
+    slot_of : ndarray of int64
+        Each tile's slot (``-1``: not usable).
+    """
+
+    indptr: IntArray
+    nbr: IntArray
+    rev: IntArray
+    slots: IntArray
+    sx: IntArray
+    sy: IntArray
+    slot_of: IntArray
+
+    @classmethod
+    def of(cls, pattern: TileGraph, target: ChipTarget) -> RepairModel:
+        """The arrays of ``pattern`` on ``target`` (the matcher keeps one per pair)."""
+        slots = np.flatnonzero(target.allowed).astype(np.int64)
+        slot_of = np.full(target.size, -1, dtype=np.int64)
+        slot_of[slots] = np.arange(slots.size)
+        indptr, nbr = pattern_csr(pattern)
+        return cls(
+            indptr,
+            nbr,
+            _reverse(indptr, nbr),
+            slots,
+            slots % target.width,
+            slots // target.width,
+            slot_of,
+        )
+
+
 def repair_search(
     pattern: TileGraph,
     target: ChipTarget,
@@ -510,6 +556,7 @@ def repair_search(
     compiled: bool | None = None,
     base: int = RUN_BASE,
     start: Sequence[int] | None = None,
+    model: RepairModel | None = None,
 ) -> RepairOutcome:
     """Search for a placement of ``pattern`` on ``target``'s usable tiles by local repair.
 
@@ -535,20 +582,20 @@ def repair_search(
         Tile per vertex (``-1``: none) that the first run keeps before its greedy start: e.g.
         the deepest partial placement of a complete search. Tiles that are not usable, or
         taken twice, are ignored.
+    model : RepairModel, optional
+        ``RepairModel.of(pattern, target)``, when the caller keeps it for several searches.
     """
     if not 0 <= seed < 2**31:
         raise ValueError(f"seed must be in [0, 2**31), got {seed}")
     n = len(pattern)
-    slots = np.flatnonzero(target.allowed).astype(np.int64)
-    if n == 0 or n > slots.size:
+    if n == 0 or n > int(np.count_nonzero(target.allowed)):
         return RepairOutcome(None, (-1,) * n, "budget", 0, 0, 0)
-    indptr, nbr = pattern_csr(pattern)
-    sx = slots % target.width
-    sy = slots // target.width
-    st, bufs = _state(int(slots.size), seed, max(1, base), indptr, nbr)
+    if model is None:
+        model = RepairModel.of(pattern, target)
+    indptr, nbr, slots, sx, sy = model.indptr, model.nbr, model.slots, model.sx, model.sy
+    st, bufs = _state(int(slots.size), seed, max(1, base), indptr, nbr, model.rev)
     if start is not None:
-        slot_of = np.full(target.size, -1, dtype=np.int64)
-        slot_of[slots] = np.arange(slots.size)
+        slot_of = model.slot_of
         taken: set[int] = set()
         for v, t in enumerate(start):
             if 0 <= t < target.size and slot_of[t] >= 0 and t not in taken:
@@ -572,7 +619,7 @@ def repair_search(
     best = bufs[5]
     steps, runs, excess = int(st[R_STEPS]), int(st[R_RUN]), int(st[R_BEST])
     if st[R_FOUND]:
-        tiles = tuple(int(slots[p]) for p in best)
+        tiles = tuple(slots[best].tolist())
         return RepairOutcome(tiles, tiles, "found", steps, runs, 0)
-    partial = tuple(int(slots[p]) if p >= 0 else -1 for p in best)
+    partial = tuple(np.where(best >= 0, slots[np.maximum(best, 0)], -1).tolist())
     return RepairOutcome(None, partial, stop, steps, runs, max(0, excess), wall)
