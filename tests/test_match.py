@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import networkx as nx
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -24,6 +25,7 @@ from isosched.match import (
     refine,
 )
 from isosched.tilegraph import TileGraph, TileGraphError
+from tests.test_match_cp import draw_mesh_instance
 
 CONTRACT_CHECK = Path(__file__).resolve().parents[2] / "shared" / "tools" / "contract_check.py"
 
@@ -327,3 +329,55 @@ def test_bench_reports_a_peer_error_as_an_error_not_a_miss():
     cell = _cell([Outcome("solved", 2.0), bad, Outcome("capped")], notes)
     assert cell == "1/3, 2.0 ms; error ×1 [1]"
     assert notes == {bad.error: 1}
+
+
+@st.composite
+def _small_mesh_instances(draw):
+    return draw_mesh_instance(draw, 10, (2, 6), (2, 6), (1, 3))
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_small_mesh_instances(), st.data())
+def test_the_answer_check_agrees_with_placement_errors(inst, data):
+    """The matcher's array check of an answer says valid exactly when ``placement_errors`` finds
+    nothing: on found placements and on tiles drawn at random (repeats, blocked tiles, tiles off
+    the mesh, stretched edges)."""
+    pattern, target = inst
+    m = TileMatcher(target, pattern)
+    n = len(pattern)
+    drawn = st.lists(st.integers(-2, target.size + 1), min_size=n, max_size=n)
+    found = m.match(engine="cp", max_nodes=2_000)
+    if found.found:
+        good = [found.placement[v][1] * target.width + found.placement[v][0] for v in pattern.ids]
+        assert m._valid(good)
+        drawn = st.one_of(drawn, st.just(good), st.just(good[::-1]))
+    tiles = data.draw(drawn)
+    coords = {pattern.ids[v]: (t % target.width, t // target.width) for v, t in enumerate(tiles)}
+    in_mesh = all(0 <= t < target.size for t in tiles)
+    assert m._valid(tiles) == (in_mesh and placement_errors(pattern, target, coords) == [])
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_small_mesh_instances(), st.data())
+def test_the_cost_of_an_answer_is_placement_cost_to_the_bit(inst, data):
+    """The engines' cost of a tile-per-vertex answer is :func:`placement_cost`'s, bit for bit
+    (the same sums in the same order), with tile costs and a communication weight drawn."""
+    from isosched.match.matcher import _cost_of
+    from isosched.match.target import masked_target
+
+    pattern, target = inst
+    n = len(pattern)
+    if n > int(target.allowed.sum()):
+        return
+    costs = data.draw(
+        st.lists(st.floats(0, 1e6, allow_nan=False), min_size=target.size, max_size=target.size)
+    )
+    priced = masked_target(
+        target.width, target.height, target.hops, target.allowed, np.asarray(costs, dtype=float)
+    )
+    tiles = data.draw(st.permutations(np.flatnonzero(target.allowed).tolist()))[:n]
+    weight = data.draw(st.floats(0, 10, allow_nan=False))
+    coords = {pattern.ids[v]: priced.coord(t) for v, t in enumerate(tiles)}
+    assert _cost_of(pattern, priced, tiles, weight) == placement_cost(
+        pattern, priced, coords, weight
+    )

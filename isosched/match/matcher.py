@@ -19,11 +19,12 @@ from __future__ import annotations
 import functools
 import math
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import numpy.typing as npt
 
 from isosched.match.candidates import CandidateRows, candidate_matrix, csr_nbytes, refine
 from isosched.match.cp import CPModel, cp_search
@@ -170,10 +171,14 @@ def placement_cost(
 
 
 def _cost_of(pattern: TileGraph, target: ChipTarget, tiles: list[int], comm_weight: float) -> float:
-    """:func:`placement_cost` of a tile-per-vertex placement."""
-    ids = pattern.ids
-    at = {ids[v]: target.coord(t) for v, t in enumerate(tiles)}
-    return placement_cost(pattern, target, at, comm_weight)
+    """:func:`placement_cost` of a tile-per-vertex placement (the same sums in the same order)."""
+    w = target.width
+    tile_cost: list[float] = target.tile_cost.tolist()
+    cost: float = sum(tile_cost[t] for t in tiles)
+    for s, d, b in pattern.edges:
+        a, c = tiles[s], tiles[d]
+        cost += comm_weight * b * (abs(a % w - c % w) + abs(a // w - c // w))
+    return cost
 
 
 def _stop_code(outcome: EngineOutcome | None, reason: str, proved: bool) -> str:
@@ -260,6 +265,30 @@ class TileMatcher:
     def _repair_model(self) -> RepairModel:
         """Repair's static arrays, kept for the searches of this matcher (the hybrid's turns)."""
         return RepairModel.of(self.pattern, self.target)
+
+    @functools.cached_property
+    def _edge_ends(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """Source and destination index of every pattern edge."""
+        e = np.asarray([(s, d) for s, d, _ in self.pattern.edges], dtype=np.int64).reshape(-1, 2)
+        return e[:, 0], e[:, 1]
+
+    def _valid(self, tiles: Sequence[int]) -> bool:
+        """Whether ``tiles`` (one per vertex) is a valid placement.
+
+        :func:`placement_errors`'s rules on arrays: the check of every answer (that function
+        then says what is wrong).
+        """
+        t = np.asarray(tiles, dtype=np.int64)
+        tg = self.target
+        if t.size != len(self.pattern):
+            return False
+        if t.size and (int(t.min()) < 0 or int(t.max()) >= tg.size):
+            return False
+        if int(np.bincount(t, minlength=1).max(initial=0)) > 1 or not bool(tg.allowed[t].all()):
+            return False
+        s, d = self._edge_ends
+        x, y = t % tg.width, t // tg.width
+        return bool((np.abs(x[s] - x[d]) + np.abs(y[s] - y[d]) <= tg.hops).all())
 
     def _space(
         self, deadline: float, use_matrix: bool | None, engine: str = "ullmann"
@@ -384,8 +413,9 @@ class TileMatcher:
                     wall,
                 )
             coords = {ids[v]: self.target.coord(tile) for v, tile in enumerate(outcome.tiles)}
-            errs = placement_errors(self.pattern, self.target, coords)
-            if errs:  # a bug, never a user error: refuse to return an invalid placement
+            if not self._valid(outcome.tiles):
+                # a bug, never a user error: refuse to return an invalid placement
+                errs = placement_errors(self.pattern, self.target, coords) or ["(no detail)"]
                 raise RuntimeError(f"matcher produced an invalid placement: {errs[0]}")
             return MatchResult(
                 True, engine, elapsed, coords, outcome.cost, False, stop, stats, detail or reason
