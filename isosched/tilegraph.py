@@ -67,7 +67,7 @@ class TileGraph:
     vertices: tuple[TileVertex, ...]
     edges: tuple[tuple[int, int, int], ...]
     _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
-    _ids: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _ids: tuple[str, ...] | None = field(init=False, repr=False, compare=False, default=None)
     _csr: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]] | None = field(
         init=False, repr=False, compare=False, default=None
     )
@@ -87,7 +87,6 @@ class TileGraph:
                     f"edge {self.vertices[s].id}->{self.vertices[d].id}: negative bytes {b}"
                 )
         object.__setattr__(self, "_index", index)
-        object.__setattr__(self, "_ids", tuple(index))
 
     @classmethod
     def from_edges(
@@ -108,7 +107,14 @@ class TileGraph:
 
     @property
     def ids(self) -> list[str]:
-        """Vertex ids in index order (a fresh list)."""
+        """Vertex ids in index order (a fresh list).
+
+        Kept once computed; lazily, so that graphs pickled before the field existed (the plan
+        cache on disk) still load and answer.
+        """
+        if self._ids is None:
+            object.__setattr__(self, "_ids", tuple(v.id for v in self.vertices))
+        assert self._ids is not None
         return list(self._ids)
 
     def index(self, vertex_id: str) -> int:

@@ -2,6 +2,7 @@
 
 import itertools
 import json
+import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -247,6 +248,19 @@ def test_bad_inputs():
         TileGraph.from_doc({"vertices": [{"id": "a"}], "edges": [{"src": "a", "dst": "b"}]})
     with pytest.raises(TileGraphError, match="duplicate"):
         TileGraph.from_doc({"vertices": [{"id": "a"}, {"id": "a"}], "edges": []})
+
+
+def test_a_graph_pickled_before_its_cached_fields_still_answers():
+    """Graphs in an on-disk plan cache were pickled before ``_ids`` (and ``_csr``) existed;
+    loaded again, they answer as a fresh graph does (a replay read such a cache)."""
+    g = TileGraph.from_edges(["a", "b", "c"], [("a", "b", 8), ("b", "c")])
+    old = object.__new__(TileGraph)
+    old.__dict__.update({k: v for k, v in g.__dict__.items() if k not in ("_ids", "_csr")})
+    back = pickle.loads(pickle.dumps(old))
+    assert "_ids" not in back.__dict__
+    assert back.ids == ["a", "b", "c"]
+    assert back.ids is not back.ids  # a fresh list each time
+    assert [a.tolist() for a in back.undirected_csr()] == [a.tolist() for a in g.undirected_csr()]
 
 
 def test_tilegraph_document_round_trip():
