@@ -162,22 +162,38 @@ def placement_cost(
     pattern: TileGraph, target: ChipTarget, placement: Mapping[str, Coord], comm_weight: float = 1.0
 ) -> float:
     """Byte-hops of every edge times ``comm_weight`` plus the preemption cost of used tiles."""
-    ids = pattern.ids
-    cost = sum(float(target.tile_cost[y * target.width + x]) for x, y in placement.values())
-    for s, d, b in pattern.edges:
-        (ax, ay), (bx, by) = placement[ids[s]], placement[ids[d]]
-        cost += comm_weight * b * (abs(ax - bx) + abs(ay - by))
-    return cost
+    w = target.width
+    return _summed_cost(
+        pattern,
+        target,
+        [y * w + x for x, y in placement.values()],
+        [placement[v] for v in pattern.ids],
+        comm_weight,
+    )
 
 
 def _cost_of(pattern: TileGraph, target: ChipTarget, tiles: list[int], comm_weight: float) -> float:
-    """:func:`placement_cost` of a tile-per-vertex placement (the same sums in the same order)."""
-    w = target.width
+    """:func:`placement_cost` of a tile-per-vertex placement."""
+    return _summed_cost(pattern, target, tiles, [target.coord(t) for t in tiles], comm_weight)
+
+
+def _summed_cost(
+    pattern: TileGraph,
+    target: ChipTarget,
+    tiles: Sequence[int],
+    at: Sequence[Coord],
+    comm_weight: float,
+) -> float:
+    """The cost, summed in one fixed order (the two callers agree to the bit).
+
+    First the used ``tiles``' preemption costs, in the order given; then each edge's byte-hops,
+    in edge order (``at``: each vertex's coordinates, by index).
+    """
     tile_cost: list[float] = target.tile_cost.tolist()
     cost: float = sum(tile_cost[t] for t in tiles)
     for s, d, b in pattern.edges:
-        a, c = tiles[s], tiles[d]
-        cost += comm_weight * b * (abs(a % w - c % w) + abs(a // w - c // w))
+        (ax, ay), (bx, by) = at[s], at[d]
+        cost += comm_weight * b * (abs(ax - bx) + abs(ay - by))
     return cost
 
 

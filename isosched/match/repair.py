@@ -588,10 +588,10 @@ def repair_search(
     if not 0 <= seed < 2**31:
         raise ValueError(f"seed must be in [0, 2**31), got {seed}")
     n = len(pattern)
-    if n == 0 or n > int(np.count_nonzero(target.allowed)):
-        return RepairOutcome(None, (-1,) * n, "budget", 0, 0, 0)
     if model is None:
         model = RepairModel.of(pattern, target)
+    if n == 0 or n > model.slots.size:
+        return RepairOutcome(None, (-1,) * n, "budget", 0, 0, 0)
     indptr, nbr, slots, sx, sy = model.indptr, model.nbr, model.slots, model.sx, model.sy
     st, bufs = _state(int(slots.size), seed, max(1, base), indptr, nbr, model.rev)
     if start is not None:
