@@ -395,3 +395,48 @@ def test_the_cost_of_an_answer_is_placement_cost_to_the_bit(inst, data):
     assert _cost_of(pattern, priced, tiles, weight) == placement_cost(
         pattern, priced, coords, weight
     )
+
+
+def _read_lad(text: str) -> "nx.Graph[int]":
+    lines = text.splitlines()
+    g: nx.Graph[int] = nx.Graph()
+    g.add_nodes_from(range(int(lines[0])))
+    arcs = set()
+    for v, line in enumerate(lines[1:]):
+        degree, *nbrs = map(int, line.split())
+        assert degree == len(nbrs) == len(set(nbrs)) and v not in nbrs
+        arcs |= {(v, u) for u in nbrs}
+    assert arcs == {(u, v) for v, u in arcs}  # every edge listed at both ends
+    g.add_edges_from(arcs)
+    return g
+
+
+@st.composite
+def small_chips(draw):
+    """A connected pattern of up to 7 vertices on a mesh of at most 5×5, a third blocked."""
+    return draw_mesh_instance(draw, 7, (2, 5), (2, 5), (1, 3))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(small_chips())
+def test_the_lad_export_asks_the_placers_question(inst):
+    """bench/match_lad.py: VF2 on the two LAD graphs answers as the placer does, and a found
+    placement, read through the exported tile order, maps the pattern's edges onto target
+    edges."""
+    from bench.match_bench import OnlineInstance
+    from bench.match_lad import lad_pattern, lad_target
+    from isosched.match.placer import place
+
+    pattern, target = inst
+    free = sum(1 << t for t in range(target.size) if target.allowed[t])
+    chip = OnlineInstance("t", "test", pattern, [], target.hops, target.width, target.height, free)
+    text, tiles = lad_target(chip)
+    p, t = _read_lad(lad_pattern(chip)), _read_lad(text)
+    assert tiles == np.flatnonzero(target.allowed).tolist()
+    exists = iso.GraphMatcher(t, p).subgraph_is_monomorphic()
+    ans = place(pattern, target.hops, free, target.width, target.height, node_budget=100_000)
+    assert ans.found == exists and ans.reason == ("found" if exists else "impossible")
+    if ans.found:
+        at = {tile: k for k, tile in enumerate(tiles)}
+        for a, b in p.edges:
+            assert t.has_edge(at[ans.tiles[a]], at[ans.tiles[b]])
