@@ -90,3 +90,55 @@ def test_match_default_engine_is_the_placers_hybrid(client):
         json={"pattern": chain, "mesh": [4, 4], "hops": 1, "engine": "repair", "max_nodes": 50},
     )
     assert r.status_code == 200 and r.json()["engine"] == "repair"
+
+
+PAIR = {
+    "schema": "isosched.tilegraph/v1",
+    "vertices": [{"id": "a"}, {"id": "b"}],
+    "edges": [{"src": "a", "dst": "b"}],
+}
+#: A 4×1 mesh held by two jobs: A on the two left tiles (cost 5), B on the two right (cost 1).
+HELD = [
+    {"job": "A", "tiles": [[0, 0], [1, 0]], "cost": 5.0},
+    {"job": "B", "tiles": [[2, 0], [3, 0]], "cost": 1.0},
+]
+
+
+@pytest.mark.parametrize("engine", ["cp+repair", "cp"])
+def test_held_tiles_are_taken_from_the_cheapest_job(client, engine):
+    """No tile is free: the pair goes on B's two tiles (cost 1), not on A's (5) nor across the
+    two jobs (6); the answer names its victim and its cost."""
+    body = {"pattern": PAIR, "mesh": [4, 1], "hops": 1, "held": HELD, "engine": engine}
+    r = client.post("/v1/match", json=body)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["found"] and doc["reason"] == "found"
+    assert sorted(map(tuple, doc["placement"].values())) == [(2, 0), (3, 0)]
+    assert doc["victims"] == ["B"] and doc["preemption_cost"] == 1.0
+
+
+def test_without_held_tiles_there_is_no_room_and_no_victim(client):
+    """The same chip with B's tiles blocked and A's not offered: proved impossible."""
+    body = {"pattern": PAIR, "mesh": [4, 1], "hops": 1, "blocked": [[0, 0], [1, 0], [2, 0]]}
+    body["held"] = [{"job": "B", "tiles": [[3, 0]], "cost": 1.0}]
+    doc = client.post("/v1/match", json=body).json()
+    assert not doc["found"] and doc["reason"] == "impossible"
+    assert doc["victims"] == [] and doc["preemption_cost"] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("held", "blocked", "message"),
+    [
+        ([{"job": "A", "tiles": [[0, 0]], "cost": -1.0}], [], "greater than or equal to 0"),
+        ([{"job": "A", "tiles": [[9, 0]], "cost": 1.0}], [], "outside the 4x1 mesh"),
+        ([{"job": "A", "tiles": [[0, 0]], "cost": 1.0}], [[0, 0]], "already blocked or held"),
+        ([*HELD, {"job": "C", "tiles": [[3, 0]], "cost": 1.0}], [], "already blocked or held"),
+        ([*HELD, {"job": "A", "tiles": [[3, 0]], "cost": 1.0}], [], "named twice"),
+        ([{"job": "", "tiles": [[0, 0]], "cost": 1.0}], [], "job"),
+    ],
+)
+def test_bad_held_tiles_are_422_naming_the_problem(client, held, blocked, message):
+    body = {"pattern": PAIR, "mesh": [4, 1], "hops": 1, "held": held, "blocked": blocked}
+    r = client.post("/v1/match", json=body)
+    assert r.status_code == 422
+    assert message in r.text

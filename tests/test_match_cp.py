@@ -403,6 +403,39 @@ def test_cli_match_exit_status_and_stop_reason(tmp_path):
         assert isinstance(doc["nodes"], int) and doc["engine"] == "cp"
 
 
+def test_cli_match_takes_held_tiles_at_their_cost(tmp_path):
+    """`isosched match --blocked` with held jobs: the placer's online engine takes the cheaper
+    job's tiles and names it; a malformed held entry exits 2 naming it."""
+    pair = {
+        "schema": "isosched.tilegraph/v1",
+        "vertices": [{"id": "a"}, {"id": "b"}],
+        "edges": [{"src": "a", "dst": "b"}],
+    }
+    pat = tmp_path / "pair.json"
+    pat.write_text(json.dumps(pair))
+    occ = tmp_path / "occ.json"
+    held = [
+        {"job": "A", "tiles": [[0, 0], [1, 0]], "cost": 5},
+        {"job": "B", "tiles": [[2, 0], [3, 0]], "cost": 1.5},
+    ]
+    occ.write_text(json.dumps({"tiles": [], "held": held}))
+    args = [*CLI, str(pat), "--mesh", "4x1", "--hops", "1", "--blocked", str(occ)]
+    proc = subprocess.run(
+        [*args, "--engine", "cp+repair", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert sorted(map(tuple, doc["placement"].values())) == [(2, 0), (3, 0)]
+    assert doc["victims"] == ["B"] and doc["preemption_cost"] == 1.5
+    occ.write_text(json.dumps({"tiles": [], "held": [{"job": "A", "tiles": [[0, 0]]}]}))
+    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    assert proc.returncode == 2 and "held[0]" in proc.stderr and "Traceback" not in proc.stderr
+
+
 def test_placer_portfolio_spends_at_most_its_node_budget():
     """The portfolio (cp, then mcts) counts the nodes of both and never exceeds the budget."""
     inst = planted_instance(12, 12, 70, hops=2, blocked_fraction=0.1, kind="transformer", seed=9)

@@ -17,14 +17,21 @@ def match(
     mesh: Annotated[str, typer.Option("--mesh", help="Mesh size WxH, e.g. 8x8.")],
     hops: Annotated[int, typer.Option("--hops", help="Largest hop distance of an edge.")] = 2,
     blocked: Annotated[
-        Path | None, typer.Option("--blocked", help='File {"tiles": [[x, y], ...]}.')
+        Path | None,
+        typer.Option(
+            "--blocked",
+            help='File {"tiles": [[x, y], ...], "held": [{"job": J, "tiles": [...], "cost": C}]}: '
+            "blocked tiles, and (optional) tiles of running jobs that may be taken at the job's "
+            "cost.",
+        ),
     ] = None,
     engine: Annotated[
         str,
         typer.Option(
             "--engine",
             help="mcts, ullmann, cp (constraint propagation: proves 'no room'), cp-py (its "
-            "pure-Python reference), or repair (local search: finds, never proves).",
+            "pure-Python reference), repair (local search: finds, never proves), cp+repair (the "
+            "placer's online engine: cp and repair in turns) or portfolio (cp, then mcts).",
         ),
     ] = "mcts",
     budget_ms: Annotated[float, typer.Option("--budget-ms", help="Time budget, ms.")] = 1000.0,
@@ -40,25 +47,28 @@ def match(
 ) -> None:
     """Place PATTERN on a WxH mesh: tiles distinct, unblocked, every edge within HOPS hops.
 
-    Exits 0 when a placement was found, 1 when not (reason ``impossible``, ``budget`` or
-    ``cancelled``; the JSON document is printed all the same), 2 on bad input.
+    Held tiles (in the ``--blocked`` file) may be taken at their job's cost; with any, the
+    search looks for the cheapest placement within the budget. Exits 0 when a placement was
+    found, 1 when not (reason ``impossible``, ``budget`` or ``cancelled``; the JSON document is
+    printed all the same), 2 on bad input.
     """
-    from isosched.io.match_json import parse_mesh, read_blocked, read_tilegraph
-    from isosched.match import ENGINES, MatchInputError, mesh_target
-    from isosched.match.placer import place
+    from isosched.io.match_json import parse_mesh, read_occupancy, read_tilegraph
+    from isosched.match import MatchInputError, mesh_target
+    from isosched.match.placer import PLACER_ENGINES, labelled_tiles, place
 
-    if engine not in ENGINES:
-        raise MatchInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine not in PLACER_ENGINES:
+        choices = ", ".join(PLACER_ENGINES)
+        raise MatchInputError(f"unknown engine {engine!r}; choose one of {choices}")
     w, h = parse_mesh(mesh)
     tg = read_tilegraph(pattern)
-    target = mesh_target(w, h, hops, read_blocked(blocked) if blocked else ())  # validates
-    free = 0
-    for t in range(w * h):
-        if target.allowed[t]:
-            free |= 1 << t
+    mesh_target(w, h, hops)  # validates the mesh and the hops
+    blocked_tiles, held = read_occupancy(blocked) if blocked else ([], {})
+    free, victims = labelled_tiles(w, h, blocked_tiles, held)
     sys.stderr.write(
         f"matching {len(tg)} vertices, {len(tg.edges)} edges on {w}x{h} at {hops} hops "
-        f"({engine}, budget {budget_ms:g} ms)\n"
+        f"({engine}, budget {budget_ms:g} ms"
+        + (f", {len(victims)} held job(s) to take at a cost" if victims else "")
+        + ")\n"
     )
     # The same placer the simulator uses, here without a library: an online match.
     answer = place(
@@ -67,22 +77,25 @@ def match(
         free,
         w,
         h,
+        victims=victims or None,
         node_budget=max_nodes,
         seed=seed,
         engine=engine,
         budget_ms=budget_ms,
-        cost_aware=cost_aware,
+        cost_aware=cost_aware or bool(victims),
     )
-    assert answer.match is not None
     result = answer.match
+    assert result is not None  # no library: the online match always runs or proves
     if as_json:
-        emit_json(result.to_doc())
+        emit_json(answer.to_doc())
     else:
         state = "found" if result.found else "not found"
         print(
-            f"{state} by {result.engine} in {result.elapsed_ms:.1f} ms, {result.nodes} nodes: "
+            f"{state} by {result.engine} in {result.elapsed_ms:.1f} ms, {answer.nodes} nodes: "
             f"{result.reason} ({result.detail})"
         )
+        if answer.victims:
+            print(f"  takes the tiles of {', '.join(answer.victims)} (cost {answer.cost:g})")
         for vid, (x, y) in result.placement.items():
             print(f"  {vid:<24} ({x}, {y})")
     if not result.found:

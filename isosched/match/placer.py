@@ -23,27 +23,31 @@ decision time.
 
 from __future__ import annotations
 
+import math
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from isosched.match.cp import warm as warm_cp
-from isosched.match.matcher import MatchResult, TileMatcher
+from isosched.match.matcher import ENGINES, MatchResult, TileMatcher
 from isosched.match.repair import warm as warm_repair
-from isosched.match.target import ChipTarget, masked_target
+from isosched.match.target import ChipTarget, MatchInputError, masked_target
 from isosched.tilegraph import TileGraph
 
 __all__ = [
     "ONLINE_ENGINE",
     "HYBRID",
+    "PLACER_ENGINES",
     "PORTFOLIO",
     "TOO_FEW_TILES",
     "Library",
     "PlacerAnswer",
     "Victim",
+    "labelled_tiles",
     "library_images",
     "place",
 ]
@@ -84,6 +88,8 @@ HYBRID_MAX_VERTICES = 256
 #: The online engine: the hybrid. Without a library its first turn is ``cp``'s, so within
 #: ``HYBRID_FIRST`` nodes it is ``cp``, answer for answer (the simulator's online matches).
 ONLINE_ENGINE = HYBRID
+#: Every engine :func:`place` runs: its own two and the matcher's.
+PLACER_ENGINES: tuple[str, ...] = (HYBRID, PORTFOLIO, *ENGINES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,6 +173,85 @@ class PlacerAnswer:
     wall_limited: bool = False
     match: MatchResult | None = None
     detail: str = ""
+
+    def to_doc(self) -> dict[str, Any]:
+        """The ``isosched match --json`` document of an online answer (``POST /v1/match``'s).
+
+        The matcher's document, with ``nodes`` counting every turn of the online engine,
+        ``victims`` (held jobs whose tiles the placement takes, sorted) and
+        ``preemption_cost`` (the sum of their costs, each counted once).
+        """
+        if self.match is None:
+            raise ValueError("a library answer has no matcher document")
+        doc = self.match.to_doc()
+        doc["nodes"] = self.nodes
+        doc["victims"] = list(self.victims)
+        doc["preemption_cost"] = self.cost
+        return doc
+
+
+def labelled_tiles(
+    width: int,
+    height: int,
+    blocked: Iterable[Sequence[int]] = (),
+    held: Mapping[str, tuple[Iterable[Sequence[int]], float]] | None = None,
+) -> tuple[int, dict[str, Victim]]:
+    """The placer's inputs from tile lists: the free tiles, and the held jobs as victims.
+
+    Parameters
+    ----------
+    width, height : int
+        The mesh.
+    blocked : iterable of (x, y)
+        Tiles that may not be used.
+    held : mapping job -> (tiles, cost), optional
+        Tiles of running jobs that may be taken, at the job's cost (any unit): a cost-aware
+        search adds it for every tile of the job it takes (the placement cost of DESIGN §5);
+        :attr:`PlacerAnswer.cost` counts it once per job taken.
+
+    Returns
+    -------
+    free_mask : int
+        Tiles neither blocked nor held, as a bit set (bit ``y * width + x``).
+    victims : dict
+        Job -> :class:`Victim`.
+
+    Raises
+    ------
+    MatchInputError
+        On a tile outside the mesh, a tile both blocked and held or held by two jobs, an empty
+        job name or a cost that is negative or not finite.
+    """
+    if not (width >= 1 and height >= 1):
+        raise MatchInputError(f"mesh sides must be positive, got {width}x{height}")
+
+    def bit(xy: Sequence[int], what: str) -> int:
+        c = tuple(int(v) for v in xy)
+        if len(c) != 2 or not (0 <= c[0] < width and 0 <= c[1] < height):
+            raise MatchInputError(f"{what} tile {list(c)} is outside the {width}x{height} mesh")
+        return 1 << (c[1] * width + c[0])
+
+    taken = 0
+    for xy in blocked:
+        taken |= bit(xy, "blocked")
+    victims: dict[str, Victim] = {}
+    for job, (tiles, cost) in (held or {}).items():
+        if not job:
+            raise MatchInputError("a held job needs a name")
+        if not (math.isfinite(cost) and cost >= 0):
+            raise MatchInputError(f"held job {job!r}: cost must be finite and >= 0, got {cost}")
+        mask = 0
+        for xy in tiles:
+            b = bit(xy, f"held job {job!r}:")
+            if b & taken:
+                t = b.bit_length() - 1
+                raise MatchInputError(
+                    f"held job {job!r}: tile {[t % width, t // width]} is already blocked or held"
+                )
+            mask |= b
+        taken |= mask
+        victims[job] = Victim(mask, float(cost))
+    return ((1 << (width * height)) - 1) & ~taken, victims
 
 
 def _symmetries(coords: Sequence[Coord]) -> list[list[Coord]]:

@@ -1,10 +1,13 @@
-"""``/v1/match``: place a tile graph on a partly blocked mesh, answered at once.
+"""``/v1/match``: place a tile graph on a partly occupied mesh, answered at once.
 
-The same question as ``isosched match``, through the run-time placer's online match. The answer
-is 200 whether or not a placement exists: ``reason`` says which (``found``, ``impossible``,
-``budget``, ``cancelled``), with the nodes the search took and, when not found, its deepest
-partial placement. The budget is small by design (at most 2 s of wall time, and a node budget for
-an answer that is the same on every machine), so the route answers within the request.
+The same question as ``isosched match``, through the run-time placer's online match: some tiles
+free, some held by running jobs that may be taken at a cost (``held``), the rest blocked. The
+answer is 200 whether or not a placement exists: ``reason`` says which (``found``,
+``impossible``, ``budget``, ``cancelled``), with the nodes the search took and, when not found,
+its deepest partial placement; with held tiles, the cheapest placement found within the budget,
+the jobs it takes (``victims``) and their cost (``preemption_cost``). The budget is small by
+design (at most 2 s of wall time, and a node budget for an answer that is the same on every
+machine), so the route answers within the request.
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
-from isosched.match import mesh_target
-from isosched.match.placer import place
+from isosched.match import MatchInputError, mesh_target
+from isosched.match.placer import labelled_tiles, place
 from isosched.tilegraph import TileGraph
 from service.openapi import errors
 
@@ -31,6 +34,21 @@ Side = Annotated[int, Field(ge=1, le=MAX_SIDE)]
 Coord = Annotated[list[Annotated[int, Field(ge=0, lt=MAX_SIDE)]], Field(min_length=2, max_length=2)]
 
 
+class HeldJob(BaseModel):
+    """Tiles of a running job that the placement may take, at the job's cost."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    job: str = Field(min_length=1, max_length=200, description="The job's name.")
+    tiles: list[Coord] = Field(min_length=1, max_length=MAX_SIDE * MAX_SIDE)
+    cost: float = Field(
+        ge=0,
+        allow_inf_nan=False,
+        description="Cost of stopping it (any unit): the search adds it for every tile of the "
+        "job it takes; preemption_cost counts it once per job taken.",
+    )
+
+
 class MatchRequest(BaseModel):
     """Place ``pattern`` (an ``isosched.tilegraph/v1`` document) on a W×H mesh."""
 
@@ -43,6 +61,11 @@ class MatchRequest(BaseModel):
     hops: int = Field(default=2, ge=1, le=16, description="Largest hop distance of an edge.")
     blocked: list[Coord] = Field(
         default_factory=list, max_length=MAX_SIDE * MAX_SIDE, description="Tiles [x, y] not usable."
+    )
+    held: list[HeldJob] = Field(
+        default_factory=list,
+        max_length=MAX_SIDE * MAX_SIDE,
+        description="Running jobs whose tiles may be taken at their cost (each job once).",
     )
     engine: Literal["cp+repair", "cp", "repair", "portfolio", "mcts", "ullmann"] = Field(
         default="cp+repair",
@@ -61,12 +84,14 @@ async def match(req: MatchRequest) -> dict[str, Any]:
     """Place the pattern: the ``isosched match --json`` document, with its stop reason."""
     tg = TileGraph.from_doc(req.pattern)  # TileGraphError: 422 naming the problem
     w, h = req.mesh
-    blocked = [(int(x), int(y)) for x, y in req.blocked]
-    target = mesh_target(w, h, req.hops, blocked)  # MatchInputError on a tile off the mesh
-    free = 0
-    for t in range(w * h):
-        if target.allowed[t]:
-            free |= 1 << t
+    mesh_target(w, h, req.hops)  # MatchInputError: 422
+    held: dict[str, tuple[list[list[int]], float]] = {}
+    for job in req.held:
+        if job.job in held:
+            raise MatchInputError(f"held job {job.job!r} is named twice")
+        held[job.job] = (job.tiles, job.cost)
+    # MatchInputError on a tile off the mesh, or blocked and held, or held twice
+    free, victims = labelled_tiles(w, h, req.blocked, held)
 
     def run() -> dict[str, Any]:
         ans = place(
@@ -75,15 +100,14 @@ async def match(req: MatchRequest) -> dict[str, Any]:
             free,
             w,
             h,
+            victims=victims or None,
             node_budget=req.max_nodes,
             seed=req.seed,
             engine=req.engine,
             budget_ms=req.budget_ms,
-            cost_aware=False,
+            cost_aware=bool(victims),
         )
-        assert ans.match is not None  # no library: the online match always runs or proves
-        doc = ans.match.to_doc()
-        doc["nodes"] = ans.nodes  # every engine of a portfolio or of the hybrid's turns
-        return doc
+        # no library: the online match always runs or proves; nodes count every turn
+        return ans.to_doc()
 
     return await run_in_threadpool(run)
