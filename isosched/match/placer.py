@@ -186,7 +186,7 @@ class PlacerAnswer:
         doc = self.match.to_doc()
         doc["nodes"] = self.nodes
         doc["victims"] = list(self.victims)
-        doc["preemption_cost"] = self.cost
+        doc["preemption_cost"] = float(self.cost)
         return doc
 
 
