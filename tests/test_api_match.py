@@ -142,3 +142,40 @@ def test_bad_held_tiles_are_422_naming_the_problem(client, held, blocked, messag
     r = client.post("/v1/match", json=body)
     assert r.status_code == 422
     assert message in r.text
+
+
+CHAIN3 = {
+    "schema": "isosched.tilegraph/v1",
+    "vertices": [{"id": v} for v in "abc"],
+    "edges": [{"src": "a", "dst": "b", "bytes": 10}, {"src": "b", "dst": "c", "bytes": 10}],
+}
+LINE = {"a": [0, 0], "b": [1, 0], "c": [2, 0]}
+
+
+def test_the_patterns_own_placement_is_tried_first(client):
+    """Row 0 blocked: an image of the given line on another row answers, with no node; on a
+    2×2 mesh no image fits and the online match bends the chain."""
+    body = {"pattern": CHAIN3, "mesh": [4, 4], "hops": 1, "placement": LINE}
+    body["blocked"] = [[x, 0] for x in range(4)]
+    doc = client.post("/v1/match", json=body).json()
+    assert doc["found"] and doc["engine"] == "library" and doc["nodes"] == 0
+    placement = {k: tuple(v) for k, v in doc["placement"].items()}
+    target = mesh_target(4, 4, 1, [(x, 0) for x in range(4)])
+    assert placement_errors(TileGraph.from_doc(CHAIN3), target, placement) == []
+    assert doc["cost"] == 20.0 and doc["victims"] == []
+    doc = client.post("/v1/match", json={**body, "mesh": [2, 2], "blocked": []}).json()
+    assert doc["found"] and doc["engine"] != "library" and doc["nodes"] >= 1
+
+
+@pytest.mark.parametrize(
+    ("placement", "message"),
+    [
+        ({"a": [0, 0], "b": [1, 0], "c": [3, 0]}, "spans 2 hops > 1"),
+        ({"a": [0, 0], "b": [1, 0]}, "every vertex"),
+        ({"a": [0, 0], "b": [0, 0], "c": [1, 0]}, "two vertices on one tile"),
+    ],
+)
+def test_a_bad_own_placement_is_422(client, placement, message):
+    body = {"pattern": CHAIN3, "mesh": [4, 4], "hops": 1, "placement": placement}
+    r = client.post("/v1/match", json=body)
+    assert r.status_code == 422 and message in r.text

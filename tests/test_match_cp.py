@@ -436,6 +436,37 @@ def test_cli_match_takes_held_tiles_at_their_cost(tmp_path):
     assert proc.returncode == 2 and "held[0]" in proc.stderr and "Traceback" not in proc.stderr
 
 
+def test_cli_match_tries_the_patterns_own_placement_first(tmp_path):
+    """`isosched match --placement`: an image of the given placement answers (engine
+    ``library``, no node) when one fits; a placement whose edge is too long exits 2."""
+    chain = {
+        "schema": "isosched.tilegraph/v1",
+        "vertices": [{"id": v} for v in "abc"],
+        "edges": [{"src": "a", "dst": "b"}, {"src": "b", "dst": "c"}],
+    }
+    pat, own, occ = tmp_path / "chain.json", tmp_path / "own.json", tmp_path / "occ.json"
+    pat.write_text(json.dumps(chain))
+    own.write_text(json.dumps({"a": [0, 0], "b": [0, 1], "c": [0, 2]}))
+    occ.write_text(json.dumps({"tiles": [[0, y] for y in range(3)]}))
+    args = [*CLI, str(pat), "--mesh", "3x3", "--hops", "1", "--blocked", str(occ)]
+    proc = subprocess.run(
+        [*args, "--placement", str(own), "--engine", "cp+repair", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    doc = json.loads(proc.stdout)
+    assert doc["engine"] == "library" and doc["nodes"] == 0
+    assert all(x > 0 for x, _ in doc["placement"].values())
+    own.write_text(json.dumps({"a": [0, 0], "b": [0, 1], "c": [0, 3]}))
+    proc = subprocess.run(
+        [*args, "--placement", str(own)], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 2 and "spans 2 hops > 1" in proc.stderr
+
+
 def test_placer_portfolio_spends_at_most_its_node_budget():
     """The portfolio (cp, then mcts) counts the nodes of both and never exceeds the budget."""
     inst = planted_instance(12, 12, 70, hops=2, blocked_fraction=0.1, kind="transformer", seed=9)

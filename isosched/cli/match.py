@@ -25,6 +25,14 @@ def match(
             "cost.",
         ),
     ] = None,
+    placement: Annotated[
+        Path | None,
+        typer.Option(
+            "--placement",
+            help="File {\"v0\": [x, y], ...}: the pattern's own placement (a plan segment's), "
+            "tried first under every translation and symmetry (the placer's library).",
+        ),
+    ] = None,
     engine: Annotated[
         str,
         typer.Option(
@@ -52,9 +60,9 @@ def match(
     found, 1 when not (reason ``impossible``, ``budget`` or ``cancelled``; the JSON document is
     printed all the same), 2 on bad input.
     """
-    from isosched.io.match_json import parse_mesh, read_occupancy, read_tilegraph
+    from isosched.io.match_json import parse_mesh, read_occupancy, read_placement, read_tilegraph
     from isosched.match import MatchInputError, mesh_target
-    from isosched.match.placer import PLACER_ENGINES, labelled_tiles, place
+    from isosched.match.placer import PLACER_ENGINES, labelled_tiles, library_of, place
 
     if engine not in PLACER_ENGINES:
         choices = ", ".join(PLACER_ENGINES)
@@ -64,19 +72,21 @@ def match(
     mesh_target(w, h, hops)  # validates the mesh and the hops
     blocked_tiles, held = read_occupancy(blocked) if blocked else ([], {})
     free, victims = labelled_tiles(w, h, blocked_tiles, held)
+    library = library_of(tg, read_placement(placement), hops, w, h) if placement else None
     sys.stderr.write(
         f"matching {len(tg)} vertices, {len(tg.edges)} edges on {w}x{h} at {hops} hops "
         f"({engine}, budget {budget_ms:g} ms"
         + (f", {len(victims)} held job(s) to take at a cost" if victims else "")
         + ")\n"
     )
-    # The same placer the simulator uses, here without a library: an online match.
+    # The same placer the simulator uses: the library (when given), then an online match.
     answer = place(
         tg,
         hops,
         free,
         w,
         h,
+        library=library,
         victims=victims or None,
         node_budget=max_nodes,
         seed=seed,
@@ -84,19 +94,18 @@ def match(
         budget_ms=budget_ms,
         cost_aware=cost_aware or bool(victims),
     )
-    result = answer.match
-    assert result is not None  # no library: the online match always runs or proves
+    doc = answer.to_doc(tg, w, victims)
     if as_json:
-        emit_json(answer.to_doc())
+        emit_json(doc)
     else:
-        state = "found" if result.found else "not found"
+        state = "found" if doc["found"] else "not found"
         print(
-            f"{state} by {result.engine} in {result.elapsed_ms:.1f} ms, {answer.nodes} nodes: "
-            f"{result.reason} ({result.detail})"
+            f"{state} by {doc['engine']} in {doc['elapsed_ms']:.1f} ms, {doc['nodes']} nodes: "
+            f"{doc['reason']} ({doc['detail']})"
         )
         if answer.victims:
             print(f"  takes the tiles of {', '.join(answer.victims)} (cost {answer.cost:g})")
-        for vid, (x, y) in result.placement.items():
+        for vid, (x, y) in doc["placement"].items():
             print(f"  {vid:<24} ({x}, {y})")
-    if not result.found:
+    if not doc["found"]:
         raise typer.Exit(1)

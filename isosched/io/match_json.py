@@ -9,7 +9,7 @@ from isosched.io.graph_json import read_json
 from isosched.match.target import MatchInputError
 from isosched.tilegraph import TileGraph, TileGraphError
 
-__all__ = ["parse_mesh", "read_blocked", "read_occupancy", "read_tilegraph"]
+__all__ = ["parse_mesh", "read_blocked", "read_occupancy", "read_placement", "read_tilegraph"]
 
 Coord = tuple[int, int]
 
@@ -84,6 +84,24 @@ def read_occupancy(path: str | Path) -> tuple[list[Coord], dict[str, tuple[list[
             raise MatchInputError(f"{where}.cost must be a number")
         held[job] = (_coords(tiles, f"{where}.tiles"), float(cost))
     return blocked, held
+
+
+def read_placement(path: str | Path) -> dict[str, list[int]]:
+    """Read ``{"v0": [x, y], ...}``: a pattern's own placement (checked by the placer).
+
+    Raises
+    ------
+    MatchInputError
+        If the file is unreadable or not an object of ``[x, y]`` pairs of integers.
+    """
+    try:
+        doc = read_json(path, "placement file")
+    except GraphError as exc:
+        raise MatchInputError(str(exc)) from None
+    if not isinstance(doc, dict):
+        raise MatchInputError('a placement file is {"v0": [x, y], ...}')
+    tiles = _coords(list(doc.values()), "placement")
+    return {str(v): [x, y] for v, (x, y) in zip(doc, tiles, strict=True)}
 
 
 def _coords(tiles: list[object], what: str) -> list[Coord]:

@@ -49,6 +49,7 @@ __all__ = [
     "Victim",
     "labelled_tiles",
     "library_images",
+    "library_of",
     "place",
 ]
 
@@ -174,20 +175,89 @@ class PlacerAnswer:
     match: MatchResult | None = None
     detail: str = ""
 
-    def to_doc(self) -> dict[str, Any]:
-        """The ``isosched match --json`` document of an online answer (``POST /v1/match``'s).
+    def to_doc(
+        self, pattern: TileGraph, width: int, victims: Mapping[str, Victim] | None = None
+    ) -> dict[str, Any]:
+        """The ``isosched match --json`` document of this answer (``POST /v1/match``'s).
 
-        The matcher's document, with ``nodes`` counting every turn of the online engine,
-        ``victims`` (held jobs whose tiles the placement takes, sorted) and
-        ``preemption_cost`` (the sum of their costs, each counted once).
+        An online answer's is the matcher's document, with ``nodes`` counting every turn of the
+        online engine; a library hit's has engine ``library``, no node, and the cost the matcher
+        would report (each taken tile's job cost, then byte-hops). Both add ``victims`` (held
+        jobs whose tiles the placement takes, sorted) and ``preemption_cost`` (the sum of their
+        costs, each counted once). ``pattern``, ``width`` and ``victims`` are what the answer
+        was asked for.
         """
-        if self.match is None:
-            raise ValueError("a library answer has no matcher document")
-        doc = self.match.to_doc()
-        doc["nodes"] = self.nodes
+        if self.match is not None:
+            doc = self.match.to_doc()
+            doc["nodes"] = self.nodes
+        elif self.source == "library":
+            ids = pattern.ids
+            placement = {v: [t % width, t // width] for v, t in zip(ids, self.tiles, strict=True)}
+            cost = 0.0
+            for t in self.tiles:
+                cost += next((v.cost for v in (victims or {}).values() if v.mask >> t & 1), 0.0)
+            for s, d, b in pattern.edges:
+                (ax, ay), (bx, by) = placement[ids[s]], placement[ids[d]]
+                cost += b * (abs(ax - bx) + abs(ay - by))
+            doc = {
+                "found": True,
+                "engine": "library",
+                "elapsed_ms": round(self.wall_ms, 3),
+                "reason": "found",
+                "nodes": 0,
+                "placement": placement,
+                "cost": cost,
+                "proved": False,
+                "detail": f"an image of the given placement ({self.lookups} tested)",
+                "wall_limited": False,
+                "partial": {},
+                "stats": {"nodes": 0, "lookups": self.lookups},
+            }
+        else:
+            raise ValueError("an answer without an online match or a library hit has no document")
         doc["victims"] = list(self.victims)
         doc["preemption_cost"] = float(self.cost)
         return doc
+
+
+def library_of(
+    pattern: TileGraph, placement: Mapping[str, Sequence[int]], hops: int, width: int, height: int
+) -> Library:
+    """The library of a pattern's own placement (a plan segment's ``placement``), checked.
+
+    The coordinates only matter relative to each other: every translation and symmetry of them
+    on the ``width × height`` chip is an image.
+
+    Raises
+    ------
+    MatchInputError
+        Unless every vertex has a distinct ``[x, y]`` of integers and every edge spans at most
+        ``hops`` hops.
+    """
+    if set(placement) != set(pattern.ids):
+        missing = sorted(set(pattern.ids) - set(placement))
+        extra = sorted(set(placement) - set(pattern.ids))
+        raise MatchInputError(
+            f"the placement must give every vertex a tile (missing {missing[:3]}, "
+            f"unknown {extra[:3]})"
+        )
+    base: list[Coord] = []
+    for v in pattern.ids:
+        xy = placement[v]
+        if len(xy) != 2 or not all(isinstance(c, int) and not isinstance(c, bool) for c in xy):
+            raise MatchInputError(f"placement of {v!r} must be a pair of integers [x, y]")
+        base.append((xy[0], xy[1]))
+    if len(set(base)) != len(base):
+        raise MatchInputError("the placement puts two vertices on one tile")
+    ids = pattern.ids
+    for s, d, _ in pattern.edges:
+        (ax, ay), (bx, by) = base[s], base[d]
+        if abs(ax - bx) + abs(ay - by) > hops:
+            raise MatchInputError(
+                f"the placement's edge {ids[s]}->{ids[d]} spans "
+                f"{abs(ax - bx) + abs(ay - by)} hops > {hops}"
+            )
+    return library_images(base, width, height)
 
 
 def labelled_tiles(

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from isosched.match import MatchInputError, mesh_target
-from isosched.match.placer import labelled_tiles, place
+from isosched.match.placer import labelled_tiles, library_of, place
 from isosched.tilegraph import TileGraph
 from service.openapi import errors
 
@@ -67,6 +67,11 @@ class MatchRequest(BaseModel):
         max_length=MAX_SIDE * MAX_SIDE,
         description="Running jobs whose tiles may be taken at their cost (each job once).",
     )
+    placement: dict[str, Coord] | None = Field(
+        default=None,
+        description="The pattern's own placement (a plan segment's): tried first under every "
+        "translation and symmetry (the placer's library).",
+    )
     engine: Literal["cp+repair", "cp", "repair", "portfolio", "mcts", "ullmann"] = Field(
         default="cp+repair",
         description="cp+repair (the placer's online engine: cp, which proves when there is no "
@@ -92,6 +97,9 @@ async def match(req: MatchRequest) -> dict[str, Any]:
         held[job.job] = (job.tiles, job.cost)
     # MatchInputError on a tile off the mesh, or blocked and held, or held twice
     free, victims = labelled_tiles(w, h, req.blocked, held)
+    library = None
+    if req.placement is not None:
+        library = library_of(tg, req.placement, req.hops, w, h)  # MatchInputError: 422
 
     def run() -> dict[str, Any]:
         ans = place(
@@ -100,6 +108,7 @@ async def match(req: MatchRequest) -> dict[str, Any]:
             free,
             w,
             h,
+            library=library,
             victims=victims or None,
             node_budget=req.max_nodes,
             seed=req.seed,
@@ -107,7 +116,7 @@ async def match(req: MatchRequest) -> dict[str, Any]:
             budget_ms=req.budget_ms,
             cost_aware=bool(victims),
         )
-        # no library: the online match always runs or proves; nodes count every turn
-        return ans.to_doc()
+        # a library hit, or the online match (which always runs or proves)
+        return ans.to_doc(tg, w, victims)
 
     return await run_in_threadpool(run)
