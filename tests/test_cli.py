@@ -181,6 +181,13 @@ def test_schema_tilegraph_validates_the_shipped_example(monkeypatch, capsys):
     args = ["match", str(example_file), "--mesh", "8x8", "--hops", "2", "--json"]
     code, out, _ = run(monkeypatch, capsys, *args)
     assert code == 0 and json.loads(out)["found"] is True
+    # the busy-chip example: rows 3-7 blocked, rows 0-1 held, row 2 free (8 tiles for 10)
+    occupied = root / "docs" / "examples" / "occupied.json"
+    assert f"--blocked docs/examples/{occupied.name} --max-nodes 2000" in readme
+    busy = [*args[:-1], "--engine", "cp+repair", "--blocked", str(occupied), "--max-nodes", "2000"]
+    code, out, _ = run(monkeypatch, capsys, *busy, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["found"] and doc["victims"] and doc["preemption_cost"] > 0
 
 
 def test_help_has_no_type_placeholders_for_flags(monkeypatch, capsys):
