@@ -29,6 +29,11 @@ router = APIRouter(prefix="/v1/match", tags=["match"])
 MAX_SIDE = 64
 #: Largest wall-time budget of one request, ms.
 MAX_BUDGET_MS = 2000.0
+#: Most held jobs in one request, and most tiles per held job: any request within these limits
+#: (or just beyond them) stays far below the service's body limit (1 MiB by default), so a
+#: request over a limit is answered 422 naming it, not 413.
+MAX_HELD_JOBS = 64
+MAX_HELD_TILES = 1024
 
 Side = Annotated[int, Field(ge=1, le=MAX_SIDE)]
 Coord = Annotated[list[Annotated[int, Field(ge=0, lt=MAX_SIDE)]], Field(min_length=2, max_length=2)]
@@ -40,7 +45,7 @@ class HeldJob(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
     job: str = Field(min_length=1, max_length=200, description="The job's name.")
-    tiles: list[Coord] = Field(min_length=1, max_length=MAX_SIDE * MAX_SIDE)
+    tiles: list[Coord] = Field(min_length=1, max_length=MAX_HELD_TILES)
     cost: float = Field(
         ge=0,
         allow_inf_nan=False,
@@ -64,7 +69,7 @@ class MatchRequest(BaseModel):
     )
     held: list[HeldJob] = Field(
         default_factory=list,
-        max_length=MAX_SIDE * MAX_SIDE,
+        max_length=MAX_HELD_JOBS,
         description="Running jobs whose tiles may be taken at their cost (each job once).",
     )
     placement: dict[str, Coord] | None = Field(
