@@ -397,6 +397,67 @@ def test_the_cost_of_an_answer_is_placement_cost_to_the_bit(inst, data):
     )
 
 
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    st.integers(1, 20),
+    st.integers(1, 20),
+    st.integers(1, 7),
+    st.data(),
+)
+def test_the_compiled_links_are_the_references(width, height, hops, data):
+    """``masked_target``'s compiled CSR equals its numpy reference's (``ISOSCHED_CP=py``), row
+    for row and in dtype, on random usable-tile masks."""
+    import os
+
+    from isosched.match.native import ENV_SWITCH
+    from isosched.match.target import masked_target
+
+    allowed = np.asarray(
+        data.draw(st.lists(st.booleans(), min_size=width * height, max_size=width * height))
+    )
+    cost = np.zeros(width * height)
+    new = masked_target(width, height, hops, allowed, cost)
+    saved = os.environ.get(ENV_SWITCH)
+    os.environ[ENV_SWITCH] = "py"
+    try:
+        ref = masked_target(width, height, hops, allowed, cost)
+    finally:
+        if saved is None:
+            del os.environ[ENV_SWITCH]
+        else:
+            os.environ[ENV_SWITCH] = saved
+    assert new.indptr.dtype == ref.indptr.dtype and new.indices.dtype == ref.indices.dtype
+    assert np.array_equal(new.indptr, ref.indptr) and np.array_equal(new.indices, ref.indices)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_small_mesh_instances(), st.data())
+def test_the_compiled_answer_cost_is_the_references_to_the_bit(inst, data):
+    """The matcher's compiled cost of an answer equals :func:`_cost_of` (the reference) bit for
+    bit, with tile costs, byte counts and a communication weight drawn."""
+    from isosched.match.matcher import _cost_of
+    from isosched.match.target import masked_target
+
+    pattern, target = inst
+    m = len(pattern.edges)
+    byts = data.draw(st.lists(st.integers(0, 2**40), min_size=m, max_size=m))
+    edges = tuple((s, d, b) for (s, d, _), b in zip(pattern.edges, byts, strict=True))
+    pattern = TileGraph(pattern.vertices, edges)
+    n = len(pattern)
+    if n > int(target.allowed.sum()):
+        return
+    costs = data.draw(
+        st.lists(st.floats(0, 1e6, allow_nan=False), min_size=target.size, max_size=target.size)
+    )
+    priced = masked_target(
+        target.width, target.height, target.hops, target.allowed, np.asarray(costs, dtype=float)
+    )
+    tiles = data.draw(st.permutations(np.flatnonzero(target.allowed).tolist()))[:n]
+    weight = data.draw(st.floats(0, 10, allow_nan=False))
+    got = TileMatcher(priced, pattern)._answer_cost(tiles, weight)
+    assert got == _cost_of(pattern, priced, tiles, weight) and isinstance(got, float)
+
+
 def _read_lad(text: str) -> "nx.Graph[int]":
     lines = text.splitlines()
     g: nx.Graph[int] = nx.Graph()

@@ -48,7 +48,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 import random
 import time
 from collections.abc import Callable
@@ -59,12 +58,13 @@ import numpy as np
 import numpy.typing as npt
 
 from isosched.match.bitmesh import BitMesh, tiles_of
+from isosched.match.native import ENV_SWITCH, compiled_default
 from isosched.match.search import SearchStats
 from isosched.match.target import ChipTarget
 from isosched.match.ullmann import EngineOutcome
 from isosched.tilegraph import TileGraph
 
-__all__ = ["CPModel", "compiled_default", "cp_search"]
+__all__ = ["ENV_SWITCH", "CPModel", "compiled_default", "cp_search"]
 
 #: Vertices at most this many pattern edges apart constrain each other's tiles by distance.
 MAX_DIST = 3
@@ -94,14 +94,6 @@ ROOT_DEMOTE = True
 DEMOTE = 1e6
 
 Cancel = Callable[[], bool]
-
-#: Environment switch: ``ISOSCHED_CP=py`` makes ``cp`` run the pure-Python reference.
-ENV_SWITCH = "ISOSCHED_CP"
-
-
-def compiled_default() -> bool:
-    """Whether ``cp`` runs the compiled core (unless ``ISOSCHED_CP=py``)."""
-    return os.environ.get(ENV_SWITCH, "").lower() not in ("py", "python")
 
 
 _warmed = False

@@ -33,7 +33,7 @@ import numpy as np
 import numpy.typing as npt
 
 from isosched.match.cp import warm as warm_cp
-from isosched.match.matcher import ENGINES, MatchResult, TileMatcher
+from isosched.match.matcher import ENGINES, MatchResult, TileMatcher, warm_answer_cost
 from isosched.match.repair import warm as warm_repair
 from isosched.match.target import ChipTarget, MatchInputError, masked_target
 from isosched.tilegraph import TileGraph
@@ -425,6 +425,7 @@ def place(
         warm_cp()  # load the compiled core before the clock starts (once per process)
     if online and engine in ("repair", HYBRID):
         warm_repair()
+        warm_answer_cost()
     t0 = time.perf_counter()
     n = len(pattern)
     vic = dict(victims or {})

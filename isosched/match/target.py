@@ -9,11 +9,13 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from isosched.errors import IsoschedError
+from isosched.match.native import compiled_default
 
 __all__ = ["ChipTarget", "HeldTile", "MatchInputError", "masked_target", "mesh_target"]
 
@@ -205,6 +207,9 @@ def masked_target(
     tile_cost : ndarray of float, shape (W·H,)
         Preemption cost of each tile (0 for free tiles).
     """
+    if compiled_default():
+        indptr, c = _compiled_links()(allowed, width, height, hops)
+        return ChipTarget(width, height, hops, allowed, tile_cost, indptr, c)
     n = width * height
     r, c = _mesh_links(width, height, hops)
     keep = allowed[r] & allowed[c]
@@ -212,3 +217,54 @@ def masked_target(
     indptr = np.zeros(n + 1, dtype=np.int64)
     indptr[1:] = np.cumsum(np.bincount(r[keep], minlength=n))
     return ChipTarget(width, height, hops, allowed, tile_cost, indptr, c)
+
+
+def _links(
+    allowed: npt.NDArray[np.bool_], width: int, height: int, hops: int
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """The CSR rows of the links among ``allowed`` tiles, as :func:`masked_target` has them.
+
+    Written for numba (the compiled path of :func:`masked_target`; the reference filters the
+    mesh's links with numpy): two passes over each usable tile's diamond of offsets, rows and
+    columns in increasing tile order.
+    """
+    n = width * height
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    indices = np.empty(0, dtype=np.int64)
+    for fill in range(2):
+        k = 0
+        for t in range(n):
+            if allowed[t]:
+                x = t % width
+                y = t // width
+                for dy in range(-hops, hops + 1):
+                    ny = y + dy
+                    if ny < 0 or ny >= height:
+                        continue
+                    rest = hops - abs(dy)
+                    for dx in range(-rest, rest + 1):
+                        nx = x + dx
+                        if nx < 0 or nx >= width or (dx == 0 and dy == 0):
+                            continue
+                        u = ny * width + nx
+                        if allowed[u]:
+                            if fill == 1:
+                                indices[k] = u
+                            k += 1
+            indptr[t + 1] = k
+        if fill == 0:
+            indices = np.empty(k, dtype=np.int64)
+    return indptr, indices
+
+
+_compiled: Any = None
+
+
+def _compiled_links() -> Any:
+    """:func:`_links` compiled by numba (cached on disk; loaded once per process)."""
+    global _compiled
+    if _compiled is None:
+        from numba import njit
+
+        _compiled = njit(cache=True)(_links)
+    return _compiled
