@@ -377,12 +377,26 @@ def test_the_cost_of_an_answer_is_placement_cost_to_the_bit(inst, data):
     """The engines' cost of a tile-per-vertex answer is :func:`placement_cost`'s, bit for bit
     (the same sums in the same order), with tile costs and a communication weight drawn."""
     from isosched.match.matcher import _cost_of
+
+    drawn = _priced_answer(inst, data)
+    if drawn is None:
+        return
+    pattern, priced, tiles, weight = drawn
+    coords = {pattern.ids[v]: priced.coord(t) for v, t in enumerate(tiles)}
+    assert _cost_of(pattern, priced, tiles, weight) == placement_cost(
+        pattern, priced, coords, weight
+    )
+
+
+def _priced_answer(inst, data):
+    """A pattern, its target with drawn tile costs, a tile per vertex and a weight (``None``
+    when the pattern has more vertices than there are usable tiles)."""
     from isosched.match.target import masked_target
 
     pattern, target = inst
     n = len(pattern)
     if n > int(target.allowed.sum()):
-        return
+        return None
     costs = data.draw(
         st.lists(st.floats(0, 1e6, allow_nan=False), min_size=target.size, max_size=target.size)
     )
@@ -390,11 +404,7 @@ def test_the_cost_of_an_answer_is_placement_cost_to_the_bit(inst, data):
         target.width, target.height, target.hops, target.allowed, np.asarray(costs, dtype=float)
     )
     tiles = data.draw(st.permutations(np.flatnonzero(target.allowed).tolist()))[:n]
-    weight = data.draw(st.floats(0, 10, allow_nan=False))
-    coords = {pattern.ids[v]: priced.coord(t) for v, t in enumerate(tiles)}
-    assert _cost_of(pattern, priced, tiles, weight) == placement_cost(
-        pattern, priced, coords, weight
-    )
+    return pattern, priced, tiles, data.draw(st.floats(0, 10, allow_nan=False))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -436,24 +446,15 @@ def test_the_compiled_answer_cost_is_the_references_to_the_bit(inst, data):
     """The matcher's compiled cost of an answer equals :func:`_cost_of` (the reference) bit for
     bit, with tile costs, byte counts and a communication weight drawn."""
     from isosched.match.matcher import _cost_of
-    from isosched.match.target import masked_target
 
     pattern, target = inst
     m = len(pattern.edges)
     byts = data.draw(st.lists(st.integers(0, 2**40), min_size=m, max_size=m))
     edges = tuple((s, d, b) for (s, d, _), b in zip(pattern.edges, byts, strict=True))
-    pattern = TileGraph(pattern.vertices, edges)
-    n = len(pattern)
-    if n > int(target.allowed.sum()):
+    drawn = _priced_answer((TileGraph(pattern.vertices, edges), target), data)
+    if drawn is None:
         return
-    costs = data.draw(
-        st.lists(st.floats(0, 1e6, allow_nan=False), min_size=target.size, max_size=target.size)
-    )
-    priced = masked_target(
-        target.width, target.height, target.hops, target.allowed, np.asarray(costs, dtype=float)
-    )
-    tiles = data.draw(st.permutations(np.flatnonzero(target.allowed).tolist()))[:n]
-    weight = data.draw(st.floats(0, 10, allow_nan=False))
+    pattern, priced, tiles, weight = drawn
     got = TileMatcher(priced, pattern)._answer_cost(tiles, weight)
     assert got == _cost_of(pattern, priced, tiles, weight) and isinstance(got, float)
 

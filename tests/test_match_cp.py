@@ -403,6 +403,11 @@ def test_cli_match_exit_status_and_stop_reason(tmp_path):
         assert isinstance(doc["nodes"], int) and doc["engine"] == "cp"
 
 
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``isosched match ARGS`` in a subprocess, its output captured."""
+    return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=120, check=False)
+
+
 def test_cli_match_takes_held_tiles_at_their_cost(tmp_path):
     """`isosched match --blocked` with held jobs: the placer's online engine takes the cheaper
     job's tiles and names it; a malformed held entry exits 2 naming it."""
@@ -419,20 +424,14 @@ def test_cli_match_takes_held_tiles_at_their_cost(tmp_path):
         {"job": "B", "tiles": [[2, 0], [3, 0]], "cost": 1.5},
     ]
     occ.write_text(json.dumps({"tiles": [], "held": held}))
-    args = [*CLI, str(pat), "--mesh", "4x1", "--hops", "1", "--blocked", str(occ)]
-    proc = subprocess.run(
-        [*args, "--engine", "cp+repair", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    args = [str(pat), "--mesh", "4x1", "--hops", "1", "--blocked", str(occ)]
+    proc = _cli(*args, "--engine", "cp+repair", "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert sorted(map(tuple, doc["placement"].values())) == [(2, 0), (3, 0)]
     assert doc["victims"] == ["B"] and doc["preemption_cost"] == 1.5
     occ.write_text(json.dumps({"tiles": [], "held": [{"job": "A", "tiles": [[0, 0]]}]}))
-    proc = subprocess.run(args, capture_output=True, text=True, timeout=120, check=False)
+    proc = _cli(*args)
     assert proc.returncode == 2 and "held[0]" in proc.stderr and "Traceback" not in proc.stderr
 
 
@@ -448,22 +447,14 @@ def test_cli_match_tries_the_patterns_own_placement_first(tmp_path):
     pat.write_text(json.dumps(chain))
     own.write_text(json.dumps({"a": [0, 0], "b": [0, 1], "c": [0, 2]}))
     occ.write_text(json.dumps({"tiles": [[0, y] for y in range(3)]}))
-    args = [*CLI, str(pat), "--mesh", "3x3", "--hops", "1", "--blocked", str(occ)]
-    proc = subprocess.run(
-        [*args, "--placement", str(own), "--engine", "cp+repair", "--json"],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    args = [str(pat), "--mesh", "3x3", "--hops", "1", "--blocked", str(occ)]
+    proc = _cli(*args, "--placement", str(own), "--engine", "cp+repair", "--json")
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(proc.stdout)
     assert doc["engine"] == "library" and doc["nodes"] == 0
     assert all(x > 0 for x, _ in doc["placement"].values())
     own.write_text(json.dumps({"a": [0, 0], "b": [0, 1], "c": [0, 3]}))
-    proc = subprocess.run(
-        [*args, "--placement", str(own)], capture_output=True, text=True, timeout=120, check=False
-    )
+    proc = _cli(*args, "--placement", str(own))
     assert proc.returncode == 2 and "spans 2 hops > 1" in proc.stderr
 
 

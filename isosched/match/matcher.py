@@ -30,7 +30,7 @@ from isosched.match.candidates import CandidateRows, candidate_matrix, csr_nbyte
 from isosched.match.cp import CPModel, cp_search
 from isosched.match.cp import warm as warm_cp
 from isosched.match.mcts import mcts_search
-from isosched.match.native import compiled_default
+from isosched.match.native import compiled, compiled_default
 from isosched.match.repair import RepairModel, repair_search, step_nodes
 from isosched.match.repair import warm as warm_repair
 from isosched.match.search import SearchSpace, SearchStats
@@ -220,24 +220,11 @@ def _summed_cost_arrays(
     return cost
 
 
-_compiled_cost: Any = None
-
-
-def _compiled_summed_cost() -> Any:
-    """:func:`_summed_cost_arrays` compiled by numba (cached on disk; loaded once per process)."""
-    global _compiled_cost
-    if _compiled_cost is None:
-        from numba import njit
-
-        _compiled_cost = njit(cache=True)(_summed_cost_arrays)
-    return _compiled_cost
-
-
 def warm_answer_cost() -> None:
     """Load the compiled answer cost once per process, before any search's clock starts."""
     if compiled_default():
         one = np.zeros(1, dtype=np.int64)
-        _compiled_summed_cost()(np.zeros(1), one, one, one, one, 1, 1.0)
+        compiled(_summed_cost_arrays)(np.zeros(1), one, one, one, one, 1, 1.0)
 
 
 def _stop_code(outcome: EngineOutcome | None, reason: str, proved: bool) -> str:
@@ -350,7 +337,9 @@ class TileMatcher:
         t = np.asarray(tiles, dtype=np.int64)
         tc = self.target.tile_cost
         return float(
-            _compiled_summed_cost()(tc, t, src, dst, nbytes, self.target.width, float(comm_weight))
+            compiled(_summed_cost_arrays)(
+                tc, t, src, dst, nbytes, self.target.width, float(comm_weight)
+            )
         )
 
     def _valid(self, tiles: Sequence[int]) -> bool:

@@ -9,13 +9,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from isosched.errors import IsoschedError
-from isosched.match.native import compiled_default
+from isosched.match.native import compiled, compiled_default
 
 __all__ = ["ChipTarget", "HeldTile", "MatchInputError", "masked_target", "mesh_target"]
 
@@ -208,7 +207,7 @@ def masked_target(
         Preemption cost of each tile (0 for free tiles).
     """
     if compiled_default():
-        indptr, c = _compiled_links()(allowed, width, height, hops)
+        indptr, c = compiled(_links)(allowed, width, height, hops)
         return ChipTarget(width, height, hops, allowed, tile_cost, indptr, c)
     n = width * height
     r, c = _mesh_links(width, height, hops)
@@ -255,16 +254,3 @@ def _links(
         if fill == 0:
             indices = np.empty(k, dtype=np.int64)
     return indptr, indices
-
-
-_compiled: Any = None
-
-
-def _compiled_links() -> Any:
-    """:func:`_links` compiled by numba (cached on disk; loaded once per process)."""
-    global _compiled
-    if _compiled is None:
-        from numba import njit
-
-        _compiled = njit(cache=True)(_links)
-    return _compiled
