@@ -106,11 +106,11 @@ def test_complete_online_match_agrees_with_networkx(free, pattern):
 )
 def test_online_target_is_the_labelled_mesh(w, h, hops, free, vics):
     """The placer's target (built from bit masks) equals ``mesh_target`` of the same labels."""
-    from isosched.match.placer import _labelled_target
+    from isosched.match.placer import labelled_target
     from isosched.match.target import HeldTile
 
     victims = {f"j{i}": Victim(m, c) for i, (m, c) in enumerate(vics)}
-    got, held_any = _labelled_target(w, h, hops, free, victims)
+    got, held_any = labelled_target(w, h, hops, free, victims)
     cost: dict[int, float] = {}
     for v in victims.values():
         cost.update({t: v.cost for t in range(w * h) if v.mask >> t & 1})

@@ -62,7 +62,13 @@ def match(
     """
     from isosched.io.match_json import parse_mesh, read_occupancy, read_placement, read_tilegraph
     from isosched.match import MatchInputError, mesh_target
-    from isosched.match.placer import PLACER_ENGINES, labelled_tiles, library_of, place
+    from isosched.match.placer import (
+        PLACER_ENGINES,
+        labelled_target,
+        labelled_tiles,
+        library_of,
+        place,
+    )
 
     if engine not in PLACER_ENGINES:
         choices = ", ".join(PLACER_ENGINES)
@@ -92,9 +98,9 @@ def match(
         seed=seed,
         engine=engine,
         budget_ms=budget_ms,
-        cost_aware=cost_aware or bool(victims),
+        cost_aware=cost_aware or None,  # None: the placer's rule, cost-aware with victims
     )
-    doc = answer.to_doc(tg, w, victims)
+    doc = answer.to_doc(tg, labelled_target(w, h, hops, free, victims)[0])
     if as_json:
         emit_json(doc)
     else:

@@ -9,7 +9,7 @@ from isosched.io.graph_json import read_json
 from isosched.match.target import MatchInputError
 from isosched.tilegraph import TileGraph, TileGraphError
 
-__all__ = ["parse_mesh", "read_blocked", "read_occupancy", "read_placement", "read_tilegraph"]
+__all__ = ["parse_mesh", "read_occupancy", "read_placement", "read_tilegraph"]
 
 Coord = tuple[int, int]
 
@@ -27,17 +27,6 @@ def read_tilegraph(path: str | Path) -> TileGraph:
     except GraphError as exc:
         raise TileGraphError(str(exc)) from None
     return TileGraph.from_doc(doc)
-
-
-def read_blocked(path: str | Path) -> list[Coord]:
-    """Read ``{"tiles": [[x, y], ...]}``: the blocked tiles (held ones are ignored).
-
-    Raises
-    ------
-    MatchInputError
-        If the file is unreadable or malformed.
-    """
-    return read_occupancy(path)[0]
 
 
 def read_occupancy(path: str | Path) -> tuple[list[Coord], dict[str, tuple[list[Coord], float]]]:

@@ -33,9 +33,15 @@ import numpy as np
 import numpy.typing as npt
 
 from isosched.match.cp import warm as warm_cp
-from isosched.match.matcher import ENGINES, MatchResult, TileMatcher, warm_answer_cost
+from isosched.match.matcher import (
+    ENGINES,
+    MatchResult,
+    TileMatcher,
+    placement_cost,
+    warm_answer_cost,
+)
 from isosched.match.repair import warm as warm_repair
-from isosched.match.target import ChipTarget, MatchInputError, masked_target
+from isosched.match.target import ChipTarget, MatchInputError, _check_coord, masked_target
 from isosched.tilegraph import TileGraph
 
 __all__ = [
@@ -47,6 +53,7 @@ __all__ = [
     "Library",
     "PlacerAnswer",
     "Victim",
+    "labelled_target",
     "labelled_tiles",
     "library_images",
     "library_of",
@@ -175,38 +182,28 @@ class PlacerAnswer:
     match: MatchResult | None = None
     detail: str = ""
 
-    def to_doc(
-        self, pattern: TileGraph, width: int, victims: Mapping[str, Victim] | None = None
-    ) -> dict[str, Any]:
+    def to_doc(self, pattern: TileGraph, target: ChipTarget) -> dict[str, Any]:
         """The ``isosched match --json`` document of this answer (``POST /v1/match``'s).
 
         An online answer's is the matcher's document, with ``nodes`` counting every turn of the
         online engine; a library hit's has engine ``library``, no node, and the cost the matcher
-        would report (each taken tile's job cost, then byte-hops). Both add ``victims`` (held
-        jobs whose tiles the placement takes, sorted) and ``preemption_cost`` (the sum of their
-        costs, each counted once). ``pattern``, ``width`` and ``victims`` are what the answer
-        was asked for.
+        would report (:func:`placement_cost` on ``target``: the :func:`labelled_target` the
+        answer was asked on). Both add ``victims`` (held jobs whose tiles the placement takes,
+        sorted) and ``preemption_cost`` (the sum of their costs, each counted once).
         """
         if self.match is not None:
             doc = self.match.to_doc()
             doc["nodes"] = self.nodes
         elif self.source == "library":
-            ids = pattern.ids
-            placement = {v: [t % width, t // width] for v, t in zip(ids, self.tiles, strict=True)}
-            cost = 0.0
-            for t in self.tiles:
-                cost += next((v.cost for v in (victims or {}).values() if v.mask >> t & 1), 0.0)
-            for s, d, b in pattern.edges:
-                (ax, ay), (bx, by) = placement[ids[s]], placement[ids[d]]
-                cost += b * (abs(ax - bx) + abs(ay - by))
+            coords = {v: target.coord(t) for v, t in zip(pattern.ids, self.tiles, strict=True)}
             doc = {
                 "found": True,
                 "engine": "library",
                 "elapsed_ms": round(self.wall_ms, 3),
                 "reason": "found",
                 "nodes": 0,
-                "placement": placement,
-                "cost": cost,
+                "placement": {v: list(xy) for v, xy in coords.items()},
+                "cost": placement_cost(pattern, target, coords),
                 "proved": False,
                 "detail": f"an image of the given placement ({self.lookups} tested)",
                 "wall_limited": False,
@@ -296,10 +293,8 @@ def labelled_tiles(
         raise MatchInputError(f"mesh sides must be positive, got {width}x{height}")
 
     def bit(xy: Sequence[int], what: str) -> int:
-        c = tuple(int(v) for v in xy)
-        if len(c) != 2 or not (0 <= c[0] < width and 0 <= c[1] < height):
-            raise MatchInputError(f"{what} tile {list(c)} is outside the {width}x{height} mesh")
-        return 1 << (c[1] * width + c[0])
+        x, y = _check_coord(xy, width, height, what)
+        return 1 << (y * width + x)
 
     taken = 0
     for xy in blocked:
@@ -464,7 +459,7 @@ def place(
         return PlacerAnswer(
             False, (), "none", (), 0.0, lookups, 0, "budget", _ms(t0), detail="library miss"
         )
-    target, held = _labelled_target(width, height, hops, free_mask, vic)
+    target, held = labelled_target(width, height, hops, free_mask, vic)
     matcher = TileMatcher(target, pattern)
     aware = held if cost_aware is None else cost_aware
     if engine == PORTFOLIO:
@@ -525,7 +520,7 @@ def place(
     )
 
 
-def _labelled_target(
+def labelled_target(
     width: int, height: int, hops: int, free_mask: int, victims: Mapping[str, Victim]
 ) -> tuple[ChipTarget, bool]:
     """The online match's target: free tiles, victims' tiles at their cost, the rest blocked.

@@ -19,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from isosched.match import MatchInputError, mesh_target
-from isosched.match.placer import labelled_tiles, library_of, place
+from isosched.match.placer import labelled_target, labelled_tiles, library_of, place
 from isosched.tilegraph import TileGraph
 from service.openapi import errors
 
@@ -118,10 +118,9 @@ async def match(req: MatchRequest) -> dict[str, Any]:
             node_budget=req.max_nodes,
             seed=req.seed,
             engine=req.engine,
-            budget_ms=req.budget_ms,
-            cost_aware=bool(victims),
+            budget_ms=req.budget_ms,  # cost-aware with victims: the placer's rule
         )
         # a library hit, or the online match (which always runs or proves)
-        return ans.to_doc(tg, w, victims)
+        return ans.to_doc(tg, labelled_target(w, h, req.hops, free, victims)[0])
 
     return await run_in_threadpool(run)
