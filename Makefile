@@ -5,6 +5,9 @@ VENV ?= .venv
 PORT ?= 8000
 HOST ?= 127.0.0.1
 BIN := $(VENV)/bin
+# pytest-xdist processes for make test (one per core of the 2-core reference machine); a
+# module's tests stay on one process (tests/conftest.py)
+TEST_WORKERS ?= 2
 
 .PHONY: run test lint typecheck unit bench zoo clean native
 
@@ -45,7 +48,7 @@ typecheck: $(BIN)/.installed-dev
 	$(BIN)/mypy
 
 unit: $(BIN)/.installed-dev native
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
 
 ## bench: the benchmarks in bench/ (needs the bench extra for peers)
 bench: $(BIN)/.installed-dev

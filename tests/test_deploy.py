@@ -87,7 +87,7 @@ def _stop(proc):
 
 
 @pytest.mark.slow
-def test_compose_start_commands_outside_containers(tmp_path):
+def test_compose_start_commands_outside_containers(tmp_path, ray_exclusive):
     pytest.importorskip("ray")
     bindir = Path(sys.executable).parent
     ray_port, api_port = free_port(), free_port()

@@ -23,15 +23,16 @@ except ImportError:  # pragma: no cover - the dev extra installs Ray
         raise
     HAVE_RAY = False
 
-pytestmark = pytest.mark.skipif(
-    not HAVE_RAY, reason="Ray is not installed (pip install -e '.[ray]')"
-)
+pytestmark = [
+    pytest.mark.skipif(not HAVE_RAY, reason="Ray is not installed (pip install -e '.[ray]')"),
+    pytest.mark.usefixtures("ray_exclusive"),
+]
 
 POLICIES = ["isosched", "hasp", "prema", "fcfs"]
 
 
 @pytest.fixture(scope="module")
-def local_cluster():
+def local_cluster(ray_exclusive):
     from service.ray_runner import connect
 
     connect("local", 2)

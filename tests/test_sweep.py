@@ -193,9 +193,11 @@ def test_cli_trace_gen_and_sweep_take_a_shipped_name(tmp_path):
 def test_cli_defaults_are_the_library_defaults():
     import inspect
 
+    from isosched.cli.results import results as cli_results
     from isosched.cli.sweep import sweep as cli_sweep
     from isosched.sim.sweep import BISECT_STEPS, DEFAULT_SEEDS
 
-    params = inspect.signature(cli_sweep).parameters
-    assert params["seeds"].default == DEFAULT_SEEDS
-    assert params["bisect_steps"].default == BISECT_STEPS
+    for command in (cli_sweep, cli_results):
+        params = inspect.signature(command).parameters
+        assert params["seeds"].default == DEFAULT_SEEDS
+        assert params["bisect_steps"].default == BISECT_STEPS

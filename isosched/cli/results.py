@@ -18,27 +18,21 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from isosched.cli.app import app
 from isosched.errors import IsoschedError
-from isosched.hw.model import Hardware
-from isosched.io.hardware_json import load_hardware
-from isosched.io.model_source import load_models
-from isosched.io.scenario_library import SCENARIO_DIR, load_scenario, shipped_scenarios
-from isosched.plan import PlanCache
-from isosched.plan.cache import default_cache_dir
-from isosched.report.tables import PHYSICS, scoreboard, sweep_tables, tier_table
-from isosched.sim.load import offered_load
-from isosched.sim.point_cache import PointCache, code_fingerprint
-from isosched.sim.policies import ABLATION_NAMES, POLICY_NAMES
-from isosched.sim.sweep import BISECT_STEPS, DEFAULT_SEEDS, plan_book, sweep
+
+if TYPE_CHECKING:
+    from isosched.hw.model import Hardware
+
+# The library is imported inside the functions, so that every other command starts without it.
 
 RESULTS_SCHEMA = "isosched.results/v1"
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-ROOT = SCENARIO_DIR.parents[1]
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: traces/, docs/
 
 
 def physics_hardware(hw: Hardware, physics: str) -> Hardware:
@@ -61,6 +55,8 @@ def _git(*args: str) -> str:
 
 def code_stamp() -> dict[str, Any]:
     """The code version: git commit, whether the tree differs from it, and the source hash."""
+    from isosched.sim.point_cache import code_fingerprint
+
     dirty = _git("status", "--porcelain", "--", "isosched")
     return {
         "commit": _git("rev-parse", "HEAD"),
@@ -77,6 +73,8 @@ def _hw_sha(hw: Hardware) -> str:
 
 def _render(entries: list[dict[str, Any]], planned: list[tuple[str, str, str]]) -> str:
     """The generated block of docs/results.md."""
+    from isosched.report.tables import scoreboard, sweep_tables, tier_table
+
     out = [BEGIN, ""]
     have = {(e["physics"], e["hw"], e["scenario"]): e for e in entries}
     missing = [k for k in planned if k not in have]
@@ -150,7 +148,7 @@ def results(
         str, typer.Option("--physics", help="fair, premise or both (comma-separated).")
     ] = "fair,premise",
     scales: Annotated[str, typer.Option("--scales", help="Grid scales.")] = "0.5,1,2,4,6,8",
-    seeds: Annotated[int, typer.Option("--seeds", min=2, help="Seeds per point.")] = DEFAULT_SEEDS,
+    seeds: Annotated[int, typer.Option("--seeds", min=2, help="Seeds per point.")] = 5,
     ablations_on: Annotated[
         str,
         typer.Option("--ablations-on", help="Chips whose sweeps include the IsoSched ablations."),
@@ -172,12 +170,24 @@ def results(
     ] = 0.0,
     bisect_steps: Annotated[
         int, typer.Option("--bisect-steps", min=0, max=12, help="Capacity bisection steps.")
-    ] = BISECT_STEPS,
+    ] = 3,
     render_only: Annotated[
         bool, typer.Option("--render-only", help="Only rewrite the tables from the data.")
     ] = False,
 ) -> None:
     """Sweep every scenario x chip x physics x policy; write the data and the tables."""
+    # the defaults above are isosched.sim.sweep's DEFAULT_SEEDS and BISECT_STEPS (test_sweep.py)
+    from isosched.io.hardware_json import load_hardware
+    from isosched.io.model_source import load_models
+    from isosched.io.scenario_library import load_scenario, shipped_scenarios
+    from isosched.plan import PlanCache
+    from isosched.plan.cache import default_cache_dir
+    from isosched.report.tables import PHYSICS
+    from isosched.sim.load import offered_load
+    from isosched.sim.point_cache import PointCache
+    from isosched.sim.policies import ABLATION_NAMES, POLICY_NAMES
+    from isosched.sim.sweep import plan_book, sweep
+
     names = list(shipped_scenarios()) if scenarios == "all" else scenarios.split(",")
     by_name = {sc.name: sc for sc in (load_scenario(n) for n in names)}
     chips = hw.split(",")

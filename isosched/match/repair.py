@@ -42,7 +42,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from isosched.match.cp import compiled_default
+from isosched.match.native import compiled, compiled_default
 from isosched.match.target import ChipTarget
 from isosched.tilegraph import TileGraph
 
@@ -388,17 +388,9 @@ def _kernel(
                 best[v] = pos[v]
 
 
-_compiled: Callable[..., None] | None = None
-
-
 def _compiled_kernel() -> Callable[..., None]:
     """The kernel compiled by numba (cached on disk; loaded once per process)."""
-    global _compiled
-    if _compiled is None:
-        from numba import njit
-
-        _compiled = njit(cache=True)(_kernel)
-    return _compiled
+    return compiled(_kernel)
 
 
 def _use_compiled(compiled: bool | None) -> bool:
