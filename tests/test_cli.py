@@ -154,6 +154,32 @@ def test_console_script_runs_as_a_process():
     assert proc.stderr.count("\n") == 1 and "unknown hardware" in proc.stderr
 
 
+def test_help_imports_no_solver_or_simulator():
+    """Start-up stays light (docs/performance.md, CLI start-up): ``isosched --help`` imports none
+    of the heavy libraries; each command imports what it needs when it runs."""
+    heavy = [
+        "ortools",
+        "numba",
+        "scipy",
+        "pandas",
+        "isosched.plan",
+        "isosched.sim",
+        "isosched.match",
+    ]
+    code = (
+        "import sys\n"
+        "from isosched.cli import main\n"
+        "sys.argv = ['isosched', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        f"print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "[]"
+
+
 def test_schema_tilegraph_validates_the_shipped_example(monkeypatch, capsys):
     """The README's match example: its file follows `isosched schema tilegraph` and is placed."""
     import jsonschema  # type: ignore[import-untyped]
