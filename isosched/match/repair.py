@@ -42,7 +42,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from isosched.match.native import compiled, compiled_default
+from isosched.match import native
+from isosched.match.native import compiled_default
 from isosched.match.target import ChipTarget
 from isosched.tilegraph import TileGraph
 
@@ -390,7 +391,7 @@ def _kernel(
 
 def _compiled_kernel() -> Callable[..., None]:
     """The kernel compiled by numba (cached on disk; loaded once per process)."""
-    return compiled(_kernel)
+    return native.compiled(_kernel)
 
 
 def _use_compiled(compiled: bool | None) -> bool:
