@@ -3,8 +3,12 @@
 import itertools
 import json
 import math
+import queue
+import random
+import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -401,6 +405,52 @@ def test_cli_match_exit_status_and_stop_reason(tmp_path):
         doc = json.loads(proc.stdout)
         assert doc["reason"] == reason and doc["found"] == (code == 0)
         assert isinstance(doc["nodes"], int) and doc["engine"] == "cp"
+
+
+@pytest.mark.parametrize("engine", ["cp", "cp+repair", "mcts"])
+def test_cli_match_reports_progress_and_ctrl_c_stops_it_as_cancelled(tmp_path, engine):
+    """A long `isosched match` says how much of its budget it has spent; Ctrl-C (SIGINT) stops
+    the search with the document, reason ``cancelled``, and exit 1 (not found)."""
+    # 1,500 vertices with 30 extra random edges at h = 2: neither found nor refuted within
+    # millions of nodes (cp: 6.2 million in 15 s on the 2-core machine), so the search is still
+    # running when its first progress line comes, a second in.
+    inst = planted_instance(40, 40, 1500, hops=2, blocked_fraction=0.05, seed=3)
+    doc = inst.pattern.to_doc()
+    rng = random.Random(0)
+    ids = list(inst.pattern.ids)
+    extra = [(rng.choice(ids), rng.choice(ids)) for _ in range(30)]
+    doc["edges"] += [{"src": a, "dst": b, "bytes": 1} for a, b in extra if a != b]
+    pat, blocked = tmp_path / "hard.json", tmp_path / "blocked.json"
+    pat.write_text(json.dumps(doc))
+    blocked.write_text(json.dumps({"tiles": [list(t) for t in inst.blocked]}))
+    args = [str(pat), "--mesh", "40x40", "--hops", "2", "--blocked", str(blocked)]
+    proc = subprocess.Popen(
+        [*CLI, *args, "--engine", engine, "--budget-ms", "600000", "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+
+    def pump() -> None:
+        for line in proc.stderr or ():
+            lines.put(line)
+
+    threading.Thread(target=pump, daemon=True).start()
+    try:
+        header = lines.get(timeout=60)
+        assert header.startswith("matching 1500 vertices"), header
+        report = lines.get(timeout=60)  # a second into the search
+        assert report.startswith("searching: ") and "/600000 ms" in report, report
+        proc.send_signal(signal.SIGINT)
+        out = proc.stdout.read() if proc.stdout else ""
+        proc.wait(timeout=60)
+    finally:
+        proc.kill()
+    assert proc.returncode == 1
+    answer = json.loads(out)
+    assert answer["found"] is False and answer["reason"] == "cancelled"
+    assert answer["nodes"] > 0
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

@@ -2,13 +2,72 @@
 
 from __future__ import annotations
 
+import signal
 import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from isosched.cli.app import app, emit_json
+from isosched.cli.progress import Progress
+
+
+class SearchWatch:
+    """The online search's cancel hook on the command line.
+
+    True once Ctrl-C was pressed (a second one stops at once). On the way it reports, once a
+    second after the first, how much of the wall budget is spent; that is progress only, and no
+    answer depends on it.
+
+    Parameters
+    ----------
+    budget_ms : float
+        The search's wall budget, ms.
+    progress : callable
+        Receives the one-line progress messages.
+    """
+
+    def __init__(self, budget_ms: float, progress: Callable[[str], None]) -> None:
+        self.budget_ms = budget_ms
+        self.progress = progress
+        self.cancelled = False
+        self._t0 = time.monotonic()
+        self._next = self._t0 + 1.0
+
+    def __call__(self) -> bool:
+        """Whether to stop now (polled by the search)."""
+        now = time.monotonic()
+        if now >= self._next:
+            self._next = now + 1.0
+            spent = min((now - self._t0) * 1e3, self.budget_ms)
+            self.progress(
+                f"searching: {spent:.0f}/{self.budget_ms:.0f} ms of the budget "
+                "(Ctrl-C stops with the answer so far)"
+            )
+        return self.cancelled
+
+    def interrupt(self, signum: int, frame: object) -> None:
+        """SIGINT handler: the first asks the search to stop, the second stops at once."""
+        if self.cancelled:
+            raise KeyboardInterrupt
+        self.cancelled = True
+
+    @contextmanager
+    def on_sigint(self) -> Iterator[None]:
+        """Route Ctrl-C to :meth:`interrupt` inside the block (main thread only)."""
+        try:
+            old = signal.signal(signal.SIGINT, self.interrupt)
+        except ValueError:  # not the main thread: no handler, the search runs to its budget
+            yield
+            return
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, old)
 
 
 @app.command("match")
@@ -58,7 +117,8 @@ def match(
     Held tiles (in the ``--blocked`` file) may be taken at their job's cost; with any, the
     search looks for the cheapest placement within the budget. Exits 0 when a placement was
     found, 1 when not (reason ``impossible``, ``budget`` or ``cancelled``; the JSON document is
-    printed all the same), 2 on bad input.
+    printed all the same), 2 on bad input. A search longer than a second reports how much of its
+    budget it has spent; Ctrl-C stops it as ``cancelled``, with its best partial answer.
     """
     from isosched.io.match_json import parse_mesh, read_occupancy, read_placement, read_tilegraph
     from isosched.match import MatchInputError, mesh_target
@@ -86,20 +146,25 @@ def match(
         + ")\n"
     )
     # The same placer the simulator uses: the library (when given), then an online match.
-    answer = place(
-        tg,
-        hops,
-        free,
-        w,
-        h,
-        library=library,
-        victims=victims or None,
-        node_budget=max_nodes,
-        seed=seed,
-        engine=engine,
-        budget_ms=budget_ms,
-        cost_aware=cost_aware or None,  # None: the placer's rule, cost-aware with victims
-    )
+    progress = Progress()
+    watch = SearchWatch(budget_ms, progress)
+    with watch.on_sigint():
+        answer = place(
+            tg,
+            hops,
+            free,
+            w,
+            h,
+            library=library,
+            victims=victims or None,
+            node_budget=max_nodes,
+            seed=seed,
+            engine=engine,
+            budget_ms=budget_ms,
+            cost_aware=cost_aware or None,  # None: the placer's rule, cost-aware with victims
+            cancel=watch,
+        )
+    progress.close()
     doc = answer.to_doc(tg, labelled_target(w, h, hops, free, victims)[0])
     if as_json:
         emit_json(doc)
