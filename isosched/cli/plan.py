@@ -67,7 +67,6 @@ def plan(
     """
     from isosched.io.hardware_json import load_hardware
     from isosched.io.model_source import load_model
-    from isosched.plan import PlanCache, plan_model, plan_to_doc
 
     if not 1 <= hops <= 16:
         raise IsoschedError(f"--hops must be in 1..16, got {hops}")
@@ -89,6 +88,9 @@ def plan(
     progress = Progress(verbose=verbose, always=("plan cache",))
     graph = load_model(model)
     hardware = load_hardware(hw)
+    # the planner (OR-Tools, which imports pandas: about a second) only once the inputs are read
+    from isosched.plan import PlanCache, plan_model, plan_to_doc
+
     kwargs: dict[str, Any] = {
         "hops": hops,
         "ilp_dtime_limit": ilp_dtime_limit,
