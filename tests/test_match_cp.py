@@ -4,7 +4,6 @@ import itertools
 import json
 import math
 import queue
-import random
 import signal
 import subprocess
 import sys
@@ -35,6 +34,7 @@ from isosched.match.placer import PORTFOLIO, place
 from isosched.match.target import ChipTarget
 from isosched.match.ullmann import EngineOutcome
 from isosched.tilegraph import TileGraph, TileVertex
+from tests.test_budgets import with_random_edges
 
 CLI = [sys.executable, "-m", "isosched", "match"]
 #: Placements the brute force enumerates at most (instances with more are skipped).
@@ -415,11 +415,7 @@ def test_cli_match_reports_progress_and_ctrl_c_stops_it_as_cancelled(tmp_path, e
     # millions of nodes (cp: 6.2 million in 15 s on the 2-core machine), so the search is still
     # running when its first progress line comes, a second in.
     inst = planted_instance(40, 40, 1500, hops=2, blocked_fraction=0.05, seed=3)
-    doc = inst.pattern.to_doc()
-    rng = random.Random(0)
-    ids = list(inst.pattern.ids)
-    extra = [(rng.choice(ids), rng.choice(ids)) for _ in range(30)]
-    doc["edges"] += [{"src": a, "dst": b, "bytes": 1} for a, b in extra if a != b]
+    doc = with_random_edges(inst.pattern, 30)
     pat, blocked = tmp_path / "hard.json", tmp_path / "blocked.json"
     pat.write_text(json.dumps(doc))
     blocked.write_text(json.dumps({"tiles": [list(t) for t in inst.blocked]}))
