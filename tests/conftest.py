@@ -9,8 +9,10 @@
 
 from __future__ import annotations
 
+import atexit
 import fcntl
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,8 +21,12 @@ import pytest
 
 # Set before any test imports the library or starts a subprocess (they inherit it), so that the
 # suite neither reads plans a developer cached nor writes into ~/.cache. xdist's workers inherit
-# the controller's value and share one cache (its writes are atomic renames).
-os.environ.setdefault("ISOSCHED_CACHE_DIR", tempfile.mkdtemp(prefix="isosched-test-cache-"))
+# the controller's value and share one cache (its writes are atomic renames). The process that
+# made the directory removes it at exit (a run leaves nothing in the temporary directory); a
+# directory given by the caller stays.
+if "ISOSCHED_CACHE_DIR" not in os.environ:
+    os.environ["ISOSCHED_CACHE_DIR"] = tempfile.mkdtemp(prefix="isosched-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["ISOSCHED_CACHE_DIR"], ignore_errors=True)
 
 RAY_LOCK = Path(tempfile.gettempdir()) / f"isosched-tests-ray-{os.getuid()}.lock"
 
