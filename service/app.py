@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from isosched import __version__
 from isosched.errors import IsoschedError
 from isosched.io.bounded_json import check_json_text
+from isosched.match.placer import warm as warm_placer
 from service import dashboard
 from service.local_runner import LocalRunner
 from service.openapi import ErrorBody
@@ -302,6 +303,9 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if cfg.warm_workers:
             await asyncio.to_thread(runner.warm)
+            # /v1/match runs in this process: load its compiled kernels now, in the background
+            # (a new checkout compiles them, about 30 s), not in the first request
+            threading.Thread(target=warm_placer, name="isosched-warm-placer", daemon=True).start()
         if demo:
             seed_demo(store, runner)
         yield

@@ -31,8 +31,9 @@ class Settings:
         Run jobs on Ray instead of the local pool: ``local`` or a cluster address
         (``ISOSCHED_RAY_ADDRESS``; needs the ``ray`` extra).
     warm_workers : bool
-        Start the workers when the service starts rather than on the first job
-        (``ISOSCHED_WARM_WORKERS``, default on for ``isosched serve``; tests leave it off).
+        Start the workers, and load the placer's compiled kernels in the background, when the
+        service starts rather than on the first job or match (``ISOSCHED_WARM_WORKERS``,
+        default on for ``isosched serve``; tests leave it off).
     max_trace_jobs : int
         Most jobs in one trace, generated (counted after ``scale``, before generating) or
         uploaded (``ISOSCHED_MAX_TRACE_JOBS``, default 250,000).

@@ -130,6 +130,37 @@ def test_unknown_names_exit_2(monkeypatch, capsys, args):
     assert err.startswith("isosched: error:") and len(err.strip().splitlines()) == 1
 
 
+def test_missing_files_are_named_in_one_line(monkeypatch, capsys, tmp_path):
+    """A file that cannot be opened is named with the system's reason, not an exception name;
+    ``replay --jobs-out`` checks its directory before it replays."""
+    import importlib
+
+    replay_module = importlib.import_module("isosched.sim.replay")
+    code, out, err = run(monkeypatch, capsys, "jobs", str(tmp_path / "nofile.jsonl"))
+    assert code == 2 and out == ""
+    missing = str(tmp_path / "nofile.jsonl")
+    assert err == f"isosched: error: cannot use {missing!r}: No such file or directory\n"
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError("replayed before checking --jobs-out")
+
+    monkeypatch.setattr(replay_module, "replay", no_replay)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    trace = Path(__file__).parents[1] / "traces" / "ad_urban.s7.jsonl"
+    args = ("replay", str(trace), "--policy", "fcfs", "--jobs-out", str(blocker / "out"))
+    code, out, err = run(monkeypatch, capsys, *args)
+    assert code == 2 and out == ""
+    assert err.startswith(f"isosched: error: cannot use {str(blocker / 'out')!r}: "), err
+
+
+def test_models_list_columns_line_up(monkeypatch, capsys):
+    code, out, _ = run(monkeypatch, capsys, "models", "list")
+    lines = out.splitlines()
+    assert code == 0 and len(lines) == 1 + len(zoo_names())
+    assert len({len(line) for line in lines}) == 1, out  # right-aligned numbers, one width
+
+
 def test_hw_show_and_schema(monkeypatch, capsys):
     code, out, _ = run(monkeypatch, capsys, "hw", "show", "edge-8x8", "--json")
     assert code == 0 and json.loads(out)["mesh"] == [8, 8]

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -447,6 +448,42 @@ def test_cli_match_reports_progress_and_ctrl_c_stops_it_as_cancelled(tmp_path, e
     answer = json.loads(out)
     assert answer["found"] is False and answer["reason"] == "cancelled"
     assert answer["nodes"] > 0
+
+
+def test_cli_match_loads_the_kernels_before_its_watch_and_says_so_when_slow(
+    tmp_path, monkeypatch, capsys
+):
+    """A slow load of the compiled kernels (a new checkout compiles them) prints a notice, and
+    its time does not count as search: no "searching" line for a search of a few nodes."""
+    import isosched.cli.match as cli_match
+    import isosched.match.placer as placer
+    from isosched.cli import main
+
+    calls: list[str] = []
+
+    def slow_warm(engine: str = placer.ONLINE_ENGINE) -> None:
+        calls.append(engine)
+        if len(calls) == 1:  # the first load is slow, as a compile is
+            time.sleep(1.5)
+
+    monkeypatch.setattr(placer, "warm", slow_warm)
+    monkeypatch.setattr(cli_match, "LOADING_NOTICE_S", 0.2)
+    pair = {"schema": "isosched.tilegraph/v1", "vertices": [{"id": "a"}, {"id": "b"}]}
+    pat = tmp_path / "pair.json"
+    pat.write_text(json.dumps({**pair, "edges": [{"src": "a", "dst": "b"}]}))
+    monkeypatch.setattr(
+        sys,
+        "argv",
+        ["isosched", "match", str(pat), "--mesh", "3x3", "--engine", "cp+repair", "--json"],
+    )
+    with pytest.raises(SystemExit) as done:
+        main()
+    assert done.value.code in (0, None)
+    out, err = capsys.readouterr()
+    assert json.loads(out)["found"] is True
+    assert cli_match.LOADING_NOTICE in err
+    assert "searching:" not in err, err
+    assert calls == ["cp+repair", "cp+repair"]  # the CLI's load, then place()'s (a no-op)
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:

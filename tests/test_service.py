@@ -313,6 +313,28 @@ def test_job_requests_are_validated(client, path, body, status):
     assert client.get("/v1/jobs/nope/events").status_code == 404
 
 
+def test_policies_pattern_in_the_schema_is_what_the_server_accepts(client):
+    """The OpenAPI pattern of ``policies`` admits every name ``parse_policies`` takes (the
+    ablations too) and nothing it refuses."""
+    import re
+
+    from isosched.errors import IsoschedError
+    from isosched.sim.policies import ABLATION_NAMES, POLICY_NAMES, parse_policies
+
+    schema = client.get("/openapi.json").json()["components"]["schemas"]
+    pattern = schema["ReplayRequest"]["properties"]["policies"]["pattern"]
+    assert pattern == schema["SweepRequest"]["properties"]["policies"]["pattern"]
+    names = [*POLICY_NAMES, *ABLATION_NAMES]
+    texts = ["all", ", ".join(names), *names, "nope", "isosched-", "hasp,,fcfs", "all,hasp"]
+    for text in texts:
+        try:
+            parse_policies(text)
+            accepted = True
+        except IsoschedError:
+            accepted = False
+        assert bool(re.fullmatch(pattern, text)) == accepted, text
+
+
 def test_demo_start_up_queues_the_ad_urban_replay_once(tmp_path):
     from service.app import seed_demo
 

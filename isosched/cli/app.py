@@ -67,6 +67,10 @@ def main() -> None:
         fail("aborted")
     except IsoschedError as exc:
         fail(str(exc))
-    except (OSError, MemoryError, RecursionError) as exc:
+    except OSError as exc:
+        if exc.filename is not None and exc.strerror:  # a file: name it, as the readers do
+            fail(f"cannot use {str(exc.filename)!r}: {exc.strerror}")
+        fail(f"{type(exc).__name__}: {exc}")
+    except (MemoryError, RecursionError) as exc:
         fail(f"{type(exc).__name__}: {exc}")
     raise SystemExit(code if isinstance(code, int) else 0)

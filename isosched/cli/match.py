@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -14,6 +15,14 @@ import typer
 
 from isosched.cli.app import app, emit_json
 from isosched.cli.progress import Progress
+
+#: Printed when loading the compiled search kernels takes more than :data:`LOADING_NOTICE_S`.
+LOADING_NOTICE = (
+    "loading the compiled search kernels (the first run in a new checkout compiles them: "
+    "about 30 s)\n"
+)
+#: Seconds of loading before :data:`LOADING_NOTICE` (a cached load takes 1-2 s).
+LOADING_NOTICE_S = 5.0
 
 
 class SearchWatch:
@@ -128,6 +137,7 @@ def match(
         labelled_tiles,
         library_of,
         place,
+        warm,
     )
 
     if engine not in PLACER_ENGINES:
@@ -145,6 +155,15 @@ def match(
         + (f", {len(victims)} held job(s) to take at a cost" if victims else "")
         + ")\n"
     )
+    # Load the compiled search kernels before the watch's clock starts; say so when it takes a
+    # while (a new checkout compiles them once).
+    notice = threading.Timer(LOADING_NOTICE_S, sys.stderr.write, args=(LOADING_NOTICE,))
+    notice.daemon = True
+    notice.start()
+    try:
+        warm(engine)
+    finally:
+        notice.cancel()
     # The same placer the simulator uses: the library (when given), then an online match.
     progress = Progress()
     watch = SearchWatch(budget_ms, progress)

@@ -57,10 +57,11 @@ def models_list(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json(rows)
         return
-    print(f"{'model':<14} {'layers':>7} {'edges':>7} {'GMACs':>9} {'Mparams':>9}")
+    wide = max([14, *(len(r["name"]) for r in rows)])
+    print(f"{'model':<{wide}} {'layers':>7} {'edges':>7} {'GMACs':>9} {'Mparams':>9}")
     for r in rows:
         print(
-            f"{r['name']:<14} {r['layers']:>7} {r['edges']:>7} "
+            f"{r['name']:<{wide}} {r['layers']:>7} {r['edges']:>7} "
             f"{r['macs'] / 1e9:>9.2f} {r['params'] / 1e6:>9.1f}"
         )
 

@@ -63,6 +63,8 @@ def replay(
     from isosched.sim.replay import replay as run_replay
 
     names = parse_policies(policy)
+    if jobs_out is not None:  # before the replay, not after it: a bad directory fails at once
+        jobs_out.mkdir(parents=True, exist_ok=True)
     t = read_trace(trace)
     hardware = load_hardware(hw)
     models = load_models(j.model for j in t.jobs)

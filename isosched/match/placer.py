@@ -58,6 +58,7 @@ __all__ = [
     "library_images",
     "library_of",
     "place",
+    "warm",
 ]
 
 Coord = tuple[int, int]
@@ -365,6 +366,20 @@ def _victims_of(mask: int, victims: Mapping[str, Victim]) -> tuple[tuple[str, ..
     return hit, sum(victims[v].cost for v in hit)
 
 
+def warm(engine: str = ONLINE_ENGINE) -> None:
+    """Load the compiled kernels ``engine`` runs, once per process (no clock runs meanwhile).
+
+    numba reads them from its disk cache (about 1.5 s on this machine), or compiles them on
+    the first run in a new checkout (about 30 s). :func:`place` calls this before its clock
+    starts; a front end may call it first to tell its user what the wait is.
+    """
+    if engine in ("cp", PORTFOLIO, HYBRID):
+        warm_cp()
+    if engine in ("repair", HYBRID):
+        warm_repair()
+        warm_answer_cost()
+
+
 def place(
     pattern: TileGraph,
     hops: int,
@@ -416,11 +431,8 @@ def place(
     cancel : callable, optional
         Polled by the online match; true stops it with reason ``cancelled``.
     """
-    if online and engine in ("cp", PORTFOLIO, HYBRID):
-        warm_cp()  # load the compiled core before the clock starts (once per process)
-    if online and engine in ("repair", HYBRID):
-        warm_repair()
-        warm_answer_cost()
+    if online:
+        warm(engine)  # load the compiled kernels before the clock starts (once per process)
     t0 = time.perf_counter()
     n = len(pattern)
     vic = dict(victims or {})

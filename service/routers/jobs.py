@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
@@ -12,7 +13,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from isosched.errors import IsoschedError
-from isosched.sim.policies import POLICY_NAMES, parse_policies
+from isosched.sim.policies import ABLATION_NAMES, POLICY_NAMES, parse_policies
 from isosched.sim.sweep import BISECT_STEPS, DEFAULT_SEEDS
 from isosched.trace import parse_scenario
 from isosched.zoo import zoo_names
@@ -30,9 +31,9 @@ MAX_SWEEP_POINTS = 256
 
 router = APIRouter(tags=["jobs"])
 
-_ONE = "|".join(POLICY_NAMES)
-#: What ``policies`` accepts: ``all`` or policy names separated by commas (stated in the schema;
-#: checked by ``parse_policies``, whose message lists the names).
+_ONE = "|".join(re.escape(n) for n in sorted((*POLICY_NAMES, *ABLATION_NAMES), key=len)[::-1])
+#: What ``policies`` accepts: ``all`` or policy or ablation names separated by commas (stated in
+#: the schema; checked by ``parse_policies``, whose message lists the names).
 POLICIES_PATTERN = rf"^(all|({_ONE}) *(, *({_ONE}) *)*)$"
 
 

@@ -64,8 +64,9 @@ def fix_dims(model: Any, dims: Mapping[str, int]) -> dict[str, int]:
             else:
                 raise GraphError(
                     f"graph input {vi.name!r} has symbolic dimension {sym or '?'!r} at axis {k}; "
-                    f"give it a value (import-onnx --dim {sym or 'NAME'}=VALUE, or dims= in the "
-                    "API) or export the model with static shapes"
+                    f"give it a value (import-onnx --dim {sym or 'NAME'}=VALUE, or "
+                    f"?dim={sym or 'NAME'}=VALUE in the API) or export the model with static "
+                    "shapes"
                 )
             if sym:
                 given[sym] = int(d.dim_value)
