@@ -27,6 +27,9 @@ TILEGRAPH_SCHEMA = "isosched.tilegraph/v1"
 #: Largest tile graph accepted from a file.
 MAX_VERTICES = 1_000_000
 MAX_EDGES = 10_000_000
+#: Most bytes per inference on one edge (1 TiB, far above any tensor): the matcher's costs sum
+#: bytes × hops in 64-bit integers.
+MAX_EDGE_BYTES = 1 << 40
 
 
 class TileGraphError(IsoschedError):
@@ -205,11 +208,15 @@ class TileGraph:
             if not isinstance(e, dict):
                 raise TileGraphError(f"edges[{i}] must be an object with 'src' and 'dst'")
             src, dst, nbytes = e.get("src"), e.get("dst"), e.get("bytes", 0)
+            if not isinstance(src, str) or not isinstance(dst, str):
+                raise TileGraphError(f"edges[{i}]: 'src' and 'dst' must be vertex ids (strings)")
             if src not in index or dst not in index:
                 bad = src if src not in index else dst
                 raise TileGraphError(f"edges[{i}] names unknown vertex {bad!r}")
             if not isinstance(nbytes, int) or isinstance(nbytes, bool) or nbytes < 0:
                 raise TileGraphError(f"edges[{i}]: 'bytes' must be an integer >= 0")
+            if nbytes > MAX_EDGE_BYTES:
+                raise TileGraphError(f"edges[{i}]: 'bytes' is above {MAX_EDGE_BYTES:,} (1 TiB)")
             edges.append((index[str(src)], index[str(dst)], nbytes))
         return cls(tuple(verts), tuple(edges))
 
@@ -246,6 +253,7 @@ def tilegraph_json_schema() -> dict[str, Any]:
             "bytes": {
                 "type": "integer",
                 "minimum": 0,
+                "maximum": MAX_EDGE_BYTES,
                 "description": "Bytes per inference on the edge (optional for matching).",
             },
         },

@@ -64,12 +64,32 @@ def test_budget_stop_reports_nodes_and_partial(client):
         ({"pattern": {"vertices": 3}, "mesh": [4, 4]}, "vertices"),
         ({"pattern": TRI, "mesh": [4, 4], "budget_ms": 10_000}, "budget_ms"),
         ({"pattern": TRI, "mesh": [4, 4], "engine": "vf2"}, "engine"),
+        # found by review: each was a 500 before
+        (
+            {"pattern": {**TRI, "edges": [{"src": ["a"], "dst": "b"}]}, "mesh": [4, 4]},
+            "must be vertex ids",
+        ),
+        (
+            {
+                "pattern": {**TRI, "edges": [{"src": "a", "dst": "b", "bytes": 2**63}]},
+                "mesh": [4, 4],
+            },
+            "'bytes' is above",
+        ),
     ],
 )
 def test_bad_input_is_422_naming_the_problem(client, body, message):
     r = client.post("/v1/match", json=body)
     assert r.status_code == 422
     assert message in r.text
+
+
+def test_an_unpaired_surrogate_escape_is_refused_not_a_500(client):
+    """``"\\ud800"`` is valid JSON but no text: refused before it reaches the placer."""
+    body = '{"pattern": {"vertices": [{"id": "\\ud800"}]}, "mesh": [2, 2]}'
+    r = client.post("/v1/match", content=body, headers={"content-type": "application/json"})
+    assert r.status_code in (400, 422), r.text
+    assert "surrogate" in r.text
 
 
 def test_match_default_engine_is_the_placers_hybrid(client):
@@ -135,6 +155,8 @@ def test_without_held_tiles_there_is_no_room_and_no_victim(client):
         ([*HELD, {"job": "C", "tiles": [[3, 0]], "cost": 1.0}], [], "already blocked or held"),
         ([*HELD, {"job": "A", "tiles": [[3, 0]], "cost": 1.0}], [], "named twice"),
         ([{"job": "", "tiles": [[0, 0]], "cost": 1.0}], [], "job"),
+        # costs whose sums overflowed made the search "prove" that no placement exists
+        ([{"job": "A", "tiles": [[0, 0], [1, 0]], "cost": 1e308}], [], "cost must be in 0..1e+18"),
     ],
 )
 def test_bad_held_tiles_are_422_naming_the_problem(client, held, blocked, message):

@@ -99,6 +99,38 @@ def test_match_refuses_bad_tile_graphs(tmp_path):
         refused(run("match", write(tmp_path, "t.json", text), "--mesh", "4x4"))
 
 
+CHAIN = {"vertices": [{"id": v} for v in "abcd"], "edges": [{"src": "a", "dst": "b"}]}
+
+
+@pytest.mark.parametrize(
+    ("pattern", "args", "occupancy"),
+    [
+        # found by review: tracebacks, a hang, and a wrong "impossible"
+        ({"vertices": [{"id": "a"}], "edges": [{"src": ["a"], "dst": "a"}]}, [], None),
+        (
+            {
+                "vertices": [{"id": "a"}, {"id": "b"}],
+                "edges": [{"src": "a", "dst": "b", "bytes": 2**63}],
+            },
+            [],
+            None,
+        ),
+        ('{"vertices": [{"id": "\\ud800"}]}', [], None),
+        (CHAIN, ["--mesh", "300x300", "--hops", "16"], None),
+        (CHAIN, ["--engine", "cp+repair", "--budget-ms", "-1"], None),
+        (CHAIN, ["--engine", "cp+repair", "--budget-ms", "nan"], None),
+        (CHAIN, [], {"tiles": [], "held": [{"job": "j", "tiles": [[0, 0]], "cost": 1e308}]}),
+        (CHAIN, [], {"tiles": [], "held": [{"job": "j", "tiles": [], "cost": 1}]}),
+    ],
+)
+def test_match_refuses_input_it_cannot_answer(tmp_path, pattern, args, occupancy):
+    text = pattern if isinstance(pattern, str) else json.dumps(pattern)
+    argv = ["match", write(tmp_path, "t.json", text), "--mesh", "4x4", *args]
+    if occupancy is not None:
+        argv += ["--blocked", write(tmp_path, "occ.json", json.dumps(occupancy))]
+    refused(run(*argv))
+
+
 @pytest.mark.parametrize("case", sorted(TRACES))
 def test_replay_refuses_bad_traces(tmp_path, case):
     refused(run("replay", "--hw", "edge-4x4", write(tmp_path, f"{case}.jsonl", TRACES[case])))

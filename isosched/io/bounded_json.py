@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Any
 
 import numpy as np
@@ -30,12 +31,20 @@ _QUOTE = ord('"')
 _DIGITS = bytes(0x30 if 0x30 <= b <= 0x39 else 0x2E for b in range(256))
 _PARENS = bytes.maketrans(b"[]{}", b"()()")
 _NOT_BRACKETS = bytes(b for b in range(256) if b not in b"[]{}")
+#: A ``\\u`` escape of a UTF-16 surrogate pair (12 bytes), or of a lone surrogate (6 bytes).
+_SURROGATE = re.compile(
+    rb"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}|\\u[dD][89a-fA-F][0-9a-fA-F]{2}"
+)
 
 
 def check_json_text(
     text: str | bytes, what: str, error: type[IsoschedError] = IsoschedError
 ) -> None:
-    """Refuse JSON text nested deeper than :data:`MAX_JSON_DEPTH` or with overlong numbers.
+    r"""Refuse JSON text too deep, with overlong numbers, or with an unpaired surrogate.
+
+    The limits: nesting :data:`MAX_JSON_DEPTH`, :data:`MAX_NUMBER_DIGITS` digits in a number.
+    An unpaired surrogate escape (``"\ud800"``) is valid JSON, but no text can hold it, so it
+    would fail later, when written out.
 
     Linear time at C speed on any input: escapes are dropped, string contents masked out by
     the parity of the quotes before each byte, and the innermost bracket pairs peeled once per
@@ -50,6 +59,11 @@ def check_json_text(
     raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else bytes(text)
     # backslash pairs from the left, then escaped quotes: every quote left delimits a string
     raw = raw.replace(b"\\\\", b"").replace(b'\\"', b"")
+    if b"\\ud" in raw or b"\\uD" in raw:
+        for m in _SURROGATE.finditer(raw):
+            if m.end() - m.start() == 6:
+                lone = m.group().decode()
+                raise error(f"{what} holds an unpaired UTF-16 surrogate escape ({lone})")
     arr = np.frombuffer(raw, dtype=np.uint8)
     outside = (np.cumsum(arr == _QUOTE, dtype=np.uint8) & 1) == 0
     bare = arr[outside].tobytes()

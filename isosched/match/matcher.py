@@ -56,6 +56,9 @@ Coord = tuple[int, int]
 
 #: Build the full candidate matrix (and refine it globally) only below this many entries.
 DENSE_LIMIT = 250_000
+#: Node budgets above this are this (no search gets near it; the compiled kernels count in
+#: 64-bit integers).
+MAX_NODES = 1 << 62
 
 
 @dataclass(frozen=True)
@@ -442,6 +445,10 @@ class TileMatcher:
             raise MatchInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
         if not (budget_ms >= 0 and math.isfinite(budget_ms)):
             raise MatchInputError(f"budget_ms must be a finite number >= 0, got {budget_ms}")
+        if max_nodes is not None:
+            if max_nodes < 0:
+                raise MatchInputError(f"max_nodes must be >= 0, got {max_nodes}")
+            max_nodes = min(max_nodes, MAX_NODES)
         if engine == "cp":
             warm_cp()  # load the compiled core outside the budget (once per process)
         elif engine == "repair":
@@ -623,7 +630,10 @@ class TileMatcher:
         res.stop = out.stop
         res.partial = list(out.partial)
         reason = "cancelled" if out.stop == "cancelled" else BUDGET_REASON
-        detail = f"least excess {out.excess} hop(s) over {out.runs} run(s); nothing proved"
+        if out.runs:
+            detail = f"least excess {out.excess} hop(s) over {out.runs} run(s); nothing proved"
+        else:
+            detail = "no repair step within the node budget; nothing proved"
         return done(res, reason, False, stats, detail, out.wall_limited)
 
     def subgraph_monomorphisms_iter(

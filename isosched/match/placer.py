@@ -41,12 +41,19 @@ from isosched.match.matcher import (
     warm_answer_cost,
 )
 from isosched.match.repair import warm as warm_repair
-from isosched.match.target import ChipTarget, MatchInputError, _check_coord, masked_target
+from isosched.match.target import (
+    ChipTarget,
+    MatchInputError,
+    _check_coord,
+    check_mesh,
+    masked_target,
+)
 from isosched.tilegraph import TileGraph
 
 __all__ = [
     "ONLINE_ENGINE",
     "HYBRID",
+    "MAX_HELD_COST",
     "PLACER_ENGINES",
     "PORTFOLIO",
     "TOO_FEW_TILES",
@@ -67,6 +74,10 @@ Coord = tuple[int, int]
 WALL_SAFETY_MS = 30_000.0
 #: ``PlacerAnswer.detail`` when the pattern has more vertices than there are usable tiles.
 TOO_FEW_TILES = "too few tiles"
+#: Largest cost of a held job (any unit): a cost-aware search sums it over every tile it takes,
+#: and those sums must stay finite (at 1e308 they overflowed, and the search wrongly proved
+#: "no placement").
+MAX_HELD_COST = 1e18
 #: The portfolio engine of the online match: ``cp`` on the first quarter of the budget (it proves
 #: when there is no room, and finds many placements), then ``mcts`` on the rest (its rollouts
 #: find placements that the complete search misses within the budget).
@@ -288,7 +299,7 @@ def labelled_tiles(
     ------
     MatchInputError
         On a tile outside the mesh, a tile both blocked and held or held by two jobs, an empty
-        job name or a cost that is negative or not finite.
+        job name, a job holding no tile, or a cost outside 0..:data:`MAX_HELD_COST`.
     """
     if not (width >= 1 and height >= 1):
         raise MatchInputError(f"mesh sides must be positive, got {width}x{height}")
@@ -304,8 +315,12 @@ def labelled_tiles(
     for job, (tiles, cost) in (held or {}).items():
         if not job:
             raise MatchInputError("a held job needs a name")
-        if not (math.isfinite(cost) and cost >= 0):
-            raise MatchInputError(f"held job {job!r}: cost must be finite and >= 0, got {cost}")
+        if not (0 <= cost <= MAX_HELD_COST):  # NaN fails too
+            raise MatchInputError(
+                f"held job {job!r}: cost must be in 0..{MAX_HELD_COST:g}, got {cost}"
+            )
+        if not tiles:
+            raise MatchInputError(f"held job {job!r} holds no tile")
         mask = 0
         for xy in tiles:
             b = bit(xy, f"held job {job!r}:")
@@ -430,9 +445,20 @@ def place(
         Search the whole budget for the cheapest placement (default: only with victims).
     cancel : callable, optional
         Polled by the online match; true stops it with reason ``cancelled``.
+
+    Raises
+    ------
+    MatchInputError
+        On a mesh :func:`~isosched.match.target.check_mesh` refuses, or a negative or
+        non-finite budget.
     """
     if online:
         warm(engine)  # load the compiled kernels before the clock starts (once per process)
+    check_mesh(width, height, hops)
+    if not (budget_ms >= 0 and math.isfinite(budget_ms)):
+        raise MatchInputError(f"budget_ms must be a finite number >= 0, got {budget_ms}")
+    if node_budget is not None and node_budget < 0:
+        raise MatchInputError(f"node_budget must be >= 0, got {node_budget}")
     t0 = time.perf_counter()
     n = len(pattern)
     vic = dict(victims or {})

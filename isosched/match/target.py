@@ -16,13 +16,31 @@ import numpy.typing as npt
 from isosched.errors import IsoschedError
 from isosched.match.native import compiled, compiled_default
 
-__all__ = ["ChipTarget", "HeldTile", "MatchInputError", "masked_target", "mesh_target"]
+__all__ = [
+    "ChipTarget",
+    "HeldTile",
+    "MAX_HOPS",
+    "MAX_LINKS",
+    "MAX_SIDE",
+    "MatchInputError",
+    "check_mesh",
+    "masked_target",
+    "max_hops",
+    "mesh_target",
+]
 
 Coord = tuple[int, int]
 
-#: Largest mesh side accepted (a 1024×1024 mesh has 10^6 tiles).
-MAX_SIDE = 1024
+#: Largest mesh side accepted: the largest chip's (``isosched.hw.model.MAX_SIDE``). The target
+#: keeps a bit row per tile, so its memory grows with the square of the tiles (a 512×512 mesh
+#: took 8.6 GB before this limit).
+MAX_SIDE = 128
+#: Largest hop bound accepted.
 MAX_HOPS = 16
+#: Most directed tile links a target may have, counted as tiles × 2h(h + 1) (the interior's):
+#: 64×64 at 16 hops has 2.2 million; 128×128 takes up to 10 hops. Building the target comes
+#: before the search's budget, so this bounds that time too (about 0.1 s at 2 million).
+MAX_LINKS = 1 << 22
 
 
 class MatchInputError(IsoschedError):
@@ -110,6 +128,34 @@ def _check_coord(xy: Iterable[int], w: int, h: int, what: str) -> Coord:
     return c[0], c[1]
 
 
+def check_mesh(width: int, height: int, hops: int) -> None:
+    """Check a mesh size and hop bound (:data:`MAX_SIDE`, :data:`MAX_HOPS`, :data:`MAX_LINKS`).
+
+    Raises
+    ------
+    MatchInputError
+        Naming the limit exceeded.
+    """
+    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
+        raise MatchInputError(f"mesh {width}x{height} is outside 1..{MAX_SIDE} per side")
+    if not 1 <= hops <= MAX_HOPS:
+        raise MatchInputError(f"hops must be in 1..{MAX_HOPS}, got {hops}")
+    links = width * height * 2 * hops * (hops + 1)
+    if links > MAX_LINKS:
+        raise MatchInputError(
+            f"mesh {width}x{height} at {hops} hops has up to {links:,} tile links; at most "
+            f"{MAX_LINKS:,} (fewer hops or a smaller mesh)"
+        )
+
+
+def max_hops(width: int, height: int) -> int:
+    """Largest hop bound :func:`check_mesh` accepts on a W×H mesh (0 if none)."""
+    h = MAX_HOPS
+    while h > 0 and width * height * 2 * h * (h + 1) > MAX_LINKS:
+        h -= 1
+    return h
+
+
 def mesh_target(
     width: int,
     height: int,
@@ -137,12 +183,9 @@ def mesh_target(
     Raises
     ------
     MatchInputError
-        On a mesh side outside 1..1024, hops outside 1..16 or a tile outside the mesh.
+        On a mesh :func:`check_mesh` refuses or a tile outside the mesh.
     """
-    if not (1 <= width <= MAX_SIDE and 1 <= height <= MAX_SIDE):
-        raise MatchInputError(f"mesh {width}x{height} is outside 1..{MAX_SIDE} per side")
-    if not 1 <= hops <= MAX_HOPS:
-        raise MatchInputError(f"hops must be in 1..{MAX_HOPS}, got {hops}")
+    check_mesh(width, height, hops)
     n = width * height
     allowed = np.ones(n, dtype=bool)
     cost = np.zeros(n, dtype=np.float64)

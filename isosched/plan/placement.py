@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from isosched.errors import IsoschedError
 from isosched.match import MatchResult, TileMatcher, mesh_target, placement_errors
-from isosched.match.target import MAX_HOPS
+from isosched.match.target import max_hops
 from isosched.tilegraph import TileGraph
 
 __all__ = ["PlacementError", "SegmentPlacement", "place_tile_graph", "placement_library"]
@@ -117,14 +117,16 @@ def place_tile_graph(
     ------
     PlacementError
         If the tile graph has more vertices than the mesh has tiles, or no placement was found
-        at any hop bound up to the matcher's limit (:data:`~isosched.match.target.MAX_HOPS`).
+        at any hop bound up to the matcher's limit on this mesh
+        (:func:`~isosched.match.target.max_hops`: 16, fewer on meshes wider than 64×64).
     """
     if len(tg) > width * height:
         raise PlacementError(f"{len(tg)} tile tasks do not fit {width}x{height} tiles")
-    if not 1 <= hops <= MAX_HOPS:
-        raise PlacementError(f"hops must be in 1..{MAX_HOPS}, got {hops}")
+    top = max_hops(width, height)
+    if not 1 <= hops <= top:
+        raise PlacementError(f"hops must be in 1..{top} on {width}x{height}, got {hops}")
     # every pair of tiles is linked at h = W + H - 2: no larger bound can help
-    last = min(MAX_HOPS, max(1, width + height - 2))
+    last = min(top, max(1, width + height - 2))
     elapsed = 0.0
     nodes = 0
     cut = False

@@ -82,7 +82,9 @@ class MatchRequest(BaseModel):
         description="cp+repair (the placer's online engine: cp, which proves when there is no "
         "room, and local repair in turns), cp, repair, portfolio, mcts, ullmann.",
     )
-    budget_ms: float = Field(default=100.0, ge=0, le=MAX_BUDGET_MS, description="Wall budget.")
+    budget_ms: float = Field(
+        default=100.0, ge=0, le=MAX_BUDGET_MS, allow_inf_nan=False, description="Wall budget."
+    )
     max_nodes: int | None = Field(
         default=None, ge=0, le=10_000_000, description="Node budget (deterministic answer)."
     )
