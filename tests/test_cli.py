@@ -154,6 +154,54 @@ def test_missing_files_are_named_in_one_line(monkeypatch, capsys, tmp_path):
     assert err.startswith(f"isosched: error: cannot use {str(blocker / 'out')!r}: "), err
 
 
+GOOD_RECORD = {
+    "job": "a#0",
+    "stream": "a",
+    "release_us": 0,
+    "start_us": 10,
+    "finish_us": 30,
+    "met": True,
+    "intervals": [{"tiles": [[0, 0]]}],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"intervals": "x"}, "'intervals' must be"),
+        ({"release_us": None}, "'release_us' must be"),
+        ({"finish_us": -5}, "'finish_us' must be"),
+        ({"met": "yes"}, "'met' must be"),
+        ({"energy_uj": float("nan")}, "not JSON"),
+    ],
+)
+def test_jobs_refuses_malformed_records_in_one_line(monkeypatch, capsys, tmp_path, change, message):
+    """Found by review: tracebacks on wrong types, NaN and negative times in the readings."""
+    path = tmp_path / "p.jobs.jsonl"
+    path.write_text(json.dumps(GOOD_RECORD) + "\n" + json.dumps({**GOOD_RECORD, **change}) + "\n")
+    code, out, err = run(monkeypatch, capsys, "jobs", str(path), "--json")
+    assert code == 2 and out == "" and message in err and len(err.splitlines()) == 1, err
+    path.write_text(json.dumps(GOOD_RECORD) + "\n")
+    code, out, _ = run(monkeypatch, capsys, "jobs", str(path), "--json")
+    assert code == 0 and json.loads(out)["files"][str(path)]["a"]["run_p50_ms"] == 0.02
+
+
+def test_replay_checks_its_perfetto_file_before_replaying(monkeypatch, capsys, tmp_path):
+    import importlib
+
+    replay_module = importlib.import_module("isosched.sim.replay")
+
+    def no_replay(*args, **kwargs):
+        raise AssertionError("replayed before checking --perfetto")
+
+    monkeypatch.setattr(replay_module, "replay", no_replay)
+    trace = Path(__file__).parents[1] / "traces" / "ad_urban.s7.jsonl"
+    for where in (tmp_path, tmp_path / "missing" / "p.json"):
+        args = ("replay", str(trace), "--policy", "fcfs", "--perfetto", str(where))
+        code, out, err = run(monkeypatch, capsys, *args)
+        assert code == 2 and out == "" and "--perfetto" in err, err
+
+
 def test_models_list_columns_line_up(monkeypatch, capsys):
     code, out, _ = run(monkeypatch, capsys, "models", "list")
     lines = out.splitlines()

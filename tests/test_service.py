@@ -420,6 +420,9 @@ def test_uploaded_hardware_plans_and_no_client_path_is_read(client, tmp_path):
     bad = client.post("/v1/hardware", json={**doc, "mesh": [0, 2]})
     assert bad.status_code == 422 and "mesh" in bad.json()["detail"]
     assert client.post("/v1/hardware", content=b"{").status_code == 422
+    # an upload named as a preset would read as the preset in its results
+    same = client.post("/v1/hardware", json={**doc, "name": "edge-8x8"})
+    assert same.status_code == 422 and "preset" in same.json()["detail"]
     assert client.delete("/v1/hardware/edge-4x4").status_code == 405
     assert client.delete(f"/v1/hardware/{hid}").status_code == 204
     assert client.get(f"/v1/hardware/{hid}").status_code == 404

@@ -66,6 +66,20 @@ def test_dependency_names_the_same_frames_upstream_job():
     assert not [j for j in generate_trace(sc2, seed=0).jobs if j.stream == "cls"]
 
 
+@pytest.mark.parametrize("text", ["1e308", "0", "-1", "nan", "inf", "abc", "1,,2"])
+def test_scales_are_checked_before_any_work(text):
+    """At 1e308 the job count overflowed (a traceback in ``trace gen``, Infinity in ``trace
+    load``); ``results --scales abc`` was a traceback and ``0`` failed hours in."""
+    from isosched.trace.generate import parse_scales
+
+    with pytest.raises(ScenarioError, match="scale"):
+        parse_scales(text)
+    if text not in ("abc", "1,,2"):
+        with pytest.raises(ScenarioError, match="scale"):
+            generate_trace(scenario(stream()), scale=float(text))
+    assert parse_scales("0.5,1,1e6") == [0.5, 1.0, 1e6]
+
+
 def test_scale_divides_periods():
     t = generate_trace(scenario(stream()), seed=0, scale=2.0)
     assert len(t.jobs) == 20
@@ -118,6 +132,19 @@ def test_trace_round_trip(tmp_path):
             ],
             "names no earlier job",
         ),
+        # found by review: PREMA failed on a negative priority, and a header's horizon went
+        # into lbt_per_s (Infinity at 1e-303, negative horizon_s at -5)
+        (
+            [
+                '{"schema": "isosched.trace/v1"}',
+                '{"job":"a#0","stream":"a","model":"m","release_us":5,"deadline_us":10,"priority":-1,"critical":false}',
+            ],
+            r"priority must be in 0\.\.1,000,000",
+        ),
+        (['{"schema": "isosched.trace/v1", "horizon_us": 1e-303}'], "horizon_us"),
+        (['{"schema": "isosched.trace/v1", "horizon_us": -5}'], "horizon_us"),
+        (['{"schema": "isosched.trace/v1", "horizon_us": true}'], "horizon_us"),
+        (['{"schema": "isosched.trace/v1", "time_unit": "ms"}'], "time_unit must be 'us'"),
     ],
 )
 def test_malformed_traces_name_the_line(tmp_path, lines, message):

@@ -11,6 +11,7 @@ import typer
 
 from isosched.cli.app import app, emit_json
 from isosched.cli.progress import Progress
+from isosched.errors import IsoschedError
 
 
 @app.command("replay")
@@ -65,6 +66,8 @@ def replay(
     names = parse_policies(policy)
     if jobs_out is not None:  # before the replay, not after it: a bad directory fails at once
         jobs_out.mkdir(parents=True, exist_ok=True)
+    if perfetto is not None and (perfetto.is_dir() or not perfetto.parent.is_dir()):
+        raise IsoschedError(f"--perfetto {str(perfetto)!r}: not a file in an existing directory")
     t = read_trace(trace)
     hardware = load_hardware(hw)
     models = load_models(j.model for j in t.jobs)
@@ -112,14 +115,15 @@ def replay(
 
 
 def _table(doc: dict[str, Any]) -> None:
+    wide = max([10, *(len(name) for name in doc["policies"])])
     print(
-        f"{'policy':<10} {'sat':>6} {'crit':>6} {'LBT/s':>8} {'p99 ms':>8} {'mJ':>9} "
+        f"{'policy':<{wide}} {'sat':>6} {'crit':>6} {'LBT/s':>8} {'p99 ms':>8} {'mJ':>9} "
         f"{'inf/J':>8} {'preempt':>8} {'lib/online':>10} {'dec p99 ms':>10}"
     )
     for name, m in doc["policies"].items():
         p99 = m["p99_latency_ms"]
         print(
-            f"{name:<10} {m['satisfaction']:>6.3f} {m['critical_satisfaction']:>6.3f} "
+            f"{name:<{wide}} {m['satisfaction']:>6.3f} {m['critical_satisfaction']:>6.3f} "
             f"{m['lbt_per_s']:>8.1f} {p99 if p99 is not None else float('nan'):>8.2f} "
             f"{m['energy_mj']:>9.1f} {m['inferences_per_j']:>8.0f} {m['preemptions']:>8} "
             f"{str(m['library_hits']) + '/' + str(m['online_matches']):>10} "

@@ -187,6 +187,7 @@ def results(
     from isosched.sim.point_cache import PointCache
     from isosched.sim.policies import ABLATION_NAMES, POLICY_NAMES
     from isosched.sim.sweep import plan_book, sweep
+    from isosched.trace.generate import parse_scales
 
     names = list(shipped_scenarios()) if scenarios == "all" else scenarios.split(",")
     by_name = {sc.name: sc for sc in (load_scenario(n) for n in names)}
@@ -195,7 +196,7 @@ def results(
     for p in settings:
         if p not in PHYSICS:
             raise IsoschedError(f"unknown physics {p!r}; one of {', '.join(PHYSICS)}")
-    factors = [float(x) for x in scales.split(",")]
+    factors = parse_scales(scales)  # checked before any point runs
     cache = PointCache(point_cache or default_cache_dir())
     stamp = code_stamp()
     planned = [(p, h, s) for h in chips for p in settings for s in by_name]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import os
 from typing import Annotated
 
@@ -52,7 +51,7 @@ def sweep(
     from isosched.plan import PlanCache
     from isosched.sim.policies import parse_policies
     from isosched.sim.sweep import sweep as run_sweep
-    from isosched.trace.generate import expected_jobs
+    from isosched.trace.generate import expected_jobs, parse_scales
     from isosched.trace.scenario import MAX_JOBS
 
     executor = None
@@ -67,14 +66,7 @@ def sweep(
         from service.ray_cluster import ray_map  # the library itself never imports Ray
 
         executor = ray_map(ray, workers or None)
-    try:
-        factors = [float(x) for x in scales.split(",")]
-    except ValueError:
-        raise IsoschedError(
-            f"--scales must be numbers separated by commas, got {scales!r}"
-        ) from None
-    if not factors or not all(math.isfinite(f) and f > 0 for f in factors):
-        raise IsoschedError(f"--scales must be finite numbers > 0, got {scales!r}")
+    factors = parse_scales(scales)
     names = parse_policies(policy)
     sc = load_scenario(scenario)
     for f in factors:  # every point's trace size, counted before any work

@@ -28,8 +28,9 @@ MAX_TRACE_JOBS = 5_000_000
 #: Latest release and deadline a trace may give, microseconds (ten days).
 MAX_TRACE_US = 864_000_000_000
 
-#: Largest ``|priority|`` of a job.
-MAX_PRIORITY = 1_000_000_000
+#: Largest priority of a job; priorities are 0 .. this, as in scenarios (PREMA's tokens grow
+#: with the priority, so a negative one never reached its threshold and PREMA failed).
+MAX_PRIORITY = 1_000_000
 
 #: Longest job id, stream or model name, characters.
 MAX_NAME_CHARS = 512
@@ -86,8 +87,8 @@ def _job(doc: Any, lineno: int) -> Job:
         raise TraceError(
             f"trace line {lineno}: need 0 <= release_us <= deadline_us <= {MAX_TRACE_US}"
         )
-    if abs(doc["priority"]) > MAX_PRIORITY:
-        raise TraceError(f"trace line {lineno}: |priority| must be at most {MAX_PRIORITY}")
+    if not 0 <= doc["priority"] <= MAX_PRIORITY:
+        raise TraceError(f"trace line {lineno}: priority must be in 0..{MAX_PRIORITY:,}")
     return Job(
         doc["job"],
         doc["stream"],
@@ -98,6 +99,18 @@ def _job(doc: Any, lineno: int) -> Job:
         doc["critical"],
         dep,
     )
+
+
+def _check_header(doc: dict[str, Any]) -> None:
+    """The header fields the replay reads: ``time_unit`` (``us``) and ``horizon_us``."""
+    unit = doc.get("time_unit", "us")
+    if unit != "us":
+        raise TraceError(f"trace header: time_unit must be 'us' (microseconds), got {unit!r}")
+    h = doc.get("horizon_us")
+    if h is not None and (
+        not isinstance(h, int | float) or isinstance(h, bool) or not 1 <= h <= MAX_TRACE_US
+    ):
+        raise TraceError(f"trace header: horizon_us must be a number in 1..{MAX_TRACE_US}")
 
 
 def _no_constant(name: str) -> Any:
@@ -164,6 +177,7 @@ def parse_trace_lines(lines: Iterable[str], max_jobs: int = MAX_TRACE_JOBS) -> T
             doc = decode_json(line, f"trace line {lineno}", TraceError)
             if not isinstance(doc, dict) or doc.get("schema") != TRACE_SCHEMA:
                 raise TraceError(f"trace line 1 must be a header with schema {TRACE_SCHEMA!r}")
+            _check_header(doc)
             header = doc
             continue
         job = _job(_job_line(line, lineno), lineno)

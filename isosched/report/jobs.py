@@ -26,7 +26,9 @@ def read_job_records(path: Path) -> list[dict[str, Any]]:
     Raises
     ------
     IsoschedError
-        If a line is not a JSON object with the fields the readings use.
+        If a line is not a JSON object with the fields the readings use, of their types:
+        times non-negative finite numbers with release <= start <= finish (start and finish
+        may be null), ``met`` a boolean, ``intervals`` a list of objects with a ``tiles`` list.
     """
     need = ("job", "stream", "release_us", "start_us", "finish_us", "met", "intervals")
     out = []
@@ -35,7 +37,7 @@ def read_job_records(path: Path) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line)
+                rec = json.loads(line, parse_constant=_no_constant)
             except ValueError as exc:
                 raise IsoschedError(f"{path}:{n}: not JSON ({exc})") from None
             if not isinstance(rec, dict) or any(k not in rec for k in need):
@@ -43,8 +45,46 @@ def read_job_records(path: Path) -> list[dict[str, Any]]:
                     f"{path}:{n}: not a job record (needs {', '.join(need)}; "
                     "write them with isosched replay --jobs-out)"
                 )
+            bad = _record_problem(rec)
+            if bad:
+                raise IsoschedError(f"{path}:{n}: {bad}")
             out.append(rec)
     return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _time(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and 0 <= value < math.inf
+
+
+def _record_problem(rec: Mapping[str, Any]) -> str:
+    """What is wrong with a job record's types (empty when nothing)."""
+    if not isinstance(rec["job"], str) or not isinstance(rec["stream"], str):
+        return "'job' and 'stream' must be strings"
+    if not _time(rec["release_us"]):
+        return "'release_us' must be a number >= 0"
+    start, finish = rec["start_us"], rec["finish_us"]
+    if start is not None and not (_time(start) and start >= rec["release_us"]):
+        return "'start_us' must be null or a number >= release_us"
+    if finish is not None and not (start is not None and _time(finish) and finish >= start):
+        return "'finish_us' must be null or a number >= start_us"
+    if not isinstance(rec["met"], bool):
+        return "'met' must be true or false"
+    ivs = rec["intervals"]
+    if not isinstance(ivs, list) or not all(
+        isinstance(iv, dict) and isinstance(iv.get("tiles"), list) for iv in ivs
+    ):
+        return "'intervals' must be a list of objects with a 'tiles' list"
+    energy = rec.get("energy_uj")
+    if energy is not None and not _time(energy):
+        return "'energy_uj' must be null or a number >= 0"
+    pre = rec.get("preemptions", 0)
+    if not isinstance(pre, int) or isinstance(pre, bool) or pre < 0:
+        return "'preemptions' must be an integer >= 0"
+    return ""
 
 
 def _quantile(values: list[float], q: float) -> float | None:

@@ -10,6 +10,7 @@ from typing import Any
 
 from isosched.cost import roofline_cycles
 from isosched.sim.planbook import PlanBook
+from isosched.trace.generate import check_scale
 from isosched.trace.scenario import Scenario
 
 __all__ = ["offered_load"]
@@ -42,7 +43,13 @@ def offered_load(scenario: Scenario, plans: PlanBook, scale: float = 1.0) -> dic
     Running jobs side by side on parts of the chip can do better than one at a time (small
     models do not fill a whole chip), so a utilisation above 1 does not prove overload and
     one below 1 does not prove feasibility; it ranks and states contention, nothing more.
+
+    Raises
+    ------
+    ScenarioError
+        For a scale :func:`~isosched.trace.generate.check_scale` refuses.
     """
+    check_scale(scale)
     hw = plans.hw
     whole = (hw.width, hw.height)
     by_id = {s.id: s for s in scenario.streams}

@@ -10,7 +10,16 @@ from typing import Any
 
 from isosched.trace.scenario import MAX_JOBS, Scenario, ScenarioError
 
-__all__ = ["TRACE_SCHEMA", "Job", "Trace", "check_scale", "expected_jobs", "generate_trace"]
+__all__ = [
+    "MAX_SCALE",
+    "TRACE_SCHEMA",
+    "Job",
+    "Trace",
+    "check_scale",
+    "expected_jobs",
+    "generate_trace",
+    "parse_scales",
+]
 
 TRACE_SCHEMA = "isosched.trace/v1"
 
@@ -71,17 +80,38 @@ def _stream_rng(seed: int, stream: str) -> random.Random:
     return random.Random(f"{seed}:{stream}")
 
 
+#: Largest load scale: periods are divided by it (at 1e308 the job count overflowed).
+MAX_SCALE = 1e6
+
+
 def check_scale(scale: float) -> float:
-    """``scale`` if it is a finite number > 0.
+    """``scale`` if it is a number in (0, :data:`MAX_SCALE`].
 
     Raises
     ------
     ScenarioError
-        For zero, negative, infinite or NaN scales (an infinite one would never end).
+        For zero, negative, NaN or larger scales (an infinite one would never end).
     """
-    if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
-        raise ScenarioError(f"scale must be a finite number > 0, got {scale!r}")
+    if not (isinstance(scale, int | float) and 0 < scale <= MAX_SCALE):
+        raise ScenarioError(f"scale must be a number in (0, {MAX_SCALE:g}], got {scale!r}")
     return float(scale)
+
+
+def parse_scales(text: str) -> list[float]:
+    """Comma-separated load scales (``0.5,1,2``), each checked by :func:`check_scale`.
+
+    Raises
+    ------
+    ScenarioError
+        Naming the text, when a part is not a number or not a valid scale.
+    """
+    try:
+        factors = [float(x) for x in text.split(",")]
+    except ValueError:
+        raise ScenarioError(f"scales must be numbers separated by commas, got {text!r}") from None
+    for f in factors:
+        check_scale(f)
+    return factors
 
 
 def expected_jobs(scenario: Scenario, scale: float = 1.0) -> int:
@@ -123,7 +153,7 @@ def generate_trace(
     Raises
     ------
     ScenarioError
-        For a scale that is not a finite number > 0, or more than ``max_jobs`` jobs.
+        For a scale :func:`check_scale` refuses, or more than ``max_jobs`` jobs.
 
     Notes
     -----

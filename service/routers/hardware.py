@@ -73,6 +73,8 @@ async def upload_hardware(request: Request) -> dict[str, Any]:
     body = await request.body()
     check_quota(request, len(body))
     hw = parse_hardware(decode_json(body, "request body", HardwareError))
+    if hw.name in preset_names():  # its results would read as the preset's
+        raise HardwareError(f"hardware name {hw.name!r} is a preset's; give the upload another")
     doc: dict[str, Any] = hw.model_dump(mode="json", by_alias=True)
     hid = request.app.state.store.add_hardware(hw.name, doc)
     return _summary(hw.name, doc, hid)

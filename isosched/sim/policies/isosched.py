@@ -384,7 +384,7 @@ class IsoSched:
         missed: list[JobPlan] = []
         hit: tuple[JobPlan, PlacerAnswer] | None = None
         for plan in plans if self.library else []:
-            lib = sim.plans.library(plan.model, plan.box, self.lcs)
+            lib = sim.plans.library(js.job.model, plan.box, self.lcs)
             ans = place(plan.pattern, plan.hops, free, w, h, library=lib, online=False)
             sim.charge(lookups=ans.lookups)
             if ans.found:
@@ -478,7 +478,7 @@ class IsoSched:
                 if not ans.found:
                     continue
             elif self.library:
-                lib = sim.plans.library(plan.model, plan.box, self.lcs)
+                lib = sim.plans.library(js.job.model, plan.box, self.lcs)
                 ans = place(
                     plan.pattern, plan.hops, free, w, h, library=lib, victims=victims, online=False
                 )
