@@ -43,6 +43,7 @@ def test_hardware_file_round_trip(tmp_path):
         ({"mesh": [0, 4]}, "mesh"),
         ({"clock_ghz": -1}, "clock_ghz"),
         ({"extra_field": 1}, "extra_field"),
+        ({"mesh": [8.0, 8]}, "mesh"),  # strict: a tile count is an integer
         ({"tile": {"macs_per_cycle": 1024, "vector_ops_per_cycle": 64, "sram_bytes": 10}}, "sram"),
     ],
 )

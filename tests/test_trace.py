@@ -95,6 +95,9 @@ def test_scale_divides_periods():
         ([stream("a", period_ms=-1.0)], "period_ms"),
         ([stream("a", period_ms=0.0001)], "limit"),
         ([stream("a", probability=2)], "probability"),
+        # strict, as JSON (found by review: these were coerced)
+        ([stream("a", critical="yes")], "critical"),
+        ([stream("a", priority=True)], "priority"),
     ],
 )
 def test_invalid_scenarios(streams, message):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -39,7 +40,8 @@ def parse_hardware(data: Any) -> Hardware:
     if schema is not None and schema != "isosched.hardware/v1":
         raise HardwareError(f"unsupported hardware schema {schema!r}")
     try:
-        return Hardware.model_validate(data)
+        # strict, as JSON: no "8.0" for a tile count, no "yes" for a boolean (lists stay arrays)
+        return Hardware.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in err["loc"])

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -98,7 +99,8 @@ def parse_scenario(data: Any) -> Scenario:
     if schema is not None and schema != SCENARIO_SCHEMA:
         raise ScenarioError(f"unsupported scenario schema {schema!r}; expected {SCENARIO_SCHEMA!r}")
     try:
-        return Scenario.model_validate(data)
+        # strict, as JSON: no "yes" for a boolean, no true for a priority
+        return Scenario.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"]) or "scenario"

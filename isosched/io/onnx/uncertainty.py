@@ -77,7 +77,9 @@ def parse_dims(items: Iterable[str]) -> dict[str, int]:
         name, sep, value = item.partition("=")
         name, value = name.strip(), value.strip()
         if not sep or not name or not value.isdigit() or int(value) < 1 or len(value) > 10:
-            raise GraphError(f"dimension {item[:100]!r}: expected NAME=VALUE with VALUE >= 1")
+            raise GraphError(
+                f"dimension {item[:100]!r}: expected NAME=VALUE with VALUE in 1..9,999,999,999"
+            )
         if out.get(name, int(value)) != int(value):
             raise GraphError(f"dimension {name[:100]!r} given twice with different values")
         out[name] = int(value)
