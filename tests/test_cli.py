@@ -322,3 +322,23 @@ def test_make_run_takes_a_port(tmp_path):
         check=True,
     ).stdout
     assert f"{venv}/bin/isosched serve --host 127.0.0.1 --port 8123 --demo" in out
+
+
+def test_replay_table_fits_long_policy_names(capsys):
+    from isosched.cli.replay import _table
+
+    row = {
+        "satisfaction": 1.0,
+        "critical_satisfaction": 1.0,
+        "lbt_per_s": 10.0,
+        "p99_latency_ms": 1.5,
+        "energy_mj": 2.0,
+        "inferences_per_j": 100.0,
+        "preemptions": 0,
+        "library_hits": 1,
+        "online_matches": 0,
+        "decision_charged_p99_ms": 0.002,
+    }
+    _table({"policies": {"fcfs": row, "isosched-no-preempt": row}})
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 3 and len({len(line) for line in lines}) == 1, lines

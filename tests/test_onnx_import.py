@@ -443,8 +443,10 @@ def test_symbolic_batch_and_dims() -> None:
     nodes = [helper.make_node("MatMul", ["x", w.add("w", 32, 8)], ["y"], name="fc")]
     x = helper.make_tensor_value_info("x", F, ["batch", "seq", 32])
     model = make_model(nodes, [x], ["y"], w)
-    with pytest.raises(GraphError, match="symbolic dimension 'seq'"):
+    with pytest.raises(GraphError, match="symbolic dimension 'seq'") as refused:
         onnx_to_graph_doc(model, "m")
+    # the hint names both front ends' spelling (the API's is the query parameter ?dim=)
+    assert "--dim seq=VALUE" in str(refused.value) and "?dim=seq=VALUE" in str(refused.value)
     g = parse_graph(onnx_to_graph_doc(model, "m", dims={"seq": 20}))
     assert g["x"].output_shape == (20, 32)
     assert g["fc"].macs == 20 * 32 * 8
@@ -1304,7 +1306,7 @@ def test_upload_takes_dims_and_answers_the_counts(tmp_path: Path) -> None:
     r = client.post("/v1/graphs?dim=sequence=32&strict=true", content=data, headers=onnx_type)
     assert r.status_code == 422 and "strict" in r.json()["detail"]
     r = client.post("/v1/graphs?dim=sequence=x", content=data, headers=onnx_type)
-    assert r.status_code == 422
+    assert r.status_code == 422 and "1..9,999,999,999" in r.json()["detail"]
     ok = conv_chain("input").SerializeToString()
     r = client.post("/v1/graphs?strict=true", content=ok, headers=onnx_type)
     assert r.status_code == 201 and r.json()["unknown_compute_layers"] == 0
