@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import signal
 import sys
 import threading
@@ -140,14 +139,12 @@ def match(
         place,
         warm,
     )
+    from isosched.match.target import check_budgets
 
     if engine not in PLACER_ENGINES:
         choices = ", ".join(PLACER_ENGINES)
         raise MatchInputError(f"unknown engine {engine!r}; choose one of {choices}")
-    if not (budget_ms >= 0 and math.isfinite(budget_ms)):
-        raise MatchInputError(f"--budget-ms must be a finite number >= 0, got {budget_ms}")
-    if max_nodes is not None and max_nodes < 0:
-        raise MatchInputError(f"--max-nodes must be >= 0, got {max_nodes}")
+    check_budgets(budget_ms, max_nodes, ("--budget-ms", "--max-nodes"))
     w, h = parse_mesh(mesh)
     tg = read_tilegraph(pattern)
     mesh_target(w, h, hops)  # validates the mesh and the hops

@@ -34,7 +34,7 @@ from isosched.match.native import compiled, compiled_default
 from isosched.match.repair import RepairModel, repair_search, step_nodes
 from isosched.match.repair import warm as warm_repair
 from isosched.match.search import SearchSpace, SearchStats
-from isosched.match.target import ChipTarget, MatchInputError
+from isosched.match.target import ChipTarget, MatchInputError, check_budgets
 from isosched.match.ullmann import BUDGET_REASON, EngineOutcome, ullmann_iter, ullmann_search
 from isosched.tilegraph import TileGraph
 
@@ -443,11 +443,8 @@ class TileMatcher:
         """
         if engine not in ENGINES:
             raise MatchInputError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
-        if not (budget_ms >= 0 and math.isfinite(budget_ms)):
-            raise MatchInputError(f"budget_ms must be a finite number >= 0, got {budget_ms}")
+        check_budgets(budget_ms, max_nodes)
         if max_nodes is not None:
-            if max_nodes < 0:
-                raise MatchInputError(f"max_nodes must be >= 0, got {max_nodes}")
             max_nodes = min(max_nodes, MAX_NODES)
         if engine == "cp":
             warm_cp()  # load the compiled core outside the budget (once per process)

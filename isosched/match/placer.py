@@ -23,7 +23,6 @@ decision time.
 
 from __future__ import annotations
 
-import math
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -45,6 +44,7 @@ from isosched.match.target import (
     ChipTarget,
     MatchInputError,
     _check_coord,
+    check_budgets,
     check_mesh,
     masked_target,
 )
@@ -455,10 +455,7 @@ def place(
     if online:
         warm(engine)  # load the compiled kernels before the clock starts (once per process)
     check_mesh(width, height, hops)
-    if not (budget_ms >= 0 and math.isfinite(budget_ms)):
-        raise MatchInputError(f"budget_ms must be a finite number >= 0, got {budget_ms}")
-    if node_budget is not None and node_budget < 0:
-        raise MatchInputError(f"node_budget must be >= 0, got {node_budget}")
+    check_budgets(budget_ms, node_budget, ("budget_ms", "node_budget"))
     t0 = time.perf_counter()
     n = len(pattern)
     vic = dict(victims or {})

@@ -6,6 +6,7 @@ not preempt, are removed. Tiles held by preemptible jobs stay, with their preemp
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
@@ -23,6 +24,7 @@ __all__ = [
     "MAX_LINKS",
     "MAX_SIDE",
     "MatchInputError",
+    "check_budgets",
     "check_mesh",
     "masked_target",
     "max_hops",
@@ -146,6 +148,26 @@ def check_mesh(width: int, height: int, hops: int) -> None:
             f"mesh {width}x{height} at {hops} hops has up to {links:,} tile links; at most "
             f"{MAX_LINKS:,} (fewer hops or a smaller mesh)"
         )
+
+
+def check_budgets(
+    budget_ms: float,
+    nodes: int | None,
+    names: tuple[str, str] = ("budget_ms", "max_nodes"),
+) -> None:
+    """Check a wall budget (finite, >= 0, ms) and a node budget (``None`` or >= 0).
+
+    ``names`` are how the caller spells the two in its messages (e.g. the CLI's options).
+
+    Raises
+    ------
+    MatchInputError
+        Naming the budget that is out of range.
+    """
+    if not (budget_ms >= 0 and math.isfinite(budget_ms)):  # NaN fails the first test
+        raise MatchInputError(f"{names[0]} must be a finite number >= 0, got {budget_ms}")
+    if nodes is not None and nodes < 0:
+        raise MatchInputError(f"{names[1]} must be >= 0, got {nodes}")
 
 
 def max_hops(width: int, height: int) -> int:
