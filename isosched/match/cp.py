@@ -940,7 +940,9 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     qv = np.zeros(qlen, dtype=np.int64)
     qt = np.zeros(qlen, dtype=np.int64)
     # the search's work rows
-    wk = np.zeros((4, max(size + 2, 2 * n + 2, 258)), dtype=np.int64)
+    wk = np.zeros((6, max(size + 2, 2 * n + 2, 258)), dtype=np.int64)
+    wk[4, :size] = np.arange(size) % model.width  # the tiles' coordinates
+    wk[5, :size] = np.arange(size) // model.width
     union = np.zeros(w, dtype=np.uint64)
     rk = np.zeros(size, dtype=np.uint64)
     cw = lim.comm_weight if cost_aware else 0.0

@@ -486,15 +486,18 @@ def build_arrays(
 
 
 @njit(cache=True, inline="always")
-def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any) -> bool:
+def _hall(
+    dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any, counted: bool
+) -> bool:
     left = n - s[S_PLACED]
     if left > popcount(free):
         return False
     na = s[S_ALEN]
     cnt = wk[0]
     idx = wk[1]
-    for j in range(na):
-        cnt[j] = rowpop(dom, active[j])
+    if not counted:  # else the caller left the active vertices' domain sizes in wk[0]
+        for j in range(na):
+            cnt[j] = rowpop(dom, active[j])
     if na > 48:
         # stable counting sort by count (sizes are at most the tiles of the chip)
         top = 0
@@ -532,6 +535,8 @@ def _hall(dom: Any, active: Any, s: Any, free: Any, n: int, wk: Any, union: Any)
             c += _pc(union[i])
         if c < k + 1:
             return False
+        if c >= na:  # the union only grows: no later k can fail
+            return True
     return True
 
 
@@ -620,13 +625,14 @@ def _assign(
         if cost_aware:
             c = tile_cost[t]
             if cw:
-                tx, ty = t % width, t // width
+                xs, ys = wk[4], wk[5]
+                tx, ty = xs[t], ys[t]
                 for k in range(pip[v], pip[v + 1]):
                     u = pix[k]
                     q = tile_of[u]
                     b = pw[k]
                     if q >= 0 and b:
-                        c += cw * b * (abs(tx - q % width) + abs(ty - q // width))
+                        c += cw * b * (abs(tx - xs[q]) + abs(ty - ys[q]))
             f[0] += c
             if f[0] >= f[1]:
                 s[S_DTR] = ntr
@@ -712,6 +718,7 @@ def _assign(
                 for i in range(wi + 1, w):
                     dom[u, i] = ZERO
         keep = 0
+        sizes = wk[0]
         notbit = ~bit
         for j in range(alen):
             u = active[j]
@@ -759,20 +766,32 @@ def _assign(
                 qt[qn] = last
                 qn += 1
             active[keep] = u
+            sizes[keep] = c  # the last pass's sizes are the final ones: _hall and _select read them
             keep += 1
         alen = keep
     s[S_DTR] = ntr
     s[S_ALEN] = alen
-    return _hall(dom, active, s, free, n, wk, union)
+    return _hall(dom, active, s, free, n, wk, union, True)
 
 
 @njit(cache=True, inline="always")
-def _select(dom: Any, active: Any, s: Any, rank: Any, order: Any, tile_of: Any, tie: Any) -> Any:
+def _select(
+    dom: Any,
+    active: Any,
+    s: Any,
+    rank: Any,
+    order: Any,
+    tile_of: Any,
+    tie: Any,
+    sizes: Any,
+    counted: bool,
+) -> Any:
+    """The next branching vertex; ``counted``: ``sizes[j]`` is ``active[j]``'s domain size."""
     best = -1
     bc, br = 1e300, 0
     for j in range(s[S_ALEN]):
         u = active[j]
-        c = rowpop(dom, u) + tie[u]
+        c = (sizes[j] if counted else rowpop(dom, u)) + tie[u]
         if c < bc or (c == bc and rank[u] < br):
             best, bc, br = u, c, rank[u]
     if best >= 0:
@@ -832,11 +851,13 @@ def _values(
             if dem[e, 0] == v:
                 pent[dem[e, 1]] += demote
     np_ = 0
-    placed = wk[0]
+    placed = wk[0]  # the placed neighbours' coordinates, x and y in turn
+    xs, ys = wk[4], wk[5]
     for e in range(pip[v], pip[v + 1]):
         q = tile_of[pix[e]]
         if q >= 0:
-            placed[np_] = q
+            placed[2 * np_] = xs[q]
+            placed[2 * np_ + 1] = ys[q]
             np_ += 1
     for j in range(k):
         t = tmp[j]
@@ -845,10 +866,9 @@ def _values(
             c += _pc(nbr[t, i] & free[i])
         kk = float(c) if pip[v + 1] - pip[v] < hub_deg else -float(c)  # a hub: many first
         if np_:
-            tx, ty = t % width, t // width
+            tx, ty = xs[t], ys[t]
             for a in range(np_):
-                q = placed[a]
-                kk += abs(tx - q % width) + abs(ty - q // width)
+                kk += abs(tx - placed[2 * a]) + abs(ty - placed[2 * a + 1])
         if cost_aware:
             kk += tile_cost[t]
         if use_rng:
@@ -972,7 +992,7 @@ def root_hall(dom0: Any, free: Any, n: int) -> bool:
     s[S_ALEN] = n
     wk = np.zeros((3, max(n, dom0.shape[1] * 64 + 2)), dtype=np.int64)
     union = np.zeros(dom0.shape[1], dtype=np.uint64)
-    return _hall(dom0, active, s, free, n, wk, union)
+    return _hall(dom0, active, s, free, n, wk, union, False)
 
 
 @_njit_uncounted
@@ -1013,7 +1033,7 @@ def _open_run(
     lv_alen: Any,
 ) -> None:
     """The root level of a run: its branching vertex and that vertex's values."""
-    v = _select(dom, active, s, rank, order, tile_of, tie)
+    v = _select(dom, active, s, rank, order, tile_of, tie, wk[0], False)
     k = _values(
         v, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
         use_rng, noise, hub_deg, dem, pent, demote, mt, s, vbuf, 0, tmp, keys, rk, wk, union,
@@ -1104,9 +1124,11 @@ def search_slice(
     sets up the next run here instead (:func:`_next_run`, what the Python driver would do) and
     goes on: ``R_RESTART`` is never returned.
 
-    Nothing is allocated here; the work rows come from Python: ``wk`` (``4 × max(tiles + 2,
-    2n + 2, 258)`` int64: counts, order and positions of the Hall check; placed neighbours, order
-    and digit counts of the value order), ``union`` (one word row) and ``rk`` (one uint64 per
+    Nothing is allocated here; the work rows come from Python: ``wk`` (``6 × max(tiles + 2,
+    2n + 2, 258)`` int64: the active vertices' domain sizes (left by :func:`_assign` for the
+    Hall check and :func:`_select`), order and positions of the Hall check; placed neighbours'
+    coordinates, order and digit counts of the value order; rows 4 and 5, which the caller
+    fills, each tile's x and y), ``union`` (one word row) and ``rk`` (one uint64 per
     tile: the value order's sort keys).
     """
     n = dom.shape[0]
@@ -1239,7 +1261,7 @@ def search_slice(
                 lv_dtr, lv_ttr, lv_free, lv_cost, lv_placed, lv_aoff, lv_alen, abuf,
             )  # fmt: skip
             continue
-        u = _select(dom, active, s, rank, order, tile_of, tie)
+        u = _select(dom, active, s, rank, order, tile_of, tie, wk[0], True)
         off = s[S_VTOP]
         k = _values(
             u, dom, act, dom0, free, tile_of, nbr, pip, pix, tile_cost, cost_aware, width,
