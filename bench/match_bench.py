@@ -5,9 +5,9 @@ smoke run, ``--sizes``/``--kinds``/``--cap-ms`` to change the grid, ``--json FIL
 rows). Instances are planted DNN-like tile graphs (isosched.match.planted_instance) on a mesh
 sized so the pattern covers about 60 % of the free tiles; seeds differ from the ones the
 matcher's prior was tuned on. Every engine gets the same wall-time cap per instance: ours
-honours it itself; each peer runs in a forked child that is killed at the cap (igraph >= 1.0 has
-no time limit of its own for LAD). Times exclude building the peer's graph objects and include
-all of our setup.
+honours it itself; each peer runs in a child process (forked from a fork server, never from the
+bench's process) that is killed at the cap (igraph >= 1.0 has no time limit of its own for
+LAD). Times exclude building the peer's graph objects and include all of our setup.
 
 Printed per (size, kind, h, blocked): success rate per engine, median time of each engine on
 the instances it solved, the ratio of our median time to each peer's on the instances both
@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import importlib.util
 import json
 import math
 import multiprocessing as mp
@@ -72,60 +73,75 @@ def _target_edges(t: ChipTarget) -> list[tuple[int, int]]:
     return [(a, b) for a in range(t.size) for b in t.neighbours(a).tolist() if a < b]
 
 
-def _peers(pattern: TileGraph, target: ChipTarget) -> dict[str, Peer]:
-    """Prepared peer calls: each returns whether a monomorphism was found."""
-    nodes = [a for a in range(target.size) if target.allowed[a]]
-    tedges = _target_edges(target)
-    pedges = [(s, d) for s, d, _ in pattern.edges if s != d]
-    peers: dict[str, Peer] = {}
+@dataclass(frozen=True)
+class PeerJob:
+    """One peer's search on one instance, as plain data: the child that runs it builds the peer's
+    graphs from it (it is pickled to a fork server, see :func:`run_capped`).
 
-    g_t: nx.Graph[int] = nx.Graph()
-    g_t.add_nodes_from(nodes)
-    g_t.add_edges_from(tedges)
-    g_p: nx.Graph[int] = nx.Graph()
-    g_p.add_nodes_from(range(len(pattern)))
-    g_p.add_edges_from(pedges)
+    ``nodes`` are the target's usable tiles, ``tedges`` the links among them, ``size`` the
+    pattern's vertices and ``pedges`` its edges (self-loops dropped).
+    """
 
-    def networkx_vf2() -> bool:
-        return bool(nx.algorithms.isomorphism.GraphMatcher(g_t, g_p).subgraph_is_monomorphic())
+    name: str
+    nodes: tuple[int, ...]
+    tedges: tuple[tuple[int, int], ...]
+    size: int
+    pedges: tuple[tuple[int, int], ...]
 
-    peers["networkx_vf2"] = networkx_vf2
-    try:
-        import rustworkx as rx
+    def __call__(self) -> Peer:
+        """Build the peer's graphs (untimed) and return its search (timed by the caller)."""
+        if self.name == "networkx_vf2":
+            g_t: nx.Graph[int] = nx.Graph()
+            g_t.add_nodes_from(self.nodes)
+            g_t.add_edges_from(self.tedges)
+            g_p: nx.Graph[int] = nx.Graph()
+            g_p.add_nodes_from(range(self.size))
+            g_p.add_edges_from(self.pedges)
+            gm = nx.algorithms.isomorphism.GraphMatcher(g_t, g_p)
+            return lambda: bool(gm.subgraph_is_monomorphic())
+        if self.name in ("rustworkx_vf2", "rustworkx_vf2_id_order"):
+            import rustworkx as rx
 
-        r_t = rx.PyGraph()
-        idx = r_t.add_nodes_from(nodes)
-        pos = dict(zip(nodes, idx, strict=True))
-        r_t.add_edges_from_no_data([(pos[a], pos[b]) for a, b in tedges])
-        r_p = rx.PyGraph()
-        r_p.add_nodes_from(range(len(pattern)))
-        r_p.add_edges_from_no_data(pedges)
+            r_t = rx.PyGraph()
+            idx = r_t.add_nodes_from(self.nodes)
+            pos = dict(zip(self.nodes, idx, strict=True))
+            r_t.add_edges_from_no_data([(pos[a], pos[b]) for a, b in self.tedges])
+            r_p = rx.PyGraph()
+            r_p.add_nodes_from(range(self.size))
+            r_p.add_edges_from_no_data(list(self.pedges))
+            id_order = self.name == "rustworkx_vf2_id_order"
 
-        def rx_vf2(id_order: bool) -> Peer:
             def run() -> bool:
                 it = rx.vf2_mapping(r_t, r_p, subgraph=True, induced=False, id_order=id_order)
                 return next(iter(it), None) is not None
 
             return run
+        if self.name == "igraph_lad":
+            import igraph as ig
 
-        peers["rustworkx_vf2"] = rx_vf2(False)
-        peers["rustworkx_vf2_id_order"] = rx_vf2(True)
-    except ImportError:
+            at = {a: i for i, a in enumerate(self.nodes)}
+            i_t = ig.Graph(n=len(self.nodes), edges=[(at[a], at[b]) for a, b in self.tedges])
+            i_p = ig.Graph(n=self.size, edges=list(self.pedges))
+            # igraph 1.0 removed ``time_limit``; the child's cap bounds the call.
+            return lambda: bool(i_t.subisomorphic_lad(i_p, induced=False))
+        raise ValueError(f"unknown peer {self.name!r}")
+
+
+def _peers(pattern: TileGraph, target: ChipTarget) -> dict[str, PeerJob]:
+    """The installed peers' searches on one instance (each says whether a monomorphism exists)."""
+    nodes = tuple(a for a in range(target.size) if target.allowed[a])
+    tedges = tuple(_target_edges(target))
+    pedges = tuple((s, d) for s, d, _ in pattern.edges if s != d)
+    names = ["networkx_vf2"]
+    if importlib.util.find_spec("rustworkx") is not None:
+        names += ["rustworkx_vf2", "rustworkx_vf2_id_order"]
+    else:
         print("rustworkx not installed (pip install -e '.[bench]'): skipped", file=sys.stderr)
-    try:
-        import igraph as ig
-
-        i_t = ig.Graph(n=len(nodes), edges=[(nodes.index(a), nodes.index(b)) for a, b in tedges])
-        i_p = ig.Graph(n=len(pattern), edges=pedges)
-
-        def igraph_lad() -> bool:
-            # igraph 1.0 removed ``time_limit``; the forked child's cap bounds the call.
-            return bool(i_t.subisomorphic_lad(i_p, induced=False))
-
-        peers["igraph_lad"] = igraph_lad
-    except ImportError:
+    if importlib.util.find_spec("igraph") is not None:
+        names.append("igraph_lad")
+    else:
         print("igraph not installed (pip install -e '.[bench]'): skipped", file=sys.stderr)
-    return peers
+    return {name: PeerJob(name, nodes, tedges, len(pattern), pedges) for name in names}
 
 
 @dataclass(frozen=True)
@@ -146,31 +162,63 @@ class Outcome:
         return self.status == "solved"
 
 
-def _child(fn: Peer, conn: Any) -> None:
+def _child(make: Callable[[], Peer], conn: Any) -> None:
+    try:
+        fn = make()
+    except Exception as exc:  # a peer's own failure is a result, not a crash of the bench
+        conn.send(("error", f"{type(exc).__name__}: {exc}", 0.0))
+        return
+    conn.send(("ready", None, 0.0))
     t0 = time.perf_counter()
     try:
         ok = fn()
-    except Exception as exc:  # a peer's own failure is a result, not a crash of the bench
+    except Exception as exc:
         conn.send(("error", f"{type(exc).__name__}: {exc}", 0.0))
         return
     conn.send(("ok", ok, (time.perf_counter() - t0) * 1e3))
 
 
-def run_capped(fn: Peer, cap_s: float) -> Outcome:
-    """Run ``fn`` in a forked child killed at the cap."""
-    ctx = mp.get_context("fork")
+#: Modules the fork server imports once, so that each peer's child starts without importing them.
+PEER_PRELOAD = ("numpy", "networkx", "rustworkx", "igraph", "isosched.match")
+#: Seconds a peer's child may take to start and build its graphs before its clock starts.
+PEER_READY_S = 120.0
+
+
+@functools.cache
+def _peer_context() -> Any:
+    """Processes forked from a fork server, not from this process (started at the first use).
+
+    A fork of this process would leave every page of its heap shared copy-on-write with the
+    child: the next timed search of ours, here, would pay a page fault at the first write to
+    each page it touches (1-3 ms per search on this machine, docs/performance.md). The peers'
+    children come from a small server process instead, and this process is never forked.
+    """
+    ctx = mp.get_context("forkserver")
+    ctx.set_forkserver_preload(list(PEER_PRELOAD))
+    return ctx
+
+
+def run_capped(make: Callable[[], Peer], cap_s: float) -> Outcome:
+    """Run a peer in a child process killed at the cap.
+
+    ``make`` (picklable: a :class:`PeerJob`) builds the peer's search in the child, untimed; the
+    search is timed there and killed ``cap_s`` (plus half a second of slack) after it starts.
+    """
+    ctx = _peer_context()
     parent, child = ctx.Pipe(duplex=False)
-    proc = ctx.Process(target=_child, args=(fn, child))
+    proc = ctx.Process(target=_child, args=(make, child))
     proc.start()
     child.close()
     out = Outcome("capped")
-    if parent.poll(cap_s + 0.5):
-        try:
+    try:
+        for wait in (PEER_READY_S, cap_s + 0.5):
+            if not parent.poll(wait):
+                if wait == PEER_READY_S:
+                    out = Outcome("error", error=f"child not ready within {PEER_READY_S:.0f} s")
+                break
             status, value, elapsed = parent.recv()
-        except EOFError:  # the child died without a word (a crash in native code, OOM)
-            proc.join()
-            out = Outcome("error", error=f"child exited with code {proc.exitcode}")
-        else:
+            if status == "ready":
+                continue
             if status == "error":
                 out = Outcome("error", error=str(value))
             elif elapsed > cap_s * 1e3:
@@ -179,8 +227,13 @@ def run_capped(fn: Peer, cap_s: float) -> Outcome:
                 out = Outcome("solved", elapsed)
             else:
                 out = Outcome("no", elapsed)
+            break
+    except EOFError:  # the child died without a word (a crash in native code, OOM)
+        proc.join()
+        out = Outcome("error", error=f"child exited with code {proc.exitcode}")
     proc.kill()
     proc.join()
+    parent.close()
     return out
 
 
@@ -232,20 +285,6 @@ def _warm_up() -> None:
     for seed in (0, 1):
         TileMatcher(target, pattern).match(engine="cp", budget_ms=60_000, seed=seed)
     warm_repair()
-
-
-@functools.cache
-def _settle_instance() -> tuple[TileGraph, int]:
-    inst = planted_instance(16, 16, 60, hops=3, blocked_fraction=0.3, kind="multibranch", seed=0)
-    return inst.pattern, mask_of(mesh_target(16, 16, 3, inst.blocked).allowed)
-
-
-def _settle() -> None:
-    """A small placement on a 16×16 chip (cp, then repair), untimed: it pays for the page
-    faults and cold caches that a fork leaves, so that the next timed search does not."""
-    pattern, free = _settle_instance()
-    for engine in ("cp", "repair"):
-        place(pattern, 3, free, 16, 16, node_budget=300, engine=engine, cost_aware=False)
 
 
 def side_for(n: int, blocked: float, density: float = 0.6) -> int:
@@ -459,9 +498,8 @@ def run_online(args: argparse.Namespace) -> None:
     contradictions = []
     for inst in insts:
         target = _free_target(inst)
-        # The previous instance's peers ran in forked children: the first search after them
-        # paid for it (page faults on the heap the child shared, cold caches), 2-2.5x on 8x8
-        # (docs/performance.md). A tiny unrelated search takes that cost before any clock.
+        # The previous instance's labels and peers ran meanwhile (the peers in other processes,
+        # see run_capped): a tiny unrelated search brings the matcher back into the caches.
         _warm_up()
         got: dict[str, Outcome] = {
             "ours": _ours(inst, args.cap_ms),

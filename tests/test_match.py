@@ -323,22 +323,26 @@ def test_cli_match_bad_input_exits_2(tmp_path, args, message):
 
 
 def test_bench_reports_a_peer_error_as_an_error_not_a_miss():
-    """bench/match_bench.py: a raising or dying peer is an error with its exception."""
-    from bench.match_bench import Outcome, _cell, run_capped
+    """bench/match_bench.py: a raising or dying peer is an error with its exception; a peer runs
+    in a child of the fork server, with its graphs built there."""
+    import functools
+    import os
+    from collections.abc import Callable
+    from typing import cast
 
-    def raises() -> bool:
-        raise TypeError("'time_limit' is an invalid keyword argument for this function")
+    from bench.match_bench import Outcome, Peer, PeerJob, _cell, run_capped
 
-    def dies() -> bool:
-        import os
-
-        os._exit(3)
-
-    assert run_capped(lambda: True, 5.0).solved
-    bad = run_capped(raises, 5.0)
+    path = ((0, 1), (1, 2))
+    assert run_capped(PeerJob("networkx_vf2", (0, 1, 2), path, 2, ((0, 1),)), 5.0).solved
+    no = run_capped(PeerJob("networkx_vf2", (0, 1, 2), path, 4, ((0, 1), (1, 2), (2, 3))), 5.0)
+    assert no.status == "no" and no.ms < 5_000
+    # a peer that raises while it is built (igraph 1.0's removed keyword raised a TypeError)
+    bad = run_capped(cast("Callable[[], Peer]", functools.partial(int, "time_limit")), 5.0)
     assert bad.status == "error" and "time_limit" in bad.error
-    dead = run_capped(dies, 5.0)
+    dead = run_capped(functools.partial(os._exit, 3), 5.0)
     assert dead.status == "error" and "code 3" in dead.error
+    unknown = run_capped(PeerJob("vf3", (0,), (), 1, ()), 5.0)
+    assert unknown.status == "error" and "unknown peer 'vf3'" in unknown.error
     notes: dict[str, int] = {}
     cell = _cell([Outcome("solved", 2.0), bad, Outcome("capped")], notes)
     assert cell == "1/3, 2.0 ms; error ×1 [1]"
