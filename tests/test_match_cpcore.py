@@ -248,3 +248,17 @@ def test_compiled_cp_on_a_thousand_vertices_at_44x44():
     assert outcome_key((inst.pattern, target), True, **kw) == outcome_key(
         (inst.pattern, target), False, **kw
     )
+
+
+@given(st.lists(st.booleans(), max_size=300), st.integers(0, 2))
+def test_allowed_tiles_become_the_same_words_as_bit_by_bit(flags, extra):
+    """cp's word row of the usable tiles (``_words``, packed) against setting bits one by one."""
+    from isosched.match.cp import _words
+
+    w = (len(flags) + 63) // 64 + extra
+    want = np.zeros(w, dtype=np.uint64)
+    for t, ok in enumerate(flags):
+        if ok:
+            want[t >> 6] |= np.uint64(1 << (t & 63))
+    got = _words(np.asarray(flags, dtype=bool), w)
+    assert got.dtype == np.uint64 and got.tolist() == want.tolist()

@@ -487,3 +487,22 @@ def test_hybrid_without_a_library_starts_with_cp():
     assert ans.match is not None and ans.reason == "budget"
     stats = ans.match.stats
     assert (stats["turns"], stats["cp_nodes"], stats["repair_steps"]) == (2, HYBRID_FIRST, 500)
+
+
+@given(
+    st.lists(st.integers(-3, 40), max_size=14),
+    st.lists(st.booleans(), min_size=1, max_size=36),
+    st.integers(0, 12),
+)
+def test_a_start_keeps_usable_tiles_once_each_first_vertex_first(start, usable, n):
+    """``start_slots`` against a plain loop: unusable, out-of-range and repeated tiles ignored."""
+    slots = [t for t, ok in enumerate(usable) if ok]
+    slot_of = np.full(len(usable), -1, dtype=np.int64)
+    slot_of[slots] = np.arange(len(slots))
+    want = [-1] * n
+    taken: set[int] = set()
+    for v, t in enumerate(start[:n]):
+        if 0 <= t < len(usable) and slot_of[t] >= 0 and t not in taken:
+            want[v] = int(slot_of[t])
+            taken.add(t)
+    assert rp.start_slots(start, slot_of, n).tolist() == want

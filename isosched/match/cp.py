@@ -835,6 +835,13 @@ INCORE_SEED = 1 << 31
 QUEUE_LEN: int | None = None
 
 
+def _words(flags: npt.NDArray[np.bool_], w: int) -> npt.NDArray[np.uint64]:
+    """One bit per flag, tile ``t`` at bit ``t % 64`` of word ``t // 64``, in ``w`` words."""
+    bits = np.zeros(64 * w, dtype=np.uint8)
+    bits[: flags.size] = flags
+    return np.packbits(bits, bitorder="little").view("<u8").astype(np.uint64)
+
+
 def _mt_state(key: int) -> npt.NDArray[np.uint64]:
     """State of ``random.Random(key)``'s Mersenne Twister after seeding.
 
@@ -888,9 +895,7 @@ def _cp_search_compiled(model: CPModel, lim: _Limits) -> EngineOutcome:
     if model.proof is not None:
         stats.exhausted = True
         return outcome("impossible", f"proved: {model.proof}")
-    allowed = np.zeros(w, dtype=np.uint64)
-    for t in np.flatnonzero(model.target.allowed).tolist():
-        allowed[t >> 6] |= np.uint64(1 << (t & 63))
+    allowed = _words(model.target.allowed, w)
     dom = np.zeros((n, w), dtype=np.uint64)
     dom0 = a["dom0"].copy()  # less the root nogoods of earlier runs
     act = np.zeros(n, dtype=np.uint8)

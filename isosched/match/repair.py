@@ -481,6 +481,25 @@ def _state(
     return st, bufs
 
 
+def start_slots(start: Sequence[int], slot_of: IntArray, n: int) -> IntArray:
+    """Slot per vertex of a start (tile per vertex, ``-1``: none), ``-1`` where it is ignored.
+
+    A tile that is not usable (``slot_of`` is ``-1`` or out of range) is ignored, and so is a
+    tile that an earlier vertex took; vertices beyond ``start``'s length have none.
+    """
+    first = np.full(n, -1, dtype=np.int64)
+    given = np.asarray(start, dtype=np.int64)[:n]
+    first[: given.size] = given
+    slot = np.full(n, -1, dtype=np.int64)
+    on = (first >= 0) & (first < slot_of.size)
+    slot[on] = slot_of[first[on]]
+    kept = np.flatnonzero(slot >= 0)
+    _, once = np.unique(slot[kept], return_index=True)  # a tile's first vertex keeps it
+    out = np.full(n, -1, dtype=np.int64)
+    out[kept[once]] = slot[kept[once]]
+    return out
+
+
 def _reverse(indptr: IntArray, nbr: IntArray) -> IntArray:
     """``rev[q]``: the position of entry ``q``'s edge in its other end's neighbour list."""
     n = indptr.size - 1
@@ -588,12 +607,7 @@ def repair_search(
     indptr, nbr, slots, sx, sy = model.indptr, model.nbr, model.slots, model.sx, model.sy
     st, bufs = _state(int(slots.size), seed, max(1, base), indptr, nbr, model.rev)
     if start is not None:
-        slot_of = model.slot_of
-        taken: set[int] = set()
-        for v, t in enumerate(start):
-            if 0 <= t < target.size and slot_of[t] >= 0 and t not in taken:
-                bufs[7][v] = slot_of[t]
-                taken.add(t)
+        bufs[7][:] = start_slots(start, model.slot_of, n)
         st[R_START] = 1
     fn: Callable[..., None] = _compiled_kernel() if _use_compiled(compiled) else _kernel
     stop = "budget"
