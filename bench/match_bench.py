@@ -36,7 +36,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import json
 import math
 import multiprocessing as mp
@@ -97,8 +96,10 @@ class PeerJob:
             g_p: nx.Graph[int] = nx.Graph()
             g_p.add_nodes_from(range(self.size))
             g_p.add_edges_from(self.pedges)
-            gm = nx.algorithms.isomorphism.GraphMatcher(g_t, g_p)
-            return lambda: bool(gm.subgraph_is_monomorphic())
+            # the matcher object is built within the clock, as it always was
+            return lambda: bool(
+                nx.algorithms.isomorphism.GraphMatcher(g_t, g_p).subgraph_is_monomorphic()
+            )
         if self.name in ("rustworkx_vf2", "rustworkx_vf2_id_order"):
             import rustworkx as rx
 
@@ -133,13 +134,17 @@ def _peers(pattern: TileGraph, target: ChipTarget) -> dict[str, PeerJob]:
     tedges = tuple(_target_edges(target))
     pedges = tuple((s, d) for s, d, _ in pattern.edges if s != d)
     names = ["networkx_vf2"]
-    if importlib.util.find_spec("rustworkx") is not None:
+    try:
+        import rustworkx  # noqa: F401
+
         names += ["rustworkx_vf2", "rustworkx_vf2_id_order"]
-    else:
+    except ImportError:
         print("rustworkx not installed (pip install -e '.[bench]'): skipped", file=sys.stderr)
-    if importlib.util.find_spec("igraph") is not None:
+    try:
+        import igraph  # noqa: F401
+
         names.append("igraph_lad")
-    else:
+    except ImportError:
         print("igraph not installed (pip install -e '.[bench]'): skipped", file=sys.stderr)
     return {name: PeerJob(name, nodes, tedges, len(pattern), pedges) for name in names}
 
@@ -190,8 +195,9 @@ def _peer_context() -> Any:
 
     A fork of this process would leave every page of its heap shared copy-on-write with the
     child: the next timed search of ours, here, would pay a page fault at the first write to
-    each page it touches (1-3 ms per search on this machine, docs/performance.md). The peers'
-    children come from a small server process instead, and this process is never forked.
+    each page it touches (600-950 faults, 1-2 ms a placement on this machine,
+    docs/performance.md). The peers' children come from a small server process instead, and
+    this process is never forked.
     """
     ctx = mp.get_context("forkserver")
     ctx.set_forkserver_preload(list(PEER_PRELOAD))
@@ -207,13 +213,13 @@ def run_capped(make: Callable[[], Peer], cap_s: float) -> Outcome:
     ctx = _peer_context()
     parent, child = ctx.Pipe(duplex=False)
     proc = ctx.Process(target=_child, args=(make, child))
-    proc.start()
-    child.close()
     out = Outcome("capped")
     try:
-        for wait in (PEER_READY_S, cap_s + 0.5):
+        proc.start()
+        child.close()
+        for phase, wait in enumerate((PEER_READY_S, cap_s + 0.5)):
             if not parent.poll(wait):
-                if wait == PEER_READY_S:
+                if phase == 0:
                     out = Outcome("error", error=f"child not ready within {PEER_READY_S:.0f} s")
                 break
             status, value, elapsed = parent.recv()
@@ -231,9 +237,12 @@ def run_capped(make: Callable[[], Peer], cap_s: float) -> Outcome:
     except EOFError:  # the child died without a word (a crash in native code, OOM)
         proc.join()
         out = Outcome("error", error=f"child exited with code {proc.exitcode}")
-    proc.kill()
-    proc.join()
-    parent.close()
+    finally:  # whatever happened here (Ctrl-C, a job that does not pickle), no child outlives it
+        if proc.pid is not None:
+            proc.kill()
+            proc.join()
+        parent.close()
+        child.close()
     return out
 
 

@@ -327,6 +327,7 @@ def test_bench_reports_a_peer_error_as_an_error_not_a_miss():
     in a child of the fork server, with its graphs built there."""
     import functools
     import os
+    import time
     from collections.abc import Callable
     from typing import cast
 
@@ -343,6 +344,9 @@ def test_bench_reports_a_peer_error_as_an_error_not_a_miss():
     assert dead.status == "error" and "code 3" in dead.error
     unknown = run_capped(PeerJob("vf3", (0,), (), 1, ()), 5.0)
     assert unknown.status == "error" and "unknown peer 'vf3'" in unknown.error
+    # a search still running at the cap is capped (and its child killed, not waited for)
+    slow = functools.partial(functools.partial, time.sleep, 30.0)
+    assert run_capped(cast("Callable[[], Peer]", slow), 0.2).status == "capped"
     notes: dict[str, int] = {}
     cell = _cell([Outcome("solved", 2.0), bad, Outcome("capped")], notes)
     assert cell == "1/3, 2.0 ms; error ×1 [1]"

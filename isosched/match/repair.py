@@ -485,7 +485,8 @@ def start_slots(start: Sequence[int], slot_of: IntArray, n: int) -> IntArray:
     """Slot per vertex of a start (tile per vertex, ``-1``: none), ``-1`` where it is ignored.
 
     A tile that is not usable (``slot_of`` is ``-1`` or out of range) is ignored, and so is a
-    tile that an earlier vertex took; vertices beyond ``start``'s length have none.
+    tile that an earlier vertex took; vertices beyond ``start``'s length have none, and entries
+    beyond ``n`` are ignored.
     """
     first = np.full(n, -1, dtype=np.int64)
     given = np.asarray(start, dtype=np.int64)[:n]
