@@ -18,7 +18,13 @@ import numpy as np
 
 from isosched.errors import IsoschedError
 
-__all__ = ["MAX_JSON_DEPTH", "MAX_NUMBER_DIGITS", "check_json_text", "decode_json"]
+__all__ = [
+    "MAX_JSON_DEPTH",
+    "MAX_NUMBER_DIGITS",
+    "check_json_text",
+    "decode_json",
+    "no_json_constant",
+]
 
 #: Deepest nesting of arrays and objects accepted (graph files need 4, scenarios 3).
 MAX_JSON_DEPTH = 64
@@ -84,7 +90,8 @@ def check_json_text(
         raise error(f"{what} is nested deeper than {MAX_JSON_DEPTH} levels")
 
 
-def _no_constant(name: str) -> Any:
+def no_json_constant(name: str) -> Any:
+    """``parse_constant`` for :func:`json.loads`: ``NaN`` and ``Infinity`` are not JSON numbers."""
     raise ValueError(f"{name} is not a JSON number")
 
 
@@ -116,7 +123,7 @@ def decode_json(
         text = data
     check_json_text(text, what, error)
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        return json.loads(text, parse_constant=no_json_constant, parse_float=_finite)
     except json.JSONDecodeError as exc:
         raise error(f"{what} is not valid JSON: {exc}") from None
     except RecursionError:  # unbalanced and deep: the pre-check leaves it to the decoder

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from isosched.errors import GraphError
-from isosched.io.bounded_json import decode_json
+from isosched.io.bounded_json import decode_json, no_json_constant
 from isosched.io.graph_json import read_json
 from isosched.trace.generate import TRACE_SCHEMA, Job, Trace
 from isosched.trace.scenario import Scenario, ScenarioError, parse_scenario
@@ -113,14 +113,10 @@ def _check_header(doc: dict[str, Any]) -> None:
         raise TraceError(f"trace header: horizon_us must be a number in 1..{MAX_TRACE_US}")
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
-
-
 def _job_line(line: str, lineno: int) -> Any:
     """Decode a job line (only its known fields are kept, and those are checked by type)."""
     try:
-        return json.loads(line, parse_constant=_no_constant)
+        return json.loads(line, parse_constant=no_json_constant)
     except json.JSONDecodeError as exc:
         raise TraceError(f"trace line {lineno} is not JSON: {exc.msg}") from None
     except UnicodeDecodeError:

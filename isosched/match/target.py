@@ -130,6 +130,11 @@ def _check_coord(xy: Iterable[int], w: int, h: int, what: str) -> Coord:
     return c[0], c[1]
 
 
+def _links_bound(width: int, height: int, hops: int) -> int:
+    """Directed tile links of a W×H mesh at ``hops``, counted as tiles × 2h(h + 1)."""
+    return width * height * 2 * hops * (hops + 1)
+
+
 def check_mesh(width: int, height: int, hops: int) -> None:
     """Check a mesh size and hop bound (:data:`MAX_SIDE`, :data:`MAX_HOPS`, :data:`MAX_LINKS`).
 
@@ -142,7 +147,7 @@ def check_mesh(width: int, height: int, hops: int) -> None:
         raise MatchInputError(f"mesh {width}x{height} is outside 1..{MAX_SIDE} per side")
     if not 1 <= hops <= MAX_HOPS:
         raise MatchInputError(f"hops must be in 1..{MAX_HOPS}, got {hops}")
-    links = width * height * 2 * hops * (hops + 1)
+    links = _links_bound(width, height, hops)
     if links > MAX_LINKS:
         raise MatchInputError(
             f"mesh {width}x{height} at {hops} hops has up to {links:,} tile links; at most "
@@ -173,7 +178,7 @@ def check_budgets(
 def max_hops(width: int, height: int) -> int:
     """Largest hop bound :func:`check_mesh` accepts on a W×H mesh (0 if none)."""
     h = MAX_HOPS
-    while h > 0 and width * height * 2 * h * (h + 1) > MAX_LINKS:
+    while h > 0 and _links_bound(width, height, h) > MAX_LINKS:
         h -= 1
     return h
 

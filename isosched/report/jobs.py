@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from isosched.errors import IsoschedError
+from isosched.io.bounded_json import no_json_constant
 
 __all__ = ["read_job_records", "stream_readings"]
 
@@ -37,7 +38,7 @@ def read_job_records(path: Path) -> list[dict[str, Any]]:
             if not line.strip():
                 continue
             try:
-                rec = json.loads(line, parse_constant=_no_constant)
+                rec = json.loads(line, parse_constant=no_json_constant)
             except ValueError as exc:
                 raise IsoschedError(f"{path}:{n}: not JSON ({exc})") from None
             if not isinstance(rec, dict) or any(k not in rec for k in need):
@@ -50,10 +51,6 @@ def read_job_records(path: Path) -> list[dict[str, Any]]:
                 raise IsoschedError(f"{path}:{n}: {bad}")
             out.append(rec)
     return out
-
-
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not a JSON number")
 
 
 def _time(value: Any) -> bool:
