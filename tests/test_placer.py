@@ -55,6 +55,23 @@ def test_victims_cheapest_first_and_counted_once():
     assert ans.found and ans.victims == ("cheap",) and ans.cost == 1.0
 
 
+def test_library_for_a_looser_bound_gives_no_hit():
+    # BASE puts the edge a-d across a diagonal: two hops. At one hop no image of it is a
+    # placement (library_images does not check), and SQUARE's triangle a-b-d cannot go on a
+    # bipartite mesh at all, so the answer is a proof, not a library hit.
+    lib = library_images(BASE, 4, 4)
+    everything = (1 << 16) - 1
+    assert not place(SQUARE, 1, everything, 4, 4, library=lib, online=False).found
+    ans = place(SQUARE, 1, everything, 4, 4, library=lib)
+    assert not ans.found and ans.reason == "impossible"
+    victims = {"cheap": Victim(mask([(0, 0), (1, 0), (0, 1), (1, 1)], 4), 1.0)}
+    held = place(
+        SQUARE, 1, 0, 4, 2, library=library_images(BASE, 4, 2), victims=victims, online=False
+    )
+    assert not held.found
+    assert place(SQUARE, 2, everything, 4, 4, library=lib, online=False).source == "library"
+
+
 def test_online_match_finds_an_irregular_area_the_library_cannot():
     held = [(1, 1), (3, 1), (1, 3), (3, 3)]  # one tile of every aligned 2x2 block
     free = (1 << 16) - 1 & ~mask(held, 4)

@@ -425,7 +425,9 @@ def place(
     width, height : int
         The chip.
     library : Library, optional
-        Stored placements to try first.
+        Stored placements to try first. An image is a hit only if it is a placement at
+        ``hops`` (checked once: every image spans the same hops); otherwise the images only
+        give the hybrid its geometric start.
     victims : mapping job -> Victim, optional
         Running jobs whose tiles may be taken; ``None`` places on free tiles only.
     node_budget : int or None
@@ -475,15 +477,28 @@ def place(
         not_free = ~free_mask
         not_usable = ~usable
         nearest = online and engine == HYBRID  # keep the nearest miss for the hybrid's start
+        # Every image spans the same hops (the symmetries of the square keep XY distances), so
+        # one check of the first hit says whether the library answers at this bound at all: a
+        # library built for a looser bound (library_images does not check) gives starts only.
+        valid: bool | None = None
         for mask, tiles in library.images:
             lookups += 1
             if not mask & not_free:
-                return PlacerAnswer(True, tiles, "library", (), 0.0, lookups, 0, "found", _ms(t0))
+                if valid is None:
+                    valid = _span(pattern, tiles, width) <= hops
+                if valid:
+                    return PlacerAnswer(
+                        True, tiles, "library", (), 0.0, lookups, 0, "found", _ms(t0)
+                    )
             if nearest:
                 on = (mask & usable).bit_count()
                 if geo is None or on > geo[0]:
                     geo = (on, tiles)
             if vic and not mask & not_usable:
+                if valid is None:
+                    valid = _span(pattern, tiles, width) <= hops
+                if not valid:
+                    continue
                 _, cost = _victims_of(mask & not_free, vic)
                 if best is None or cost < best[0]:
                     best = (cost, mask, tiles)
@@ -705,6 +720,15 @@ def _merged(
     }
     keep = {} if out.found else partial
     return replace(out, stats=stats, partial=keep, wall_limited=wall_limited and not out.found)
+
+
+def _span(pattern: TileGraph, tiles: Sequence[int], width: int) -> int:
+    """Most hops a pattern edge spans with vertex ``i`` on tile ``tiles[i]`` (0 without edges)."""
+    most = 0
+    for s, d, _ in pattern.edges:
+        a, b = tiles[s], tiles[d]
+        most = max(most, abs(a % width - b % width) + abs(a // width - b // width))
+    return most
 
 
 def _tiles(mask: int, size: int) -> npt.NDArray[np.bool_]:
