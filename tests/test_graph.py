@@ -55,6 +55,9 @@ def test_shape_only_ops():
     assert infer_op("resize", {"scale": 2}, [(3, 5, 5)]).shape == (3, 10, 10)
     assert infer_op("pool", {"global": True}, [(3, 5, 5)]).shape == (3, 1, 1)
     assert infer_op("embedding", {"num_embeddings": 100, "dim": 8}, [(16,)]).weight_elems == 800
+    sm = infer_op("softmax", {"axis": -2}, [(12, 128, 128)])
+    assert sm.shape == (12, 128, 128) and sm.vector_ops == 5 * 12 * 128 * 128
+    assert infer_op("softmax", {}, [(4, 5)]).shape == (4, 5)
 
 
 @pytest.mark.parametrize(
@@ -68,6 +71,8 @@ def test_shape_only_ops():
         ("attention", {"heads": 5}, [(4, 12)] * 3, "heads"),
         ("nope", {}, [(1,)], "unknown op"),
         ("conv", {"kernel": 1}, [(3, 4, 4)], "out_channels"),
+        ("softmax", {"axis": 2}, [(4, 5)], "axis 2 out of range for a rank-2"),
+        ("softmax", {"axis": -3}, [(4, 5)], "axis -3 out of range"),
     ],
 )
 def test_bad_op_params(op, params, shapes, message):

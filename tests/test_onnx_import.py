@@ -231,6 +231,26 @@ def test_gemm_matmul_mlp(mode: str) -> None:
     assert g.params == 64 * 128 + 128 + 128 * 10 + 10
 
 
+def test_softmax_over_the_batch_axis_is_a_generic_layer_of_the_same_work() -> None:
+    # the IR has no batch axis, so its softmax rule refuses axis 0 of [N, 10]; the import notes
+    # it and keeps the work (about 5 vector ops per element)
+    w = Weights()
+    nodes = [
+        helper.make_node("Gemm", ["x", w.add("w1", 10, 8)], ["h"], name="fc", transB=1),
+        helper.make_node("Softmax", ["h"], ["y"], name="prob", axis=0),
+    ]
+    x = helper.make_tensor_value_info("x", F, [1, 8])
+    doc, g = convert(make_model(nodes, [x], ["y"], w))
+    assert g["prob"].op == "generic" and g["prob"].output_shape == (10,)
+    assert g["prob"].vector_ops == 5 * 10
+    assert any(
+        n.startswith("prob: Softmax as generic (axis -2 out of range") for n in doc["meta"]["notes"]
+    )
+    nodes[1] = helper.make_node("Softmax", ["h"], ["y"], name="prob", axis=1)
+    _, g = convert(make_model(nodes, [x], ["y"], w))
+    assert g["prob"].op == "softmax" and g["prob"].vector_ops == 5 * 10
+
+
 def test_multi_head_attention_with_shape_arithmetic() -> None:
     """Linear projections, head split via Shape/Gather/Concat, Q.K^T and A.V as matmuls."""
     w = Weights()

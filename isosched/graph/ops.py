@@ -283,6 +283,13 @@ def _unary(cost: int) -> Rule:
     return rule
 
 
+def _softmax(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
+    # about 5 vector ops per element (max, subtract, exp, sum, divide) along a real axis
+    x = _one_input(ins, "softmax")
+    _axis(int(p.get("axis", -1)), len(x))
+    return OpResult(x, 0, 0, 5 * _numel(x))
+
+
 def _embedding(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
     x = _one_input(ins, "embedding")
     n, d = int(p["num_embeddings"]), int(p["dim"])
@@ -363,7 +370,7 @@ OP_RULES: dict[str, Rule] = {
     "split": _split,
     "norm": _norm,
     "activation": _unary(1),
-    "softmax": _unary(5),
+    "softmax": _softmax,
     "embedding": _embedding,
     "resize": _resize,
     "reshape": _reshape,
