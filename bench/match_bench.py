@@ -305,6 +305,12 @@ def side_for(n: int, blocked: float, density: float = 0.6) -> int:
 
 ONLINE_MODELS = ("resnet50", "mobilenetv2", "googlenet", "yolov3", "bert_base", "gpt2")
 ONLINE_CHIPS = {"edge-8x8": (8, 8), "datacenter-16x16": (16, 16)}
+#: The online instances of every chip come from one random stream, in the order of the chip list:
+#: a list of one chip draws other instances than that chip's share of the benchmark's draws.
+CHIPS_HELP = (
+    "online chips, comma-separated; the instances depend on the whole list (one random stream): "
+    "a single chip gives other instances than the default list's"
+)
 
 
 @dataclass(frozen=True)
@@ -644,7 +650,7 @@ def main() -> None:
         help="ours on planted instances: cp+repair (default: the placer's online engine), cp, "
         "portfolio, mcts",
     )
-    ap.add_argument("--chips", default="edge-8x8,datacenter-16x16")
+    ap.add_argument("--chips", default="edge-8x8,datacenter-16x16", help=CHIPS_HELP)
     ap.add_argument("--plans-dir", default="/tmp/isosched-bench-plans")
     ap.add_argument("--per-segment", type=int, default=3, help="cuts per plan segment")
     ap.add_argument("--label-ms", type=float, default=5000.0)

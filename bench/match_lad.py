@@ -20,7 +20,13 @@ import json
 import os
 from typing import Any
 
-from bench.match_bench import ONLINE_CHIPS, OnlineInstance, _free_target, online_instances
+from bench.match_bench import (
+    CHIPS_HELP,
+    ONLINE_CHIPS,
+    OnlineInstance,
+    _free_target,
+    online_instances,
+)
 from bench.match_nodes import _labels
 
 __all__ = ["lad_pattern", "lad_target", "main"]
@@ -55,7 +61,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--plans-dir", default="/tmp/isosched-bench-plans")
     ap.add_argument("--out", required=True, help="directory for the LAD files and index.json")
-    ap.add_argument("--chips", default=",".join(ONLINE_CHIPS))
+    ap.add_argument("--chips", default=",".join(ONLINE_CHIPS), help=CHIPS_HELP)
     ap.add_argument("--seeds", default="17,18", help="instance seeds")
     ap.add_argument("--per-segment", type=int, default=3)
     ap.add_argument("--labels", default=None, help="SEED=FILE,... (match_bench --json files)")

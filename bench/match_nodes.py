@@ -23,7 +23,7 @@ import argparse
 import json
 from typing import Any
 
-from bench.match_bench import ONLINE_CHIPS, online_instances, place_online
+from bench.match_bench import CHIPS_HELP, ONLINE_CHIPS, online_instances, place_online
 from isosched.match.placer import ONLINE_ENGINE, library_images
 
 BUDGETS = (500, 1_000, 3_000, 10_000, 30_000)
@@ -43,7 +43,7 @@ def _labels(pairs: str) -> dict[str, str]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--plans-dir", default="/tmp/isosched-bench-plans")
-    ap.add_argument("--chips", default=",".join(ONLINE_CHIPS))
+    ap.add_argument("--chips", default=",".join(ONLINE_CHIPS), help=CHIPS_HELP)
     ap.add_argument("--seeds", default="17,18", help="instance seeds")
     ap.add_argument("--matcher-seeds", default="0")
     ap.add_argument("--per-segment", type=int, default=3)
