@@ -116,6 +116,9 @@ PLACER_ENGINES: tuple[str, ...] = (HYBRID, PORTFOLIO, *ENGINES)
 class Library:
     """Images of a stored placement on a ``width × height`` chip.
 
+    The images are translations and symmetries of one placement (:func:`library_images`), so
+    they all span the same hops: :func:`place` checks the first one that fits against its bound.
+
     Attributes
     ----------
     width, height : int
