@@ -144,3 +144,40 @@ def test_online_target_is_the_labelled_mesh(w, h, hops, free, vics):
     for field in ("allowed", "tile_cost", "indptr", "indices"):
         a, b = getattr(got, field), getattr(want, field)
         assert a.dtype == b.dtype and (a == b).all(), field
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    n=st.integers(1, 6),
+    edges=st.lists(st.tuples(st.integers(0, 5), st.integers(0, 5)), max_size=10),
+    base=st.permutations(range(25)),
+    hops=st.integers(1, 3),
+    free=st.integers(0, (1 << 25) - 1),
+    held=st.lists(st.tuples(st.integers(1, (1 << 25) - 1), st.floats(0, 10)), max_size=2),
+    online=st.booleans(),
+)
+def test_a_found_answer_is_a_placement_whatever_the_library(
+    n, edges, base, hops, free, held, online
+):
+    """Any library (its placement may break the bound), free area and victims: found is valid."""
+    ids = [f"v{i}" for i in range(n)]
+    pairs = sorted({(a, b) for a, b in edges if a < n and b < n and a != b})
+    pattern = TileGraph.from_edges(ids, [(ids[a], ids[b]) for a, b in pairs])
+    lib = library_images([(t % 5, t // 5) for t in base[:n]], 5, 5)
+    victims, taken = {}, free
+    for i, (m, c) in enumerate(held):
+        if m & ~taken:
+            victims[f"j{i}"] = Victim(m & ~taken, c)
+            taken |= m
+    ans = place(
+        pattern, hops, free, 5, 5, library=lib, victims=victims, online=online, node_budget=300
+    )
+    if not ans.found:
+        return
+    usable = free
+    for v in victims.values():
+        usable |= v.mask
+    assert len(set(ans.tiles)) == n and all(usable >> t & 1 for t in ans.tiles)
+    coords = {v: (t % 5, t // 5) for v, t in zip(pattern.ids, ans.tiles, strict=True)}
+    blocked = [(t % 5, t // 5) for t in range(25) if not usable >> t & 1]
+    assert placement_errors(pattern, mesh_target(5, 5, hops, blocked=blocked), coords) == []
