@@ -1,11 +1,12 @@
 """The run-time placer: library images, cheapest victims, online matches checked by networkx."""
 
 import networkx as nx
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from networkx.algorithms import isomorphism
 
-from isosched.match import mesh_target, placement_errors
+from isosched.match import MatchInputError, mesh_target, placement_errors
 from isosched.match.placer import Victim, library_images, place
 from isosched.tilegraph import TileGraph
 
@@ -70,6 +71,16 @@ def test_library_for_a_looser_bound_gives_no_hit():
     )
     assert not held.found
     assert place(SQUARE, 2, everything, 4, 4, library=lib, online=False).source == "library"
+
+
+def test_a_library_for_another_chip_or_pattern_is_bad_input():
+    everything = (1 << 16) - 1
+    with pytest.raises(MatchInputError, match="for a 4x2 chip, not 4x4"):
+        place(SQUARE, 2, everything, 4, 4, library=library_images(BASE, 4, 2))
+    with pytest.raises(MatchInputError, match="places 3 vertices, the pattern has 4"):
+        place(SQUARE, 2, everything, 4, 4, library=library_images(BASE[:3], 4, 4))
+    with pytest.raises(MatchInputError, match="two vertices on one tile"):
+        library_images([(0, 0), (1, 0), (0, 0)], 4, 4)
 
 
 def test_online_match_finds_an_irregular_area_the_library_cannot():

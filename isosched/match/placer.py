@@ -5,7 +5,9 @@ match``: *embed this pattern into these tiles (free ones, and preemptible ones a
 
 1. **Library lookup.** The pattern's stored placement (a plan's own) under every translation and
    the 8 symmetries of the square is a candidate; each is a bit set tested against the free tiles
-   with one ``&``. Rotations and reflections keep every hop distance, so every image is valid.
+   with one ``&``. Rotations and reflections keep every hop distance, so every image spans the
+   hops the stored placement spans: checked once against the asked bound (a library stored for a
+   looser bound gives the online match its start only).
    Free images come first; with victims allowed, the cheapest image over free plus preemptible
    tiles wins (a victim's cost counts once, however many of its tiles are taken).
 2. **Online match.** Only when the library has nothing: the matcher on the labelled tiles —
@@ -360,7 +362,15 @@ def _symmetries(coords: Sequence[Coord]) -> list[list[Coord]]:
 
 
 def library_images(base: Sequence[Coord], width: int, height: int) -> Library:
-    """Every image of ``base`` on a ``width × height`` chip (translations × 8 symmetries)."""
+    """Every image of ``base`` on a ``width × height`` chip (translations × 8 symmetries).
+
+    Raises
+    ------
+    MatchInputError
+        When ``base`` puts two vertices on one tile.
+    """
+    if len(set(base)) != len(base):
+        raise MatchInputError("the placement puts two vertices on one tile")
     if not base:
         return Library(width, height, ((0, ()),))
     syms = _symmetries(base)
@@ -428,9 +438,9 @@ def place(
     width, height : int
         The chip.
     library : Library, optional
-        Stored placements to try first. An image is a hit only if it is a placement at
-        ``hops`` (checked once: every image spans the same hops); otherwise the images only
-        give the hybrid its geometric start.
+        Stored placements to try first, for this chip and this pattern. An image is a hit only
+        if its edges stay within ``hops`` (checked once: every image spans the same hops);
+        otherwise the images only give the hybrid its geometric start.
     victims : mapping job -> Victim, optional
         Running jobs whose tiles may be taken; ``None`` places on free tiles only.
     node_budget : int or None
@@ -454,8 +464,8 @@ def place(
     Raises
     ------
     MatchInputError
-        On a mesh :func:`~isosched.match.target.check_mesh` refuses, or a negative or
-        non-finite budget.
+        On a mesh :func:`~isosched.match.target.check_mesh` refuses, a negative or non-finite
+        budget, or a library for another chip size or another number of vertices.
     """
     if online:
         warm(engine)  # load the compiled kernels before the clock starts (once per process)
@@ -463,6 +473,15 @@ def place(
     check_budgets(budget_ms, node_budget, ("budget_ms", "node_budget"))
     t0 = time.perf_counter()
     n = len(pattern)
+    if library is not None:
+        if (library.width, library.height) != (width, height):
+            raise MatchInputError(
+                f"the library is for a {library.width}x{library.height} chip, not {width}x{height}"
+            )
+        if library.images and len(library.images[0][1]) != n:
+            raise MatchInputError(
+                f"the library places {len(library.images[0][1])} vertices, the pattern has {n}"
+            )
     vic = dict(victims or {})
     usable = free_mask
     for v in vic.values():
