@@ -15,9 +15,11 @@ from typing import Any
 
 from isosched.errors import GraphError
 
-__all__ = ["OP_RULES", "COMPUTE_OPS", "OpResult", "Shape", "infer_op"]
+__all__ = ["OP_RULES", "COMPUTE_OPS", "SOFTMAX_OPS", "OpResult", "Shape", "infer_op"]
 
 Shape = tuple[int, ...]
+#: Vector ops per element of a softmax (max, subtract, exp, sum, divide).
+SOFTMAX_OPS = 5
 
 
 @dataclass(frozen=True, slots=True)
@@ -284,10 +286,8 @@ def _unary(cost: int) -> Rule:
 
 
 def _softmax(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:
-    # about 5 vector ops per element (max, subtract, exp, sum, divide) along a real axis
-    x = _one_input(ins, "softmax")
-    _axis(int(p.get("axis", -1)), len(x))
-    return OpResult(x, 0, 0, 5 * _numel(x))
+    _axis(int(p.get("axis", -1)), len(_one_input(ins, "softmax")))
+    return _unary(SOFTMAX_OPS)(p, ins)
 
 
 def _embedding(p: Mapping[str, Any], ins: Sequence[Shape]) -> OpResult:

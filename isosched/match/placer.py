@@ -119,7 +119,7 @@ class Library:
     """Images of a stored placement on a ``width × height`` chip.
 
     The images are translations and symmetries of one placement (:func:`library_images`), so
-    they all span the same hops: :func:`place` checks the first one that fits against its bound.
+    they all span the same hops: :func:`place` checks the first one against its bound.
 
     Attributes
     ----------
@@ -500,27 +500,18 @@ def place(
         not_usable = ~usable
         nearest = online and engine == HYBRID  # keep the nearest miss for the hybrid's start
         # Every image spans the same hops (the symmetries of the square keep XY distances), so
-        # one check of the first hit says whether the library answers at this bound at all: a
-        # library built for a looser bound (library_images does not check) gives starts only.
-        valid: bool | None = None
+        # one check says whether the library answers at this bound at all: a library built for a
+        # looser bound (library_images does not check) gives starts only.
+        hits = bool(library.images) and _span(pattern, library.images[0][1], width) <= hops
         for mask, tiles in library.images:
             lookups += 1
-            if not mask & not_free:
-                if valid is None:
-                    valid = _span(pattern, tiles, width) <= hops
-                if valid:
-                    return PlacerAnswer(
-                        True, tiles, "library", (), 0.0, lookups, 0, "found", _ms(t0)
-                    )
+            if hits and not mask & not_free:
+                return PlacerAnswer(True, tiles, "library", (), 0.0, lookups, 0, "found", _ms(t0))
             if nearest:
                 on = (mask & usable).bit_count()
                 if geo is None or on > geo[0]:
                     geo = (on, tiles)
-            if vic and not mask & not_usable:
-                if valid is None:
-                    valid = _span(pattern, tiles, width) <= hops
-                if not valid:
-                    continue
+            if hits and vic and not mask & not_usable:
                 _, cost = _victims_of(mask & not_free, vic)
                 if best is None or cost < best[0]:
                     best = (cost, mask, tiles)

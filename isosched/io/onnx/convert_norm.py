@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from isosched.graph.ops import SOFTMAX_OPS
 from isosched.io.onnx.common import attrs, drop_batch, ints, neg_axis, node_base, numel
 from isosched.io.onnx.context import Ctx, first_act
 
@@ -26,7 +27,7 @@ def softmax(ctx: Ctx, node: Any) -> None:
         [x],
         full,
         kind=node.op_type,
-        vector_ops=5 * numel(drop_batch(full)),
+        vector_ops=SOFTMAX_OPS * numel(drop_batch(full)),
     )
     ctx.bind(node.output[0], act)
 
