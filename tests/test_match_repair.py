@@ -90,7 +90,8 @@ def test_runs_follow_the_luby_sequence():
         st_, bufs = rp._state(slots.size, 5, 7, indptr, nbr)
         st_[rp.R_RUN] = run
         kernel: Any = rp._kernel  # the interpreted kernel; state in the arrays
-        kernel(indptr, nbr, slots % 8, slots // 8, 2, st_, *bufs, 1)
+        sx, sy = slots % 8, slots // 8
+        kernel(indptr, nbr, sx, sy, rp.excess_table(sx, sy, 2), 2, st_, *bufs, 1)
         assert st_[rp.R_RUN] == run + 1
         assert st_[rp.R_LEFT] == 7 * luby(run + 1)
 
@@ -318,9 +319,10 @@ def test_breakout_weights_keep_the_excess_books_straight():
     st_, bufs = rp._state(slots.size, 3, 50, indptr, nbr)
     pos, exc, wq, rev, uexc = bufs[0], bufs[2], bufs[10], bufs[11], bufs[12]
     kernel: Any = rp._kernel
+    dex = rp.excess_table(sx, sy, 1)
     heavier = False
     for _ in range(12):
-        kernel(indptr, nbr, sx, sy, 1, st_, *bufs, 25)
+        kernel(indptr, nbr, sx, sy, dex, 1, st_, *bufs, 25)
         if st_[rp.R_FOUND]:
             break
         src = np.repeat(np.arange(len(inst.pattern)), np.diff(indptr))
@@ -368,7 +370,8 @@ def test_a_step_takes_a_best_move(kind, n, inst_seed, seed, warmup):
     pos, _, exc, taboo_v, taboo_until = bufs[:5]
     wq = bufs[10]
     kernel: Any = rp._kernel
-    kernel(indptr, nbr, sx, sy, hops, st_, *bufs, 1 + warmup)  # a start, then some steps
+    dex = rp.excess_table(sx, sy, hops)
+    kernel(indptr, nbr, sx, sy, dex, hops, st_, *bufs, 1 + warmup)  # a start, then some steps
     st_[rp.R_NOISE] = 0
     for _ in range(5):
         if st_[rp.R_FOUND]:
@@ -376,7 +379,7 @@ def test_a_step_takes_a_best_move(kind, n, inst_seed, seed, warmup):
         before, weights, step = pos.copy(), wq.copy(), int(st_[rp.R_STEPS])
         tv, tu = taboo_v.copy(), taboo_until.copy()
         movers = [v for v in range(len(pos)) if exc[v] > 0]
-        kernel(indptr, nbr, sx, sy, hops, st_, *bufs, 1)
+        kernel(indptr, nbr, sx, sy, dex, hops, st_, *bufs, 1)
         moved = [v for v in range(len(pos)) if pos[v] != before[v]]
         realised = _weighted_total(indptr, nbr, weights, pos, sx, sy, hops) - _weighted_total(
             indptr, nbr, weights, before, sx, sy, hops
@@ -506,3 +509,16 @@ def test_a_start_keeps_usable_tiles_once_each_first_vertex_first(start, usable, 
             want[v] = int(slot_of[t])
             taken.add(t)
     assert rp.start_slots(start, slot_of, n).tolist() == want
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 15), st.integers(0, 15)), max_size=20), st.integers(0, 6))
+def test_the_excess_table_is_hops_beyond_the_bound(xy, hops):
+    """Entry (a, b) of the kernel's table: XY distance between slots a and b beyond ``hops``."""
+    sx = np.array([x for x, _ in xy], dtype=np.int64)
+    sy = np.array([y for _, y in xy], dtype=np.int64)
+    table = rp.excess_table(sx, sy, hops)
+    assert table.shape == (len(xy), len(xy)) and table.dtype == np.int64
+    for a, (xa, ya) in enumerate(xy):
+        for b, (xb, yb) in enumerate(xy):
+            assert table[a, b] == max(0, abs(xa - xb) + abs(ya - yb) - hops)

@@ -107,6 +107,7 @@ def _kernel(
     nbr: IntArray,
     sx: IntArray,
     sy: IntArray,
+    dex: IntArray,
     hops: int,
     st: IntArray,
     pos: IntArray,
@@ -235,7 +236,7 @@ def _kernel(
                 cw = 0
                 for q in range(indptr[v], indptr[v + 1]):
                     p = pos[nbr[q]]
-                    e = max(0, abs(sx[pos[v]] - sx[p]) + abs(sy[pos[v]] - sy[p]) - hops)
+                    e = dex[pos[v], p]
                     c += e
                     cw += wq[q] * e
                 uexc[v] = c
@@ -288,10 +289,9 @@ def _kernel(
                     u = nbr[q]
                     mark[u] = wq[q]
                     wu = wq[q]
-                    ux = sx[pos[u]]
-                    uy = sy[pos[u]]
+                    row = dex[pos[u]]
                     for s in range(m):
-                        acc[s] += wu * max(0, abs(sx[s] - ux) + abs(sy[s] - uy) - hops)
+                        acc[s] += wu * row[s]
                 ties = 0
                 for s in range(m):
                     if s == px or (taboo_v[s] == x and taboo_until[s] > step):
@@ -307,10 +307,10 @@ def _kernel(
                         c = 0
                         for q in range(indptr[y], indptr[y + 1]):
                             p = pos[nbr[q]]
-                            c += wq[q] * max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
+                            c += wq[q] * dex[px, p]
                         delta += c - exc[y]
                         if mark[y] > 0:
-                            e = max(0, abs(sx[s] - sx[px]) + abs(sy[s] - sy[px]) - hops)
+                            e = dex[s, px]
                             delta += 2 * mark[y] * e
                     if bs < 0 or delta < bd:
                         bd = delta
@@ -330,7 +330,7 @@ def _kernel(
                     # its stretch once more per weight step to the excess of both its ends
                     for q in range(indptr[x], indptr[x + 1]):
                         u = nbr[q]
-                        e = max(0, abs(sx[px] - sx[pos[u]]) + abs(sy[px] - sy[pos[u]]) - hops)
+                        e = dex[px, pos[u]]
                         if e > 0:
                             wq[q] += st[R_WEIGHT]
                             wq[rev[q]] += st[R_WEIGHT]
@@ -361,8 +361,8 @@ def _kernel(
                         if u in (x, y):
                             continue
                         pu = pos[u]
-                        e0 = max(0, abs(sx[was] - sx[pu]) + abs(sy[was] - sy[pu]) - hops)
-                        e1 = max(0, abs(sx[now] - sx[pu]) + abs(sy[now] - sy[pu]) - hops)
+                        e0 = dex[was, pu]
+                        e1 = dex[now, pu]
                         if e1 != e0:
                             uexc[u] += e1 - e0
                             exc[u] += wq[rev[q]] * (e1 - e0)
@@ -370,7 +370,7 @@ def _kernel(
                     cw = 0
                     for q in range(indptr[w], indptr[w + 1]):
                         p = pos[nbr[q]]
-                        e = max(0, abs(sx[now] - sx[p]) + abs(sy[now] - sy[p]) - hops)
+                        e = dex[now, p]
                         c += e
                         cw += wq[q] * e
                     uexc[w] = c
@@ -415,7 +415,8 @@ def warm() -> None:
     nbr = np.array([1, 0], dtype=np.int64)
     st, bufs = _state(2, 0, RUN_BASE, indptr, nbr)
     xy = np.array([0, 1], dtype=np.int64)
-    _compiled_kernel()(indptr, nbr, xy, np.zeros(2, dtype=np.int64), 1, st, *bufs, 2)
+    zero = np.zeros(2, dtype=np.int64)
+    _compiled_kernel()(indptr, nbr, xy, zero, excess_table(xy, zero, 1), 1, st, *bufs, 2)
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +511,13 @@ def _reverse(indptr: IntArray, nbr: IntArray) -> IntArray:
     return order[np.searchsorted(key[order], nbr * n + src)].astype(np.int64)
 
 
+def excess_table(sx: IntArray, sy: IntArray, hops: int) -> IntArray:
+    """Hops beyond ``hops`` between every two slots at ``(sx, sy)`` (slots × slots, int64)."""
+    d = np.abs(sx[:, None] - sx[None, :]) + np.abs(sy[:, None] - sy[None, :])
+    out: IntArray = np.maximum(d - hops, 0).astype(np.int64)
+    return out
+
+
 def pattern_csr(pattern: TileGraph) -> tuple[IntArray, IntArray]:
     """Undirected CSR of the pattern (no self loops, no repeated neighbours)."""
     indptr, indices = pattern.undirected_csr()
@@ -530,6 +538,9 @@ class RepairModel:
         Each slot's coordinates.
     slot_of : ndarray of int64
         Each tile's slot (``-1``: not usable).
+    dex : ndarray of int64, shape (slots, slots)
+        Hops beyond the target's bound between two slots (``max(0, XY distance - hops)``): the
+        kernel reads an edge's excess from it.
     """
 
     indptr: IntArray
@@ -539,6 +550,7 @@ class RepairModel:
     sx: IntArray
     sy: IntArray
     slot_of: IntArray
+    dex: IntArray
 
     @classmethod
     def of(cls, pattern: TileGraph, target: ChipTarget) -> RepairModel:
@@ -547,14 +559,16 @@ class RepairModel:
         slot_of = np.full(target.size, -1, dtype=np.int64)
         slot_of[slots] = np.arange(slots.size)
         indptr, nbr = pattern_csr(pattern)
+        sx, sy = slots % target.width, slots // target.width
         return cls(
             indptr,
             nbr,
             _reverse(indptr, nbr),
             slots,
-            slots % target.width,
-            slots // target.width,
+            sx,
+            sy,
             slot_of,
+            excess_table(sx, sy, target.hops),
         )
 
 
@@ -623,7 +637,7 @@ def repair_search(
         if time.perf_counter() > deadline:
             wall = True
             break
-        fn(indptr, nbr, sx, sy, target.hops, st, *bufs, left)
+        fn(indptr, nbr, sx, sy, model.dex, target.hops, st, *bufs, left)
     best = bufs[5]
     steps, runs, excess = int(st[R_STEPS]), int(st[R_RUN]), int(st[R_BEST])
     if st[R_FOUND]:
