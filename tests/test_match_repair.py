@@ -522,3 +522,15 @@ def test_the_excess_table_is_hops_beyond_the_bound(xy, hops):
     for a, (xa, ya) in enumerate(xy):
         for b, (xb, yb) in enumerate(xy):
             assert table[a, b] == max(0, abs(xa - xb) + abs(ya - yb) - hops)
+
+
+@pytest.mark.parametrize("chip", [(8, 8, 2), (16, 16, 6), (40, 30, 3)])
+def test_a_models_table_is_its_slots_excess_however_it_is_built(chip):
+    """From the chip's kept table (up to CHIP_TABLE_TILES tiles) or computed: the same table."""
+    width, height, hops = chip
+    inst = planted_instance(width, height, 20, hops=hops, blocked_fraction=0.3, seed=2)
+    target = mesh_target(width, height, hops, inst.blocked)
+    model = rp.RepairModel.of(inst.pattern, target)
+    assert (width * height <= rp.CHIP_TABLE_TILES) == (chip != (40, 30, 3))
+    assert np.array_equal(model.dex, rp.excess_table(model.sx, model.sy, hops))
+    assert model.dex.shape == (model.slots.size, model.slots.size)

@@ -35,6 +35,7 @@ the switch of :mod:`isosched.match.cp`).
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -74,6 +75,9 @@ STEP_TILES = 256
 #: Steps per call of the kernel; the driver checks the wall clock and the cancel hook between.
 SLICE = 256
 M32 = 0xFFFFFFFF
+#: Chips up to this many tiles keep one excess table per bound (8 bytes per pair of tiles), whose
+#: rows and columns give a model's table faster than computing it.
+CHIP_TABLE_TILES = 1024
 
 # Scalar slots of the resumable kernel's state (an int64 array).
 R_RAND = 0  # xorshift32 state of the current run
@@ -518,6 +522,15 @@ def excess_table(sx: IntArray, sy: IntArray, hops: int) -> IntArray:
     return out
 
 
+@functools.lru_cache(maxsize=8)
+def _chip_excess(width: int, height: int, hops: int) -> IntArray:
+    """:func:`excess_table` of every tile of a chip (read-only; kept per chip and bound)."""
+    tiles = np.arange(width * height, dtype=np.int64)
+    out = excess_table(tiles % width, tiles // width, hops)
+    out.setflags(write=False)
+    return out
+
+
 def pattern_csr(pattern: TileGraph) -> tuple[IntArray, IntArray]:
     """Undirected CSR of the pattern (no self loops, no repeated neighbours)."""
     indptr, indices = pattern.undirected_csr()
@@ -560,6 +573,11 @@ class RepairModel:
         slot_of[slots] = np.arange(slots.size)
         indptr, nbr = pattern_csr(pattern)
         sx, sy = slots % target.width, slots // target.width
+        if target.size <= CHIP_TABLE_TILES:  # rows and columns of the chip's table: cheaper
+            chip = _chip_excess(target.width, target.height, target.hops)
+            dex = chip.take(slots, axis=0).take(slots, axis=1)
+        else:
+            dex = excess_table(sx, sy, target.hops)
         return cls(
             indptr,
             nbr,
@@ -568,7 +586,7 @@ class RepairModel:
             sx,
             sy,
             slot_of,
-            excess_table(sx, sy, target.hops),
+            dex,
         )
 
 
