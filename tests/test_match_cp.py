@@ -589,3 +589,30 @@ def test_the_compiled_core_is_loaded_before_the_clock_starts(monkeypatch):
     assert ans.found
     assert seen[0] == "warm"  # before the placer's first clock read
     assert cp_module._warmed
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 8).flatmap(
+        lambda n: st.tuples(
+            st.just(n),
+            st.lists(
+                st.tuples(st.integers(0, n - 1), st.integers(0, n - 1), st.integers(0, 10**12)),
+                max_size=20,
+            ),
+        )
+    )
+)
+def test_each_neighbour_entry_carries_the_bytes_of_every_edge_between_its_ends(drawn):
+    """Parallel edges either way add up, self loops carry none: as a dict over the edges says."""
+    n, raw = drawn
+    ids = [f"v{i}" for i in range(n)]
+    pattern = TileGraph.from_edges(ids, [(ids[s], ids[d], b) for s, d, b in raw])
+    model = CPModel(pattern, mesh_target(4, 4, 1))
+    total: dict[tuple[int, int], int] = {}
+    for s, d, b in pattern.edges:
+        if s != d:
+            key = (min(s, d), max(s, d))
+            total[key] = total.get(key, 0) + b
+    for v in range(n):
+        assert model.padj_w[v] == [(u, total[(min(u, v), max(u, v))]) for u in model.padj[v]]

@@ -46,6 +46,7 @@ the same placement, node counts and stop reason; ``CPModel(..., compiled=False)`
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
 import random
@@ -169,6 +170,27 @@ def luby(i: int) -> int:
             k += 1
 
 
+def _pair_bytes(
+    pattern: TileGraph, indptr: npt.NDArray[np.int64], indices: npt.NDArray[np.int64]
+) -> npt.NDArray[np.int64]:
+    """Bytes per entry of the undirected CSR.
+
+    The sum over the pattern's edges (either way, self loops aside) between the entry's row and
+    its neighbour.
+    """
+    n = indptr.size - 1
+    e = np.asarray(pattern.edges, dtype=np.int64).reshape(-1, 3)
+    e = e[e[:, 0] != e[:, 1]]
+    lo, hi = np.minimum(e[:, 0], e[:, 1]), np.maximum(e[:, 0], e[:, 1])
+    keys, inv = np.unique(lo * n + hi, return_inverse=True)
+    sums = np.zeros(keys.size, dtype=np.int64)
+    np.add.at(sums, inv.reshape(-1), e[:, 2])
+    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
+    want = np.minimum(rows, indices) * n + np.maximum(rows, indices)
+    out: npt.NDArray[np.int64] = sums[np.searchsorted(keys, want)]
+    return out
+
+
 class CPModel:
     """Static data of one pattern/target pair: initial domains, distance layers, twins.
 
@@ -203,20 +225,14 @@ class CPModel:
         self.n = n = len(pattern)
         self.eager = n <= EAGER_LIMIT
         self.width = target.width
-        self.tile_cost: list[float] = target.tile_cost.tolist()
         self.proof: str | None = None
         indptr, indices = pattern.undirected_csr()
         ip, ix = indptr.tolist(), indices.tolist()
+        self._ip = ip
         self.padj: list[list[int]] = [ix[ip[v] : ip[v + 1]] for v in range(n)]
         self.pdeg = pdeg = [len(a) for a in self.padj]
-        weights: dict[tuple[int, int], int] = {}
-        for s, d, b in pattern.edges:
-            if s != d:
-                key = (s, d) if s < d else (d, s)
-                weights[key] = weights.get(key, 0) + b
-        self.padj_w: list[list[tuple[int, int]]] = [
-            [(u, weights[(u, v) if u < v else (v, u)]) for u in self.padj[v]] for v in range(n)
-        ]
+        #: Bytes between each neighbour entry's two ends, summed over the edges joining them.
+        self.pw = _pair_bytes(pattern, indptr, indices)
         self.after, self.before = self._twins(feasible is not None, weighted_twins)
         deg = np.diff(target.indptr)[target.allowed]
         #: Largest number of links of a usable tile.
@@ -231,6 +247,18 @@ class CPModel:
         else:
             self.layers, within2 = self._distance_layers()
             self.dom0 = self._initial_domains(self.mesh, pdeg, within2, feasible)
+
+    @functools.cached_property
+    def tile_cost(self) -> list[float]:
+        """Cost of each tile (the reference's list)."""
+        out: list[float] = self.target.tile_cost.tolist()
+        return out
+
+    @functools.cached_property
+    def padj_w(self) -> list[list[tuple[int, int]]]:
+        """Per vertex, ``(neighbour, bytes between them)`` in neighbour order."""
+        w, ip = self.pw.tolist(), self._ip
+        return [list(zip(self.padj[v], w[ip[v] : ip[v + 1]], strict=True)) for v in range(self.n)]
 
     @property
     def mesh(self) -> BitMesh:
@@ -280,14 +308,13 @@ class CPModel:
 
         aip, aix = csr(self.after)
         bip, bix = csr(self.before)
-        pw = np.asarray([b for row in self.padj_w for _, b in row], dtype=np.int64)
         self.arrays = {
             "nbr": nbr,
             "balls": balls,
             "dom0": dom0,
             "pip": indptr,
             "pix": indices,
-            "pw": pw,
+            "pw": self.pw,
             "lay_ptr": lay_ptr,
             "lay_d": lay_d,
             "lay_uptr": lay_uptr,
