@@ -1,5 +1,6 @@
 """The ``repair`` engine (local search) and the placer's ``cp+repair`` hybrid."""
 
+import math
 import time
 from typing import Any
 
@@ -524,13 +525,62 @@ def test_the_excess_table_is_hops_beyond_the_bound(xy, hops):
             assert table[a, b] == max(0, abs(xa - xb) + abs(ya - yb) - hops)
 
 
-@pytest.mark.parametrize("chip", [(8, 8, 2), (16, 16, 6), (40, 30, 3)])
-def test_a_models_table_is_its_slots_excess_however_it_is_built(chip):
-    """From the chip's kept table (up to CHIP_TABLE_TILES tiles) or computed: the same table."""
-    width, height, hops = chip
-    inst = planted_instance(width, height, 20, hops=hops, blocked_fraction=0.3, seed=2)
+@pytest.mark.parametrize(
+    ("width", "height", "hops", "blocked", "kind"),
+    [
+        (8, 8, 2, 0.3, "chip"),
+        (16, 16, 6, 0.1, "chip"),
+        (20, 20, 3, 0.5, "own"),
+        (40, 30, 3, 0.3, "none"),
+    ],
+)
+def test_a_models_table_is_its_slots_excess_where_it_has_one(width, height, hops, blocked, kind):
+    """Cut from the chip's kept table (chips of up to TABLE_SLOTS tiles), computed (more tiles,
+    up to TABLE_SLOTS usable), or none (the kernel computes the excess): never the kept table."""
+    inst = planted_instance(width, height, 20, hops=hops, blocked_fraction=blocked, seed=2)
     target = mesh_target(width, height, hops, inst.blocked)
     model = rp.RepairModel.of(inst.pattern, target)
-    assert (width * height <= rp.CHIP_TABLE_TILES) == (chip != (40, 30, 3))
-    assert np.array_equal(model.dex, rp.excess_table(model.sx, model.sy, hops))
-    assert model.dex.shape == (model.slots.size, model.slots.size)
+    m = model.slots.size
+    assert kind == (
+        "none" if m > rp.TABLE_SLOTS else "chip" if target.size <= rp.TABLE_SLOTS else "own"
+    )
+    if kind == "none":
+        assert model.dex.shape == (0, 0)
+        return
+    dx = np.abs(model.sx[:, None] - model.sx[None, :])
+    dy = np.abs(model.sy[:, None] - model.sy[None, :])
+    assert np.array_equal(model.dex, np.maximum(dx + dy - hops, 0))
+    assert model.dex.flags.writeable
+    if kind == "chip":
+        kept = rp._chip_excess(width, height, hops)
+        assert not kept.flags.writeable and not np.shares_memory(model.dex, kept)
+
+
+@pytest.mark.parametrize("compiled", [True, False])
+def test_repair_answers_the_same_with_or_without_the_table(monkeypatch, compiled):
+    """Excess from the table or from the coordinates: the same search, step for step."""
+    for seed in range(3):
+        inst = planted_instance(
+            9, 9, 30, hops=2, blocked_fraction=0.2, kind="transformer", seed=seed
+        )
+        target = mesh_target(9, 9, 2, inst.blocked)
+        with_table = rp.repair_search(
+            inst.pattern, target, math.inf, seed=seed, max_steps=400, compiled=compiled
+        )
+        with monkeypatch.context() as mp:
+            mp.setattr(rp, "TABLE_SLOTS", 0)
+            model = rp.RepairModel.of(inst.pattern, target)
+            assert model.dex.shape == (0, 0)
+            without = rp.repair_search(
+                inst.pattern, target, math.inf, seed=seed, max_steps=400, compiled=compiled,
+                model=model,
+            )  # fmt: skip
+        assert with_table == without
+
+
+def test_a_repair_model_for_another_target_is_refused():
+    inst = planted_instance(8, 8, 20, hops=2, blocked_fraction=0.2, seed=1)
+    model = rp.RepairModel.of(inst.pattern, mesh_target(8, 8, 2, inst.blocked))
+    for other in (mesh_target(8, 8, 3, inst.blocked), mesh_target(8, 8, 2)):
+        with pytest.raises(ValueError, match="another target"):
+            rp.repair_search(inst.pattern, other, math.inf, max_steps=10, model=model)

@@ -176,7 +176,7 @@ def _pair_bytes(
     """Bytes per entry of the undirected CSR.
 
     The sum over the pattern's edges (either way, self loops aside) between the entry's row and
-    its neighbour.
+    its neighbour, in int64 (a tile graph document's bytes are at most 2**40 per edge).
     """
     n = indptr.size - 1
     e = np.asarray(pattern.edges, dtype=np.int64).reshape(-1, 3)
@@ -187,7 +187,10 @@ def _pair_bytes(
     np.add.at(sums, inv.reshape(-1), e[:, 2])
     rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
     want = np.minimum(rows, indices) * n + np.maximum(rows, indices)
-    out: npt.NDArray[np.int64] = sums[np.searchsorted(keys, want)]
+    at = np.searchsorted(keys, want)
+    if want.size and (int(at.max()) >= keys.size or not np.array_equal(keys[at], want)):
+        raise RuntimeError("a neighbour entry has no edge: the CSR is not the pattern's")
+    out: npt.NDArray[np.int64] = sums[at]
     return out
 
 

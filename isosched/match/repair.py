@@ -75,9 +75,11 @@ STEP_TILES = 256
 #: Steps per call of the kernel; the driver checks the wall clock and the cancel hook between.
 SLICE = 256
 M32 = 0xFFFFFFFF
-#: Chips up to this many tiles keep one excess table per bound (8 bytes per pair of tiles), whose
-#: rows and columns give a model's table faster than computing it.
-CHIP_TABLE_TILES = 1024
+#: Models with at most this many usable tiles read an edge's excess from a table (8 bytes per pair
+#: of usable tiles); larger ones compute it in the kernel. Chips of at most this many tiles keep one
+#: table per bound (512 KiB at most, 8 kept per process), whose rows and columns give a model's
+#: table faster than computing it.
+TABLE_SLOTS = 256
 
 # Scalar slots of the resumable kernel's state (an int64 array).
 R_RAND = 0  # xorshift32 state of the current run
@@ -132,10 +134,12 @@ def _kernel(
     """Run up to ``max_steps`` steps (runs restart inside); state lives in the arrays.
 
     Written for numba and for the interpreter alike: integers only, no calls but ``abs``,
-    ``max`` and ``range``.
+    ``max`` and ``range``. An edge's excess comes from ``dex`` (slots × slots), or is computed
+    from the coordinates when ``dex`` is empty (models above :data:`TABLE_SLOTS` slots).
     """
     n = indptr.size - 1
     m = sx.size
+    tab = dex.shape[0] == m
     done = 0
     while done < max_steps and st[R_FOUND] == 0:
         if st[R_LEFT] == 0:
@@ -240,7 +244,11 @@ def _kernel(
                 cw = 0
                 for q in range(indptr[v], indptr[v + 1]):
                     p = pos[nbr[q]]
-                    e = dex[pos[v], p]
+                    e = (
+                        dex[pos[v], p]
+                        if tab
+                        else max(0, abs(sx[pos[v]] - sx[p]) + abs(sy[pos[v]] - sy[p]) - hops)
+                    )
                     c += e
                     cw += wq[q] * e
                 uexc[v] = c
@@ -293,9 +301,14 @@ def _kernel(
                     u = nbr[q]
                     mark[u] = wq[q]
                     wu = wq[q]
-                    row = dex[pos[u]]
-                    for s in range(m):
-                        acc[s] += wu * row[s]
+                    pu = pos[u]
+                    if tab:
+                        row = dex[pu]
+                        for s in range(m):
+                            acc[s] += wu * row[s]
+                    else:
+                        for s in range(m):
+                            acc[s] += wu * max(0, abs(sx[s] - sx[pu]) + abs(sy[s] - sy[pu]) - hops)
                 ties = 0
                 for s in range(m):
                     if s == px or (taboo_v[s] == x and taboo_until[s] > step):
@@ -311,10 +324,18 @@ def _kernel(
                         c = 0
                         for q in range(indptr[y], indptr[y + 1]):
                             p = pos[nbr[q]]
-                            c += wq[q] * dex[px, p]
+                            c += wq[q] * (
+                                dex[px, p]
+                                if tab
+                                else max(0, abs(sx[px] - sx[p]) + abs(sy[px] - sy[p]) - hops)
+                            )
                         delta += c - exc[y]
                         if mark[y] > 0:
-                            e = dex[s, px]
+                            e = (
+                                dex[s, px]
+                                if tab
+                                else max(0, abs(sx[s] - sx[px]) + abs(sy[s] - sy[px]) - hops)
+                            )
                             delta += 2 * mark[y] * e
                     if bs < 0 or delta < bd:
                         bd = delta
@@ -334,7 +355,11 @@ def _kernel(
                     # its stretch once more per weight step to the excess of both its ends
                     for q in range(indptr[x], indptr[x + 1]):
                         u = nbr[q]
-                        e = dex[px, pos[u]]
+                        e = (
+                            dex[px, pos[u]]
+                            if tab
+                            else max(0, abs(sx[px] - sx[pos[u]]) + abs(sy[px] - sy[pos[u]]) - hops)
+                        )
                         if e > 0:
                             wq[q] += st[R_WEIGHT]
                             wq[rev[q]] += st[R_WEIGHT]
@@ -365,8 +390,16 @@ def _kernel(
                         if u in (x, y):
                             continue
                         pu = pos[u]
-                        e0 = dex[was, pu]
-                        e1 = dex[now, pu]
+                        e0 = (
+                            dex[was, pu]
+                            if tab
+                            else max(0, abs(sx[was] - sx[pu]) + abs(sy[was] - sy[pu]) - hops)
+                        )
+                        e1 = (
+                            dex[now, pu]
+                            if tab
+                            else max(0, abs(sx[now] - sx[pu]) + abs(sy[now] - sy[pu]) - hops)
+                        )
                         if e1 != e0:
                             uexc[u] += e1 - e0
                             exc[u] += wq[rev[q]] * (e1 - e0)
@@ -374,7 +407,11 @@ def _kernel(
                     cw = 0
                     for q in range(indptr[w], indptr[w + 1]):
                         p = pos[nbr[q]]
-                        e = dex[now, p]
+                        e = (
+                            dex[now, p]
+                            if tab
+                            else max(0, abs(sx[now] - sx[p]) + abs(sy[now] - sy[p]) - hops)
+                        )
                         c += e
                         cw += wq[q] * e
                     uexc[w] = c
@@ -551,9 +588,12 @@ class RepairModel:
         Each slot's coordinates.
     slot_of : ndarray of int64
         Each tile's slot (``-1``: not usable).
-    dex : ndarray of int64, shape (slots, slots)
-        Hops beyond the target's bound between two slots (``max(0, XY distance - hops)``): the
-        kernel reads an edge's excess from it.
+    dex : ndarray of int64, shape (slots, slots) or (0, 0)
+        Hops beyond the target's bound between two slots (``max(0, XY distance - hops)``), which
+        the kernel reads an edge's excess from; empty above :data:`TABLE_SLOTS` slots (the kernel
+        then computes it).
+    hops : int
+        The target's bound.
     """
 
     indptr: IntArray
@@ -564,6 +604,7 @@ class RepairModel:
     sy: IntArray
     slot_of: IntArray
     dex: IntArray
+    hops: int
 
     @classmethod
     def of(cls, pattern: TileGraph, target: ChipTarget) -> RepairModel:
@@ -573,7 +614,9 @@ class RepairModel:
         slot_of[slots] = np.arange(slots.size)
         indptr, nbr = pattern_csr(pattern)
         sx, sy = slots % target.width, slots // target.width
-        if target.size <= CHIP_TABLE_TILES:  # rows and columns of the chip's table: cheaper
+        if slots.size > TABLE_SLOTS:
+            dex = np.zeros((0, 0), dtype=np.int64)  # the kernel computes the excess
+        elif target.size <= TABLE_SLOTS:  # rows and columns of the chip's table: cheaper
             chip = _chip_excess(target.width, target.height, target.hops)
             dex = chip.take(slots, axis=0).take(slots, axis=1)
         else:
@@ -587,6 +630,7 @@ class RepairModel:
             sy,
             slot_of,
             dex,
+            target.hops,
         )
 
 
@@ -629,12 +673,19 @@ def repair_search(
         taken twice, are ignored.
     model : RepairModel, optional
         ``RepairModel.of(pattern, target)``, when the caller keeps it for several searches.
+
+    Raises
+    ------
+    ValueError
+        On a seed out of range, or a ``model`` built for another bound or number of usable tiles.
     """
     if not 0 <= seed < 2**31:
         raise ValueError(f"seed must be in [0, 2**31), got {seed}")
     n = len(pattern)
     if model is None:
         model = RepairModel.of(pattern, target)
+    elif model.hops != target.hops or model.slots.size != int(np.count_nonzero(target.allowed)):
+        raise ValueError("the repair model was built for another target")
     if n == 0 or n > model.slots.size:
         return RepairOutcome(None, (-1,) * n, "budget", 0, 0, 0)
     indptr, nbr, slots, sx, sy = model.indptr, model.nbr, model.slots, model.sx, model.sy
