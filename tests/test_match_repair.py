@@ -579,8 +579,27 @@ def test_repair_answers_the_same_with_or_without_the_table(monkeypatch, compiled
 
 
 def test_a_repair_model_for_another_target_is_refused():
+    """Another bound, other usable tiles (even as many), another chip shape, another pattern."""
     inst = planted_instance(8, 8, 20, hops=2, blocked_fraction=0.2, seed=1)
-    model = rp.RepairModel.of(inst.pattern, mesh_target(8, 8, 2, inst.blocked))
-    for other in (mesh_target(8, 8, 3, inst.blocked), mesh_target(8, 8, 2)):
-        with pytest.raises(ValueError, match="another target"):
-            rp.repair_search(inst.pattern, other, math.inf, max_steps=10, model=model)
+    target = mesh_target(8, 8, 2, inst.blocked)
+    model = rp.RepairModel.of(inst.pattern, target)
+    usable = np.flatnonzero(target.allowed)
+    moved = {(int(t) % 8, int(t) // 8) for t in usable[:1]} | {
+        (x, y) for x in range(8) for y in range(8) if (y * 8 + x) not in set(usable.tolist())
+    }
+    free_first = next(t for t in range(64) if t not in set(usable.tolist()))
+    moved.discard((free_first % 8, free_first // 8))  # as many usable tiles, not the same ones
+    same_count = mesh_target(8, 8, 2, moved)
+    assert np.count_nonzero(same_count.allowed) == usable.size
+    others = [mesh_target(8, 8, 3, inst.blocked), mesh_target(8, 8, 2), same_count]
+    free = mesh_target(8, 8, 2)
+    wide = mesh_target(16, 4, 2)
+    assert np.count_nonzero(wide.allowed) == np.count_nonzero(free.allowed)
+    cases = [(inst.pattern, model, t) for t in others]
+    cases.append((inst.pattern, rp.RepairModel.of(inst.pattern, wide), free))
+    smaller = planted_instance(8, 8, 12, hops=2, blocked_fraction=0.2, seed=1).pattern
+    cases.append((smaller, model, target))
+    for pattern, kept, other in cases:
+        with pytest.raises(ValueError, match="another target or pattern"):
+            rp.repair_search(pattern, other, math.inf, max_steps=10, model=kept)
+    assert rp.repair_search(inst.pattern, target, math.inf, max_steps=10, model=model).steps > 0

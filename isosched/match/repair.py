@@ -677,15 +677,22 @@ def repair_search(
     Raises
     ------
     ValueError
-        On a seed out of range, or a ``model`` built for another bound or number of usable tiles.
+        On a seed out of range, or a ``model`` built for another target (bound, chip or usable
+        tiles) or another number of pattern vertices.
     """
     if not 0 <= seed < 2**31:
         raise ValueError(f"seed must be in [0, 2**31), got {seed}")
     n = len(pattern)
     if model is None:
         model = RepairModel.of(pattern, target)
-    elif model.hops != target.hops or model.slots.size != int(np.count_nonzero(target.allowed)):
-        raise ValueError("the repair model was built for another target")
+    elif (
+        model.hops != target.hops
+        or model.slot_of.size != target.size
+        or model.indptr.size != n + 1
+        or not np.array_equal(model.slots, np.flatnonzero(target.allowed))
+        or not np.array_equal(model.sx, model.slots % target.width)
+    ):
+        raise ValueError("the repair model was built for another target or pattern")
     if n == 0 or n > model.slots.size:
         return RepairOutcome(None, (-1,) * n, "budget", 0, 0, 0)
     indptr, nbr, slots, sx, sy = model.indptr, model.nbr, model.slots, model.sx, model.sy
