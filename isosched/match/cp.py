@@ -231,7 +231,6 @@ class CPModel:
         self.proof: str | None = None
         indptr, indices = pattern.undirected_csr()
         ip, ix = indptr.tolist(), indices.tolist()
-        self._ip = ip
         self.padj: list[list[int]] = [ix[ip[v] : ip[v + 1]] for v in range(n)]
         self.pdeg = pdeg = [len(a) for a in self.padj]
         #: Bytes between each neighbour entry's two ends, summed over the edges joining them.
@@ -260,7 +259,7 @@ class CPModel:
     @functools.cached_property
     def padj_w(self) -> list[list[tuple[int, int]]]:
         """Per vertex, ``(neighbour, bytes between them)`` in neighbour order."""
-        w, ip = self.pw.tolist(), self._ip
+        w, ip = self.pw.tolist(), self.pattern.undirected_csr()[0].tolist()
         return [list(zip(self.padj[v], w[ip[v] : ip[v + 1]], strict=True)) for v in range(self.n)]
 
     @property

@@ -134,8 +134,10 @@ def _kernel(
     """Run up to ``max_steps`` steps (runs restart inside); state lives in the arrays.
 
     Written for numba and for the interpreter alike: integers only, no calls but ``abs``,
-    ``max`` and ``range``. An edge's excess comes from ``dex`` (slots × slots), or is computed
-    from the coordinates when ``dex`` is empty (models above :data:`TABLE_SLOTS` slots).
+    ``max`` and ``range``. Scoring a step's candidate tiles, the hot part, reads an edge's excess
+    from ``dex`` (slots × slots), or computes it from the coordinates when ``dex`` is empty
+    (models above :data:`TABLE_SLOTS` slots); the rest (a run's start, the breakout weights, the
+    books after a move: a few edges each) always computes it.
     """
     n = indptr.size - 1
     m = sx.size
@@ -244,11 +246,7 @@ def _kernel(
                 cw = 0
                 for q in range(indptr[v], indptr[v + 1]):
                     p = pos[nbr[q]]
-                    e = (
-                        dex[pos[v], p]
-                        if tab
-                        else max(0, abs(sx[pos[v]] - sx[p]) + abs(sy[pos[v]] - sy[p]) - hops)
-                    )
+                    e = max(0, abs(sx[pos[v]] - sx[p]) + abs(sy[pos[v]] - sy[p]) - hops)
                     c += e
                     cw += wq[q] * e
                 uexc[v] = c
@@ -355,11 +353,7 @@ def _kernel(
                     # its stretch once more per weight step to the excess of both its ends
                     for q in range(indptr[x], indptr[x + 1]):
                         u = nbr[q]
-                        e = (
-                            dex[px, pos[u]]
-                            if tab
-                            else max(0, abs(sx[px] - sx[pos[u]]) + abs(sy[px] - sy[pos[u]]) - hops)
-                        )
+                        e = max(0, abs(sx[px] - sx[pos[u]]) + abs(sy[px] - sy[pos[u]]) - hops)
                         if e > 0:
                             wq[q] += st[R_WEIGHT]
                             wq[rev[q]] += st[R_WEIGHT]
@@ -390,16 +384,8 @@ def _kernel(
                         if u in (x, y):
                             continue
                         pu = pos[u]
-                        e0 = (
-                            dex[was, pu]
-                            if tab
-                            else max(0, abs(sx[was] - sx[pu]) + abs(sy[was] - sy[pu]) - hops)
-                        )
-                        e1 = (
-                            dex[now, pu]
-                            if tab
-                            else max(0, abs(sx[now] - sx[pu]) + abs(sy[now] - sy[pu]) - hops)
-                        )
+                        e0 = max(0, abs(sx[was] - sx[pu]) + abs(sy[was] - sy[pu]) - hops)
+                        e1 = max(0, abs(sx[now] - sx[pu]) + abs(sy[now] - sy[pu]) - hops)
                         if e1 != e0:
                             uexc[u] += e1 - e0
                             exc[u] += wq[rev[q]] * (e1 - e0)
@@ -407,11 +393,7 @@ def _kernel(
                     cw = 0
                     for q in range(indptr[w], indptr[w + 1]):
                         p = pos[nbr[q]]
-                        e = (
-                            dex[now, p]
-                            if tab
-                            else max(0, abs(sx[now] - sx[p]) + abs(sy[now] - sy[p]) - hops)
-                        )
+                        e = max(0, abs(sx[now] - sx[p]) + abs(sy[now] - sy[p]) - hops)
                         c += e
                         cw += wq[q] * e
                     uexc[w] = c
