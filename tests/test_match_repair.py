@@ -201,10 +201,10 @@ def test_hybrid_turns_spend_at_most_the_budget_and_count_their_work():
         assert ans.match is not None
         stats = ans.match.stats
         if "turns" in stats:
-            assert stats["cp_nodes"] + stats["repair_steps"] == ans.nodes
+            assert stats["cp_nodes"] + stats["repair_nodes"] == ans.nodes
         if not ans.found:
             assert ans.reason == "budget" and ans.nodes == budget and not ans.wall_limited
-            assert stats["turns"] >= 2 and stats["repair_steps"] > 0
+            assert stats["turns"] >= 2 and stats["repair_nodes"] > 0
     again = place(inst.pattern, 2, free, 16, 16, node_budget=5_000, engine=HYBRID)
     assert (again.tiles, again.nodes, again.reason) == (ans.tiles, ans.nodes, ans.reason)
 
@@ -225,7 +225,7 @@ def test_hybrid_answer_from_a_repair_turn(monkeypatch):
     # turns of 2, 4, 8, ... nodes: cp had all of its turns, repair its last one in part
     cp_turns = stats["turns"] // 2
     assert stats["cp_nodes"] <= sum(2 << k for k in range(cp_turns))
-    assert stats["cp_nodes"] + stats["repair_steps"] == ans.nodes
+    assert stats["cp_nodes"] + stats["repair_nodes"] == ans.nodes
     target = mesh_target(12, 12, 4, inst.blocked)
     coords = {v: (t % 12, t // 12) for v, t in zip(inst.pattern.ids, ans.tiles, strict=True)}
     assert placement_errors(inst.pattern, target, coords) == []
@@ -490,7 +490,23 @@ def test_hybrid_without_a_library_starts_with_cp():
     ans = place(inst.pattern, 2, free, 12, 12, node_budget=HYBRID_FIRST + 500, engine=HYBRID)
     assert ans.match is not None and ans.reason == "budget"
     stats = ans.match.stats
-    assert (stats["turns"], stats["cp_nodes"], stats["repair_steps"]) == (2, HYBRID_FIRST, 500)
+    want = (2, HYBRID_FIRST, 500, 500)
+    assert (stats["turns"], stats["cp_nodes"], stats["repair_nodes"], stats["repair_steps"]) == want
+
+
+def test_hybrid_counts_repair_steps_apart_from_nodes(monkeypatch):
+    """Above 256 usable tiles a repair step counts as two nodes: the stats say both."""
+    import isosched.match.placer as placer_module
+
+    monkeypatch.setattr(placer_module, "HYBRID_FIRST", 2)  # repair's turn comes at once
+    inst = planted_instance(20, 20, 150, hops=2, blocked_fraction=0.1, kind="transformer", seed=1)
+    free = _free_mask(20, 20, inst.blocked)
+    assert rp.step_nodes(free.bit_count()) == 2
+    ans = place(inst.pattern, 2, free, 20, 20, node_budget=502, engine=HYBRID)
+    assert ans.match is not None
+    stats = ans.match.stats
+    assert stats["turns"] >= 2 and stats["cp_nodes"] + stats["repair_nodes"] == ans.nodes
+    assert stats["repair_steps"] > 0 and stats["repair_nodes"] == 2 * stats["repair_steps"]
 
 
 @given(

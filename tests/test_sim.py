@@ -183,6 +183,26 @@ class Scripted:
                 action(sim)
 
 
+def test_a_timer_at_the_end_of_a_piece_still_decides():
+    """A policy's wake at the instant a running job's piece ends is a scheduling point: the
+    piece's event after it at that instant must not swallow the decision."""
+    plan = BOOK.job_plan("mobilenetv2", BOOK.budgets[1])
+    t = plan.base_timing
+    first = math.ceil(HW.cycles_to_us(roofline_cycles(t.pieces[:1], HW.dram_bytes_per_cycle)))
+    assert 0 < first < t.latency_us  # the first piece ends while the job runs
+
+    def go(sim):
+        js = sim.jobs["a#0"]
+        tiles = BOOK.library("mobilenetv2", BOOK.budgets[1]).images[0][1]
+        sim.start(js, tiles, t.latency_us, t.energy_pj, plan=plan, timing=t)
+
+    seen = []
+    script = {0: [[go]], first: [[lambda sim: seen.append(sim.now)]]}
+    sim = simulate(trace_of(job("a#0", 0, 10**6)), Scripted(script))
+    sim.run()
+    assert seen == [first]
+
+
 def test_victim_resumes_on_other_tiles_with_the_same_plan_by_hand():
     """Run 100 µs on one image of the plan, checkpoint, resume on a mirrored image: restore,
     reload, then the rest of the inference; the timeline is the sum of its parts."""
@@ -225,6 +245,46 @@ def test_victim_resumes_on_other_tiles_with_the_same_plan_by_hand():
         tuple(x) for x in js.intervals[0]["tiles"]
     }
     assert js.restarts == 0
+
+
+def test_a_resume_beside_a_running_job_restores_at_its_share_of_dram():
+    """A job resumed beside another demands all the DRAM bandwidth it can get while it restores
+    (as when it checkpoints): with one other job of weight 1 it gets at least half of it, not the
+    share of the piece it resumes in."""
+    shape = BOOK.budgets[1]
+    plan_a, plan_b = BOOK.job_plan("mobilenetv2", shape), BOOK.job_plan("resnet50", shape)
+    lib = BOOK.library("mobilenetv2", shape)
+    tiles_a = lib.images[0][1]
+    tiles_b = next(t for _, t in lib.images if not set(t) & set(tiles_a))
+    seg = plan_a.segments[0]
+    probe = simulate(trace_of(job("a#0", 0, 10**6)), "fcfs")
+    alone = probe.dram_us(seg.state_bytes, 1.0)
+    # stopped 30 µs in, a is inside its first compute stage, whose DRAM demand is low (0.17)
+    back = 30 + 5 + math.ceil(2 * alone) + 1  # after the checkpoint, whatever its share
+
+    def go(name, plan, tiles):
+        def act(sim):
+            t = plan.base_timing
+            sim.start(sim.jobs[name], tiles, t.latency_us, t.energy_pj, plan=plan, timing=t)
+
+        return act
+
+    def stop(sim):
+        sim.preempt(sim.jobs["a#0"], 5.0, seg.state_bytes, seg.weight_bytes)
+
+    script = {
+        0: [[go("a#0", plan_a, tiles_a), go("b#0", plan_b, tiles_b)]],
+        30: [[stop]],
+        back: [[go("a#0", plan_a, tiles_a)]],
+    }
+    trace = trace_of(job("a#0", 0, 10**6), job("b#0", 0, 10**6, model="resnet50"))
+    run = simulate(trace, Scripted(script)).run()
+    a, b = sorted(run.jobs, key=lambda j: j.job.job)
+    assert b.finish_us > back  # b runs throughout a's restore
+    kinds = [iv["kind"] for iv in a.intervals]
+    assert kinds == ["run", "checkpoint", "restore", "reload", "run"]
+    restore = a.intervals[2]["end_us"] - a.intervals[2]["start_us"]
+    assert alone - 1 <= restore <= 2 * alone + 1
 
 
 def test_resuming_under_another_budget_restarts_the_segment():
@@ -752,3 +812,20 @@ def test_a_model_given_by_file_replays_under_isosched(tmp_path, policy):
     hw = load_hardware("edge-4x4")
     doc_out, _ = replay(trace, hw, [policy], load_models([key]), cache=PlanCache(disk=False))
     assert doc_out["policies"][policy]["satisfaction"] == 1.0
+
+
+def test_a_plan_cut_short_by_a_wall_clock_net_marks_the_run(monkeypatch):
+    """A plan whose planning a wall-clock safety net ended may differ on another machine: a
+    replay that reads it says so (``budget_exhausted``), and a sweep point refuses it."""
+    from isosched.plan.planner import Plan
+
+    monkeypatch.setattr(Plan, "wall_limited", property(lambda self: True))
+    book = PlanBook(HW, MODELS, PlanCache(disk=False))
+    trace = trace_of(job("a#0", 0, 10**6))
+    run = Simulator(trace, HW, make_policy("hasp"), book).run()
+    assert book.wall_limited and run.budget_exhausted
+    assert run.jobs[0].finish_us is not None  # it ran to the end: only the flag says it
+    monkeypatch.undo()
+    clean = PlanBook(HW, MODELS, PlanCache(disk=False))
+    run = Simulator(trace, HW, make_policy("hasp"), clean).run()
+    assert not clean.wall_limited and not run.budget_exhausted

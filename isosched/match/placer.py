@@ -97,7 +97,8 @@ CP_SHARE = 4
 #: from the image again, then ``cp`` and repair as above. With victims (a cost-aware search),
 #: and above :data:`HYBRID_MAX_VERTICES`, it is ``cp`` alone: repair ignores costs.
 HYBRID = "cp+repair"
-#: Repair steps of the hybrid's glance from the geometric start (about 0.1-0.2 ms).
+#: Nodes of the hybrid's glance from the geometric start: repair steps on chips of up to 256
+#: usable tiles (about 0.1-0.2 ms).
 HYBRID_GLANCE = 64
 #: Nodes of the hybrid's first ``cp`` turn.
 HYBRID_FIRST = 1_000
@@ -659,7 +660,7 @@ def _hybrid(
     Turn k gets ``HYBRID_FIRST × 2^k`` nodes for ``cp``, ``HYBRID_REPAIR_FIRST × 2^k`` for repair;
     with victims or above ``HYBRID_MAX_VERTICES`` vertices, ``cp`` runs alone. Given a
     ``geometric`` start (tiles of some vertices, e.g. the plan's image), turn 0 first runs
-    ``HYBRID_GLANCE`` repair steps from it, ``cp``'s root (no node) and a repair turn from it.
+    ``HYBRID_GLANCE`` nodes of repair from it, ``cp``'s root (no node) and a repair turn from it.
     Returns the answer and the nodes of every turn. A turn that finds, proves, is cancelled or
     meets the wall clock ends the search; so does the node budget.
     """
@@ -675,6 +676,7 @@ def _hybrid(
         )
         return only, only.nodes
     used = {"cp": 0, "repair": 0}
+    steps = 0  # repair's steps (a step counts as several nodes above 256 usable tiles)
     turns = 0
     partial: dict[str, Coord] = {}
     last_cp: dict[str, Coord] = {}  # the latest cp turn's deepest partial: repair's start
@@ -692,7 +694,8 @@ def _hybrid(
             total = used["cp"] + used["repair"]
             left = None if node_budget is None else node_budget - total
             if out is not None and ((left is not None and left <= 0) or _ms(t0) >= budget_ms):
-                return _merged(out, used, turns, partial, left is None or left > 0), total
+                merged = _merged(out, used, steps, turns, partial, left is None or left > 0)
+                return merged, total
             full = (HYBRID_FIRST if engine == "cp" else HYBRID_REPAIR_FIRST) << k
             turn = {"root": 0, "glance": HYBRID_GLANCE}.get(step, full)
             start = {"glance": geometric, "geometric": geometric, "repair": last_cp}.get(step)
@@ -706,29 +709,37 @@ def _hybrid(
                 start=start,
             )
             used[engine] += out.nodes
+            steps += int(out.stats.get("steps", 0)) if engine == "repair" else 0
             turns += 1
             if engine == "cp":
                 last_cp = out.partial
             if len(out.partial) > len(partial):
                 partial = out.partial
             if out.reason != "budget" or out.wall_limited:
-                return _merged(out, used, turns, partial, out.wall_limited), sum(used.values())
+                merged = _merged(out, used, steps, turns, partial, out.wall_limited)
+                return merged, sum(used.values())
         k += 1
 
 
 def _merged(
     out: MatchResult,
     used: dict[str, int],
+    steps: int,
     turns: int,
     partial: dict[str, Coord],
     wall_limited: bool,
 ) -> MatchResult:
-    """The hybrid's answer: the last turn's, with every turn's work and the deepest partial."""
+    """The hybrid's answer: the last turn's, with every turn's work and the deepest partial.
+
+    ``stats`` splits ``nodes`` into ``cp_nodes`` and ``repair_nodes``; ``repair_steps`` counts
+    repair's steps (one node each on chips of up to 256 usable tiles, more above).
+    """
     stats = {
         **out.stats,
         "nodes": used["cp"] + used["repair"],
         "cp_nodes": used["cp"],
-        "repair_steps": used["repair"],
+        "repair_nodes": used["repair"],
+        "repair_steps": steps,
         "turns": turns,
     }
     keep = {} if out.found else partial

@@ -654,8 +654,14 @@ class Simulator:
         restore_us = reload_us = 0.0
         moving = js.resume_state_bytes or js.resume_weight_bytes
         if js.preemptions and js.remaining < 1.0 and not restarted and moving:
-            restore_us = self.dram_us(js.resume_state_bytes, share)
-            reload_us = self.dram_us(js.resume_weight_bytes, share)
+            # Moving state and weights back in, it demands all of the bandwidth it can get (its
+            # weight), as a checkpoint does (preempt) and as _demand_of counts it meanwhile;
+            # not the share of the piece it resumes in.
+            move = share
+            if js.pieces:
+                move = js.dram_weight / (self._demand_now() + js.dram_weight)
+            restore_us = self.dram_us(js.resume_state_bytes, move)
+            reload_us = self.dram_us(js.resume_weight_bytes, move)
             e_dram = self.hw.energy.dram_pj_per_bit * 8
             extra = (js.resume_state_bytes + js.resume_weight_bytes) * e_dram
             js.energy_pj += extra
@@ -1145,8 +1151,10 @@ class Simulator:
                 kind = "piece"  # then as the end of a piece: nothing else changed
             elif kind == "wake":
                 if self._events and self._events[0][0] == t:
+                    policy_due = True  # decide after the last event of this instant
                     continue
                 self._decide()
+                policy_due = pieces_moved = False
                 continue
             js = self.jobs.get(jid)  # None for the shared clock's event
             if js is None:
@@ -1233,5 +1241,5 @@ class Simulator:
             end,
             self.hw.tiles,
             counters,
-            exhausted or self.wall_limited,
+            exhausted or self.wall_limited or self.plans.wall_limited,
         )

@@ -87,6 +87,12 @@ class PlanBook:
         The models jobs may name.
     cache : PlanCache, optional
         Where plans come from (default: an in-memory cache, no disk).
+
+    Attributes
+    ----------
+    wall_limited : bool
+        A plan in the book was cut short by a planner's wall-clock safety net (so it may
+        differ on another machine): every run that reads this book says so.
     """
 
     def __init__(
@@ -95,6 +101,7 @@ class PlanBook:
         self.hw = hw
         self.models = dict(models)
         self.cache = cache if cache is not None else PlanCache(disk=False)
+        self.wall_limited = False
         self.budgets: list[Shape] = region_shapes(
             hw.width, hw.height, smallest=min(MIN_BUDGET_TILES, hw.tiles)
         )
@@ -132,6 +139,7 @@ class PlanBook:
                 match_nodes=PLAN_MATCH_NODES,
                 lcs=lcs,
             )
+            self.wall_limited = self.wall_limited or plan.wall_limited
             got = self._plans[key] = job_plan(plan, self.hw, shape[0] * shape[1], self.graph(model))
         return got
 

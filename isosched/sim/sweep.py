@@ -120,10 +120,10 @@ def run_point(
         run = sim.run()
     if run.budget_exhausted:
         raise BudgetExceededError(
-            f"{policy} at x{scale:g}, seed {seed}, on {hw.name}: the replay was cut short by a "
-            f"wall-time safety net after {run.wall_ms / 1e3:.0f} s (the point's limit is "
-            f"{POINT_WALL_BUDGET_S:g} s, an online match's {WALL_SAFETY_MS / 1e3:g} s); its "
-            "result would depend on this machine's speed, so the sweep stops instead of using it"
+            f"{policy} at x{scale:g}, seed {seed}, on {hw.name}: a wall-time safety net fired "
+            f"after {run.wall_ms / 1e3:.0f} s (the point's limit is {POINT_WALL_BUDGET_S:g} s, "
+            f"an online match's {WALL_SAFETY_MS / 1e3:g} s, or a plan's); its result would "
+            "depend on this machine's speed, so the sweep stops instead of using it"
         )
     return {"policy": policy, "scale": scale, "seed": seed, **summarize(run)}
 
