@@ -236,7 +236,8 @@ def test_victim_resumes_on_other_tiles_with_the_same_plan_by_hand():
     kinds = [iv["kind"] for iv in js.intervals]
     assert kinds == ["run", "checkpoint", "restore", "reload", "run"]
     assert js.intervals[1]["end_us"] == ck_end == state["ready"]
-    restore = sim.dram_us(seg.state_bytes, share)
+    # reading the state back, then the pipeline's fixed restart
+    restore = sim.dram_us(seg.state_bytes, share) + HW.cycles_to_us(HW.preemption.restore_cycles)
     reload = sim.dram_us(seg.weight_bytes, share)
     assert js.intervals[2]["end_us"] == math.ceil(ck_end + restore)
     expected = ck_end + restore + reload + (full - 100)
@@ -258,7 +259,7 @@ def test_a_resume_beside_a_running_job_restores_at_its_share_of_dram():
     tiles_b = next(t for _, t in lib.images if not set(t) & set(tiles_a))
     seg = plan_a.segments[0]
     probe = simulate(trace_of(job("a#0", 0, 10**6)), "fcfs")
-    alone = probe.dram_us(seg.state_bytes, 1.0)
+    alone = probe.dram_us(seg.state_bytes, 1.0) + HW.cycles_to_us(HW.preemption.restore_cycles)
     # stopped 30 µs in, a is inside its first compute stage, whose DRAM demand is low (0.17)
     back = 30 + 5 + math.ceil(2 * alone) + 1  # after the checkpoint, whatever its share
 

@@ -661,6 +661,8 @@ class Simulator:
             if js.pieces:
                 move = js.dram_weight / (self._demand_now() + js.dram_weight)
             restore_us = self.dram_us(js.resume_state_bytes, move)
+            if js.resume_state_bytes > 0:  # then the pipeline restarts on the restored state
+                restore_us += self.cycles_to_us(self.hw.preemption.restore_cycles)
             reload_us = self.dram_us(js.resume_weight_bytes, move)
             e_dram = self.hw.energy.dram_pj_per_bit * 8
             extra = (js.resume_state_bytes + js.resume_weight_bytes) * e_dram
