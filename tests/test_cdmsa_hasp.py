@@ -23,6 +23,8 @@ from isosched.sim.policies.hasp import Hasp
 from isosched.trace import Job, Trace
 
 HW = load_hardware("edge-4x4")
+#: A resume that reads state back restarts its pipeline: the hardware's fixed cost, µs.
+RESTART = HW.cycles_to_us(HW.preemption.restore_cycles)
 MODELS = load_models(["mobilenetv2", "resnet50", "pointpillars"])
 BOOK = PlanBook(HW, MODELS, PlanCache(disk=False))
 BW = HW.dram_bytes_per_cycle
@@ -184,9 +186,9 @@ def test_cdmsa_cooperative_preemption_at_a_layer_boundary_with_restore_on_resume
     restore_iv = spans(xs)[2]
     assert restore_iv[1] == resume
     charged = next(d.charged_us for d in run.decisions if d.at_us == resume)
-    assert restore_iv[2] == math.ceil(resume + charged + move(state))
+    assert restore_iv[2] == math.ceil(resume + charged + move(state) + RESTART)
     left = (1 - done) * iso(P)
-    assert xs.finish_us == math.ceil(resume + charged + move(state) + left)
+    assert xs.finish_us == math.ceil(resume + charged + move(state) + RESTART + left)
     assert xs.preemptions == 1 and run.counters.get("fusions", 0) == 0
 
 

@@ -21,6 +21,8 @@ from isosched.sim.policies.planaria import Candidate, allocate, pod_shape
 from isosched.trace import Job, Trace, generate_trace, parse_scenario
 
 HW = load_hardware("edge-8x8")  # 16 pods of 2×2 tiles, as Planaria's 16 subarrays
+#: A resume that reads state back restarts its pipeline: the hardware's fixed cost, µs.
+RESTART = HW.cycles_to_us(HW.preemption.restore_cycles)
 MODELS = load_models(["mobilenetv2", "resnet50", "segformer_b0", "yolov3"])
 BOOK = PlanBook(HW, MODELS, PlanCache(disk=False))
 S = HW.scheduler
@@ -182,7 +184,7 @@ def test_the_lower_score_job_is_preempted_at_a_layer_boundary_and_restores_its_a
     resumed = next(d for d in run.decisions if d.at_us == restore["start_us"])
     assert restore["start_us"] >= hi.finish_us
     assert restore["end_us"] == math.ceil(
-        restore["start_us"] + resumed.charged_us + sim.dram_us(state, 1.0)
+        restore["start_us"] + resumed.charged_us + sim.dram_us(state, 1.0) + RESTART
     )
     e = HW.energy.dram_pj_per_bit * 8
     assert bg.checkpoint_pj == pytest.approx(2 * state * e)  # written once, read back once

@@ -19,6 +19,8 @@ from isosched.sim.policies.prema import Prema, choose_mechanism
 from isosched.trace import Job, Trace
 
 HW = load_hardware("edge-4x4")
+#: A resume that reads state back restarts its pipeline: the hardware's fixed cost, µs.
+RESTART = HW.cycles_to_us(HW.preemption.restore_cycles)
 MODELS = load_models(["mobilenetv2", "resnet50"])
 BOOK = PlanBook(HW, MODELS, PlanCache(disk=False))
 M, R = "mobilenetv2", "resnet50"
@@ -123,7 +125,7 @@ def test_without_kill_the_same_case_checkpoints():
     assert policy.log[0][3].mechanism == "checkpoint"
     ckpt_end = math.ceil(5 + drain(R) + move(state))  # 76
     cam_end = math.ceil(ckpt_end + iso(M))  # 219
-    restored = C + move(state)
+    restored = C + move(state) + RESTART
     assert spans(cam) == [("run", ckpt_end, cam_end)]
     assert spans(bg) == [
         ("run", 0, 5),
@@ -171,8 +173,8 @@ def test_checkpoint_otherwise_and_the_resumed_job_pays_its_restore():
     assert why.checkpoint_us == pytest.approx(drain(R) + 2 * move(state))
     ckpt_end = math.ceil(500 + drain(R) + move(state))  # 524
     cam_end = math.ceil(ckpt_end + iso(M))  # 667
-    restore_end = cam_end + C + move(state)  # the resume is charged, then the restore
-    bg_end = math.ceil(restore_end + iso(R) - done)  # 1192
+    restore_end = cam_end + C + move(state) + RESTART  # the charge, then the restore
+    bg_end = math.ceil(restore_end + iso(R) - done)  # 1194
     assert spans(cam) == [("run", ckpt_end, cam_end)]
     assert spans(bg) == [
         ("run", 0, 500),
@@ -235,7 +237,7 @@ def test_tokens_start_at_the_priority_and_grow_until_the_waiter_competes():
     ckpt_end = math.ceil(wake + drain(R) + move(state))  # 367
     lo_end = math.ceil(ckpt_end + iso(M))  # 510
     assert spans(lo) == [("run", ckpt_end, lo_end)]
-    restore_end = lo_end + C + move(state)
+    restore_end = lo_end + C + move(state) + RESTART
     assert spans(mid) == [
         ("run", 0, wake),
         ("checkpoint", wake, ckpt_end),

@@ -830,3 +830,26 @@ def test_a_plan_cut_short_by_a_wall_clock_net_marks_the_run(monkeypatch):
     clean = PlanBook(HW, MODELS, PlanCache(disk=False))
     run = Simulator(trace, HW, make_policy("hasp"), clean).run()
     assert not clean.wall_limited and not run.budget_exhausted
+
+
+@pytest.mark.parametrize("model", ["mobilenetv2", "resnet50"])
+def test_library_images_keep_the_plan_timing_only_when_mirrored(model):
+    """Translated and mirrored images of the plan's placement route every edge along the
+    mirror of its route, so IsoSched charges them the plan's timing; transposed ones (XY routes
+    become YX) are re-timed as placed."""
+    from isosched.sim.jobplan import placed_timing
+    from isosched.sim.policies.isosched import mirrors_base
+
+    w = HW.width
+    for shape in BOOK.budgets:
+        plan, lib = BOOK.job_plan(model, shape), BOOK.library(model, shape)
+        base = plan.base_timing
+        kinds = set()
+        for _, tiles in lib.images:
+            mirrored = mirrors_base(plan, tiles, w)
+            kinds.add(mirrored)
+            if mirrored:
+                t = placed_timing(plan, HW, [(x % w, x // w) for x in tiles])
+                got = (t.latency_us, t.energy_pj, t.pieces)
+                assert got == (base.latency_us, base.energy_pj, base.pieces)
+        assert kinds == {True, False}  # the square's transposes are among the images

@@ -89,6 +89,29 @@ LOOKAHEAD = 8
 MULTIJOB_DTIME = 0.005
 
 
+def mirrors_base(plan: JobPlan, tiles: tuple[int, ...], width: int) -> bool:
+    """Whether ``tiles`` translate and mirror the plan's own placement, with no transpose.
+
+    Such an image routes every edge along the mirror of its route in the plan (XY routing),
+    so it keeps the plan's hops and link loads, hence its timing. A transposed image turns XY
+    routes into YX ones and may load the links differently.
+    """
+    base = plan.base
+    if not base:
+        return True
+    x0, y0 = base[0]
+    t0 = tiles[0]
+    u0, v0 = t0 % width, t0 // width
+    for sx in (1, -1):
+        for sy in (1, -1):
+            if all(
+                (t % width - u0, t // width - v0) == (sx * (x - x0), sy * (y - y0))
+                for t, (x, y) in zip(tiles, base, strict=True)
+            ):
+                return True
+    return False
+
+
 def _remaining_on(js: JobState, plan: JobPlan) -> float:
     """Work left (fraction of an inference) if ``js`` continues under ``plan``."""
     if js.plan is None or js.plan.budget == plan.budget or js.timing is None:
@@ -414,10 +437,14 @@ class IsoSched:
         return False
 
     def _timing(self, sim: Simulator, plan: JobPlan, ans: PlacerAnswer) -> PlacedTiming:
-        """A library image keeps the plan's hops and link loads; an online match is re-timed."""
-        if ans.source == "library":
-            return plan.base_timing
+        """The timing of ``ans`` as placed (the plan's own when it only mirrors the plan).
+
+        A library image that translates or mirrors the plan's placement keeps its timing
+        (:func:`mirrors_base`); a transposed image and an online match are re-timed.
+        """
         w = sim.hw.width
+        if ans.source == "library" and mirrors_base(plan, ans.tiles, w):
+            return plan.base_timing
         return placed_timing(plan, sim.hw, [(x % w, x // w) for x in ans.tiles])
 
     def _start(self, js: JobState, sim: Simulator, plan: JobPlan, ans: PlacerAnswer) -> None:
