@@ -657,15 +657,24 @@ def test_golden_metrics_ad_urban():
     assert doc["policies"]["isosched"]["library_hits"] == doc["policies"]["isosched"]["jobs"]
 
 
-def test_antt_and_stp_of_a_job_alone_are_one():
-    """Alone, FCFS and IsoSched (which takes the whole idle chip) run a job at its isolated
-    latency plus the charged decision time."""
-    doc, _ = replay(trace_of(job("a#0", 0, 10**6)), HW, ["fcfs", "isosched"], plans=BOOK)
-    fcfs, iso = doc["policies"]["fcfs"], doc["policies"]["isosched"]
-    for m in (fcfs, iso):
-        assert m["antt"] == pytest.approx(1.0, abs=0.03)  # + ~2 µs charged on ~150 µs
+def test_antt_and_stp_divide_by_one_baseline_for_every_policy():
+    """ANTT and STP divide each job's latency by the least time the chip needs for it alone
+    (the faster of its TSS plan and its LTS layers), the same for every policy: alone, the
+    policy that runs it that way has ANTT 1 (plus the charged decision time), the other its
+    own isolated latency over that baseline."""
+    from isosched.sim.replay import isolated_latencies
+
+    trace = trace_of(job("a#0", 0, 10**6))
+    doc, _ = replay(trace, HW, ["fcfs", "isosched"], plans=BOOK)
+    tss = isolated_latencies(trace, BOOK, "tss")["a#0"]
+    lts = isolated_latencies(trace, BOOK, "lts")["a#0"]
+    assert isolated_latencies(trace, BOOK)["a#0"] == min(tss, lts)
+    assert tss != lts
+    for name, own in (("fcfs", lts), ("isosched", tss)):
+        m = doc["policies"][name]
+        assert m["antt"] == pytest.approx(own / min(tss, lts), abs=0.03)  # + ~2 µs charged
         assert m["stp"] == pytest.approx(1 / m["antt"])
-    assert fcfs["speedup_vs_fcfs"] == pytest.approx(1.0)
+    assert doc["policies"]["fcfs"]["speedup_vs_fcfs"] == pytest.approx(1.0)
 
 
 @pytest.mark.parametrize("policy", POLICY_NAMES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -62,6 +63,7 @@ def replay(
         plans.graph(m)
     plans.warm(names, progress, no_lcs=any(needs_no_lcs_plans(p) for p in policies))
     runs: dict[str, Run] = {}
+    alone = isolated_latencies(trace, plans)  # one baseline for every policy's antt and stp
     horizon_us = trace.header.get("horizon_us")
     doc: dict[str, Any] = {
         "schema": REPLAY_SCHEMA,
@@ -87,7 +89,7 @@ def replay(
         runs[name] = run
         if doc["horizon_s"] is None:
             doc["horizon_s"] = run.duration_s
-        doc["policies"][name] = summarize(run, isolated_latencies(trace, plans, policy_kind(name)))
+        doc["policies"][name] = summarize(run, alone)
     ref = doc["policies"].get("fcfs", {}).get("mean_finished_latency_ms")
     for m in doc["policies"].values():
         mine = m.get("mean_finished_latency_ms")
@@ -100,16 +102,23 @@ def policy_kind(name: str) -> str:
     return str(getattr(make_policy(name), "kind", "lts"))
 
 
-def isolated_latencies(trace: Trace, plans: PlanBook, kind: str) -> dict[str, float]:
-    """Each job's latency alone on the whole chip (TSS plan or LTS layer by layer), µs."""
+def isolated_latencies(trace: Trace, plans: PlanBook, kind: str | None = None) -> dict[str, float]:
+    """Each job's latency alone on the whole chip, µs.
+
+    ``kind`` ``"tss"``: its TSS plan; ``"lts"``: layer by layer; ``None`` (what a replay's
+    ``antt`` and ``stp`` divide by, for every policy alike): the faster of the two, the least
+    time the chip needs for the job.
+    """
     hw = plans.hw
     whole = (hw.width, hw.height)
     bw = hw.dram_bytes_per_cycle
     out = {}
     for j in trace.jobs:
-        if kind == "tss":
+        tss = lts = math.inf
+        if kind in ("tss", None):
             t = plans.job_plan(j.model, whole).base_timing
-            out[j.job] = hw.cycles_to_us(roofline_cycles(t.pieces, bw))
-        else:
-            out[j.job] = plans.lts(j.model, hw.tiles, 1.0).latency_us
+            tss = hw.cycles_to_us(roofline_cycles(t.pieces, bw))
+        if kind in ("lts", None):
+            lts = plans.lts(j.model, hw.tiles, 1.0).latency_us
+        out[j.job] = min(tss, lts)
     return out
