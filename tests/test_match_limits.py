@@ -3,6 +3,7 @@
 Each case was found by a review that tried to break the placer through its front ends.
 """
 
+import itertools
 import math
 
 import pytest
@@ -82,3 +83,83 @@ def test_tile_graph_edges_name_vertices_by_string_and_bound_their_bytes():
     tg = TileGraph.from_doc({"vertices": vertices, "edges": [edge]})
     free, victims = labelled_tiles(4, 1, [], {"j": ([[2, 0], [3, 0]], 1.0)})
     assert place(tg, 1, free, 4, 1, victims=victims, engine="cp").found
+
+
+def test_mesh_target_refuses_held_costs_whose_sums_could_overflow():
+    """Through the Python API too: at 1e308 two held tiles' costs summed to infinity and every
+    cost-aware engine proved "no placement" for a pattern that fits them exactly."""
+    from isosched.match.target import HeldTile
+
+    ok = mesh_target(2, 1, 1, held={(0, 0): HeldTile(0, MAX_HELD_COST)}, priority=1)
+    assert ok.allowed.all()
+    for bad in (1e308, math.inf, math.nan, -1.0):
+        with pytest.raises(MatchInputError, match="cost must be in"):
+            mesh_target(2, 1, 1, held={(0, 0): HeldTile(0, bad)}, priority=1)
+
+
+def _held_all(width, height, cost=1.0):
+    """Every tile of a ``width × height`` mesh held by a lower-priority job at ``cost``."""
+    from isosched.match.target import HeldTile
+
+    held = {(x, y): HeldTile(0, cost) for x in range(width) for y in range(height)}
+    return mesh_target(width, height, 2, held=held, priority=1)
+
+
+def test_a_cost_aware_answer_the_wall_clock_cut_short_says_so():
+    """A cost-aware search improves its best until its space is exhausted, its nodes run out or
+    the wall clock stops it; only the last makes the answer depend on the machine, and only then
+    is it ``wall_limited`` (found or not)."""
+    ids = [f"v{i}" for i in range(40)]
+    big = TileGraph.from_edges(ids, [(a, b, 1) for a, b in itertools.pairwise(ids)])
+    target = _held_all(12, 12)
+    for engine in ("cp", "ullmann", "mcts"):
+        m = TileMatcher(target, big)
+        walled = m.match(engine=engine, cost_aware=True, budget_ms=5.0, max_nodes=10**12)
+        assert walled.wall_limited, engine  # far too many placements to exhaust in 5 ms
+        counted = m.match(engine=engine, cost_aware=True, budget_ms=60_000.0, max_nodes=2_000)
+        assert counted.found and counted.nodes <= 2_000 and not counted.wall_limited, engine
+    tiny = TileGraph.from_edges(list("abc"), [("a", "b", 1), ("b", "c", 1)])
+    for engine in ("cp", "ullmann", "mcts"):
+        done = TileMatcher(_held_all(3, 1), tiny).match(
+            engine=engine, cost_aware=True, budget_ms=60_000.0, max_nodes=10**9
+        )
+        assert done.found and done.detail.startswith("optimal") and not done.wall_limited, engine
+
+
+def test_cost_aware_mcts_ends_when_its_tree_holds_every_placement():
+    """A complete placement in the tree is a leaf, pruned once scored: cost-aware MCTS on a
+    tiny instance exhausts its tree (optimal) instead of returning to the leaves, uncounted,
+    until the wall clock ends it."""
+    path = TileGraph.from_edges(list("abc"), [("a", "b", 1), ("b", "c", 1)])
+    res = TileMatcher(_held_all(3, 1), path).match(
+        engine="mcts", cost_aware=True, budget_ms=60_000.0, max_nodes=10**6
+    )
+    assert res.found and res.detail == "optimal: search tree exhausted"
+    assert res.stats["iterations"] < 100 and res.elapsed_ms < 10_000
+
+
+def test_the_portfolio_keeps_a_node_budget_of_zero():
+    """``cp``'s share of the portfolio is at least one node, but never more than the budget."""
+    path = TileGraph.from_edges(["a", "b"], [("a", "b", 1)])
+    ans = place(path, 1, 0b11, 2, 1, node_budget=0, engine="portfolio")
+    assert ans.nodes == 0 and not ans.found and ans.reason == "budget"
+
+
+def test_the_portfolio_says_when_the_wall_clock_cut_cps_quarter(monkeypatch):
+    """When the wall clock, not its node share, ended ``cp``'s quarter, what MCTS then found
+    depends on the machine: the answer is ``wall_limited`` even when found."""
+    from isosched.match import placer
+    from isosched.match.matcher import MatchResult
+
+    class Stub:
+        pattern = TileGraph.from_edges(["a", "b"], [("a", "b", 1)])
+
+        def match(self, engine, **kw):
+            if engine == "cp":
+                return MatchResult(
+                    False, "cp", 1.0, {}, reason="budget", stats={"nodes": 5}, wall_limited=True
+                )
+            return MatchResult(True, "mcts", 1.0, {"a": (0, 0), "b": (1, 0)}, 0.0, False, "found")
+
+    got, nodes = placer._portfolio(Stub(), 100.0, 0, False, 1_000, None)  # type: ignore[arg-type]
+    assert got.found and got.wall_limited and nodes == 5

@@ -70,7 +70,7 @@ class MatchResult:
     found : bool
         Whether a valid placement was found (it has been verified).
     engine : str
-        ``mcts`` or ``ullmann``.
+        The engine that answered (:data:`ENGINES`).
     elapsed_ms : float
         Wall time, milliseconds.
     placement : dict
@@ -93,7 +93,8 @@ class MatchResult:
         ``(x, y)``; empty when the engine keeps none or placed nothing).
     wall_limited : bool
         The wall-time budget, not the node budget, stopped the search (the answer may then
-        differ between machines).
+        differ between machines): a search that found nothing, or a cost-aware one whose best
+        placement might have improved.
     """
 
     found: bool
@@ -492,8 +493,28 @@ class TileMatcher:
                 # a bug, never a user error: refuse to return an invalid placement
                 errs = placement_errors(self.pattern, self.target, coords) or ["(no detail)"]
                 raise RuntimeError(f"matcher produced an invalid placement: {errs[0]}")
+            # A cost-aware search keeps improving its best until the space is exhausted, its
+            # nodes run out, it is cancelled or the wall clock stops it: in the last case the
+            # placement (and its cost) depends on the machine, and the answer says so.
+            wall = (
+                cost_aware
+                and engine != "repair"  # repair ignores costs: it stops at its first placement
+                and not outcome.stats.exhausted
+                and (max_nodes is None or nodes < max_nodes)
+                and not (cancel is not None and cancel())
+            )
             return MatchResult(
-                True, engine, elapsed, coords, outcome.cost, False, stop, stats, detail or reason
+                True,
+                engine,
+                elapsed,
+                coords,
+                outcome.cost,
+                False,
+                stop,
+                stats,
+                detail or reason,
+                {},
+                wall,
             )
 
         if len(self.pattern) == 0:

@@ -138,7 +138,10 @@ def mcts_search(
         found: list[int] | None = None
         reached = depth0
         if depth0 == n:
+            # a complete placement in the tree: a leaf, scored once, then pruned as dead (a
+            # cost-aware search would otherwise return to it forever, counting no node)
             found = list(state.tile_of)
+            node.untried, node.rest = [], []
         elif node.untried is None or node.untried or node.children:
             rs = SearchStats()
             gen = state.dfs(
@@ -205,6 +208,8 @@ def mcts_search(
         if stats.extra.get("cancelled"):
             break
     if best is not None:
+        if stats.exhausted:  # every placement was a leaf of the tree: the best is optimal
+            return EngineOutcome(best, best_cost, stats, "optimal: search tree exhausted")
         return EngineOutcome(best, best_cost, stats, "found")
     if stats.exhausted:
         # Every subtree was pruned as empty: a proof (docs/matcher.md).

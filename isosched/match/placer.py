@@ -43,6 +43,7 @@ from isosched.match.matcher import (
 )
 from isosched.match.repair import warm as warm_repair
 from isosched.match.target import (
+    MAX_HELD_COST,
     ChipTarget,
     MatchInputError,
     _check_coord,
@@ -76,10 +77,6 @@ Coord = tuple[int, int]
 WALL_SAFETY_MS = 30_000.0
 #: ``PlacerAnswer.detail`` when the pattern has more vertices than there are usable tiles.
 TOO_FEW_TILES = "too few tiles"
-#: Largest cost of a held job (any unit): a cost-aware search sums it over every tile it takes,
-#: and those sums must stay finite (at 1e308 they overflowed, and the search wrongly proved
-#: "no placement").
-MAX_HELD_COST = 1e18
 #: The portfolio engine of the online match: ``cp`` on the first quarter of the budget (it proves
 #: when there is no room, and finds many placements), then ``mcts`` on the rest (its rollouts
 #: find placements that the complete search misses within the budget).
@@ -620,7 +617,8 @@ def _portfolio(
     the placements ``cp`` misses within small budgets (docs/performance.md).
     """
     t0 = time.perf_counter()
-    share = None if node_budget is None else max(1, node_budget // CP_SHARE)
+    # at least one node for cp, but never more than the whole budget (0 stays 0)
+    share = None if node_budget is None else min(node_budget, max(1, node_budget // CP_SHARE))
     first = matcher.match(
         engine="cp",
         budget_ms=budget_ms / CP_SHARE,
@@ -641,7 +639,8 @@ def _portfolio(
     )
     if not second.found and not second.partial and first.partial:
         second = replace(second, partial=first.partial)
-    if first.wall_limited and not second.wall_limited and not second.found:
+    if first.wall_limited and not second.wall_limited:
+        # the wall clock cut cp's quarter short, so it decided what MCTS was left to do
         second = replace(second, wall_limited=True)
     return second, first.nodes + second.nodes
 

@@ -20,6 +20,7 @@ from isosched.match.native import compiled, compiled_default
 __all__ = [
     "ChipTarget",
     "HeldTile",
+    "MAX_HELD_COST",
     "MAX_HOPS",
     "MAX_LINKS",
     "MAX_SIDE",
@@ -43,6 +44,10 @@ MAX_HOPS = 16
 #: 64×64 at 16 hops has 2.2 million; 128×128 takes up to 10 hops. Building the target comes
 #: before the search's budget, so this bounds that time too (about 0.1 s at 2 million).
 MAX_LINKS = 1 << 22
+#: Largest cost of a held tile (any unit): a cost-aware search sums it over every tile it takes,
+#: and those sums must stay finite (at 1e308 they overflowed, and the search wrongly proved
+#: "no placement").
+MAX_HELD_COST = 1e18
 
 
 class MatchInputError(IsoschedError):
@@ -210,7 +215,9 @@ def mesh_target(
     Raises
     ------
     MatchInputError
-        On a mesh :func:`check_mesh` refuses or a tile outside the mesh.
+        On a mesh :func:`check_mesh` refuses, a tile outside the mesh, or a held tile's cost
+        outside 0..:data:`MAX_HELD_COST` (an infinite or overflowing sum of costs would make
+        a cost-aware search prune every placement and wrongly prove that none exists).
     """
     check_mesh(width, height, hops)
     n = width * height
@@ -221,6 +228,10 @@ def mesh_target(
         allowed[y * width + x] = False
     for xy, ht in (held or {}).items():
         x, y = _check_coord(xy, width, height, "held")
+        if not 0 <= ht.cost <= MAX_HELD_COST:  # NaN fails too
+            raise MatchInputError(
+                f"held tile {(x, y)}: cost must be in 0..{MAX_HELD_COST:g}, got {ht.cost}"
+            )
         if priority is not None and ht.priority < priority:
             cost[y * width + x] = ht.cost
         else:
