@@ -163,3 +163,23 @@ def test_the_portfolio_says_when_the_wall_clock_cut_cps_quarter(monkeypatch):
 
     got, nodes = placer._portfolio(Stub(), 100.0, 0, False, 1_000, None)  # type: ignore[arg-type]
     assert got.found and got.wall_limited and nodes == 5
+
+
+def test_an_empty_pattern_is_placed_without_an_online_match():
+    """Nothing to place is found, with no library and no online match (it was "budget")."""
+    empty = TileGraph.from_edges([], [])
+    ans = place(empty, 1, 0b1111, 2, 2, online=False)
+    assert ans.found and ans.tiles == () and ans.reason == "found" and ans.nodes == 0
+    assert place(empty, 1, 0b1111, 2, 2).found
+
+
+def test_the_portfolios_stats_count_both_stages():
+    """The portfolio's ``stats["nodes"]`` is the nodes of both stages, as its answer says."""
+    from isosched.match.planted import planted_instance
+
+    inst = planted_instance(16, 16, 150, hops=2, blocked_fraction=0.1, kind="chain", seed=1)
+    blocked = set(inst.blocked)
+    free = sum(1 << (y * 16 + x) for x in range(16) for y in range(16) if (x, y) not in blocked)
+    ans = place(inst.pattern, 2, free, 16, 16, node_budget=400, engine="portfolio")
+    assert ans.match is not None and ans.match.engine == "mcts"  # cp's 100 nodes did not do
+    assert ans.match.stats["nodes"] == ans.nodes > 100 and ans.match.stats["cp_nodes"] == 100

@@ -799,7 +799,9 @@ def cp_search(
     max_nodes : int, optional
         Branching assignments allowed.
     cancel : callable, optional
-        Polled once per node; when it returns true the search stops as ``cancelled``.
+        Polled once per node by the reference and between slices (64-128 nodes) by the
+        compiled core, so the two may stop at different nodes; when it returns true the search
+        stops as ``cancelled``.
     restarts : bool
         Restart on a Luby schedule (off: one plain depth-first run).
 

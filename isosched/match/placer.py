@@ -486,6 +486,8 @@ def place(
         usable |= v.mask
     lookups = 0
     geo: tuple[int, tuple[int, ...]] | None = None  # (usable tiles, tiles): the nearest miss
+    if n == 0 and not online:  # nothing to place: found, with no library look-up to make
+        return PlacerAnswer(True, (), "none", (), 0.0, 0, 0, "found", _ms(t0))
     if n > usable.bit_count():
         why = f"proved: pattern has {n} vertices but only {usable.bit_count()} tiles are usable"
         proof = MatchResult(False, engine, _ms(t0), {}, None, True, "impossible", {"nodes": 0}, why)
@@ -639,10 +641,14 @@ def _portfolio(
     )
     if not second.found and not second.partial and first.partial:
         second = replace(second, partial=first.partial)
+    total = first.nodes + second.nodes
+    second = replace(
+        second, stats={**second.stats, "nodes": total, "cp_nodes": first.nodes}
+    )  # the document's nodes and its stats agree
     if first.wall_limited and not second.wall_limited:
         # the wall clock cut cp's quarter short, so it decided what MCTS was left to do
         second = replace(second, wall_limited=True)
-    return second, first.nodes + second.nodes
+    return second, total
 
 
 def _hybrid(
