@@ -114,8 +114,9 @@ def test_a_cost_aware_answer_the_wall_clock_cut_short_says_so():
     target = _held_all(12, 12)
     for engine in ("cp", "ullmann", "mcts"):
         m = TileMatcher(target, big)
-        walled = m.match(engine=engine, cost_aware=True, budget_ms=5.0, max_nodes=10**12)
-        assert walled.wall_limited, engine  # far too many placements to exhaust in 5 ms
+        # a first placement takes about a millisecond; the space is far too big to exhaust
+        walled = m.match(engine=engine, cost_aware=True, budget_ms=200.0, max_nodes=10**12)
+        assert walled.found and walled.wall_limited, engine
         counted = m.match(engine=engine, cost_aware=True, budget_ms=60_000.0, max_nodes=2_000)
         assert counted.found and counted.nodes <= 2_000 and not counted.wall_limited, engine
     tiny = TileGraph.from_edges(list("abc"), [("a", "b", 1), ("b", "c", 1)])
@@ -183,3 +184,14 @@ def test_the_portfolios_stats_count_both_stages():
     ans = place(inst.pattern, 2, free, 16, 16, node_budget=400, engine="portfolio")
     assert ans.match is not None and ans.match.engine == "mcts"  # cp's 100 nodes did not do
     assert ans.match.stats["nodes"] == ans.nodes > 100 and ans.match.stats["cp_nodes"] == 100
+
+
+def test_an_empty_cost_aware_match_is_not_wall_limited():
+    """Nothing to place exhausts the space at once: a cost-aware answer is final, not cut short
+    by the wall clock (it was flagged, and would have marked a replay's run)."""
+    empty = TileGraph.from_edges([], [])
+    for engine in ("cp", "ullmann", "mcts"):
+        res = TileMatcher(_held_all(2, 2), empty).match(
+            engine=engine, cost_aware=True, max_nodes=100
+        )
+        assert res.found and not res.wall_limited, engine

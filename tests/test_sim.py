@@ -248,6 +248,35 @@ def test_victim_resumes_on_other_tiles_with_the_same_plan_by_hand():
     assert js.restarts == 0
 
 
+def test_a_timer_beside_an_out_of_date_event_still_decides():
+    """A preempted job's finish event stays queued, out of date; a wake at that instant must
+    still decide (the stale event ended the instant's loop before)."""
+    seen = []
+
+    def go(sim):
+        tiles = BOOK.library("mobilenetv2", BOOK.budgets[1]).images[0][1]
+        sim.start(sim.jobs["a#0"], tiles, 100.0, 1.0)  # no pieces: one finish event at 100
+
+    def stop(sim):
+        sim.preempt(sim.jobs["a#0"], 5.0, 0, 0)
+
+    script = {0: [[go]], 10: [[stop]], 100: [[lambda sim: seen.append(sim.now)]]}
+    simulate(trace_of(job("a#0", 0, 10**6)), Scripted(script)).run()
+    assert seen == [100]
+
+
+def test_a_plan_books_wall_flag_travels_with_its_plans():
+    """Workers seeded with a book's plans (the Ray path) also inherit its wall-clock flag."""
+    book = PlanBook(HW, MODELS, PlanCache(disk=False))
+    book.wall_limited = True
+    other = PlanBook(HW, MODELS, PlanCache(disk=False))
+    other.seed(book.export())
+    assert other.wall_limited
+    fresh = PlanBook(HW, MODELS, PlanCache(disk=False))
+    fresh.seed(PlanBook(HW, MODELS, PlanCache(disk=False)).export())
+    assert not fresh.wall_limited
+
+
 def test_a_resume_beside_a_running_job_restores_at_its_share_of_dram():
     """A job resumed beside another demands all the DRAM bandwidth it can get while it restores
     (as when it checkpoints): with one other job of weight 1 it gets at least half of it, not the
@@ -862,3 +891,36 @@ def test_library_images_keep_the_plan_timing_only_when_mirrored(model):
                 got = (t.latency_us, t.energy_pj, t.pieces)
                 assert got == (base.latency_us, base.energy_pj, base.pieces)
         assert kinds == {True, False}  # the square's transposes are among the images
+
+
+def test_the_rectangles_ablation_places_the_plans_layout_in_either_orientation():
+    """The rectangles ablation's tiles are the plan's own layout moved into the rectangle (the
+    rectangle's tiles in row-major order, as before, since a plan fills its box) or, in the other
+    orientation, transposed: every edge keeps its hop distance, so its timing is the plan's or
+    the transposed placement's, never that of a scrambled one."""
+    from isosched.sim.policies.isosched import _rectangle, mirrors_base
+
+    w, h = HW.width, HW.height
+    checked = 0
+    for model in ("mobilenetv2", "resnet50"):
+        for shape in BOOK.budgets:
+            plan = BOOK.job_plan(model, shape)
+            bw, bh = plan.box
+            if bw == bh or max(bw, bh) > min(w, h):
+                continue
+            checked += 1
+            # block every rectangle of the plan's own orientation: only the other one fits
+            free = sum(1 << (y * w + x) for y in range(h) for x in range(w) if x < bh and y < bw)
+            ans = _rectangle(plan, free, w, h)
+            assert ans.found and not mirrors_base(plan, ans.tiles, w)
+            assert sorted(ans.tiles) == sorted(y * w + x for y in range(bw) for x in range(bh))
+            at = [(t % w, t // w) for t in ans.tiles]
+            for a, b, _ in plan.pattern.edges:
+                d = abs(at[a][0] - at[b][0]) + abs(at[a][1] - at[b][1])
+                pa, pb = plan.base[a], plan.base[b]
+                assert d == abs(pa[0] - pb[0]) + abs(pa[1] - pb[1]) <= plan.hops
+            whole = sum(1 << t for t in range(w * h))
+            same = _rectangle(plan, whole, w, h)
+            assert same.tiles == tuple(y * w + x for y in range(bh) for x in range(bw))
+            assert mirrors_base(plan, same.tiles, w)
+    assert checked >= 2

@@ -517,8 +517,9 @@ class TileMatcher:
                 wall,
             )
 
-        if len(self.pattern) == 0:
-            return done(EngineOutcome([], 0.0, SearchStats(), "empty"), "empty pattern", False, {})
+        if len(self.pattern) == 0:  # nothing to search: the space is exhausted at once
+            empty = EngineOutcome([], 0.0, SearchStats(exhausted=True), "empty")
+            return done(empty, "empty pattern", False, {})
         why = self._precheck_reason
         if why is not None:
             return done(None, f"proved: {why}", True, {"nodes": 0})

@@ -1130,6 +1130,17 @@ class Simulator:
         self._charged_us = 0.0
         self._worked = False
 
+    def _checkpointed(self, js: JobState) -> None:
+        """``js`` has written its state: its tiles come free and it waits to resume."""
+        self._close_hold(js, self.now)
+        self.occupancy.release(js.id)
+        self._holding.pop(js.id, None)
+        self._hold_ver += 1
+        self._mut += 1
+        js.tiles = ()
+        js.state = "waiting"
+        self._waiting[js.id] = js
+
     def run(self) -> Run:
         """Replay the trace to the end (or the limits) and return the per-job records."""
         t_wall = time.perf_counter()
@@ -1180,19 +1191,15 @@ class Simulator:
                         pieces_moved = True
             elif kind == "finish":
                 if version != js.version or js.state != "running":
-                    continue
-                self._finish(js)
+                    # out of date: nothing happened, but the instant may still owe a decision
+                    kind = "piece"
+                else:
+                    self._finish(js)
             elif kind == "checkpointed":
                 if version != js.version or js.state != "checkpointing":
-                    continue
-                self._close_hold(js, self.now)
-                self.occupancy.release(js.id)
-                self._holding.pop(js.id, None)
-                self._hold_ver += 1
-                self._mut += 1
-                js.tiles = ()
-                js.state = "waiting"
-                self._waiting[js.id] = js
+                    kind = "piece"  # out of date, as above
+                else:
+                    self._checkpointed(js)
             if kind == "piece":
                 if self._events and self._events[0][0] == t:
                     continue

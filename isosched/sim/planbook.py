@@ -219,7 +219,11 @@ class PlanBook:
 
     def export(self) -> dict[str, object]:
         """What another process needs to skip planning (picklable)."""
-        return {"plans": dict(self._plans), "lts": dict(self._lts)}
+        return {
+            "plans": dict(self._plans),
+            "lts": dict(self._lts),
+            "wall_limited": self.wall_limited,
+        }
 
     def seed(self, state: Mapping[str, object]) -> None:
         """Take plans and profiles exported by :meth:`export` (plans are deterministic)."""
@@ -229,3 +233,4 @@ class PlanBook:
             self._plans.update(plans)
         if isinstance(lts, dict):
             self._lts.update(lts)
+        self.wall_limited = self.wall_limited or bool(state.get("wall_limited"))

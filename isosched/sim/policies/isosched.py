@@ -150,22 +150,25 @@ ABLATIONS: dict[str, dict[str, bool]] = {
 
 
 def _rectangle(
-    box: tuple[int, int],
+    plan: JobPlan,
     free: int,
     width: int,
     height: int,
     victims: dict[str, Victim] | None = None,
 ) -> PlacerAnswer:
-    """A ``box`` rectangle of tiles (either orientation) for the rectangles ablation.
+    """A rectangle of the plan's box (either orientation) for the rectangles ablation.
 
     The first all-free one in row-major order; else, with ``victims``, the cheapest one over
-    free and victims' tiles, taking every victim it touches.
+    free and victims' tiles, taking every victim it touches. Its tiles are the plan's own
+    layout moved into it, transposed in the other orientation (:func:`_rect_answer`).
     """
-    best: tuple[float, int, tuple[str, ...]] | None = None
+    box = plan.box
+    best: tuple[float, tuple[int, int, bool], tuple[str, ...]] | None = None
     tested = 0
     for bw, bh in dict.fromkeys([box, (box[1], box[0])]):
         if bw > width or bh > height:
             continue
+        turned = (bw, bh) != box
         row = (1 << bw) - 1
         for y in range(height - bh + 1):
             for x in range(width - bw + 1):
@@ -175,7 +178,7 @@ def _rectangle(
                 tested += 1
                 taken = mask & ~free
                 if not taken:
-                    return _rect_answer(mask, (), 0.0, tested)
+                    return _rect_answer(plan, (x, y, turned), width, (), 0.0, tested)
                 if not victims:
                     continue
                 names = tuple(sorted(n for n, v in victims.items() if v.mask & mask))
@@ -186,14 +189,33 @@ def _rectangle(
                     continue  # a tile neither free nor a victim's
                 cost = sum(victims[n].cost for n in names)
                 if best is None or cost < best[0]:
-                    best = (cost, mask, names)
+                    best = (cost, (x, y, turned), names)
     if best is None:
         return PlacerAnswer(False, (), "none", (), 0.0, tested, 0, "too few tiles", 0.0)
-    return _rect_answer(best[1], best[2], best[0], tested)
+    return _rect_answer(plan, best[1], width, best[2], best[0], tested)
 
 
-def _rect_answer(mask: int, victims: tuple[str, ...], cost: float, tested: int) -> PlacerAnswer:
-    tiles = tuple(i for i in range(mask.bit_length()) if mask >> i & 1)
+def _rect_answer(
+    plan: JobPlan,
+    at: tuple[int, int, bool],
+    width: int,
+    victims: tuple[str, ...],
+    cost: float,
+    tested: int,
+) -> PlacerAnswer:
+    """The plan's layout in the rectangle whose corner is ``at[:2]``, transposed if ``at[2]``.
+
+    A plan fills its box, so the tiles are the rectangle's; vertex by vertex they are the
+    plan's placement moved (timed as planned) or transposed (re-timed as placed: XY routes
+    become YX ones).
+    """
+    x, y, turned = at
+    x0 = min(bx for bx, _ in plan.base)
+    y0 = min(by for _, by in plan.base)
+    tiles = tuple(
+        (y + bx - x0) * width + x + by - y0 if turned else (y + by - y0) * width + x + bx - x0
+        for bx, by in plan.base
+    )
     return PlacerAnswer(True, tiles, "library", victims, cost, tested, 0, "", 0.0)
 
 
@@ -398,7 +420,7 @@ class IsoSched:
         w, h = sim.hw.width, sim.hw.height
         if self.rectangles:
             for plan in plans:
-                ans = _rectangle(plan.box, free, w, h)
+                ans = _rectangle(plan, free, w, h)
                 sim.charge(lookups=ans.lookups)
                 if ans.found:
                     self._start(js, sim, plan, ans)
@@ -500,7 +522,7 @@ class IsoSched:
                 r.id: Victim(occ.held_mask(r.id), self._victim_cost(r, sim, t_run)) for r in runners
             }
             if self.rectangles:
-                ans = _rectangle(plan.box, free, w, h, victims)
+                ans = _rectangle(plan, free, w, h, victims)
                 sim.charge(lookups=ans.lookups)
                 if not ans.found:
                     continue
