@@ -1064,12 +1064,7 @@ class Simulator:
         # The event is at the whole µs after the end: whatever rounding left is done too.
         js.energy_pj += max(0.0, js.remaining) * js.energy_pj_per_inference
         js.remaining = 0.0
-        self._close_hold(js, self.now)
-        self.occupancy.release(js.id)
-        self._holding.pop(js.id, None)
-        self._hold_ver += 1
-        self._mut += 1
-        js.tiles = ()
+        self._let_go(js)
         js.state = "done"
         js.finish_us = self.now
         late_ms = (self.now - js.job.deadline_us) / 1e3
@@ -1130,14 +1125,18 @@ class Simulator:
         self._charged_us = 0.0
         self._worked = False
 
-    def _checkpointed(self, js: JobState) -> None:
-        """``js`` has written its state: its tiles come free and it waits to resume."""
+    def _let_go(self, js: JobState) -> None:
+        """``js`` stops holding its tiles now (they come free)."""
         self._close_hold(js, self.now)
         self.occupancy.release(js.id)
         self._holding.pop(js.id, None)
         self._hold_ver += 1
         self._mut += 1
         js.tiles = ()
+
+    def _checkpointed(self, js: JobState) -> None:
+        """``js`` has written its state: its tiles come free and it waits to resume."""
+        self._let_go(js)
         js.state = "waiting"
         self._waiting[js.id] = js
 
