@@ -1161,14 +1161,9 @@ class Simulator:
                 if version == self._vc_version:
                     self._vc_fire()
                 kind = "piece"  # then as the end of a piece: nothing else changed
-            elif kind == "wake":
-                if self._events and self._events[0][0] == t:
-                    policy_due = True  # decide after the last event of this instant
-                    continue
-                self._decide()
-                policy_due = pieces_moved = False
-                continue
-            js = self.jobs.get(jid)  # None for the shared clock's event
+            # None for the shared clock's event and a policy's wake (which only asks that the
+            # instant be decided, as every event but a piece's does, after its last event)
+            js = self.jobs.get(jid)
             if js is None:
                 pass
             elif kind == "release":
