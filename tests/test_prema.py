@@ -36,7 +36,12 @@ def iso(model: str) -> float:
 
 def drain(model: str) -> float:
     """The engine's LTS drain: the fixed stop plus the mean layer time, µs."""
-    return HW.cycles_to_us(HW.preemption.drain_cycles) + iso(model) / len(MODELS[model].layers)
+    return HW.cycles_to_us(HW.preemption.drain_cycles) + layer(model)
+
+
+def layer(model: str) -> float:
+    """The mean layer time alone, µs: how far a drain runs a job on (credited to it)."""
+    return iso(model) / len(MODELS[model].layers)
 
 
 def move(nbytes: int) -> float:
@@ -120,7 +125,7 @@ def test_without_kill_the_same_case_checkpoints():
     runner restores them and finishes the work it had left."""
     jobs, policy, _ = run(job("bg#0", 0, R, 1), job("cam#0", 5, M, 9), policy=Prema(kill=False))
     bg, cam = jobs["bg#0"], jobs["cam#0"]
-    done = 5 - C
+    done = 5 - C + layer(R)  # it runs on through the drain to its layer boundary
     _, state = state_at(R, done)
     assert policy.log[0][3].mechanism == "checkpoint"
     ckpt_end = math.ceil(5 + drain(R) + move(state))  # 76
@@ -165,7 +170,8 @@ def test_checkpoint_otherwise_and_the_resumed_job_pays_its_restore():
     jobs, policy, _ = run(job("bg#0", 0, R, 1), job("cam#0", 500, M, 9))
     bg, cam = jobs["bg#0"], jobs["cam#0"]
     done = 500 - C
-    piece, state = state_at(R, done)
+    ran = done + layer(R)  # it runs on through the drain to its layer boundary
+    piece, state = state_at(R, ran)
     assert piece == 1 and state > 0
     assert done > drain(R) + 2 * move(state)  # more to lose than the checkpoint costs
     ((at, _, _, why),) = policy.log
@@ -174,7 +180,7 @@ def test_checkpoint_otherwise_and_the_resumed_job_pays_its_restore():
     ckpt_end = math.ceil(500 + drain(R) + move(state))  # 524
     cam_end = math.ceil(ckpt_end + iso(M))  # 667
     restore_end = cam_end + C + move(state) + RESTART  # the charge, then the restore
-    bg_end = math.ceil(restore_end + iso(R) - done)  # 1194
+    bg_end = math.ceil(restore_end + iso(R) - ran)  # 1188
     assert spans(cam) == [("run", ckpt_end, cam_end)]
     assert spans(bg) == [
         ("run", 0, 500),
@@ -232,7 +238,7 @@ def test_tokens_start_at_the_priority_and_grow_until_the_waiter_competes():
     assert policy.seen[wake]["mid#0"] == 3.0  # a running job's tokens do not grow
     ((at, runner, cand, why),) = policy.log
     assert (at, runner, cand, why.mechanism) == (wake, "mid#0", "lo#0", "checkpoint")
-    done = wake - C
+    done = wake - C + layer(R)  # it runs on through the drain to its layer boundary
     _, state = state_at(R, done)
     ckpt_end = math.ceil(wake + drain(R) + move(state))  # 367
     lo_end = math.ceil(ckpt_end + iso(M))  # 510

@@ -248,6 +248,57 @@ def test_victim_resumes_on_other_tiles_with_the_same_plan_by_hand():
     assert js.restarts == 0
 
 
+def test_a_drain_credits_the_work_the_job_runs_on_to_its_stopping_point():
+    """Preempted at 100 µs with a 5 µs drain of which 3 µs run the pipeline on: the job resumes
+    with 103 µs of its inference done (alone, at the whole bandwidth), not 100."""
+    plan = BOOK.job_plan("mobilenetv2", BOOK.budgets[1])
+    tiles = BOOK.library("mobilenetv2", BOOK.budgets[1]).images[0][1]
+    t, seg = plan.base_timing, plan.segments[0]
+    full = HW.cycles_to_us(roofline_cycles(t.pieces, HW.dram_bytes_per_cycle))
+    done = {}
+
+    def go(sim):
+        sim.start(sim.jobs["a#0"], tiles, t.latency_us, t.energy_pj, plan=plan, timing=t)
+
+    def stop(sim):
+        js = sim.jobs["a#0"]
+        with pytest.raises(ValueError, match="credit_us"):
+            sim.preempt(js, 5.0, seg.state_bytes, credit_us=6.0)
+        done["ahead"] = sim.done_after(js, 3.0)
+        sim.preempt(js, 5.0, seg.state_bytes, seg.weight_bytes, credit_us=3.0)
+        done["after"] = 1.0 - js.remaining
+
+    probe = simulate(trace_of(job("a#0", 0, 10**6)), "fcfs")
+    ck_end = math.ceil(100 + 5.0 + probe.dram_us(seg.state_bytes, 1.0))
+    script = {0: [[go]], 100: [[stop]], ck_end: [[go]]}
+    sim = simulate(trace_of(job("a#0", 0, 10**6)), Scripted(script))
+    (js,) = sim.run().jobs
+    assert done["ahead"] == pytest.approx(103 / full) == pytest.approx(done["after"])
+    restore = sim.dram_us(seg.state_bytes, 1.0) + HW.cycles_to_us(HW.preemption.restore_cycles)
+    reload = sim.dram_us(seg.weight_bytes, 1.0)
+    assert js.finish_us == math.ceil(ck_end + restore + reload + (full - 103))
+
+
+def test_a_drain_never_credits_a_job_past_its_end():
+    """A drain longer than the work left leaves the job a sliver to resume, never finished
+    while it checkpoints."""
+    left = {}
+
+    def go(sim):
+        tiles = BOOK.library("mobilenetv2", BOOK.budgets[1]).images[0][1]
+        sim.start(sim.jobs["a#0"], tiles, 100.0, 1.0)  # no pieces: 100 µs of work
+
+    def stop(sim):
+        js = sim.jobs["a#0"]
+        sim.preempt(js, 20.0, 0, 0, credit_us=20.0)
+        left["remaining"] = js.remaining
+
+    script = {0: [[go]], 90: [[stop]], 120: [[go]]}
+    (js,) = simulate(trace_of(job("a#0", 0, 10**6)), Scripted(script)).run().jobs
+    assert 0.0 < left["remaining"] < 1e-4
+    assert js.finish_us is not None and js.finish_us >= 120
+
+
 def test_a_timer_beside_an_out_of_date_event_still_decides():
     """A preempted job's finish event stays queued, out of date; a wake at that instant must
     still decide (the stale event ended the instant's loop before)."""

@@ -152,6 +152,8 @@ class Run:
 
 #: Positions within this many µs of a piece's end count as past it (float rounding).
 _EPS = 1e-7
+#: A drain's credit stops this far short of a job's end, µs: the job still has work to resume.
+_CREDIT_GAP_US = 1e-3
 
 
 @dataclass(frozen=True, slots=True)
@@ -956,17 +958,58 @@ class Simulator:
         js.energy_pj_per_inference = energy_pj
         self._schedule(js)
 
+    def done_after(self, js: JobState, run_us: float) -> float:
+        """Fraction of the inference ``js`` will have done after ``run_us`` more µs, 0..1.
+
+        At its current rate, from when its progress resumes (a running job only), and never
+        past the end: what a drain of that length credits (``preempt``'s ``credit_us``).
+        """
+        self._sync(js)
+        pos, total = self._credited(js, run_us)
+        return 1.0 - max(0.0, (total - pos) / total) if total > 0 else 1.0 - js.remaining
+
+    def _credited(self, js: JobState, run_us: float) -> tuple[float, float]:
+        """The job's position after ``run_us`` more µs of running, and its timeline's total."""
+        dt = max(0.0, self.now + run_us - max(self.now, js.progress_from_us))
+        if js.state != "running" or dt <= 0.0:
+            dt = 0.0
+        if js.pieces:
+            tb = self._table(js.pieces)
+            stop = max(js.pos, tb.total - _CREDIT_GAP_US)
+            return min(js.pos + dt * self._rate_now(js), stop), tb.total
+        total = max(js.latency_us, 1e-9)
+        pos = (1.0 - js.remaining) * total
+        stop = max(pos, total - _CREDIT_GAP_US)
+        return min(pos + dt, stop), total
+
     def preempt(
-        self, js: JobState, drain_us: float, state_bytes: int = 0, weight_bytes: int = 0
+        self,
+        js: JobState,
+        drain_us: float,
+        state_bytes: int = 0,
+        weight_bytes: int = 0,
+        credit_us: float = 0.0,
     ) -> float:
         """Stop ``js``: drain, write ``state_bytes`` to DRAM holding its tiles, then wait.
 
-        On resume (same plan) it reads the state back and reloads ``weight_bytes``. Returns when
+        The first ``credit_us`` of the drain (at most ``drain_us``) is the job running on to its
+        stopping point: that work is credited at its current rate, never past its end. On
+        resume (same plan) it reads the state back and reloads ``weight_bytes``. Returns when
         its tiles come free, µs.
         """
         if js.state != "running":
             raise RuntimeError(f"{js.id} cannot be preempted from state {js.state}")
+        if not 0.0 <= credit_us <= drain_us + 1e-9:
+            raise ValueError(f"credit_us {credit_us} must lie in 0..drain_us ({drain_us})")
         self._sync(js)
+        if credit_us > 0.0:
+            pos, total = self._credited(js, credit_us)
+            if js.pieces:
+                self._move_to(js, pos)
+            elif total > 0:
+                before = js.remaining
+                js.remaining = max(0.0, (total - pos) / total)
+                js.energy_pj += max(0.0, before - js.remaining) * js.energy_pj_per_inference
         self._close_hold(js, self.now)
         js.phases = []
         js.state = "checkpointing"

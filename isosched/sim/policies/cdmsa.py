@@ -59,7 +59,14 @@ from typing import Any
 
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.occupancy import mask_of
-from isosched.sim.policies.common import drain_us, lts, lts_state_bytes, rect_positions, shapes
+from isosched.sim.policies.common import (
+    boundary_us,
+    drain_us,
+    lts,
+    lts_state_bytes,
+    rect_positions,
+    shapes,
+)
 
 __all__ = ["CdMsa"]
 
@@ -423,7 +430,7 @@ class CdMsa:
             return False
         _, h, excess = best
         home = h.tiles
-        sim.preempt(h, drain_us(h, sim), excess)
+        sim.preempt(h, drain_us(h, sim), excess, credit_us=boundary_us(h, sim))
         h.extra[HOME] = home
         h.extra[GUEST] = j.id
         j.extra[HOST] = h.id
@@ -455,7 +462,7 @@ class CdMsa:
             return False
         _, victims, tiles = best
         for v in victims:
-            sim.preempt(v, drain_us(v, sim), _state_bytes(v, sim))
+            sim.preempt(v, drain_us(v, sim), _state_bytes(v, sim), credit_us=boundary_us(v, sim))
         self._reserve(sim, j, tiles)
         return True
 

@@ -12,6 +12,7 @@ __all__ = [
     "DEADLINE_SHARE",
     "Shape",
     "by_urgency",
+    "boundary_us",
     "drain_us",
     "free_rect",
     "lts",
@@ -75,32 +76,39 @@ def free_rect(sim: Simulator, shape: Shape) -> tuple[int, ...] | None:
 
 
 def drain_us(js: JobState, sim: Simulator) -> float:
-    """Time for a running job to reach a safe stopping point, µs.
+    """Time for a running job to reach a safe stopping point and stop there, µs.
 
-    TSS: the hardware's drain plus one pipeline interval of its current segment (the next
-    data-tile boundary, at worst). LTS: the drain plus the mean layer time (the next layer
-    boundary, on average).
+    The hardware's drain plus ``boundary_us``, the part in which the job runs on (and is
+    credited for: pass it to ``Simulator.preempt`` as ``credit_us``).
     """
-    base = sim.cycles_to_us(sim.hw.preemption.drain_cycles)
+    return sim.cycles_to_us(sim.hw.preemption.drain_cycles) + boundary_us(js, sim)
+
+
+def boundary_us(js: JobState, sim: Simulator) -> float:
+    """Time a running job runs on to its next safe stopping point, µs.
+
+    TSS: one pipeline interval of its current segment (the next data-tile boundary, at worst).
+    LTS: the mean layer time (the next layer boundary, on average).
+    """
     sim.sync(js)
     if js.plan is not None:
         seg = js.plan.segments[js.current_segment()]
-        return base + sim.cycles_to_us(seg.ii_cycles)
+        return sim.cycles_to_us(seg.ii_cycles)
     layers = max(1, len(sim.plans.graph(js.job.model)))
-    return base + js.latency_us / layers
+    return js.latency_us / layers
 
 
 def lts_state_bytes(js: JobState, sim: Simulator) -> int:
-    """Activations an LTS job holds in SRAM at its current layer boundary, bytes.
+    """Activations an LTS job holds in SRAM where its drain stops it, bytes.
 
-    What a checkpoint there must write to DRAM; 0 for TSS jobs (their plans give their
-    segment's live state).
+    What a checkpoint there must write to DRAM: at the layer boundary it reaches after
+    ``boundary_us`` more running; 0 for TSS jobs (their plans give their segment's live state).
     """
     if js.plan is not None or not js.tiles:
         return 0
-    sim.sync(js)
+    done = sim.done_after(js, boundary_us(js, sim))
     p = sim.plans.lts(js.job.model, len(js.tiles), 1.0)
-    return p.state_bytes(1.0 - js.remaining, sim.dram_bytes_per_cycle)
+    return p.state_bytes(done, sim.dram_bytes_per_cycle)
 
 
 def start_tss(

@@ -51,7 +51,7 @@ from isosched.match.placer import TOO_FEW_TILES, PlacerAnswer, Victim, place
 from isosched.plan.multijob import JobDemand, allocate_jobs
 from isosched.sim.engine import JobState, Simulator
 from isosched.sim.jobplan import JobPlan, PlacedTiming, placed_timing
-from isosched.sim.policies.common import DEADLINE_SHARE, by_urgency, drain_us
+from isosched.sim.policies.common import DEADLINE_SHARE, boundary_us, by_urgency, drain_us
 
 __all__ = [
     "ABLATIONS",
@@ -553,7 +553,7 @@ class IsoSched:
             for name in ans.victims:
                 v = sim.jobs[name]
                 state, weights = _bytes(v)
-                sim.preempt(v, drain_us(v, sim), state, weights)
+                sim.preempt(v, drain_us(v, sim), state, weights, credit_us=boundary_us(v, sim))
             if not ans.victims:
                 self._start(js, sim, plan, ans)
                 return True

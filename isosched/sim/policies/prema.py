@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass
 
 from isosched.sim.engine import JobState, Simulator
-from isosched.sim.policies.common import drain_us, lts
+from isosched.sim.policies.common import boundary_us, drain_us, lts
 
 __all__ = ["Prema", "Preemption", "choose_mechanism"]
 
@@ -247,7 +247,7 @@ class Prema:
             self._start(cand, sim)
             return
         sim.charge(lookups=1)
-        sim.preempt(cur, drain, state)
+        sim.preempt(cur, drain, state, credit_us=boundary_us(cur, sim))
         p = lts(cand, sim, sim.hw.tiles, 1.0)
         sim.count("placements")
         sim.reserve(

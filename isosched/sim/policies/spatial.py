@@ -10,11 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from isosched.sim.engine import JobState, Simulator
-from isosched.sim.occupancy import mask_of
 from isosched.sim.policies.common import (
     DEADLINE_SHARE,
     Shape,
-    drain_us,
     free_rect,
     lts,
     rect_positions,
@@ -28,7 +26,6 @@ __all__ = [
     "fitting_shapes",
     "lts_sizer",
     "place_free",
-    "preempt_for",
     "region_coming_free",
     "start_on",
     "tss_sizer",
@@ -96,64 +93,4 @@ def region_coming_free(js: JobState, sim: Simulator, shapes_: list[Shape]) -> bo
             holders = occ.holders(m & ~occ.free_mask)
             if holders and all(sim.jobs[o].state == "checkpointing" for o in holders):
                 return True
-    return False
-
-
-def preempt_for(
-    js: JobState,
-    sim: Simulator,
-    shapes_: list[Shape],
-    may_take: Callable[[JobState], bool],
-    cost: Callable[[JobState], float],
-    state_bytes: Callable[[JobState], int],
-    kind: str,
-) -> bool:
-    """Preempt the cheapest running jobs occupying a partition of one of ``shapes_``.
-
-    Shapes are tried in order; ``js`` is started on the partition when the victims have
-    checkpointed (the tiles are reserved for it). Returns whether victims were preempted.
-    """
-    occ = sim.occupancy
-    for shape in shapes_:
-        best: tuple[float, list[JobState], tuple[int, ...]] | None = None
-        positions = rect_positions(sim, shape)
-        sim.charge(lookups=len(positions))
-        reserved = mask_of(occ.reserved)
-        for m, tiles in positions:
-            if m & reserved:
-                continue  # promised to another preempting job
-            victims = [sim.jobs[o] for o in sorted(occ.holders(m))]
-            if not victims or any(v.state != "running" or not may_take(v) for v in victims):
-                continue
-            c = sum(cost(v) for v in victims)
-            if best is None or c < best[0]:
-                best = (c, victims, tiles)
-        if best is not None:
-            for victim in best[1]:
-                sim.preempt(victim, drain_us(victim, sim), state_bytes(victim))
-            share = shape[0] * shape[1] / sim.hw.tiles
-            sim.count("placements")
-            if kind == "tss":
-                jp = tss(js, sim, shape)
-                t = jp.base_timing
-                sim.reserve(
-                    js,
-                    best[2],
-                    latency_us=t.latency_us,
-                    energy_pj=t.energy_pj,
-                    plan=jp,
-                    timing=t,
-                    dram_share=share,
-                )
-            else:
-                p = lts(js, sim, shape[0] * shape[1], 1.0)
-                sim.reserve(
-                    js,
-                    best[2],
-                    latency_us=p.latency_us,
-                    energy_pj=p.energy_pj,
-                    dram_share=share,
-                    pieces=p.pieces,
-                )
-            return True
     return False
