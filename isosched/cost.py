@@ -378,8 +378,11 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
     pattern); otherwise it is written to DRAM and read back by each consumer. A compute layer
     and the light layers after it (its epilogue) form one step whose MAC-array and vector work
     overlap, as in a TSS unit. Weights are prefetched ahead of the compute as far as half of the
-    SRAM holds them (double buffering): the steps are cut into windows of consecutive steps whose
-    weights fit there, and within a window DRAM traffic overlaps compute (one piece per window).
+    SRAM holds them (double buffering) and the activations held meanwhile leave room: the steps
+    are cut into windows of consecutive steps whose weights fit both, and within a window DRAM
+    traffic overlaps compute (one piece per window). So a window's weights and the activations
+    kept during it never claim more than the SRAM (before 2026-12-02 the window ignored them,
+    and the two together claimed up to 1.5× it on some zoo models).
     With
     the hardware option ``dataflow.lts_activations_via_dram`` every intermediate goes through
     DRAM (the IsoSched paper's premise).
@@ -434,7 +437,7 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
         dram_bytes = weights + in_dram + out_dram
         comp = compute_cycles(lay, tiles, hw)
         if lay.is_compute or not steps:
-            steps.append([0.0, 0.0, float(weights), float(in_dram + out_dram), 0.0])
+            steps.append([0.0, 0.0, float(weights), float(in_dram + out_dram), 0.0, 0.0])
         step = steps[-1]
         if lay.is_compute:
             step[0] += comp
@@ -460,22 +463,25 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
             on_chip[lay.id] = out
             kept_bytes += out
         steps[-1][4] = max(steps[-1][4], float(sum(on_chip.values())))
+        steps[-1][5] = max(steps[-1][5], float(live + (out if keep else 0)))
     # Weights are prefetched ahead of the compute as far as half of the SRAM holds them
-    # (double buffering): consecutive steps whose weights fit that window overlap their DRAM
-    # traffic with their compute, one piece per window.
+    # (double buffering) and as far as the activations held meanwhile leave room: consecutive
+    # steps whose weights fit that window overlap their DRAM traffic with their compute, one
+    # piece per window.
     window = sram / 2
     windows: list[tuple[float, float]] = []  # (compute, DRAM bytes) per window
     live_per_window: list[int] = []
-    c_acc = b_acc = w_acc = l_acc = 0.0
-    for mac, vec, w, io, lv in steps:
-        if w_acc > 0 and w_acc + w > window:
+    c_acc = b_acc = w_acc = l_acc = p_acc = 0.0
+    for mac, vec, w, io, lv, peak in steps:
+        if w_acc > 0 and (w_acc + w > window or w_acc + w + max(p_acc, peak) > sram):
             windows.append((c_acc, b_acc))
             live_per_window.append(int(l_acc))
-            c_acc = b_acc = w_acc = l_acc = 0.0
+            c_acc = b_acc = w_acc = l_acc = p_acc = 0.0
         c_acc += max(mac, vec)
         b_acc += w + io
         w_acc += w
         l_acc = max(l_acc, lv)
+        p_acc = max(p_acc, peak)
     if c_acc or b_acc:
         windows.append((c_acc, b_acc))
         live_per_window.append(int(l_acc))

@@ -179,8 +179,9 @@ def test_cdmsa_cooperative_preemption_at_a_layer_boundary_with_restore_on_resume
     ck_end = math.ceil(t_a + drain(P, iso(P)) + move(state))
     kinds = [k for k, *_ in spans(xs)]
     assert kinds == ["run", "checkpoint", "restore", "run"]
-    assert spans(xs)[0][1:3] == (0, t_a)
-    assert spans(xs)[1][1:3] == (t_a, ck_end)
+    stop = math.ceil(t_a + iso(P) / len(MODELS[P].layers))  # on to its layer boundary
+    assert spans(xs)[0][1:3] == (0, stop)
+    assert spans(xs)[1][1:3] == (stop, ck_end)
     assert as_.started_us == ck_end and len(as_.intervals[0]["tiles"]) == HW.tiles
     assert as_.finish_us == math.ceil(ck_end + iso(M)) <= as_.job.deadline_us
     # X resumes when A is done: the decision's charge, then the restore of what it wrote.
@@ -213,7 +214,8 @@ def test_cdmsa_fuses_a_short_job_into_a_running_one_when_both_contexts_fit():
     assert run.counters["fusions"] == 1
     ck_end = math.ceil(t_a + drain(R, iso(R)))  # the drain only: nothing to write
     assert [k for k, *_ in spans(xs)] == ["run", "checkpoint", "run"]
-    assert spans(xs)[1][1:3] == (t_a, ck_end)
+    stop = math.ceil(t_a + iso(R) / len(MODELS[R].layers))  # on to its layer boundary
+    assert spans(xs)[1][1:3] == (stop, ck_end)
     assert as_.started_us == ck_end and as_.finish_us == math.ceil(ck_end + iso(M))
     assert as_.finish_us <= as_.job.deadline_us
     home = {tuple(t) for t in xs.intervals[0]["tiles"]}

@@ -72,6 +72,33 @@ def test_paper_premise_option_sends_every_intermediate_through_dram():
     assert c.dram_bytes == lts_job_cost(layers, 16, HW).dram_bytes + 2 * a.output_bytes
 
 
+def test_prefetched_weights_and_kept_activations_never_claim_more_than_the_sram():
+    """input -> a -> b -> c -> d, 1x1 convs of 384 channels on 30x30 on one tile (1 MiB): each
+    layer has 144 KiB of weights and a 338 KiB output, kept on-chip. Three steps' weights fit the
+    half-SRAM prefetch window, but beside b's input and output (675 KiB) they would claim 1.08 MiB:
+    the window closes after b, and c and d form the next one."""
+    g = parse_graph(
+        {
+            "name": "chain4",
+            "layers": [{"id": "x", "op": "input", "shape": [384, 30, 30]}]
+            + [
+                {"id": n, "op": "conv", "inputs": [p], "out_channels": 384, "kernel": 1}
+                for p, n in zip("xabc", "abcd", strict=True)
+            ],
+        }
+    )
+    layers = list(g)
+    sram = HW.tile.sram_bytes
+    x, a, b, c, d = layers
+    assert 3 * a.weight_bytes <= sram / 2 < 4 * a.weight_bytes
+    assert 3 * a.weight_bytes + a.output_bytes + b.output_bytes > sram
+    cost = lts_job_cost(layers, 1, HW)
+    assert cost.on_chip_bytes == a.output_bytes + b.output_bytes + c.output_bytes
+    comp = [compute_cycles(lay, 1, HW) for lay in (a, b, c, d)]
+    assert [p[0] for p in cost.pieces] == [comp[0] + comp[1], comp[2] + comp[3]]
+    assert cost.pieces[0][1] == x.output_bytes + a.weight_bytes + b.weight_bytes
+
+
 BOOK = PlanBook(HW, load_models(["resnet50", "mobilenetv2"]), PlanCache(disk=False))
 
 

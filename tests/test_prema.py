@@ -101,14 +101,15 @@ def test_mechanism_rule():
 
 def test_kill_when_the_runner_has_made_little_progress():
     """resnet50 (priority 1) starts at 0; mobilenetv2 (priority 9) arrives at 5 µs. The runner
-    has done 5 - C ≈ 2.7 µs of work, less than a checkpoint would cost it (drain ≈ 7.7 µs plus
-    writing and reading back ≈ 1.6 MB, ≈ 62.7 µs each way): PREMA kills it and starts the
+    has done 5 - C ≈ 2.7 µs of work, less than a checkpoint would cost it (the fixed drain, 2 µs,
+    plus writing and reading back ≈ 1.6 MB, ≈ 62.7 µs each way; its run to the layer boundary
+    is its own work): PREMA kills it and starts the
     candidate at once; the killed job starts its inference again when the candidate ends."""
     jobs, policy, _ = run(job("bg#0", 0, R, 1), job("cam#0", 5, M, 9))
     bg, cam = jobs["bg#0"], jobs["cam#0"]
     lost = 5 - C
-    _, state = state_at(R, lost)
-    assert lost < drain(R) + 2 * move(state)
+    _, state = state_at(R, lost + layer(R))
+    assert lost < drain(R) - layer(R) + 2 * move(state)
     ((at, runner, cand, why),) = policy.log
     assert (at, runner, cand, why.mechanism) == (5, "bg#0", "cam#0", "kill")
     assert why.lost_us == pytest.approx(lost)
@@ -128,13 +129,14 @@ def test_without_kill_the_same_case_checkpoints():
     done = 5 - C + layer(R)  # it runs on through the drain to its layer boundary
     _, state = state_at(R, done)
     assert policy.log[0][3].mechanism == "checkpoint"
+    stop = math.ceil(5 + layer(R))  # 11: it runs on to its layer boundary, then checkpoints
     ckpt_end = math.ceil(5 + drain(R) + move(state))  # 76
     cam_end = math.ceil(ckpt_end + iso(M))  # 219
     restored = C + move(state) + RESTART
     assert spans(cam) == [("run", ckpt_end, cam_end)]
     assert spans(bg) == [
-        ("run", 0, 5),
-        ("checkpoint", 5, ckpt_end),
+        ("run", 0, stop),
+        ("checkpoint", stop, ckpt_end),
         ("restore", cam_end, math.ceil(cam_end + restored)),
         ("run", math.ceil(cam_end + restored), bg.finish_us),
     ]
@@ -163,34 +165,49 @@ def test_drain_when_the_runner_is_nearly_done():
 def test_checkpoint_otherwise_and_the_resumed_job_pays_its_restore():
     """resnet50 (priority 1) starts at 0; mobilenetv2 (priority 9) arrives at 500 µs, when the
     runner has done ≈ 498 µs (in its second layer window, ≈ 0.4 MB live on-chip). Killing would
-    lose more than the checkpoint costs (≈ 7.7 + 2 × 15.7 µs): it checkpoints exactly its live
-    activations, the candidate starts when the checkpoint ends (the decision was charged at
-    500), and on resume the runner restores them before finishing its remaining work. Its
-    layers re-read their weights as they run, so there is no separate reload."""
+    lose more than the checkpoint costs (2 + 2 × 15.7 µs; its run on to the boundary is its
+    own): it checkpoints exactly its live activations, the candidate starts when the checkpoint
+    ends (the decision was charged at 500), and on resume the runner restores them before
+    finishing its remaining work. Its layers re-read their weights as they run, so there is no
+    separate reload."""
     jobs, policy, _ = run(job("bg#0", 0, R, 1), job("cam#0", 500, M, 9))
     bg, cam = jobs["bg#0"], jobs["cam#0"]
     done = 500 - C
     ran = done + layer(R)  # it runs on through the drain to its layer boundary
     piece, state = state_at(R, ran)
     assert piece == 1 and state > 0
-    assert done > drain(R) + 2 * move(state)  # more to lose than the checkpoint costs
+    assert done > drain(R) - layer(R) + 2 * move(state)  # more to lose than a checkpoint
     ((at, _, _, why),) = policy.log
     assert (at, why.mechanism) == (500, "checkpoint")
-    assert why.checkpoint_us == pytest.approx(drain(R) + 2 * move(state))
+    assert why.checkpoint_us == pytest.approx(drain(R) - layer(R) + 2 * move(state))
     ckpt_end = math.ceil(500 + drain(R) + move(state))  # 524
     cam_end = math.ceil(ckpt_end + iso(M))  # 667
     restore_end = cam_end + C + move(state) + RESTART  # the charge, then the restore
     bg_end = math.ceil(restore_end + iso(R) - ran)  # 1188
     assert spans(cam) == [("run", ckpt_end, cam_end)]
+    stop = math.ceil(500 + layer(R))  # it runs on to its layer boundary
     assert spans(bg) == [
-        ("run", 0, 500),
-        ("checkpoint", 500, ckpt_end),
+        ("run", 0, stop),
+        ("checkpoint", stop, ckpt_end),
         ("restore", cam_end, math.ceil(restore_end)),
         ("run", math.ceil(restore_end), bg_end),
     ]
     assert bg.finish_us == bg_end and bg.remaining == 0
     assert (bg.preemptions, bg.restarts) == (1, 0)
     # The state went out and came back through DRAM: both ways in the checkpoint energy.
+    assert bg.checkpoint_pj == pytest.approx(2 * state * 8 * HW.energy.dram_pj_per_bit)
+
+
+def test_a_checkpoint_writes_the_activations_at_the_boundary_the_drain_reaches():
+    """mobilenetv2 (priority 9) arrives at 330 µs, near the end of resnet50's first layer window
+    (≈ 1.6 MB live): the runner drains on into its second window (≈ 0.4 MB live), and that is
+    what it writes and reads back."""
+    jobs, policy, _ = run(job("bg#0", 0, R, 1), job("cam#0", 330, M, 9))
+    bg = jobs["bg#0"]
+    assert policy.log[0][3].mechanism == "checkpoint"
+    before, _ = state_at(R, 330 - C)
+    piece, state = state_at(R, 330 - C + layer(R))
+    assert piece == before + 1 and 0 < state < state_at(R, 330 - C)[1]
     assert bg.checkpoint_pj == pytest.approx(2 * state * 8 * HW.energy.dram_pj_per_bit)
 
 
@@ -244,9 +261,10 @@ def test_tokens_start_at_the_priority_and_grow_until_the_waiter_competes():
     lo_end = math.ceil(ckpt_end + iso(M))  # 510
     assert spans(lo) == [("run", ckpt_end, lo_end)]
     restore_end = lo_end + C + move(state) + RESTART
+    stop = math.ceil(wake + layer(R))  # it runs on to its layer boundary
     assert spans(mid) == [
-        ("run", 0, wake),
-        ("checkpoint", wake, ckpt_end),
+        ("run", 0, stop),
+        ("checkpoint", stop, ckpt_end),
         ("restore", lo_end, math.ceil(restore_end)),
         ("run", math.ceil(restore_end), math.ceil(restore_end + iso(R) - done)),
     ]

@@ -6,6 +6,7 @@ import math
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -109,7 +110,15 @@ def test_critical_job_takes_exactly_the_tiles_it_needs_from_one_victim():
     by = {j.id: j for j in run.jobs}
     b, c = by["bg#0"], by["cam#0"]
     first = b.intervals[0]
-    assert first["kind"] == "run" and first["end_us"] == 100
+    # preempted at 100 µs, it runs on (alone, at the whole bandwidth) to its next data-tile
+    # boundary: at most one data tile's share of a pipeline piece later
+    t = b.timing
+    assert t is not None and b.plan is not None
+    bw = HW.dram_bytes_per_cycle
+    tile_us = max(HW.cycles_to_us(max(c, d / bw)) for c, d in t.pieces) / min(
+        s.data_tiles for s in b.plan.segments
+    )
+    assert first["kind"] == "run" and 100 <= first["end_us"] <= math.ceil(100 + tile_us)
     assert b.intervals[1]["kind"] == "checkpoint"
     held = {tuple(t) for t in first["tiles"]}
     took = {tuple(t) for t in c.intervals[0]["tiles"]}
@@ -277,6 +286,44 @@ def test_a_drain_credits_the_work_the_job_runs_on_to_its_stopping_point():
     restore = sim.dram_us(seg.state_bytes, 1.0) + HW.cycles_to_us(HW.preemption.restore_cycles)
     reload = sim.dram_us(seg.weight_bytes, 1.0)
     assert js.finish_us == math.ceil(ck_end + restore + reload + (full - 103))
+
+
+def test_a_tss_drain_stops_at_the_next_data_tile_boundary_inside_its_segment():
+    """A TSS victim runs on to the next of its pipeline piece's data-tile boundaries (evenly
+    spaced: piece time / data tiles), none while it loads weights, and never past its piece."""
+    plan = BOOK.job_plan("resnet50", BOOK.budgets[1])
+    tiles = BOOK.library("resnet50", BOOK.budgets[1]).images[0][1]
+    t = plan.base_timing
+    bw = HW.dram_bytes_per_cycle
+    times = [HW.cycles_to_us(max(c, b / bw)) for c, b in t.pieces]
+    starts = [sum(times[:i]) for i in range(len(times))]
+    # pieces: weight load, pipeline (segment 0), weight load, pipeline (segment 1), ...
+    assert [c > 0 for c, _ in t.pieces[:4]] == [False, True, False, True] and times[2] > 4
+    i = 3
+    at = math.ceil(starts[i] + 0.3 * times[i])
+    seen: dict[str, Any] = {}
+
+    def go(sim):
+        sim.start(sim.jobs["a#0"], tiles, t.latency_us, t.energy_pj, plan=plan, timing=t)
+
+    def probe(sim):
+        js = sim.jobs["a#0"]
+        seen["marks"] = (sim.until_mark_us(js, 4), sim.until_mark_us(js, 1))
+        sim.preempt(js, 10 * times[i], 0, 0, credit_us=10 * times[i])  # far past its piece
+        seen["after"] = (js.pos, js.piece)
+
+    def early(sim):
+        seen["load"] = sim.until_mark_us(sim.jobs["a#0"], 4)
+
+    script = {0: [[go]], math.ceil(starts[2] + 2): [[early]], at: [[probe]]}
+    simulate(trace_of(job("a#0", 0, 10**6)), Scripted(script)).run()
+    assert seen["load"] == 0.0  # loading segment 1's weights: it stops at once
+    off = at - starts[i]
+    step = times[i] / 4
+    assert seen["marks"][0] == pytest.approx(math.ceil(off / step) * step - off)
+    assert seen["marks"][1] == pytest.approx(times[i] - off)
+    pos, piece = seen["after"]
+    assert starts[i] + times[i] - 1e-2 < pos < starts[i] + times[i] and piece == i
 
 
 def test_a_drain_never_credits_a_job_past_its_end():
@@ -708,9 +755,9 @@ GOLDEN_URBAN: dict[str, tuple[int, int, float, int, int]] = {
     "isosched": (1490, 1000, 16539.957, 0, 1490),
     "hasp": (1490, 1000, 16539.957, 0, 0),
     "prema": (1490, 1000, 13438.957, 35, 0),
-    "planaria": (1490, 1000, 13552.048, 0, 0),
+    "planaria": (1490, 1000, 13551.789, 0, 0),
     "cdmsa": (1490, 1000, 13409.936, 0, 0),
-    "moca": (1490, 1000, 13552.048, 0, 0),
+    "moca": (1490, 1000, 13551.789, 0, 0),
     "fcfs": (1490, 1000, 13409.936, 0, 0),
 }
 

@@ -968,6 +968,27 @@ class Simulator:
         pos, total = self._credited(js, run_us)
         return 1.0 - max(0.0, (total - pos) / total) if total > 0 else 1.0 - js.remaining
 
+    def until_mark_us(self, js: JobState, marks: int) -> float:
+        """Time until a running job reaches the next of ``marks`` even marks of its piece, µs.
+
+        The piece's data-tile boundaries, for a TSS pipeline of ``marks`` data tiles; 0 in a
+        piece that computes nothing (a weight load stops at once), before its progress resumes
+        (a restore or a charged decision), and for a job without pieces.
+        """
+        self._sync(js)
+        if js.state != "running" or not js.pieces or marks < 1:
+            return 0.0
+        tb = self._table(js.pieces)
+        i = js.piece
+        if i >= len(tb.times) or js.pieces[i][0] <= 0.0 or js.progress_from_us > self.now:
+            return 0.0
+        t = tb.times[i]
+        off = min(max(0.0, js.pos - tb.cum[i]), t)
+        step = t / marks
+        dist = min(math.ceil(off / step - 1e-9) * step, t) - off
+        rate = 1.0 if tb.dem[i] <= 0.0 else max(self._rate_now(js), 1e-12)
+        return max(0.0, dist) / rate
+
     def _credited(self, js: JobState, run_us: float) -> tuple[float, float]:
         """The job's position after ``run_us`` more µs of running, and its timeline's total."""
         dt = max(0.0, self.now + run_us - max(self.now, js.progress_from_us))
@@ -976,6 +997,9 @@ class Simulator:
         if js.pieces:
             tb = self._table(js.pieces)
             stop = max(js.pos, tb.total - _CREDIT_GAP_US)
+            if js.plan is not None and js.piece < len(tb.times):
+                # A TSS job stops inside its segment's piece, where its state is the segment's.
+                stop = min(stop, max(js.pos, tb.cum[js.piece + 1] - _CREDIT_GAP_US))
             return min(js.pos + dt * self._rate_now(js), stop), tb.total
         total = max(js.latency_us, 1e-9)
         pos = (1.0 - js.remaining) * total
@@ -1002,6 +1026,7 @@ class Simulator:
         if not 0.0 <= credit_us <= drain_us + 1e-9:
             raise ValueError(f"credit_us {credit_us} must lie in 0..drain_us ({drain_us})")
         self._sync(js)
+        credit_us = max(0.0, credit_us)
         if credit_us > 0.0:
             pos, total = self._credited(js, credit_us)
             if js.pieces:
@@ -1011,10 +1036,16 @@ class Simulator:
                 js.remaining = max(0.0, (total - pos) / total)
                 js.energy_pj += max(0.0, before - js.remaining) * js.energy_pj_per_inference
         self._close_hold(js, self.now)
-        js.phases = []
+        if credit_us > 0.0 and js.intervals:
+            last = js.intervals[-1]
+            if last["kind"] == "run" and last["end_us"] == self.now:
+                js.intervals.pop()  # it runs on: one interval up to its stopping point
+                js.hold_since = last["start_us"]
+        # The credited part of the drain is the job running (as Planaria's run to its boundary).
+        js.phases = [(self.now + credit_us, "checkpoint")] if credit_us > 0.0 else []
         js.state = "checkpointing"
         self._mut += 1
-        js.hold_kind = "checkpoint"
+        js.hold_kind = "run" if credit_us > 0.0 else "checkpoint"
         js.preemptions += 1
         js.resume_state_bytes = state_bytes
         js.resume_weight_bytes = weight_bytes

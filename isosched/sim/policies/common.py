@@ -87,13 +87,14 @@ def drain_us(js: JobState, sim: Simulator) -> float:
 def boundary_us(js: JobState, sim: Simulator) -> float:
     """Time a running job runs on to its next safe stopping point, µs.
 
-    TSS: one pipeline interval of its current segment (the next data-tile boundary, at worst).
-    LTS: the mean layer time (the next layer boundary, on average).
+    TSS: to the next data-tile boundary of its segment's pipeline (its data tiles evenly through
+    the pipeline's piece; at most one of them; none while it loads weights or restores). LTS:
+    the mean layer time (the next layer boundary, on average).
     """
     sim.sync(js)
     if js.plan is not None:
         seg = js.plan.segments[js.current_segment()]
-        return sim.cycles_to_us(seg.ii_cycles)
+        return sim.until_mark_us(js, seg.data_tiles)
     layers = max(1, len(sim.plans.graph(js.job.model)))
     return js.latency_us / layers
 

@@ -496,7 +496,7 @@ class IsoSched:
     def _victim_cost(self, v: JobState, sim: Simulator, delay_us: float) -> float:
         state, weights = _bytes(v)
         moved = sim.dram_us(state, v.dram_share) * 2 + sim.dram_us(weights, v.dram_share)
-        cost = drain_us(v, sim) + moved
+        cost = drain_us(v, sim) - boundary_us(v, sim) + moved  # its run to the boundary is work
         if sim.now + v.remaining_us() + cost + delay_us > v.job.deadline_us:
             cost += MISS_PENALTY_US * (v.job.priority + 1)
         return cost

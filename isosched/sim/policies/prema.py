@@ -44,7 +44,7 @@ import math
 from dataclasses import dataclass
 
 from isosched.sim.engine import JobState, Simulator
-from isosched.sim.policies.common import boundary_us, drain_us, lts
+from isosched.sim.policies.common import boundary_us, drain_us, lts, lts_state_bytes
 
 __all__ = ["Prema", "Preemption", "choose_mechanism"]
 
@@ -230,7 +230,8 @@ class Prema:
     def _preempt_for(self, cur: JobState, cand: JobState, sim: Simulator) -> None:
         state = self.state_bytes(cur, sim)
         drain = drain_us(cur, sim)
-        ckpt = drain + sim.dram_us(state, cur.dram_share) + sim.dram_us(state, 1.0)
+        ran = boundary_us(cur, sim)  # the runner's own work, not a loss to it
+        ckpt = drain - ran + sim.dram_us(state, cur.dram_share) + sim.dram_us(state, 1.0)
         why = choose_mechanism(
             self.isolated_us(cur, sim),
             self.left_us(cur, sim),
@@ -247,7 +248,7 @@ class Prema:
             self._start(cand, sim)
             return
         sim.charge(lookups=1)
-        sim.preempt(cur, drain, state, credit_us=boundary_us(cur, sim))
+        sim.preempt(cur, drain, state, credit_us=ran)
         p = lts(cand, sim, sim.hw.tiles, 1.0)
         sim.count("placements")
         sim.reserve(
@@ -261,10 +262,8 @@ class Prema:
 
     @staticmethod
     def state_bytes(js: JobState, sim: Simulator) -> int:
-        """Activations the running job holds on-chip at its current layer boundary, bytes."""
-        p = sim.plans.lts(js.job.model, len(js.tiles), 1.0)
-        done = 1.0 - Prema.remaining_fraction(js, sim)
-        return p.state_bytes(done, sim.dram_bytes_per_cycle)
+        """Activations the running job holds on-chip where a drain stops it, bytes."""
+        return lts_state_bytes(js, sim)
 
     def _wake_at_next_level(self, sim: Simulator, threshold: int) -> None:
         """Wake when a waiting job's tokens first reach a level that can change the choice.
