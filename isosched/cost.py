@@ -381,10 +381,9 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
     SRAM holds them (double buffering) and the activations held meanwhile leave room: the steps
     are cut into windows of consecutive steps whose weights fit both, and within a window DRAM
     traffic overlaps compute (one piece per window). So a window's weights and the activations
-    kept during it never claim more than the SRAM (before 2026-12-02 the window ignored them,
-    and the two together claimed up to 1.5× it on some zoo models).
-    With
-    the hardware option ``dataflow.lts_activations_via_dram`` every intermediate goes through
+    kept during it never claim more than the SRAM, unless one step alone does (before 2026-12-02
+    the window ignored them, and the two together claimed up to 1.5× it on some zoo models).
+    With the hardware option ``dataflow.lts_activations_via_dram`` every intermediate goes through
     DRAM (the IsoSched paper's premise).
 
     Parameters
@@ -473,7 +472,8 @@ def lts_job_cost(layers: Sequence[Layer], tiles: int, hw: Hardware) -> JobCost:
     live_per_window: list[int] = []
     c_acc = b_acc = w_acc = l_acc = p_acc = 0.0
     for mac, vec, w, io, lv, peak in steps:
-        if w_acc > 0 and (w_acc + w > window or w_acc + w + max(p_acc, peak) > sram):
+        over = w_acc + w > window and w_acc > 0
+        if over or ((c_acc or b_acc) and w_acc + w + max(p_acc, peak) > sram):
             windows.append((c_acc, b_acc))
             live_per_window.append(int(l_acc))
             c_acc = b_acc = w_acc = l_acc = p_acc = 0.0

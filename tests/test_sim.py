@@ -26,6 +26,9 @@ BOOK = PlanBook(HW, MODELS, PlanCache(disk=False))
 WHOLE = (HW.width, HW.height)
 
 
+BW = HW.dram_bytes_per_cycle
+
+
 def simulate(trace, policy, **kw):
     return Simulator(
         trace, HW, make_policy(policy) if isinstance(policy, str) else policy, BOOK, **kw
@@ -290,7 +293,9 @@ def test_a_drain_credits_the_work_the_job_runs_on_to_its_stopping_point():
 
 def test_a_tss_drain_stops_at_the_next_data_tile_boundary_inside_its_segment():
     """A TSS victim runs on to the next of its pipeline piece's data-tile boundaries (evenly
-    spaced: piece time / data tiles), none while it loads weights, and never past its piece."""
+    spaced: piece time / data tiles), none while it loads weights, and never past its piece:
+    stopped at its end, between two segments, it has no live state and no weights to reload
+    (the next segment's piece loads them)."""
     plan = BOOK.job_plan("resnet50", BOOK.budgets[1])
     tiles = BOOK.library("resnet50", BOOK.budgets[1]).images[0][1]
     t = plan.base_timing
@@ -309,8 +314,10 @@ def test_a_tss_drain_stops_at_the_next_data_tile_boundary_inside_its_segment():
     def probe(sim):
         js = sim.jobs["a#0"]
         seen["marks"] = (sim.until_mark_us(js, 4), sim.until_mark_us(js, 1))
-        sim.preempt(js, 10 * times[i], 0, 0, credit_us=10 * times[i])  # far past its piece
-        seen["after"] = (js.pos, js.piece)
+        seg = plan.segments[1]
+        assert seg.state_bytes > 0 and seg.weight_bytes > 0
+        sim.preempt(js, 10 * times[i], seg.state_bytes, seg.weight_bytes, credit_us=10 * times[i])
+        seen["after"] = (js.pos, js.piece, js.resume_state_bytes, js.resume_weight_bytes)
 
     def early(sim):
         seen["load"] = sim.until_mark_us(sim.jobs["a#0"], 4)
@@ -322,8 +329,40 @@ def test_a_tss_drain_stops_at_the_next_data_tile_boundary_inside_its_segment():
     step = times[i] / 4
     assert seen["marks"][0] == pytest.approx(math.ceil(off / step) * step - off)
     assert seen["marks"][1] == pytest.approx(times[i] - off)
-    pos, piece = seen["after"]
-    assert starts[i] + times[i] - 1e-2 < pos < starts[i] + times[i] and piece == i
+    pos, piece, state, weights = seen["after"]
+    assert pos == pytest.approx(starts[i] + times[i]) and piece == i + 1
+    assert state == weights == 0
+
+
+def test_a_victim_that_is_still_restoring_stops_at_once():
+    """An LTS job preempted again while it reads its state back has no layer to finish: its
+    drain is the hardware's alone, nothing is credited and no interval is called a run."""
+    from isosched.sim.policies.common import boundary_us
+
+    p = BOOK.lts("resnet50", 16, 1.0)
+    seen: dict[str, list[Any]] = {}
+
+    def go(sim):
+        js = sim.jobs["a#0"]
+        sim.start(js, tuple(range(16)), p.latency_us, p.energy_pj, pieces=p.pieces)
+
+    def stop(sim):
+        js = sim.jobs["a#0"]
+        seen.setdefault("state", []).append(p.state_bytes(sim.done_after(js, 0.0), BW))
+        b = boundary_us(js, sim)
+        seen.setdefault("boundary", []).append(b)
+        seen.setdefault("done", []).append(1.0 - js.remaining)
+        sim.preempt(js, 2.0 + b, seen["state"][-1], 0, credit_us=b)
+        seen.setdefault("after", []).append(1.0 - js.remaining)
+
+    script = {0: [[go]], 300: [[stop]], 400: [[go]], 402: [[stop]], 600: [[go]]}
+    (js,) = simulate(trace_of(job("a#0", 0, 10**6, model="resnet50")), Scripted(script)).run().jobs
+    first, second = seen["boundary"]
+    assert first > 0 and seen["after"][0] > seen["done"][0]  # it ran on to its layer boundary
+    assert second == 0.0 and seen["after"][1] == seen["done"][1]  # mid-restore: at once
+    kinds = [(iv["kind"], iv["start_us"]) for iv in js.intervals]
+    assert ("restore", 400) in kinds and ("checkpoint", 402) in kinds
+    assert not [k for k, at in kinds if k == "run" and 400 <= at < 600]
 
 
 def test_a_drain_never_credits_a_job_past_its_end():

@@ -997,10 +997,12 @@ class Simulator:
         if js.pieces:
             tb = self._table(js.pieces)
             stop = max(js.pos, tb.total - _CREDIT_GAP_US)
-            if js.plan is not None and js.piece < len(tb.times):
-                # A TSS job stops inside its segment's piece, where its state is the segment's.
-                stop = min(stop, max(js.pos, tb.cum[js.piece + 1] - _CREDIT_GAP_US))
-            return min(js.pos + dt * self._rate_now(js), stop), tb.total
+            if js.plan is not None and js.piece < len(tb.times) - 1:
+                # A TSS job stops inside its segment's piece or at its end, between segments.
+                stop = min(stop, max(js.pos, tb.cum[js.piece + 1]))
+            i = js.piece
+            rate = 1.0 if i >= len(tb.dem) or tb.dem[i] <= 0.0 else self._rate_now(js)
+            return min(js.pos + dt * rate, stop), tb.total
         total = max(js.latency_us, 1e-9)
         pos = (1.0 - js.remaining) * total
         stop = max(pos, total - _CREDIT_GAP_US)
@@ -1030,7 +1032,12 @@ class Simulator:
         if credit_us > 0.0:
             pos, total = self._credited(js, credit_us)
             if js.pieces:
+                piece = js.piece
                 self._move_to(js, pos)
+                if js.plan is not None and js.piece > piece:
+                    # Stopped between two segments: nothing is live, and the next segment's
+                    # piece loads its own weights.
+                    state_bytes = weight_bytes = 0
             elif total > 0:
                 before = js.remaining
                 js.remaining = max(0.0, (total - pos) / total)
@@ -1038,7 +1045,8 @@ class Simulator:
         self._close_hold(js, self.now)
         if credit_us > 0.0 and js.intervals:
             last = js.intervals[-1]
-            if last["kind"] == "run" and last["end_us"] == self.now:
+            same = last["tiles"] == self._coords(js.tiles)
+            if last["kind"] == "run" and last["end_us"] == self.now and same:
                 js.intervals.pop()  # it runs on: one interval up to its stopping point
                 js.hold_since = last["start_us"]
         # The credited part of the drain is the job running (as Planaria's run to its boundary).

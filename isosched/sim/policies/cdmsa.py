@@ -493,7 +493,8 @@ class CdMsa:
             if v.id not in admitted:
                 continue
             gv = pt.g_cur(v)
-            delay = stop + sim.dram_us(state, v.dram_share) + pt.rem(j, g)
+            ran = boundary_us(v, sim)  # its run to the boundary is its own work
+            delay = stop - ran + sim.dram_us(state, v.dram_share) + pt.rem(j, g)
             if pt.laxity(v, gv) - delay < 0:
                 return None
             worst = max(worst, 1 if gv > need.get(v.id, gv) else 2)

@@ -89,12 +89,16 @@ def boundary_us(js: JobState, sim: Simulator) -> float:
 
     TSS: to the next data-tile boundary of its segment's pipeline (its data tiles evenly through
     the pipeline's piece; at most one of them; none while it loads weights or restores). LTS:
-    the mean layer time (the next layer boundary, on average).
+    the mean layer time (the next layer boundary, on average; none while it restores).
     """
     sim.sync(js)
     if js.plan is not None:
-        seg = js.plan.segments[js.current_segment()]
+        # the segment of its current piece: one pipeline piece (with cycles) per segment
+        k = sum(1 for c, _ in js.pieces[: js.piece] if c > 0)
+        seg = js.plan.segments[min(k, len(js.plan.segments) - 1)]
         return sim.until_mark_us(js, seg.data_tiles)
+    if js.progress_from_us > sim.now:
+        return 0.0  # restoring (or a charged decision): it stops at once
     layers = max(1, len(sim.plans.graph(js.job.model)))
     return js.latency_us / layers
 
