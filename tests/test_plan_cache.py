@@ -87,6 +87,11 @@ def test_different_hardware_or_graph_gives_a_different_key():
     assert plan_key(G, load_hardware("edge-8x8")) != key
     tweaked = HW4.model_copy(update={"dram": HW4.dram.model_copy(update={"bandwidth_gb_s": 1.0})})
     assert plan_key(G, tweaked) != key
+    # what a decision costs the simulator is not the plan's business
+    recalibrated = HW4.model_copy(
+        update={"scheduler": HW4.scheduler.model_copy(update={"match_node_ns": 1.0})}
+    )
+    assert plan_key(G, recalibrated) == key
     assert plan_key(chain(channels=32), HW4) != key  # a parameter
     assert plan_key(chain(n_convs=4), HW4) != key  # a layer
     assert plan_key(chain(name="other"), HW4) != key  # the name is in the plan

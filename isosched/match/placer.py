@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -131,6 +131,17 @@ class Library:
     width: int
     height: int
     images: tuple[tuple[int, tuple[int, ...]], ...]
+    #: Hops the images span, per pattern (keyed by the id of its edges, which it holds).
+    spans: dict[int, tuple[object, int]] = field(default_factory=dict, compare=False, repr=False)
+
+    def span(self, pattern: TileGraph) -> int:
+        """Most hops an edge of ``pattern`` spans in every image (0 without images)."""
+        edges = pattern.edges
+        got = self.spans.get(id(edges))
+        if got is None or got[0] is not edges:
+            most = _span(pattern, self.images[0][1], self.width) if self.images else 0
+            got = self.spans[id(edges)] = (edges, most)
+        return got[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -502,7 +513,7 @@ def place(
         # Every image spans the same hops (the symmetries of the square keep XY distances), so
         # one check says whether the library answers at this bound at all: a library built for a
         # looser bound (library_images does not check) gives starts only.
-        hits = bool(library.images) and _span(pattern, library.images[0][1], width) <= hops
+        hits = bool(library.images) and library.span(pattern) <= hops
         for mask, tiles in library.images:
             lookups += 1
             if hits and not mask & not_free:

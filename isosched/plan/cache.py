@@ -149,7 +149,8 @@ def plan_key(graph: Graph, hw: Hardware, **plan_kwargs: Any) -> str:
     """SHA-256 (hex) of everything a plan depends on.
 
     The key covers the graph's content (name, data type, layers with their operators, inputs,
-    parameters and derived shapes and sizes), the hardware's JSON document, ``plan_model``'s
+    parameters and derived shapes and sizes), the hardware's JSON document (without its
+    ``scheduler`` section, which no plan reads), ``plan_model``'s
     arguments (defaults filled in; the wall-clock safety nets ``ilp_time_limit_s`` and
     ``match_budget_ms`` and ``progress`` are left out), ``isosched.__version__``,
     :data:`PLAN_CACHE_VERSION`, the OR-Tools version and the Python version (major.minor).
@@ -165,7 +166,9 @@ def plan_key(graph: Graph, hw: Hardware, **plan_kwargs: Any) -> str:
         "ortools": _ortools_version(),
         "python": f"{sys.version_info[0]}.{sys.version_info[1]}",
         "graph": _graph_doc(graph),
-        "hw": hw.model_dump(by_alias=True, mode="json"),
+        # The scheduler section prices the simulator's decisions; no plan reads it, so a
+        # recalibration leaves every cached plan valid.
+        "hw": hw.model_dump(by_alias=True, mode="json", exclude={"scheduler"}),
         "plan": _plan_arguments(plan_kwargs),
     }
     text = json.dumps(
