@@ -105,10 +105,17 @@ class JobState:
         return self.remaining * (self.latency_us if latency_us is None else latency_us)
 
     def current_segment(self) -> int:
-        """Index of the TSS segment the job is in (0 for LTS jobs)."""
-        if self.timing is None:
+        """Index of the TSS segment the job is in (0 for LTS jobs).
+
+        Read from the piece it is in (a weight load counts as the segment it loads), so
+        ``piece`` and ``remaining`` must be current (``Simulator.sync``).
+        """
+        t = self.timing
+        if t is None:
             return 0
-        return self.timing.segment_at(1.0 - self.remaining)
+        if self.pieces is t.pieces:
+            return t.segment_of_piece(self.piece)
+        return t.segment_at(1.0 - self.remaining)
 
 
 @dataclass(frozen=True, slots=True)
@@ -776,7 +783,7 @@ class Simulator:
     def _restart_segment(self, js: JobState, plan: JobPlan, timing: PlacedTiming | None) -> None:
         """Map a job's progress onto a new plan: it restarts the segment it was in."""
         assert js.plan is not None and js.timing is not None
-        seg = js.timing.segment_at(1.0 - js.remaining)
+        seg = js.current_segment()
         layers_done = js.plan.segments[seg - 1].layers if seg > 0 else 0
         new = timing or plan.base_timing
         j = 0

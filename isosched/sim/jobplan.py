@@ -21,6 +21,7 @@ import bisect
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from isosched.cost import roofline_cycles
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 from isosched.plan.planner import Plan
@@ -78,25 +79,36 @@ class PlacedTiming:
     Attributes
     ----------
     latency_us : float
-        One inference, microseconds.
+        One inference with all of the DRAM bandwidth, microseconds: the pieces' roofline
+        (``Σ max(cycles, bytes / bandwidth)``), the timeline the simulator moves jobs along.
     energy_pj : float
         One inference, picojoules.
     bounds : tuple of float
-        Cumulative fraction of the inference at the end of each segment (last is 1.0).
+        Cumulative fraction of the inference at the end of each segment (last is 1.0), on that
+        same timeline: ``1 - remaining`` of a job at a segment's last piece end.
     pieces : tuple of (float, float)
         ``(cycles, DRAM bytes)`` steps (per segment: its weight load, then its pipeline) that
         re-time the job for the DRAM share it gets; ``latency_us`` is the time with all of it.
+    piece_segments : tuple of int
+        The segment each piece belongs to (a weight load belongs to the segment it loads).
     """
 
     latency_us: float
     energy_pj: float
     bounds: tuple[float, ...]
     pieces: tuple[tuple[float, float], ...] = ()
+    piece_segments: tuple[int, ...] = ()
 
     def segment_at(self, done: float) -> int:
         """Index of the segment running when ``done`` of the inference is complete."""
         i = bisect.bisect_right(self.bounds, done + 1e-12)
         return min(i, len(self.bounds) - 1)
+
+    def segment_of_piece(self, piece: int) -> int:
+        """Index of the segment of piece ``piece`` (the last segment past the end)."""
+        if not self.piece_segments:
+            return 0
+        return self.piece_segments[min(max(piece, 0), len(self.piece_segments) - 1)]
 
     def segment_start(self, index: int) -> float:
         """Fraction of the inference complete when segment ``index`` starts."""
@@ -174,8 +186,10 @@ def _placed(
     hop_cycles = hw.noc.hop_cycles
     link_bw = hw.noc.link_bytes_per_cycle
     e_hop = hw.energy.noc_pj_per_bit_hop
-    lat_cycles: list[float] = []
+    bw = hw.dram_bytes_per_cycle
+    lat_cycles: list[float] = []  # per segment, the roofline of its pieces
     pieces: list[tuple[float, float]] = []
+    piece_segments: list[int] = []
     energy = 0.0
     for seg in segments:
         b = seg.data_tiles
@@ -204,10 +218,14 @@ def _placed(
         link_ii = max(load.values(), default=0.0) / link_bw
         ii = max(seg.ii_cycles, link_ii)
         pipe = seg.fill_cycles + longest + (b - 1) * ii
-        lat_cycles.append(seg.weight_load_cycles + pipe)
+        first = len(pieces)
         if seg.weight_load_cycles > 0:
             pieces.append((0.0, float(seg.weight_bytes)))
         pieces.append((pipe, float(seg.io_bytes)))
+        piece_segments.extend([len(lat_cycles)] * (len(pieces) - first))
+        # Timed as the simulator times them (a pipeline whose DRAM traffic outlasts its
+        # compute is DRAM-bound), so that segment bounds and piece positions agree.
+        lat_cycles.append(roofline_cycles(pieces[first:], bw))
         energy += seg.energy_pj + noc_pj
     total = sum(lat_cycles) or 1.0
     bounds, acc = [], 0.0
@@ -215,7 +233,13 @@ def _placed(
         acc += c
         bounds.append(acc / total)
     bounds[-1] = 1.0
-    return PlacedTiming(hw.cycles_to_us(sum(lat_cycles)), energy, tuple(bounds), tuple(pieces))
+    return PlacedTiming(
+        hw.cycles_to_us(sum(lat_cycles)),
+        energy,
+        tuple(bounds),
+        tuple(pieces),
+        tuple(piece_segments),
+    )
 
 
 def placed_timing(plan: JobPlan, hw: Hardware, coords: Sequence[Coord]) -> PlacedTiming:

@@ -93,9 +93,7 @@ def boundary_us(js: JobState, sim: Simulator) -> float:
     """
     sim.sync(js)
     if js.plan is not None:
-        # the segment of its current piece: one pipeline piece (with cycles) per segment
-        k = sum(1 for c, _ in js.pieces[: js.piece] if c > 0)
-        seg = js.plan.segments[min(k, len(js.plan.segments) - 1)]
+        seg = js.plan.segments[js.current_segment()]
         return sim.until_mark_us(js, seg.data_tiles)
     if js.progress_from_us > sim.now:
         return 0.0  # restoring (or a charged decision): it stops at once

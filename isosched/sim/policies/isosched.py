@@ -116,7 +116,7 @@ def _remaining_on(js: JobState, plan: JobPlan) -> float:
     """Work left (fraction of an inference) if ``js`` continues under ``plan``."""
     if js.plan is None or js.plan.budget == plan.budget or js.timing is None:
         return js.remaining
-    seg = js.timing.segment_at(1.0 - js.remaining)
+    seg = js.current_segment()
     done = js.plan.segments[seg - 1].layers if seg > 0 else 0
     j = 0
     for i, s in enumerate(plan.segments):
