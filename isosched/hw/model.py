@@ -132,13 +132,13 @@ class Scheduler(_Strict):
         default=2000.0, description="Fixed cost of a decision that looked for tiles, ns."
     )
     lookup_ns: NonNeg = Field(
-        default=600.0, description="Testing one stored placement against the occupancy map, ns."
+        default=290.0, description="Testing one stored placement against the occupancy map, ns."
     )
     match_node_ns: NonNeg = Field(
-        default=8_300.0, description="One search node of the online matcher, ns."
+        default=7_300.0, description="One search node of the online matcher, ns."
     )
     cpsat_ns_per_dtime: Annotated[float, Field(ge=0, le=1e15)] = Field(
-        default=2.9e11,
+        default=2.7e11,
         description="Host time per unit of CP-SAT deterministic time (one 'deterministic "
         "second'), ns.",
     )

@@ -113,7 +113,7 @@ class JobState:
         t = self.timing
         if t is None:
             return 0
-        if self.pieces is t.pieces:
+        if self.pieces and self.pieces is t.pieces:
             return t.segment_of_piece(self.piece)
         return t.segment_at(1.0 - self.remaining)
 
@@ -1027,8 +1027,10 @@ class Simulator:
 
         The first ``credit_us`` of the drain (at most ``drain_us``) is the job running on to its
         stopping point: that work is credited at its current rate, never past its end. On
-        resume (same plan) it reads the state back and reloads ``weight_bytes``. Returns when
-        its tiles come free, µs.
+        resume (same plan) it reads the state back and reloads ``weight_bytes``. A TSS job that
+        stops between two segments or while it loads a segment's weights has nothing live:
+        it writes nothing, and resumes at the start of that weight load. Returns when its tiles
+        come free, µs.
         """
         if js.state != "running":
             raise RuntimeError(f"{js.id} cannot be preempted from state {js.state}")
@@ -1049,6 +1051,11 @@ class Simulator:
                 before = js.remaining
                 js.remaining = max(0.0, (total - pos) / total)
                 js.energy_pj += max(0.0, before - js.remaining) * js.energy_pj_per_inference
+        if js.plan is not None and js.piece < len(js.pieces) and js.pieces[js.piece][0] <= 0.0:
+            # Loading a segment's weights (or about to): no pipeline is live, and what was loaded
+            # goes with the tiles; the load starts over on resume, as the job's own piece.
+            state_bytes = weight_bytes = 0
+            self._move_to(js, self._table(js.pieces).cum[js.piece])
         self._close_hold(js, self.now)
         if credit_us > 0.0 and js.intervals:
             last = js.intervals[-1]

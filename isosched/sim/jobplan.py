@@ -106,8 +106,8 @@ class PlacedTiming:
 
     def segment_of_piece(self, piece: int) -> int:
         """Index of the segment of piece ``piece`` (the last segment past the end)."""
-        if not self.piece_segments:
-            return 0
+        if len(self.piece_segments) != len(self.pieces) or not self.pieces:
+            raise ValueError("this timing does not say which segment each piece belongs to")
         return self.piece_segments[min(max(piece, 0), len(self.piece_segments) - 1)]
 
     def segment_start(self, index: int) -> float:

@@ -134,6 +134,9 @@ def _bytes(v: JobState) -> tuple[int, int]:
     if v.plan is None:
         return 0, 0
     seg = v.plan.segments[v.current_segment()]
+    if v.piece < len(v.pieces) and v.pieces[v.piece][0] <= 0.0:
+        # loading the segment's weights: nothing live; the part loaded is loaded again
+        return 0, int((1.0 - v.piece_left) * seg.weight_bytes)
     return seg.state_bytes, seg.weight_bytes
 
 
