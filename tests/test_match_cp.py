@@ -332,11 +332,13 @@ def test_every_engine_reports_cancelled(engine):
     assert not r.found and r.reason == "cancelled" and r.placement == {}
 
 
-def test_cp_budget_stop_keeps_its_best_partial_answer():
-    """A node budget stops cp as ``budget`` with exactly that many nodes and a partial placement."""
+@pytest.mark.parametrize("engine", ["cp", "ullmann", "mcts"])
+def test_a_budget_stop_keeps_the_best_partial_answer(engine):
+    """A node budget stops the search as ``budget`` with exactly that many nodes and the deepest
+    partial placement it reached, a valid one."""
     inst = planted_instance(14, 14, 110, hops=2, blocked_fraction=0.1, kind="transformer", seed=5)
     target = mesh_target(14, 14, 2, inst.blocked)
-    r = TileMatcher(target, inst.pattern).match(engine="cp", budget_ms=60_000, max_nodes=25)
+    r = TileMatcher(target, inst.pattern).match(engine=engine, budget_ms=60_000, max_nodes=25)
     assert not r.found and r.reason == "budget" and r.nodes == 25 and not r.wall_limited
     assert 0 < len(r.partial) < len(inst.pattern)
     sub = TileGraph.from_edges(

@@ -219,5 +219,8 @@ def mcts_search(
     if stats.extra.get("cancelled"):
         out = EngineOutcome(None, math.inf, stats, "cancelled")
         out.stop = "cancelled"
+        out.partial = state.deepest or None
         return out
-    return EngineOutcome(None, math.inf, stats, BUDGET_REASON)
+    out = EngineOutcome(None, math.inf, stats, BUDGET_REASON)
+    out.partial = state.deepest or None
+    return out

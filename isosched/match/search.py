@@ -171,6 +171,9 @@ class SearchState:
         self.occupant = [-1] * space.target.size  # position of the vertex on each tile
         self.placed_nbrs = [0] * n
         self.frontier: set[int] = set()
+        #: The deepest partial placement reached (tile per vertex, -1 where unplaced).
+        self.deepest: list[int] = []
+        self._deepest_n = 0
 
     @property
     def depth(self) -> int:
@@ -206,6 +209,9 @@ class SearchState:
             pn[u] += 1
         self.cost += delta
         self._deltas.append(delta)
+        if i >= self._deepest_n:  # a new depth: keep it (at most once per depth)
+            self._deepest_n = i + 1
+            self.deepest = list(tile_of)
 
     def unplace(self) -> None:
         """Undo the last placement."""

@@ -91,8 +91,11 @@ def ullmann_search(
     if stats.extra.get("cancelled"):
         out = EngineOutcome(None, math.inf, stats, "cancelled")
         out.stop = "cancelled"
+        out.partial = state.deepest or None
         return out
-    return EngineOutcome(None, math.inf, stats, BUDGET_REASON)
+    out = EngineOutcome(None, math.inf, stats, BUDGET_REASON)
+    out.partial = state.deepest or None
+    return out
 
 
 def _cost_of(space: SearchSpace, tiles: list[int], comm_weight: float) -> float:
