@@ -192,3 +192,15 @@ def test_a_found_answer_is_a_placement_whatever_the_library(
     coords = {v: (t % 5, t // 5) for v, t in zip(pattern.ids, ans.tiles, strict=True)}
     blocked = [(t % 5, t // 5) for t in range(25) if not usable >> t & 1]
     assert placement_errors(pattern, mesh_target(5, 5, hops, blocked=blocked), coords) == []
+
+
+def test_a_librarys_span_is_kept_per_pattern_and_not_shared_by_a_copy():
+    """The span check is cached on the library; a copy with other images checks again."""
+    import dataclasses
+
+    lib = library_images(BASE, 4, 4)
+    assert lib.span(SQUARE) == 2  # the diagonal a-d
+    line = dataclasses.replace(lib, images=((0b1111, (0, 1, 2, 3)),))  # a row of four tiles
+    assert line.span(SQUARE) == 3 and lib.span(SQUARE) == 2
+    hits = place(SQUARE, 2, 0xFFFF, 4, 4, library=line, online=False)
+    assert not hits.found  # the copy's images span 3 hops: no hit at a bound of 2

@@ -485,6 +485,43 @@ def test_resuming_under_another_budget_restarts_the_segment():
     assert js.finish_us == math.ceil(at + left * ts.latency_us)
 
 
+def test_nothing_live_says_what_a_preemption_will_write():
+    """A TSS victim has nothing live while it loads weights, or when its drain run reaches its
+    pipeline's end; then preempt writes nothing, credit or not. Mid-pipeline it has state."""
+    plan = BOOK.job_plan("resnet50", WHOLE)
+    t = plan.base_timing
+    tiles = BOOK.library("resnet50", WHOLE).images[0][1]
+    probe = simulate(trace_of(job("a#0", 0, 10**6)), "fcfs")
+    tb = probe._table(t.pieces)
+    load = next(k for k, (c, b) in enumerate(t.pieces) if k > 0 and c == 0.0 and b > 0)
+    pipe = load - 1  # the pipeline before it
+    assert t.pieces[pipe][0] > 0
+    inside = math.ceil(tb.cum[pipe] + tb.times[pipe] / 2)
+    in_load = math.ceil(tb.cum[load] + tb.times[load] / 2)
+    to_end = tb.cum[pipe + 1] - inside
+    seen = []
+
+    def go(sim):
+        sim.start(sim.jobs["a#0"], tiles, t.latency_us, t.energy_pj, plan=plan, timing=t)
+
+    def probe_at(sim):
+        js = sim.jobs["a#0"]
+        seen.append((sim.nothing_live(js), sim.nothing_live(js, to_end + 1.0)))
+
+    def stop(sim):  # a credit is refused in a load: it stops at once
+        sim.preempt(sim.jobs["a#0"], 5.0, 10**6, 10**6, credit_us=5.0)
+
+    late = math.floor(tb.cum[load + 1] - 0.5)  # under a µs before the load ends: a 5 µs
+    assert in_load < late  # credit would carry it into the pipeline with no weights loaded
+    script = {0: [[go]], inside: [[probe_at]], in_load: [[probe_at]], late: [[stop]]}
+    (js,) = simulate(trace_of(job("a#0", 0, 10**8, model="resnet50")), Scripted(script)).run().jobs
+    assert seen == [(False, True), (True, True)]
+    assert js.preemptions == 1 and js.finish_us is None
+    assert js.checkpoint_pj == 0.0 and js.resume_state_bytes == js.resume_weight_bytes == 0
+    # stopped at once (no credit) and moved back to the start of the load
+    assert js.remaining == pytest.approx(1.0 - tb.cum[load] / tb.total)
+
+
 def _dram_bound_first_segment():
     """Two segments: the first's pipeline (200 cycles of compute) moves 1,000 cycles of DRAM
     data; the second loads 300 cycles of weights, then computes for 200 cycles."""

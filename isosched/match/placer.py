@@ -132,7 +132,9 @@ class Library:
     height: int
     images: tuple[tuple[int, tuple[int, ...]], ...]
     #: Hops the images span, per pattern (keyed by the id of its edges, which it holds).
-    spans: dict[int, tuple[object, int]] = field(default_factory=dict, compare=False, repr=False)
+    spans: dict[int, tuple[object, int]] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     def span(self, pattern: TileGraph) -> int:
         """Most hops an edge of ``pattern`` spans in every image (0 without images)."""

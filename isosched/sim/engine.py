@@ -1015,6 +1015,29 @@ class Simulator:
         stop = max(pos, total - _CREDIT_GAP_US)
         return min(pos + dt, stop), total
 
+    def _loading(self, js: JobState) -> bool:
+        """Whether a TSS job is in (or at the start of) a weight load: a piece without compute."""
+        i = js.piece
+        return js.plan is not None and i < len(js.pieces) and js.pieces[i][0] <= 0.0
+
+    def nothing_live(self, js: JobState, credit_us: float = 0.0) -> bool:
+        """Whether a TSS job preempted now, running on ``credit_us`` first, has nothing live.
+
+        True when it loads a segment's weights, or when the run takes it to the end of its
+        pipeline (between two segments); then :meth:`preempt` writes and reloads nothing.
+        """
+        if js.plan is None or not js.pieces or js.state != "running":
+            return False
+        self._sync(js)
+        if self._loading(js):
+            return True
+        tb = self._table(js.pieces)
+        i = js.piece
+        if credit_us <= 0.0 or i >= len(tb.times) - 1:
+            return False
+        pos, _ = self._credited(js, credit_us)
+        return pos >= tb.cum[i + 1] - _EPS  # as _locate moves it on
+
     def preempt(
         self,
         js: JobState,
@@ -1028,30 +1051,31 @@ class Simulator:
         The first ``credit_us`` of the drain (at most ``drain_us``) is the job running on to its
         stopping point: that work is credited at its current rate, never past its end. On
         resume (same plan) it reads the state back and reloads ``weight_bytes``. A TSS job that
-        stops between two segments or while it loads a segment's weights has nothing live:
-        it writes nothing, and resumes at the start of that weight load. Returns when its tiles
-        come free, µs.
+        stops between two segments or while it loads a segment's weights has nothing live
+        (:meth:`nothing_live`): it writes and reloads nothing; one stopped in a weight load
+        stops at once (no credit) and loads those weights again, from the start, on resume.
+        Returns when its tiles come free, µs.
         """
         if js.state != "running":
             raise RuntimeError(f"{js.id} cannot be preempted from state {js.state}")
         if not 0.0 <= credit_us <= drain_us + 1e-9:
             raise ValueError(f"credit_us {credit_us} must lie in 0..drain_us ({drain_us})")
         self._sync(js)
-        credit_us = max(0.0, credit_us)
+        credit_us = 0.0 if self._loading(js) else max(0.0, credit_us)  # a load stops at once
         if credit_us > 0.0:
             pos, total = self._credited(js, credit_us)
             if js.pieces:
                 piece = js.piece
                 self._move_to(js, pos)
                 if js.plan is not None and js.piece > piece:
-                    # Stopped between two segments: nothing is live, and the next segment's
-                    # piece loads its own weights.
+                    # Stopped at its pipeline's end, between two segments: nothing is live, and
+                    # the next segment loads (or streams) its own weights.
                     state_bytes = weight_bytes = 0
             elif total > 0:
                 before = js.remaining
                 js.remaining = max(0.0, (total - pos) / total)
                 js.energy_pj += max(0.0, before - js.remaining) * js.energy_pj_per_inference
-        if js.plan is not None and js.piece < len(js.pieces) and js.pieces[js.piece][0] <= 0.0:
+        if self._loading(js):
             # Loading a segment's weights (or about to): no pipeline is live, and what was loaded
             # goes with the tiles; the load starts over on resume, as the job's own piece.
             state_bytes = weight_bytes = 0

@@ -22,10 +22,11 @@ scheduling point (jobs most urgent first; a preempted job before new work of its
    victim's cost is its drain, checkpoint, restore and reload time, plus ``MISS_PENALTY_US``
    per unit of priority (plus one) when the delay would make it miss its own deadline. One
    preemption decision per scheduling point bounds the decision's cost.
-4. **Victims** stop at a data-tile boundary, write their current segment's live state to DRAM,
-   and resume — first among jobs of their priority — wherever their pattern embeds again (same
-   plan: restore state and reload the segment's weights), or under another budget if only
-   that fits (restarting the current segment).
+4. **Victims** stop at a data-tile boundary, write their current segment's live state to DRAM
+   (nothing when they stop between segments or while they load weights), and resume — first
+   among jobs of their priority — wherever their pattern embeds again (same plan: restore state
+   and reload the segment's weights), or under another budget if only that fits (restarting
+   the current segment).
 
 Every placement's work (images tested, matcher nodes, CP-SAT deterministic time) is charged
 in simulated time through the hardware file's ``scheduler`` section. All the online matches of
@@ -126,17 +127,21 @@ def _remaining_on(js: JobState, plan: JobPlan) -> float:
     return 1.0 - plan.base_timing.segment_start(j)
 
 
-def _bytes(v: JobState) -> tuple[int, int]:
-    """(live state, weights) of a victim's current segment, bytes (0, 0 for LTS jobs).
+def _bytes(v: JobState, sim: Simulator) -> tuple[int, int]:
+    """(live state, weights to reload) of a victim preempted now, bytes (0, 0 for LTS jobs).
 
-    ``v.remaining`` must be current (``sim.sync``).
+    What :meth:`Simulator.preempt` will write and reload after its drain credit
+    (``boundary_us``): nothing when it stops with nothing live, except that a weight load's
+    part already done is done again (counted here as reloaded weights).
     """
     if v.plan is None:
         return 0, 0
+    sim.sync(v)
     seg = v.plan.segments[v.current_segment()]
-    if v.piece < len(v.pieces) and v.pieces[v.piece][0] <= 0.0:
-        # loading the segment's weights: nothing live; the part loaded is loaded again
-        return 0, int((1.0 - v.piece_left) * seg.weight_bytes)
+    if sim.nothing_live(v, boundary_us(v, sim)):
+        if v.piece < len(v.pieces) and v.pieces[v.piece][0] <= 0.0:
+            return 0, int((1.0 - v.piece_left) * seg.weight_bytes)
+        return 0, 0
     return seg.state_bytes, seg.weight_bytes
 
 
@@ -497,7 +502,7 @@ class IsoSched:
         return True
 
     def _victim_cost(self, v: JobState, sim: Simulator, delay_us: float) -> float:
-        state, weights = _bytes(v)
+        state, weights = _bytes(v, sim)
         moved = sim.dram_us(state, v.dram_share) * 2 + sim.dram_us(weights, v.dram_share)
         cost = drain_us(v, sim) - boundary_us(v, sim) + moved  # its run to the boundary is work
         if sim.now + v.remaining_us() + cost + delay_us > v.job.deadline_us:
@@ -545,7 +550,7 @@ class IsoSched:
             timing = self._timing(sim, plan, ans)
             ready_at = (
                 max(
-                    (sim.now + drain_us(v, sim) + sim.dram_us(_bytes(v)[0], v.dram_share))
+                    (sim.now + drain_us(v, sim) + sim.dram_us(_bytes(v, sim)[0], v.dram_share))
                     for v in (sim.jobs[name] for name in ans.victims)
                 )
                 if ans.victims
@@ -555,7 +560,7 @@ class IsoSched:
                 continue
             for name in ans.victims:
                 v = sim.jobs[name]
-                state, weights = _bytes(v)
+                state, weights = _bytes(v, sim)
                 sim.preempt(v, drain_us(v, sim), state, weights, credit_us=boundary_us(v, sim))
             if not ans.victims:
                 self._start(js, sim, plan, ans)
