@@ -34,6 +34,7 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
     counts = {"loading weights": 0, "drained to the pipeline's end": 0, "live state": 0}
+    disagree = 0
     preempt = engine.Simulator.preempt
 
     def looked(
@@ -44,14 +45,23 @@ def main() -> None:
         weight_bytes: int = 0,
         credit_us: float = 0.0,
     ) -> float:
-        if js.plan is not None:
-            if sim.nothing_live(js):
-                counts["loading weights"] += 1
-            elif sim.nothing_live(js, credit_us):
-                counts["drained to the pipeline's end"] += 1
-            else:
-                counts["live state"] += 1
-        return preempt(sim, js, drain_us, state_bytes, weight_bytes, credit_us)
+        nonlocal disagree
+        if js.plan is None:
+            return preempt(sim, js, drain_us, state_bytes, weight_bytes, credit_us)
+        sim.sync(js)
+        loading, piece = sim._loading(js), js.piece
+        said = sim.nothing_live(js, credit_us)
+        out = preempt(sim, js, drain_us, state_bytes, weight_bytes, credit_us)
+        # sorted by what the engine did, not by what nothing_live predicted
+        if loading:
+            counts["loading weights"] += 1
+        elif js.piece > piece and js.resume_state_bytes == 0:
+            counts["drained to the pipeline's end"] += 1
+        else:
+            counts["live state"] += 1
+        wrote_nothing = js.resume_state_bytes == js.resume_weight_bytes == 0
+        disagree += said != (wrote_nothing and (loading or js.piece > piece))
+        return out
 
     engine.Simulator.preempt = looked  # type: ignore[method-assign,assignment]
     sc, hw = load_scenario(args.scenario), load_hardware(args.hw)
@@ -63,6 +73,7 @@ def main() -> None:
     print(f"(the run's own count: {doc['policies']['isosched']['preemptions']})")
     for what, n in counts.items():
         print(f"  {what}: {n}")
+    print(f"  Simulator.nothing_live disagreed with the engine: {disagree}")
 
 
 if __name__ == "__main__":

@@ -511,7 +511,7 @@ def test_nothing_live_says_what_a_preemption_will_write():
     def stop(sim):  # a credit is refused in a load: it stops at once
         sim.preempt(sim.jobs["a#0"], 5.0, 10**6, 10**6, credit_us=5.0)
 
-    late = math.floor(tb.cum[load + 1] - 0.5)  # under a µs before the load ends: a 5 µs
+    late = math.floor(tb.cum[load + 1] - 0.5)  # 0.5-1.5 µs before the load ends: a 5 µs
     assert in_load < late  # credit would carry it into the pipeline with no weights loaded
     script = {0: [[go]], inside: [[probe_at]], in_load: [[probe_at]], late: [[stop]]}
     (js,) = simulate(trace_of(job("a#0", 0, 10**8, model="resnet50")), Scripted(script)).run().jobs
@@ -520,6 +520,47 @@ def test_nothing_live_says_what_a_preemption_will_write():
     assert js.checkpoint_pj == 0.0 and js.resume_state_bytes == js.resume_weight_bytes == 0
     # stopped at once (no credit) and moved back to the start of the load
     assert js.remaining == pytest.approx(1.0 - tb.cum[load] / tb.total)
+
+
+def test_isosched_prices_a_victim_as_the_engine_preempts_it():
+    """IsoSched's estimate of what preempting a victim writes and reloads (``_bytes``) is what
+    ``preempt`` does after the drain to its next data-tile boundary: state and weights early in
+    a pipeline, nothing when that boundary is the pipeline's end, and in a weight load only the
+    part already loaded (loaded again)."""
+    from isosched.sim.policies.common import boundary_us
+    from isosched.sim.policies.isosched import _bytes
+
+    plan = BOOK.job_plan("resnet50", WHOLE)
+    t = plan.base_timing
+    tiles = BOOK.library("resnet50", WHOLE).images[0][1]
+    probe = simulate(trace_of(job("a#0", 0, 10**6)), "fcfs")
+    tb = probe._table(t.pieces)
+    load = next(k for k, (c, b) in enumerate(t.pieces) if k > 0 and c == 0.0 and b > 0)
+    pipe = load - 1
+    seg = plan.segments[t.piece_segments[pipe]]
+    mark = tb.times[pipe] / seg.data_tiles  # data tiles evenly through the pipeline's piece
+    assert seg.data_tiles >= 4 and mark > 1.2
+    early = math.ceil(tb.cum[pipe] + 0.1 * tb.times[pipe])
+    last = math.floor(tb.cum[pipe + 1] - 0.1)  # within its last data tile
+    assert tb.cum[pipe + 1] - mark < last < tb.cum[pipe + 1]
+    in_load = math.ceil(tb.cum[load] + tb.times[load] / 2)
+    load_seg = plan.segments[t.piece_segments[load]]
+    seen = []
+
+    def go(sim):
+        sim.start(sim.jobs["a#0"], tiles, t.latency_us, t.energy_pj, plan=plan, timing=t)
+
+    def look(sim):
+        v = sim.jobs["a#0"]
+        seen.append((_bytes(v, sim), boundary_us(v, sim), v.piece_left))
+
+    script = {0: [[go]], early: [[look]], last: [[look]], in_load: [[look]]}
+    simulate(trace_of(job("a#0", 0, 10**8, model="resnet50")), Scripted(script)).run()
+    (a, _, _), (b, run_b, _), (c, run_c, left) = seen
+    assert a == (seg.state_bytes, seg.weight_bytes)
+    assert b == (0, 0) and run_b == pytest.approx(tb.cum[pipe + 1] - last)
+    assert run_c == 0.0 and c == (0, int((1.0 - left) * load_seg.weight_bytes))
+    assert 0 < c[1] < load_seg.weight_bytes
 
 
 def _dram_bound_first_segment():
