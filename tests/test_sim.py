@@ -485,15 +485,21 @@ def test_resuming_under_another_budget_restarts_the_segment():
     assert js.finish_us == math.ceil(at + left * ts.latency_us)
 
 
-def test_nothing_live_says_what_a_preemption_will_write():
-    """A TSS victim has nothing live while it loads weights, or when its drain run reaches its
-    pipeline's end; then preempt writes nothing, credit or not. Mid-pipeline it has state."""
+def _resnet_with_a_weight_load():
+    """resnet50 on the whole chip: its plan, timing, tiles, piece table (as the engine times it)
+    and the index of its first weight-load piece after the start."""
     plan = BOOK.job_plan("resnet50", WHOLE)
     t = plan.base_timing
     tiles = BOOK.library("resnet50", WHOLE).images[0][1]
-    probe = simulate(trace_of(job("a#0", 0, 10**6)), "fcfs")
-    tb = probe._table(t.pieces)
+    tb = simulate(trace_of(job("a#0", 0, 10**6)), "fcfs")._table(t.pieces)
     load = next(k for k, (c, b) in enumerate(t.pieces) if k > 0 and c == 0.0 and b > 0)
+    return plan, t, tiles, tb, load
+
+
+def test_nothing_live_says_what_a_preemption_will_write():
+    """A TSS victim has nothing live while it loads weights, or when its drain run reaches its
+    pipeline's end; then preempt writes nothing, credit or not. Mid-pipeline it has state."""
+    plan, t, tiles, tb, load = _resnet_with_a_weight_load()
     pipe = load - 1  # the pipeline before it
     assert t.pieces[pipe][0] > 0
     inside = math.ceil(tb.cum[pipe] + tb.times[pipe] / 2)
@@ -530,12 +536,7 @@ def test_isosched_prices_a_victim_as_the_engine_preempts_it():
     from isosched.sim.policies.common import boundary_us
     from isosched.sim.policies.isosched import _bytes
 
-    plan = BOOK.job_plan("resnet50", WHOLE)
-    t = plan.base_timing
-    tiles = BOOK.library("resnet50", WHOLE).images[0][1]
-    probe = simulate(trace_of(job("a#0", 0, 10**6)), "fcfs")
-    tb = probe._table(t.pieces)
-    load = next(k for k, (c, b) in enumerate(t.pieces) if k > 0 and c == 0.0 and b > 0)
+    plan, t, tiles, tb, load = _resnet_with_a_weight_load()
     pipe = load - 1
     seg = plan.segments[t.piece_segments[pipe]]
     mark = tb.times[pipe] / seg.data_tiles  # data tiles evenly through the pipeline's piece
@@ -635,12 +636,7 @@ def test_segment_starts_fall_on_the_first_piece_of_their_segment(shape):
 def test_a_victim_stopped_in_a_weight_load_writes_nothing_and_loads_once():
     """A TSS job preempted while it loads a segment's weights has no pipeline live: no state
     is written, and on resume it loads those weights once, from the start of that load."""
-    plan = BOOK.job_plan("resnet50", WHOLE)
-    t = plan.base_timing
-    tiles = BOOK.library("resnet50", WHOLE).images[0][1]
-    probe = simulate(trace_of(job("a#0", 0, 10**6)), "fcfs")
-    tb = probe._table(t.pieces)
-    i = next(k for k, (c, b) in enumerate(t.pieces) if k > 0 and c == 0.0 and b > 0)
+    plan, t, tiles, tb, i = _resnet_with_a_weight_load()
     seg = plan.segments[t.piece_segments[i]]
     assert seg.state_bytes > 0 and seg.weight_bytes > 0
     mid = math.ceil(tb.cum[i] + tb.times[i] / 2)
