@@ -25,7 +25,7 @@ from isosched.plan import (
 )
 from isosched.plan.ilp import wall_limited
 from isosched.plan.multijob import JobDemand, MultiJobResult, allocate_jobs
-from isosched.plan.placement import SegmentPlacement
+from isosched.plan.placement import SegmentPlacement, _stopped_by_wall
 from isosched.zoo import GraphBuilder
 
 HW4 = load_hardware("edge-4x4")
@@ -152,25 +152,17 @@ def test_limits_are_validated():
         allocate_jobs(_jobs(2), 16, workers=0)
 
 
-def test_placement_reads_the_matchers_wall_flag(monkeypatch):
-    """A failed try counts as wall-limited exactly when the matcher says so (one source)."""
-    plan = plan_model(_chain(4), load_hardware("edge-8x8"))
-    tg = plan.segments[0].tile_graph
-    ok = {v: (i % 8, i // 8) for i, v in enumerate(tg.ids)}
-    for flags, cut in [((False, False), False), ((True, False), True), ((False, True), False)]:
-        answers = iter(
-            [
-                MatchResult(False, "mcts", 1.0, {}, reason="budget", wall_limited=flags[0]),
-                MatchResult(True, "mcts", 1.0, ok, reason="found", wall_limited=flags[1]),
-            ]
-        )
-        monkeypatch.setattr(
-            "isosched.plan.placement.TileMatcher.match",
-            lambda self, _it=answers, **kw: next(_it),
-        )
-        monkeypatch.setattr("isosched.plan.placement.placement_errors", lambda *a: [])
-        got = place_tile_graph(tg, 8, 8, 1, 10.0, 0, 100)
-        assert got.hops == 2 and got.wall_limited is cut
+def test_matcher_stop_reasons():
+    def result(found=False, proved=False, reason="", nodes=0):
+        return MatchResult(found, "mcts", 1.0, {}, None, proved, reason, {"nodes": nodes})
+
+    budget = "budget exhausted before a placement was found"
+    assert not _stopped_by_wall(result(found=True, reason="found", nodes=3), 100)
+    assert not _stopped_by_wall(result(proved=True, reason="proved: odd cycle"), 100)
+    assert not _stopped_by_wall(result(reason="search tree exhausted", nodes=7), 100)
+    assert not _stopped_by_wall(result(reason=budget, nodes=100), 100)  # the node budget
+    assert _stopped_by_wall(result(reason=budget, nodes=99), 100)  # the wall clock
+    assert _stopped_by_wall(result(reason=budget, nodes=10**6), None)
 
 
 def test_placement_is_decided_by_the_node_budget():

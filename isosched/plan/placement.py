@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from isosched.errors import IsoschedError
-from isosched.match import TileMatcher, mesh_target, placement_errors
+from isosched.match import MatchResult, TileMatcher, mesh_target, placement_errors
 from isosched.match.target import max_hops
 from isosched.tilegraph import TileGraph
 
@@ -90,6 +90,13 @@ def placement_library(
     return out
 
 
+def _stopped_by_wall(r: MatchResult, max_nodes: int | None) -> bool:
+    """Whether a failed search ended by the wall clock (not the node budget, not a proof)."""
+    if r.found or r.proved or r.reason == "search tree exhausted":
+        return False
+    return max_nodes is None or int(r.stats.get("nodes", 0)) < max_nodes
+
+
 def place_tile_graph(
     tg: TileGraph,
     width: int,
@@ -131,7 +138,7 @@ def place_tile_graph(
         )
         elapsed += r.elapsed_ms
         nodes += int(r.stats.get("nodes", 0))
-        cut = cut or (not r.found and r.wall_limited)  # the wall clock, not nodes nor a proof
+        cut = cut or _stopped_by_wall(r, max_nodes)
         if r.found:
             assert not placement_errors(tg, target, r.placement)
             lib = placement_library(r.placement, width, height)
