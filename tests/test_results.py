@@ -55,11 +55,17 @@ def test_results_writes_stamped_data_and_the_block_then_resumes(tmp_path):
     env = {**os.environ, "ISOSCHED_CACHE_DIR": str(tmp_path / "plans")}
     first = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     assert first.returncode == 0, first.stderr
+    written = [ln for ln in first.stderr.splitlines() if ": written " in ln]
+    assert "(0 cached points" in written[0]  # fair first: every point new
+    assert "(0 cached points" not in written[1]  # the premise reuses IsoSched's and HASP's
     out = tmp_path / "data" / "premise" / "edge-4x4" / "tiny_results.json"
     doc = json.loads(out.read_text())
     assert doc["schema"] == "isosched.results/v1" and doc["physics"] == "premise"
     assert doc["sweep"]["schema"] == "isosched.sweep/v2" and doc["sweep"]["seeds"] == 2
     assert set(doc["code"]) == {"commit", "dirty", "isosched_sha256"} and doc["hw_sha256"]
+    fair = json.loads((tmp_path / "data" / "fair" / "edge-4x4" / "tiny_results.json").read_text())
+    for policy in ("isosched", "hasp"):
+        assert doc["sweep"]["policies"][policy] == fair["sweep"]["policies"][policy]
     assert set(doc["sweep"]["policies"]) == {
         "isosched",
         "hasp",
@@ -195,3 +201,46 @@ def test_the_tier_table_puts_the_tiers_side_by_side_per_chip():
     assert rows[0] == "| policy | edge-8x8 S | edge-8x8 XL |"
     assert rows[2:] == ["| isosched | ≥ 8 | 0.875 |", "| hasp | ≥ 8 | 0.445 |"]
     assert tier_table([entries[-1]]) == ""
+
+
+def test_tss_only_policies_run_the_same_under_both_physics():
+    """The premise changes no TSS-only run: what lets a premise sweep reuse fair points."""
+    from isosched.cli.results import physics_hardware, tss_only
+    from isosched.io.model_source import load_models
+    from isosched.plan import PlanCache
+    from isosched.sim import sweep as sweep_mod
+
+    sc = parse_scenario(TINY)
+    fair = load_hardware("edge-4x4")
+    premise = physics_hardware(fair, "premise")
+    models, plans = load_models(["mobilenetv2"]), PlanCache(disk=False)
+    runs = {}
+    for hw in (fair, premise):
+        doc = sweep_mod.sweep(
+            sc, hw, ["isosched", "hasp", "fcfs"], [2.0], 2, 1, models=models, cache=plans
+        )
+        runs[hw.dataflow.lts_activations_via_dram] = doc["policies"]
+    for policy in ("isosched", "hasp"):
+        assert tss_only(policy) and runs[False][policy] == runs[True][policy]
+    # the check can fail: an LTS policy's runs do change (every intermediate through DRAM)
+    assert not tss_only("fcfs") and runs[False]["fcfs"] != runs[True]["fcfs"]
+
+
+def test_the_physics_blind_store_files_tss_premise_points_under_their_fair_twins(tmp_path):
+    from isosched.cli.results import PhysicsBlindStore, physics_hardware
+
+    sc = parse_scenario(TINY)
+    fair = load_hardware("edge-4x4")
+    premise = physics_hardware(fair, "premise")
+    inner = PointCache(tmp_path)
+    store = PhysicsBlindStore(inner)
+    for policy in ("isosched", "isosched-no-lcs", "hasp", "prema"):
+        store.put((sc, fair, policy, 1.0, 0), {"policy": policy})
+    assert store.stored == inner.stored == 4
+    for policy in ("isosched", "isosched-no-lcs", "hasp"):  # found under the fair key
+        assert store.get((sc, premise, policy, 1.0, 0)) == {"policy": policy}
+    assert store.get((sc, premise, "prema", 1.0, 0)) is None  # an LTS policy's is its own
+    assert store.hits == inner.hits == 3
+    store.put((sc, premise, "prema", 1.0, 0), {"policy": "prema", "physics": "premise"})
+    assert inner.get((sc, fair, "prema", 1.0, 0)) == {"policy": "prema"}
+    assert PhysicsBlindStore.twin((sc, fair, "hasp", 1.0, 0))[1] is fair

@@ -7,6 +7,11 @@ and a finished one re-renders at once. Each sweep is written as
 ``DATA/<physics>/<hw>/<scenario>.json`` with the code version, hardware and seeds stamped in,
 ``DATA/index.json`` lists them, and the tables between the markers of docs/results.md are
 rewritten from whatever sweeps exist (the missing ones are listed as not run).
+
+A policy that runs only TSS plans (IsoSched, its ablations, HASP) cannot tell the two physics
+settings apart: the premise changes the LTS dataflow only, and the plan book plans TSS with it
+off. Such a policy's premise points are therefore filed under their fair-physics twins
+(:class:`PhysicsBlindStore`), so that the premise sweeps reuse them instead of running them again.
 """
 
 from __future__ import annotations
@@ -27,6 +32,8 @@ from isosched.errors import IsoschedError
 
 if TYPE_CHECKING:
     from isosched.hw.model import Hardware
+    from isosched.sim.point_cache import PointCache
+    from isosched.sim.sweep import Point
 
 # The library is imported inside the functions, so that every other command starts without it.
 
@@ -41,6 +48,64 @@ def physics_hardware(hw: Hardware, physics: str) -> Hardware:
         return hw
     flow = hw.dataflow.model_copy(update={"lts_activations_via_dram": True})
     return hw.model_copy(update={"dataflow": flow})  # same name: TSS plans are shared
+
+
+#: Policies that run only TSS plans, whose runs the LTS dataflow option cannot change.
+TSS_ONLY = ("isosched", "hasp")
+
+
+def tss_only(policy: str) -> bool:
+    """Whether ``policy`` runs only TSS plans (IsoSched, its ablations, HASP)."""
+    from isosched.sim.policies import ABLATION_NAMES
+
+    return policy in TSS_ONLY or policy in ABLATION_NAMES
+
+
+class PhysicsBlindStore:
+    """A point store that files a TSS-only policy's points under the fair physics.
+
+    Parameters
+    ----------
+    inner : PointCache
+        Where the points are kept; its ``hits`` and ``stored`` count as before.
+
+    Notes
+    -----
+    TSS plans are made with the LTS dataflow option off whatever the hardware says
+    (:meth:`~isosched.sim.planbook.PlanBook.job_plan`), and a TSS-only policy reads nothing
+    else of it, so its point under the premise is its point under the fair physics, byte for
+    byte (tests/test_results.py runs both to check).
+    """
+
+    def __init__(self, inner: PointCache) -> None:
+        self.inner = inner
+
+    @property
+    def hits(self) -> int:
+        """Points found."""
+        return self.inner.hits
+
+    @property
+    def stored(self) -> int:
+        """Points computed and stored."""
+        return self.inner.stored
+
+    @staticmethod
+    def twin(point: Point) -> Point:
+        """The point a TSS-only policy's premise point is filed under (others: itself)."""
+        scenario, hw, policy, scale, seed = point
+        if not (hw.dataflow.lts_activations_via_dram and tss_only(policy)):
+            return point
+        flow = hw.dataflow.model_copy(update={"lts_activations_via_dram": False})
+        return (scenario, hw.model_copy(update={"dataflow": flow}), policy, scale, seed)
+
+    def get(self, point: Point) -> dict[str, Any] | None:
+        """The stored result of ``point`` (or of its fair twin), or ``None``."""
+        return self.inner.get(self.twin(point))
+
+    def put(self, point: Point, result: dict[str, Any]) -> None:
+        """Store the result of ``point`` (under its fair twin)."""
+        self.inner.put(self.twin(point), result)
 
 
 def _git(*args: str) -> str:
@@ -197,7 +262,7 @@ def results(
         if p not in PHYSICS:
             raise IsoschedError(f"unknown physics {p!r}; one of {', '.join(PHYSICS)}")
     factors = parse_scales(scales)  # checked before any point runs
-    cache = PointCache(point_cache or default_cache_dir())
+    cache = PhysicsBlindStore(PointCache(point_cache or default_cache_dir()))
     stamp = code_stamp()
     planned = [(p, h, s) for h in chips for p in settings for s in by_name]
     t0 = time.monotonic()
