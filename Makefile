@@ -28,6 +28,7 @@ $(BIN)/.installed-dev: pyproject.toml
 	touch $@ $(BIN)/.installed-run
 
 isosched/_native.json: $(BIN)/.installed-run $(NATIVE_SOURCES)
+	@echo "compiling the simulator's hot modules with mypyc: 1-2 minutes, once per change of isosched/sim ..."
 	-$(BIN)/python -m isosched.native_build
 
 ## native: compile the simulator's hot modules (mypyc; the same results, about twice as fast)

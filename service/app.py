@@ -342,9 +342,16 @@ def create_app(
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        first: dict[str, Any] = exc.errors()[0] if exc.errors() else {}
+        errs = exc.errors()
+        first: dict[str, Any] = errs[0] if errs else {}
+        more = f" (and {len(errs) - 1} more errors)" if len(errs) > 1 else ""
+        if first.get("type") == "json_invalid":  # the body is not JSON: say where it breaks
+            loc = first.get("loc", ())
+            at = f" (char {loc[-1]})" if len(loc) > 1 else ""
+            why = first.get("ctx", {}).get("error", "JSON decode error")
+            return JSONResponse({"detail": f"request body is not valid JSON: {why}{at}"}, 422)
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}"}, 422)
+        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}{more}"}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -95,6 +95,29 @@ def test_malformed_json_and_onnx_are_422(client):
     assert r.status_code == 422
 
 
+def test_malformed_json_body_of_a_model_route_says_where(client):
+    r = client.post(
+        "/v1/plans", content=b'{"model":"resnet50",', headers={"content-type": "application/json"}
+    )
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail.startswith("request body is not valid JSON: ") and "(char 20)" in detail
+
+
+def test_unknown_zoo_model_lists_the_zoo(client):
+    r = client.post("/v1/plans", json={"model": "resnet5", "hw": "edge-4x4"})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail.startswith("unknown model 'resnet5'") and "resnet50" in detail
+
+
+def test_a_bad_field_names_the_field_and_counts_the_rest(client):
+    r = client.post("/v1/plans", json={"model": 5, "hw": 6, "graph_id": 7})
+    assert r.status_code == 422
+    detail = r.json()["detail"]
+    assert detail.startswith("body.") and "more errors)" in detail
+
+
 def test_body_limit_is_413(client):
     r = client.post(
         "/v1/graphs", content=b" " * (2 << 20), headers={"content-type": "application/json"}

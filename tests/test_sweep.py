@@ -112,6 +112,19 @@ def test_capacity_below_the_first_grid_point_is_searched_down_to_the_floor():
     assert hasp["bisection"] == []
 
 
+def test_sweep_table_lines_up_with_long_policy_names():
+    from isosched.cli.sweep import sweep_table
+
+    doc, _ = run_fake({"fcfs": 1.5, "isosched-no-preempt": 100.0}, [1, 2])
+    head, *rows = sweep_table(doc)[1:]
+    end = head.index("LBT capacity") + len("LBT capacity")
+    caps = [row[:end].split()[-1] for row in rows]
+    assert caps == [">=2", "1.5"] or caps == ["1.5", ">=2"]
+    for row in rows:  # every capacity ends under the header's, then two spaces, then the curve
+        assert row[end - 1] != " " and row[end : end + 2] == "  " and row[end + 2] != " "
+    assert rows[0].split()[0] in ("fcfs", "isosched-no-preempt")
+
+
 def test_curve_points_carry_means_and_t_intervals_over_seeds():
     doc, _ = run_fake({"fcfs": 1.5}, [1, 2])
     one, two = doc["policies"]["fcfs"]["curve"]

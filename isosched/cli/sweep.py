@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -96,11 +96,23 @@ def sweep(
     if as_json:
         emit_json(doc)
         return
-    print(f"{doc['scenario']} on {doc['hw']}, {doc['seeds']} seeds per point")
-    print(f"{'policy':<10} {'LBT capacity':>14}  mean satisfaction by scale")
+    print("\n".join(sweep_table(doc)))
+
+
+def sweep_table(doc: dict[str, Any]) -> list[str]:
+    """The lines ``isosched sweep`` prints for a ``isosched.sweep/v2`` document.
+
+    The policy column is as wide as the longest name (at least 10), so the columns line up.
+    """
+    wide = max([10, *(len(name) for name in doc["policies"])])
+    lines = [
+        f"{doc['scenario']} on {doc['hw']}, {doc['seeds']} seeds per point",
+        f"{'policy':<{wide}} {'LBT capacity':>14}  mean satisfaction by scale",
+    ]
     for name, d in doc["policies"].items():
         cap = f"{'>=' if d['lbt_capacity_censored'] else ''}{d['lbt_capacity']:.3g}"
         if d["lbt_capacity_below_floor"]:
             cap = f"<{doc['capacity_floor']:.3g}"
         sats = " ".join(f"{p['scale']:g}:{p['satisfaction']:.3f}" for p in d["curve"])
-        print(f"{name:<10} {cap:>14}  {sats}")
+        lines.append(f"{name:<{wide}} {cap:>14}  {sats}")
+    return lines

@@ -80,7 +80,11 @@ async def submit_plan(req: PlanRequest, request: Request, response: Response) ->
         params["graph"] = doc
     else:
         if req.model not in zoo_names():
-            raise HTTPException(422, f"unknown model {req.model!r}")
+            raise HTTPException(
+                422,
+                f"unknown model {str(req.model)[:100]!r}: give a zoo model "
+                f"({', '.join(sorted(zoo_names()))}) or the graph_id of an uploaded graph",
+            )
         params["model"] = req.model
     return _accepted(request, response, "plan", plan_job, params)
 
