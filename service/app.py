@@ -265,9 +265,10 @@ def seed_demo(store: Store, runner: Runner) -> str | None:
 def app_factory() -> FastAPI:
     """The app for ``uvicorn --factory`` with several API processes (``isosched serve``).
 
-    Settings come from the environment, ``ISOSCHED_DEMO=1`` asks for the demo replay, and the
-    processes never fail pending jobs at start-up: ``isosched serve`` did that once before
-    starting them, and a sibling's running job must not be failed by a process that starts later.
+    Settings come from the environment, ``ISOSCHED_DEMO=1`` asks for the demo (a replay and a
+    sweep), and the processes never fail pending jobs at start-up: ``isosched serve`` did that
+    once before starting them, and a sibling's running job must not be failed by a process that
+    starts later.
     """
     return create_app(demo=os.environ.get("ISOSCHED_DEMO") == "1", recover=False)
 
@@ -277,7 +278,7 @@ def create_app(
 ) -> FastAPI:
     """Build the application (one store per app; tests pass their own settings).
 
-    With ``demo``, the ad_urban replay is queued at start-up unless one is stored already. With
+    With ``demo``, the ad_urban replay and sweep are queued at start-up unless stored already. With
     ``recover``, jobs a previous process left queued or running are marked failed.
     """
     cfg = settings or Settings.from_env()
@@ -341,7 +342,7 @@ def create_app(
         return JSONResponse({"detail": str(exc)}, status_code=429, headers={"Retry-After": "5"})
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _invalid(request: Request, exc: RequestValidationError) -> Response:
         errs = exc.errors()
         first: dict[str, Any] = errs[0] if errs else {}
         more = f" (and {len(errs) - 1} more errors)" if len(errs) > 1 else ""
@@ -351,7 +352,10 @@ def create_app(
             why = first.get("ctx", {}).get("error", "JSON decode error")
             return JSONResponse({"detail": f"request body is not valid JSON: {why}{at}"}, 422)
         where = ".".join(str(p) for p in first.get("loc", ()))
-        return JSONResponse({"detail": f"{where}: {first.get('msg', 'invalid')}{more}"}, 422)
+        detail = f"{where}: {first.get('msg', 'invalid')}{more}"
+        if _wants_html(request):  # a dashboard page with a bad query value
+            return dashboard.error_page(request, 422, detail)
+        return JSONResponse({"detail": detail}, 422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> Response:

@@ -22,7 +22,7 @@ from isosched.report import (
     sweep_capacities,
     sweep_lines,
 )
-from isosched.report.palette import policy_order, stream_colour
+from isosched.report.palette import policy_order, stream_colours
 from isosched.report.tables import (
     PHYSICS,
     capacity_cell,
@@ -88,7 +88,18 @@ def _name(value: Any) -> str | None:
     return None if value is None else str(value)
 
 
-def _describe(job: dict[str, Any], traces: dict[str, str]) -> dict[str, Any]:
+def _trace_label(header: dict[str, Any] | None) -> str:
+    """`` ×SCALE, seed SEED`` of a trace header: what tells two traces of a scenario apart."""
+    header = header or {}
+    bits = []
+    if isinstance(header.get("scale"), (int, float)):
+        bits.append(f"×{header['scale']:g}")
+    if header.get("seed") is not None:
+        bits.append(f"seed {header['seed']}")
+    return " " + ", ".join(bits) if bits else ""
+
+
+def _describe(job: dict[str, Any], traces: dict[str, dict[str, Any]]) -> dict[str, Any]:
     """What a job was: its kind's page, model or scenario or trace, hardware, policies."""
     params = job.get("params") or {}
     result = job.get("result") if job["state"] == "done" else None
@@ -96,13 +107,16 @@ def _describe(job: dict[str, Any], traces: dict[str, str]) -> dict[str, Any]:
     hw = _name(result.get("hw")) or _name(params.get("hw"))
     policies = params.get("policies") or list(result.get("policies", {}))
     if job["kind"] == "replay":
-        tid = params.get("trace_id")
-        scenario = result.get("trace") or traces.get(str(tid)) or "uploaded trace"
-        what = f"replay of {scenario}"
+        trace = traces.get(str(params.get("trace_id"))) or {}
+        scenario = result.get("trace") or trace.get("name") or "uploaded trace"
+        what = f"replay of {scenario}{_trace_label(trace.get('header'))}"
     elif job["kind"] == "sweep":
         scenario = _name(params.get("scenario")) or result.get("scenario") or "scenario"
         scales = params.get("scales") or [pt["scale"] for pt in _first_curve(result)]
-        span = f" ×{min(scales):g}–{max(scales):g}" if scales else ""
+        span = ""
+        if scales:
+            lo, hi = min(scales), max(scales)
+            span = f" ×{lo:g}" if lo == hi else f" ×{lo:g}–{hi:g}"
         what = f"sweep of {scenario}{span}, {params.get('seeds', result.get('seeds', 1))} seed(s)"
     else:
         scenario = None
@@ -137,7 +151,7 @@ async def home(
     if kind is not None and kind not in _PAGES:
         raise HTTPException(404, f"no kind of run {kind!r} (kinds: {', '.join(_PAGES)})")
     store = request.app.state.store
-    traces = {t["id"]: t["name"] for t in store.list_traces()}
+    traces = {t["id"]: t for t in store.list_traces()}
     runs = []
     for summary in store.list_jobs(limit=200):
         full = store.get_job(summary["id"])
@@ -203,6 +217,8 @@ async def home(
 async def run_page(request: Request, job_id: str) -> HTMLResponse:
     """A replay: metrics per policy, latency CDF, critical streams, energy."""
     job = _job(request, job_id, "replay")
+    tid = (job.get("params") or {}).get("trace_id")
+    header = request.app.state.store.get_trace_header(str(tid)) if tid else None
     charts = None
     if job["state"] == "done":
         pols = job["result"]["policies"]
@@ -215,7 +231,13 @@ async def run_page(request: Request, job_id: str) -> HTMLResponse:
                 "critical": critical_by_stream(runs),
                 "energy": energy_breakdown(runs),
             }
-    return _page(request, "run.html", job=job, charts=charts, columns=COLUMNS)
+    return _page(request, "run.html", job=job, charts=charts, columns=COLUMNS, scale=_scale(header))
+
+
+def _scale(header: dict[str, Any] | None) -> str | None:
+    """The load scale of a trace header, as the pages print it (``×0.5``), if it has one."""
+    scale = (header or {}).get("scale")
+    return f"×{scale:g}" if isinstance(scale, (int, float)) else None
 
 
 @router.get("/runs/{job_id}/perfetto.json")
@@ -266,14 +288,15 @@ async def gantt_page(
         a = max(0.0, a)
         return f"{a:g}", f"{max(b, a + 0.001):g}"
 
-    streams = sorted({j["stream"] for j in jobs})
+    # colours of every stream of the run, so that a stream looks the same in every window
+    colours = stream_colours(j["stream"] for j in details["jobs"])
     chip = {
         "mesh": [w, h],
         "t0": t0,
         "t1": t1,
         "jobs": jobs,
         "intervals": intervals,
-        "colours": {s: stream_colour(s) for s in streams},
+        "colours": {s: colours[s] for s in sorted({j["stream"] for j in jobs})},
     }
     presets = [(f"{ms:g} ms", window(t0, t0 + ms)) for ms in WINDOWS_MS]
     presets.append(("whole run", window(0.0, end_ms)))
@@ -294,7 +317,7 @@ async def gantt_page(
         jobs=len(jobs),
         truncated=truncated,
         chip=chip,
-        spec=job_gantt(jobs, intervals, t0, t1, truncated),
+        spec=job_gantt(jobs, intervals, t0, t1, truncated, colours),
     )
 
 
@@ -413,7 +436,8 @@ async def plan_page(
     spec = None
     if job["state"] == "done":
         n = len(job["result"]["segments"])
-        segment = min(segment, n - 1)
+        if segment >= n:
+            raise HTTPException(404, f"plan {job_id!r} has segments 0–{n - 1}, not {segment}")
         spec = plan_mesh(job["result"], segment)
     return _page(request, "plan.html", job=job, spec=spec, segment=segment)
 

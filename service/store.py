@@ -301,6 +301,12 @@ class Store:
             ).first()
         return None if row is None else (dict(json.loads(row[0])), str(row[1]))
 
+    def get_trace_header(self, tid: str) -> dict[str, Any] | None:
+        """The header of a stored trace (without reading its jobs), or ``None``."""
+        with self.engine.connect() as conn:
+            row = conn.execute(select(traces.c.header).where(traces.c.id == tid)).first()
+        return None if row is None else dict(json.loads(row[0]))
+
     def delete_trace(self, tid: str) -> bool:
         """Remove a trace; whether it existed."""
         with self.engine.begin() as conn:

@@ -251,6 +251,39 @@ def test_chip_over_time_marks_checkpointing_tiles_and_plays(server, page):
     assert page.errors == []
 
 
+def test_a_refused_form_says_why_and_stops_its_progress_bar(server, page):
+    base, _ = server
+    visit(page, base + "/submit", "submit-refused")
+    form = page.locator("#sweep-form")
+    form.locator("input[name=scales]").fill("1,,abc")
+    form.locator("button[type=submit]").click()
+    label = form.locator(".progress-label.error")
+    label.wait_for(timeout=10_000)
+    assert "load scales" in label.inner_text() and "not a positive number" in label.inner_text()
+    assert form.locator("progress").is_hidden()
+    # an emptied number field is refused by the form, not sent as 0
+    replay = page.locator("#replay-form")
+    replay.locator("input[name=seed]").fill("")
+    replay.locator("button[type=submit]").click()
+    assert replay.locator("input[name=seed]").evaluate("e => e.validity.valueMissing")
+    assert replay.locator(".status").is_hidden()
+    assert page.url == base + "/submit" and page.errors == []
+
+
+def test_plan_and_gantt_pages_fit_a_phone(server, browser):
+    base, ids = server
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    try:
+        for path in (f"/plans/{ids['plan']}", f"/runs/{ids['replay']}/gantt?policy=isosched"):
+            response = phone.goto(base + path)
+            assert response is not None and response.status == 200
+            phone.wait_for_function("window.__chartsReady === true", timeout=20_000)
+            width = phone.evaluate("document.documentElement.scrollWidth")
+            assert width <= 390, (path, width)  # wide meshes scroll inside their cards
+    finally:
+        phone.close()
+
+
 def test_unknown_policy_is_a_404_page(server, page):
     base, ids = server
     response = page.goto(f"{base}/runs/{ids['replay']}/gantt?policy=nosuch")

@@ -140,8 +140,46 @@ def test_sweep_and_plan_pages(site):
     found = re.search(r"segment 0 \(of 0\.\.(\d+)\)", mesh["title"])
     assert found is not None
     n = int(found.group(1))
-    last = client.get(f"/plans/{ids['plan']}", params={"segment": 10_000}).text
-    assert f"segment {n} (of 0..{n})" in specs(last)[0]["title"]  # clamped to the last one
+    last = client.get(f"/plans/{ids['plan']}", params={"segment": n}).text
+    assert f"segment {n} (of 0..{n})" in specs(last)[0]["title"]
+    beyond = client.get(f"/plans/{ids['plan']}", params={"segment": n + 1}, headers=HTML)
+    assert beyond.status_code == 404 and f"segments 0–{n}" in beyond.text
+    # a query value of the wrong type is an HTML page for a browser, JSON for the API
+    for bad in ({"segment": "abc"}, {"segment": -1}):
+        page = client.get(f"/plans/{ids['plan']}", params=bad, headers=HTML)
+        assert page.status_code == 422 and page.headers["content-type"].startswith("text/html")
+        assert "query.segment" in page.text
+    gantt = client.get(f"/runs/{ids['replay']}/gantt", params={"t0": "abc"}, headers=HTML)
+    assert gantt.status_code == 422 and gantt.headers["content-type"].startswith("text/html")
+    api = client.get("/v1/jobs", params={"limit": "abc"})
+    assert api.status_code == 422 and api.json()["detail"].startswith("query.limit")
+
+
+def test_replays_say_their_load_scale_and_seed(site):
+    client, ids = site
+    home = client.get("/", headers=HTML).text
+    assert "replay of svc ×1, seed 1" in home
+    run = client.get(f"/runs/{ids['replay']}", headers=HTML).text
+    assert "Replay of svc at ×1 on edge-4x4" in run
+    # a one-scale sweep is "×1", not "×1–1"
+    assert "sweep of svc ×1," in home and "×1–1" not in home
+
+
+def test_a_finished_or_cancelled_job_page_follows_nothing(site):
+    client, ids = site
+    for page in (f"/runs/{ids['replay']}", f"/sweeps/{ids['sweep']}", f"/plans/{ids['plan']}"):
+        assert "data-follow-job" not in client.get(page, headers=HTML).text
+    # the block of an unfinished job page: only a queued or running job is followed (the page
+    # script writes to its progress label, which only those have)
+    from service.dashboard import templates
+
+    pending = templates.env.get_template("macros.html").module.pending  # type: ignore[attr-defined]
+    for state in ("queued", "running", "cancelled", "failed"):
+        job = {"id": "j1", "kind": "replay", "state": state, "error": None, "progress": None}
+        block = str(pending(job))
+        live = state in ("queued", "running")
+        assert ('data-follow-job="j1"' in block) == live
+        assert ('class="progress-label' in block) == live
 
 
 def test_submit_page_and_errors(site):

@@ -251,3 +251,45 @@ def test_sweep_reads_v2_intervals_and_censoring_and_v1_alike():
     assert sweep_capacities(v2)[0]["censored"] is False
     (point,) = sweep_points(v2, "lbt_per_s")
     assert (point["low"], point["value"], point["high"]) == (8.5, 9.0, 9.5)
+
+
+def test_best_lbt_counts_the_bisection_points():
+    doc = {
+        "schema": "isosched.sweep/v2",
+        "policies": {
+            "hasp": {
+                "curve": [{"scale": 4.0, "lbt_per_s": 594.0}, {"scale": 8.0, "lbt_per_s": 100.0}],
+                "bisection": [{"scale": 4.5, "lbt_per_s": 609.0}],
+                "lbt_capacity": 4.5,
+                "lbt_capacity_censored": False,
+            }
+        },
+    }
+    (cap,) = sweep_capacities(doc)
+    assert cap["best_lbt_per_s"] == 609.0
+
+
+def test_streams_of_a_run_never_share_a_colour():
+    from isosched.report.palette import _STREAM_COLOURS, stream_colour, stream_colours
+
+    names = [f"s{i}" for i in range(40)]
+    # two names whose hashed colours collide: the set separates them, the later takes another
+    a, b = next(
+        (x, y)
+        for i, x in enumerate(names)
+        for y in names[i + 1 :]
+        if stream_colour(x) == stream_colour(y)
+    )
+    got = stream_colours([b, a])
+    assert got[a] == stream_colour(a) and got[b] != got[a]
+    many = stream_colours(names[: len(_STREAM_COLOURS)])
+    assert len(set(many.values())) == len(_STREAM_COLOURS)  # up to 18: all distinct
+    assert stream_colours(reversed(names[:5])) == stream_colours(names[:5])  # set, not order
+    # ad_urban's 13 streams: two pairs share a hashed colour; within the run none does
+    import json
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "traces" / "scenarios" / "ad_urban.json"
+    urban = [st["id"] for st in json.loads(path.read_text())["streams"]]
+    assert len({stream_colour(x) for x in urban}) < len(urban)
+    assert len(set(stream_colours(urban).values())) == len(urban)

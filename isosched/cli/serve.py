@@ -17,7 +17,11 @@ def serve(
     host: Annotated[str, typer.Option("--host", help="Interface to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port.")] = 8000,
     demo: Annotated[
-        bool, typer.Option("--demo", help="Replay ad_urban at start-up unless already stored.")
+        bool,
+        typer.Option(
+            "--demo",
+            help="Queue the ad_urban replay and a short ad_urban sweep at start-up, unless stored.",
+        ),
     ] = False,
     api_workers: Annotated[
         int,

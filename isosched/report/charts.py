@@ -278,6 +278,8 @@ def sweep_points(doc: dict[str, Any], metric: str) -> list[dict[str, Any]]:
 def sweep_capacities(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """Each policy's LBT capacity (load ×), whether it is censored, and its best LBT (jobs/s).
 
+    The best LBT is the highest over every scale measured: the grid's and the bisection's.
+
     ``censored`` is the v2 field ``lbt_capacity_censored``; a v1 sweep does not say, and there a
     capacity at the largest scale tried is censored (the policy still passed there). Policies come
     in the dashboard's order.
@@ -289,7 +291,8 @@ def sweep_capacities(doc: dict[str, Any]) -> list[dict[str, Any]]:
         cap = float(body.get("lbt_capacity") or 0.0)
         largest = max((pt["scale"] for pt in curve), default=0.0)
         censored = bool(body.get("lbt_capacity_censored", cap > 0 and cap >= largest))
-        best = max((pt.get("lbt_per_s", 0.0) for pt in curve), default=0.0)
+        probed = [*curve, *body.get("bisection", [])]  # the bisection's points count too
+        best = max((pt.get("lbt_per_s") or 0.0 for pt in probed), default=0.0)
         out.append({"policy": p, "capacity": cap, "censored": censored, "best_lbt_per_s": best})
     return out
 
@@ -414,11 +417,13 @@ def job_gantt(
     t0_ms: float,
     t1_ms: float,
     truncated: bool = False,
+    colours: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """One row per job over time; a bar's height is the number of tiles the job held.
 
     ``jobs`` and ``intervals`` come from :func:`isosched.report.details.chip_window`. Bars are
-    coloured by stream (:func:`isosched.report.palette.stream_colour`, the same in every run);
+    coloured by stream (``colours``, e.g. :func:`isosched.report.palette.stream_colours` of the
+    run's streams, else :func:`isosched.report.palette.stream_colour`);
     checkpoint, restore and reload spans are drawn over them in greys; a red tick marks each
     deadline in the window. A rule follows the parameter ``now`` (ms), which the chip view moves.
     """
@@ -451,6 +456,11 @@ def job_gantt(
     for d in deadlines:
         d["y1"] = d["y0"] + 0.9
     streams = sorted({j["stream"] for j in jobs})
+    colours = colours or {}
+
+    def pick(stream: str) -> str:
+        return colours.get(stream) or stream_colour(stream)
+
     n = max(len(jobs), 1)
     x = {
         "field": "start_ms",
@@ -502,7 +512,7 @@ def job_gantt(
                         "field": "stream",
                         "type": "nominal",
                         "legend": {"title": "stream"},
-                        "scale": {"domain": streams, "range": [stream_colour(s) for s in streams]},
+                        "scale": {"domain": streams, "range": [pick(s) for s in streams]},
                     },
                     "tooltip": tooltip,
                 },

@@ -20,6 +20,7 @@ __all__ = [
     "policy_dash_encoding",
     "policy_order",
     "stream_colour",
+    "stream_colours",
 ]
 
 #: The paper's mechanism first, then the TSS baseline, then the LTS baselines, then the floor.
@@ -101,3 +102,26 @@ def stream_colour(name: str) -> str:
     """A stable colour for a stream (the same on every page and in every run)."""
     digest = hashlib.blake2s(name.encode("utf-8"), digest_size=2).digest()
     return _STREAM_COLOURS[int.from_bytes(digest, "big") % len(_STREAM_COLOURS)]
+
+
+def stream_colours(names: Iterable[str]) -> dict[str, str]:
+    """Distinct colours for a set of streams (a run's), each as near its own as the set allows.
+
+    Streams take their :func:`stream_colour` in name order; a stream whose colour an earlier
+    one took gets the next free colour of the palette. So up to 18 streams never share a
+    colour, and a stream keeps its own colour unless its hash collides within the set.
+    """
+    out: dict[str, str] = {}
+    taken: set[str] = set()
+    size = len(_STREAM_COLOURS)
+    for name in sorted(set(names)):
+        first = _STREAM_COLOURS.index(stream_colour(name))
+        pick = _STREAM_COLOURS[first]
+        if len(taken) < size:
+            for k in range(size):
+                pick = _STREAM_COLOURS[(first + k) % size]
+                if pick not in taken:
+                    break
+        taken.add(pick)
+        out[name] = pick
+    return out

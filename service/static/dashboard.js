@@ -184,11 +184,20 @@ function wireForms() {
         label.textContent = `job ${job.id} queued`;
         followJob(job.id, bar, label, () => { window.location = job.page; });
       } catch (err) {
+        bar.hidden = true;  // refused: nothing is running
         label.textContent = err.message; label.classList.add("error");
       }
       status.hidden = false;
     });
   });
+}
+
+function numberField(f, name) {
+  // an empty field is an error, not 0
+  const raw = String(f.get(name) ?? "").trim();
+  const x = raw === "" ? NaN : Number(raw);
+  if (!Number.isFinite(x)) throw new Error(`${name}: give a number`);
+  return x;
 }
 
 async function startJob(form) {
@@ -200,7 +209,7 @@ async function startJob(form) {
     if (file && file.size > 0) {
       trace = await submitJSON("/v1/traces", await file.text(), { "content-type": "application/x-ndjson" });
     } else {
-      const body = { scenario: f.get("scenario"), seed: Number(f.get("seed")), scale: Number(f.get("scale")) };
+      const body = { scenario: f.get("scenario"), seed: numberField(f, "seed"), scale: numberField(f, "scale") };
       trace = await submitJSON("/v1/traces", JSON.stringify(body), json);
     }
     const policies = f.getAll("policy").join(",") || "all";
@@ -221,8 +230,12 @@ async function startJob(form) {
     const job = await submitJSON("/v1/plans", JSON.stringify(body), json);
     return { id: job.id, page: `/plans/${job.id}` };
   }
-  const scales = String(f.get("scales")).split(",").map(Number);
-  const body = { scenario: f.get("scenario"), hw: f.get("hw"), policies: f.getAll("policy").join(",") || "all", scales, seeds: Number(f.get("seeds")) };
+  const scales = String(f.get("scales")).split(",").map((item) => {
+    const x = item.trim() === "" ? NaN : Number(item);
+    if (!(Number.isFinite(x) && x > 0)) throw new Error(`load scales: ${JSON.stringify(item.trim())} is not a positive number`);
+    return x;
+  });
+  const body = { scenario: f.get("scenario"), hw: f.get("hw"), policies: f.getAll("policy").join(",") || "all", scales, seeds: numberField(f, "seeds") };
   const job = await submitJSON("/v1/sweeps", JSON.stringify(body), json);
   return { id: job.id, page: `/sweeps/${job.id}` };
 }
@@ -230,8 +243,10 @@ async function startJob(form) {
 function followPending() {
   const node = document.querySelector("[data-follow-job]");
   if (!node) return;
-  followJob(node.dataset.followJob, node.querySelector("progress"), node.querySelector(".progress-label"),
-    () => window.location.reload());
+  const bar = node.querySelector("progress");
+  const label = node.querySelector(".progress-label");
+  if (!bar || !label) return;  // only a queued or running job has them
+  followJob(node.dataset.followJob, bar, label, () => window.location.reload());
 }
 
 document.addEventListener("DOMContentLoaded", () => {
