@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, Response
 from fastapi.templating import Jinja2Templates
 
 from isosched.io.hardware_json import preset_names
@@ -250,7 +251,13 @@ async def perfetto_download(request: Request, job_id: str) -> Response:
     result = job["result"]
     doc = perfetto_trace(art["runs"], title=f"{result.get('trace')} on {result.get('hw')}")
     name = f"isosched-replay-{job_id[:8]}.trace.json"
-    return JSONResponse(doc, headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    headers = {"Content-Disposition": f'attachment; filename="{name}"', "Vary": "Accept-Encoding"}
+    body = json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
+    if "gzip" in request.headers.get("accept-encoding", ""):
+        # a long replay's trace runs to 100 MB of JSON; compressed about a tenth of that
+        body = gzip.compress(body, compresslevel=5, mtime=0)
+        headers["Content-Encoding"] = "gzip"
+    return Response(body, media_type="application/json", headers=headers)
 
 
 #: Window presets of the chip view, ms.

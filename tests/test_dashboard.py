@@ -116,6 +116,11 @@ def test_perfetto_download_and_unknown_policy(site):
     got = client.get(f"/runs/{ids['replay']}/perfetto.json")
     assert got.status_code == 200
     assert got.headers["content-disposition"].startswith("attachment; filename=")
+    assert got.headers["content-encoding"] == "gzip"  # the client asked for it
+    plain = client.get(
+        f"/runs/{ids['replay']}/perfetto.json", headers={"accept-encoding": "identity"}
+    )
+    assert "content-encoding" not in plain.headers and plain.json() == got.json()
     doc = got.json()
     procs = [e["args"]["name"] for e in doc["traceEvents"] if e["name"] == "process_name"]
     assert procs == ["isosched", "hasp"]

@@ -244,3 +244,20 @@ def test_the_physics_blind_store_files_tss_premise_points_under_their_fair_twins
     store.put((sc, premise, "prema", 1.0, 0), {"policy": "prema", "physics": "premise"})
     assert inner.get((sc, fair, "prema", 1.0, 0)) == {"policy": "prema"}
     assert PhysicsBlindStore.twin((sc, fair, "hasp", 1.0, 0))[1] is fair
+
+
+def test_stream_table_takes_policies_in_the_order_of_the_other_tables():
+    from isosched.report.charts import sweep_capacities
+    from isosched.report.tables import stream_satisfaction
+
+    curve = [{"scale": 1, "satisfaction": 1.0, "streams": {"cam": {"satisfaction": 1.0}}}]
+    doc = {
+        "target": 0.99,
+        "policies": {
+            p: {"curve": curve, "lbt_capacity": 1.0}
+            for p in ("isosched-no-lcs", "hasp", "isosched", "isosched-no-preempt")
+        },
+    }
+    _, policies, _ = stream_satisfaction(doc)
+    assert policies == [c["policy"] for c in sweep_capacities(doc)]
+    assert policies[:2] == ["isosched", "hasp"]

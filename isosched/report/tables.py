@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from isosched.report.palette import policy_order
+
 __all__ = [
     "BASELINES",
     "PHYSICS",
@@ -203,7 +205,7 @@ def stream_satisfaction(
     ValueError
         If ``scale`` is not a grid scale of the sweep.
     """
-    policies = list(doc["policies"])
+    policies = policy_order(doc["policies"])  # the order of every other table and chart
     curves = {p: {c["scale"]: c for c in doc["policies"][p]["curve"]} for p in policies}
     grid = sorted({x for cs in curves.values() for x in cs})
     if scale is None:
