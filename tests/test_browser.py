@@ -160,6 +160,12 @@ def test_home_and_sorting(server, page):
     base, ids = server
     visit(page, base + "/", "home")
     assert page.locator(f'a[href="/runs/{ids["replay"]}"]').count() == 1
+    # the runs table (a replay of all seven policies among them) fits a 1280-pixel screen
+    fits = page.evaluate(
+        "() => { const w = document.querySelector('#runs-table').parentElement;"
+        " return w.scrollWidth <= w.clientWidth; }"
+    )
+    assert fits
     page.goto(base + f"/runs/{ids['replay']}")
     page.wait_for_function("window.__chartsReady === true")
     header = page.locator("table.metrics th", has_text="energy (mJ)")
