@@ -288,6 +288,14 @@ async def gantt_page(
     if t1 <= t0:
         raise HTTPException(422, "t1 must be after t0")
     jobs, intervals, truncated = chip_window(details, int(t0 * 1e3), int(t1 * 1e3))
+    cut = False
+    if truncated:
+        # more jobs than a page shows: end the window where the last job shown was released,
+        # so that the chip view has every job of the window (the pager's "later" goes on)
+        last = max(j["release_ms"] for j in jobs)
+        if last > t0:
+            t1, cut = last, True
+            jobs, intervals, truncated = chip_window(details, int(t0 * 1e3), int(t1 * 1e3))
     w, h = details["mesh"]
     span = t1 - t0
 
@@ -323,6 +331,7 @@ async def gantt_page(
         presets=presets,
         jobs=len(jobs),
         truncated=truncated,
+        cut=cut,
         chip=chip,
         spec=job_gantt(jobs, intervals, t0, t1, truncated, colours),
     )

@@ -109,6 +109,28 @@ def test_gantt_page_windows_on_the_server(site):
     assert bad.status_code == 422 and "t1 must be after t0" in bad.text
 
 
+def test_a_crowded_window_is_cut_short_so_the_chip_view_has_every_job(site, monkeypatch):
+    import functools
+
+    import service.dashboard
+    from isosched.report.details import chip_window
+
+    client, ids = site
+    monkeypatch.setattr(
+        service.dashboard, "chip_window", functools.partial(chip_window, max_jobs=3)
+    )
+    page = client.get(
+        f"/runs/{ids['replay']}/gantt", params={"policy": "hasp", "t0": 0, "t1": 100}, headers=HTML
+    )
+    assert page.status_code == 200 and "cut short" in page.text
+    chip = json.loads(chip_json(page.text))
+    assert 0 < chip["t1"] < 100 and len(chip["jobs"]) <= 3
+    # every job holding tiles in the shown window is on the page
+    art = client.app.state.store.get_artifacts(ids["replay"])["runs"]["hasp"]
+    full, _, _ = chip_window(art, 0, int(chip["t1"] * 1e3), max_jobs=10_000)
+    assert {j["id"] for j in full} == {j["id"] for j in chip["jobs"]}
+
+
 def test_perfetto_download_and_unknown_policy(site):
     client, ids = site
     page = client.get(f"/runs/{ids['replay']}").text
