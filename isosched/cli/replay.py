@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -10,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from isosched.cli.app import app, emit_json
+from isosched.cli.files import written_whole
 from isosched.cli.progress import Progress
 from isosched.errors import IsoschedError
 
@@ -63,6 +65,8 @@ def replay(
     from isosched.sim.policies import parse_policies
     from isosched.sim.replay import replay as run_replay
 
+    if not math.isfinite(wall_budget_s) or wall_budget_s < 0:
+        raise IsoschedError(f"--budget-s must be a finite number >= 0, got {wall_budget_s:g}")
     names = parse_policies(policy)
     if jobs_out is not None:  # before the replay, not after it: a bad directory fails at once
         jobs_out.mkdir(parents=True, exist_ok=True)
@@ -92,12 +96,13 @@ def replay(
 
         details = {name: run_details(run, *hardware.mesh) for name, run in runs.items()}
         title = f"{trace.name} on {hardware.name}"
-        with perfetto.open("w", encoding="utf-8") as fh:
+        with written_whole(perfetto) as part, part.open("w", encoding="utf-8") as fh:
             json.dump(perfetto_trace(details, title=title), fh, separators=(",", ":"))
     if jobs_out is not None:
         jobs_out.mkdir(parents=True, exist_ok=True)
         for name, run in runs.items():
-            with (jobs_out / f"{name}.jobs.jsonl").open("w", encoding="utf-8") as fh:
+            path = jobs_out / f"{name}.jobs.jsonl"
+            with written_whole(path) as part, part.open("w", encoding="utf-8") as fh:
                 for js in run.jobs:
                     fh.write(json.dumps(job_record(js), separators=(",", ":")) + "\n")
     exhausted = [n for n, m in doc["policies"].items() if m["budget_exhausted"]]

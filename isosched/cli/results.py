@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from isosched.cli.app import app
+from isosched.cli.interrupt import workers_stop_with_us
 from isosched.errors import IsoschedError
 
 if TYPE_CHECKING:
@@ -280,22 +281,25 @@ def results(
         models = load_models(s.model for s in sc.streams)
         label = f"[{i + 1}/{len(planned)}] {name} on {chip} ({phys})"
 
-        def progress(msg: str, label: str = label) -> None:
-            sys.stderr.write(f"{label}: {msg}\n")
+        with workers_stop_with_us() as rearm:
 
-        doc = sweep(
-            sc,
-            hardware,
-            policies,
-            factors,
-            seeds,
-            workers=workers or os.cpu_count() or 1,
-            progress=progress,
-            models=models,
-            cache=PlanCache(),
-            bisect_steps=bisect_steps,
-            point_cache=cache,
-        )
+            def progress(msg: str, label: str = label) -> None:
+                rearm()  # after the planner's solves (see workers_stop_with_us)
+                sys.stderr.write(f"{label}: {msg}\n")
+
+            doc = sweep(
+                sc,
+                hardware,
+                policies,
+                factors,
+                seeds,
+                workers=workers or os.cpu_count() or 1,
+                progress=progress,
+                models=models,
+                cache=PlanCache(),
+                bisect_steps=bisect_steps,
+                point_cache=cache,
+            )
         load = offered_load(sc, plan_book(hardware, models), 1.0)
         rel = Path(phys) / chip / f"{name}.json"
         entry = {

@@ -8,6 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from isosched.cli.app import app, emit_json
+from isosched.cli.interrupt import workers_stop_with_us
 from isosched.cli.progress import Progress
 from isosched.errors import IsoschedError
 
@@ -79,19 +80,25 @@ def sweep(
     hardware = load_hardware(hw)
 
     progress = Progress()  # a live line with an ETA on a terminal, a few lines elsewhere
-    doc = run_sweep(
-        sc,
-        hardware,
-        names,
-        factors,
-        seeds=seeds,
-        workers=workers or os.cpu_count() or 1,
-        progress=progress,
-        executor=executor,
-        models=load_models(s.model for s in sc.streams),
-        cache=PlanCache(),
-        bisect_steps=bisect_steps,
-    )
+    with workers_stop_with_us() as rearm:
+
+        def report(msg: str) -> None:
+            rearm()  # after the planner's solves (see workers_stop_with_us)
+            progress(msg)
+
+        doc = run_sweep(
+            sc,
+            hardware,
+            names,
+            factors,
+            seeds=seeds,
+            workers=workers or os.cpu_count() or 1,
+            progress=report,
+            executor=executor,
+            models=load_models(s.model for s in sc.streams),
+            cache=PlanCache(),
+            bisect_steps=bisect_steps,
+        )
     progress.close()
     if as_json:
         emit_json(doc)

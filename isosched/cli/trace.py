@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from isosched.cli.app import app, emit_json
+from isosched.cli.files import written_whole
 from isosched.errors import UnknownModelError
 
 trace_app = typer.Typer(help="Scenarios and traces.", no_args_is_help=True)
@@ -42,7 +43,8 @@ def trace_gen(
                 f"stream {s.id!r}: unknown model {s.model!r} (zoo: {', '.join(sorted(known))})"
             )
     trace = generate_trace(sc, seed=seed, scale=scale)
-    write_trace(trace, output)
+    with written_whole(output) as part:  # an interrupted write leaves the old file whole
+        write_trace(trace, part)
     sys.stderr.write(f"{sc.name}: {len(trace.jobs)} jobs over {sc.horizon_ms:g} ms -> {output}\n")
 
 

@@ -1,0 +1,55 @@
+"""Commands with worker processes stop them at once when they are interrupted or terminated."""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from types import FrameType
+
+__all__ = ["workers_stop_with_us"]
+
+
+@contextlib.contextmanager
+def workers_stop_with_us() -> Iterator[Callable[[], None]]:
+    """While inside, SIGINT and SIGTERM kill this process's worker processes, then exit.
+
+    Yields a function that installs the handlers again: CP-SAT (the planner) puts its own
+    SIGINT handler in place while it solves and does not give ours back, so callers re-arm
+    after planning, e.g. from their progress callback.
+
+    A local pool waits for its running points when its driver stops (up to a point's wall budget)
+    and, when the driver is terminated, its workers outlive it and block on a pipe nobody reads.
+    Here the driver kills them first, says so on standard error and exits: SIGINT as
+    ``KeyboardInterrupt`` (status 130), SIGTERM with status 143. Workers forked inside inherit the
+    handler; in them it only exits.
+    """
+    driver = os.getpid()
+
+    def stop(signum: int, _frame: FrameType | None) -> None:
+        if os.getpid() == driver:
+            children = mp.active_children()
+            for child in children:
+                child.kill()
+            for child in children:
+                child.join(timeout=5)
+            name = signal.Signals(signum).name
+            sys.stderr.write(f"isosched: {name}: stopped {len(children)} worker process(es)\n")
+        if signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        raise SystemExit(128 + signum)
+
+    def arm() -> None:
+        for s in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(s, stop)
+
+    old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    arm()
+    try:
+        yield arm
+    finally:
+        for s, handler in old.items():
+            signal.signal(s, handler if handler is not None else signal.SIG_DFL)

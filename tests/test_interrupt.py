@@ -1,0 +1,109 @@
+"""Commands with worker processes stop them when interrupted or terminated (no orphans)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+SCRIPT = """
+import sys, time
+from concurrent.futures import ProcessPoolExecutor
+import multiprocessing as mp
+from isosched.cli.interrupt import workers_stop_with_us
+
+def nap(_):
+    time.sleep(120)
+
+with workers_stop_with_us() as rearm:
+    if sys.argv[1] == "cpsat":  # the planner's solver takes SIGINT over; re-arming gives it back
+        from ortools.sat.python import cp_model
+        m = cp_model.CpModel(); x = m.NewIntVar(0, 3, "x"); m.Add(x >= 1)
+        cp_model.CpSolver().Solve(m)
+        rearm()
+    with ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as pool:
+        futures = [pool.submit(nap, i) for i in range(2)]
+        time.sleep(0.5)
+        print(" ".join(str(c.pid) for c in mp.active_children()), flush=True)
+        for f in futures:
+            f.result()
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/status") as fh:
+            return "State:\tZ" not in fh.read()
+    except FileNotFoundError:
+        return False
+
+
+@pytest.mark.parametrize(
+    ("sig", "code", "mode"),
+    [(signal.SIGTERM, 143, "plain"), (signal.SIGINT, 130, "plain"), (signal.SIGINT, 130, "cpsat")],
+)
+def test_signal_to_the_driver_kills_its_workers_and_exits(sig, code, mode):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, mode],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stdout is not None
+    pids = [int(p) for p in proc.stdout.readline().split()]
+    assert len(pids) == 2
+    proc.send_signal(sig)  # the driver only, as `kill PID` does: not its process group
+    _, err = proc.communicate(timeout=60)
+    rc = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    assert rc == code, err
+    assert f"isosched: {signal.Signals(sig).name}: stopped 2 worker process(es)" in err
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in pids if _alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert left == []
+
+
+def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
+    from isosched.cli.files import written_whole
+
+    path = tmp_path / "trace.jsonl"
+    path.write_text("good\n")
+    with pytest.raises(KeyboardInterrupt), written_whole(path) as part:
+        part.write_text("half a fi")
+        raise KeyboardInterrupt
+    assert path.read_text() == "good\n" and [p.name for p in tmp_path.iterdir()] == [path.name]
+    with written_whole(path) as part:
+        part.write_text("new\n")
+    assert path.read_text() == "new\n" and [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+@pytest.mark.parametrize("budget", ["nan", "-1", "inf"])
+def test_replay_refuses_a_budget_that_is_no_budget(budget, tmp_path):
+    from pathlib import Path
+
+    trace = Path(__file__).resolve().parents[1] / "traces" / "ad_urban.s7.jsonl"
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "isosched",
+            "replay",
+            str(trace),
+            "--policy",
+            "fcfs",
+            "--budget-s",
+            budget,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2 and "--budget-s must be a finite number >= 0" in proc.stderr
