@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,23 +53,30 @@ def test_signal_to_the_driver_kills_its_workers_and_exits(sig, code, mode):
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        start_new_session=True,  # its own group, so a failing run is cleaned up below
         preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
-    assert proc.stdout is not None
-    pids = [int(p) for p in proc.stdout.readline().split()]
-    assert len(pids) == 2
-    proc.send_signal(sig)  # the driver only, as `kill PID` does: not its process group
-    _, err = proc.communicate(timeout=60)
-    rc = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
-    assert rc == code, err
-    assert f"isosched: {signal.Signals(sig).name}: stopped 2 worker process(es)" in err
-    deadline = time.monotonic() + 10
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = [p for p in pids if _alive(p)]
-    for p in left:
-        os.kill(p, signal.SIGKILL)
-    assert left == []
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2
+        proc.send_signal(sig)  # the driver only, as `kill PID` does: not its process group
+        _, err = proc.communicate(timeout=60)
+        rc = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+        assert rc == code, err
+        assert f"isosched: {signal.Signals(sig).name}: stopped 2 worker process(es)" in err
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [p for p in pids if _alive(p)] == []  # no worker outlives its driver
+    finally:  # pass or fail, leave no process of this test behind
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        proc.wait()
 
 
 def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
