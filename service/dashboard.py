@@ -91,12 +91,8 @@ def _name(value: Any) -> str | None:
 
 def _trace_label(header: dict[str, Any] | None) -> str:
     """`` ×SCALE, seed SEED`` of a trace header: what tells two traces of a scenario apart."""
-    header = header or {}
-    bits = []
-    if isinstance(header.get("scale"), (int, float)):
-        bits.append(f"×{header['scale']:g}")
-    if header.get("seed") is not None:
-        bits.append(f"seed {header['seed']}")
+    seed = (header or {}).get("seed")
+    bits = [b for b in (_scale(header), None if seed is None else f"seed {seed}") if b]
     return " " + ", ".join(bits) if bits else ""
 
 

@@ -20,12 +20,12 @@ from isosched.cli.interrupt import workers_stop_with_us
 def nap(_):
     time.sleep(120)
 
-with workers_stop_with_us() as rearm:
-    if sys.argv[1] == "cpsat":  # the planner's solver takes SIGINT over; re-arming gives it back
+with workers_stop_with_us(lambda msg: None) as report:
+    if sys.argv[1] == "cpsat":  # the planner's solver takes SIGINT over; a progress line re-arms
         from ortools.sat.python import cp_model
         m = cp_model.CpModel(); x = m.NewIntVar(0, 3, "x"); m.Add(x >= 1)
         cp_model.CpSolver().Solve(m)
-        rearm()
+        report("planned")
     with ProcessPoolExecutor(2, mp_context=mp.get_context("fork")) as pool:
         futures = [pool.submit(nap, i) for i in range(2)]
         time.sleep(0.5)

@@ -14,12 +14,14 @@ __all__ = ["workers_stop_with_us"]
 
 
 @contextlib.contextmanager
-def workers_stop_with_us() -> Iterator[Callable[[], None]]:
+def workers_stop_with_us(
+    progress: Callable[[str], None],
+) -> Iterator[Callable[[str], None]]:
     """While inside, SIGINT and SIGTERM kill this process's worker processes, then exit.
 
-    Yields a function that installs the handlers again: CP-SAT (the planner) puts its own
-    SIGINT handler in place while it solves and does not give ours back, so callers re-arm
-    after planning, e.g. from their progress callback.
+    Yields ``progress`` wrapped to install the handlers again at every message: CP-SAT (the
+    planner) puts its own SIGINT handler in place while it solves and does not give ours back,
+    so the command's progress callback (the wrapped one) re-arms after planning.
 
     A local pool waits for its running points when its driver stops (up to a point's wall budget)
     and, when the driver is terminated, its workers outlive it and block on a pipe nobody reads.
@@ -47,9 +49,14 @@ def workers_stop_with_us() -> Iterator[Callable[[], None]]:
             signal.signal(s, stop)
 
     old = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+
+    def report(msg: str) -> None:
+        arm()
+        progress(msg)
+
     arm()
     try:
-        yield arm
+        yield report
     finally:
         for s, handler in old.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)

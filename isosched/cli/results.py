@@ -281,12 +281,10 @@ def results(
         models = load_models(s.model for s in sc.streams)
         label = f"[{i + 1}/{len(planned)}] {name} on {chip} ({phys})"
 
-        with workers_stop_with_us() as rearm:
+        def progress(msg: str, label: str = label) -> None:
+            sys.stderr.write(f"{label}: {msg}\n")
 
-            def progress(msg: str, label: str = label) -> None:
-                rearm()  # after the planner's solves (see workers_stop_with_us)
-                sys.stderr.write(f"{label}: {msg}\n")
-
+        with workers_stop_with_us(progress) as report:
             doc = sweep(
                 sc,
                 hardware,
@@ -294,7 +292,7 @@ def results(
                 factors,
                 seeds,
                 workers=workers or os.cpu_count() or 1,
-                progress=progress,
+                progress=report,
                 models=models,
                 cache=PlanCache(),
                 bisect_steps=bisect_steps,

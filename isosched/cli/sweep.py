@@ -80,12 +80,7 @@ def sweep(
     hardware = load_hardware(hw)
 
     progress = Progress()  # a live line with an ETA on a terminal, a few lines elsewhere
-    with workers_stop_with_us() as rearm:
-
-        def report(msg: str) -> None:
-            rearm()  # after the planner's solves (see workers_stop_with_us)
-            progress(msg)
-
+    with workers_stop_with_us(progress) as report:
         doc = run_sweep(
             sc,
             hardware,

@@ -98,10 +98,15 @@ def policy_dash_encoding(names: Iterable[str], channel_title: str = "policy") ->
     }
 
 
+def _stream_slot(name: str) -> int:
+    """The palette position a stream's name hashes to."""
+    digest = hashlib.blake2s(name.encode("utf-8"), digest_size=2).digest()
+    return int.from_bytes(digest, "big") % len(_STREAM_COLOURS)
+
+
 def stream_colour(name: str) -> str:
     """A stable colour for a stream (the same on every page and in every run)."""
-    digest = hashlib.blake2s(name.encode("utf-8"), digest_size=2).digest()
-    return _STREAM_COLOURS[int.from_bytes(digest, "big") % len(_STREAM_COLOURS)]
+    return _STREAM_COLOURS[_stream_slot(name)]
 
 
 def stream_colours(names: Iterable[str]) -> dict[str, str]:
@@ -111,17 +116,11 @@ def stream_colours(names: Iterable[str]) -> dict[str, str]:
     one took gets the next free colour of the palette. So up to 18 streams never share a
     colour, and a stream keeps its own colour unless its hash collides within the set.
     """
-    out: dict[str, str] = {}
-    taken: set[str] = set()
     size = len(_STREAM_COLOURS)
+    out: dict[str, str] = {}
     for name in sorted(set(names)):
-        first = _STREAM_COLOURS.index(stream_colour(name))
-        pick = _STREAM_COLOURS[first]
-        if len(taken) < size:
-            for k in range(size):
-                pick = _STREAM_COLOURS[(first + k) % size]
-                if pick not in taken:
-                    break
-        taken.add(pick)
-        out[name] = pick
+        slot = _stream_slot(name)
+        taken = set(out.values())
+        free = [k for k in range(size) if _STREAM_COLOURS[(slot + k) % size] not in taken]
+        out[name] = _STREAM_COLOURS[(slot + (free[0] if free else 0)) % size]
     return out
