@@ -254,6 +254,17 @@ def test_chip_over_time_marks_checkpointing_tiles_and_plays(server, page):
     step = (here["t1"] - here["t0"]) / 1000
     mids = [(iv[2] + iv[3]) / 2 for iv in here["intervals"]]
     assert min(abs(t - m) for m in mids) <= step
+    # ◀ and ▶ step to the instants the chip changes, exactly
+    changes = sorted(
+        {c for iv in here["intervals"] for c in iv[2:4] if here["t0"] <= c <= here["t1"]}
+    )
+    page.locator("#chip-next").click()
+    after = float(page.locator("#chip-time").input_value())
+    assert after == pytest.approx(min(c for c in changes if c > t), rel=1e-12)
+    page.locator("#chip-prev").click()
+    assert float(page.locator("#chip-time").input_value()) == pytest.approx(
+        max(c for c in changes if c < after), rel=1e-12
+    )
     assert page.errors == []
 
 
@@ -286,6 +297,34 @@ def test_plan_and_gantt_pages_fit_a_phone(server, browser):
             phone.wait_for_function("window.__chartsReady === true", timeout=20_000)
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, (path, width)  # wide meshes scroll inside their cards
+    finally:
+        phone.close()
+
+
+def test_chart_titles_and_legends_fit_a_phone(server, browser):
+    base, ids = server
+    phone = browser.new_page(viewport={"width": 390, "height": 844})
+    outside = """() => [...document.querySelectorAll('div.chart svg')].flatMap((svg) => {
+        const box = svg.getBoundingClientRect();
+        return [...svg.querySelectorAll('g.role-title text, g.role-legend text')]
+            .map((t) => t.getBoundingClientRect())
+            .filter((t) => t.left < box.left - 1 || t.right > box.right + 1)
+            .map((t) => [t.left, t.right, box.left, box.right]);
+    })"""
+    try:
+        for path in (
+            f"/sweeps/{ids['sweep']}",
+            f"/runs/{ids['replay']}",
+            f"/runs/{ids['contended']}/gantt?policy=isosched",
+        ):
+            response = phone.goto(base + path)
+            assert response is not None and response.status == 200
+            phone.wait_for_function("window.__chartsReady === true", timeout=20_000)
+            assert phone.locator("div.chart svg g.role-title text").count() >= 1
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            phone.screenshot(path=str(SHOTS / f"phone-{path.split('/')[1]}.png"), full_page=True)
+            assert phone.evaluate(outside) == [], path  # titles break into lines; legends go below
+            assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
     finally:
         phone.close()
 

@@ -115,3 +115,55 @@ def test_replay_refuses_a_budget_that_is_no_budget(budget, tmp_path):
         timeout=120,
     )
     assert proc.returncode == 2 and "--budget-s must be a finite number >= 0" in proc.stderr
+
+
+def test_ctrl_c_during_start_up_exits_130_without_a_traceback():
+    # the interrupt lands while the console script imports the CLI (typer), as an early Ctrl-C does
+    code = (
+        "import sys\n"
+        "class Stop:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'typer':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Stop())\n"
+        "sys.argv = ['isosched', 'hw', 'list']\n"
+        "from isosched.cli import main\n"
+        "main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 130
+    assert "Traceback" not in proc.stderr
+
+
+CHANGED = """
+import sys, time
+from isosched.cli.interrupt import workers_stop_with_us
+
+with workers_stop_with_us(lambda msg: None):
+    try:
+        print("ready", flush=True)
+        time.sleep(120)
+    except BaseException:
+        raise SystemExit(1)  # what Ray's get makes of an interrupted wait
+"""
+
+
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_the_exit_status_follows_the_signal_whatever_the_code_made_of_it(sig, code):
+    proc = subprocess.Popen(
+        [sys.executable, "-c", CHANGED],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "ready"
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        proc.kill()
+        proc.wait()
+    rc = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+    assert rc == code, err
+    assert f"isosched: {signal.Signals(sig).name}: stopping" in err  # no worker to name

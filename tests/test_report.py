@@ -180,6 +180,24 @@ def test_plan_mesh_puts_vertices_on_their_tiles():
     assert layer_group(["input_ids"]) == "input_ids"
 
 
+def test_capacity_labels_that_would_overlap_share_one():
+    def body(cap):
+        curve = [{"scale": x, "satisfaction": 1.0, "lbt_per_s": 1.0} for x in (1.0, 5.0, 10.0)]
+        return {"curve": curve, "lbt_capacity": cap, "lbt_capacity_censored": False}
+
+    doc = {
+        "schema": "isosched.sweep/v2",
+        "policies": {"isosched": body(4.5), "hasp": body(4.6), "prema": body(4.5), "fcfs": body(8)},
+    }
+    spec = sweep_lines(doc, "lbt_per_s")
+    labels = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "text")
+    # 4.5 and 4.6 are 1 % of the axis apart (0.95 to 10.5): one label at 4.5 names all three
+    assert labels["data"]["values"] == [
+        {"capacity": 4.5, "label": "isosched, prema: 4.5×; hasp: 4.6×"},
+        {"capacity": 8.0, "label": "fcfs: 8×"},
+    ]
+
+
 def test_sweep_reads_v2_intervals_and_censoring_and_v1_alike():
     """v2 points carry ``*_ci95`` bands and ``lbt_capacity_censored``; v1 sweeps say neither."""
     v1 = {

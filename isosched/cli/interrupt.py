@@ -26,23 +26,28 @@ def workers_stop_with_us(
     A local pool waits for its running points when its driver stops (up to a point's wall budget)
     and, when the driver is terminated, its workers outlive it and block on a pipe nobody reads.
     Here the driver kills them first, says so on standard error and exits: SIGINT as
-    ``KeyboardInterrupt`` (status 130), SIGTERM with status 143. Workers forked inside inherit the
-    handler; in them it only exits.
+    ``KeyboardInterrupt`` (status 130), SIGTERM with status 143, whatever the code the signal
+    landed in made of the exception. Workers forked inside inherit the handler; in them it only
+    exits. Ray's workers are not this process's children: Ray stops them when its driver exits.
     """
     driver = os.getpid()
+    received: list[int] = []
+
+    def exit_for(signum: int) -> BaseException:
+        return KeyboardInterrupt() if signum == signal.SIGINT else SystemExit(128 + signum)
 
     def stop(signum: int, _frame: FrameType | None) -> None:
         if os.getpid() == driver:
+            received.append(signum)
             children = mp.active_children()
             for child in children:
                 child.kill()
             for child in children:
                 child.join(timeout=5)
             name = signal.Signals(signum).name
-            sys.stderr.write(f"isosched: {name}: stopped {len(children)} worker process(es)\n")
-        if signum == signal.SIGINT:
-            raise KeyboardInterrupt
-        raise SystemExit(128 + signum)
+            done = f"stopped {len(children)} worker process(es)" if children else "stopping"
+            sys.stderr.write(f"isosched: {name}: {done}\n")
+        raise exit_for(signum)
 
     def arm() -> None:
         for s in (signal.SIGINT, signal.SIGTERM):
@@ -57,6 +62,13 @@ def workers_stop_with_us(
     arm()
     try:
         yield report
+    except BaseException:
+        # what the handler raised may come back changed by the code it landed in: Ray's get
+        # turns it into SystemExit(1), a compiled (numba) call into SystemError. Exit as the
+        # signal says.
+        if received:
+            raise exit_for(received[0]) from None
+        raise
     finally:
         for s, handler in old.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)

@@ -34,6 +34,9 @@ __all__ = [
 SCHEMA = "https://vega.github.io/schema/vega-lite/v6.json"
 #: Charts fill the width of their container (the page), at this height in pixels.
 HEIGHT = 300
+#: Capacity labels (rotated text) nearer than this fraction of the load axis are merged into one:
+#: 5 % is about 14 px on a phone, a line of the labels' text.
+LABEL_GAP = 0.05
 
 
 def _spec(title: str, **body: Any) -> dict[str, Any]:
@@ -305,7 +308,8 @@ def sweep_lines(
     Each policy keeps its colour and dash; a band shows the 95 % interval over seeds when the
     sweep has one (``isosched.sweep/v2``). The capacity of each policy (largest scale meeting
     the satisfaction target) is a dashed vertical rule in the policy's colour, labelled (``≥``
-    when censored: the largest scale tried still passed); satisfaction charts also show the
+    when censored: the largest scale tried still passed; labels nearer than :data:`LABEL_GAP`
+    of the axis share one, so they do not overlap); satisfaction charts also show the
     target. Tooltips follow the nearest point.
     """
     if metric not in _SWEEP_METRICS:
@@ -319,14 +323,25 @@ def sweep_lines(
     for c in caps:
         at[c["capacity"]].append(c["policy"])
     censored_at = {c["capacity"] for c in caps if c["censored"]}
+    lo, hi = min(scales) * 0.95, max(scales) * 1.05
+    # labels nearer than LABEL_GAP of the axis would overlap: one label names them all
+    groups: list[list[tuple[Any, list[str]]]] = []
+    for cap, ps in sorted(at.items()):
+        if groups and cap - groups[-1][0][0] < LABEL_GAP * (hi - lo):
+            groups[-1].append((cap, ps))
+        else:
+            groups.append([(cap, ps)])
     cap_labels = [
         {
-            "capacity": cap,
-            "label": f"{', '.join(ps)}: {'≥ ' if cap in censored_at else ''}{cap:g}×",
+            "capacity": group[0][0],
+            "label": "; ".join(
+                f"{', '.join(ps)}: {'≥ ' if cap in censored_at else ''}{cap:g}×"
+                for cap, ps in group
+            ),
         }
-        for cap, ps in sorted(at.items())
+        for group in groups
     ]
-    x_scale = {"domain": [min(scales) * 0.95, max(scales) * 1.05], "zero": False, "nice": False}
+    x_scale = {"domain": [lo, hi], "zero": False, "nice": False}
     x = {"field": "scale", "type": "quantitative", "title": "load scale (×)", "scale": x_scale}
     color = policy_colour_encoding(names)
     tooltip = [

@@ -3,12 +3,37 @@
 
 window.__views = {};
 
+// A title longer than its chart is wide is cut off by the chart's edge (Vega-Lite draws it on
+// one line): on a narrow screen it is broken into lines at spaces instead.
+function wrapTitle(spec, width) {
+  if (typeof spec.title !== "string") return;
+  const perLine = Math.max(16, Math.floor(width / 8));  // characters of a 13 px bold title
+  if (spec.title.length <= perLine) return;
+  const lines = [];
+  let line = "";
+  for (const word of spec.title.split(" ")) {
+    if (line && line.length + 1 + word.length > perLine) {
+      lines.push(line);
+      line = word;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  lines.push(line);
+  spec.title = { text: lines };
+}
+
 async function embedCharts() {
   const specs = document.querySelectorAll("script.chart-spec");
   const jobs = [];
   for (const node of specs) {
     const target = document.getElementById(node.dataset.target);
     const spec = JSON.parse(node.textContent);
+    wrapTitle(spec, target.clientWidth);
+    if (target.clientWidth < 700) {  // a legend beside the plot would be cut off: below, in rows
+      const config = spec.config || {};
+      spec.config = { ...config, legend: { ...config.legend, orient: "bottom", columns: 3 } };
+    }
     jobs.push(vegaEmbed(target, spec, { renderer: "svg", actions: false })
       .then((res) => { window.__views[node.dataset.target] = res.view; }));
   }
@@ -56,7 +81,12 @@ function initChip() {
   const slider = document.getElementById("chip-time");
   const out = document.getElementById("chip-now");
   const span = d.t1 - d.t0;
-  slider.min = d.t0; slider.max = d.t1; slider.step = span / 1000; slider.value = d.t0;
+  // any instant, not a grid: a span shorter than the window's 1/1000 must be reachable too
+  slider.min = d.t0; slider.max = d.t1; slider.step = "any"; slider.value = d.t0;
+  // the instants the chip changes in the window, for the previous / next buttons
+  const changes = [...new Set(d.intervals.flatMap((iv) => [iv[2], iv[3]]))]
+    .filter((t) => t >= d.t0 && t <= d.t1)
+    .sort((a, b) => a - b);
   function draw(t) {
     const owner = new Array(w * h).fill(null);
     for (const iv of d.intervals) {
@@ -95,6 +125,15 @@ function initChip() {
     if (view) view.signal("now", Number(t)).runAsync();
   }
   slider.addEventListener("input", () => draw(Number(slider.value)));
+  function step(forward) {
+    const t = Number(slider.value);
+    const to = forward ? changes.find((c) => c > t) : changes.findLast((c) => c < t);
+    if (to === undefined) return;
+    slider.value = to;
+    draw(to);
+  }
+  document.getElementById("chip-prev").addEventListener("click", () => step(false));
+  document.getElementById("chip-next").addEventListener("click", () => step(true));
   let timer = null;
   const play = document.getElementById("chip-play");
   play.addEventListener("click", () => {
