@@ -329,6 +329,27 @@ def test_chart_titles_and_legends_fit_a_phone(server, browser):
         phone.close()
 
 
+def test_a_job_followed_without_a_progress_bar_updates_its_state(server, page):
+    """The home page's sentence about a pending sweep has a state badge and a label, no bar."""
+    base, ids = server
+    visit(page, base + "/", "home-follow")
+    page.evaluate(
+        """(jid) => {
+            document.body.insertAdjacentHTML("beforeend", `<p id="probe">is
+              <span class="state queued">queued</span><span class="progress-label"></span></p>`);
+            const node = document.getElementById("probe");
+            followJob(jid, null, node.querySelector(".progress-label"),
+                      () => { window.__followed = true; },
+                      { badge: node.querySelector(".state"), inline: true });
+        }""",
+        ids["sweep"],
+    )
+    page.wait_for_function("window.__followed === true", timeout=10_000)
+    assert page.locator("#probe .state").text_content() == "done"
+    assert page.locator("#probe .state").get_attribute("class") == "state done"
+    assert page.errors == []
+
+
 def test_unknown_policy_is_a_404_page(server, page):
     base, ids = server
     response = page.goto(f"{base}/runs/{ids['replay']}/gantt?policy=nosuch")

@@ -209,6 +209,24 @@ def test_a_finished_or_cancelled_job_page_follows_nothing(site):
         assert ('class="progress-label' in block) == live
 
 
+def test_home_follows_the_sweep_that_will_draw_its_first_curves(tmp_path):
+    app = create_app(Settings(f"sqlite:///{tmp_path / 'db.sqlite'}", tmp_path))
+    try:
+        store = app.state.store
+        jid = store.add_job("sweep", {"scenario": "ad_urban", "hw": "edge-8x8", "scales": [4, 8]})
+        store.set_job(jid, "running")
+        store.set_progress(jid, "point 3/14: hasp ×8", 0.2)
+        home = TestClient(app).get("/", headers=HTML).text
+        assert "No sweep has finished yet" in home
+        # the page script follows the job: its state badge and progress label, reloaded when done
+        follow = re.search(r'<span data-follow-job="([^"]+)">(.*?);\s*this page', home, re.S)
+        assert follow is not None and follow.group(1) == jid
+        assert '<span class="state running">running</span>' in follow.group(2)
+        assert '<span class="progress-label"> (point 3/14: hasp ×8)</span>' in follow.group(2)
+    finally:
+        app.state.runner.shutdown()
+
+
 def test_submit_page_and_errors(site):
     client, ids = site
     page = client.get("/submit").text

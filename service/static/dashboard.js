@@ -185,19 +185,22 @@ function sortTable(th) {
   rows.forEach((r) => body.appendChild(r));
 }
 
-function followJob(jobId, bar, label, onDone) {
+// Follow a job's server-sent events: its progress message in `label` (in brackets when
+// `inline`), its fraction in `bar` (if any), its state in `badge` (if any); `onDone` when done.
+function followJob(jobId, bar, label, onDone, { badge = null, inline = false } = {}) {
   const events = new EventSource(`/v1/jobs/${jobId}/events`);
   events.addEventListener("progress", (ev) => {
     const data = JSON.parse(ev.data);
-    label.textContent = data.message;
-    if (data.fraction !== null && data.fraction !== undefined) bar.value = data.fraction;
+    label.textContent = inline ? ` (${data.message})` : data.message;
+    if (bar && data.fraction !== null && data.fraction !== undefined) bar.value = data.fraction;
   });
   events.addEventListener("state", (ev) => {
     const data = JSON.parse(ev.data);
+    if (badge) { badge.textContent = data.state; badge.className = `state ${data.state}`; }
     if (["done", "failed", "cancelled"].includes(data.state)) {
       events.close();
-      if (data.state === "done") { bar.value = 1; onDone(); }
-      else { label.textContent = `${data.state}: ${data.error || ""}`; label.classList.add("error"); }
+      if (data.state === "done") { if (bar) bar.value = 1; onDone(); }
+      else { label.textContent = `${inline ? " " : ""}${data.state}: ${data.error || ""}`; label.classList.add("error"); }
     }
   });
 }
@@ -279,13 +282,17 @@ async function startJob(form) {
   return { id: job.id, page: `/sweeps/${job.id}` };
 }
 
+// A job page's pending block (a progress bar and its label), or the home page's sentence about
+// the sweep that will draw its first curves (a state and a label): followed live, and the page
+// reloads when the job is done.
 function followPending() {
   const node = document.querySelector("[data-follow-job]");
   if (!node) return;
   const bar = node.querySelector("progress");
   const label = node.querySelector(".progress-label");
-  if (!bar || !label) return;  // only a queued or running job has them
-  followJob(node.dataset.followJob, bar, label, () => window.location.reload());
+  if (!label) return;  // only a queued or running job has one
+  const badge = bar ? null : node.querySelector(".state");
+  followJob(node.dataset.followJob, bar, label, () => window.location.reload(), { badge, inline: !bar });
 }
 
 document.addEventListener("DOMContentLoaded", () => {
