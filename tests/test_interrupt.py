@@ -167,3 +167,32 @@ def test_the_exit_status_follows_the_signal_whatever_the_code_made_of_it(sig, co
     rc = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
     assert rc == code, err
     assert f"isosched: {signal.Signals(sig).name}: stopping" in err  # no worker to name
+
+
+def test_workers_die_with_a_driver_killed_by_sigkill():
+    """No handler runs on SIGKILL: the workers get the parent-death signal instead."""
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT, "plain"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    pids: list[int] = []
+    try:
+        assert proc.stdout is not None
+        pids = [int(p) for p in proc.stdout.readline().split()]
+        assert len(pids) == 2
+        proc.kill()
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 10
+        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [p for p in pids if _alive(p)] == []
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        for p in pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(p, signal.SIGKILL)
+        proc.wait()

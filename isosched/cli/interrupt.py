@@ -3,14 +3,52 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from types import FrameType
 
 __all__ = ["workers_stop_with_us"]
+
+#: ``prctl`` option: the signal a process gets when the thread that forked it dies (Linux).
+_PR_SET_PDEATHSIG = 1
+#: Inside :func:`workers_stop_with_us`: the driver's pid (children forked then die with it).
+_guarding: list[int] = []
+#: Set in the parent just before a fork (the child inherits it): whether the driver's main
+#: thread forks, not a helper thread nor a worker of the driver's.
+_forked_by_driver = [False]
+
+
+def _before_fork() -> None:
+    _forked_by_driver[0] = (
+        bool(_guarding)
+        and os.getpid() == _guarding[-1]
+        and threading.current_thread() is threading.main_thread()
+    )
+
+
+def _die_with_parent() -> None:
+    """In a child forked inside the guard: be killed when the driver dies, even by SIGKILL.
+
+    Only when the driver's main thread forked: the signal follows the forking *thread*, and a
+    pool's helper thread may end while the driver lives; a worker's own children are its own.
+    No handler of the driver's can run on SIGKILL; without this its pool's workers outlived it,
+    blocked on a pipe nobody writes.
+    """
+    if not _forked_by_driver[0] or not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+        if os.getppid() != _guarding[-1]:  # the driver died before the line above
+            os._exit(1)
+
+
+os.register_at_fork(before=_before_fork, after_in_child=_die_with_parent)
 
 
 @contextlib.contextmanager
@@ -29,6 +67,8 @@ def workers_stop_with_us(
     ``KeyboardInterrupt`` (status 130), SIGTERM with status 143, whatever the code the signal
     landed in made of the exception. Workers forked inside inherit the handler; in them it only
     exits. Ray's workers are not this process's children: Ray stops them when its driver exits.
+    Children that the main thread forks inside are killed with the driver even when it is
+    killed with SIGKILL, which no handler sees (Linux's parent-death signal).
     """
     driver = os.getpid()
     received: list[int] = []
@@ -60,6 +100,7 @@ def workers_stop_with_us(
         progress(msg)
 
     arm()
+    _guarding.append(driver)
     try:
         yield report
     except BaseException:
@@ -70,5 +111,6 @@ def workers_stop_with_us(
             raise exit_for(received[0]) from None
         raise
     finally:
+        _guarding.pop()
         for s, handler in old.items():
             signal.signal(s, handler if handler is not None else signal.SIG_DFL)
