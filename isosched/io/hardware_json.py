@@ -32,7 +32,7 @@ def parse_hardware(data: Any) -> Hardware:
     Raises
     ------
     HardwareError
-        With the first offending field and the reason.
+        With the first offending field and the reason (every field, when several are missing).
     """
     if not isinstance(data, dict):
         raise HardwareError("a hardware file must be a JSON object")
@@ -43,10 +43,17 @@ def parse_hardware(data: Any) -> Hardware:
         # strict, as JSON: no "8.0" for a tile count, no "yes" for a boolean (lists stay arrays)
         return Hardware.model_validate_json(json.dumps(data), strict=True)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errs = exc.errors()
+        missing = [".".join(map(str, e["loc"])) for e in errs if e["type"] == "missing"]
+        if len(missing) > 1:  # name every missing field at once, not one per attempt
+            raise HardwareError(f"hardware: missing fields {', '.join(missing)}") from None
+        err = errs[0]
         loc = ".".join(str(p) for p in err["loc"])
         msg = str(err["msg"]).removeprefix("Value error, ")
-        raise HardwareError(f"hardware {loc}: {msg}" if loc else f"hardware: {msg}") from None
+        more = f" (and {len(errs) - 1} more errors)" if len(errs) > 1 else ""
+        raise HardwareError(
+            (f"hardware {loc}: {msg}" if loc else f"hardware: {msg}") + more
+        ) from None
 
 
 @lru_cache(maxsize=16)

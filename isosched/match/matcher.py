@@ -275,9 +275,10 @@ class TileMatcher:
 
     Notes
     -----
-    Override :meth:`semantic_feasibility` to add constraints (both engines call it for every
-    candidate pair). Matching is monomorphism: pattern edges must land on target links; extra
-    links between placed tiles are allowed.
+    Override :meth:`semantic_feasibility` to add constraints (``cp``, ``ullmann`` and ``mcts``
+    call it for every candidate pair; ``repair`` does not, and refuses such a matcher).
+    Matching is monomorphism: pattern edges must land on target links; extra links between
+    placed tiles are allowed.
     """
 
     def __init__(self, target: ChipTarget, pattern: TileGraph) -> None:
@@ -422,7 +423,7 @@ class TileMatcher:
             backtrack, a backjump, a block of refinement) checks it, so the search stops within
             one step of it (well under a millisecond on a 16×16 chip, docs/performance.md).
         seed : int
-            Random seed (MCTS).
+            Random seed (MCTS; the order of `cp`'s restarts).
         cost_aware : bool
             Keep searching until the budget ends and return the cheapest placement found.
         comm_weight : float
@@ -451,7 +452,12 @@ class TileMatcher:
             warm_cp()  # load the compiled core outside the budget (once per process)
         elif engine == "repair":
             warm_repair()
-            warm_answer_cost()
+        warm_answer_cost()  # every answer reports its cost by it
+        if engine == "repair" and self._hook() is not None:
+            raise MatchInputError(
+                "the repair engine does not call semantic_feasibility; use cp, ullmann or mcts "
+                "with a matcher that overrides it"
+            )
         t0 = time.perf_counter()
         deadline = t0 + budget_ms / 1000.0
 
@@ -508,7 +514,9 @@ class TileMatcher:
                 engine,
                 elapsed,
                 coords,
-                outcome.cost,
+                # the documented cost, whatever the engine searched by (cp without cost_aware
+                # weighs no byte-hops and reported 0 on a free chip)
+                self._answer_cost(outcome.tiles, comm_weight),
                 False,
                 stop,
                 stats,

@@ -20,6 +20,7 @@ when a limit ends the search.
 
 from __future__ import annotations
 
+import numbers
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -104,6 +105,29 @@ def _meets(d: JobDemand, tiles: int, remaining_us: float) -> bool:
     return remaining_us + (d.preempt_cost_us if changed else 0.0) <= d.slack_us
 
 
+def _whole(n: object, least: int) -> bool:
+    if not isinstance(n, numbers.Real) or isinstance(n, bool):  # numpy's numbers are Real too
+        return False
+    x = float(n)
+    return x >= least and x.is_integer()
+
+
+def _check_demands(jobs: Sequence[JobDemand], total_tiles: int) -> None:
+    """Refuse tile counts that are not whole numbers in range, and duplicate job ids."""
+    if not _whole(total_tiles, 0):
+        raise ValueError(f"total_tiles must be a whole number ≥ 0, got {total_tiles!r}")
+    seen: set[str] = set()
+    for d in jobs:
+        if d.job in seen:
+            raise ValueError(f"job {d.job!r} is given twice")
+        seen.add(d.job)
+        if not _whole(d.held_tiles, 0):
+            raise ValueError(f"job {d.job!r}: held_tiles must be a whole number ≥ 0")
+        for tiles, _ in d.options:
+            if not _whole(tiles, 1):
+                raise ValueError(f"job {d.job!r}: a budget of {tiles!r} tiles (whole, ≥ 1)")
+
+
 def allocate_jobs(
     jobs: Sequence[JobDemand],
     total_tiles: int,
@@ -134,8 +158,10 @@ def allocate_jobs(
     Raises
     ------
     ValueError
-        On a negative limit or fewer than one worker.
+        On a negative limit or fewer than one worker; on a tile count that is not a whole
+        number (≥ 0 for the chip and held tiles, ≥ 1 for a budget) or a job id given twice.
     """
+    _check_demands(jobs, total_tiles)
     t0 = time.perf_counter()
     model = cp_model.CpModel()
     # Option lists with "wait" (0 tiles) first.

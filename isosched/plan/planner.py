@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import copy
+import math
+import numbers
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -225,6 +227,26 @@ def _cut_bytes(graph: Graph, units: list[Unit]) -> Callable[[int], int]:
     return lambda i: out[i]
 
 
+#: Each planner argument's range, checked before any work: (least, whether the least is allowed).
+_RANGES = {
+    "hops": (1, True),
+    "ilp_dtime_limit": (0, True),
+    "ilp_time_limit_s": (0, False),
+    "match_budget_ms": (0, True),
+    "match_nodes": (0, True),
+}
+
+
+def _check_arguments(**values: float) -> None:
+    """Refuse a planner argument out of range at once, by its own name (not a later stage's)."""
+    for name, v in values.items():
+        least, inclusive = _RANGES[name]
+        number = isinstance(v, numbers.Real) and not isinstance(v, bool) and math.isfinite(v)
+        if not number or v < least or (v == least and not inclusive):
+            bound = f"{'≥' if inclusive else '>'} {least}"
+            raise PlanError(f"{name} must be a finite number {bound}, got {v!r}")
+
+
 def plan_model(
     graph: Graph,
     hw: Hardware,
@@ -274,7 +296,8 @@ def plan_model(
     Raises
     ------
     PlanError
-        Over :data:`MAX_PLAN_UNITS` units, or a stage time over :data:`MAX_OPTION_CYCLES`.
+        Before any work, on an argument out of range (named); over :data:`MAX_PLAN_UNITS`
+        units, or a stage time over :data:`MAX_OPTION_CYCLES`.
     PlacementError
         When no placement is found within the matcher's hop limit.
 
@@ -284,6 +307,13 @@ def plan_model(
     wall times (``elapsed_ms``), unless a wall-clock safety net fired: then
     ``Plan.wall_limited`` is true.
     """
+    _check_arguments(
+        hops=hops,
+        ilp_dtime_limit=ilp_dtime_limit,
+        ilp_time_limit_s=ilp_time_limit_s,
+        match_budget_ms=match_budget_ms,
+        match_nodes=match_nodes,
+    )
     t0 = time.perf_counter()
     units = build_units(graph)
     if len(units) > MAX_PLAN_UNITS:

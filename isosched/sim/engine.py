@@ -136,6 +136,11 @@ class Decision:
     charged_us: float
     wall_ms: float
 
+    def __reduce__(self) -> tuple[type[Decision], tuple[int, float, float]]:
+        # pickle and copy rebuild it from its fields: a compiled (mypyc) frozen class cannot be
+        # rebuilt attribute by attribute, so a Run could not be unpickled or copied
+        return (Decision, (self.at_us, self.charged_us, self.wall_ms))
+
 
 @dataclass
 class Run:
@@ -775,8 +780,10 @@ class Simulator:
         crit = "critical, " if by.job.critical else ""
         slack_ms = (by.job.deadline_us - self.now) / 1e3
         what = "killed (progress lost)" if victim.events[-1][1] == "kill" else "checkpointed"
+        a, b = by.job.priority, victim.job.priority
+        rel = ">" if a > b else "=" if a == b else "<"  # not every policy preempts by priority
         return (
-            f"{what} for {by.id} ({crit}priority {by.job.priority} > {victim.job.priority}, "
+            f"{what} for {by.id} ({crit}priority {a} {rel} {b}, "
             f"{slack_ms:.3f} ms to its deadline), which needed its tiles"
         )
 

@@ -7,13 +7,14 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from isosched.cost import roofline_cycles
+from isosched.errors import IsoschedError
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 from isosched.plan.cache import PlanCache
 from isosched.sim.engine import Run, Simulator
 from isosched.sim.metrics import summarize
 from isosched.sim.planbook import PlanBook
-from isosched.sim.policies import make_policy, needs_no_lcs_plans
+from isosched.sim.policies import check_policies, make_policy, needs_no_lcs_plans
 from isosched.trace.generate import Trace
 
 __all__ = ["REPLAY_SCHEMA", "isolated_latencies", "policy_kind", "replay"]
@@ -49,13 +50,24 @@ def replay(
     progress : callable, optional
         One-line progress messages.
     wall_budget_s : float
-        Wall-time budget per policy, seconds; a run cut short says so (``budget_exhausted``).
+        Wall-time budget per policy, seconds (finite, ≥ 0); a run cut short says so
+        (``budget_exhausted``).
+
+    Raises
+    ------
+    IsoschedError
+        Before any work, on a policy list that is not one (see
+        :func:`~isosched.sim.policies.check_policies`) or a budget that is not a finite number
+        ≥ 0; on a model of the trace without a graph.
 
     Returns
     -------
     (dict, dict)
         The ``isosched.replay/v2`` document and the runs by policy.
     """
+    check_policies(policies)
+    if not (math.isfinite(wall_budget_s) and wall_budget_s >= 0):
+        raise IsoschedError(f"wall_budget_s must be a finite number ≥ 0, got {wall_budget_s!r}")
     if plans is None:
         plans = PlanBook(hw, models or {}, cache)
     names = {j.model for j in trace.jobs}

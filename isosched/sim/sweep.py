@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import gc
+import math
 import multiprocessing as mp
 import statistics
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any, Protocol
 
-from isosched.errors import BudgetExceededError
+from isosched.errors import BudgetExceededError, IsoschedError
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
 from isosched.match.placer import WALL_SAFETY_MS
@@ -23,7 +24,7 @@ from isosched.plan.cache import PlanCache
 from isosched.sim.engine import Simulator
 from isosched.sim.metrics import summarize
 from isosched.sim.planbook import PlanBook
-from isosched.sim.policies import make_policy, needs_no_lcs_plans
+from isosched.sim.policies import check_policies, make_policy, needs_no_lcs_plans
 from isosched.sim.stats import mean_ci95
 from isosched.trace.generate import generate_trace
 from isosched.trace.scenario import Scenario
@@ -285,8 +286,9 @@ def sweep(
         One-line progress messages.
     executor : PointMap, optional
         Runs batches of points elsewhere (the Ray runner ships the plans to its workers).
-    models : mapping name -> Graph, optional
-        The scenario's models.
+    models : mapping name -> Graph
+        The graph of every model of the scenario's streams (required; ``None`` is refused with
+        the names missing).
     cache : PlanCache, optional
         Where plans come from (on disk: no re-planning per point or per sweep).
     bisect_steps : int
@@ -309,10 +311,23 @@ def sweep(
     scale passes, the capacity is that scale with ``lbt_capacity_censored`` (at least that).
     Bisection assumes satisfaction falls with load between the two bracketing scales.
     """
+    check_policies(policies)
+    if seeds < 1 or int(seeds) != seeds:
+        raise IsoschedError(f"seeds must be a whole number ≥ 1, got {seeds!r}")
+    if not scales or not all(math.isfinite(f) and f > 0 for f in scales):
+        raise IsoschedError(f"scales must be one or more numbers > 0, got {list(scales)!r}")
     names = {s.model for s in scenario.streams}
     book = plan_book(hw, {n: g for n, g in (models or {}).items() if n in names}, cache)
     for n in sorted(names):
-        book.graph(n)
+        try:
+            book.graph(n)
+        except IsoschedError:
+            missing = sorted(m for m in names if m not in (models or {}))
+            raise IsoschedError(
+                f"the sweep has no graph for {', '.join(map(repr, missing))}: pass "
+                "models={name: graph} for every model of the scenario's streams "
+                "(isosched.io.model_source.named_models makes it from names)"
+            ) from None
     book.warm(names, progress, no_lcs=any(needs_no_lcs_plans(p) for p in policies))
     grid = sorted(set(scales))
     results: dict[tuple[str, float, int], dict[str, Any]] = {}

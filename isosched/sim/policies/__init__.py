@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from isosched.errors import IsoschedError
 from isosched.sim.engine import Policy
 from isosched.sim.policies.cdmsa import CdMsa
@@ -15,6 +17,7 @@ from isosched.sim.policies.prema import Prema
 __all__ = [
     "ABLATION_NAMES",
     "POLICY_NAMES",
+    "check_policies",
     "make_policy",
     "needs_no_lcs_plans",
     "parse_policies",
@@ -36,8 +39,31 @@ POLICY_NAMES: tuple[str, ...] = tuple(_POLICIES)
 ABLATION_NAMES: tuple[str, ...] = tuple(ABLATIONS)
 
 
+def check_policies(policies: Sequence[str]) -> None:
+    """Refuse anything but a non-empty list of known policy names, before any work.
+
+    Raises
+    ------
+    IsoschedError
+        On a string (``"hasp"`` would be read letter by letter), an empty list or an unknown
+        name.
+    """
+    if isinstance(policies, str):
+        raise IsoschedError(
+            f"policies is a list of names, not the string {policies!r}: "
+            f"parse_policies({policies!r}) makes one"
+        )
+    if not policies:
+        raise IsoschedError("no policy given")
+    for name in policies:
+        if name not in _POLICIES and name not in ABLATIONS:
+            make_policy(name)  # raises, naming the choices
+
+
 def make_policy(name: str) -> Policy:
     """A fresh policy object by name."""
+    if name == "all":
+        raise IsoschedError("'all' names every policy: parse_policies('all') gives the list")
     if name in ABLATIONS:
         ablated: Policy = IsoSched(**ABLATIONS[name])
         return ablated
