@@ -34,7 +34,7 @@ def _summary(g: Graph) -> dict[str, Any]:
 
 
 #: The committed zoo summary (``make zoo`` writes it; tests/test_zoo.py keeps it equal to the
-#: builders): read instead of building twelve graphs, so that ``models list`` starts at once.
+#: builders): read instead of building every zoo graph, so that ``models list`` starts at once.
 ZOO_MANIFEST = Path(__file__).resolve().parents[2] / "models" / "MANIFEST.json"
 
 
