@@ -43,6 +43,24 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _outliving(pids: list[int]) -> list[int]:
+    """The workers still alive 10 s after their driver ended (none, when they stop with it)."""
+    deadline = time.monotonic() + 10
+    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    return [p for p in pids if _alive(p)]
+
+
+def _clean_up(proc: subprocess.Popen[str], pids: list[int]) -> None:
+    """Pass or fail, leave no process of a test behind (its driver runs in its own group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    for p in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(p, signal.SIGKILL)
+    proc.wait()
+
+
 @pytest.mark.parametrize(
     ("sig", "code", "mode"),
     [(signal.SIGTERM, 143, "plain"), (signal.SIGINT, 130, "plain"), (signal.SIGINT, 130, "cpsat")],
@@ -66,17 +84,9 @@ def test_signal_to_the_driver_kills_its_workers_and_exits(sig, code, mode):
         rc = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
         assert rc == code, err
         assert f"isosched: {signal.Signals(sig).name}: stopped 2 worker process(es)" in err
-        deadline = time.monotonic() + 10
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [p for p in pids if _alive(p)] == []  # no worker outlives its driver
-    finally:  # pass or fail, leave no process of this test behind
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        for p in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, signal.SIGKILL)
-        proc.wait()
+        assert _outliving(pids) == []  # no worker outlives its driver
+    finally:
+        _clean_up(proc, pids)
 
 
 def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
@@ -185,14 +195,6 @@ def test_workers_die_with_a_driver_killed_by_sigkill():
         assert len(pids) == 2
         proc.kill()
         proc.wait(timeout=60)
-        deadline = time.monotonic() + 10
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert [p for p in pids if _alive(p)] == []
+        assert _outliving(pids) == []
     finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        for p in pids:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(p, signal.SIGKILL)
-        proc.wait()
+        _clean_up(proc, pids)
