@@ -3,7 +3,8 @@
 The simulator receives the models (graphs) and this book; it never loads a model by name. TSS
 plans come from a :class:`~isosched.plan.PlanCache` (memory, then disk, then the planner), one per
 (model, budget); a budget is a box of the chip (``w × h`` tiles, see
-:func:`~isosched.sim.occupancy.region_shapes`), planned with the box's share of DRAM bandwidth.
+:func:`~isosched.sim.occupancy.region_shapes`), planned with the chip's whole DRAM bandwidth
+(:func:`sub_hardware`; the engine times each running job for the share it gets).
 """
 
 from __future__ import annotations

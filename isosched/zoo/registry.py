@@ -1,4 +1,4 @@
-"""The model zoo: named, validated graphs of twelve published DNNs.
+"""The model zoo: named, validated graphs of published DNNs (sixteen; ``zoo_names()``).
 
 Each :class:`ZooEntry` builds its ``isosched.graph/v1`` document from our own builder (no
 framework at run time); :func:`load_zoo_model` validates and caches it, :func:`write_zoo`
