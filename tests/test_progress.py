@@ -1,6 +1,7 @@
 """CLI progress: a live line with fraction and ETA on a terminal, sparse lines elsewhere."""
 
 import io
+import time
 
 from isosched.cli.progress import Progress
 
@@ -69,3 +70,40 @@ def test_segments_of_a_plan_are_one_phase():
         "segment 0 [0/3]: allocating tiles to 5 units (ILP)",
         "segment 2 [3/3]: 1 units, 16 tiles",
     ]
+
+
+def _wait_for(out: io.StringIO, text: str) -> bool:
+    """Whether ``text`` shows in ``out`` within 20 s (the heartbeat runs on its own thread)."""
+    deadline = time.monotonic() + 20
+    while text not in out.getvalue() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return text in out.getvalue()
+
+
+def test_a_long_silent_step_says_it_is_still_working():
+    out = io.StringIO()
+    p = Progress(stream=out, tty=False, verbose=True, heartbeat_s=0.05)
+    p("segment 2 [2/3]: allocating tiles to 58 units (ILP)")
+    assert _wait_for(out, "segment 2 [2/3]: allocating tiles to 58 units (ILP) … still working (")
+    p.close()
+    after = out.getvalue()
+    time.sleep(0.2)
+    assert out.getvalue() == after  # closed: the heartbeat has stopped
+
+
+def test_on_a_terminal_the_heartbeat_rewrites_the_live_line():
+    out = io.StringIO()
+    p = Progress(stream=out, tty=True, heartbeat_s=0.05)
+    p("placing segment 1")
+    assert _wait_for(out, "\r\x1b[Kplacing segment 1 … still working (")
+    p.close()
+    assert out.getvalue().endswith("\n")
+
+
+def test_a_quiet_log_gets_no_heartbeat():
+    out = io.StringIO()
+    p = Progress(stream=out, tty=False, heartbeat_s=0.01)
+    p("placing segment 1")  # no count, not verbose: not printed, and nothing repeats it
+    time.sleep(0.2)
+    p.close()
+    assert out.getvalue() == ""

@@ -12,6 +12,10 @@ from isosched.cli.app import app, emit_json
 from isosched.cli.progress import Progress
 from isosched.errors import IsoschedError
 
+#: Seconds without a progress message after which ``plan`` says its step is still running (the
+#: placement of one segment on ``wafer-64x64`` is silent for minutes otherwise).
+HEARTBEAT_S = 5.0
+
 
 @app.command("plan")
 def plan(
@@ -85,7 +89,7 @@ def plan(
     if no_cache and cache_dir is not None:
         raise IsoschedError("--cache-dir and --no-cache exclude each other")
 
-    progress = Progress(verbose=verbose, always=("plan cache",))
+    progress = Progress(verbose=verbose, always=("plan cache",), heartbeat_s=HEARTBEAT_S)
     graph = load_model(model)
     hardware = load_hardware(hw)
     # the planner (OR-Tools, which imports pandas: about a second) only once the inputs are read

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sys
+import threading
 import time
 from typing import TextIO
 
@@ -54,6 +55,11 @@ class Progress:
     always : tuple of str
         Messages starting with one of these always print on a line of their own (besides
         warnings).
+    heartbeat_s : float, optional
+        After this many seconds without a message, say that the last step is still running
+        and for how long (again every ``heartbeat_s``): on the live line on a terminal, as a
+        line with ``verbose``; never in a quiet log. A long step of the library (placing a
+        segment on a wafer takes minutes) then never looks hung.
     """
 
     def __init__(
@@ -62,6 +68,7 @@ class Progress:
         stream: TextIO | None = None,
         tty: bool | None = None,
         always: tuple[str, ...] = (),
+        heartbeat_s: float | None = None,
     ) -> None:
         self.stream = stream if stream is not None else sys.stderr
         self.always = ("warning", *always)
@@ -73,6 +80,32 @@ class Progress:
         self._last_line: str | None = None
         self._live = False
         self.lines = 0
+        self._lock = threading.Lock()  # the heartbeat writes from its own thread
+        self._last_msg: str | None = None
+        self._last_t = time.monotonic()
+        self._stop = threading.Event()
+        self._beat: threading.Thread | None = None
+        if heartbeat_s is not None and (self.tty or verbose):
+            self._beat = threading.Thread(
+                target=self._heartbeat, args=(heartbeat_s,), name="progress-heartbeat", daemon=True
+            )
+            self._beat.start()
+
+    def _heartbeat(self, every_s: float) -> None:
+        said = time.monotonic()
+        while not self._stop.wait(min(every_s, 1.0) / 4):
+            with self._lock:
+                now = time.monotonic()
+                if self._last_msg is None or now - max(self._last_t, said) < every_s:
+                    continue
+                said = now
+                note = f"{self._last_msg} … still working ({now - self._last_t:.0f} s)"
+                if self.tty and not self.verbose:
+                    self.stream.write("\r\x1b[K" + note[:118])
+                    self.stream.flush()
+                    self._live = True
+                else:
+                    self._write_line(note)
 
     def _write_line(self, text: str) -> None:
         if self._live:
@@ -84,6 +117,11 @@ class Progress:
 
     def __call__(self, msg: str) -> None:
         """Report one message."""
+        with self._lock:
+            self._last_msg, self._last_t = msg, time.monotonic()
+            self._report(msg)
+
+    def _report(self, msg: str) -> None:
         if msg.startswith(self.always):
             self._write_line(msg)
             return
@@ -122,8 +160,12 @@ class Progress:
             self._last_line = msg
 
     def close(self) -> None:
-        """End the live line (if any) so that what follows starts on a fresh line."""
-        if self._live:
-            self.stream.write("\n")
-            self.stream.flush()
-            self._live = False
+        """Stop the heartbeat; end the live line (if any) so that what follows starts afresh."""
+        self._stop.set()
+        if self._beat is not None:
+            self._beat.join()
+        with self._lock:
+            if self._live:
+                self.stream.write("\n")
+                self.stream.flush()
+                self._live = False
