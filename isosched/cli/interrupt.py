@@ -20,11 +20,12 @@ _PR_SET_PDEATHSIG = 1
 _guarding: list[int] = []
 #: Set in the parent just before a fork (the child inherits it): whether the driver's main
 #: thread forks, not a helper thread nor a worker of the driver's.
-_forked_by_driver = [False]
+_forked_by_driver = False
 
 
 def _before_fork() -> None:
-    _forked_by_driver[0] = (
+    global _forked_by_driver
+    _forked_by_driver = (
         bool(_guarding)
         and os.getpid() == _guarding[-1]
         and threading.current_thread() is threading.main_thread()
@@ -39,7 +40,7 @@ def _die_with_parent() -> None:
     No handler of the driver's can run on SIGKILL; without this its pool's workers outlived it,
     blocked on a pipe nobody writes.
     """
-    if not _forked_by_driver[0] or not sys.platform.startswith("linux"):
+    if not _forked_by_driver or not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)

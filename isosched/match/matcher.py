@@ -224,11 +224,21 @@ def _summed_cost_arrays(
     return cost
 
 
+_cost_warmed = False
+
+
 def warm_answer_cost() -> None:
-    """Load the compiled answer cost once per process, before any search's clock starts."""
-    if compiled_default():
-        one = np.zeros(1, dtype=np.int64)
-        compiled(_summed_cost_arrays)(np.zeros(1), one, one, one, one, 1, 1.0)
+    """Load the compiled answer cost once per process, before any search's clock starts.
+
+    Like ``cp``'s and ``repair``'s ``warm``: only the first call does anything (every match
+    calls it).
+    """
+    global _cost_warmed
+    if _cost_warmed or not compiled_default():
+        return
+    _cost_warmed = True
+    one = np.zeros(1, dtype=np.int64)
+    compiled(_summed_cost_arrays)(np.zeros(1), one, one, one, one, 1, 1.0)
 
 
 def _stop_code(outcome: EngineOutcome | None, reason: str, proved: bool) -> str:
