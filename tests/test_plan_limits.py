@@ -66,8 +66,22 @@ def test_hop_escalation_stops_at_the_limit_with_a_clear_message():
         "vertices": [{"id": "c"}] + [{"id": f"l{i}"} for i in range(600)],
         "edges": [{"src": "c", "dst": f"l{i}", "bytes": 1} for i in range(600)],
     }
-    with pytest.raises(PlacementError, match=r"within h <= 16"):
+    with pytest.raises(PlacementError, match=r"within h <= 16 .* talks to 600 others"):
         place_tile_graph(TileGraph.from_doc(star), 40, 40, 2, max_nodes=200)
+
+
+def test_each_hop_bound_is_announced_with_the_work_so_far():
+    """A large tile graph can take minutes per hop bound: progress names the bound it tries."""
+    star = {
+        "vertices": [{"id": "c"}] + [{"id": f"l{i}"} for i in range(13)],
+        "edges": [{"src": "c", "dst": f"l{i}", "bytes": 1} for i in range(13)],
+    }
+    lines: list[str] = []
+    placed = place_tile_graph(TileGraph.from_doc(star), 8, 8, 2, progress=lines.append)
+    assert placed.hops == 3  # a hub of 13 neighbours: 12 tiles lie within 2 hops of any tile
+    assert lines[0] == "placing 14 tile tasks within 2 hops"
+    assert lines[1].startswith("placing 14 tile tasks within 3 hops (none within 2: ")
+    assert lines[1].endswith(" search nodes so far)") and len(lines) == 2
 
 
 @pytest.mark.slow

@@ -8,6 +8,7 @@ look one up whose tiles are free instead of matching online.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from isosched.errors import IsoschedError
@@ -97,6 +98,16 @@ def _stopped_by_wall(r: MatchResult, max_nodes: int | None) -> bool:
     return max_nodes is None or int(r.stats.get("nodes", 0)) < max_nodes
 
 
+def _most_neighbours(tg: TileGraph) -> int:
+    """The largest number of distinct neighbours of a tile task (self-loops aside)."""
+    near: list[set[int]] = [set() for _ in range(len(tg))]
+    for s, d, _ in tg.edges:
+        if s != d:
+            near[s].add(d)
+            near[d].add(s)
+    return max((len(n) for n in near), default=0)
+
+
 def place_tile_graph(
     tg: TileGraph,
     width: int,
@@ -105,13 +116,15 @@ def place_tile_graph(
     budget_ms: float = 60_000.0,
     seed: int = 0,
     max_nodes: int | None = 20_000,
+    progress: Callable[[str], None] | None = None,
 ) -> SegmentPlacement:
     """Place ``tg`` on an empty W×H mesh, raising the hop bound only when needed.
 
     Each hop bound gets ``max_nodes`` search placements: that budget decides, so a plan is the
     same on every machine. ``budget_ms`` of wall time per hop bound is only a safety net; when
     it ends a search the result has ``wall_limited=True``. (``max_nodes=None`` leaves the wall
-    time as the only budget: not reproducible.)
+    time as the only budget: not reproducible.) ``progress``, if given, is called with a line
+    before each hop bound's search (a large tile graph can take minutes per bound).
 
     Raises
     ------
@@ -132,6 +145,9 @@ def place_tile_graph(
     cut = False
     h = hops
     while True:
+        if progress is not None:
+            tried = "" if h == hops else f" (none within {h - 1}: {nodes} search nodes so far)"
+            progress(f"placing {len(tg)} tile tasks within {h} hops{tried}")
         target = mesh_target(width, height, h)
         r = TileMatcher(target, tg).match(
             engine="mcts", budget_ms=budget_ms, seed=seed, max_nodes=max_nodes
@@ -146,6 +162,7 @@ def place_tile_graph(
         if h >= last:
             raise PlacementError(
                 f"no placement of {len(tg)} tile tasks on {width}x{height} within h <= {h} hops "
-                f"({nodes} search nodes; last reason: {r.reason})"
+                f"({nodes} search nodes; last reason: {r.reason}; the busiest tile task talks to "
+                f"{_most_neighbours(tg)} others)"
             )
         h += 1

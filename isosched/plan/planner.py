@@ -247,6 +247,15 @@ def _check_arguments(**values: float) -> None:
             raise PlanError(f"{name} must be a finite number {bound}, got {v!r}")
 
 
+def _prefixed(say: Progress, head: str) -> Callable[[str], None]:
+    """``say`` with ``head`` in front of every line."""
+
+    def line(text: str) -> None:
+        say(head + text)
+
+    return line
+
+
 def plan_model(
     graph: Graph,
     hw: Hardware,
@@ -368,8 +377,18 @@ def plan_model(
             seed=seed,
         )
         tg = build_tile_graph(graph, seg, opts, alloc.choice)
+        placing = None
+        if progress is not None:
+            placing = _prefixed(progress, f"segment {seg.index} [{seg.index}/{len(segments)}]: ")
         placed = place_tile_graph(
-            tg, hw.width, hw.height, hops, match_budget_ms, seed, max_nodes=match_nodes
+            tg,
+            hw.width,
+            hw.height,
+            hops,
+            match_budget_ms,
+            seed,
+            max_nodes=match_nodes,
+            progress=placing,
         )
         b = 1 if seg.streamed else hw.dataflow.data_tiles
         stage = [float(opts[u][i].cycles) for u, i in enumerate(alloc.choice)]
