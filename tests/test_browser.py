@@ -311,6 +311,23 @@ def test_chart_titles_and_legends_fit_a_phone(server, browser):
             .filter((t) => t.left < box.left - 1 || t.right > box.right + 1)
             .map((t) => [t.left, t.right, box.left, box.right]);
     })"""
+    wider_than_card = """() => [...document.querySelectorAll('div.chart.vega-embed')]
+        .filter((d) => d.scrollWidth > d.clientWidth)
+        .map((d) => [d.id, d.scrollWidth, d.clientWidth])"""
+    # labels of one axis less than 2 px apart (the latency CDF's log axis ran "0.40.5" together)
+    overlapping_labels = """() => [...document.querySelectorAll('div.chart svg g.role-axis')]
+        .flatMap((axis) => {
+            const boxes = [...axis.querySelectorAll('g.role-axis-label text')]
+                .filter((t) => t.textContent && getComputedStyle(t).opacity !== '0')
+                .map((t) => [t.textContent, t.getBoundingClientRect()]);
+            const hit = [];
+            for (let i = 0; i < boxes.length; i++) for (let j = i + 1; j < boxes.length; j++) {
+                const [a, p] = boxes[i], [b, q] = boxes[j];
+                if (p.left < q.right + 2 && q.left < p.right + 2 && p.top < q.bottom - 1
+                    && q.top < p.bottom - 1) hit.push([a, b]);
+            }
+            return hit;
+        })"""
     try:
         for path in (
             f"/sweeps/{ids['sweep']}",
@@ -325,6 +342,9 @@ def test_chart_titles_and_legends_fit_a_phone(server, browser):
             phone.screenshot(path=str(SHOTS / f"phone-{path.split('/')[1]}.png"), full_page=True)
             assert phone.evaluate(outside) == [], path  # titles break into lines; legends go below
             assert phone.evaluate("document.documentElement.scrollWidth") <= 390, path
+            # no chart is wider than its card (they overflowed it by its 8 px padding before)
+            assert phone.evaluate(wider_than_card) == [], path
+            assert phone.evaluate(overlapping_labels) == [], path
     finally:
         phone.close()
 
