@@ -11,6 +11,7 @@ from isosched.errors import IsoschedError
 from isosched.graph import parse_graph
 from isosched.hw.model import Hardware
 from isosched.io.hardware_json import load_hardware, parse_hardware
+from isosched.match import TileMatcher, mesh_target, placement_errors
 from isosched.plan import plan_model
 from isosched.plan.options import unit_io, unit_options
 from isosched.plan.placement import PlacementError, place_tile_graph
@@ -151,3 +152,28 @@ def test_meshes_beyond_the_largest_preset_are_refused(mesh):
     base = load_hardware("edge-4x4").model_dump(mode="json", by_alias=True)
     with pytest.raises(IsoschedError, match="mesh"):
         parse_hardware({**base, "mesh": mesh})
+
+
+def test_cp_places_what_mcts_finds_at_no_bound(monkeypatch):
+    """MCTS's budget is a few rollouts of a tile graph of thousands of tasks: when it finds
+    nothing at any hop bound, ``cp`` tries the bounds again with the same budgets."""
+    calls: list[tuple[str, int]] = []
+    real = TileMatcher.match
+
+    def starved(self, engine="mcts", **kw):
+        calls.append((engine, self.target.hops))
+        if engine == "mcts":  # as if MCTS ran out of nodes at every bound
+            kw["max_nodes"] = 1
+        return real(self, engine=engine, **kw)
+
+    monkeypatch.setattr(TileMatcher, "match", starved)
+    ring = {
+        "vertices": [{"id": f"v{i}"} for i in range(30)],
+        "edges": [{"src": f"v{i}", "dst": f"v{(i + 1) % 30}", "bytes": 8} for i in range(30)],
+    }
+    tg = TileGraph.from_doc(ring)
+    lines: list[str] = []
+    placed = place_tile_graph(tg, 6, 6, 1, max_nodes=5_000, progress=lines.append)
+    assert [e for e, _ in calls] == ["mcts"] * 10 + ["cp"]  # bounds 1..10 on 6x6, then cp at 1
+    assert placed.hops == 1 and not placement_errors(tg, mesh_target(6, 6, 1), placed.placement)
+    assert lines[-1].startswith("placing 30 tile tasks within 1 hops by cp (MCTS: none within 10;")

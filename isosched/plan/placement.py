@@ -1,6 +1,7 @@
 """Place a segment's tile graph on the chip and build its preemption-ready library.
 
-The matcher runs at h = 2 hops; only when it finds nothing is h raised (and recorded). The
+The matcher (MCTS) runs at h = 2 hops; only when it finds nothing is h raised (and recorded);
+if it finds nothing at any bound, the constraint engine ``cp`` tries the bounds again. The
 library holds the placement's images under the mesh's symmetries (rotations and reflections)
 and translations that keep it on the chip: every image is again valid, so a preempting job can
 look one up whose tiles are free instead of matching online.
@@ -120,17 +121,22 @@ def place_tile_graph(
 ) -> SegmentPlacement:
     """Place ``tg`` on an empty W×H mesh, raising the hop bound only when needed.
 
-    Each hop bound gets ``max_nodes`` search placements: that budget decides, so a plan is the
-    same on every machine. ``budget_ms`` of wall time per hop bound is only a safety net; when
-    it ends a search the result has ``wall_limited=True``. (``max_nodes=None`` leaves the wall
-    time as the only budget: not reproducible.) ``progress``, if given, is called with a line
-    before each hop bound's search (a large tile graph can take minutes per bound).
+    MCTS, the paper's engine, searches at ``hops``, then at each larger bound. Each hop bound
+    gets ``max_nodes`` search placements: that budget decides, so a plan is the same on every
+    machine. ``budget_ms`` of wall time per hop bound is only a safety net; when it ends a search
+    the result has ``wall_limited=True``. (``max_nodes=None`` leaves the wall time as the only
+    budget: not reproducible.) If MCTS finds no placement at any bound, the constraint engine
+    ``cp`` tries the bounds again, with the same budgets, before the planner gives up: a budget
+    of 20,000 placements is a few MCTS rollouts of a tile graph of thousands of tasks
+    (``wafer-64x64``), where ``cp`` propagates. A tile graph that MCTS places is placed as
+    before. ``progress``, if given, is called with a line before each bound's search (a large
+    tile graph can take minutes per bound).
 
     Raises
     ------
     PlacementError
-        If the tile graph has more vertices than the mesh has tiles, or no placement was found
-        at any hop bound up to the matcher's limit on this mesh
+        If the tile graph has more vertices than the mesh has tiles, or neither engine found a
+        placement at any hop bound up to the matcher's limit on this mesh
         (:func:`~isosched.match.target.max_hops`: 16, fewer on meshes wider than 64×64).
     """
     if len(tg) > width * height:
@@ -144,13 +150,17 @@ def place_tile_graph(
     nodes = 0
     cut = False
     h = hops
+    engine = "mcts"
     while True:
         if progress is not None:
-            tried = "" if h == hops else f" (none within {h - 1}: {nodes} search nodes so far)"
+            if engine == "mcts":
+                tried = "" if h == hops else f" (none within {h - 1}: {nodes} search nodes so far)"
+            else:
+                tried = f" by cp (MCTS: none within {last}; {nodes} search nodes so far)"
             progress(f"placing {len(tg)} tile tasks within {h} hops{tried}")
         target = mesh_target(width, height, h)
         r = TileMatcher(target, tg).match(
-            engine="mcts", budget_ms=budget_ms, seed=seed, max_nodes=max_nodes
+            engine=engine, budget_ms=budget_ms, seed=seed, max_nodes=max_nodes
         )
         elapsed += r.elapsed_ms
         nodes += int(r.stats.get("nodes", 0))
@@ -159,10 +169,13 @@ def place_tile_graph(
             assert not placement_errors(tg, target, r.placement)
             lib = placement_library(r.placement, width, height)
             return SegmentPlacement(dict(r.placement), h, elapsed, lib, nodes, cut)
+        if h >= last and engine == "mcts":
+            engine, h = "cp", hops
+            continue
         if h >= last:
             raise PlacementError(
                 f"no placement of {len(tg)} tile tasks on {width}x{height} within h <= {h} hops "
-                f"({nodes} search nodes; last reason: {r.reason}; the busiest tile task talks to "
-                f"{_most_neighbours(tg)} others)"
+                f"by MCTS or cp ({nodes} search nodes; last reason: {r.reason}; the busiest tile "
+                f"task talks to {_most_neighbours(tg)} others)"
             )
         h += 1
