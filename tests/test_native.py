@@ -36,7 +36,7 @@ REPLAY = textwrap.dedent(
     points = (("critical_burst", "edge-4x4", 2.0), ("ad_urban", "edge-4x4", 1.75))
     for name, hw_name, scale in points:
         sc, hw = load_scenario(name), load_hardware(hw_name)
-        # a quarter of the horizon: as contended (the scale sets that), a third of the time
+        # a quarter of the horizon: as contended (the scale sets that), under half the time
         sc = sc.model_copy(update={"horizon_ms": sc.horizon_ms / 4})
         models = load_models(s.model for s in sc.streams)
         book = plan_book(hw, models, PlanCache(disk=False))

@@ -177,3 +177,25 @@ def test_cp_places_what_mcts_finds_at_no_bound(monkeypatch):
     assert [e for e, _ in calls] == ["mcts"] * 10 + ["cp"]  # bounds 1..10 on 6x6, then cp at 1
     assert placed.hops == 1 and not placement_errors(tg, mesh_target(6, 6, 1), placed.placement)
     assert lines[-1].startswith("placing 30 tile tasks within 1 hops by cp (MCTS: none within 10;")
+
+
+def test_cp_starts_above_the_bounds_proved_impossible(monkeypatch):
+    """A proof at a bound rules out every smaller one: cp does not search those again."""
+    calls: list[tuple[str, int]] = []
+    real = TileMatcher.match
+
+    def starved(self, engine="mcts", **kw):
+        calls.append((engine, self.target.hops))
+        if engine == "mcts":
+            kw["max_nodes"] = 1
+        return real(self, engine=engine, **kw)
+
+    monkeypatch.setattr(TileMatcher, "match", starved)
+    star = {  # a hub of 13: 12 tiles lie within 2 hops of any tile, so h <= 2 is proved out
+        "vertices": [{"id": "c"}] + [{"id": f"l{i}"} for i in range(13)],
+        "edges": [{"src": "c", "dst": f"l{i}", "bytes": 1} for i in range(13)],
+    }
+    lines: list[str] = []
+    placed = place_tile_graph(TileGraph.from_doc(star), 8, 8, 1, progress=lines.append)
+    assert calls == [("mcts", h) for h in range(1, 15)] + [("cp", 3)] and placed.hops == 3
+    assert lines[-1].startswith("placing 14 tile tasks within 3 hops by cp (MCTS: none within 14;")

@@ -151,12 +151,15 @@ def place_tile_graph(
     cut = False
     h = hops
     engine = "mcts"
+    # the last bound MCTS tried, the largest bound proved impossible, cp's first bound
+    mcts_to = proved = first_cp = 0
     while True:
         if progress is not None:
             if engine == "mcts":
                 tried = "" if h == hops else f" (none within {h - 1}: {nodes} search nodes so far)"
             else:
-                tried = f" by cp (MCTS: none within {last}; {nodes} search nodes so far)"
+                cp_to = f", cp: none within {h - 1}" if h > first_cp else ""
+                tried = f" by cp (MCTS: none within {mcts_to}{cp_to}; {nodes} search nodes so far)"
             progress(f"placing {len(tg)} tile tasks within {h} hops{tried}")
         target = mesh_target(width, height, h)
         r = TileMatcher(target, tg).match(
@@ -169,13 +172,18 @@ def place_tile_graph(
             assert not placement_errors(tg, target, r.placement)
             lib = placement_library(r.placement, width, height)
             return SegmentPlacement(dict(r.placement), h, elapsed, lib, nodes, cut)
-        if h >= last and engine == "mcts":
-            engine, h = "cp", hops
+        if r.proved:  # none within h hops, so none within fewer either
+            proved = max(proved, h)
+        if h >= last and engine == "mcts" and proved < h:
+            # cp from just above the bounds proved impossible
+            engine, mcts_to, h = "cp", h, max(hops, proved + 1)
+            first_cp = h
             continue
         if h >= last:
             raise PlacementError(
                 f"no placement of {len(tg)} tile tasks on {width}x{height} within h <= {h} hops "
-                f"by MCTS or cp ({nodes} search nodes; last reason: {r.reason}; the busiest tile "
-                f"task talks to {_most_neighbours(tg)} others)"
+                f"by {'MCTS or cp' if engine == 'cp' else 'MCTS'} ({nodes} search nodes; last "
+                f"reason: {r.reason}; the busiest tile task talks to {_most_neighbours(tg)} "
+                "others)"
             )
         h += 1
