@@ -65,12 +65,12 @@ def monomorphism_exists(pattern, target) -> bool:
 
 
 def no_monomorphism(pattern, target) -> bool:
-    """The oracle for a "no": two textbook necessary conditions, then networkx VF2.
+    """The oracle for a "no": three textbook necessary conditions, then networkx VF2.
 
-    An injective homomorphism cannot lower a degree (the k-th largest degree of the pattern is at
-    most the target's), and maps an odd cycle onto a closed walk of odd length, which a
-    bipartite target has none of. They answer in microseconds the wide instances on which VF2
-    runs for minutes; VF2 decides the rest.
+    An injective homomorphism needs as many tiles as vertices, cannot lower a degree (the k-th
+    largest degree of the pattern is at most the target's), and maps an odd cycle onto a closed
+    walk of odd length, which a bipartite target has none of. They answer in microseconds the
+    wide instances on which VF2 runs for minutes; VF2 decides the rest.
     """
     p, t = pattern_graph(pattern), target_graph(target)
     if p.number_of_nodes() > t.number_of_nodes():

@@ -62,23 +62,40 @@ def test_every_zoo_model_keeps_the_latency_dp(hw):
         assert cut_work(units, chip, least) <= MAX_CUT_WORK, name
 
 
+def star_of(leaves: int) -> TileGraph:
+    """A hub tile task talking to ``leaves`` others."""
+    return TileGraph.from_edges(
+        ["c", *(f"l{i}" for i in range(leaves))], [("c", f"l{i}", 1) for i in range(leaves)]
+    )
+
+
+@pytest.fixture
+def mcts_starved(monkeypatch) -> list[tuple[str, int]]:
+    """MCTS given one search node at every bound; the (engine, hop bound) of every match."""
+    calls: list[tuple[str, int]] = []
+    real = TileMatcher.match
+
+    def starved(self, engine="mcts", **kw):
+        calls.append((engine, self.target.hops))
+        if engine == "mcts":
+            kw["max_nodes"] = 1
+        return real(self, engine=engine, **kw)
+
+    monkeypatch.setattr(TileMatcher, "match", starved)
+    return calls
+
+
 def test_hop_escalation_stops_at_the_limit_with_a_clear_message():
-    star = {
-        "vertices": [{"id": "c"}] + [{"id": f"l{i}"} for i in range(600)],
-        "edges": [{"src": "c", "dst": f"l{i}", "bytes": 1} for i in range(600)],
-    }
+    star = star_of(600)
     with pytest.raises(PlacementError, match=r"within h <= 16 .* talks to 600 others"):
-        place_tile_graph(TileGraph.from_doc(star), 40, 40, 2, max_nodes=200)
+        place_tile_graph(star, 40, 40, 2, max_nodes=200)
 
 
 def test_each_hop_bound_is_announced_with_the_work_so_far():
     """A large tile graph can take minutes per hop bound: progress names the bound it tries."""
-    star = {
-        "vertices": [{"id": "c"}] + [{"id": f"l{i}"} for i in range(13)],
-        "edges": [{"src": "c", "dst": f"l{i}", "bytes": 1} for i in range(13)],
-    }
+    star = star_of(13)
     lines: list[str] = []
-    placed = place_tile_graph(TileGraph.from_doc(star), 8, 8, 2, progress=lines.append)
+    placed = place_tile_graph(star, 8, 8, 2, progress=lines.append)
     assert placed.hops == 3  # a hub of 13 neighbours: 12 tiles lie within 2 hops of any tile
     assert lines[0] == "placing 14 tile tasks within 2 hops"
     assert lines[1].startswith("placing 14 tile tasks within 3 hops (none within 2: ")
@@ -154,19 +171,9 @@ def test_meshes_beyond_the_largest_preset_are_refused(mesh):
         parse_hardware({**base, "mesh": mesh})
 
 
-def test_cp_places_what_mcts_finds_at_no_bound(monkeypatch):
+def test_cp_places_what_mcts_finds_at_no_bound(mcts_starved):
     """MCTS's budget is a few rollouts of a tile graph of thousands of tasks: when it finds
     nothing at any hop bound, ``cp`` tries the bounds again with the same budgets."""
-    calls: list[tuple[str, int]] = []
-    real = TileMatcher.match
-
-    def starved(self, engine="mcts", **kw):
-        calls.append((engine, self.target.hops))
-        if engine == "mcts":  # as if MCTS ran out of nodes at every bound
-            kw["max_nodes"] = 1
-        return real(self, engine=engine, **kw)
-
-    monkeypatch.setattr(TileMatcher, "match", starved)
     ring = {
         "vertices": [{"id": f"v{i}"} for i in range(30)],
         "edges": [{"src": f"v{i}", "dst": f"v{(i + 1) % 30}", "bytes": 8} for i in range(30)],
@@ -174,28 +181,16 @@ def test_cp_places_what_mcts_finds_at_no_bound(monkeypatch):
     tg = TileGraph.from_doc(ring)
     lines: list[str] = []
     placed = place_tile_graph(tg, 6, 6, 1, max_nodes=5_000, progress=lines.append)
-    assert [e for e, _ in calls] == ["mcts"] * 10 + ["cp"]  # bounds 1..10 on 6x6, then cp at 1
+    # MCTS at bounds 1..10 on 6x6 (W + H - 2), then cp at 1
+    assert [e for e, _ in mcts_starved] == ["mcts"] * 10 + ["cp"]
     assert placed.hops == 1 and not placement_errors(tg, mesh_target(6, 6, 1), placed.placement)
     assert lines[-1].startswith("placing 30 tile tasks within 1 hops by cp (MCTS: none within 10;")
 
 
-def test_cp_starts_above_the_bounds_proved_impossible(monkeypatch):
+def test_cp_starts_above_the_bounds_proved_impossible(mcts_starved):
     """A proof at a bound rules out every smaller one: cp does not search those again."""
-    calls: list[tuple[str, int]] = []
-    real = TileMatcher.match
-
-    def starved(self, engine="mcts", **kw):
-        calls.append((engine, self.target.hops))
-        if engine == "mcts":
-            kw["max_nodes"] = 1
-        return real(self, engine=engine, **kw)
-
-    monkeypatch.setattr(TileMatcher, "match", starved)
-    star = {  # a hub of 13: 12 tiles lie within 2 hops of any tile, so h <= 2 is proved out
-        "vertices": [{"id": "c"}] + [{"id": f"l{i}"} for i in range(13)],
-        "edges": [{"src": "c", "dst": f"l{i}", "bytes": 1} for i in range(13)],
-    }
+    star = star_of(13)  # 12 tiles lie within 2 hops of any tile, so h <= 2 is proved out
     lines: list[str] = []
-    placed = place_tile_graph(TileGraph.from_doc(star), 8, 8, 1, progress=lines.append)
-    assert calls == [("mcts", h) for h in range(1, 15)] + [("cp", 3)] and placed.hops == 3
+    placed = place_tile_graph(star, 8, 8, 1, progress=lines.append)
+    assert mcts_starved == [("mcts", h) for h in range(1, 15)] + [("cp", 3)] and placed.hops == 3
     assert lines[-1].startswith("placing 14 tile tasks within 3 hops by cp (MCTS: none within 14;")

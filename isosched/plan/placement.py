@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
+
 from isosched.errors import IsoschedError
 from isosched.match import MatchResult, TileMatcher, mesh_target, placement_errors
 from isosched.match.target import max_hops
@@ -101,12 +103,8 @@ def _stopped_by_wall(r: MatchResult, max_nodes: int | None) -> bool:
 
 def _most_neighbours(tg: TileGraph) -> int:
     """The largest number of distinct neighbours of a tile task (self-loops aside)."""
-    near: list[set[int]] = [set() for _ in range(len(tg))]
-    for s, d, _ in tg.edges:
-        if s != d:
-            near[s].add(d)
-            near[d].add(s)
-    return max((len(n) for n in near), default=0)
+    indptr, _ = tg.undirected_csr()
+    return int(np.diff(indptr).max(initial=0))
 
 
 def place_tile_graph(
@@ -151,14 +149,14 @@ def place_tile_graph(
     cut = False
     h = hops
     engine = "mcts"
-    # the last bound MCTS tried, the largest bound proved impossible, cp's first bound
-    mcts_to = proved = first_cp = 0
+    proved = first_cp = 0  # the largest bound proved impossible; cp's first bound
     while True:
         if progress is not None:
             if engine == "mcts":
                 tried = "" if h == hops else f" (none within {h - 1}: {nodes} search nodes so far)"
             else:
                 cp_to = f", cp: none within {h - 1}" if h > first_cp else ""
+                mcts_to = max(hops, last)  # the last bound MCTS tried
                 tried = f" by cp (MCTS: none within {mcts_to}{cp_to}; {nodes} search nodes so far)"
             progress(f"placing {len(tg)} tile tasks within {h} hops{tried}")
         target = mesh_target(width, height, h)
@@ -176,8 +174,8 @@ def place_tile_graph(
             proved = max(proved, h)
         if h >= last and engine == "mcts" and proved < h:
             # cp from just above the bounds proved impossible
-            engine, mcts_to, h = "cp", h, max(hops, proved + 1)
-            first_cp = h
+            engine = "cp"
+            h = first_cp = max(hops, proved + 1)
             continue
         if h >= last:
             raise PlacementError(
