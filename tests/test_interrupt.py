@@ -90,7 +90,7 @@ def test_signal_to_the_driver_kills_its_workers_and_exits(sig, code, mode):
 
 
 def test_an_interrupted_write_leaves_the_old_file_whole(tmp_path):
-    from isosched.cli.files import written_whole
+    from isosched.io.files import written_whole
 
     path = tmp_path / "trace.jsonl"
     path.write_text("good\n")

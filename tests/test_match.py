@@ -383,7 +383,8 @@ def test_the_answer_check_agrees_with_placement_errors(inst, data):
 @given(_small_mesh_instances(), st.data())
 def test_the_cost_of_an_answer_is_placement_cost_to_the_bit(inst, data):
     """The engines' cost of a tile-per-vertex answer is :func:`placement_cost`'s, bit for bit
-    (the same sums in the same order), with tile costs and a communication weight drawn."""
+    (the same sums in the same order), with tile costs and a communication weight drawn, and
+    in whatever order the placement lists its vertices."""
     from isosched.match.matcher import _cost_of
 
     drawn = _priced_answer(inst, data)
@@ -392,6 +393,11 @@ def test_the_cost_of_an_answer_is_placement_cost_to_the_bit(inst, data):
     pattern, priced, tiles, weight = drawn
     coords = {pattern.ids[v]: priced.coord(t) for v, t in enumerate(tiles)}
     assert _cost_of(pattern, priced, tiles, weight) == placement_cost(
+        pattern, priced, coords, weight
+    )
+    order = data.draw(st.permutations(list(coords)), label="the placement's key order")
+    shuffled = {v: coords[v] for v in order}
+    assert placement_cost(pattern, priced, shuffled, weight) == placement_cost(
         pattern, priced, coords, weight
     )
 
@@ -510,3 +516,11 @@ def test_the_lad_export_asks_the_placers_question(inst):
         at = {tile: k for k, tile in enumerate(tiles)}
         for a, b in p.edges:
             assert t.has_edge(at[ans.tiles[a]], at[ans.tiles[b]])
+
+
+def test_a_target_prints_as_a_summary():
+    held = {(1, 1): HeldTile(priority=1, cost=5.0)}
+    t = mesh_target(4, 4, hops=1, blocked=[(0, 0)], held=held, priority=2)
+    assert repr(t) == (
+        "ChipTarget(4x4, hops=1, 15 of 16 tiles allowed, 1 of them at a cost, 44 directed links)"
+    )

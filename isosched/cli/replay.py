@@ -11,9 +11,9 @@ from typing import Annotated, Any
 import typer
 
 from isosched.cli.app import app, emit_json
-from isosched.cli.files import written_whole
 from isosched.cli.progress import Progress
 from isosched.errors import IsoschedError
+from isosched.io.files import written_whole
 
 
 @app.command("replay")

@@ -10,8 +10,8 @@ from typing import Annotated, Any
 import typer
 
 from isosched.cli.app import app, emit_json
-from isosched.cli.files import written_whole
 from isosched.errors import UnknownModelError
+from isosched.io.files import written_whole
 
 trace_app = typer.Typer(help="Scenarios and traces.", no_args_is_help=True)
 app.add_typer(trace_app, name="trace")

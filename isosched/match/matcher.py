@@ -166,15 +166,13 @@ def placement_errors(
 def placement_cost(
     pattern: TileGraph, target: ChipTarget, placement: Mapping[str, Coord], comm_weight: float = 1.0
 ) -> float:
-    """Byte-hops of every edge times ``comm_weight`` plus the preemption cost of used tiles."""
-    w = target.width
-    return _summed_cost(
-        pattern,
-        target,
-        [y * w + x for x, y in placement.values()],
-        [placement[v] for v in pattern.ids],
-        comm_weight,
-    )
+    """Byte-hops of every edge times ``comm_weight`` plus the preemption cost of used tiles.
+
+    Summed in the pattern's vertex order, whatever the order of ``placement``'s keys, so one
+    placement has one cost to the bit (and the same as the search's).
+    """
+    at = [placement[v] for v in pattern.ids]
+    return _summed_cost(pattern, target, [target.tile(xy) for xy in at], at, comm_weight)
 
 
 def _cost_of(pattern: TileGraph, target: ChipTarget, tiles: list[int], comm_weight: float) -> float:

@@ -94,6 +94,15 @@ class ChipTarget:
     indptr: npt.NDArray[np.int64]
     indices: npt.NDArray[np.int64]
 
+    def __repr__(self) -> str:
+        """A summary (the arrays would print hundreds of numbers)."""
+        held = int(np.count_nonzero(self.tile_cost[self.allowed]))
+        return (
+            f"ChipTarget({self.width}x{self.height}, hops={self.hops}, "
+            f"{int(np.count_nonzero(self.allowed))} of {self.size} tiles allowed, "
+            f"{held} of them at a cost, {len(self.indices)} directed links)"
+        )
+
     @property
     def size(self) -> int:
         """Number of tiles W·H (allowed or not)."""

@@ -17,7 +17,6 @@ Pickles run code when loaded: the cache directory must be writable only by peopl
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import importlib.metadata
@@ -26,7 +25,6 @@ import json
 import os
 import pickle
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Mapping
 from enum import Enum
@@ -38,6 +36,7 @@ from pydantic import BaseModel
 import isosched
 from isosched.graph.model import Graph
 from isosched.hw.model import Hardware
+from isosched.io.files import written_whole
 from isosched.io.graph_json import graph_to_dict
 from isosched.plan.planner import Plan, plan_model
 
@@ -301,17 +300,8 @@ class PlanCache:
         payload = {"format": _FORMAT, "key": key, "plan": plan}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{key[:16]}.", suffix=".tmp")
-            try:
-                with os.fdopen(fd, "wb") as fh:
-                    pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
-                    fh.flush()
-                    os.fsync(fh.fileno())
-                os.replace(tmp, path)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
+            with written_whole(path, durable=True) as tmp, tmp.open("wb") as fh:
+                pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # caching must never break planning
             self._writable = False
             self._warn(f"cannot write to {self.directory} ({type(exc).__name__}: {exc})")

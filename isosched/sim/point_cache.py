@@ -8,16 +8,14 @@ change makes every point new. A file that cannot be read is a miss.
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import isosched
+from isosched.io.files import written_whole
 from isosched.sim.sweep import Point
 
 __all__ = ["PointCache", "code_fingerprint", "point_key"]
@@ -92,12 +90,6 @@ class PointCache:
         """Store the result of ``point`` (atomically)."""
         path = self._path(point)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                json.dump(result, fh, separators=(",", ":"))
-            os.replace(tmp, path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(tmp)
+        with written_whole(path) as tmp, tmp.open("w", encoding="utf-8") as fh:
+            json.dump(result, fh, separators=(",", ":"))
         self.stored += 1
