@@ -1,5 +1,7 @@
 """The run-time placer: library images, cheapest victims, online matches checked by networkx."""
 
+import itertools
+
 import networkx as nx
 import pytest
 from hypothesis import given, settings
@@ -204,3 +206,13 @@ def test_a_librarys_span_is_kept_per_pattern_and_not_shared_by_a_copy():
     assert line.span(SQUARE) == 3 and lib.span(SQUARE) == 2
     hits = place(SQUARE, 2, 0xFFFF, 4, 4, library=line, online=False)
     assert not hits.found  # the copy's images span 3 hops: no hit at a bound of 2
+
+
+@pytest.mark.parametrize("engine", ["cp+repair", "cp", "mcts"])
+def test_a_wall_clock_stop_without_a_node_budget_is_flagged(engine):
+    """With no node budget the wall clock is the budget: its stop is machine-dependent, so the
+    answer says so, as it does when the safety net stops a node-budgeted match."""
+    chain = [f"v{i}" for i in range(60)]
+    pattern = TileGraph.from_edges(chain, list(itertools.pairwise(chain)))
+    a = place(pattern, 1, (1 << 64) - 1, 8, 8, node_budget=None, budget_ms=1e-6, engine=engine)
+    assert not a.found and a.reason == "budget" and a.wall_limited

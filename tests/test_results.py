@@ -10,6 +10,7 @@ import sys
 import pytest
 
 from isosched.io.hardware_json import load_hardware
+from isosched.io.model_source import load_models
 from isosched.sim.point_cache import PointCache, point_key
 from isosched.trace import parse_scenario
 
@@ -37,6 +38,14 @@ def test_point_keys_follow_content_and_the_cache_round_trips(tmp_path):
     assert cache.get(point) is None
     cache.put(point, {"satisfaction": 1.0})
     assert cache.get(point) == {"satisfaction": 1.0}
+    # The models' content is part of the key: a name that now stands for another graph (a file
+    # edited between two runs) misses, the same graph hits.
+    zoo = load_models(["mobilenetv2", "resnet50"])
+    same = PointCache(tmp_path, {"mobilenetv2": zoo["mobilenetv2"]})
+    edited = PointCache(tmp_path, {"mobilenetv2": zoo["resnet50"]})
+    same.put(point, {"satisfaction": 0.5})
+    assert same.get(point) == {"satisfaction": 0.5} and edited.get(point) is None
+    assert (same.hits, same.stored, edited.hits) == (1, 1, 0)
 
 
 def test_results_writes_stamped_data_and_the_block_then_resumes(tmp_path):
@@ -97,6 +106,15 @@ def test_results_writes_stamped_data_and_the_block_then_resumes(tmp_path):
     render = subprocess.run([*cmd, "--render-only"], capture_output=True, text=True, env=env)
     assert render.returncode == 0 and "point" not in render.stderr
     assert "### tiny_results on edge-4x4 — premise physics" in md.read_text()
+    assert "Computed by other code" not in md.read_text()
+    # a table kept from another package's run is named as such
+    fair_path = tmp_path / "data" / "fair" / "edge-4x4" / "tiny_results.json"
+    fair["code"]["isosched_sha256"] = "0" * 64
+    fair_path.write_text(json.dumps(fair))
+    render = subprocess.run([*cmd, "--render-only"], capture_output=True, text=True, env=env)
+    assert render.returncode == 0, render.stderr
+    assert "Computed by other code than this run's (package `" in md.read_text()
+    assert "): tiny_results on edge-4x4 (fair)." in md.read_text()
 
 
 def test_a_point_cut_short_by_the_wall_safety_net_fails_the_sweep_and_is_never_stored(

@@ -214,3 +214,31 @@ def test_cli_defaults_are_the_library_defaults():
         params = inspect.signature(command).parameters
         assert params["seeds"].default == DEFAULT_SEEDS
         assert params["bisect_steps"].default == BISECT_STEPS
+
+
+def test_a_name_given_another_graph_is_planned_again_in_the_same_process():
+    """The process keeps plan books between sweeps; one is reused only for the same graphs."""
+    from isosched.sim import sweep as sweep_module
+
+    sc = parse_scenario(
+        {
+            "schema": "isosched.scenario/v1",
+            "name": "renamed",
+            "horizon_ms": 40,
+            "streams": [
+                {"id": "s", "model": "net", "period_ms": 4.0, "deadline_ms": 8.0, "priority": 1}
+            ],
+        }
+    )
+    hw = load_hardware("edge-4x4")
+    zoo = load_models(["mobilenetv2", "pointpillars"])
+
+    def energy(model: str) -> float:
+        doc = sweep(sc, hw, ["fcfs"], [1.0], seeds=1, workers=1, models={"net": zoo[model]})
+        return float(doc["policies"]["fcfs"]["curve"][0]["energy_mj"])
+
+    sweep_module._BOOKS.clear()
+    alone = energy("pointpillars")
+    sweep_module._BOOKS.clear()
+    first = energy("mobilenetv2")
+    assert energy("pointpillars") == alone != first

@@ -137,8 +137,14 @@ def _hw_sha(hw: Hardware) -> str:
     ).hexdigest()
 
 
-def _render(entries: list[dict[str, Any]], planned: list[tuple[str, str, str]]) -> str:
-    """The generated block of docs/results.md."""
+def _render(
+    entries: list[dict[str, Any]], planned: list[tuple[str, str, str]], code: str = ""
+) -> str:
+    """The generated block of docs/results.md.
+
+    ``code`` is this run's package hash: planned tables whose data another package computed
+    (kept from an earlier run, say when ``--budget-min`` stopped this one) are named as such.
+    """
     from isosched.report.tables import scoreboard, sweep_tables, tier_table
 
     out = [BEGIN, ""]
@@ -155,6 +161,15 @@ def _render(entries: list[dict[str, Any]], planned: list[tuple[str, str, str]]) 
             "Not run in this regeneration (rerun `isosched results` to add them): "
             + ", ".join(f"{s} on {h} ({p})" for p, h, s in missing)
             + "."
+        )
+    older = [
+        k for k in planned if k in have and code and have[k]["code"].get("isosched_sha256") != code
+    ]
+    if older:
+        out.append("")
+        out.append(
+            f"Computed by other code than this run's (package `{code[:8]}…`; each table names "
+            "its commit): " + ", ".join(f"{s} on {h} ({p})" for p, h, s in older) + "."
         )
     if entries:
         out.append("")
@@ -263,7 +278,6 @@ def results(
         if p not in PHYSICS:
             raise IsoschedError(f"unknown physics {p!r}; one of {', '.join(PHYSICS)}")
     factors = parse_scales(scales)  # checked before any point runs
-    cache = PhysicsBlindStore(PointCache(point_cache or default_cache_dir()))
     stamp = code_stamp()
     planned = [(p, h, s) for h in chips for p in settings for s in by_name]
     t0 = time.monotonic()
@@ -279,6 +293,7 @@ def results(
             list(ABLATION_NAMES) if chip in ablations_on.split(",") else []
         )
         models = load_models(s.model for s in sc.streams)
+        cache = PhysicsBlindStore(PointCache(point_cache or default_cache_dir(), models))
         label = f"[{i + 1}/{len(planned)}] {name} on {chip} ({phys})"
 
         def progress(msg: str, label: str = label) -> None:
@@ -344,7 +359,7 @@ def results(
     data.mkdir(parents=True, exist_ok=True)
     (data / "index.json").write_text(json.dumps(index, indent=1) + "\n", encoding="utf-8")
     text = markdown.read_text(encoding="utf-8") if markdown.is_file() else ""
-    block = _render(entries, planned)
+    block = _render(entries, planned, stamp["isosched_sha256"])
     if BEGIN in text and END in text:
         text = text[: text.index(BEGIN)] + block + text[text.index(END) + len(END) + 1 :]
     else:

@@ -189,8 +189,8 @@ class PlacerAnswer:
     wall_ms : float
         Host time spent, milliseconds (reported, never used in a decision).
     wall_limited : bool
-        The wall-time safety net stopped the online match (the answer may then differ between
-        machines; callers report it).
+        The wall clock stopped the online match: its safety net, or its budget when no node
+        budget was given (the answer may then differ between machines; callers report it).
     match : MatchResult or None
         The online matcher's full result, when it ran (or proved there is no room).
     detail : str
@@ -559,7 +559,7 @@ def place(
             cancel=cancel,
         )
         nodes = result.nodes
-    wall_limited = node_budget is not None and result.wall_limited
+    wall_limited = result.wall_limited
     if not result.found:
         return PlacerAnswer(
             False,

@@ -120,6 +120,18 @@ def _graph_doc(graph: Graph) -> dict[str, Any]:
     return doc
 
 
+def graph_digest(graph: Graph) -> str:
+    """SHA-256 of the graph's content as the plan key reads it (:func:`plan_key`)."""
+    text = json.dumps(
+        _graph_doc(graph),
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=True,
+        default=_canonical,
+    )
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
+
+
 def _plan_arguments(plan_kwargs: Mapping[str, Any]) -> dict[str, Any]:
     """``plan_model``'s keyword arguments that make a plan's identity, defaults filled in.
 

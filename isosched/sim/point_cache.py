@@ -2,20 +2,28 @@
 
 One JSON file per point, ``<dir>/points/<key[:2]>/<key>.json``, written to a temporary file and
 renamed over the target (atomic). The key hashes the scenario, the hardware, the policy, the
-scale, the seed and the source of the ``isosched`` package (:func:`code_fingerprint`): any code
-change makes every point new. A file that cannot be read is a miss.
+scale, the seed, the content of the scenario's models (when the cache is given them: a model
+named by a file path may be edited), the versions of Python (major.minor) and of the libraries a
+replay computes with (OR-Tools, NumPy, numba), and the source of the ``isosched`` package
+(:func:`code_fingerprint`): any code change makes every point new. A file that cannot be read
+is a miss.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.metadata
 import json
+import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import isosched
+from isosched.graph.model import Graph
 from isosched.io.files import written_whole
+from isosched.plan.cache import graph_digest
 from isosched.sim.sweep import Point
 
 __all__ = ["PointCache", "code_fingerprint", "point_key"]
@@ -42,8 +50,29 @@ def code_fingerprint() -> str:
     return h.hexdigest()
 
 
-def point_key(point: Point) -> str:
-    """Content key of one sweep point."""
+@functools.cache
+def environment() -> dict[str, str]:
+    """Versions of Python (major.minor) and of the libraries a replay computes with."""
+    out = {"python": f"{sys.version_info[0]}.{sys.version_info[1]}"}
+    for package in ("ortools", "numpy", "numba"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:  # pragma: no cover - vendored copies
+            out[package] = "unknown"
+    return out
+
+
+def point_key(point: Point, model_digests: Mapping[str, str] | None = None) -> str:
+    """Content key of one sweep point.
+
+    Parameters
+    ----------
+    point : Point
+        The scenario, hardware, policy, scale and seed.
+    model_digests : mapping of str to str, optional
+        :func:`~isosched.plan.cache.graph_digest` of every model the scenario names; without
+        them the key stands for the models the names meant when the point was stored.
+    """
     scenario, hw, policy, scale, seed = point
     doc = {
         "scenario": scenario.model_dump(mode="json", by_alias=True),
@@ -51,6 +80,8 @@ def point_key(point: Point) -> str:
         "policy": policy,
         "scale": repr(float(scale)),
         "seed": seed,
+        "models": dict(sorted((model_digests or {}).items())),
+        "environment": environment(),
         "code": code_fingerprint(),
     }
     text = json.dumps(doc, sort_keys=True, separators=(",", ":"))
@@ -64,15 +95,24 @@ class PointCache:
     ----------
     directory : Path
         Where the ``points/`` tree lives (created on first write).
+    models : mapping of str to Graph, optional
+        The graphs the scenarios' model names stand for; their content is part of every key.
+
+    Attributes
+    ----------
+    hits, stored : int
+        Points found, and points computed and stored, through this object.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, models: Mapping[str, Graph] | None = None) -> None:
         self.directory = Path(directory) / "points"
+        self.model_digests = {n: graph_digest(g) for n, g in (models or {}).items()}
         self.hits = 0
         self.stored = 0
 
     def _path(self, point: Point) -> Path:
-        key = point_key(point)
+        names = {s.model for s in point[0].streams}
+        key = point_key(point, {n: d for n, d in self.model_digests.items() if n in names})
         return self.directory / key[:2] / f"{key}.json"
 
     def get(self, point: Point) -> dict[str, Any] | None:

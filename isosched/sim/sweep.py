@@ -82,10 +82,16 @@ _BOOKS: dict[tuple[Hardware, tuple[str, ...]], PlanBook] = {}
 def plan_book(
     hw: Hardware, models: Mapping[str, Graph], cache: PlanCache | None = None
 ) -> PlanBook:
-    """The plan book of ``hw`` and ``models`` in this process (created on first use)."""
+    """The plan book of ``hw`` and ``models`` in this process (created on first use).
+
+    A book is kept per chip and model names, and reused only for the same graphs: a call that
+    gives a name another graph (an edited model, in a notebook say) replaces the book, and so
+    does any call after a planner's wall-clock net cut one of the book's plans (such a plan may
+    differ on another machine, and the next sweep should plan it again rather than refuse it).
+    """
     key = (hw, tuple(sorted(models)))
     book = _BOOKS.get(key)
-    if book is None:
+    if book is None or book.wall_limited or book.models != dict(models):
         book = _BOOKS[key] = PlanBook(hw, models, cache)
     return book
 
