@@ -138,11 +138,11 @@ def _hw_sha(hw: Hardware) -> str:
 
 
 def _render(
-    entries: list[dict[str, Any]], planned: list[tuple[str, str, str]], code: str = ""
+    entries: list[dict[str, Any]], planned: list[tuple[str, str, str]], package: str = ""
 ) -> str:
     """The generated block of docs/results.md.
 
-    ``code`` is this run's package hash: planned tables whose data another package computed
+    ``package`` is this run's package hash: planned tables whose data another package computed
     (kept from an earlier run, say when ``--budget-min`` stopped this one) are named as such.
     """
     from isosched.report.tables import scoreboard, sweep_tables, tier_table
@@ -163,12 +163,14 @@ def _render(
             + "."
         )
     older = [
-        k for k in planned if k in have and code and have[k]["code"].get("isosched_sha256") != code
+        k
+        for k in planned
+        if k in have and package and have[k]["code"].get("isosched_sha256") != package
     ]
     if older:
         out.append("")
         out.append(
-            f"Computed by other code than this run's (package `{code[:8]}…`; each table names "
+            f"Computed by other code than this run's (package `{package[:8]}…`; each table names "
             "its commit): " + ", ".join(f"{s} on {h} ({p})" for p, h, s in older) + "."
         )
     if entries:
