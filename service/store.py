@@ -313,13 +313,14 @@ class Store:
             res = conn.execute(delete(traces).where(traces.c.id == tid))
         return bool(res.rowcount)
 
-    def list_traces(self) -> list[dict[str, Any]]:
-        """Ids, names and headers of stored traces, newest first."""
+    def list_traces(self, limit: int = 1000, offset: int = 0) -> list[dict[str, Any]]:
+        """Ids, names and headers of stored traces, newest first (``limit`` from ``offset``)."""
         with self.engine.connect() as conn:
             rows = conn.execute(
                 select(traces.c.id, traces.c.name, traces.c.header, traces.c.created_at)
-                .order_by(traces.c.created_at.desc())
-                .limit(1000)
+                .order_by(traces.c.created_at.desc(), traces.c.id)
+                .limit(limit)
+                .offset(offset)
             ).all()
         return [
             {"id": r[0], "name": r[1], "header": json.loads(r[2]), "created_at": r[3].isoformat()}
@@ -514,13 +515,21 @@ class Store:
             row = conn.execute(select(hardware.c.doc).where(hardware.c.id == hid)).first()
         return None if row is None else dict(json.loads(row[0]))
 
-    def list_hardware(self) -> list[dict[str, Any]]:
-        """Ids, names and documents of uploaded hardware, newest first."""
+    def list_hardware(
+        self, limit: int = 1000, offset: int = 0, name: str | None = None
+    ) -> list[dict[str, Any]]:
+        """Ids, names and documents of uploaded hardware, newest first.
+
+        ``limit`` rows from ``offset``; only those called ``name`` when it is given.
+        """
+        query = select(hardware.c.id, hardware.c.name, hardware.c.doc, hardware.c.created_at)
+        if name is not None:
+            query = query.where(hardware.c.name == name)
         with self.engine.connect() as conn:
             rows = conn.execute(
-                select(hardware.c.id, hardware.c.name, hardware.c.doc, hardware.c.created_at)
-                .order_by(hardware.c.created_at.desc())
-                .limit(1000)
+                query.order_by(hardware.c.created_at.desc(), hardware.c.id)
+                .limit(limit)
+                .offset(offset)
             ).all()
         return [
             {"id": r[0], "name": r[1], "doc": json.loads(r[2]), "created_at": r[3].isoformat()}

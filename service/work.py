@@ -131,14 +131,15 @@ def run_job(
     """Worker entry point: ``fn(**params, progress=reporter)``, progress going to the store.
 
     A ``trace_id`` parameter is read from the store here and passed on as ``trace`` text:
-    job records reference a stored trace instead of holding a copy of it.
+    job records reference a stored trace instead of holding a copy of it. ``hw_id`` (the id of
+    uploaded hardware, whose document is ``hw``) is for the job's record only.
     """
     store = _store(database_url)
     store.set_job(job_id, "running")  # queued → running (a cancelled job stays cancelled)
     reporter = Reporter(store, job_id)
     reporter("started")
+    params = {k: v for k, v in params.items() if k != "hw_id"}
     if "trace_id" in params:
-        params = dict(params)
         tid = params.pop("trace_id")
         got = store.get_trace(tid)
         if got is None:

@@ -44,3 +44,12 @@ def test_a_failed_durable_write_leaves_nothing(tmp_path):
         part.write_bytes(b"half")
         raise OSError("disk full")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_private_file_is_its_owners_only_however_it_is_opened(tmp_path):
+    path = tmp_path / "plan.pkl"
+    for _ in range(2):  # and again over the first
+        with written_whole(path, durable=True, mode=0o600) as part, part.open("wb") as fh:
+            fh.write(b"secret")
+        assert path.stat().st_mode & 0o777 == 0o600 and path.read_bytes() == b"secret"
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]

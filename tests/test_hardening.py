@@ -428,6 +428,44 @@ def test_a_large_graph_upload_is_parsed_in_a_child_process_and_its_errors_come_b
     assert graphs._PARSER is None
 
 
+def test_a_graph_over_the_planners_unit_cap_is_refused_before_a_job(client):
+    """The planner plans at most MAX_PLAN_UNITS units; a plan, replay or sweep of a bigger
+    stored graph is 422 at once, not a job that fails later. Many layers are not many units."""
+    from isosched.plan.planner import MAX_PLAN_UNITS
+    from service.routers import graphs
+
+    def chain(op: dict[str, Any]) -> str:
+        layers: list[dict[str, Any]] = [{"id": "x", "op": "input", "shape": [4]}]
+        layers += [
+            {"id": f"a{i}", **op, "inputs": [f"a{i - 1}" if i else "x"]}
+            for i in range(MAX_PLAN_UNITS + 1)
+        ]
+        r = client.post("/v1/graphs", json={"name": "chain", "layers": layers})
+        assert r.status_code == 201, r.text
+        gid: str = r.json()["id"]
+        return gid
+
+    jobs_before = len(client.get("/v1/jobs").json())
+    big = chain({"op": "linear", "out_features": 4})
+    r = client.post("/v1/plans", json={"graph_id": big, "hw": "edge-4x4"})
+    assert r.status_code == 422, r.text
+    assert f"{MAX_PLAN_UNITS + 1:,} planning units" in r.json()["detail"]
+    scenario = {
+        "schema": "isosched.scenario/v1",
+        "name": "big",
+        "horizon_ms": 10,
+        "streams": [{"id": "s", "model": big, "period_ms": 5, "deadline_ms": 5, "priority": 1}],
+    }
+    r = client.post("/v1/sweeps", json={"scenario": scenario, "hw": "edge-4x4", "seeds": 1})
+    assert r.status_code == 422 and "planning units" in r.json()["detail"]
+    assert len(client.get("/v1/jobs").json()) == jobs_before  # no job was queued
+    light = chain({"op": "activation"})  # one planning unit
+    r = client.post("/v1/plans", json={"graph_id": light, "hw": "edge-4x4"})
+    assert r.status_code == 202, r.text
+    client.delete(f"/v1/jobs/{r.json()['id']}")
+    graphs.shutdown_parser()
+
+
 # --- 7. a storage quota ---------------------------------------------------------------------
 
 

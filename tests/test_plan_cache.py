@@ -149,6 +149,7 @@ def test_fresh_cache_hits_disk(tmp_path):
     key = plan_key(G, HW4)
     path = tmp_path / "plans" / key[:2] / f"{key}.pkl"
     assert files(tmp_path) == [path]
+    assert path.stat().st_mode & 0o777 == 0o600  # a pickle runs code: its owner's only
     fresh = PlanCache(tmp_path)
     assert fresh.path(key) == path
     messages: list[str] = []

@@ -43,7 +43,11 @@ def test_graph_upload_read_list_delete(client):
     assert body["macs"] == 8 and body["layers"] == 2
     gid = body["id"]
     doc = client.get(f"/v1/graphs/{gid}").json()
-    assert doc["schema"] == "isosched.graph/v1" and doc["id"] == gid
+    assert doc["schema"] == "isosched.graph/v1" and doc["name"] == TINY["name"]
+    again = client.post("/v1/graphs", json=doc)  # a downloaded graph uploads again
+    assert again.status_code == 201, again.text
+    assert client.get(f"/v1/graphs/{again.json()['id']}").json() == doc
+    assert client.delete(f"/v1/graphs/{again.json()['id']}").status_code == 204
     assert [g["id"] for g in client.get("/v1/graphs").json()] == [gid]
     assert client.delete(f"/v1/graphs/{gid}").status_code == 204
     assert client.get(f"/v1/graphs/{gid}").status_code == 404
@@ -434,7 +438,21 @@ def test_uploaded_hardware_plans_and_no_client_path_is_read(client, tmp_path):
     gid = client.post("/v1/graphs", json=TINY).json()["id"]
     job = wait_for(client, client.post("/v1/plans", json={"graph_id": gid, "hw": hid}).json()["id"])
     assert job["state"] == "done" and job["result"]["hw"] == "my-chip"
-    assert job["params"]["hw"] == "my-chip"
+    # the job names the hardware as a request does (its id), and says its name
+    assert job["params"]["hw"] == hid and job["params"]["hw_name"] == "my-chip"
+    again = client.post("/v1/plans", json={"graph_id": gid, "hw": job["params"]["hw"]})
+    assert again.status_code == 202
+    assert wait_for(client, again.json()["id"])["state"] == "done"
+    # one name, one chip: the same file again is the same id; another file under it is refused
+    r = client.post("/v1/hardware", json=doc)
+    assert r.status_code == 200 and r.json()["id"] == hid
+    other = client.post("/v1/hardware", json={**doc, "mesh": [2, 2]})
+    assert other.status_code == 422 and hid in other.json()["detail"]
+    # paging: the presets first, then the uploads
+    listed = client.get("/v1/hardware").json()
+    assert [h.get("id") for h in listed[-1:]] == [hid]
+    assert client.get("/v1/hardware", params={"offset": len(listed) - 1}).json() == listed[-1:]
+    assert client.get("/v1/hardware", params={"limit": 1}).json() == listed[:1]
     # a hardware file on the server's disk is never read for a client
     secret = tmp_path / "secret.json"
     secret.write_text(json.dumps(doc))
@@ -444,8 +462,11 @@ def test_uploaded_hardware_plans_and_no_client_path_is_read(client, tmp_path):
     assert bad.status_code == 422 and "mesh" in bad.json()["detail"]
     assert client.post("/v1/hardware", content=b"{").status_code == 422
     # an upload named as a preset would read as the preset in its results
-    same = client.post("/v1/hardware", json={**doc, "name": "edge-8x8"})
-    assert same.status_code == 422 and "preset" in same.json()["detail"]
+    for preset in ("edge-8x8", "Edge-8x8"):
+        same = client.post("/v1/hardware", json={**doc, "name": preset})
+        assert same.status_code == 422 and "preset" in same.json()["detail"]
+    spaced = client.post("/v1/hardware", json={**doc, "name": "edge-4x4 "})
+    assert spaced.status_code == 422 and "spaces" in spaced.json()["detail"]
     assert client.delete("/v1/hardware/edge-4x4").status_code == 405
     assert client.delete(f"/v1/hardware/{hid}").status_code == 204
     assert client.get(f"/v1/hardware/{hid}").status_code == 404
@@ -454,6 +475,10 @@ def test_uploaded_hardware_plans_and_no_client_path_is_read(client, tmp_path):
 
 def test_trace_delete(client):
     tid = client.post("/v1/traces", json={"scenario": SMALL_SCENARIO}).json()["id"]
+    listed = client.get("/v1/traces").json()
+    assert tid in [t["id"] for t in listed]
+    assert client.get("/v1/traces", params={"limit": 1}).json() == listed[:1]
+    assert client.get("/v1/traces", params={"limit": 0}).status_code == 422
     assert client.delete(f"/v1/traces/{tid}").status_code == 204
     assert client.get(f"/v1/traces/{tid}").status_code == 404
     assert client.delete(f"/v1/traces/{tid}").status_code == 404

@@ -12,7 +12,7 @@ __all__ = ["written_whole"]
 
 
 @contextlib.contextmanager
-def written_whole(path: Path, *, durable: bool = False) -> Iterator[Path]:
+def written_whole(path: Path, *, durable: bool = False, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path beside ``path``, which replaces ``path`` when the block succeeds.
 
     The temporary file's name is the writer's own (``.NAME.PID.THREAD.part``), so concurrent
@@ -29,11 +29,18 @@ def written_whole(path: Path, *, durable: bool = False) -> Iterator[Path]:
     durable : bool
         Flush the temporary file to the disk (``fsync``) before the rename, so that a crash of
         the machine leaves the old file or the new one, never an empty one.
+    mode : int, optional
+        Create the file with these permission bits (less the umask), e.g. ``0o600`` for a file
+        only its owner may read; the block's own ``open`` then keeps them. Without it the
+        block creates the file with the usual permissions.
     """
     if path.exists() and not path.is_file():
         yield path
         return
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.part")
+    if mode is not None:
+        os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode))
+        os.chmod(tmp, mode)  # an earlier writer's leftover of this name keeps its own bits
     try:
         yield tmp
         if durable:

@@ -4,12 +4,13 @@ A plan is a pure function of the model's content, the chip's content, the planne
 and the code (DESIGN.md §10: no wall-clock limit decides a result), so it is computed once and
 looked up afterwards: in this process's memory first, then on disk, and only then planned.
 
-Layout on disk: one pickle per key, ``<dir>/plans/<key[:2]>/<key>.pkl``. Writers write a
-temporary file in the same directory and rename it over the target (``os.replace``, atomic on
-POSIX and Windows), so concurrent writers of one key each leave a complete file and readers never
-see half of one. A file that cannot be read or is not what it should be (truncated, not a
-pickle, another key, another type) is a miss and is overwritten by the next write. A directory
-that cannot be created or written turns the cache into a memory-only one with one warning.
+Layout on disk: one pickle per key, ``<dir>/plans/<key[:2]>/<key>.pkl``, readable by its owner
+only (mode 0600). Writers write a temporary file of their own in the same directory and rename
+it over the target (``os.replace``, atomic on POSIX and Windows), so concurrent writers of one
+key each leave a complete file and readers never see half of one. A file that cannot be read
+or is not what it should be (truncated, not a pickle, another key, another type) is a miss and
+is overwritten by the next write. A directory that cannot be created or written turns the cache
+into a memory-only one with one warning.
 
 Pickles run code when loaded: the cache directory must be writable only by people you trust
 (by default it is in your own home directory). See docs/plan-cache.md.
@@ -312,7 +313,7 @@ class PlanCache:
         payload = {"format": _FORMAT, "key": key, "plan": plan}
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
-            with written_whole(path, durable=True) as tmp, tmp.open("wb") as fh:
+            with written_whole(path, durable=True, mode=0o600) as tmp, tmp.open("wb") as fh:
                 pickle.dump(payload, fh, protocol=pickle.HIGHEST_PROTOCOL)
         except Exception as exc:  # caching must never break planning
             self._writable = False

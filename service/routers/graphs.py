@@ -8,7 +8,7 @@ import multiprocessing
 import os
 import threading
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Annotated, Any
@@ -20,6 +20,7 @@ from isosched.graph import Graph, parse_graph
 from isosched.io.bounded_json import decode_json
 from isosched.io.graph_json import graph_to_dict
 from isosched.io.model_source import MAX_MODELS
+from isosched.plan.planner import MAX_PLAN_UNITS
 from isosched.zoo import zoo_names
 from service.openapi import created, errors, request_body
 from service.quota import check_quota
@@ -147,6 +148,45 @@ async def _parse_large(
         ) from None
 
 
+def _plan_units(text: str) -> int:
+    """Planning units of a stored graph's JSON text (what the planner counts against its cap)."""
+    from isosched.plan.units import build_units
+
+    return len(build_units(parse_graph(json.loads(text))))
+
+
+async def check_plannable(graphs: Mapping[str, dict[str, Any]]) -> None:
+    """Refuse (422) a stored graph the planner would refuse for its size, before any job.
+
+    A graph has at most one planning unit per layer, so only graphs of more than
+    :data:`~isosched.plan.planner.MAX_PLAN_UNITS` layers are counted, in the parser process.
+
+    Raises
+    ------
+    HTTPException
+        422 naming the graph and its unit count.
+    """
+    for gid, doc in graphs.items():
+        layers = doc.get("layers")
+        if not isinstance(layers, list) or len(layers) <= MAX_PLAN_UNITS:
+            continue
+        loop = asyncio.get_running_loop()
+        try:
+            units = await loop.run_in_executor(_parser(), _plan_units, json.dumps(doc))
+        except BrokenProcessPool:
+            shutdown_parser()
+            raise GraphError(
+                f"graph {gid!r} could not be counted: the parser process ran out of memory or "
+                "was killed"
+            ) from None
+        if units > MAX_PLAN_UNITS:
+            raise HTTPException(
+                422,
+                f"graph {gid!r} ({str(doc.get('name'))[:100]}) has {units:,} planning units "
+                f"(compute layers); at most {MAX_PLAN_UNITS:,} are planned",
+            )
+
+
 def _parse_upload(
     body: bytes, onnx: bool, dims: list[str] | None = None, strict: bool = False
 ) -> tuple[Graph, list[str], str]:
@@ -252,13 +292,11 @@ async def list_graphs(
 
 @router.get("/{graph_id}", operation_id="getGraph", responses=errors(404))
 async def get_graph(graph_id: str, request: Request) -> Response:
-    """The stored graph file (canonical ``isosched.graph/v1``)."""
+    """The stored graph file (canonical ``isosched.graph/v1``), as it can be uploaded again."""
     text: str | None = request.app.state.store.get_graph_text(graph_id)
     if text is None:
         raise HTTPException(404, f"no graph {graph_id!r}")
-    # the stored text is canonical JSON of an object: add the id without decoding it
-    body = '{"id":' + json.dumps(graph_id) + "," + text.lstrip()[1:]
-    return Response(body, media_type="application/json")
+    return Response(text, media_type="application/json")
 
 
 @router.delete("/{graph_id}", status_code=204, operation_id="deleteGraph", responses=errors(404))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 
 from isosched.errors import HardwareError
 from isosched.io.bounded_json import decode_json
@@ -38,17 +38,22 @@ def _summary(name: str, doc: dict[str, Any], hid: str | None = None) -> dict[str
     return out if hid is None else {"id": hid, **out}
 
 
-@router.get("")
-async def list_hardware(request: Request) -> list[dict[str, Any]]:
-    """Presets (``name``) and uploaded hardware (``id`` and ``name``): mesh and tile count."""
-    out = []
+@router.get("", responses=errors(422))
+async def list_hardware(
+    request: Request,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=10**9),
+) -> list[dict[str, Any]]:
+    """Presets (``name``), then uploads (``id``, ``name``; newest first): mesh and tiles."""
+    presets = []
     for name in preset_names():
         hw = load_hardware(name)
-        out.append({"name": name, "mesh": list(hw.mesh), "tiles": hw.tiles, "preset": True})
-    out.extend(
-        {**_summary(row["name"], row["doc"], row["id"]), "preset": False}
-        for row in request.app.state.store.list_hardware()
-    )
+        presets.append({"name": name, "mesh": list(hw.mesh), "tiles": hw.tiles, "preset": True})
+    out = presets[offset : offset + limit]
+    rest = limit - len(out)
+    if rest > 0:
+        rows = request.app.state.store.list_hardware(rest, max(0, offset - len(presets)))
+        out.extend({**_summary(r["name"], r["doc"], r["id"]), "preset": False} for r in rows)
     return out
 
 
@@ -68,15 +73,27 @@ async def list_hardware(request: Request) -> list[dict[str, Any]]:
         }
     ),
 )
-async def upload_hardware(request: Request) -> dict[str, Any]:
+async def upload_hardware(request: Request, response: Response) -> dict[str, Any]:
     """Store an ``isosched.hardware/v1`` file; plans and replays then name it by ``id``."""
     body = await request.body()
     check_quota(request, len(body))
     hw = parse_hardware(decode_json(body, "request body", HardwareError))
-    if hw.name in preset_names():  # its results would read as the preset's
+    if hw.name != hw.name.strip() or not hw.name:
+        raise HardwareError(f"hardware name {hw.name!r}: no leading or trailing spaces, please")
+    if hw.name.casefold() in {p.casefold() for p in preset_names()}:
+        # its results would read as the preset's
         raise HardwareError(f"hardware name {hw.name!r} is a preset's; give the upload another")
     doc: dict[str, Any] = hw.model_dump(mode="json", by_alias=True)
-    hid = request.app.state.store.add_hardware(hw.name, doc)
+    store = request.app.state.store
+    for row in store.list_hardware(limit=1, name=hw.name):  # one name, one chip
+        if row["doc"] != doc:
+            raise HardwareError(
+                f"hardware name {hw.name!r} is taken by other stored hardware ({row['id']}); "
+                "give this one another name, or delete that one first"
+            )
+        response.status_code = 200  # the same file again: the same id
+        return _summary(hw.name, doc, row["id"])
+    hid = store.add_hardware(hw.name, doc)
     return _summary(hw.name, doc, hid)
 
 

@@ -19,7 +19,7 @@ from isosched.trace import parse_scenario
 from isosched.zoo import zoo_names
 from service.openapi import created, errors
 from service.quota import check_quota
-from service.routers.graphs import resolve_models
+from service.routers.graphs import check_plannable, resolve_models
 from service.routers.hardware import resolve_hardware
 from service.routers.traces import check_trace_size, scenario_doc
 from service.work import plan_job, replay_job, sweep_job
@@ -72,11 +72,12 @@ async def submit_plan(req: PlanRequest, request: Request, response: Response) ->
     if (req.graph_id is None) == (req.model is None):
         raise HTTPException(422, "give exactly one of graph_id and model")
     # unknown hardware is 422 now, not a failed job later
-    params: dict[str, Any] = {"hw": resolve_hardware(request.app.state.store, req.hw)}
+    params: dict[str, Any] = _hardware_params(request.app.state.store, req.hw)
     if req.graph_id is not None:
         doc = request.app.state.store.get_graph(req.graph_id)
         if doc is None:
             raise HTTPException(404, f"no graph {req.graph_id!r}")
+        await check_plannable({req.graph_id: doc})  # 422 now, not a failed job later
         params["graph"] = doc
     else:
         if req.model not in zoo_names():
@@ -87,6 +88,16 @@ async def submit_plan(req: PlanRequest, request: Request, response: Response) ->
             )
         params["model"] = req.model
     return _accepted(request, response, "plan", plan_job, params)
+
+
+def _hardware_params(store: Any, hw: str) -> dict[str, Any]:
+    """``hw`` for the job, and for uploaded hardware its ``hw_id`` (for the job's record).
+
+    ``hw`` is a preset's name or an upload's document; the record names an upload by its id,
+    as requests name it.
+    """
+    resolved = resolve_hardware(store, hw)
+    return {"hw": resolved} if isinstance(resolved, str) else {"hw": resolved, "hw_id": hw}
 
 
 def _accepted(
@@ -126,13 +137,14 @@ async def submit_replay(req: ReplayRequest, request: Request, response: Response
     """Replay in the background: 202 with the job id and ``Location``."""
     store = request.app.state.store
     names = parse_policies(req.policies)
-    hw = resolve_hardware(store, req.hw)
+    hw = _hardware_params(store, req.hw)
     models = store.get_trace_models(req.trace_id)
     if models is None:
         raise HTTPException(404, f"no trace {req.trace_id!r}")
     graphs = resolve_models(store, models)  # a graph deleted since the upload is 422 now
+    await check_plannable(graphs)
     # the job references the stored trace: its text is not copied into the job's record
-    params = {"trace_id": req.trace_id, "hw": hw, "policies": names, "graphs": graphs}
+    params = {"trace_id": req.trace_id, **hw, "policies": names, "graphs": graphs}
     return _accepted(request, response, "replay", replay_job, params)
 
 
@@ -165,7 +177,7 @@ async def submit_sweep(req: SweepRequest, request: Request, response: Response) 
     store = request.app.state.store
     cfg = request.app.state.settings
     names = parse_policies(req.policies)
-    hw = resolve_hardware(store, req.hw)
+    hw = _hardware_params(store, req.hw)
     points = len(names) * len(req.scales) * req.seeds
     if points > MAX_SWEEP_POINTS:
         raise HTTPException(
@@ -174,6 +186,7 @@ async def submit_sweep(req: SweepRequest, request: Request, response: Response) 
     doc = scenario_doc(req.scenario) if isinstance(req.scenario, str) else req.scenario
     sc = parse_scenario(doc)  # a bad scenario is 422 now, not a failed job later
     graphs = resolve_models(store, (s.model for s in sc.streams))  # zoo names or graph ids
+    await check_plannable(graphs)
     # sizes after scale, counted before any work: each point's trace, and all of them
     sizes = [check_trace_size(sc, x, cfg.max_trace_jobs) for x in req.scales]
     # the capacity bisection replays up to BISECT_STEPS + 1 more scales, none above the largest
@@ -185,7 +198,7 @@ async def submit_sweep(req: SweepRequest, request: Request, response: Response) 
         )
     params = {
         "scenario": doc,
-        "hw": hw,
+        **hw,
         "policies": names,
         "scales": req.scales,
         "seeds": req.seeds,
@@ -261,8 +274,10 @@ async def get_job(job_id: str, request: Request) -> dict[str, Any]:
     job["params"] = {
         k: v for k, v in job["params"].items() if k not in ("graph", "graphs", "trace", "scenario")
     }
-    if isinstance(job["params"].get("hw"), dict):
-        job["params"]["hw"] = job["params"]["hw"].get("name")
+    hw = job["params"].get("hw")
+    if isinstance(hw, dict):  # uploaded hardware: named by its id, as requests name it
+        job["params"]["hw_name"] = hw.get("name")
+        job["params"]["hw"] = job["params"].pop("hw_id", hw.get("name"))
     return job
 
 

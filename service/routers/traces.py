@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Request, Response
+from fastapi import APIRouter, HTTPException, Query, Request, Response
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -165,10 +165,14 @@ async def create_trace(request: Request) -> dict[str, Any]:
     return {"id": tid, "name": name, "jobs": len(trace.jobs), "header": trace.header}
 
 
-@router.get("/v1/traces")
-async def list_traces(request: Request) -> list[dict[str, Any]]:
+@router.get("/v1/traces", responses=errors(422))
+async def list_traces(
+    request: Request,
+    limit: int = Query(100, ge=1, le=1000),
+    offset: int = Query(0, ge=0, le=10**9),
+) -> list[dict[str, Any]]:
     """Stored traces, newest first."""
-    rows: list[dict[str, Any]] = request.app.state.store.list_traces()
+    rows: list[dict[str, Any]] = request.app.state.store.list_traces(limit, offset)
     return rows
 
 
