@@ -51,6 +51,10 @@ def test_ablations_are_named_policies_outside_all():
     assert not set(ABLATION_NAMES) & set(POLICY_NAMES)
     assert parse_policies("isosched,isosched-rectangles") == ["isosched", "isosched-rectangles"]
     assert "isosched-no-preempt" not in parse_policies("all")
+    for text, reason in [("fcfs,fcfs", "named twice"), ("all,fcfs", "stands alone"),
+                         ("fcfs,", "empty policy name")]:  # fmt: skip
+        with pytest.raises(IsoschedError, match=reason):
+            parse_policies(text)
     assert [make_policy(n).name for n in ABLATION_NAMES] == list(ABLATION_NAMES)
     assert IsoSched().name == "isosched"
     with pytest.raises(IsoschedError, match="ablation"):

@@ -352,7 +352,8 @@ def test_policies_pattern_in_the_schema_is_what_the_server_accepts(client):
     pattern = schema["ReplayRequest"]["properties"]["policies"]["pattern"]
     assert pattern == schema["SweepRequest"]["properties"]["policies"]["pattern"]
     names = [*POLICY_NAMES, *ABLATION_NAMES]
-    texts = ["all", ", ".join(names), *names, "nope", "isosched-", "hasp,,fcfs", "all,hasp"]
+    texts = ["all", " all ", ", ".join(names), *names, " isosched", "nope", "isosched-"]
+    texts += ["hasp,,fcfs", "all,hasp", "hasp,all", ""]
     for text in texts:
         try:
             parse_policies(text)
@@ -360,6 +361,10 @@ def test_policies_pattern_in_the_schema_is_what_the_server_accepts(client):
         except IsoschedError:
             accepted = False
         assert bool(re.fullmatch(pattern, text)) == accepted, text
+    # what a pattern cannot say: a name twice is refused with a reason, not run twice
+    body = {"trace_id": "x", "policies": "fcfs, fcfs"}
+    r = client.post("/v1/replays", json=body)
+    assert r.status_code == 422 and "'fcfs' is named twice" in r.json()["detail"]
 
 
 def test_demo_start_up_queues_the_ad_urban_replay_once(tmp_path):

@@ -34,7 +34,7 @@ router = APIRouter(tags=["jobs"])
 _ONE = "|".join(re.escape(n) for n in sorted((*POLICY_NAMES, *ABLATION_NAMES), key=len)[::-1])
 #: What ``policies`` accepts: ``all`` or policy or ablation names separated by commas (stated in
 #: the schema; checked by ``parse_policies``, whose message lists the names).
-POLICIES_PATTERN = rf"^(all|({_ONE}) *(, *({_ONE}) *)*)$"
+POLICIES_PATTERN = rf"^ *(all|({_ONE}) *(, *({_ONE}) *)*) *$"
 
 
 class PlanRequest(BaseModel):

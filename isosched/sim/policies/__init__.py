@@ -55,9 +55,11 @@ def check_policies(policies: Sequence[str]) -> None:
         )
     if not policies:
         raise IsoschedError("no policy given")
-    for name in policies:
+    for i, name in enumerate(policies):
         if name not in _POLICIES and name not in ABLATIONS:
             make_policy(name)  # raises, naming the choices
+        if name in policies[:i]:
+            raise IsoschedError(f"policy {name!r} is named twice")
 
 
 def make_policy(name: str) -> Policy:
@@ -84,8 +86,19 @@ def needs_no_lcs_plans(name: str) -> bool:
 
 
 def parse_policies(text: str) -> list[str]:
-    """``a,b,c`` or ``all`` into policy names (validated)."""
-    names = list(POLICY_NAMES) if text.strip() == "all" else [p.strip() for p in text.split(",")]
-    for n in names:
-        make_policy(n)
+    """``a,b,c`` or ``all`` into policy names (validated: known, each named once).
+
+    Raises
+    ------
+    IsoschedError
+        On an unknown or repeated name, an empty one, or ``all`` beside other names.
+    """
+    if text.strip() == "all":
+        return list(POLICY_NAMES)
+    names = [p.strip() for p in text.split(",")]
+    if "all" in names:
+        raise IsoschedError(f"'all' stands alone (it names every policy), not in {text!r}")
+    if "" in names:
+        raise IsoschedError(f"an empty policy name in {text!r}")
+    check_policies(names)
     return names
