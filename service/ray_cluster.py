@@ -10,6 +10,7 @@ so no worker plans a model again.
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -52,8 +53,42 @@ def connect(address: str, workers: int | None = None) -> None:
     kwargs: dict[str, Any] = {"include_dashboard": False, "log_to_driver": False}
     if address == "local":  # always a new cluster, never one `ray start` left behind
         ray.init(address="local", num_cpus=workers, **kwargs)
-    else:
+        return
+    if address != "auto":
+        _check_reachable(address)
+    try:
         ray.init(address=address, **kwargs)
+    except (ValueError, ConnectionError, RuntimeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise IsoschedError(f"cannot join the Ray cluster at {address!r}: {first}") from None
+
+
+#: Seconds to wait for a cluster's address to accept a connection before Ray is asked to join
+#: it (Ray itself retries an address that does not answer for minutes).
+CONNECT_TIMEOUT_S = 10.0
+
+
+def _check_reachable(address: str) -> None:
+    """Refuse an address that is not ``[ray://]host:port`` or where nothing listens.
+
+    Raises
+    ------
+    IsoschedError
+        Naming the address and what is wrong with it.
+    """
+    hostport = address.removeprefix("ray://")
+    host, sep, port = hostport.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise IsoschedError(
+            f"Ray address {address!r} is not host:port, ray://host:port, 'local' or 'auto'"
+        )
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+    except OSError as exc:
+        raise IsoschedError(
+            f"no Ray cluster answers at {address!r} ({exc.strerror or exc}); start one with "
+            "`ray start --head`, or use --ray local"
+        ) from None
 
 
 def _run_point(profiles: Any, fn: Callable[[Point], dict[str, Any]], task: Point) -> Any:

@@ -93,3 +93,25 @@ def test_cli_sweep_on_ray(tmp_path, reference):
     )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == reference
+
+
+@pytest.mark.parametrize(
+    ("address", "reason"),
+    [
+        ("nowhere", "is not host:port"),
+        ("127.0.0.1:1", "no Ray cluster answers at '127.0.0.1:1'"),
+        ("ray://127.0.0.1:1", "no Ray cluster answers at 'ray://127.0.0.1:1'"),
+    ],
+)
+def test_cli_sweep_refuses_a_ray_address_before_any_planning(tmp_path, address, reason):
+    """A bad or silent address is one line and status 2, at once (Ray would retry for
+    minutes), and before the plans are made."""
+    env = {**os.environ, "ISOSCHED_CACHE_DIR": str(tmp_path)}
+    cmd = [sys.executable, "-m", "isosched", "sweep", "ad_urban", "--ray", address]
+    out = subprocess.run(
+        [*cmd, "--scales", "1", "--seeds", "1"], capture_output=True, text=True, env=env,
+        timeout=120,
+    )  # fmt: skip
+    assert out.returncode == 2 and reason in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and "plan" not in out.stderr
+    assert not list(tmp_path.rglob("*.pkl"))  # nothing was planned

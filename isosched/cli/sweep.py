@@ -78,6 +78,10 @@ def sweep(
                 f"the limit is {MAX_JOBS:,}"
             )
     hardware = load_hardware(hw)
+    if ray is not None:  # join the cluster now: a bad address is refused before any planning
+        from service.ray_cluster import connect
+
+        connect(ray, workers or None)
 
     progress = Progress()  # a live line with an ETA on a terminal, a few lines elsewhere
     with workers_stop_with_us(progress) as report:
