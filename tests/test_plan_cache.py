@@ -317,10 +317,9 @@ def test_cli_plan_uses_the_cache(tmp_path, monkeypatch, capsys):
     assert strip_wall(json.loads(third)) == strip_wall(doc)
 
 
-def test_cli_plan_cache_options_exclude_each_other(tmp_path, monkeypatch, capsys):
-    code, out, err = run(
-        monkeypatch, capsys, "plan", "resnet50", "--no-cache", "--cache-dir", str(tmp_path)
-    )
+@pytest.mark.parametrize("command", [["plan", "resnet50"], ["replay", "t.jsonl"]])
+def test_cli_cache_options_exclude_each_other(tmp_path, monkeypatch, capsys, command):
+    code, out, err = run(monkeypatch, capsys, *command, "--no-cache", "--cache-dir", str(tmp_path))
     assert code == 2 and out == "" and "exclude each other" in err
 
 

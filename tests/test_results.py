@@ -279,3 +279,21 @@ def test_stream_table_takes_policies_in_the_order_of_the_other_tables():
     _, policies, _ = stream_satisfaction(doc)
     assert policies == [c["policy"] for c in sweep_capacities(doc)]
     assert policies[:2] == ["isosched", "hasp"]
+
+
+@pytest.mark.parametrize(
+    ("args", "reason"),
+    [
+        (["--hw", "edge-4x4,nope"], "nope"),
+        (["--hw", "edge-4x4", "--ablations-on", "edge-8x8"], "not a chip of --hw"),
+        (["--hw", "edge-4x4", "--physics", "both"], "unknown physics 'both'"),
+    ],
+)
+def test_results_refuses_bad_arguments_before_any_sweep(tmp_path, args, reason):
+    cmd = [sys.executable, "-m", "isosched", "results", "--scenarios", "ad_urban", *args]
+    cmd += ["--data", str(tmp_path / "data"), "--markdown", str(tmp_path / "r.md")]
+    cmd += ["--point-cache", str(tmp_path / "points")]
+    env = {**os.environ, "ISOSCHED_CACHE_DIR": str(tmp_path / "plans")}
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2 and reason in out.stderr, out.stderr
+    assert not (tmp_path / "data").exists() and not (tmp_path / "plans").exists()

@@ -157,6 +157,13 @@ def test_malformed_traces_name_the_line(tmp_path, lines, message):
         read_trace(path)
 
 
+def test_a_line_that_is_not_utf8_is_named(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"schema": "isosched.trace/v1"}\r\n{"job": "\xff"}\n')
+    with pytest.raises(TraceError, match=r"bad\.jsonl: trace line 2 is not UTF-8 text"):
+        read_trace(path)
+
+
 SHIPPED = sorted(p.stem for p in (ROOT / "traces" / "scenarios").glob("*.json"))
 
 

@@ -67,6 +67,8 @@ def replay(
 
     if not math.isfinite(wall_budget_s) or wall_budget_s < 0:
         raise IsoschedError(f"--budget-s must be a finite number >= 0, got {wall_budget_s:g}")
+    if no_cache and cache_dir is not None:
+        raise IsoschedError("--cache-dir and --no-cache exclude each other")
     names = parse_policies(policy)
     if jobs_out is not None:  # before the replay, not after it: a bad directory fails at once
         jobs_out.mkdir(parents=True, exist_ok=True)

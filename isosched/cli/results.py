@@ -228,13 +228,16 @@ def results(
         str, typer.Option("--hw", help="Chips, comma-separated.")
     ] = "edge-8x8,edge-4x4,datacenter-16x16",
     physics: Annotated[
-        str, typer.Option("--physics", help="fair, premise or both (comma-separated).")
+        str, typer.Option("--physics", help="fair, premise, or both: fair,premise.")
     ] = "fair,premise",
     scales: Annotated[str, typer.Option("--scales", help="Grid scales.")] = "0.5,1,2,4,6,8",
     seeds: Annotated[int, typer.Option("--seeds", min=2, help="Seeds per point.")] = 5,
     ablations_on: Annotated[
         str,
-        typer.Option("--ablations-on", help="Chips whose sweeps include the IsoSched ablations."),
+        typer.Option(
+            "--ablations-on",
+            help="Chips (of --hw) whose sweeps include the IsoSched ablations, or none.",
+        ),
     ] = "edge-8x8",
     workers: Annotated[
         int, typer.Option("--workers", min=0, help="Local processes (0: cores).")
@@ -279,6 +282,14 @@ def results(
     for p in settings:
         if p not in PHYSICS:
             raise IsoschedError(f"unknown physics {p!r}; one of {', '.join(PHYSICS)}")
+    chip_files = {chip: load_hardware(chip) for chip in chips}  # every chip checked up front
+    ablated = [] if ablations_on == "none" else ablations_on.split(",")
+    for chip in ablated:
+        if chip not in chips:
+            raise IsoschedError(
+                f"--ablations-on names {chip!r}, which is not a chip of --hw "
+                f"({', '.join(chips)}); give chips of --hw, or none"
+            )
     factors = parse_scales(scales)  # checked before any point runs
     stamp = code_stamp()
     planned = [(p, h, s) for h in chips for p in settings for s in by_name]
@@ -290,10 +301,8 @@ def results(
             )
             break
         sc = by_name[name]
-        hardware = physics_hardware(load_hardware(chip), phys)
-        policies = list(POLICY_NAMES) + (
-            list(ABLATION_NAMES) if chip in ablations_on.split(",") else []
-        )
+        hardware = physics_hardware(chip_files[chip], phys)
+        policies = list(POLICY_NAMES) + (list(ABLATION_NAMES) if chip in ablated else [])
         models = load_models(s.model for s in sc.streams)
         cache = PhysicsBlindStore(PointCache(point_cache or default_cache_dir(), models))
         label = f"[{i + 1}/{len(planned)}] {name} on {chip} ({phys})"

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from isosched.cli.app import app, emit_json
-from isosched.errors import UnknownModelError
+from isosched.errors import IsoschedError, UnknownModelError
 from isosched.io.files import written_whole
 
 trace_app = typer.Typer(help="Scenarios and traces.", no_args_is_help=True)
@@ -35,6 +35,8 @@ def trace_gen(
     from isosched.trace import generate_trace
     from isosched.zoo import zoo_names
 
+    if output.is_dir() or not output.parent.is_dir():  # refused before the trace is made
+        raise IsoschedError(f"-o {str(output)!r}: not a file in an existing directory")
     sc = load_scenario(scenario)
     known = set(zoo_names())
     for s in sc.streams:

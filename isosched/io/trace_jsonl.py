@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -137,14 +137,20 @@ def read_trace(path: str | Path) -> Trace:
     """
     p = Path(path)
     try:
-        fh = p.open("r", encoding="utf-8")
+        fh = p.open("rb")
     except OSError as exc:
         raise TraceError(f"cannot read trace {str(p)!r}: {exc.strerror}") from None
     with fh:
+        return parse_trace_lines(_utf8_lines(fh, p))
+
+
+def _utf8_lines(fh: Iterable[bytes], path: Path) -> Iterator[str]:
+    """The file's lines as text; a line that is not UTF-8 is named with its number."""
+    for lineno, raw in enumerate(fh, start=1):
         try:
-            return parse_trace_lines(fh)
+            yield raw.decode("utf-8")
         except UnicodeDecodeError:
-            raise TraceError("trace is not UTF-8 text") from None
+            raise TraceError(f"{path}: trace line {lineno} is not UTF-8 text") from None
 
 
 def parse_trace_text(text: str, max_jobs: int = MAX_TRACE_JOBS) -> Trace:
