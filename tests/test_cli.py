@@ -342,3 +342,18 @@ def test_replay_table_fits_long_policy_names(capsys):
     _table({"policies": {"fcfs": row, "isosched-no-preempt": row}})
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 3 and len({len(line) for line in lines}) == 1, lines
+
+
+def test_cli_serve_refuses_a_busy_port_in_one_line(monkeypatch, capsys):
+    import socket
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        code, out, err = run(monkeypatch, capsys, "serve", "--port", str(port))
+    assert code == 2 and out == ""
+    assert err == (
+        f"isosched: error: cannot listen on 127.0.0.1:{port}: Address already in use "
+        "(another server there? --port chooses another)\n"
+    )

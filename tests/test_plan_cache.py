@@ -329,9 +329,13 @@ def test_cli_plan_unwritable_cache_dir_still_plans(tmp_path, monkeypatch, capsys
     blocker = tmp_path / "file"
     blocker.write_text("")
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("always")
         args = ["plan", str(graph_file), "--hw", "edge-4x4", "--json"]
         code, out, err = run(monkeypatch, capsys, *args, "--cache-dir", str(blocker / "c"))
     assert code == 0, err
     assert json.loads(out)["schema"] == "isosched.plan/v1"
     assert os.path.isfile(blocker)
+    # the warning is one line, as the CLI's other messages (no source path, no source line)
+    (warned,) = [ln for ln in err.splitlines() if "plan cache" in ln]
+    assert warned.startswith("isosched: warning: plan cache: cannot write to ")
+    assert "cache.py" not in err

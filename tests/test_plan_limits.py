@@ -87,8 +87,18 @@ def mcts_starved(monkeypatch) -> list[tuple[str, int]]:
 
 def test_hop_escalation_stops_at_the_limit_with_a_clear_message():
     star = star_of(600)
-    with pytest.raises(PlacementError, match=r"within h <= 16 .* talks to 600 others"):
-        place_tile_graph(star, 40, 40, 2, max_nodes=200)
+    with pytest.raises(PlacementError, match=r"within h <= 16 .* talks to 600 others\)$"):
+        place_tile_graph(star, 40, 40, 2, max_nodes=200)  # node budgets: no word of the clock
+
+
+def test_a_failure_after_wall_clock_cuts_says_the_budget_may_be_why():
+    """Only the wall-clock net stopped the searches (no node budget, a tiny wall budget): the
+    failure says so, since a larger budget or another machine may place the graph."""
+    chain = TileGraph.from_edges(
+        [f"v{i}" for i in range(16)], [(f"v{i}", f"v{i + 1}") for i in range(15)]
+    )
+    with pytest.raises(PlacementError, match=r"wall-clock safety net of 1e-06 ms"):
+        place_tile_graph(chain, 4, 4, 1, budget_ms=1e-6)
 
 
 def test_each_hop_bound_is_announced_with_the_work_so_far():

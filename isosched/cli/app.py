@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import Any
+import warnings
+from typing import Any, TextIO
 
 import typer
 
@@ -35,6 +36,18 @@ def fail(message: str) -> None:
     raise SystemExit(2)
 
 
+def _one_line_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """Show a warning as the CLI's other messages are: one line, no source path."""
+    (file or sys.stderr).write(f"isosched: warning: {' '.join(str(message).split())}\n")
+
+
 def main() -> None:
     """Console-script entry point: run the app, turning input errors into exit status 2."""
     # Import the command modules for their registrations on ``app``.
@@ -52,6 +65,7 @@ def main() -> None:
         trace,
     )
 
+    warnings.showwarning = _one_line_warning
     try:
         # not standalone: click hands usage errors to us instead of printing a panel
         code = app(standalone_mode=False)

@@ -10,6 +10,7 @@ from typing import Annotated
 import typer
 
 from isosched.cli.app import app
+from isosched.errors import IsoschedError
 
 
 @app.command("serve")
@@ -38,6 +39,7 @@ def serve(
 
     from service.app import create_app
 
+    _check_port(host, port)
     sys.stderr.write(
         f"isosched dashboard on http://{host}:{port}/ — API docs at http://{host}:{port}/docs\n"
     )
@@ -65,3 +67,25 @@ def serve(
         log_level="info",
         access_log=access_log,
     )
+
+
+def _check_port(host: str, port: int) -> None:
+    """Refuse, in one line, an address the service could not listen on (busy or not ours).
+
+    Raises
+    ------
+    IsoschedError
+        Naming the address and the reason (uvicorn would log it and exit with status 3).
+    """
+    import socket
+
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            probe.bind(address)
+    except OSError as exc:
+        raise IsoschedError(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server there? "
+            "--port chooses another)"
+        ) from None

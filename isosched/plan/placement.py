@@ -178,10 +178,16 @@ def place_tile_graph(
             h = first_cp = max(hops, proved + 1)
             continue
         if h >= last:
+            net = (
+                f"; the wall-clock safety net of {budget_ms:g} ms a search stopped some of "
+                "them, so a larger budget or another machine may find one"
+                if cut
+                else ""
+            )
             raise PlacementError(
                 f"no placement of {len(tg)} tile tasks on {width}x{height} within h <= {h} hops "
                 f"by {'MCTS or cp' if engine == 'cp' else 'MCTS'} ({nodes} search nodes; last "
                 f"reason: {r.reason}; the busiest tile task talks to {_most_neighbours(tg)} "
-                "others)"
+                f"others{net})"
             )
         h += 1
