@@ -121,6 +121,7 @@ def test_bad_graph_exits_2_with_one_line(monkeypatch, capsys, tmp_path, doc, mes
         ("models", "show", "resnet51"),
         ("models", "show", "resnet50", "--hw", "nope"),
         ("models", "show", "resnet50", "--hw", "edge-4x4", "--tiles", "17"),
+        ("models", "show", "resnet50", "--tiles", "4"),  # tiles of no chip
     ],
 )
 def test_unknown_names_exit_2(monkeypatch, capsys, args):
@@ -356,4 +357,13 @@ def test_cli_serve_refuses_a_busy_port_in_one_line(monkeypatch, capsys):
     assert err == (
         f"isosched: error: cannot listen on 127.0.0.1:{port}: Address already in use "
         "(another server there? --port chooses another)\n"
+    )
+
+
+def test_trace_show_prints_the_span_it_promises(monkeypatch, capsys):
+    trace = Path(__file__).resolve().parents[1] / "traces" / "ad_urban.s7.jsonl"
+    code, out, _ = run(monkeypatch, capsys, "trace", "show", str(trace))
+    assert code == 0
+    assert out.splitlines()[0] == (
+        "ad_urban (seed 7): 1490 jobs, 1000 critical, releases 0.522–9973.82 ms"
     )

@@ -120,6 +120,9 @@ def match(
         bool, typer.Option("--cost-aware", help="Search the whole budget for the cheapest.")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every progress message on stderr.")
+    ] = False,
 ) -> None:
     """Place PATTERN on a WxH mesh: tiles distinct, unblocked, every edge within HOPS hops.
 
@@ -167,7 +170,7 @@ def match(
     finally:
         notice.cancel()
     # The same placer the simulator uses: the library (when given), then an online match.
-    progress = Progress()
+    progress = Progress(verbose=verbose)
     watch = SearchWatch(budget_ms, progress)
     with watch.on_sigint():
         answer = place(

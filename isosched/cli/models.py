@@ -117,6 +117,8 @@ def models_show(
 
     g = load_model(model)
     hardware = load_hardware(hw) if hw else None
+    if tiles is not None and hardware is None:
+        raise IsoschedError("--tiles prices the layers on a chip: give --hw as well")
     k = tiles or (hardware.tiles if hardware else 1)
     if hardware is not None and k > hardware.tiles:
         raise IsoschedError(f"--tiles {k} exceeds the {hardware.tiles} tiles of {hardware.name}")

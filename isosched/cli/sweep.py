@@ -44,6 +44,9 @@ def sweep(
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON document.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Every progress message on stderr.")
+    ] = False,
 ) -> None:
     """Replay SCENARIO at every load scale under each policy; report LBT capacity."""
     from isosched.io.hardware_json import load_hardware
@@ -83,7 +86,7 @@ def sweep(
 
         connect(ray, workers or None)
 
-    progress = Progress()  # a live line with an ETA on a terminal, a few lines elsewhere
+    progress = Progress(verbose=verbose)  # a live line with an ETA on a terminal, else a few
     with workers_stop_with_us(progress) as report:
         doc = run_sweep(
             sc,

@@ -109,9 +109,14 @@ def trace_show(
     if as_json:
         emit_json(doc)
         return
+    span = (
+        f", releases {t.jobs[0].release_us / 1e3:g}–{t.jobs[-1].release_us / 1e3:g} ms"
+        if t.jobs
+        else ""
+    )
     print(
         f"{t.header.get('scenario', '?')} (seed {t.header.get('seed')}): {len(t.jobs)} jobs, "
-        f"{doc['critical_jobs']} critical"
+        f"{doc['critical_jobs']} critical{span}"
     )
     for stream, n in sorted(per.items()):
         print(f"  {stream:<20} {n:>7}")
