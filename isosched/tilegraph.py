@@ -185,7 +185,9 @@ class TileGraph:
             raise TileGraphError(f"unsupported tile graph schema {schema!r}")
         raw_v, raw_e = doc.get("vertices"), doc.get("edges", [])
         if not isinstance(raw_v, list) or not isinstance(raw_e, list):
-            raise TileGraphError("a tile graph needs a 'vertices' list and an 'edges' list")
+            raise TileGraphError(
+                "a tile graph needs a 'vertices' list ('edges', when given, is a list too)"
+            )
         if len(raw_v) > MAX_VERTICES or len(raw_e) > MAX_EDGES:
             raise TileGraphError(
                 f"tile graph too large ({len(raw_v):,} vertices, {len(raw_e):,} edges; "

@@ -130,8 +130,9 @@ def run_job(
 ) -> dict[str, Any] | JobOutput:
     """Worker entry point: ``fn(**params, progress=reporter)``, progress going to the store.
 
-    A ``trace_id`` parameter is read from the store here and passed on as ``trace`` text:
-    job records reference a stored trace instead of holding a copy of it. ``hw_id`` (the id of
+    A ``trace_id`` parameter is read from the store here and passed on as ``trace`` text
+    (with ``label``, what the replay calls it when its header names no scenario): job records
+    reference a stored trace instead of holding a copy of it. ``hw_id`` (the id of
     uploaded hardware, whose document is ``hw``) is for the job's record only.
     """
     store = _store(database_url)
@@ -145,6 +146,7 @@ def run_job(
         if got is None:
             raise IsoschedError(f"trace {tid!r} was deleted before the job ran")
         params["trace"] = got[1]
+        params["label"] = f"trace {tid}"  # named so when its header names no scenario
     out: dict[str, Any] | JobOutput = fn(**params, progress=reporter)
     reporter.flush()
     return out
@@ -204,6 +206,7 @@ def replay_job(
     policies: list[str],
     graphs: dict[str, dict[str, Any]] | None = None,
     progress: Progress | None = None,
+    label: str = "",
 ) -> JobOutput:
     """Replay a trace (JSON Lines text) under policies.
 
@@ -214,7 +217,7 @@ def replay_job(
     chip = _hardware(hw)
     t = parse_trace_text(trace)
     models = named_models((j.model for j in t.jobs), _given(graphs))
-    doc, runs = replay(t, chip, policies, models, cache=PlanCache(), progress=progress)
+    doc, runs = replay(t, chip, policies, models, cache=PlanCache(), progress=progress, label=label)
     w, h = chip.mesh
     details = {name: run_details(run, w, h) for name, run in runs.items()}
     return JobOutput(doc, {"runs": details})

@@ -278,6 +278,15 @@ def test_scenarios_and_traces(client):
     up = client.post("/v1/traces", content=text, headers={"content-type": "application/x-ndjson"})
     assert up.status_code == 201 and up.json()["name"] == "ad_highway"
     assert client.get("/v1/traces/nope").status_code == 404
+    # a replay of an uploaded trace whose header names no scenario names the trace by its id
+    header = {"schema": "isosched.trace/v1", "seed": 0, "horizon_us": 50_000}
+    job = {"job": "c#0", "stream": "c", "model": "mobilenetv2", "release_us": 0,
+           "deadline_us": 40_000, "priority": 1, "critical": False}  # fmt: skip
+    bare = json.dumps(header) + "\n" + json.dumps(job) + "\n"
+    up = client.post("/v1/traces", content=bare, headers={"content-type": "application/x-ndjson"})
+    body = {"trace_id": up.json()["id"], "hw": "edge-4x4", "policies": "fcfs"}
+    done = wait_for(client, client.post("/v1/replays", json=body).json()["id"])
+    assert done["state"] == "done" and done["result"]["trace"] == f"trace {up.json()['id']}"
 
 
 @pytest.mark.parametrize(

@@ -32,6 +32,7 @@ def replay(
     cache: PlanCache | None = None,
     progress: Callable[[str], None] | None = None,
     wall_budget_s: float = 600.0,
+    label: str = "",
 ) -> tuple[dict[str, Any], dict[str, Run]]:
     """Replay ``trace`` under each policy.
 
@@ -52,6 +53,9 @@ def replay(
     wall_budget_s : float
         Wall-time budget per policy, seconds (finite, ≥ 0); a run cut short says so
         (``budget_exhausted``).
+    label : str
+        What the document's ``trace`` names when the trace's header has no ``scenario`` (the
+        file's name, say).
 
     Raises
     ------
@@ -79,7 +83,7 @@ def replay(
     horizon_us = trace.header.get("horizon_us")
     doc: dict[str, Any] = {
         "schema": REPLAY_SCHEMA,
-        "trace": trace.header.get("scenario", ""),
+        "trace": trace.header.get("scenario") or label,
         "seed": trace.header.get("seed"),
         "hw": hw.name,
         "horizon_s": horizon_us / 1e6 if isinstance(horizon_us, int | float) else None,
