@@ -40,6 +40,35 @@ __all__ = ["DEMO_TRACE_ID", "app_factory", "create_app"]
 DEMO_TRACE_ID = "demo-ad_urban-s7"
 
 
+class HeadAsGet:
+    """Answer ``HEAD`` wherever ``GET`` is served (RFC 9110): the GET's status and headers.
+
+    No body is sent. An event stream (``…/events``) never ends while its job runs, so it stays
+    GET only.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["method"] != "HEAD"
+            or str(scope.get("path", "")).endswith("/events")
+        ):
+            await self.app(scope, receive, send)
+            return
+
+        async def headers_only(message: Message) -> None:
+            if message["type"] == "http.response.body":
+                if not message.get("more_body", False):
+                    await send({"type": "http.response.body", "body": b""})
+                return
+            await send(message)
+
+        await self.app({**scope, "method": "GET"}, receive, headers_only)
+
+
 class BodyLimit:
     """Answer 413 when a request body exceeds ``limit`` bytes (declared or streamed)."""
 
@@ -394,5 +423,6 @@ def create_app(
     app.include_router(jobs.router)
     app.include_router(match.router)
     app.add_middleware(JsonGuard)
+    app.add_middleware(HeadAsGet)
     app.add_middleware(BodyLimit, limit=cfg.max_body_bytes)  # outermost: bounds the guard too
     return app

@@ -537,3 +537,42 @@ def test_a_full_queue_answers_429_with_retry_after(tmp_path):
     assert "pending" in busy.json()["detail"]
     client.delete(f"/v1/jobs/{first.json()['id']}")
     app.state.runner.shutdown()
+
+
+def test_head_is_answered_wherever_get_is(client):
+    for path in ("/healthz", "/v1/models", "/"):
+        got, head = client.get(path), client.head(path)
+        assert head.status_code == got.status_code == 200, path
+        assert head.content == b"" and head.headers["content-type"] == got.headers["content-type"]
+        assert head.headers.get("content-length") == got.headers.get("content-length"), path
+    assert client.head("/v1/jobs/nope").status_code == 404
+    assert client.head("/v1/jobs/nope/events").status_code == 405  # a stream: GET only
+    assert client.head("/v1/plans").status_code == 405  # POST only
+
+
+def test_an_event_stream_ends_with_a_final_state_when_its_job_is_deleted():
+    """A job cancelled and deleted between two looks: the stream's last event says so."""
+    import asyncio
+    from types import SimpleNamespace
+
+    from service.routers.jobs import job_events
+
+    running = {"state": "running", "error": None, "progress": None}
+    answers = iter([running, running, None])  # the route's check, one look, then deleted
+
+    async def never() -> bool:
+        return False
+
+    store = SimpleNamespace(job_summary=lambda _jid: next(answers))
+    request = SimpleNamespace(app=SimpleNamespace(state=SimpleNamespace(store=store)))
+    request.is_disconnected = never
+
+    async def collect() -> list[str]:
+        response = await job_events("j", request)  # type: ignore[arg-type]
+        return [chunk async for chunk in response.body_iterator]
+
+    events = asyncio.run(collect())
+    assert len(events) == 2 and all(e.startswith("event: state\n") for e in events)
+    assert json.loads(events[-1].split("data: ")[1]) == {
+        "id": "j", "state": "deleted", "error": "the job was deleted"
+    }  # fmt: skip

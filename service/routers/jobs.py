@@ -223,7 +223,8 @@ async def job_events(job_id: str, request: Request) -> StreamingResponse:
     """Server-sent events until the job is final.
 
     ``event: progress`` carries ``message`` and ``fraction`` (0–1 or null) when they change;
-    ``event: state`` carries ``state`` and ``error`` when the state changes.
+    ``event: state`` carries ``state`` and ``error`` when the state changes. The last event is
+    always a final ``state``: ``deleted`` when the job was deleted (finished) between two looks.
     """
     store = request.app.state.store
     if store.job_summary(job_id) is None:
@@ -234,7 +235,9 @@ async def job_events(job_id: str, request: Request) -> StreamingResponse:
         last_progress: Any = None
         while True:
             job = store.job_summary(job_id)  # progress and state only, never the result
-            if job is None:  # deleted meanwhile
+            if job is None:  # finished and deleted between two looks: say so, and end
+                data = {"id": job_id, "state": "deleted", "error": "the job was deleted"}
+                yield f"event: state\ndata: {json.dumps(data)}\n\n"
                 return
             state = (job["state"], job["error"])
             if job["progress"] is not None and job["progress"] != last_progress:

@@ -197,7 +197,7 @@ function followJob(jobId, bar, label, onDone, { badge = null, inline = false } =
   events.addEventListener("state", (ev) => {
     const data = JSON.parse(ev.data);
     if (badge) { badge.textContent = data.state; badge.className = `state ${data.state}`; }
-    if (["done", "failed", "cancelled"].includes(data.state)) {
+    if (["done", "failed", "cancelled", "deleted"].includes(data.state)) {
       events.close();
       if (data.state === "done") { if (bar) bar.value = 1; onDone(); }
       else { label.textContent = `${inline ? " " : ""}${data.state}: ${data.error || ""}`; label.classList.add("error"); }
