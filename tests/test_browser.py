@@ -285,6 +285,28 @@ def test_a_refused_form_says_why_and_stops_its_progress_bar(server, page):
     assert replay.locator("input[name=seed]").evaluate("e => e.validity.valueMissing")
     assert replay.locator(".status").is_hidden()
     assert page.url == base + "/submit" and page.errors == []
+    # any load scale the API takes is one the form takes
+    replay.locator("input[name=scale]").fill("0.25")
+    assert replay.locator("input[name=scale]").evaluate("e => e.validity.valid")
+
+
+def test_a_double_click_starts_one_job(server, page):
+    import json
+    import urllib.request
+
+    base, _ = server
+
+    def jobs() -> int:
+        with urllib.request.urlopen(base + "/v1/jobs?kind=plan&limit=500", timeout=10) as r:
+            return len(json.loads(r.read()))
+
+    before = jobs()
+    visit(page, base + "/submit", "submit-double")
+    form = page.locator("#plan-form")
+    form.locator("button[type=submit]").dblclick()
+    form.locator(".progress-label").filter(has_text="job").wait_for(timeout=10_000)
+    page.wait_for_timeout(500)  # a second request, if one were sent, would be answered by now
+    assert jobs() == before + 1
 
 
 def test_plan_and_gantt_pages_fit_a_phone(server, browser):
@@ -297,6 +319,11 @@ def test_plan_and_gantt_pages_fit_a_phone(server, browser):
             phone.wait_for_function("window.__chartsReady === true", timeout=20_000)
             width = phone.evaluate("document.documentElement.scrollWidth")
             assert width <= 390, (path, width)  # wide meshes scroll inside their cards
+        # the chip view's time readout stays inside its panel (its controls wrap)
+        now = phone.locator("#chip-now").bounding_box()
+        panel = phone.locator(".chip-panel").bounding_box()
+        assert now is not None and panel is not None
+        assert now["x"] + now["width"] <= panel["x"] + panel["width"] + 0.5, (now, panel)
     finally:
         phone.close()
 

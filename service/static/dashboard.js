@@ -216,6 +216,9 @@ function wireForms() {
   document.querySelectorAll("form[data-kind]").forEach((form) => {
     form.addEventListener("submit", async (ev) => {
       ev.preventDefault();
+      const button = form.querySelector("button[type=submit]");
+      if (button.disabled) return;  // a double click submits once
+      button.disabled = true;
       const status = form.querySelector(".status");
       const bar = form.querySelector("progress");
       const label = form.querySelector(".progress-label");
@@ -228,6 +231,8 @@ function wireForms() {
       } catch (err) {
         bar.hidden = true;  // refused: nothing is running
         label.textContent = err.message; label.classList.add("error");
+      } finally {
+        button.disabled = false;  // the request is answered: another job may be started
       }
       status.hidden = false;
     });
