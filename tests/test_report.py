@@ -153,6 +153,18 @@ def test_sweep_lines_mark_the_capacity():
         sweep_lines(doc, "nope")
 
 
+def test_a_segment_without_edges_draws_no_edge_layer():
+    """One tile task: no rules, so no edge legends (Vega warned of an infinite extent)."""
+    doc = plan_to_doc(plan_model(load_zoo_model("mobilenetv2"), load_hardware("edge-4x4")))
+    seg = doc["segments"][0]
+    one = next(iter(seg["placement"]))
+    vertex = next(v for v in seg["tile_graph"]["vertices"] if v["id"] == one)
+    single = {**seg, "placement": {one: seg["placement"][one]}}
+    single["tile_graph"] = {**seg["tile_graph"], "vertices": [vertex], "edges": []}
+    spec = plan_mesh({**doc, "segments": [single]}, 0)
+    assert [layer["mark"]["type"] for layer in spec["layer"]] == ["square", "circle", "text"]
+
+
 def test_plan_mesh_puts_vertices_on_their_tiles():
     doc = plan_to_doc(plan_model(load_zoo_model("mobilenetv2"), load_hardware("edge-4x4")))
     spec = plan_mesh(doc, 0)

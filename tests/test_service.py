@@ -569,7 +569,7 @@ def test_an_event_stream_ends_with_a_final_state_when_its_job_is_deleted():
 
     async def collect() -> list[str]:
         response = await job_events("j", request)  # type: ignore[arg-type]
-        return [chunk async for chunk in response.body_iterator]
+        return [str(chunk) async for chunk in response.body_iterator]
 
     events = asyncio.run(collect())
     assert len(events) == 2 and all(e.startswith("event: state\n") for e in events)

@@ -683,7 +683,7 @@ def plan_mesh(doc: dict[str, Any], segment: int = 0) -> dict[str, Any]:
     }
     side = max(320, min(720, 60 * max(w, h)))
     hop_bound = int(seg.get("hops", doc.get("hops", 2)))
-    return {
+    spec: dict[str, Any] = {
         "$schema": SCHEMA,
         "title": (
             f"{doc['model']} segment {segment} (of 0..{len(doc['segments']) - 1}) on {doc['hw']}: "
@@ -769,3 +769,6 @@ def plan_mesh(doc: dict[str, Any], segment: int = 0) -> dict[str, Any]:
         ],
         "resolve": {"scale": {"color": "independent"}},
     }
+    if not edges:  # a segment on one tile: no rules to draw, so no edge legends either
+        del spec["layer"][1]
+    return spec
