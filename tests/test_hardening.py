@@ -398,6 +398,9 @@ def test_error_answers_are_as_documented(client):
     assert r.status_code == 405 and r.headers["allow"] == "GET"
     r = client.post("/v1/plans", content=b"\xff\xfe{", headers={"content-type": "application/json"})
     assert r.status_code == 422 and "UTF-8" in r.json()["detail"]
+    # a form upload (curl -F) is told how to send the file instead
+    r = client.post("/v1/graphs", files={"file": ("m.onnx", b"\x08\x07binary")})
+    assert r.status_code == 422 and "not a form" in r.json()["detail"]
 
 
 # --- 6. large uploads are parsed off the API process ------------------------------------------

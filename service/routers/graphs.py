@@ -265,6 +265,12 @@ async def upload(
     body = await request.body()
     check_quota(request, len(body))
     ctype = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if ctype.startswith("multipart/"):
+        raise GraphError(
+            "send the file itself as the request body, not a form: content-type "
+            "application/json for a graph file, application/onnx for ONNX "
+            "(curl --data-binary @FILE -H 'content-type: ...')"
+        )
     onnx = ctype in _ONNX_TYPES
     if len(body) >= _PROCESS_BYTES:  # large: in a child process (GIL and memory stay free)
         facts, notes, text = await _parse_large(body, onnx, dim, strict)
