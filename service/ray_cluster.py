@@ -83,12 +83,39 @@ def _check_reachable(address: str) -> None:
             f"Ray address {address!r} is not host:port, ray://host:port, 'local' or 'auto'"
         )
     try:
-        socket.create_connection((host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S).close()
+        with socket.create_connection(
+            (host.strip("[]"), int(port)), timeout=CONNECT_TIMEOUT_S
+        ) as conn:
+            grpc = _speaks_grpc(conn)
     except OSError as exc:
         raise IsoschedError(
             f"no Ray cluster answers at {address!r} ({exc.strerror or exc}); start one with "
             "`ray start --head`, or use --ray local"
         ) from None
+    if not grpc:  # Ray would retry such an address for minutes
+        raise IsoschedError(
+            f"something listens at {address!r}, but not a Ray cluster (it does not speak "
+            "gRPC); check the port (`ray start --head` prints the address)"
+        )
+
+
+#: An HTTP/2 client's connection preface and an empty SETTINGS frame (RFC 9113, 3.4 and 6.5).
+_H2_HELLO = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\x00\x00\x00\x04\x00\x00\x00\x00\x00"
+
+
+def _speaks_grpc(conn: socket.socket) -> bool:
+    """Whether the server behind ``conn`` answers as HTTP/2 does: a SETTINGS frame first.
+
+    Ray's cluster address (its GCS) and its client server are gRPC servers, which are HTTP/2.
+    """
+    conn.sendall(_H2_HELLO)
+    head = b""
+    while len(head) < 9:
+        chunk = conn.recv(9 - len(head))
+        if not chunk:
+            return False
+        head += chunk
+    return head[3] == 0x04  # the frame type byte
 
 
 def _run_point(profiles: Any, fn: Callable[[Point], dict[str, Any]], task: Point) -> Any:

@@ -12,18 +12,23 @@ from isosched.io.files import written_whole
 def test_concurrent_writers_of_one_file_each_leave_it_whole(tmp_path):
     path = tmp_path / "out.json"
     start = threading.Barrier(8)
+    failed: list[BaseException] = []
 
     def write(n: int) -> None:
         start.wait()
-        for _ in range(20):
-            with written_whole(path, durable=n % 2 == 0) as part, part.open("w") as fh:
-                fh.write(str(n) * 10_000)
+        try:
+            for _ in range(20):
+                with written_whole(path, durable=n % 2 == 0) as part, part.open("w") as fh:
+                    fh.write(str(n) * 10_000)
+        except BaseException as exc:  # a writer whose temporary file another one renamed
+            failed.append(exc)
 
     threads = [threading.Thread(target=write, args=(n,)) for n in range(8)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    assert failed == []  # every writer finished: none shared a temporary file
     text = path.read_text()
     assert len(text) == 10_000 and len(set(text)) == 1  # one writer's file, whole
     assert [p.name for p in tmp_path.iterdir()] == [path.name]  # no temporary file left

@@ -61,9 +61,8 @@ def test_records_are_checked(tmp_path):
     bad.write_text("not json\n")
     with pytest.raises(IsoschedError, match="not JSON"):
         read_job_records(bad)
-    bad.write_text("\n")
-    with pytest.raises(IsoschedError, match="no job records"):
-        read_job_records(bad)
+    bad.write_text("\n")  # a header-only trace's replay writes no record: nothing to read
+    assert read_job_records(bad) == []
 
 
 def test_cli_reads_what_replay_wrote(tmp_path):

@@ -115,3 +115,22 @@ def test_cli_sweep_refuses_a_ray_address_before_any_planning(tmp_path, address, 
     assert out.returncode == 2 and reason in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and "plan" not in out.stderr
     assert not list(tmp_path.rglob("*.pkl"))  # nothing was planned
+
+
+def test_an_address_where_another_server_listens_is_refused_at_once(tmp_path):
+    """Something answers there, but not gRPC (Ray would retry such an address for minutes)."""
+    import http.server
+    import threading
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), http.server.BaseHTTPRequestHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        address = f"127.0.0.1:{server.server_address[1]}"
+        env = {**os.environ, "ISOSCHED_CACHE_DIR": str(tmp_path)}
+        cmd = [sys.executable, "-m", "isosched", "sweep", "ad_urban", "--ray", address]
+        out = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert out.returncode == 2, out.stderr
+    assert f"something listens at '{address}', but not a Ray cluster" in out.stderr

@@ -324,7 +324,7 @@ def results(
                 bisect_steps=bisect_steps,
                 point_cache=cache,
             )
-        load = offered_load(sc, plan_book(hardware, models), 1.0)
+        load = offered_load(sc, plan_book(hardware, models, PlanCache()), 1.0)
         rel = Path(phys) / chip / f"{name}.json"
         entry = {
             "schema": RESULTS_SCHEMA,

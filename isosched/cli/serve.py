@@ -70,22 +70,38 @@ def serve(
 
 
 def _check_port(host: str, port: int) -> None:
-    """Refuse, in one line, an address the service could not listen on (busy or not ours).
+    """Refuse, in one line, an address another server already listens on.
+
+    Each address ``host`` resolves to is tried as uvicorn binds it; the port counts as busy
+    only when none of them binds and one of them is in use. Anything else (``--host ""``, a
+    name this probe cannot resolve) is left to uvicorn.
 
     Raises
     ------
     IsoschedError
-        Naming the address and the reason (uvicorn would log it and exit with status 3).
+        Naming the address (uvicorn would log it among its start-up lines and exit with 3).
     """
+    import errno
     import socket
 
+    if not host:
+        return
     try:
-        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            probe.bind(address)
-    except OSError as exc:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except OSError:
+        return
+    busy = None
+    for family, kind, proto, _, address in found:
+        try:
+            with socket.socket(family, kind, proto) as probe:
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+                probe.bind(address)
+            return
+        except OSError as exc:
+            if exc.errno == errno.EADDRINUSE:
+                busy = exc
+    if busy is not None:
         raise IsoschedError(
-            f"cannot listen on {host}:{port}: {exc.strerror or exc} (another server there? "
+            f"cannot listen on {host}:{port}: {busy.strerror} (another server there? "
             "--port chooses another)"
-        ) from None
+        )

@@ -179,8 +179,8 @@ def place_tile_graph(
             continue
         if h >= last:
             net = (
-                f"; the wall-clock safety net of {budget_ms:g} ms a search stopped some of "
-                "them, so a larger budget or another machine may find one"
+                f"; the wall-clock safety net ({budget_ms:g} ms a search) stopped some of these "
+                "searches, so a larger budget or another machine may find a placement"
                 if cut
                 else ""
             )

@@ -27,8 +27,7 @@ def read_job_records(path: Path) -> list[dict[str, Any]]:
     Raises
     ------
     IsoschedError
-        If the file holds no record, or a line is not a JSON object with the fields the
-        readings use, of their types:
+        If a line is not a JSON object with the fields the readings use, of their types:
         times non-negative finite numbers with release <= start <= finish (start and finish
         may be null), ``met`` a boolean, ``intervals`` a list of objects with a ``tiles`` list.
     """
@@ -51,8 +50,6 @@ def read_job_records(path: Path) -> list[dict[str, Any]]:
             if bad:
                 raise IsoschedError(f"{path}:{n}: {bad}")
             out.append(rec)
-    if not out:  # replay writes a record for every job of a trace, and a trace has jobs
-        raise IsoschedError(f"{path}: no job records (write them with isosched replay --jobs-out)")
     return out
 
 

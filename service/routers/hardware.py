@@ -62,6 +62,7 @@ async def list_hardware(
     status_code=201,
     responses={
         **created(201, {"getHardware": "name", "deleteHardware": "name"}),
+        200: {"description": "The same file is stored already under its name: its ``id``."},
         **errors(413, 422),
     },
     openapi_extra=request_body(
